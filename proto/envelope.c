@@ -1,0 +1,564 @@
+/* Envelope seal / parse / verify / open. Constructions (docs/PROTOCOL.md section 2):
+ * content key K -> payload key and key commitment by keyed BLAKE2b; payload under
+ * XChaCha20-Poly1305 with the header bytes as associated data; K wrapped per recipient under a
+ * key derived from X25519(ephemeral, recipient); one Ed25519 signature over a domain string,
+ * the exact header and stanza bytes, and BLAKE2b-256 of the ciphertext. Parsing insists on the
+ * canonical protobuf encoding, so the bytes that travel are the only encoding of a message. */
+#include "proto/envelope.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/util.h"
+#include "envelope.pb-c.h"
+
+#define SIG_DOMAIN "refbus/v1/envelope-signature"
+#define WRAP_DOMAIN "refbus/v1/wrap-key"
+#define PAYLOAD_KEY_DOMAIN "refbus/v1/payload-key"
+#define COMMIT_DOMAIN "refbus/v1/key-commitment"
+#define WRAPPED_BYTES (32u + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define MIN_BUCKET 256u
+#define LEN_PREFIX 4u
+
+int refbus_agency_id_valid(const char *id)
+{
+    size_t n = 0;
+    if (!id)
+        return 0;
+    for (; id[n]; n++) {
+        char c = id[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+            return 0;
+        if (n >= REFBUS_AGENCY_ID_MAX)
+            return 0;
+    }
+    return n > 0;
+}
+
+/* Buckets: 256, then four steps between consecutive powers of two (at most 25% padding). */
+static uint64_t bucket_of(uint64_t n)
+{
+    if (n <= MIN_BUCKET)
+        return MIN_BUCKET;
+    unsigned e = 63u - (unsigned)__builtin_clzll(n - 1); /* 2^e < n <= 2^(e+1) */
+    uint64_t step = 1ull << (e - 2);
+    return (n + step - 1) / step * step;
+}
+
+uint32_t refbus_envelope_bucket(size_t len)
+{
+    if (len > REFBUS_MAX_PAYLOAD)
+        return 0;
+    return (uint32_t)bucket_of((uint64_t)len + LEN_PREFIX);
+}
+
+static void put_u32be(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* BLAKE2b-256 keyed with `key` over `domain` (without its NUL) then `extra`. */
+static void kdf(uint8_t out[32], const uint8_t key[32], const char *domain, const uint8_t *extra,
+                size_t extra_len)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, key, 32, 32);
+    crypto_generichash_update(&st, (const uint8_t *)domain, strlen(domain));
+    if (extra_len)
+        crypto_generichash_update(&st, extra, extra_len);
+    crypto_generichash_final(&st, out, 32);
+    sodium_memzero(&st, sizeof st);
+}
+
+/* The wrap key for one recipient: BLAKE2b-256(key = X25519 shared secret, WRAP_DOMAIN ||
+ * ephemeral_pk || recipient_pk || msg_id || u32be(epoch) || agency). */
+static int wrap_key(uint8_t out[32], const uint8_t shared[32], const uint8_t eph_pk[32],
+                    const uint8_t rcpt_pk[32], const uint8_t msg_id[16], uint32_t epoch,
+                    const char *agency)
+{
+    uint8_t info[32 + 32 + 16 + 4 + REFBUS_AGENCY_ID_MAX];
+    size_t alen = strlen(agency);
+    if (alen > REFBUS_AGENCY_ID_MAX)
+        return REFBUS_EINVAL;
+    memcpy(info, eph_pk, 32);
+    memcpy(info + 32, rcpt_pk, 32);
+    memcpy(info + 64, msg_id, 16);
+    put_u32be(info + 80, epoch);
+    memcpy(info + 84, agency, alen);
+    kdf(out, shared, WRAP_DOMAIN, info, 84 + alen);
+    return 0;
+}
+
+/* The signed message: SIG_DOMAIN || u32be(len h) || h || u32be(n) || (u32be(len s) || s)* ||
+ * BLAKE2b-256(ciphertext). Fed to Ed25519ph? No: pure Ed25519 over the concatenation, which we
+ * build in one buffer (header and stanzas are small; the ciphertext enters only as a hash). */
+static int sig_message(uint8_t **out, size_t *out_len, const ProtobufCBinaryData *header,
+                       const ProtobufCBinaryData *stanzas, size_t n_stanzas,
+                       const ProtobufCBinaryData *ciphertext)
+{
+    size_t dlen = strlen(SIG_DOMAIN);
+    size_t len = dlen + 4 + header->len + 4 + 32;
+    for (size_t i = 0; i < n_stanzas; i++)
+        len += 4 + stanzas[i].len;
+    uint8_t *m = malloc(len), *p = m;
+    if (!m)
+        return REFBUS_ENOMEM;
+    memcpy(p, SIG_DOMAIN, dlen);
+    p += dlen;
+    put_u32be(p, (uint32_t)header->len);
+    p += 4;
+    memcpy(p, header->data, header->len);
+    p += header->len;
+    put_u32be(p, (uint32_t)n_stanzas);
+    p += 4;
+    for (size_t i = 0; i < n_stanzas; i++) {
+        put_u32be(p, (uint32_t)stanzas[i].len);
+        p += 4;
+        memcpy(p, stanzas[i].data, stanzas[i].len);
+        p += stanzas[i].len;
+    }
+    crypto_generichash(p, 32, ciphertext->data, ciphertext->len, NULL, 0);
+    *out = m;
+    *out_len = len;
+    return 0;
+}
+
+int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_params *p,
+                         const void *payload, size_t payload_len)
+{
+    int rc = REFBUS_EINVAL;
+    uint8_t msg_id[16], eph_pk[32], nonce[24], commit[32], sig[64];
+    uint8_t *k = NULL; /* K, payload key, e_sk, shared, wrap key: sodium_malloc'd, 5 x 32 */
+    uint8_t *padded = NULL, *ct = NULL, *hdr_buf = NULL, *m = NULL, *envbuf = NULL;
+    uint8_t *st_bufs[REFBUS_MAX_RECIPIENTS] = {0};
+    ProtobufCBinaryData st_bin[REFBUS_MAX_RECIPIENTS];
+    size_t hdr_len = 0, m_len = 0, n = 0;
+    uint32_t bucket = 0;
+
+    if (!out || !out_len || !p || !p->sign_sk || !p->sender || (!payload && payload_len))
+        return REFBUS_EINVAL;
+    n = p->n_recipients;
+    if (n == 0 || !p->recipients)
+        return REFBUS_EINVAL;
+    if (n > REFBUS_MAX_RECIPIENTS)
+        return REFBUS_ETOOMANYRCPT;
+    if (payload_len > REFBUS_MAX_PAYLOAD)
+        return REFBUS_ETOOLARGE;
+    if (!refbus_agency_id_valid(p->sender) || p->sender_epoch == 0)
+        return REFBUS_EINVAL;
+    if (p->kind < REFBUS_KIND_REFERRAL || p->kind > REFBUS_KIND_RECEIPT ||
+        p->priority > REFBUS_PRIORITY_IMMEDIATE)
+        return REFBUS_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        const refbus_recipient *r = &p->recipients[i];
+        if (!refbus_agency_id_valid(r->agency) || r->epoch == 0 || !r->enc_pk)
+            return REFBUS_EINVAL;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(p->recipients[j].agency, r->agency) == 0)
+                return REFBUS_EINVAL;
+    }
+    uint64_t created = p->created_ms ? p->created_ms : refbus_now_ms();
+    if (p->expires_ms <= created)
+        return REFBUS_EINVAL;
+
+    k = sodium_malloc(5 * 32);
+    if (!k)
+        return REFBUS_ENOMEM;
+    uint8_t *K = k, *pkey = k + 32, *esk = k + 64, *shared = k + 96, *wk = k + 128;
+
+    if (p->msg_id)
+        memcpy(msg_id, p->msg_id, 16);
+    else
+        randombytes_buf(msg_id, 16);
+    if (p->content_key)
+        memcpy(K, p->content_key, 32);
+    else
+        randombytes_buf(K, 32);
+    if (p->nonce)
+        memcpy(nonce, p->nonce, 24);
+    else
+        randombytes_buf(nonce, 24);
+    if (p->ephemeral_sk)
+        memcpy(esk, p->ephemeral_sk, 32);
+    else
+        randombytes_buf(esk, 32);
+    crypto_scalarmult_base(eph_pk, esk);
+    kdf(pkey, K, PAYLOAD_KEY_DOMAIN, NULL, 0);
+    kdf(commit, K, COMMIT_DOMAIN, NULL, 0);
+
+    /* Stanzas: K wrapped to each recipient. */
+    static const uint8_t zero_nonce[24] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const refbus_recipient *r = &p->recipients[i];
+        uint8_t wrapped[WRAPPED_BYTES];
+        if (crypto_scalarmult(shared, esk, r->enc_pk) != 0) {
+            rc = REFBUS_EDECRYPT; /* low-order recipient key: refuse */
+            goto out;
+        }
+        if ((rc = wrap_key(wk, shared, eph_pk, r->enc_pk, msg_id, r->epoch, r->agency)) != 0)
+            goto out;
+        crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped, NULL, K, 32, NULL, 0, NULL,
+                                                   zero_nonce, wk);
+        Refbus__V1__RecipientStanza st = REFBUS__V1__RECIPIENT_STANZA__INIT;
+        st.agency = (char *)r->agency;
+        st.epoch = r->epoch;
+        st.wrapped_key.data = wrapped;
+        st.wrapped_key.len = sizeof wrapped;
+        size_t sl = refbus__v1__recipient_stanza__get_packed_size(&st);
+        st_bufs[i] = malloc(sl);
+        if (!st_bufs[i]) {
+            rc = REFBUS_ENOMEM;
+            goto out;
+        }
+        refbus__v1__recipient_stanza__pack(&st, st_bufs[i]);
+        st_bin[i].data = st_bufs[i];
+        st_bin[i].len = sl;
+    }
+
+    /* Header. */
+    bucket = refbus_envelope_bucket(payload_len);
+    {
+        Refbus__V1__EnvelopeHeader h = REFBUS__V1__ENVELOPE_HEADER__INIT;
+        char *rcpts[REFBUS_MAX_RECIPIENTS];
+        for (size_t i = 0; i < n; i++)
+            rcpts[i] = (char *)p->recipients[i].agency;
+        h.version = REFBUS_ENVELOPE_VERSION;
+        h.msg_id = (ProtobufCBinaryData){16, msg_id};
+        h.sender = (char *)p->sender;
+        h.sender_epoch = p->sender_epoch;
+        h.n_recipients = n;
+        h.recipients = rcpts;
+        h.created_ms = created;
+        h.expires_ms = p->expires_ms;
+        h.kind = (Refbus__V1__Kind)p->kind;
+        h.priority = (Refbus__V1__Priority)p->priority;
+        h.size_bucket = bucket;
+        h.nonce = (ProtobufCBinaryData){24, nonce};
+        h.ephemeral_pk = (ProtobufCBinaryData){32, eph_pk};
+        h.key_commitment = (ProtobufCBinaryData){32, commit};
+        hdr_len = refbus__v1__envelope_header__get_packed_size(&h);
+        hdr_buf = malloc(hdr_len);
+        if (!hdr_buf) {
+            rc = REFBUS_ENOMEM;
+            goto out;
+        }
+        refbus__v1__envelope_header__pack(&h, hdr_buf);
+    }
+
+    /* Payload: u32le(len) || payload || zeros, to the bucket; header bytes as AD. */
+    padded = sodium_malloc(bucket);
+    ct = malloc((size_t)bucket + TAG_BYTES);
+    if (!padded || !ct) {
+        rc = REFBUS_ENOMEM;
+        goto out;
+    }
+    memset(padded, 0, bucket);
+    padded[0] = (uint8_t)payload_len;
+    padded[1] = (uint8_t)(payload_len >> 8);
+    padded[2] = (uint8_t)(payload_len >> 16);
+    padded[3] = (uint8_t)(payload_len >> 24);
+    if (payload_len)
+        memcpy(padded + LEN_PREFIX, payload, payload_len);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, padded, bucket, hdr_buf, hdr_len, NULL,
+                                               nonce, pkey);
+
+    /* Signature and the outer envelope. */
+    ProtobufCBinaryData hb = {hdr_len, hdr_buf}, cb = {(size_t)bucket + TAG_BYTES, ct};
+    if ((rc = sig_message(&m, &m_len, &hb, st_bin, n, &cb)) != 0)
+        goto out;
+    crypto_sign_detached(sig, NULL, m, m_len, p->sign_sk);
+    {
+        Refbus__V1__Envelope e = REFBUS__V1__ENVELOPE__INIT;
+        e.header = hb;
+        e.n_stanzas = n;
+        e.stanzas = st_bin;
+        e.ciphertext = cb;
+        e.signature = (ProtobufCBinaryData){64, sig};
+        size_t el = refbus__v1__envelope__get_packed_size(&e);
+        envbuf = malloc(el);
+        if (!envbuf) {
+            rc = REFBUS_ENOMEM;
+            goto out;
+        }
+        refbus__v1__envelope__pack(&e, envbuf);
+        *out = envbuf;
+        *out_len = el;
+        envbuf = NULL;
+    }
+    rc = 0;
+out:
+    sodium_free(k); /* wipes K, payload key, ephemeral secret, shared secret, wrap key */
+    sodium_free(padded);
+    free(ct);
+    free(hdr_buf);
+    free(m);
+    free(envbuf);
+    for (size_t i = 0; i < REFBUS_MAX_RECIPIENTS; i++)
+        free(st_bufs[i]);
+    return rc;
+}
+
+/* ---- parsing ---------------------------------------------------------------------------- */
+
+typedef struct parsed {
+    Refbus__V1__Envelope *env;
+    Refbus__V1__EnvelopeHeader *h;
+    Refbus__V1__RecipientStanza *st[REFBUS_MAX_RECIPIENTS];
+    size_t n;
+} parsed;
+
+static void parsed_free(parsed *ps)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->st[i])
+            refbus__v1__recipient_stanza__free_unpacked(ps->st[i], NULL);
+    if (ps->h)
+        refbus__v1__envelope_header__free_unpacked(ps->h, NULL);
+    if (ps->env)
+        refbus__v1__envelope__free_unpacked(ps->env, NULL);
+    memset(ps, 0, sizeof *ps);
+}
+
+/* 1 when `m` re-encodes to exactly `bytes`: the only encoding we accept (no unknown fields,
+ * no reordering, no duplicate or non-minimal fields), so a hash of the bytes names the
+ * message and nothing unsigned can ride along. */
+static int canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t len)
+{
+    if (m->n_unknown_fields != 0)
+        return 0;
+    if (protobuf_c_message_get_packed_size(m) != len)
+        return 0;
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return 0;
+    protobuf_c_message_pack(m, buf);
+    int same = memcmp(buf, bytes, len) == 0;
+    free(buf);
+    return same;
+}
+
+static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, size_t len)
+{
+    memset(ps, 0, sizeof *ps);
+    if (!bytes)
+        return REFBUS_EINVAL;
+    if (len > REFBUS_MAX_ENVELOPE)
+        return REFBUS_ETOOLARGE;
+    ps->env = refbus__v1__envelope__unpack(NULL, len, bytes);
+    if (!ps->env || !canonical(&ps->env->base, bytes, len))
+        return REFBUS_EMALFORMED;
+    Refbus__V1__Envelope *e = ps->env;
+    ps->h = refbus__v1__envelope_header__unpack(NULL, e->header.len, e->header.data);
+    if (!ps->h)
+        return REFBUS_EMALFORMED;
+    Refbus__V1__EnvelopeHeader *h = ps->h;
+    if (h->version != REFBUS_ENVELOPE_VERSION)
+        return REFBUS_EVERSION;
+    if (!canonical(&h->base, e->header.data, e->header.len))
+        return REFBUS_EMALFORMED;
+    if (h->msg_id.len != 16 || h->nonce.len != 24 || h->ephemeral_pk.len != 32 ||
+        h->key_commitment.len != 32 || e->signature.len != 64 ||
+        !refbus_agency_id_valid(h->sender) || h->sender_epoch == 0 ||
+        h->expires_ms <= h->created_ms || h->kind < REFBUS__V1__KIND__KIND_REFERRAL ||
+        h->kind > REFBUS__V1__KIND__KIND_RECEIPT || (unsigned)h->priority > 2u)
+        return REFBUS_EMALFORMED;
+    if (h->n_recipients > REFBUS_MAX_RECIPIENTS || e->n_stanzas > REFBUS_MAX_RECIPIENTS)
+        return REFBUS_ETOOMANYRCPT;
+    if (h->n_recipients == 0 || h->n_recipients != e->n_stanzas)
+        return REFBUS_EMALFORMED;
+    if (h->size_bucket > bucket_of(REFBUS_MAX_PAYLOAD + LEN_PREFIX))
+        return REFBUS_ETOOLARGE;
+    if (h->size_bucket < MIN_BUCKET || bucket_of(h->size_bucket) != h->size_bucket ||
+        e->ciphertext.len != (size_t)h->size_bucket + TAG_BYTES)
+        return REFBUS_EMALFORMED;
+    for (size_t i = 0; i < h->n_recipients; i++) {
+        if (!refbus_agency_id_valid(h->recipients[i]))
+            return REFBUS_EMALFORMED;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(h->recipients[i], h->recipients[j]) == 0)
+                return REFBUS_EMALFORMED;
+        ps->st[i] = refbus__v1__recipient_stanza__unpack(NULL, e->stanzas[i].len,
+                                                         e->stanzas[i].data);
+        ps->n = i + 1;
+        Refbus__V1__RecipientStanza *s = ps->st[i];
+        if (!s || !canonical(&s->base, e->stanzas[i].data, e->stanzas[i].len) ||
+            strcmp(s->agency, h->recipients[i]) != 0 || s->epoch == 0 ||
+            s->wrapped_key.len != WRAPPED_BYTES)
+            return REFBUS_EMALFORMED;
+    }
+    if (hdr) {
+        memset(hdr, 0, sizeof *hdr);
+        hdr->version = h->version;
+        memcpy(hdr->msg_id, h->msg_id.data, 16);
+        strcpy(hdr->sender, h->sender);
+        hdr->sender_epoch = h->sender_epoch;
+        hdr->n_recipients = h->n_recipients;
+        for (size_t i = 0; i < h->n_recipients; i++) {
+            strcpy(hdr->recipients[i].agency, h->recipients[i]);
+            hdr->recipients[i].epoch = ps->st[i]->epoch;
+        }
+        hdr->created_ms = h->created_ms;
+        hdr->expires_ms = h->expires_ms;
+        hdr->kind = (uint32_t)h->kind;
+        hdr->priority = (uint32_t)h->priority;
+        hdr->size_bucket = h->size_bucket;
+        crypto_generichash(hdr->envelope_hash, 32, bytes, len, NULL, 0);
+    }
+    return 0;
+}
+
+int refbus_envelope_parse(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len)
+{
+    parsed ps;
+    int rc = parse(&ps, hdr, env, env_len);
+    parsed_free(&ps);
+    return rc;
+}
+
+static int check_sig(const parsed *ps, const uint8_t pk[32])
+{
+    uint8_t *m = NULL;
+    size_t m_len = 0;
+    int rc = sig_message(&m, &m_len, &ps->env->header, ps->env->stanzas, ps->env->n_stanzas,
+                         &ps->env->ciphertext);
+    if (rc != 0)
+        return rc;
+    rc = crypto_sign_verify_detached(ps->env->signature.data, m, m_len, pk) == 0
+             ? 0
+             : REFBUS_EBADSIG;
+    free(m);
+    return rc;
+}
+
+int refbus_envelope_verify(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
+                           const uint8_t sender_sign_pk[32], uint64_t now_ms)
+{
+    parsed ps;
+    int rc;
+    if (!sender_sign_pk)
+        return REFBUS_EINVAL;
+    if ((rc = parse(&ps, hdr, env, env_len)) != 0)
+        goto out;
+    if ((rc = check_sig(&ps, sender_sign_pk)) != 0)
+        goto out;
+    if (now_ms && now_ms >= ps.h->expires_ms)
+        rc = REFBUS_EEXPIRED;
+out:
+    parsed_free(&ps);
+    return rc;
+}
+
+void refbus_envelope_payload_free(uint8_t **payload, size_t payload_len)
+{
+    (void)payload_len; /* sodium_free knows the size and wipes it */
+    if (!payload || !*payload)
+        return;
+    sodium_free(*payload);
+    *payload = NULL;
+}
+
+int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope_header *hdr,
+                         const uint8_t *env, size_t env_len, const uint8_t sender_sign_pk[32],
+                         const char *me, const refbus_enc_key *keys, size_t n_keys,
+                         uint64_t now_ms)
+{
+    static const uint8_t zero_nonce[24] = {0};
+    parsed ps;
+    int rc;
+    uint8_t *k = NULL, *padded = NULL, *outbuf = NULL;
+    uint8_t commit[32];
+    if (!payload || !payload_len || !sender_sign_pk || !me || (!keys && n_keys))
+        return REFBUS_EINVAL;
+    if ((rc = parse(&ps, hdr, env, env_len)) != 0)
+        goto out;
+    if ((rc = check_sig(&ps, sender_sign_pk)) != 0)
+        goto out;
+    if (now_ms && now_ms >= ps.h->expires_ms) {
+        rc = REFBUS_EEXPIRED;
+        goto out;
+    }
+    size_t idx = ps.n;
+    for (size_t i = 0; i < ps.n; i++)
+        if (strcmp(ps.st[i]->agency, me) == 0)
+            idx = i;
+    if (idx == ps.n) {
+        rc = REFBUS_ENOTRECIPIENT;
+        goto out;
+    }
+    const refbus_enc_key *key = NULL;
+    for (size_t i = 0; i < n_keys; i++)
+        if (keys[i].epoch == ps.st[idx]->epoch)
+            key = &keys[i];
+    if (!key) {
+        rc = REFBUS_ENOEPOCHKEY;
+        goto out;
+    }
+    k = sodium_malloc(4 * 32);
+    if (!k) {
+        rc = REFBUS_ENOMEM;
+        goto out;
+    }
+    uint8_t *K = k, *pkey = k + 32, *shared = k + 64, *wk = k + 96;
+    if (crypto_scalarmult(shared, key->sk, ps.h->ephemeral_pk.data) != 0) {
+        rc = REFBUS_EDECRYPT;
+        goto out;
+    }
+    if ((rc = wrap_key(wk, shared, ps.h->ephemeral_pk.data, key->pk, ps.h->msg_id.data,
+                       ps.st[idx]->epoch, me)) != 0)
+        goto out;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(K, NULL, NULL, ps.st[idx]->wrapped_key.data,
+                                                   WRAPPED_BYTES, NULL, 0, zero_nonce,
+                                                   wk) != 0) {
+        rc = REFBUS_EDECRYPT;
+        goto out;
+    }
+    kdf(commit, K, COMMIT_DOMAIN, NULL, 0);
+    if (sodium_memcmp(commit, ps.h->key_commitment.data, 32) != 0) {
+        rc = REFBUS_ECOMMIT;
+        goto out;
+    }
+    kdf(pkey, K, PAYLOAD_KEY_DOMAIN, NULL, 0);
+    size_t bucket = ps.h->size_bucket;
+    padded = sodium_malloc(bucket);
+    if (!padded) {
+        rc = REFBUS_ENOMEM;
+        goto out;
+    }
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            padded, NULL, NULL, ps.env->ciphertext.data, ps.env->ciphertext.len,
+            ps.env->header.data, ps.env->header.len, ps.h->nonce.data, pkey) != 0) {
+        rc = REFBUS_EDECRYPT;
+        goto out;
+    }
+    size_t plen = (size_t)padded[0] | (size_t)padded[1] << 8 | (size_t)padded[2] << 16 |
+                  (size_t)padded[3] << 24;
+    if (plen > bucket - LEN_PREFIX || plen > REFBUS_MAX_PAYLOAD ||
+        refbus_envelope_bucket(plen) != bucket ||
+        (bucket - LEN_PREFIX - plen &&
+         !sodium_is_zero(padded + LEN_PREFIX + plen, bucket - LEN_PREFIX - plen))) {
+        rc = REFBUS_EDECRYPT; /* bad padding: the sender sealed garbage */
+        goto out;
+    }
+    outbuf = sodium_malloc(plen ? plen : 1);
+    if (!outbuf) {
+        rc = REFBUS_ENOMEM;
+        goto out;
+    }
+    memcpy(outbuf, padded + LEN_PREFIX, plen);
+    *payload = outbuf;
+    *payload_len = plen;
+    outbuf = NULL;
+    rc = 0;
+out:
+    sodium_free(k);
+    sodium_free(padded);
+    sodium_free(outbuf);
+    parsed_free(&ps);
+    return rc;
+}

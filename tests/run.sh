@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The one test command: install dependencies, build with warnings as errors, run the whole ctest
+# suite, then again under AddressSanitizer + UBSan, then the fuzz targets for a bounded time.
+# Exit non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+bash deploy/install-deps.sh
+
+run_suite() { # name, build dir, extra cmake args...
+  local name=$1 dir=$2
+  shift 2
+  echo "=== $name: configure and build ($dir)"
+  cmake -S "$ROOT" -B "$dir" -DREFBUS_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+  echo "=== $name: ctest"
+  (cd "$dir" && ctest --output-on-failure -j "$JOBS")
+}
+
+run_suite "release" build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_suite "asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=Debug -DREFBUS_SANITIZE=ON
+
+if command -v clang >/dev/null 2>&1; then
+  echo "=== fuzz: build (clang, libFuzzer)"
+  CC=clang cmake -S "$ROOT" -B build-fuzz -DREFBUS_FUZZ=ON -DREFBUS_WERROR=ON \
+    -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build build-fuzz -j "$JOBS" --target refbus_fuzz_targets
+  for f in build-fuzz/fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    name=$(basename "$f")
+    corpus="tests/fuzz/corpus/${name#fuzz_}"
+    work=$(mktemp -d)
+    [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
+    echo "=== fuzz: $name (${REFBUS_FUZZ_SECONDS:-30}s)"
+    "$f" -max_total_time="${REFBUS_FUZZ_SECONDS:-30}" -max_len=65536 -print_final_stats=1 \
+      "$work" 2>&1 | tail -n 4
+    rm -rf "$work"
+  done
+else
+  echo "=== fuzz: skipped (clang not installed)"
+fi
+echo "tests/run.sh: all suites passed"

@@ -1,0 +1,84 @@
+/* common/: error texts, hex, atomic exclusive writes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "common/err.h"
+#include "common/util.h"
+
+static void test_strerror(void **s)
+{
+    (void)s;
+    assert_string_equal(refbus_strerror(REFBUS_EBADSIG), "bad signature");
+    assert_string_equal(refbus_errname(REFBUS_EEXPIRED), "EEXPIRED");
+    assert_string_equal(refbus_strerror(-99999), "unknown error");
+    assert_non_null(refbus_strerror(-2)); /* -ENOENT */
+    /* every code in the reserved range that has a name has a distinct one */
+    for (int a = -1500; a <= -1000; a++)
+        for (int b = a + 1; b <= -1000; b++)
+            if (strcmp(refbus_errname(a), "EUNKNOWN") != 0)
+                assert_string_not_equal(refbus_errname(a), refbus_errname(b));
+}
+
+static void test_hex(void **s)
+{
+    (void)s;
+    uint8_t in[3] = {0x00, 0xab, 0xff}, out[3];
+    char hex[7];
+    refbus_hex(hex, in, 3);
+    assert_string_equal(hex, "00abff");
+    assert_int_equal(refbus_unhex(out, 3, hex), 0);
+    assert_memory_equal(in, out, 3);
+    assert_int_equal(refbus_unhex(out, 3, "00abf"), REFBUS_EINVAL);
+    assert_int_equal(refbus_unhex(out, 3, "00abzz"), REFBUS_EINVAL);
+}
+
+static void test_atomic_write(void **s)
+{
+    (void)s;
+    char dir[] = "/tmp/refbus-common-XXXXXX", path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/f", dir);
+    assert_int_equal(refbus_file_write_atomic(path, "one", 3, 0600, 1), 0);
+    assert_int_equal(refbus_file_write_atomic(path, "two", 3, 0600, 1), REFBUS_EEXIST);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(refbus_file_read(&buf, &len, path, 100), 0);
+    assert_int_equal(len, 3);
+    assert_memory_equal(buf, "one", 3);
+    free(buf);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(refbus_file_write_atomic(path, "three", 5, 0600, 0), 0);
+    assert_int_equal(refbus_file_read(&buf, &len, path, 4), REFBUS_ETOOLARGE);
+    assert_int_equal(refbus_file_read(&buf, &len, path, 100), 0);
+    assert_int_equal(len, 5);
+    free(buf);
+    snprintf(path, sizeof path, "%s/missing", dir);
+    assert_int_equal(refbus_file_read(&buf, &len, path, 100), REFBUS_ENOTFOUND);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_atomic_write),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
