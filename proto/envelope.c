@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "common/util.h"
+#include "proto/pbutil.h"
 #include "envelope.pb-c.h"
 
 #define SIG_DOMAIN "refbus/v1/envelope-signature"
@@ -325,24 +326,6 @@ static void parsed_free(parsed *ps)
     memset(ps, 0, sizeof *ps);
 }
 
-/* 1 when `m` re-encodes to exactly `bytes`: the only encoding we accept (no unknown fields,
- * no reordering, no duplicate or non-minimal fields), so a hash of the bytes names the
- * message and nothing unsigned can ride along. */
-static int canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t len)
-{
-    if (m->n_unknown_fields != 0)
-        return 0;
-    if (protobuf_c_message_get_packed_size(m) != len)
-        return 0;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return 0;
-    protobuf_c_message_pack(m, buf);
-    int same = memcmp(buf, bytes, len) == 0;
-    free(buf);
-    return same;
-}
-
 static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, size_t len)
 {
     memset(ps, 0, sizeof *ps);
@@ -351,7 +334,7 @@ static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, 
     if (len > REFBUS_MAX_ENVELOPE)
         return REFBUS_ETOOLARGE;
     ps->env = refbus__v1__envelope__unpack(NULL, len, bytes);
-    if (!ps->env || !canonical(&ps->env->base, bytes, len))
+    if (!ps->env || !refbus_pb_canonical(&ps->env->base, bytes, len))
         return REFBUS_EMALFORMED;
     Refbus__V1__Envelope *e = ps->env;
     ps->h = refbus__v1__envelope_header__unpack(NULL, e->header.len, e->header.data);
@@ -360,7 +343,7 @@ static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, 
     Refbus__V1__EnvelopeHeader *h = ps->h;
     if (h->version != REFBUS_ENVELOPE_VERSION)
         return REFBUS_EVERSION;
-    if (!canonical(&h->base, e->header.data, e->header.len))
+    if (!refbus_pb_canonical(&h->base, e->header.data, e->header.len))
         return REFBUS_EMALFORMED;
     if (h->msg_id.len != 16 || h->nonce.len != 24 || h->ephemeral_pk.len != 32 ||
         h->key_commitment.len != 32 || e->signature.len != 64 ||
@@ -387,7 +370,7 @@ static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, 
                                                          e->stanzas[i].data);
         ps->n = i + 1;
         Refbus__V1__RecipientStanza *s = ps->st[i];
-        if (!s || !canonical(&s->base, e->stanzas[i].data, e->stanzas[i].len) ||
+        if (!s || !refbus_pb_canonical(&s->base, e->stanzas[i].data, e->stanzas[i].len) ||
             strcmp(s->agency, h->recipients[i]) != 0 || s->epoch == 0 ||
             s->wrapped_key.len != WRAPPED_BYTES)
             return REFBUS_EMALFORMED;

@@ -1,0 +1,47 @@
+/* Signed receipts (docs/PROTOCOL.md section 4): the broker's ACCEPTED / REJECTED / EXPIRED and
+ * a recipient's DELIVERED. Ed25519 over a domain string and the exact ReceiptBody bytes. */
+#ifndef REFBUS_PROTO_RECEIPT_H
+#define REFBUS_PROTO_RECEIPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "proto/envelope.h"
+
+enum refbus_receipt_type {
+    REFBUS_RECEIPT_ACCEPTED = 1,
+    REFBUS_RECEIPT_REJECTED = 2,
+    REFBUS_RECEIPT_DELIVERED = 3,
+    REFBUS_RECEIPT_EXPIRED = 4
+};
+
+typedef struct refbus_receipt {
+    uint32_t type;
+    uint8_t msg_id[REFBUS_MSG_ID_BYTES];   /* all zero when the envelope could not be parsed */
+    char sender[REFBUS_AGENCY_ID_MAX + 1];
+    char recipient[REFBUS_AGENCY_ID_MAX + 1];
+    uint8_t envelope_hash[REFBUS_HASH_BYTES];
+    uint64_t time_ms;
+    int32_t reason; /* a refbus error code, REJECTED only */
+    char reason_text[256];
+    uint64_t audit_index;
+    char signer[REFBUS_AGENCY_ID_MAX + 1];
+    uint32_t signer_epoch;
+} refbus_receipt;
+
+/* Encode and sign. *out is malloc'd SignedReceipt bytes, owned by the caller.
+ * Errors: REFBUS_EINVAL, REFBUS_ENOMEM. */
+int refbus_receipt_sign(uint8_t **out, size_t *out_len, const refbus_receipt *r,
+                        const uint8_t sign_sk[64]) REFBUS_WUR;
+
+/* Decode without checking the signature (to learn the signer). Errors: REFBUS_ERECEIPT. */
+int refbus_receipt_parse(refbus_receipt *r, const uint8_t *bytes, size_t len) REFBUS_WUR;
+
+/* Decode and verify against the signer's public key. Errors: REFBUS_ERECEIPT, REFBUS_EBADSIG. */
+int refbus_receipt_verify(refbus_receipt *r, const uint8_t *bytes, size_t len,
+                          const uint8_t sign_pk[32]) REFBUS_WUR;
+
+const char *refbus_receipt_type_name(uint32_t type);
+
+#endif

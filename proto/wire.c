@@ -1,0 +1,108 @@
+/* Framing over ZeroMQ multipart messages. Every frame of a message is read before judging it, so
+ * a malformed message never leaves stray frames that would desynchronise the next one. */
+#include "proto/wire.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+const char *refbus_wire_cmd_name(uint8_t cmd)
+{
+    static const char *names[] = {"?",        "HELLO",     "WELCOME",     "SUBMIT",
+                                  "ACCEPTED", "REJECTED",  "DELIVER",     "DELIVERED",
+                                  "RECEIPT",  "RECEIPT_ACK", "PING",      "PONG",
+                                  "DIRECTORY", "CHECKPOINT", "ERROR"};
+    if (cmd == 0 || cmd > REFBUS_CMD_MAX)
+        return "UNKNOWN";
+    return names[cmd];
+}
+
+int refbus_wire_send(void *sock, const uint8_t *rid, size_t rid_len, uint8_t cmd,
+                     const void *body, size_t body_len)
+{
+    /* The first frame decides: with ROUTER_MANDATORY an unroutable peer fails here with
+     * EHOSTUNREACH and nothing is queued; later frames of an accepted message do not fail. */
+    if (rid && zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return (errno == EAGAIN || errno == EHOSTUNREACH) ? REFBUS_EAGAIN : REFBUS_ETRANSPORT;
+    if (zmq_send(sock, REFBUS_WIRE_SIG, REFBUS_WIRE_SIG_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return (errno == EAGAIN || errno == EHOSTUNREACH) ? REFBUS_EAGAIN : REFBUS_ETRANSPORT;
+    if (zmq_send(sock, &cmd, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return REFBUS_ETRANSPORT;
+    if (zmq_send(sock, body_len ? body : "", body_len, ZMQ_DONTWAIT) < 0)
+        return REFBUS_ETRANSPORT;
+    return 0;
+}
+
+void refbus_wire_msg_clear(refbus_wire_msg *msg)
+{
+    if (!msg)
+        return;
+    free(msg->body);
+    memset(msg, 0, sizeof *msg);
+}
+
+int refbus_wire_recv(void *sock, int router, refbus_wire_msg *msg)
+{
+    zmq_msg_t part;
+    int rc = 0, nframes = 0, more = 1;
+    memset(msg, 0, sizeof *msg);
+    while (more) {
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, sock, nframes == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            int e = errno;
+            zmq_msg_close(&part);
+            if (nframes == 0 && e == EAGAIN)
+                return REFBUS_EAGAIN;
+            refbus_wire_msg_clear(msg);
+            return REFBUS_ETRANSPORT;
+        }
+        more = zmq_msg_more(&part);
+        const uint8_t *d = zmq_msg_data(&part);
+        size_t n = zmq_msg_size(&part);
+        int logical = router ? nframes - 1 : nframes; /* index after the routing id */
+        if (nframes == 0) {
+            const char *uid = zmq_msg_gets(&part, "User-Id");
+            if (uid)
+                strncpy(msg->peer_user_id, uid, sizeof msg->peer_user_id - 1);
+        }
+        if (router && nframes == 0) {
+            if (n <= sizeof msg->rid) {
+                memcpy(msg->rid, d, n);
+                msg->rid_len = n;
+            }
+        } else if (logical == 0) {
+            if (n != REFBUS_WIRE_SIG_LEN || memcmp(d, REFBUS_WIRE_SIG, n) != 0)
+                rc = rc ? rc : REFBUS_EPROTO;
+        } else if (logical == 1) {
+            if (n != 1 || d[0] == 0 || d[0] > REFBUS_CMD_MAX)
+                rc = rc ? rc : REFBUS_EPROTO;
+            else
+                msg->cmd = d[0];
+        } else if (logical == 2) {
+            if (n > REFBUS_WIRE_MAX_BODY) {
+                rc = rc ? rc : REFBUS_ETOOLARGE;
+            } else if (!rc) {
+                msg->body = malloc(n ? n : 1);
+                if (!msg->body)
+                    rc = REFBUS_ENOMEM;
+                else {
+                    memcpy(msg->body, d, n);
+                    msg->body_len = n;
+                }
+            }
+        }
+        nframes++;
+        zmq_msg_close(&part);
+    }
+    int logical_frames = router ? nframes - 1 : nframes;
+    if (logical_frames != 3 && (rc == 0 || rc == REFBUS_EPROTO))
+        rc = REFBUS_EFRAMES;
+    if (rc) {
+        free(msg->body);
+        msg->body = NULL;
+        msg->body_len = 0;
+    }
+    return rc;
+}
