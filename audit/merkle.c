@@ -1,0 +1,229 @@
+/* RFC 6962 Merkle tree: hashing, the streaming stack, proof construction (iterative forms of
+ * PATH and SUBPROOF) and proof verification (RFC 9162 2.1.3.2 and 2.1.4.2, which check the
+ * proof length implicitly: every hash must be used and the walk must end at the root). */
+#include "audit/merkle.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+void refbus_merkle_leaf(uint8_t out[32], const uint8_t *rec, size_t len)
+{
+    crypto_hash_sha256_state st;
+    static const uint8_t zero = 0x00;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, &zero, 1);
+    if (len)
+        crypto_hash_sha256_update(&st, rec, len);
+    crypto_hash_sha256_final(&st, out);
+}
+
+void refbus_merkle_node(uint8_t out[32], const uint8_t l[32], const uint8_t r[32])
+{
+    uint8_t buf[65];
+    buf[0] = 0x01;
+    memcpy(buf + 1, l, 32);
+    memcpy(buf + 33, r, 32);
+    crypto_hash_sha256(out, buf, sizeof buf);
+}
+
+void refbus_merkle_empty_root(uint8_t out[32])
+{
+    crypto_hash_sha256(out, NULL, 0);
+}
+
+void refbus_merkle_stack_init(refbus_merkle_stack *s)
+{
+    s->size = 0;
+}
+
+unsigned refbus_merkle_stack_push(refbus_merkle_stack *s, const uint8_t leaf[32],
+                                  uint8_t (*nodes)[32])
+{
+    uint8_t carry[32];
+    unsigned l = 0;
+    memcpy(carry, leaf, 32);
+    if (nodes)
+        memcpy(nodes[0], carry, 32);
+    /* Like binary addition: every set low bit is a subtree of the same size to merge with. */
+    while (s->size >> l & 1u) {
+        refbus_merkle_node(carry, s->h[l], carry);
+        l++;
+        if (nodes)
+            memcpy(nodes[l], carry, 32);
+    }
+    memcpy(s->h[l], carry, 32);
+    s->size++;
+    return l + 1;
+}
+
+void refbus_merkle_stack_root(const refbus_merkle_stack *s, uint8_t root[32])
+{
+    if (s->size == 0) {
+        refbus_merkle_empty_root(root);
+        return;
+    }
+    /* The smallest subtree is the rightmost; fold leftwards: root = h[hi](..(h[lo+1], h[lo])). */
+    unsigned l = (unsigned)__builtin_ctzll(s->size);
+    memcpy(root, s->h[l], 32);
+    for (l++; l < 64; l++)
+        if (s->size >> l & 1u)
+            refbus_merkle_node(root, s->h[l], root);
+}
+
+/* Largest power of two strictly below n (n >= 2). */
+static uint64_t split_point(uint64_t n)
+{
+    return 1ull << (63 - __builtin_clzll(n - 1));
+}
+
+static void reverse(uint8_t (*p)[32], size_t n)
+{
+    uint8_t t[32];
+    for (size_t i = 0; i < n / 2; i++) {
+        memcpy(t, p[i], 32);
+        memcpy(p[i], p[n - 1 - i], 32);
+        memcpy(p[n - 1 - i], t, 32);
+    }
+}
+
+int refbus_merkle_inclusion_path(uint8_t (*proof)[32], size_t *n, uint64_t index, uint64_t size,
+                                 refbus_merkle_mth_fn mth, void *ctx)
+{
+    uint64_t a = 0, b = size;
+    size_t len = 0;
+    int rc;
+    if (index >= size)
+        return REFBUS_EINVAL;
+    /* Walk down from the root; siblings come out root-side first, the proof is leaf-side first. */
+    while (b - a > 1) {
+        uint64_t k = split_point(b - a);
+        if (index < a + k) {
+            rc = mth(ctx, a + k, b, proof[len++]);
+            b = a + k;
+        } else {
+            rc = mth(ctx, a, a + k, proof[len++]);
+            a += k;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    reverse(proof, len);
+    *n = len;
+    return 0;
+}
+
+int refbus_merkle_consistency_path(uint8_t (*proof)[32], size_t *count, uint64_t m, uint64_t n,
+                                   refbus_merkle_mth_fn mth, void *ctx)
+{
+    uint64_t a = 0, b = n, mm = m;
+    size_t len = 0;
+    int whole = 1, rc;
+    if (m > n)
+        return REFBUS_EINVAL;
+    if (m == 0 || m == n) {
+        *count = 0;
+        return 0;
+    }
+    while (mm != b - a) {
+        uint64_t k = split_point(b - a);
+        if (mm <= k) {
+            rc = mth(ctx, a + k, b, proof[len++]);
+            b = a + k;
+        } else {
+            rc = mth(ctx, a, a + k, proof[len++]);
+            a += k;
+            mm -= k;
+            whole = 0;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    /* SUBPROOF(m, D[m], false) = {MTH(D[m])}: the old tree is a proper subtree here. */
+    if (!whole && (rc = mth(ctx, a, b, proof[len++])) != 0)
+        return rc;
+    reverse(proof, len);
+    *count = len;
+    return 0;
+}
+
+int refbus_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[32],
+                                   const uint8_t (*proof)[32], size_t n, const uint8_t root[32])
+{
+    uint64_t fn = index, sn;
+    uint8_t r[32];
+    if (index >= size || n > REFBUS_MERKLE_MAX_PATH)
+        return REFBUS_EPROOF;
+    sn = size - 1;
+    memcpy(r, leaf, 32);
+    for (size_t i = 0; i < n; i++) {
+        if (sn == 0)
+            return REFBUS_EPROOF;
+        if ((fn & 1u) || fn == sn) {
+            refbus_merkle_node(r, proof[i], r);
+            while (!(fn & 1u) && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            refbus_merkle_node(r, r, proof[i]);
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    if (sn != 0 || sodium_memcmp(r, root, 32) != 0)
+        return REFBUS_EPROOF;
+    return 0;
+}
+
+int refbus_merkle_verify_consistency(uint64_t m, uint64_t n, const uint8_t root_m[32],
+                                     const uint8_t root_n[32], const uint8_t (*proof)[32],
+                                     size_t count)
+{
+    uint8_t fr[32], sr[32];
+    const uint8_t *c;
+    uint64_t fn, sn;
+    size_t i;
+    if (m > n || count > REFBUS_MERKLE_MAX_PATH)
+        return REFBUS_EPROOF;
+    if (m == 0) {
+        uint8_t empty[32];
+        refbus_merkle_empty_root(empty);
+        return count == 0 && sodium_memcmp(root_m, empty, 32) == 0 ? 0 : REFBUS_EPROOF;
+    }
+    if (m == n)
+        return count == 0 && sodium_memcmp(root_m, root_n, 32) == 0 ? 0 : REFBUS_EPROOF;
+    if (count == 0)
+        return REFBUS_EPROOF;
+    /* When m is a power of two the old root is itself a node of the path: prepend it. */
+    int prepend = (m & (m - 1)) == 0;
+    fn = m - 1;
+    sn = n - 1;
+    while (fn & 1u) {
+        fn >>= 1;
+        sn >>= 1;
+    }
+    c = prepend ? root_m : proof[0];
+    memcpy(fr, c, 32);
+    memcpy(sr, c, 32);
+    for (i = prepend ? 0 : 1; i < count; i++) {
+        c = proof[i];
+        if (sn == 0)
+            return REFBUS_EPROOF;
+        if ((fn & 1u) || fn == sn) {
+            refbus_merkle_node(fr, c, fr);
+            refbus_merkle_node(sr, c, sr);
+            while (!(fn & 1u) && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            refbus_merkle_node(sr, sr, c);
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    if (sn != 0 || sodium_memcmp(fr, root_m, 32) != 0 || sodium_memcmp(sr, root_n, 32) != 0)
+        return REFBUS_EPROOF;
+    return 0;
+}
