@@ -31,7 +31,9 @@ int refbus_agency_id_valid(const char *id)
         return 0;
     for (; id[n]; n++) {
         char c = id[n];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        /* ids become file names: the first character is a letter or digit, never . or - */
+        if (!alnum && (n == 0 || (c != '.' && c != '-')))
             return 0;
         if (n >= REFBUS_AGENCY_ID_MAX)
             return 0;

@@ -116,7 +116,7 @@ void refbus_envelope_payload_free(uint8_t **payload, size_t payload_len);
 /* The padded size (size bucket) for a payload of `len` bytes; 0 when len is too large. */
 uint32_t refbus_envelope_bucket(size_t len);
 
-/* 1 when `id` is a valid agency id: [a-z0-9.-], 1..64 characters. */
+/* 1 when `id` is a valid agency id: [a-z0-9][a-z0-9.-]*, 1..64 characters. */
 int refbus_agency_id_valid(const char *id);
 
 #endif

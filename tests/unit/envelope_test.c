@@ -194,6 +194,9 @@ static void test_agency_ids(void **s)
     assert_false(refbus_agency_id_valid("CAC"));
     assert_false(refbus_agency_id_valid("a b"));
     assert_false(refbus_agency_id_valid("a_b"));
+    assert_false(refbus_agency_id_valid(".."));
+    assert_false(refbus_agency_id_valid("-x"));
+    assert_true(refbus_agency_id_valid("9.x-y"));
     char id[70];
     memset(id, 'a', 64);
     id[64] = 0;
@@ -238,7 +241,7 @@ static void tamper_header_field(const uint8_t *env, size_t len, int field, int w
     case 7: h->expires_ms += 1000; break;
     case 8: h->kind = REFBUS__V1__KIND__KIND_STATUS; break;
     case 9: h->priority = REFBUS__V1__PRIORITY__PRIORITY_ROUTINE; break;
-    case 10: break; /* size bucket: see test_tamper_lengths */
+    case 10: h->size_bucket = 320; break; /* another valid bucket: lengths no longer agree */
     case 11: h->nonce.data[3] ^= 0x40; break;
     case 12: h->ephemeral_pk.data[0] ^= 1; break;
     case 13: h->key_commitment.data[31] ^= 0x80; break;
@@ -280,6 +283,7 @@ static void test_tamper_header(void **s)
     for (int f = 2; f <= 13; f++)
         if (f != 10 && f != 5)
             tamper_header_field(env, len, f, REFBUS_EBADSIG);
+    tamper_header_field(env, len, 10, REFBUS_EMALFORMED);
     /* a header recipient that no longer matches its stanza is structurally wrong */
     tamper_header_field(env, len, 5, REFBUS_EMALFORMED);
     free(env);
@@ -453,7 +457,6 @@ static void test_retarget(void **s)
     uint8_t *nb = repack(&e2, &nl);
     assert_int_equal(verify_rc(nb, nl), REFBUS_EBADSIG);
     free(nb);
-    /* Dropping a recipient is caught too. */
     refbus__v1__envelope_header__free_unpacked(h, NULL);
     refbus__v1__envelope__free_unpacked(e, NULL);
     free(env);
