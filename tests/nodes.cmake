@@ -1,0 +1,5 @@
+# Tests for nodes/ (refbus-node): unit tests and real-process scenarios with a broker.
+refbus_test(node_json_test SOURCES unit/node_json_test.c unit/testutil.c
+            LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON)
+refbus_test(node_thread_test SOURCES unit/node_thread_test.c
+            LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON)
