@@ -9,6 +9,7 @@ PKGS=(
   libjansson-dev libinih-dev libcmocka-dev
   clang libclang-rt-14-dev
   iproute2 procps psmisc
+  python3 python3-cryptography
 )
 
 missing=()
