@@ -1,0 +1,222 @@
+/* SUBMIT: the checks of DESIGN promise 4, then the envelope, its queue entries and its audit
+ * record in the batch transaction. ACCEPTED receipts are queued here and sent only after the
+ * commit. A nested transaction per message keeps a map-full refusal from spoiling the batch. */
+#include "broker/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proto/receipt.h"
+
+#include <sodium.h>
+
+void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
+                   const char *agency, const refbus_envelope_header *h, int reason,
+                   const char *text)
+{
+    if (txn) {
+        Refbus__V1__AuditRecord r;
+        broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_REJECTED);
+        r.agency = (char *)agency;
+        r.sender = (char *)agency;
+        r.reason = reason;
+        r.reason_text = (char *)text;
+        if (h) {
+            r.msg_id = (ProtobufCBinaryData){16, (uint8_t *)h->msg_id};
+            r.envelope_hash = (ProtobufCBinaryData){32, (uint8_t *)h->envelope_hash};
+            r.sender_epoch = h->sender_epoch;
+        }
+        if (broker_audit(b, txn, &r) != 0)
+            log_warn("could not audit a rejection (%s)", refbus_strerror(reason));
+    }
+    refbus_receipt rc;
+    memset(&rc, 0, sizeof rc);
+    rc.type = REFBUS_RECEIPT_REJECTED;
+    if (h) {
+        memcpy(rc.msg_id, h->msg_id, 16);
+        memcpy(rc.envelope_hash, h->envelope_hash, 32);
+        snprintf(rc.sender, sizeof rc.sender, "%s", h->sender);
+    } else {
+        snprintf(rc.sender, sizeof rc.sender, "%s", agency ? agency : "");
+    }
+    rc.time_ms = refbus_now_ms();
+    rc.reason = reason;
+    snprintf(rc.reason_text, sizeof rc.reason_text, "%s", text ? text : refbus_strerror(reason));
+    snprintf(rc.signer, sizeof rc.signer, "%s", b->id);
+    rc.signer_epoch = b->sign_epoch;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    if (refbus_receipt_sign(&body, &len, &rc, b->sign_sk) == 0)
+        broker_queue_out(b, rid, rid_len, REFBUS_CMD_REJECTED, body, len);
+    if (h)
+        log_info("rejected a message from %s: %s", agency ? agency : "?", rc.reason_text);
+}
+
+/* Routing checks on a verified header: recipients known, their stanza epochs not revoked,
+ * policy allows. Writes a reason into `why`. */
+static int check_routing(refbus_broker *b, const refbus_envelope_header *h, char *why,
+                         size_t whylen)
+{
+    for (size_t i = 0; i < h->n_recipients; i++) {
+        const char *to = h->recipients[i].agency;
+        const refbus_dir_key *k = NULL;
+        int rc = refbus_directory_key(b->dir, to, h->recipients[i].epoch, &k);
+        if (rc == REFBUS_EUNKNOWNAGENCY) {
+            snprintf(why, whylen, "unknown recipient agency %s", to);
+            return rc;
+        }
+        if (rc != 0) {
+            snprintf(why, whylen, "recipient %s has no key epoch %u", to,
+                     h->recipients[i].epoch);
+            return REFBUS_ENOEPOCHKEY;
+        }
+        if (k->status == REFBUS_KEY_REVOKED) {
+            snprintf(why, whylen, "recipient %s key epoch %u is revoked", to, k->epoch);
+            return REFBUS_EREVOKED;
+        }
+        if (!refbus_directory_allowed(b->dir, h->sender, to)) {
+            snprintf(why, whylen, "policy does not allow %s to refer to %s", h->sender, to);
+            return REFBUS_EPOLICY;
+        }
+    }
+    return 0;
+}
+
+int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint8_t *rid,
+                  size_t rid_len, const uint8_t *env, size_t len)
+{
+    refbus_envelope_header h;
+    char why[300];
+    int rc = refbus_envelope_parse(&h, env, len);
+    if (rc != 0) {
+        snprintf(why, sizeof why, "%s", refbus_strerror(rc));
+        broker_reject(b, txn, rid, rid_len, agency, NULL, rc, why);
+        return rc;
+    }
+    if (strcmp(h.sender, agency) != 0) {
+        snprintf(why, sizeof why, "envelope sender %s is not the authenticated agency %s",
+                 h.sender, agency);
+        broker_reject(b, txn, rid, rid_len, agency, &h, REFBUS_ESENDER, why);
+        return REFBUS_ESENDER;
+    }
+    /* Dedup before the key checks: a resend of an accepted message gets its original receipt
+     * even if the sender's key has rotated since. It was verified when first accepted. */
+    refbus_dedup_info d;
+    rc = refbus_store_dedup_get(b->store, txn, h.sender, h.msg_id, &d);
+    if (rc == 0) {
+        Refbus__V1__AuditRecord r;
+        broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_DUPLICATE);
+        r.msg_id = (ProtobufCBinaryData){16, h.msg_id};
+        r.sender = h.sender;
+        r.agency = (char *)agency;
+        r.envelope_hash = (ProtobufCBinaryData){32, h.envelope_hash};
+        if (sodium_memcmp(d.envelope_hash, h.envelope_hash, 32) != 0) {
+            broker_reject(b, txn, rid, rid_len, agency, &h, REFBUS_EDUPLICATE,
+                          "message id already used for a different envelope");
+            return REFBUS_EDUPLICATE;
+        }
+        (void)broker_audit(b, txn, &r);
+        if (d.receipt_len) {
+            uint8_t *copy = malloc(d.receipt_len);
+            if (copy) {
+                memcpy(copy, d.receipt, d.receipt_len);
+                broker_queue_out(b, rid, rid_len, REFBUS_CMD_ACCEPTED, copy, d.receipt_len);
+            }
+        }
+        return 0;
+    }
+    if (rc != REFBUS_ENOTFOUND)
+        return rc;
+    const refbus_dir_key *sk = NULL;
+    rc = refbus_directory_sender_key(b->dir, h.sender, h.sender_epoch, &sk);
+    if (rc != 0) {
+        snprintf(why, sizeof why, "sender key epoch %u: %s", h.sender_epoch,
+                 refbus_strerror(rc));
+        broker_reject(b, txn, rid, rid_len, agency, &h, rc, why);
+        return rc;
+    }
+    rc = refbus_envelope_verify(&h, env, len, sk->sign_pk, refbus_now_ms());
+    if (rc == 0)
+        rc = check_routing(b, &h, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "%s", refbus_strerror(rc));
+    if (rc != 0) {
+        broker_reject(b, txn, rid, rid_len, agency, &h, rc, why);
+        return rc;
+    }
+
+    /* Durable part, in a nested txn so that a full map refuses this message only. */
+    MDB_txn *sub = NULL;
+    uint64_t seq = 0, idx = 0;
+    uint8_t *receipt = NULL;
+    size_t rlen = 0;
+    if ((rc = refbus_store_err(mdb_txn_begin(b->store->env, txn, 0, &sub))) != 0)
+        goto fail;
+    if ((rc = refbus_store_accept(b->store, sub, &h, env, len, &seq)) != 0)
+        goto fail;
+    {
+        Refbus__V1__AuditRecord r;
+        char *rcpts[REFBUS_MAX_RECIPIENTS];
+        for (size_t i = 0; i < h.n_recipients; i++)
+            rcpts[i] = h.recipients[i].agency;
+        broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_ACCEPTED);
+        r.msg_id = (ProtobufCBinaryData){16, h.msg_id};
+        r.sender = h.sender;
+        r.sender_epoch = h.sender_epoch;
+        r.n_recipients = h.n_recipients;
+        r.recipients = rcpts;
+        r.envelope_hash = (ProtobufCBinaryData){32, h.envelope_hash};
+        r.kind = (Refbus__V1__Kind)h.kind;
+        r.priority = (Refbus__V1__Priority)h.priority;
+        r.directory_serial = refbus_directory_serial(b->dir);
+        if ((rc = refbus_audit_append_record(b->store->audit, sub, &r, &idx)) != 0)
+            goto fail;
+    }
+    refbus_receipt ar;
+    memset(&ar, 0, sizeof ar);
+    ar.type = REFBUS_RECEIPT_ACCEPTED;
+    memcpy(ar.msg_id, h.msg_id, 16);
+    memcpy(ar.envelope_hash, h.envelope_hash, 32);
+    snprintf(ar.sender, sizeof ar.sender, "%s", h.sender);
+    ar.time_ms = refbus_now_ms();
+    ar.audit_index = idx;
+    snprintf(ar.signer, sizeof ar.signer, "%s", b->id);
+    ar.signer_epoch = b->sign_epoch;
+    if ((rc = refbus_receipt_sign(&receipt, &rlen, &ar, b->sign_sk)) != 0)
+        goto fail;
+    if ((rc = refbus_store_set_receipt(b->store, sub, &h, seq, receipt, rlen)) != 0)
+        goto fail;
+    if ((rc = refbus_store_err(mdb_txn_commit(sub))) != 0) {
+        sub = NULL;
+        goto fail;
+    }
+    b->audit_size = idx + 1;
+    if (b->map_full)
+        log_info("storage has room again: accepting messages");
+    b->map_full = 0;
+    broker_queue_out(b, rid, rid_len, REFBUS_CMD_ACCEPTED, receipt, rlen);
+    for (size_t i = 0; i < h.n_recipients; i++) {
+        peer *p = broker_peer_by_agency(b, h.recipients[i].agency);
+        if (p)
+            p->want_deliver = 1;
+    }
+    return 0;
+fail:
+    if (sub)
+        mdb_txn_abort(sub);
+    free(receipt);
+    broker_sync_audit_size(b, txn);
+    if (rc == REFBUS_EMAPFULL) {
+        if (!b->map_full)
+            log_error("storage full: refusing new messages until there is room");
+        b->map_full = 1;
+        broker_reject(b, NULL, rid, rid_len, agency, &h, rc,
+                      "broker storage full: try again later");
+    } else {
+        broker_reject(b, txn, rid, rid_len, agency, &h, rc, refbus_strerror(rc));
+    }
+    return rc;
+}

@@ -1,0 +1,214 @@
+/* The admin socket (ZMQ REP over ipc, file mode 0600): "status" answers JSON; "publish" takes a
+ * newly signed directory, verifies it (root signature, higher serial), installs it without a
+ * restart, audits it, pushes it to connected nodes and cuts off peers whose keys it revokes. */
+#include "broker/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <zmq.h>
+
+#include "audit/checkpoint.h"
+#include "common/log.h"
+#include "common/util.h"
+
+int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len, int from_admin)
+{
+    refbus_directory *nd = NULL;
+    uint64_t trusted = refbus_directory_serial(b->dir);
+    int rc = refbus_directory_load(&nd, bytes, len, b->root_pk, &trusted);
+    if (rc != 0)
+        return rc;
+    MDB_txn *txn = NULL;
+    if ((rc = refbus_store_err(mdb_txn_begin(b->store->env, NULL, 0, &txn))) != 0)
+        goto fail;
+    if ((rc = refbus_store_meta_put(b->store, txn, "directory", bytes, len)) != 0)
+        goto fail;
+    Refbus__V1__AuditRecord r;
+    broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_DIRECTORY_INSTALLED);
+    r.directory_serial = refbus_directory_serial(nd);
+    r.reason_text = (char *)(from_admin ? "published by an administrator" : "loaded at start");
+    if ((rc = broker_audit(b, txn, &r)) != 0)
+        goto fail;
+    if ((rc = refbus_store_err(mdb_txn_commit(txn))) != 0) {
+        txn = NULL;
+        goto fail;
+    }
+    refbus_directory_free(&b->dir);
+    b->dir = nd;
+    log_info("installed directory serial %llu", (unsigned long long)refbus_directory_serial(nd));
+    /* Push it, and drop the state of peers whose keys are no longer active: their next
+     * message is refused (and audited) by the per-message check. */
+    for (size_t i = 0; i < b->n_peers; i++) {
+        peer *p = &b->peers[i];
+        const refbus_dir_key *k = NULL;
+        if (refbus_directory_sender_key(b->dir, p->agency, p->epoch, &k) != 0) {
+            p->hello = 0;
+            p->n_fl = 0;
+            continue;
+        }
+        if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DIRECTORY, bytes, len))
+            log_debug("directory push to %s deferred to its next HELLO", p->agency);
+    }
+    return 0;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    refbus_directory_free(&nd);
+    broker_sync_audit_size(b, NULL);
+    return rc;
+}
+
+static json_t *status_json(refbus_broker *b)
+{
+    json_t *o = json_object(), *peers = json_array(), *queues = json_object();
+    MDB_txn *r = NULL;
+    json_object_set_new(o, "ok", json_true());
+    json_object_set_new(o, "broker_id", json_string(b->id));
+    json_object_set_new(o, "directory_serial", json_integer((json_int_t)refbus_directory_serial(b->dir)));
+    json_object_set_new(o, "storage_full", json_boolean(b->map_full));
+    for (size_t i = 0; i < b->n_peers; i++) {
+        peer *p = &b->peers[i];
+        if (!p->hello)
+            continue;
+        json_t *pj = json_object();
+        json_object_set_new(pj, "agency", json_string(p->agency));
+        json_object_set_new(pj, "epoch", json_integer(p->epoch));
+        json_object_set_new(pj, "in_flight", json_integer((json_int_t)p->n_fl));
+        json_object_set_new(pj, "credit", json_integer(p->credit));
+        json_array_append_new(peers, pj);
+    }
+    json_object_set_new(o, "peers", peers);
+    if (mdb_txn_begin(b->store->env, NULL, MDB_RDONLY, &r) == 0) {
+        for (size_t i = 0; i < refbus_directory_agency_count(b->dir); i++) {
+            const char *a = refbus_directory_agency_id(b->dir, i);
+            json_object_set_new(queues, a,
+                                json_integer((json_int_t)refbus_store_queue_depth(b->store, r, a)));
+        }
+        uint64_t size = 0;
+        if (refbus_audit_size(b->store->audit, r, &size) != 0)
+            size = 0;
+        json_object_set_new(o, "audit_size", json_integer((json_int_t)size));
+        uint8_t *cp = NULL;
+        size_t cl = 0;
+        refbus_checkpoint info;
+        if (refbus_audit_latest_checkpoint(b->store->audit, r, &cp, &cl) == 0 &&
+            refbus_checkpoint_verify(&info, cp, cl, refbus_keystore_current(b->ks)->sign_pk) == 0) {
+            char root[65];
+            refbus_hex(root, info.root, 32);
+            json_t *c = json_object();
+            json_object_set_new(c, "size", json_integer((json_int_t)info.size));
+            json_object_set_new(c, "root", json_string(root));
+            json_object_set_new(c, "time_ms", json_integer((json_int_t)info.time_ms));
+            json_object_set_new(o, "last_checkpoint", c);
+        }
+        free(cp);
+        mdb_txn_abort(r);
+    }
+    json_object_set_new(o, "queues", queues);
+    return o;
+}
+
+static void answer(void *sock, json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+    if (s) {
+        zmq_send(sock, s, strlen(s), ZMQ_DONTWAIT);
+        free(s);
+    } else {
+        zmq_send(sock, "{\"ok\":false}", 12, ZMQ_DONTWAIT);
+    }
+    json_decref(o);
+}
+
+void broker_admin_handle(refbus_broker *b)
+{
+    zmq_msg_t f[2];
+    int n = 0, more = 1;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, b->admin, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&part);
+            for (int i = 0; i < n && i < 2; i++)
+                zmq_msg_close(&f[i]);
+            return;
+        }
+        more = zmq_msg_more(&part);
+        if (n < 2)
+            zmq_msg_move(&f[n], &part);
+        zmq_msg_close(&part);
+        n++;
+    }
+    json_t *o = NULL;
+    size_t cl = zmq_msg_size(&f[0]);
+    const char *cmd = zmq_msg_data(&f[0]);
+    if (n == 1 && cl == 6 && memcmp(cmd, "status", 6) == 0) {
+        o = status_json(b);
+    } else if (n == 2 && cl == 7 && memcmp(cmd, "publish", 7) == 0) {
+        int rc = broker_install_directory(b, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), 1);
+        o = json_object();
+        json_object_set_new(o, "ok", json_boolean(rc == 0));
+        if (rc == 0) {
+            json_object_set_new(o, "serial", json_integer((json_int_t)refbus_directory_serial(b->dir)));
+        } else {
+            json_object_set_new(o, "error", json_string(refbus_errname(rc)));
+            json_object_set_new(o, "reason", json_string(refbus_strerror(rc)));
+        }
+    } else if (n == 1 && cl == 10 && memcmp(cmd, "checkpoint", 10) == 0) {
+        MDB_txn *txn = NULL;
+        int rc = refbus_store_err(mdb_txn_begin(b->store->env, NULL, 0, &txn));
+        if (rc == 0) {
+            rc = broker_checkpoint(b, txn);
+            if (rc == 0)
+                rc = refbus_store_err(mdb_txn_commit(txn));
+            else
+                mdb_txn_abort(txn);
+        }
+        o = json_object();
+        json_object_set_new(o, "ok", json_boolean(rc == 0));
+        json_object_set_new(o, "size", json_integer((json_int_t)b->last_cp_size));
+    } else {
+        o = json_object();
+        json_object_set_new(o, "ok", json_false());
+        json_object_set_new(o, "error", json_string("unknown command (status, publish, checkpoint)"));
+    }
+    for (int i = 0; i < n && i < 2; i++)
+        zmq_msg_close(&f[i]);
+    answer(b->admin, o);
+}
+
+int refbus_broker_admin_request(const char *endpoint, const char *cmd, const uint8_t *body,
+                                size_t body_len, int timeout_ms)
+{
+    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_REQ);
+    int zero = 0, rc = REFBUS_EUNAVAILABLE;
+    char buf[65536];
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
+    if (zmq_connect(s, endpoint) != 0)
+        goto out;
+    if (zmq_send(s, cmd, strlen(cmd), body ? ZMQ_SNDMORE : 0) < 0)
+        goto out;
+    if (body && zmq_send(s, body, body_len, 0) < 0)
+        goto out;
+    int n = zmq_recv(s, buf, sizeof buf - 1, 0);
+    if (n < 0) {
+        fprintf(stderr, "refbus-broker: no answer from %s (is the broker running?)\n", endpoint);
+        goto out;
+    }
+    if ((size_t)n > sizeof buf - 1)
+        n = (int)sizeof buf - 1;
+    buf[n] = 0;
+    printf("%s\n", buf);
+    json_t *o = json_loads(buf, 0, NULL);
+    rc = o && json_is_true(json_object_get(o, "ok")) ? 0 : REFBUS_EINVAL;
+    json_decref(o);
+out:
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return rc;
+}

@@ -1,0 +1,57 @@
+/* refbus-broker: authenticated routing with durable store-and-forward. One context struct, one
+ * thread, one zmq_poll loop over the ROUTER (nodes), the ZAP handler and the admin socket.
+ * The lifecycle is refbus_broker_open -> refbus_broker_run (until a signal) -> _close. */
+#ifndef REFBUS_BROKER_BROKER_H
+#define REFBUS_BROKER_BROKER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef struct refbus_broker_config {
+    char data_dir[512];
+    char bind[256];        /* tcp://127.0.0.1:7700 */
+    char admin[600];       /* ipc://DATA_DIR/admin.sock when empty */
+    char keystore[512];
+    char passphrase_file[512];
+    char directory[512];   /* signed directory file (used when newer than the installed one) */
+    char root_pk_hex[65];
+    uint64_t map_size_mb;
+    uint32_t checkpoint_records;
+    uint32_t checkpoint_seconds;
+    uint32_t redeliver_seconds;
+    uint32_t expiry_scan_seconds;
+    uint32_t max_batch;      /* messages per loop pass = per group commit */
+    uint32_t max_peers;
+    int log_level;
+    int syslog;
+} refbus_broker_config;
+
+typedef struct refbus_broker refbus_broker;
+
+/* Defaults for every option. */
+void refbus_broker_config_defaults(refbus_broker_config *c);
+/* Read an ini file ([broker] section). Errors: REFBUS_ENOTFOUND, REFBUS_ECONFIG (with a
+ * message naming the line or key on stderr). */
+int refbus_broker_config_load(refbus_broker_config *c, const char *path) REFBUS_WUR;
+/* Set one option by its ini name (also used for command-line flags). REFBUS_ECONFIG if unknown
+ * or invalid. */
+int refbus_broker_config_set(refbus_broker_config *c, const char *key, const char *value)
+    REFBUS_WUR;
+
+/* Open the store, keys and directory, start the ZAP handler, then bind. `stop` is the signal
+ * flag the loop watches. Errors: any refbus code, logged with its reason. */
+int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
+                       volatile sig_atomic_t *stop) REFBUS_WUR;
+/* Serve until *stop; writes a final checkpoint on the way out. */
+int refbus_broker_run(refbus_broker *b) REFBUS_WUR;
+void refbus_broker_close(refbus_broker **b);
+
+/* Admin client: send `cmd` (and optional body) to a running broker's admin endpoint and print
+ * the JSON answer on stdout. Returns 0 when the broker answered {"ok":true,...}. */
+int refbus_broker_admin_request(const char *endpoint, const char *cmd, const uint8_t *body,
+                                size_t body_len, int timeout_ms) REFBUS_WUR;
+
+#endif

@@ -1,0 +1,291 @@
+/* Delivery: per-recipient queues read from LMDB in priority order within a credit window, the
+ * recipient's signed DELIVERED receipt verified, audited and queued as a notice for the sender,
+ * expiry of what could not be delivered in time. Memory holds only the in-flight window. */
+#include "broker/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proto/receipt.h"
+#include "wire.pb-c.h"
+
+#define PUMP_NOTICES_MAX 256
+
+static int in_flight(const peer *p, uint64_t seq)
+{
+    for (size_t i = 0; i < p->n_fl; i++)
+        if (p->fl[i].seq == seq)
+            return 1;
+    return 0;
+}
+
+static void fl_remove(peer *p, uint64_t seq)
+{
+    for (size_t i = 0; i < p->n_fl; i++)
+        if (p->fl[i].seq == seq) {
+            p->fl[i] = p->fl[--p->n_fl];
+            return;
+        }
+}
+
+static void pump_notices(refbus_broker *b, peer *p, MDB_txn *r)
+{
+    MDB_cursor *c = NULL;
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 16];
+    size_t al = strlen(p->agency);
+    MDB_val k = {refbus_store_qkey(kb, p->agency, -1, p->notices_sent_upto + 1), kb}, v;
+    int sent = 0;
+    if (mdb_cursor_open(r, b->store->notices, &c) != 0)
+        return;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == al + 9 && memcmp(k.mv_data, kb, al + 1) == 0) {
+        uint64_t nseq = refbus_store_get_u64((const uint8_t *)k.mv_data + al + 1);
+        Refbus__V1__Notice n = REFBUS__V1__NOTICE__INIT;
+        n.seq = nseq;
+        n.receipt = (ProtobufCBinaryData){v.mv_size, v.mv_data};
+        size_t len = refbus__v1__notice__get_packed_size(&n);
+        uint8_t *buf = malloc(len);
+        if (!buf)
+            break;
+        refbus__v1__notice__pack(&n, buf);
+        int src = refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_RECEIPT, buf, len);
+        free(buf);
+        if (src != 0)
+            break; /* resent on the next HELLO */
+        p->notices_sent_upto = nseq;
+        if (++sent >= PUMP_NOTICES_MAX)
+            break;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (sent < PUMP_NOTICES_MAX)
+        p->want_notices = 0;
+}
+
+void broker_pump(refbus_broker *b, peer *p, MDB_txn *r)
+{
+    if (p->want_notices)
+        pump_notices(b, p, r);
+    if (!p->want_deliver || p->n_fl >= p->credit)
+        return;
+    MDB_cursor *c = NULL;
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 2];
+    size_t al = strlen(p->agency);
+    memcpy(kb, p->agency, al);
+    kb[al] = 0;
+    MDB_val k = {al + 1, kb}, v;
+    uint64_t now = refbus_now_ms();
+    int blocked = 0;
+    if (mdb_cursor_open(r, b->store->queue, &c) != 0)
+        return;
+    /* Keys are agency 0x00 (255-priority) seq: urgent first, then oldest first. */
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && p->n_fl < p->credit && k.mv_size == al + 10 &&
+           memcmp(k.mv_data, kb, al + 1) == 0) {
+        uint64_t seq = refbus_store_get_u64((const uint8_t *)k.mv_data + al + 2);
+        uint64_t exp = v.mv_size == 8 ? refbus_store_get_u64(v.mv_data) : 0;
+        if (!in_flight(p, seq) && exp > now) {
+            const uint8_t *env = NULL;
+            size_t len = 0;
+            if (refbus_store_envelope(b->store, r, seq, &env, &len) == 0) {
+                /* zmq copies the bytes; LMDB memory stays read-only */
+                if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DELIVER, env,
+                                     len) != 0) {
+                    blocked = 1;
+                    break;
+                }
+                p->fl[p->n_fl].seq = seq;
+                p->fl[p->n_fl].sent_ms = refbus_mono_ms();
+                p->n_fl++;
+            }
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    /* Nothing more to send until something changes (a receipt, a new message, a timeout). */
+    if (!blocked)
+        p->want_deliver = 0;
+}
+
+static void notify_sender(refbus_broker *b, MDB_txn *txn, const char *sender,
+                          const uint8_t *receipt, size_t len)
+{
+    uint64_t nseq = 0;
+    if (refbus_store_notice_add(b->store, txn, sender, receipt, len, &nseq) != 0) {
+        log_error("could not queue a receipt for %s", sender);
+        return;
+    }
+    peer *s = broker_peer_by_agency(b, sender);
+    if (s)
+        s->want_notices = 1;
+}
+
+int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body, size_t len)
+{
+    refbus_receipt r;
+    const refbus_dir_key *k = NULL;
+    refbus_dedup_info d;
+    int rc = refbus_receipt_parse(&r, body, len);
+    if (rc == 0 && (strcmp(r.signer, p->agency) != 0 || strcmp(r.recipient, p->agency) != 0 ||
+                    (r.type != REFBUS_RECEIPT_DELIVERED && r.type != REFBUS_RECEIPT_REJECTED)))
+        rc = REFBUS_ERECEIPT;
+    if (rc == 0 && (rc = refbus_directory_key(b->dir, r.signer, r.signer_epoch, &k)) == 0 &&
+        k->status == REFBUS_KEY_REVOKED)
+        rc = REFBUS_EREVOKED;
+    if (rc == 0)
+        rc = refbus_receipt_verify(&r, body, len, k->sign_pk);
+    if (rc == 0 && !refbus_agency_id_valid(r.sender))
+        rc = REFBUS_ERECEIPT;
+    if (rc == 0) {
+        rc = refbus_store_dedup_get(b->store, txn, r.sender, r.msg_id, &d);
+        if (rc == 0 && sodium_memcmp(d.envelope_hash, r.envelope_hash, 32) != 0)
+            rc = REFBUS_ERECEIPT;
+    }
+    if (rc != 0) {
+        Refbus__V1__AuditRecord a;
+        broker_audit_init(&a, REFBUS__V1__EVENT_TYPE__EVENT_REJECTED);
+        a.agency = p->agency;
+        a.reason = rc;
+        a.reason_text = (char *)"bad DELIVERED receipt";
+        (void)broker_audit(b, txn, &a);
+        log_warn("bad DELIVERED receipt from %s: %s", p->agency, refbus_strerror(rc));
+        return rc;
+    }
+    fl_remove(p, d.seq);
+    p->want_deliver = 1;
+    rc = refbus_store_dequeue(b->store, txn, p->agency, d.priority, d.seq, d.expires_ms);
+    if (rc == REFBUS_ENOTFOUND)
+        return 0; /* a repeated receipt for something already dequeued */
+    if (rc != 0)
+        return rc;
+    Refbus__V1__AuditRecord a;
+    broker_audit_init(&a, r.type == REFBUS_RECEIPT_DELIVERED
+                              ? REFBUS__V1__EVENT_TYPE__EVENT_DELIVERED
+                              : REFBUS__V1__EVENT_TYPE__EVENT_REJECTED);
+    a.msg_id = (ProtobufCBinaryData){16, r.msg_id};
+    a.sender = r.sender;
+    a.agency = p->agency;
+    a.envelope_hash = (ProtobufCBinaryData){32, r.envelope_hash};
+    a.receipt = (ProtobufCBinaryData){len, (uint8_t *)body};
+    a.reason = r.reason;
+    a.reason_text = r.reason_text;
+    if ((rc = broker_audit(b, txn, &a)) != 0)
+        return rc;
+    notify_sender(b, txn, r.sender, body, len);
+    log_debug("delivered to %s", p->agency);
+    return 0;
+}
+
+int broker_notice_ack(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body, size_t len)
+{
+    Refbus__V1__NoticeAck *a = refbus__v1__notice_ack__unpack(NULL, len, body);
+    if (!a)
+        return REFBUS_EPROTO;
+    for (size_t i = 0; i < a->n_seq; i++) {
+        int rc = refbus_store_notice_del(b->store, txn, p->agency, a->seq[i]);
+        if (rc != 0 && rc != REFBUS_ENOTFOUND)
+            log_warn("notice ack: %s", refbus_strerror(rc));
+    }
+    refbus__v1__notice_ack__free_unpacked(a, NULL);
+    return 0;
+}
+
+int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    int n = 0, rc;
+    struct item {
+        uint64_t exp, seq;
+        uint32_t prio;
+        char agency[REFBUS_AGENCY_ID_MAX + 1];
+    } *items = calloc(512, sizeof *items);
+    if (!items)
+        return REFBUS_ENOMEM;
+    if (mdb_cursor_open(txn, b->store->expiry, &c) != 0) {
+        free(items);
+        return REFBUS_ELMDB;
+    }
+    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (rc == 0 && n < 512 && k.mv_size > 16 && k.mv_size <= 16 + REFBUS_AGENCY_ID_MAX) {
+        const uint8_t *kp = k.mv_data;
+        uint64_t exp = refbus_store_get_u64(kp);
+        if (exp > now_ms)
+            break;
+        items[n].exp = exp;
+        items[n].seq = refbus_store_get_u64(kp + 8);
+        items[n].prio = v.mv_size ? *(const uint8_t *)v.mv_data : 0;
+        memcpy(items[n].agency, kp + 16, k.mv_size - 16);
+        items[n].agency[k.mv_size - 16] = 0;
+        n++;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    for (int i = 0; i < n; i++) {
+        const uint8_t *env = NULL;
+        size_t len = 0;
+        refbus_envelope_header h;
+        if (refbus_store_envelope(b->store, txn, items[i].seq, &env, &len) != 0 ||
+            refbus_envelope_parse(&h, env, len) != 0)
+            memset(&h, 0, sizeof h);
+        if ((rc = refbus_store_dequeue(b->store, txn, items[i].agency, items[i].prio,
+                                       items[i].seq, items[i].exp)) != 0)
+            continue;
+        peer *p = broker_peer_by_agency(b, items[i].agency);
+        if (p)
+            fl_remove(p, items[i].seq);
+        Refbus__V1__AuditRecord a;
+        broker_audit_init(&a, REFBUS__V1__EVENT_TYPE__EVENT_EXPIRED);
+        a.msg_id = (ProtobufCBinaryData){16, h.msg_id};
+        a.sender = h.sender;
+        a.agency = items[i].agency;
+        a.envelope_hash = (ProtobufCBinaryData){32, h.envelope_hash};
+        a.reason = REFBUS_EEXPIRED;
+        a.reason_text = (char *)"not delivered before it expired";
+        (void)broker_audit(b, txn, &a);
+        if (!h.sender[0])
+            continue;
+        refbus_receipt r;
+        memset(&r, 0, sizeof r);
+        r.type = REFBUS_RECEIPT_EXPIRED;
+        memcpy(r.msg_id, h.msg_id, 16);
+        memcpy(r.envelope_hash, h.envelope_hash, 32);
+        snprintf(r.sender, sizeof r.sender, "%s", h.sender);
+        snprintf(r.recipient, sizeof r.recipient, "%s", items[i].agency);
+        r.time_ms = now_ms;
+        r.reason = REFBUS_EEXPIRED;
+        snprintf(r.reason_text, sizeof r.reason_text, "not delivered to %s before it expired",
+                 items[i].agency);
+        snprintf(r.signer, sizeof r.signer, "%s", b->id);
+        r.signer_epoch = b->sign_epoch;
+        uint8_t *body = NULL;
+        size_t blen = 0;
+        if (refbus_receipt_sign(&body, &blen, &r, b->sign_sk) == 0)
+            notify_sender(b, txn, h.sender, body, blen);
+        free(body);
+        log_info("expired a message for %s", items[i].agency);
+    }
+    free(items);
+    return 0;
+}
+
+void broker_redeliver_timeouts(refbus_broker *b)
+{
+    uint64_t now = refbus_mono_ms(), limit = (uint64_t)b->cfg.redeliver_seconds * 1000u;
+    for (size_t i = 0; i < b->n_peers; i++) {
+        peer *p = &b->peers[i];
+        for (size_t j = 0; j < p->n_fl;) {
+            if (now - p->fl[j].sent_ms > limit) {
+                p->fl[j] = p->fl[--p->n_fl];
+                p->want_deliver = 1;
+            } else {
+                j++;
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+/* Broker internals shared by its modules (not a public API). */
+#ifndef REFBUS_BROKER_INTERNAL_H
+#define REFBUS_BROKER_INTERNAL_H
+
+#include <lmdb.h>
+
+#include "broker/broker.h"
+#include "broker/store.h"
+#include "keys/directory.h"
+#include "keys/keystore.h"
+#include "proto/envelope.h"
+#include "proto/wire.h"
+
+#include "audit.pb-c.h"
+
+#define MAX_INFLIGHT 256u
+
+typedef struct inflight {
+    uint64_t seq;
+    uint64_t sent_ms; /* monotonic */
+} inflight;
+
+/* A connected node: one per agency (the newest HELLO wins). */
+typedef struct peer {
+    uint8_t rid[256];
+    size_t rid_len;
+    char agency[REFBUS_AGENCY_ID_MAX + 1];
+    uint32_t epoch;
+    int hello;          /* HELLO seen on this connection */
+    uint32_t credit;    /* window size announced in HELLO */
+    inflight *fl;       /* MAX_INFLIGHT entries */
+    size_t n_fl;
+    uint64_t cp_size;   /* size of the last checkpoint pushed or announced */
+    uint64_t last_seen_ms;
+    int want_notices;   /* resend pending notices */
+    int want_deliver;
+    uint64_t notices_sent_upto; /* highest nseq sent on this connection */
+} peer;
+
+/* Something to do once the batch's transaction has committed. */
+typedef struct outmsg {
+    uint8_t rid[256];
+    size_t rid_len;
+    uint8_t cmd;
+    uint8_t *body; /* malloc'd */
+    size_t body_len;
+} outmsg;
+
+struct refbus_broker {
+    refbus_broker_config cfg;
+    volatile sig_atomic_t *stop;
+    refbus_store *store;
+    refbus_keystore *ks;
+    const uint8_t *sign_sk; /* broker's Ed25519 secret (inside ks) */
+    uint32_t sign_epoch;
+    char id[REFBUS_AGENCY_ID_MAX + 1];
+    uint8_t root_pk[32];
+    refbus_directory *dir;
+    void *zctx, *router, *zap, *admin;
+    peer *peers;
+    size_t n_peers;
+    outmsg *out;       /* post-commit sends */
+    size_t n_out, cap_out;
+    uint64_t last_cp_size, last_cp_ms, last_expiry_ms;
+    uint64_t audit_size;
+    int map_full;      /* last batch hit MDB_MAP_FULL */
+    struct {
+        char key[65];
+        uint64_t at_ms;
+    } refused[64];     /* rate limit for PEER_REFUSED audit records */
+    int n_refused_pending;
+};
+
+/* broker.c */
+peer *broker_peer_by_rid(refbus_broker *b, const uint8_t *rid, size_t rid_len);
+peer *broker_peer_by_agency(refbus_broker *b, const char *agency);
+void broker_queue_out(refbus_broker *b, const uint8_t *rid, size_t rid_len, uint8_t cmd,
+                      uint8_t *body, size_t body_len); /* takes ownership of body */
+void broker_send_out(refbus_broker *b);
+int broker_audit(refbus_broker *b, MDB_txn *txn, Refbus__V1__AuditRecord *r);
+void broker_sync_audit_size(refbus_broker *b, MDB_txn *txn);
+void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev);
+
+/* accept.c: SUBMIT handling inside the batch txn. */
+int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint8_t *rid,
+                  size_t rid_len, const uint8_t *env, size_t len);
+void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
+                   const char *agency, const refbus_envelope_header *h, int reason,
+                   const char *text);
+
+/* deliver.c */
+int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body, size_t len);
+int broker_notice_ack(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body, size_t len);
+void broker_pump(refbus_broker *b, peer *p, MDB_txn *rtxn);
+int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms);
+void broker_redeliver_timeouts(refbus_broker *b);
+
+/* admin.c */
+void broker_admin_handle(refbus_broker *b);
+int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len, int from_admin);
+
+/* zap.c */
+void broker_zap_handle(refbus_broker *b);
+
+/* checkpoints (broker.c) */
+int broker_checkpoint(refbus_broker *b, MDB_txn *txn);
+void broker_push_checkpoint(refbus_broker *b, peer *p, MDB_txn *rtxn);
+
+#endif

@@ -1,0 +1,260 @@
+/* Opening and closing the broker: store, keystore, directory (the newest of the installed one
+ * and the configured file, never a rollback), the ZAP handler bound before the ROUTER, the
+ * admin socket with mode 0600. */
+#include "broker/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "audit/checkpoint.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "keys/passphrase.h"
+
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93 /* draft option in libzmq 4.3; set when the library has it */
+#endif
+
+static int load_keys(refbus_broker *b)
+{
+    char *pass = NULL;
+    size_t plen = 0;
+    int rc = refbus_passphrase_get(&pass, &plen, b->cfg.passphrase_file[0] ? b->cfg.passphrase_file
+                                                                           : NULL,
+                                   "broker keystore passphrase: ", 0);
+    if (rc != 0) {
+        log_error("cannot read the keystore passphrase: %s", refbus_strerror(rc));
+        return rc;
+    }
+    rc = refbus_keystore_open(&b->ks, b->cfg.keystore, pass, plen);
+    refbus_passphrase_free(&pass, plen);
+    if (rc != 0) {
+        log_error("keystore %s: %s", b->cfg.keystore, refbus_strerror(rc));
+        return rc;
+    }
+    if (!refbus_keystore_is_broker(b->ks)) {
+        log_error("keystore %s is not a broker keystore", b->cfg.keystore);
+        return REFBUS_EKEYFORMAT;
+    }
+    const refbus_epoch_keys *k = refbus_keystore_current(b->ks);
+    b->sign_sk = k->sign_sk;
+    b->sign_epoch = k->epoch;
+    snprintf(b->id, sizeof b->id, "%s", refbus_keystore_id(b->ks));
+    if (b->cfg.root_pk_hex[0]) {
+        if (refbus_unhex(b->root_pk, 32, b->cfg.root_pk_hex) != 0)
+            return REFBUS_ECONFIG;
+    } else {
+        memcpy(b->root_pk, refbus_keystore_root_pk(b->ks), 32);
+    }
+    return 0;
+}
+
+static int load_directory(refbus_broker *b)
+{
+    MDB_txn *r = NULL;
+    MDB_val v;
+    int rc = refbus_store_err(mdb_txn_begin(b->store->env, NULL, MDB_RDONLY, &r));
+    if (rc)
+        return rc;
+    if (refbus_store_meta_get(b->store, r, "directory", &v) == 0) {
+        rc = refbus_directory_load(&b->dir, v.mv_data, v.mv_size, b->root_pk, NULL);
+        if (rc != 0)
+            log_error("installed directory does not verify: %s", refbus_strerror(rc));
+    }
+    mdb_txn_abort(r);
+    if (rc)
+        return rc;
+    if (b->cfg.directory[0]) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        rc = refbus_file_read(&bytes, &len, b->cfg.directory, 16u << 20);
+        if (rc == 0) {
+            if (!b->dir) {
+                refbus_directory *d = NULL;
+                rc = refbus_directory_load(&d, bytes, len, b->root_pk, NULL);
+                if (rc == 0) {
+                    b->dir = d; /* temporarily, so that install compares serials */
+                    MDB_txn *w = NULL;
+                    rc = refbus_store_err(mdb_txn_begin(b->store->env, NULL, 0, &w));
+                    if (rc == 0) {
+                        rc = refbus_store_meta_put(b->store, w, "directory", bytes, len);
+                        Refbus__V1__AuditRecord a;
+                        broker_audit_init(&a, REFBUS__V1__EVENT_TYPE__EVENT_DIRECTORY_INSTALLED);
+                        a.directory_serial = refbus_directory_serial(d);
+                        a.reason_text = (char *)"loaded at start";
+                        if (rc == 0)
+                            rc = broker_audit(b, w, &a);
+                        if (rc == 0)
+                            rc = refbus_store_err(mdb_txn_commit(w));
+                        else
+                            mdb_txn_abort(w);
+                    }
+                }
+            } else {
+                int irc = broker_install_directory(b, bytes, len, 0);
+                if (irc == REFBUS_EROLLBACK)
+                    log_info("directory file %s is not newer than the installed one",
+                             b->cfg.directory);
+                else if (irc != 0)
+                    log_warn("directory file %s refused: %s", b->cfg.directory,
+                             refbus_strerror(irc));
+            }
+            free(bytes);
+        } else if (b->dir) {
+            rc = 0;
+        }
+        if (rc != 0) {
+            log_error("directory %s: %s", b->cfg.directory, refbus_strerror(rc));
+            return rc;
+        }
+    }
+    if (!b->dir) {
+        log_error("no directory: configure 'directory' with a signed directory file");
+        return REFBUS_ECONFIG;
+    }
+    const uint8_t *bpk = refbus_directory_broker_sign_pk(b->dir);
+    if (!bpk || sodium_memcmp(bpk, refbus_keystore_current(b->ks)->sign_pk, 32) != 0)
+        log_warn("the directory's broker entry does not match this broker's keystore");
+    return 0;
+}
+
+static int open_sockets(refbus_broker *b)
+{
+    int one = 1, zero = 0, hb = 5000, hbt = 15000;
+    const refbus_epoch_keys *k = refbus_keystore_current(b->ks);
+    b->zctx = zmq_ctx_new();
+    if (!b->zctx)
+        return REFBUS_ETRANSPORT;
+    /* ZAP first: the handler must exist before any CURVE handshake can happen. */
+    b->zap = zmq_socket(b->zctx, ZMQ_REP);
+    if (!b->zap || zmq_bind(b->zap, "inproc://zeromq.zap.01") != 0) {
+        log_error("cannot start the ZAP handler: %s", zmq_strerror(errno));
+        return REFBUS_ETRANSPORT;
+    }
+    b->router = zmq_socket(b->zctx, ZMQ_ROUTER);
+    zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(b->router, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY, k->curve_sk, 32);
+    zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, REFBUS_ZAP_DOMAIN, strlen(REFBUS_ZAP_DOMAIN));
+    if (zmq_setsockopt(b->router, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one) != 0)
+        log_debug("libzmq has no ZMQ_ZAP_ENFORCE_DOMAIN; the handler enforces the domain");
+    zmq_setsockopt(b->router, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
+    zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
+    int64_t maxmsg = REFBUS_WIRE_MAX_BODY + 4096;
+    zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    int hwm = 100000;
+    zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    if (zmq_bind(b->router, b->cfg.bind) != 0) {
+        log_error("cannot bind %s: %s", b->cfg.bind, zmq_strerror(errno));
+        return REFBUS_ETRANSPORT;
+    }
+    b->admin = zmq_socket(b->zctx, ZMQ_REP);
+    zmq_setsockopt(b->admin, ZMQ_LINGER, &zero, sizeof zero);
+    mode_t old = umask(0077); /* the ipc socket file is created 0600 */
+    int brc = zmq_bind(b->admin, b->cfg.admin);
+    umask(old);
+    if (brc != 0) {
+        log_error("cannot bind the admin socket %s: %s", b->cfg.admin, zmq_strerror(errno));
+        return REFBUS_ETRANSPORT;
+    }
+    if (strncmp(b->cfg.admin, "ipc://", 6) == 0)
+        chmod(b->cfg.admin + 6, 0600);
+    return 0;
+}
+
+int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
+                       volatile sig_atomic_t *stop)
+{
+    int rc;
+    refbus_broker *b = calloc(1, sizeof *b);
+    if (!b)
+        return REFBUS_ENOMEM;
+    b->cfg = *cfg;
+    b->stop = stop;
+    if (!b->cfg.data_dir[0] || !b->cfg.keystore[0]) {
+        log_error("data_dir and keystore must be configured");
+        rc = REFBUS_ECONFIG;
+        goto fail;
+    }
+    if (!b->cfg.admin[0])
+        snprintf(b->cfg.admin, sizeof b->cfg.admin, "ipc://%s/admin.sock", b->cfg.data_dir);
+    b->peers = calloc(b->cfg.max_peers, sizeof *b->peers);
+    if (!b->peers) {
+        rc = REFBUS_ENOMEM;
+        goto fail;
+    }
+    if ((rc = load_keys(b)) != 0)
+        goto fail;
+    if ((rc = refbus_store_open(&b->store, b->cfg.data_dir, b->cfg.map_size_mb << 20)) != 0)
+        goto fail;
+    broker_sync_audit_size(b, NULL);
+    if ((rc = load_directory(b)) != 0)
+        goto fail;
+    {
+        MDB_txn *w = NULL;
+        if (mdb_txn_begin(b->store->env, NULL, 0, &w) == 0) {
+            Refbus__V1__AuditRecord a;
+            broker_audit_init(&a, REFBUS__V1__EVENT_TYPE__EVENT_BROKER_STARTED);
+            a.directory_serial = refbus_directory_serial(b->dir);
+            a.agency = b->id;
+            if (broker_audit(b, w, &a) == 0 && mdb_txn_commit(w) == 0)
+                w = NULL;
+            if (w)
+                mdb_txn_abort(w);
+        }
+        uint8_t *cp = NULL;
+        size_t cl = 0;
+        MDB_txn *r = NULL;
+        refbus_checkpoint info;
+        if (mdb_txn_begin(b->store->env, NULL, MDB_RDONLY, &r) == 0) {
+            broker_sync_audit_size(b, r);
+            if (refbus_audit_latest_checkpoint(b->store->audit, r, &cp, &cl) == 0 &&
+                refbus_checkpoint_verify(&info, cp, cl, refbus_keystore_current(b->ks)->sign_pk) ==
+                    0)
+                b->last_cp_size = info.size;
+            mdb_txn_abort(r);
+        }
+        free(cp);
+    }
+    b->last_cp_ms = refbus_mono_ms();
+    if ((rc = open_sockets(b)) != 0)
+        goto fail;
+    *out = b;
+    return 0;
+fail:
+    refbus_broker_close(&b);
+    return rc;
+}
+
+void refbus_broker_close(refbus_broker **bp)
+{
+    if (!bp || !*bp)
+        return;
+    refbus_broker *b = *bp;
+    if (b->router)
+        zmq_close(b->router);
+    if (b->zap)
+        zmq_close(b->zap);
+    if (b->admin)
+        zmq_close(b->admin);
+    if (b->zctx)
+        zmq_ctx_term(b->zctx);
+    for (size_t i = 0; i < b->n_peers; i++)
+        free(b->peers[i].fl);
+    free(b->peers);
+    for (size_t i = 0; i < b->n_out; i++)
+        free(b->out[i].body);
+    free(b->out);
+    refbus_directory_free(&b->dir);
+    refbus_store_close(&b->store);
+    refbus_keystore_free(&b->ks);
+    free(b);
+    *bp = NULL;
+}

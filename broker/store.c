@@ -1,0 +1,333 @@
+/* LMDB layer of the broker. One environment, named databases, every change inside the caller's
+ * write transaction so that an accepted envelope, its queue entries and its audit records are
+ * committed together or not at all (DESIGN promise 1). */
+#include "broker/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define MAX_DBS 16
+
+struct dedup_val {
+    uint8_t seq[8];
+    uint8_t priority;
+    uint8_t expires[8];
+    uint8_t hash[32];
+};
+
+void refbus_store_key_u64(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+uint64_t refbus_store_get_u64(const uint8_t in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | in[i];
+    return v;
+}
+
+int refbus_store_err(int mdb_rc)
+{
+    if (mdb_rc == 0)
+        return 0;
+    if (mdb_rc == MDB_MAP_FULL || mdb_rc == MDB_TXN_FULL)
+        return REFBUS_EMAPFULL;
+    if (mdb_rc == MDB_NOTFOUND)
+        return REFBUS_ENOTFOUND;
+    log_error("lmdb: %s", mdb_strerror(mdb_rc));
+    return REFBUS_ELMDB;
+}
+
+size_t refbus_store_qkey(uint8_t *out, const char *agency, int prio_byte, uint64_t seq)
+{
+    size_t n = strlen(agency), k = 0;
+    memcpy(out, agency, n);
+    k = n;
+    out[k++] = 0;
+    if (prio_byte >= 0)
+        out[k++] = (uint8_t)prio_byte;
+    refbus_store_key_u64(out + k, seq);
+    return k + 8;
+}
+
+static size_t dkey(uint8_t *out, const char *sender, const uint8_t msg_id[16])
+{
+    size_t n = strlen(sender);
+    memcpy(out, sender, n);
+    out[n] = 0;
+    memcpy(out + n + 1, msg_id, 16);
+    return n + 17;
+}
+
+int refbus_store_open(refbus_store **out, const char *dir, size_t map_size)
+{
+    int rc, mrc, dead = 0;
+    MDB_txn *txn = NULL;
+    refbus_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return REFBUS_ENOMEM;
+    if ((rc = refbus_mkdirs(dir, 0700)) != 0)
+        goto fail;
+    if ((mrc = mdb_env_create(&s->env)) != 0 || (mrc = mdb_env_set_maxdbs(s->env, MAX_DBS)) ||
+        (mrc = mdb_env_set_mapsize(s->env, map_size)) ||
+        (mrc = mdb_env_set_maxreaders(s->env, 126)) ||
+        (mrc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600)) != 0) {
+        log_error("store: cannot open %s: %s", dir, mdb_strerror(mrc));
+        rc = REFBUS_ELMDB;
+        goto fail;
+    }
+    mdb_reader_check(s->env, &dead); /* clear slots of readers that died (kill -9) */
+    if (dead)
+        log_warn("store: cleared %d stale reader slot(s)", dead);
+    if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+        rc = refbus_store_err(mrc);
+        goto fail;
+    }
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+    } dbs[] = {{"broker.envelopes", &s->envs}, {"broker.pending", &s->pending},
+               {"broker.dedup", &s->dedup},    {"broker.queue", &s->queue},
+               {"broker.notices", &s->notices}, {"broker.expiry", &s->expiry},
+               {"broker.meta", &s->meta}};
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++)
+        if ((mrc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi)) != 0) {
+            rc = refbus_store_err(mrc);
+            goto fail;
+        }
+    MDB_val v;
+    if (refbus_store_meta_get(s, txn, "next_seq", &v) == 0 && v.mv_size == 8)
+        s->next_seq = refbus_store_get_u64(v.mv_data);
+    else
+        s->next_seq = 1;
+    if ((mrc = mdb_txn_commit(txn)) != 0) {
+        txn = NULL;
+        rc = refbus_store_err(mrc);
+        goto fail;
+    }
+    txn = NULL;
+    if ((rc = refbus_audit_open(&s->audit, s->env, 0)) != 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    refbus_store_close(&s);
+    return rc ? rc : REFBUS_ELMDB;
+}
+
+void refbus_store_close(refbus_store **sp)
+{
+    if (!sp || !*sp)
+        return;
+    refbus_store *s = *sp;
+    refbus_audit_free(&s->audit);
+    if (s->env)
+        mdb_env_close(s->env);
+    free(s);
+    *sp = NULL;
+}
+
+int refbus_store_meta_get(refbus_store *s, MDB_txn *txn, const char *key, MDB_val *val)
+{
+    MDB_val k = {strlen(key), (void *)key};
+    return refbus_store_err(mdb_get(txn, s->meta, &k, val));
+}
+
+int refbus_store_meta_put(refbus_store *s, MDB_txn *txn, const char *key, const void *data,
+                          size_t len)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)data};
+    return refbus_store_err(mdb_put(txn, s->meta, &k, &v, 0));
+}
+
+int refbus_store_dedup_get(refbus_store *s, MDB_txn *txn, const char *sender,
+                           const uint8_t msg_id[16], refbus_dedup_info *out)
+{
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 17];
+    MDB_val k = {dkey(kb, sender, msg_id), kb}, v;
+    int rc = refbus_store_err(mdb_get(txn, s->dedup, &k, &v));
+    if (rc)
+        return rc;
+    if (v.mv_size < sizeof(struct dedup_val))
+        return REFBUS_ECORRUPT;
+    const struct dedup_val *d = v.mv_data;
+    out->seq = refbus_store_get_u64(d->seq);
+    out->priority = d->priority;
+    out->expires_ms = refbus_store_get_u64(d->expires);
+    memcpy(out->envelope_hash, d->hash, 32);
+    out->receipt = (const uint8_t *)v.mv_data + sizeof *d;
+    out->receipt_len = v.mv_size - sizeof *d;
+    return 0;
+}
+
+int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_header *h,
+                        const uint8_t *env, size_t env_len, uint64_t *seq_out)
+{
+    int rc;
+    uint64_t seq = s->next_seq;
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8], exp[8], cnt[4];
+    refbus_store_key_u64(seqb, seq);
+    refbus_store_key_u64(exp, h->expires_ms);
+    MDB_val k = {8, seqb}, v = {env_len, (void *)env};
+    if ((rc = refbus_store_err(mdb_put(txn, s->envs, &k, &v, MDB_APPEND))) != 0)
+        return rc;
+    uint32_t n = (uint32_t)h->n_recipients;
+    cnt[0] = (uint8_t)n;
+    cnt[1] = (uint8_t)(n >> 8);
+    cnt[2] = (uint8_t)(n >> 16);
+    cnt[3] = (uint8_t)(n >> 24);
+    v = (MDB_val){4, cnt};
+    if ((rc = refbus_store_err(mdb_put(txn, s->pending, &k, &v, MDB_APPEND))) != 0)
+        return rc;
+    for (size_t i = 0; i < h->n_recipients; i++) {
+        const char *a = h->recipients[i].agency;
+        MDB_val qk = {refbus_store_qkey(kb, a, 255 - (int)h->priority, seq), kb};
+        MDB_val qv = {8, exp};
+        if ((rc = refbus_store_err(mdb_put(txn, s->queue, &qk, &qv, 0))) != 0)
+            return rc;
+        uint8_t ek[16 + REFBUS_AGENCY_ID_MAX];
+        memcpy(ek, exp, 8);
+        memcpy(ek + 8, seqb, 8);
+        size_t al = strlen(a);
+        memcpy(ek + 16, a, al);
+        MDB_val xk = {16 + al, ek}, xv = {1, (void *)&h->priority};
+        if ((rc = refbus_store_err(mdb_put(txn, s->expiry, &xk, &xv, 0))) != 0)
+            return rc;
+    }
+    if ((rc = refbus_store_set_receipt(s, txn, h, seq, NULL, 0)) != 0)
+        return rc;
+    s->next_seq = seq + 1;
+    refbus_store_key_u64(seqb, s->next_seq);
+    if ((rc = refbus_store_meta_put(s, txn, "next_seq", seqb, 8)) != 0) {
+        s->next_seq = seq; /* the caller aborts; keep the counter in step with the disk */
+        return rc;
+    }
+    *seq_out = seq;
+    return 0;
+}
+
+int refbus_store_set_receipt(refbus_store *s, MDB_txn *txn, const refbus_envelope_header *h,
+                             uint64_t seq, const uint8_t *receipt, size_t len)
+{
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 17];
+    MDB_val k = {dkey(kb, h->sender, h->msg_id), kb}, v = {sizeof(struct dedup_val) + len, NULL};
+    int rc = refbus_store_err(mdb_put(txn, s->dedup, &k, &v, MDB_RESERVE));
+    if (rc)
+        return rc;
+    struct dedup_val d;
+    refbus_store_key_u64(d.seq, seq);
+    d.priority = (uint8_t)h->priority;
+    refbus_store_key_u64(d.expires, h->expires_ms);
+    memcpy(d.hash, h->envelope_hash, 32);
+    memcpy(v.mv_data, &d, sizeof d);
+    if (len)
+        memcpy((uint8_t *)v.mv_data + sizeof d, receipt, len);
+    return 0;
+}
+
+int refbus_store_dequeue(refbus_store *s, MDB_txn *txn, const char *agency, uint32_t priority,
+                         uint64_t seq, uint64_t expires_ms)
+{
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8];
+    MDB_val k = {refbus_store_qkey(kb, agency, 255 - (int)priority, seq), kb};
+    int rc = refbus_store_err(mdb_del(txn, s->queue, &k, NULL));
+    if (rc)
+        return rc;
+    uint8_t ek[16 + REFBUS_AGENCY_ID_MAX];
+    refbus_store_key_u64(ek, expires_ms);
+    refbus_store_key_u64(ek + 8, seq);
+    size_t al = strlen(agency);
+    memcpy(ek + 16, agency, al);
+    MDB_val xk = {16 + al, ek};
+    rc = refbus_store_err(mdb_del(txn, s->expiry, &xk, NULL));
+    if (rc && rc != REFBUS_ENOTFOUND)
+        return rc;
+    refbus_store_key_u64(seqb, seq);
+    MDB_val pk = {8, seqb}, pv;
+    if ((rc = refbus_store_err(mdb_get(txn, s->pending, &pk, &pv))) != 0 || pv.mv_size != 4)
+        return rc ? rc : REFBUS_ECORRUPT;
+    const uint8_t *c = pv.mv_data;
+    uint32_t n = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 |
+                 (uint32_t)c[3] << 24;
+    if (n <= 1) {
+        /* Last recipient served: the ciphertext is no longer needed; dedup stays forever. */
+        if ((rc = refbus_store_err(mdb_del(txn, s->pending, &pk, NULL))) != 0)
+            return rc;
+        return refbus_store_err(mdb_del(txn, s->envs, &pk, NULL));
+    }
+    n--;
+    uint8_t nc[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
+    pv = (MDB_val){4, nc};
+    return refbus_store_err(mdb_put(txn, s->pending, &pk, &pv, 0));
+}
+
+int refbus_store_envelope(refbus_store *s, MDB_txn *txn, uint64_t seq, const uint8_t **env,
+                          size_t *len)
+{
+    uint8_t seqb[8];
+    refbus_store_key_u64(seqb, seq);
+    MDB_val k = {8, seqb}, v;
+    int rc = refbus_store_err(mdb_get(txn, s->envs, &k, &v));
+    if (rc)
+        return rc;
+    *env = v.mv_data;
+    *len = v.mv_size;
+    return 0;
+}
+
+int refbus_store_notice_add(refbus_store *s, MDB_txn *txn, const char *agency,
+                            const uint8_t *receipt, size_t len, uint64_t *nseq)
+{
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8];
+    uint64_t seq = s->next_seq;
+    MDB_val k = {refbus_store_qkey(kb, agency, -1, seq), kb}, v = {len, (void *)receipt};
+    int rc = refbus_store_err(mdb_put(txn, s->notices, &k, &v, 0));
+    if (rc)
+        return rc;
+    s->next_seq = seq + 1;
+    refbus_store_key_u64(seqb, s->next_seq);
+    if ((rc = refbus_store_meta_put(s, txn, "next_seq", seqb, 8)) != 0) {
+        s->next_seq = seq;
+        return rc;
+    }
+    *nseq = seq;
+    return 0;
+}
+
+int refbus_store_notice_del(refbus_store *s, MDB_txn *txn, const char *agency, uint64_t nseq)
+{
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 32];
+    MDB_val k = {refbus_store_qkey(kb, agency, -1, nseq), kb};
+    return refbus_store_err(mdb_del(txn, s->notices, &k, NULL));
+}
+
+uint64_t refbus_store_queue_depth(refbus_store *s, MDB_txn *txn, const char *agency)
+{
+    MDB_cursor *c = NULL;
+    uint64_t n = 0;
+    size_t al = strlen(agency);
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 1];
+    memcpy(kb, agency, al);
+    kb[al] = 0;
+    MDB_val k = {al + 1, kb}, v;
+    if (mdb_cursor_open(txn, s->queue, &c) != 0)
+        return 0;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size > al && memcmp(k.mv_data, kb, al + 1) == 0) {
+        n++;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return n;
+}

@@ -1,0 +1,89 @@
+/* The broker's durable state in one LMDB environment (DATA_DIR/data.mdb): envelopes, per-agency
+ * delivery queues, permanent de-duplication, notices for senders, the expiry index, metadata,
+ * and the audit trail (audit/), all written together in the caller's write transaction.
+ * Layout in docs/PROTOCOL.md section 5. Nothing here ever holds plaintext. */
+#ifndef REFBUS_BROKER_STORE_H
+#define REFBUS_BROKER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "audit/log.h"
+#include "common/err.h"
+#include "proto/envelope.h"
+
+typedef struct refbus_store {
+    MDB_env *env;
+    MDB_dbi envs;    /* seq(8 BE) -> envelope bytes */
+    MDB_dbi pending; /* seq(8 BE) -> u32 LE recipients not yet delivered/expired */
+    MDB_dbi dedup;   /* sender 0x00 msg_id(16) -> struct dedup_val + ACCEPTED receipt bytes */
+    MDB_dbi queue;   /* agency 0x00 (255-priority) seq(8 BE) -> expires_ms(8 BE) */
+    MDB_dbi notices; /* agency 0x00 nseq(8 BE) -> SignedReceipt bytes for the sender */
+    MDB_dbi expiry;  /* expires_ms(8 BE) seq(8 BE) agency -> "" */
+    MDB_dbi meta;    /* "next_seq", "directory" (signed bytes) -> value */
+    refbus_audit *audit;
+    uint64_t next_seq; /* mirrored in meta; advanced only inside committed txns */
+} refbus_store;
+
+/* What dedup remembers of an accepted message, forever (permanent de-duplication). */
+typedef struct refbus_dedup_info {
+    uint64_t seq;
+    uint32_t priority;
+    uint64_t expires_ms;
+    uint8_t envelope_hash[32];
+    const uint8_t *receipt; /* ACCEPTED receipt bytes; points into LMDB memory (valid in txn) */
+    size_t receipt_len;
+} refbus_dedup_info;
+
+/* Open or create DATA_DIR/data.mdb with `map_size` bytes of map; runs mdb_reader_check.
+ * Errors: REFBUS_EIO, REFBUS_ELMDB, REFBUS_ENOMEM. */
+int refbus_store_open(refbus_store **out, const char *dir, size_t map_size) REFBUS_WUR;
+void refbus_store_close(refbus_store **s);
+
+/* Map an LMDB return code to a refbus code (MDB_MAP_FULL -> REFBUS_EMAPFULL). */
+int refbus_store_err(int mdb_rc);
+
+void refbus_store_key_u64(uint8_t out[8], uint64_t v);
+uint64_t refbus_store_get_u64(const uint8_t in[8]);
+
+/* Look up (sender, msg_id). 0, REFBUS_ENOTFOUND, REFBUS_ELMDB. */
+int refbus_store_dedup_get(refbus_store *s, MDB_txn *txn, const char *sender,
+                           const uint8_t msg_id[16], refbus_dedup_info *out) REFBUS_WUR;
+
+/* Store an accepted envelope with its queue entries, expiry entries and dedup record (seq is
+ * assigned here and returned). The ACCEPTED receipt is stored with it by
+ * refbus_store_set_receipt once signed. Errors: REFBUS_EMAPFULL, REFBUS_ELMDB. */
+int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_header *h,
+                        const uint8_t *env, size_t env_len, uint64_t *seq) REFBUS_WUR;
+int refbus_store_set_receipt(refbus_store *s, MDB_txn *txn, const refbus_envelope_header *h,
+                             uint64_t seq, const uint8_t *receipt, size_t len) REFBUS_WUR;
+
+/* Remove one recipient's queue entry for `seq` (delivered or expired); frees the envelope when
+ * it was the last. REFBUS_ENOTFOUND when it was not queued for `agency`. */
+int refbus_store_dequeue(refbus_store *s, MDB_txn *txn, const char *agency, uint32_t priority,
+                         uint64_t seq, uint64_t expires_ms) REFBUS_WUR;
+
+/* Fetch an envelope by seq (pointer into LMDB memory, valid while txn lives). */
+int refbus_store_envelope(refbus_store *s, MDB_txn *txn, uint64_t seq, const uint8_t **env,
+                          size_t *len) REFBUS_WUR;
+
+/* Queue a notice (a receipt for a sender); *nseq receives its number. */
+int refbus_store_notice_add(refbus_store *s, MDB_txn *txn, const char *agency,
+                            const uint8_t *receipt, size_t len, uint64_t *nseq) REFBUS_WUR;
+int refbus_store_notice_del(refbus_store *s, MDB_txn *txn, const char *agency, uint64_t nseq)
+    REFBUS_WUR;
+
+/* Build a queue/notice key: agency 0x00 [byte] seq. Returns the key length. */
+size_t refbus_store_qkey(uint8_t *out, const char *agency, int prio_byte, uint64_t seq);
+
+/* Count queue entries for `agency` (O(depth); for status only). */
+uint64_t refbus_store_queue_depth(refbus_store *s, MDB_txn *txn, const char *agency);
+
+int refbus_store_meta_get(refbus_store *s, MDB_txn *txn, const char *key, MDB_val *val)
+    REFBUS_WUR;
+int refbus_store_meta_put(refbus_store *s, MDB_txn *txn, const char *key, const void *data,
+                          size_t len) REFBUS_WUR;
+
+#endif

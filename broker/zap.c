@@ -1,0 +1,83 @@
+/* The ZAP handler (RFC 27) that admits CURVE clients. It runs in the broker's own loop on a REP
+ * socket bound to inproc://zeromq.zap.01 BEFORE the ROUTER binds: with no handler libzmq 4.3
+ * lets any CURVE key in. Only the "refbus" domain is served, and only keys listed ACTIVE in the
+ * installed directory are admitted; the User-Id handed back is the key in hex, which the broker
+ * maps to an agency again on every message. */
+#include "broker/internal.h"
+
+#include <string.h>
+
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define ZAP_FRAMES 7
+
+static void reply(void *sock, const char *version, const zmq_msg_t *reqid, const char *code,
+                  const char *text, const char *user)
+{
+    zmq_send(sock, version, strlen(version), ZMQ_SNDMORE);
+    zmq_send(sock, zmq_msg_data((zmq_msg_t *)reqid), zmq_msg_size((zmq_msg_t *)reqid),
+             ZMQ_SNDMORE);
+    zmq_send(sock, code, strlen(code), ZMQ_SNDMORE);
+    zmq_send(sock, text, strlen(text), ZMQ_SNDMORE);
+    zmq_send(sock, user, strlen(user), ZMQ_SNDMORE);
+    zmq_send(sock, "", 0, 0);
+}
+
+void broker_zap_handle(refbus_broker *b)
+{
+    for (;;) {
+        zmq_msg_t f[ZAP_FRAMES + 1];
+        int n = 0, more = 1;
+        while (more) {
+            zmq_msg_t part;
+            zmq_msg_init(&part);
+            if (zmq_msg_recv(&part, b->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+                zmq_msg_close(&part);
+                for (int i = 0; i < n && i <= ZAP_FRAMES; i++)
+                    zmq_msg_close(&f[i]);
+                return; /* nothing (more) waiting */
+            }
+            more = zmq_msg_more(&part);
+            if (n <= ZAP_FRAMES)
+                zmq_msg_move(&f[n], &part);
+            zmq_msg_close(&part);
+            n++;
+        }
+        /* version, request id, domain, address, identity, mechanism, credentials */
+        const char *code = "400", *text = "refused";
+        char user[65] = "";
+        if (n == ZAP_FRAMES && zmq_msg_size(&f[0]) == 3 &&
+            memcmp(zmq_msg_data(&f[0]), "1.0", 3) == 0) {
+            size_t dl = zmq_msg_size(&f[2]), ml = zmq_msg_size(&f[5]);
+            const char *dom = zmq_msg_data(&f[2]), *mech = zmq_msg_data(&f[5]);
+            if (dl != strlen(REFBUS_ZAP_DOMAIN) || memcmp(dom, REFBUS_ZAP_DOMAIN, dl) != 0) {
+                text = "wrong ZAP domain";
+            } else if (ml != 5 || memcmp(mech, "CURVE", 5) != 0 ||
+                       zmq_msg_size(&f[6]) != 32) {
+                text = "CURVE required";
+            } else {
+                const uint8_t *key = zmq_msg_data(&f[6]);
+                const char *agency = NULL;
+                uint32_t epoch = 0;
+                int rc = refbus_directory_find_curve(b->dir, key, &agency, &epoch);
+                refbus_hex(user, key, 32);
+                if (rc == 0) {
+                    code = "200";
+                    text = "OK";
+                    log_debug("zap: admitted %s (epoch %u)", agency, epoch);
+                } else {
+                    text = rc == REFBUS_EREVOKED ? "key revoked" : "unknown key";
+                    log_warn("zap: refused a connection: %s (key %.16s...)", text, user);
+                    user[0] = 0;
+                }
+            }
+        }
+        if (n >= 2)
+            reply(b->zap, "1.0", &f[1], code, text, user);
+        for (int i = 0; i < n && i <= ZAP_FRAMES; i++)
+            zmq_msg_close(&f[i]);
+    }
+}

@@ -1,0 +1,8 @@
+# Broker scenario tests: real broker processes over loopback TCP.
+refbus_test(broker_test SOURCES scenario/broker_test.c scenario/bclient.c
+            LIBS refbus_keys refbus_proto PkgConfig::CMOCKA PkgConfig::ZMQ TIMEOUT 600)
+
+# Benchmark (not a test): build/bin/refbus-broker-bench; see docs/BENCHMARKS.md.
+add_executable(refbus-broker-bench bench/broker_bench.c scenario/bclient.c)
+target_compile_options(refbus-broker-bench PRIVATE ${REFBUS_WARN})
+target_link_libraries(refbus-broker-bench PRIVATE refbus_keys refbus_proto PkgConfig::ZMQ)
