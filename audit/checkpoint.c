@@ -1,0 +1,168 @@
+/* Checkpoint encoding, signing and verification. The signature covers the exact Checkpoint
+ * bytes, and parsing insists on the canonical encoding, so one tree head has one signed form. */
+#include "audit/checkpoint.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "audit.pb-c.h"
+#include "audit/merkle.h"
+#include "proto/pbutil.h"
+
+/* DOMAIN || body in one malloc'd buffer. */
+static int sign_input(uint8_t **m, size_t *mlen, const uint8_t *body, size_t len)
+{
+    size_t dl = strlen(REFBUS_CHECKPOINT_DOMAIN);
+    *m = malloc(dl + len + 1);
+    if (!*m)
+        return REFBUS_ENOMEM;
+    memcpy(*m, REFBUS_CHECKPOINT_DOMAIN, dl);
+    if (len)
+        memcpy(*m + dl, body, len);
+    *mlen = dl + len;
+    return 0;
+}
+
+int refbus_checkpoint_sign(uint8_t **out, size_t *out_len, const refbus_checkpoint *cp,
+                           const uint8_t sign_sk[64])
+{
+    int rc;
+    uint8_t *body = NULL, *m = NULL, *res = NULL, sig[64], pk[32];
+    size_t blen, mlen = 0, rlen;
+    if (!out || !out_len || !cp || !sign_sk)
+        return REFBUS_EINVAL;
+    Refbus__V1__Checkpoint c = REFBUS__V1__CHECKPOINT__INIT;
+    c.log_id = (ProtobufCBinaryData){32, (uint8_t *)cp->log_id};
+    c.size = cp->size;
+    c.root = (ProtobufCBinaryData){32, (uint8_t *)cp->root};
+    c.time_ms = cp->time_ms;
+    blen = refbus__v1__checkpoint__get_packed_size(&c);
+    if (!(body = malloc(blen))) {
+        rc = REFBUS_ENOMEM;
+        goto out;
+    }
+    refbus__v1__checkpoint__pack(&c, body);
+    if ((rc = sign_input(&m, &mlen, body, blen)) != 0)
+        goto out;
+    crypto_sign_ed25519_detached(sig, NULL, m, mlen, sign_sk);
+    crypto_sign_ed25519_sk_to_pk(pk, sign_sk);
+    Refbus__V1__SignedCheckpoint s = REFBUS__V1__SIGNED_CHECKPOINT__INIT;
+    s.checkpoint = (ProtobufCBinaryData){blen, body};
+    s.signature = (ProtobufCBinaryData){64, sig};
+    s.signer_pk = (ProtobufCBinaryData){32, pk};
+    rlen = refbus__v1__signed_checkpoint__get_packed_size(&s);
+    if (!(res = malloc(rlen))) {
+        rc = REFBUS_ENOMEM;
+        goto out;
+    }
+    refbus__v1__signed_checkpoint__pack(&s, res);
+    *out = res;
+    *out_len = rlen;
+    res = NULL;
+    rc = 0;
+out:
+    free(res);
+    free(m);
+    free(body);
+    return rc;
+}
+
+/* Parse both layers into *cp; on success *sc is the unpacked outer message (caller frees). */
+static int parse(refbus_checkpoint *cp, Refbus__V1__SignedCheckpoint **sc, const uint8_t *b,
+                 size_t len)
+{
+    Refbus__V1__SignedCheckpoint *s = NULL;
+    Refbus__V1__Checkpoint *c = NULL;
+    int rc = REFBUS_EMALFORMED;
+    if (!b || len == 0 || len > REFBUS_CHECKPOINT_MAX)
+        return REFBUS_EMALFORMED;
+    s = refbus__v1__signed_checkpoint__unpack(NULL, len, b);
+    if (!s || !refbus_pb_canonical(&s->base, b, len) || s->signature.len != 64 ||
+        s->signer_pk.len != 32)
+        goto out;
+    c = refbus__v1__checkpoint__unpack(NULL, s->checkpoint.len, s->checkpoint.data);
+    if (!c || !refbus_pb_canonical(&c->base, s->checkpoint.data, s->checkpoint.len) ||
+        c->log_id.len != 32 || c->root.len != 32)
+        goto out;
+    memcpy(cp->log_id, c->log_id.data, 32);
+    cp->size = c->size;
+    memcpy(cp->root, c->root.data, 32);
+    cp->time_ms = c->time_ms;
+    memcpy(cp->signer_pk, s->signer_pk.data, 32);
+    if (cp->size == 0) {
+        uint8_t empty[32];
+        refbus_merkle_empty_root(empty);
+        if (memcmp(empty, cp->root, 32) != 0)
+            goto out;
+    }
+    *sc = s;
+    s = NULL;
+    rc = 0;
+out:
+    if (c)
+        refbus__v1__checkpoint__free_unpacked(c, NULL);
+    if (s)
+        refbus__v1__signed_checkpoint__free_unpacked(s, NULL);
+    return rc;
+}
+
+int refbus_checkpoint_parse(refbus_checkpoint *out, const uint8_t *signed_cp, size_t len)
+{
+    Refbus__V1__SignedCheckpoint *s = NULL;
+    refbus_checkpoint cp;
+    if (!out)
+        return REFBUS_EINVAL;
+    int rc = parse(&cp, &s, signed_cp, len);
+    if (rc != 0)
+        return rc;
+    refbus__v1__signed_checkpoint__free_unpacked(s, NULL);
+    *out = cp;
+    return 0;
+}
+
+int refbus_checkpoint_verify(refbus_checkpoint *out, const uint8_t *signed_cp, size_t len,
+                             const uint8_t broker_pk[32])
+{
+    Refbus__V1__SignedCheckpoint *s = NULL;
+    refbus_checkpoint cp;
+    uint8_t *m = NULL;
+    size_t mlen = 0;
+    int rc;
+    if (!broker_pk)
+        return REFBUS_EINVAL;
+    if ((rc = parse(&cp, &s, signed_cp, len)) != 0)
+        return rc;
+    if (sodium_memcmp(cp.signer_pk, broker_pk, 32) != 0) {
+        rc = REFBUS_EBADSIG;
+        goto out;
+    }
+    if ((rc = sign_input(&m, &mlen, s->checkpoint.data, s->checkpoint.len)) != 0)
+        goto out;
+    if (crypto_sign_ed25519_verify_detached(s->signature.data, m, mlen, broker_pk) != 0) {
+        rc = REFBUS_EBADSIG;
+        goto out;
+    }
+    if (out)
+        *out = cp;
+    rc = 0;
+out:
+    free(m);
+    refbus__v1__signed_checkpoint__free_unpacked(s, NULL);
+    return rc;
+}
+
+int refbus_checkpoint_consistent(const refbus_checkpoint *older, const refbus_checkpoint *newer,
+                                 const uint8_t (*proof)[32], size_t count)
+{
+    if (!older || !newer)
+        return REFBUS_EINVAL;
+    /* The signer may differ (the broker's key rotates); each signature is checked on its own. */
+    if (memcmp(older->log_id, newer->log_id, 32) != 0 || newer->size < older->size)
+        return REFBUS_EINCONSISTENT;
+    if (refbus_merkle_verify_consistency(older->size, newer->size, older->root, newer->root,
+                                         proof, count) != 0)
+        return REFBUS_EINCONSISTENT;
+    return 0;
+}
