@@ -3,3 +3,5 @@ refbus_test(node_json_test SOURCES unit/node_json_test.c unit/testutil.c
             LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON)
 refbus_test(node_thread_test SOURCES unit/node_thread_test.c
             LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON)
+refbus_test(node_store_test SOURCES unit/node_store_test.c
+            LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::LMDB)

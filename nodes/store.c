@@ -1,0 +1,367 @@
+/* Encrypted LMDB tables. A sealed value is 0x01 || nonce (24) || XChaCha20-Poly1305 ciphertext
+ * (tag appended), with associated data binding it to its table and key: a record copied to
+ * another slot does not open. Values are written in place with MDB_RESERVE (no extra copy). */
+#include "nodes/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <sodium.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define SEAL_VERSION 1u
+#define SEAL_OVERHEAD (1u + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + \
+                       crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define AD_PREFIX "refbus-node/v1"
+#define KDF_CONTEXT "rbnodest" /* crypto_kdf context: exactly 8 characters */
+#define KEY_INDEX REFBUS_T_COUNT
+#define KEY_CHECK (REFBUS_T_COUNT + 1)
+#define N_KEYS (REFBUS_T_COUNT + 2)
+#define CHECK_NAME "storage-key-check"
+#define CHECK_TEXT "refbus-node storage key check v1"
+
+static const char *const table_names[REFBUS_T_COUNT] = {
+    "meta", "outbox", "outbox_ids", "sent", "inbox", "inbox_idx", "threads"};
+static const int sealed_tables[REFBUS_T_COUNT] = {0, 1, 0, 1, 1, 0, 1};
+
+struct refbus_store {
+    MDB_env *env;
+    MDB_dbi dbi[REFBUS_T_COUNT];
+    uint8_t *keys; /* N_KEYS x 32, sodium_malloc'd, read-only */
+};
+
+static int lmdb_err(int e, const char *what)
+{
+    if (e == MDB_NOTFOUND)
+        return REFBUS_ENOTFOUND;
+    if (e == MDB_MAP_FULL)
+        return REFBUS_EMAPFULL;
+    log_error("store: %s: %s", what, mdb_strerror(e));
+    return REFBUS_ELMDB;
+}
+
+void refbus_store_u64be(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        out[i] = (uint8_t)v;
+}
+
+uint64_t refbus_store_get_u64be(const uint8_t in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+static const uint8_t *key_of(const refbus_store *s, unsigned i)
+{
+    return s->keys + 32u * i;
+}
+
+/* AD = prefix || table || key. LMDB keys are at most 511 bytes. */
+static size_t make_ad(uint8_t *ad, unsigned table, const void *key, size_t klen)
+{
+    size_t pl = sizeof AD_PREFIX - 1;
+    memcpy(ad, AD_PREFIX, pl);
+    ad[pl] = (uint8_t)table;
+    memcpy(ad + pl + 1, key, klen);
+    return pl + 1 + klen;
+}
+
+static void seal_into(const refbus_store *s, uint8_t *out, unsigned ki, unsigned table,
+                      const void *key, size_t klen, const void *val, size_t len)
+{
+    uint8_t ad[sizeof AD_PREFIX + 512];
+    size_t adlen = make_ad(ad, table, key, klen);
+    out[0] = SEAL_VERSION;
+    randombytes_buf(out + 1, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        out + 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL, val, len, ad, adlen, NULL,
+        out + 1, key_of(s, ki));
+}
+
+static int open_from(const refbus_store *s, uint8_t **out, size_t *out_len, unsigned ki,
+                     unsigned table, const void *key, size_t klen, const uint8_t *in, size_t len)
+{
+    uint8_t ad[sizeof AD_PREFIX + 512];
+    uint8_t *p;
+    if (len < SEAL_OVERHEAD || in[0] != SEAL_VERSION || klen > 511)
+        return REFBUS_ECORRUPT;
+    size_t plen = len - SEAL_OVERHEAD;
+    if (!(p = malloc(plen ? plen : 1)))
+        return REFBUS_ENOMEM;
+    size_t adlen = make_ad(ad, table, key, klen);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            p, NULL, NULL, in + 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+            len - 1 - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ad, adlen, in + 1,
+            key_of(s, ki)) != 0) {
+        free(p);
+        return REFBUS_ECORRUPT;
+    }
+    *out = p;
+    *out_len = plen;
+    return 0;
+}
+
+void refbus_store_free_value(uint8_t **val, size_t len)
+{
+    if (val && *val) {
+        sodium_memzero(*val, len);
+        free(*val);
+        *val = NULL;
+    }
+}
+
+static int check_key(refbus_store *s, MDB_txn *txn)
+{
+    MDB_val k = {sizeof CHECK_NAME - 1, (void *)CHECK_NAME}, v;
+    uint8_t *plain = NULL;
+    size_t plen = 0;
+    int e = mdb_get(txn, s->dbi[REFBUS_T_META], &k, &v);
+    if (e == MDB_NOTFOUND) {
+        v.mv_size = SEAL_OVERHEAD + sizeof CHECK_TEXT - 1;
+        if ((e = mdb_put(txn, s->dbi[REFBUS_T_META], &k, &v, MDB_RESERVE)))
+            return lmdb_err(e, "write key check");
+        seal_into(s, v.mv_data, KEY_CHECK, REFBUS_T_META, k.mv_data, k.mv_size, CHECK_TEXT,
+                  sizeof CHECK_TEXT - 1);
+        return 0;
+    }
+    if (e)
+        return lmdb_err(e, "read key check");
+    int rc = open_from(s, &plain, &plen, KEY_CHECK, REFBUS_T_META, k.mv_data, k.mv_size,
+                       v.mv_data, v.mv_size);
+    if (rc == 0 && (plen != sizeof CHECK_TEXT - 1 || memcmp(plain, CHECK_TEXT, plen) != 0))
+        rc = REFBUS_ECORRUPT;
+    refbus_store_free_value(&plain, plen);
+    if (rc == REFBUS_ECORRUPT)
+        log_error("store: this store was encrypted under another storage key (another "
+                  "agency's keystore?); refusing to use it");
+    return rc;
+}
+
+int refbus_store_open(refbus_store **out, const char *dir, const uint8_t storage_key[32],
+                      size_t map_bytes)
+{
+    int rc, e;
+    refbus_store *s = NULL;
+    MDB_txn *txn = NULL;
+    if (!out || !dir || !storage_key || map_bytes < 1024 * 1024)
+        return REFBUS_EINVAL;
+    if ((rc = refbus_mkdirs(dir, 0700)))
+        return rc;
+    if (!(s = calloc(1, sizeof *s)) || !(s->keys = sodium_malloc(32u * N_KEYS))) {
+        rc = REFBUS_ENOMEM;
+        goto out;
+    }
+    for (unsigned i = 0; i < N_KEYS; i++)
+        crypto_kdf_derive_from_key(s->keys + 32u * i, 32, i + 1, KDF_CONTEXT, storage_key);
+    sodium_mprotect_readonly(s->keys);
+    rc = REFBUS_ELMDB;
+    if ((e = mdb_env_create(&s->env)) || (e = mdb_env_set_maxdbs(s->env, REFBUS_T_COUNT)) ||
+        (e = mdb_env_set_mapsize(s->env, map_bytes)) || (e = mdb_env_open(s->env, dir, 0, 0600))) {
+        rc = lmdb_err(e, dir);
+        goto out;
+    }
+    if ((e = mdb_txn_begin(s->env, NULL, 0, &txn))) {
+        rc = lmdb_err(e, "begin");
+        goto out;
+    }
+    for (int t = 0; t < REFBUS_T_COUNT; t++)
+        if ((e = mdb_dbi_open(txn, table_names[t], MDB_CREATE, &s->dbi[t]))) {
+            rc = lmdb_err(e, table_names[t]);
+            goto out;
+        }
+    if ((rc = check_key(s, txn)))
+        goto out;
+    if ((e = mdb_txn_commit(txn))) {
+        txn = NULL;
+        rc = lmdb_err(e, "commit");
+        goto out;
+    }
+    txn = NULL;
+    *out = s;
+    s = NULL;
+    rc = 0;
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    refbus_store_close(&s);
+    return rc;
+}
+
+void refbus_store_close(refbus_store **sp)
+{
+    if (!sp || !*sp)
+        return;
+    refbus_store *s = *sp;
+    if (s->env)
+        mdb_env_close(s->env);
+    sodium_free(s->keys); /* wipes */
+    free(s);
+    *sp = NULL;
+}
+
+int refbus_store_begin(refbus_store *s, int write, MDB_txn **txn)
+{
+    int e = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
+    return e ? lmdb_err(e, "begin") : 0;
+}
+
+int refbus_store_commit(MDB_txn **txn)
+{
+    int e = mdb_txn_commit(*txn);
+    *txn = NULL;
+    return e ? lmdb_err(e, "commit") : 0;
+}
+
+void refbus_store_abort(MDB_txn **txn)
+{
+    if (txn && *txn) {
+        mdb_txn_abort(*txn);
+        *txn = NULL;
+    }
+}
+
+int refbus_store_put(refbus_store *s, MDB_txn *txn, enum refbus_table t, const void *key,
+                     size_t klen, const void *val, size_t len)
+{
+    if ((unsigned)t >= REFBUS_T_COUNT || klen == 0 || klen > 511)
+        return REFBUS_EINVAL;
+    if (len > 0xffffffffu)
+        return REFBUS_ETOOLARGE;
+    MDB_val k = {klen, (void *)key}, v = {len, (void *)val};
+    int e;
+    if (!sealed_tables[t])
+        return (e = mdb_put(txn, s->dbi[t], &k, &v, 0)) ? lmdb_err(e, "put") : 0;
+    v.mv_size = len + SEAL_OVERHEAD;
+    if ((e = mdb_put(txn, s->dbi[t], &k, &v, MDB_RESERVE)))
+        return lmdb_err(e, "put");
+    seal_into(s, v.mv_data, (unsigned)t, (unsigned)t, key, klen, val, len);
+    return 0;
+}
+
+static int value_out(refbus_store *s, enum refbus_table t, const MDB_val *k, const MDB_val *v,
+                     uint8_t **val, size_t *len)
+{
+    if (sealed_tables[t])
+        return open_from(s, val, len, (unsigned)t, (unsigned)t, k->mv_data, k->mv_size,
+                         v->mv_data, v->mv_size);
+    uint8_t *p = malloc(v->mv_size ? v->mv_size : 1);
+    if (!p)
+        return REFBUS_ENOMEM;
+    memcpy(p, v->mv_data, v->mv_size);
+    *val = p;
+    *len = v->mv_size;
+    return 0;
+}
+
+int refbus_store_get(refbus_store *s, MDB_txn *txn, enum refbus_table t, const void *key,
+                     size_t klen, uint8_t **val, size_t *len)
+{
+    if ((unsigned)t >= REFBUS_T_COUNT || klen == 0 || klen > 511)
+        return REFBUS_EINVAL;
+    MDB_val k = {klen, (void *)key}, v;
+    int e = mdb_get(txn, s->dbi[t], &k, &v);
+    if (e)
+        return lmdb_err(e, "get");
+    return value_out(s, t, &k, &v, val, len);
+}
+
+int refbus_store_del(refbus_store *s, MDB_txn *txn, enum refbus_table t, const void *key,
+                     size_t klen)
+{
+    if ((unsigned)t >= REFBUS_T_COUNT || klen == 0 || klen > 511)
+        return REFBUS_EINVAL;
+    MDB_val k = {klen, (void *)key};
+    int e = mdb_del(txn, s->dbi[t], &k, NULL);
+    return e ? lmdb_err(e, "del") : 0;
+}
+
+int refbus_store_next_seq(refbus_store *s, MDB_txn *txn, enum refbus_table t, uint64_t *seq)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int e = mdb_cursor_open(txn, s->dbi[t], &c);
+    if (e)
+        return lmdb_err(e, "cursor");
+    e = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+    if (e == MDB_NOTFOUND) {
+        *seq = 1;
+        return 0;
+    }
+    if (e)
+        return lmdb_err(e, "last");
+    if (k.mv_size != 8)
+        return REFBUS_ECORRUPT;
+    *seq = refbus_store_get_u64be(k.mv_data) + 1;
+    return 0;
+}
+
+int refbus_store_scan(refbus_store *s, MDB_txn *txn, enum refbus_table t, const void *from,
+                      size_t flen, int reverse, refbus_store_fn fn, void *ctx)
+{
+    MDB_cursor *c;
+    MDB_val k = {flen, (void *)from}, v;
+    int rc = 0, e = mdb_cursor_open(txn, s->dbi[t], &c);
+    MDB_cursor_op step = reverse ? MDB_PREV : MDB_NEXT;
+    if (e)
+        return lmdb_err(e, "cursor");
+    if (!from) {
+        e = mdb_cursor_get(c, &k, &v, reverse ? MDB_LAST : MDB_FIRST);
+    } else {
+        e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (reverse && e == MDB_NOTFOUND)
+            e = mdb_cursor_get(c, &k, &v, MDB_LAST);
+        else if (reverse && e == 0 && (k.mv_size != flen || memcmp(k.mv_data, from, flen) != 0))
+            e = mdb_cursor_get(c, &k, &v, MDB_PREV);
+    }
+    while (e == 0) {
+        uint8_t *val = NULL;
+        size_t len = 0;
+        if ((rc = value_out(s, t, &k, &v, &val, &len)))
+            break;
+        rc = fn(ctx, k.mv_data, k.mv_size, val, len);
+        refbus_store_free_value(&val, len);
+        if (rc)
+            break;
+        e = mdb_cursor_get(c, &k, &v, step);
+    }
+    mdb_cursor_close(c);
+    if (rc == 1)
+        return 0;
+    if (rc)
+        return rc;
+    return e == MDB_NOTFOUND ? 0 : lmdb_err(e, "scan");
+}
+
+int refbus_store_count(refbus_store *s, MDB_txn *txn, enum refbus_table t, uint64_t *n)
+{
+    MDB_stat st;
+    int e = mdb_stat(txn, s->dbi[t], &st);
+    if (e)
+        return lmdb_err(e, "stat");
+    *n = st.ms_entries;
+    return 0;
+}
+
+void refbus_store_index_key(const refbus_store *s, uint8_t out[32], const char *domain,
+                            const void *a, size_t alen, const void *b, size_t blen)
+{
+    crypto_generichash_state st;
+    uint8_t l[8];
+    crypto_generichash_init(&st, key_of(s, KEY_INDEX), 32, 32);
+    crypto_generichash_update(&st, (const uint8_t *)domain, strlen(domain) + 1);
+    refbus_store_u64be(l, alen); /* length-prefixed: ("ab","c") != ("a","bc") */
+    crypto_generichash_update(&st, l, 8);
+    crypto_generichash_update(&st, a, alen);
+    refbus_store_u64be(l, blen);
+    crypto_generichash_update(&st, l, 8);
+    if (blen)
+        crypto_generichash_update(&st, b, blen);
+    crypto_generichash_final(&st, out, 32);
+}
