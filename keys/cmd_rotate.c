@@ -1,0 +1,124 @@
+/* refbus-keys rotate / revoke: a new key epoch for an agency or the broker (its new bundle
+ * keeps every older epoch's secrets), or a revocation with a reason. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys/cmd.h"
+#include "keys/passphrase.h"
+
+enum { OPT_BUNDLE = OPT_FIRST_LOCAL, OPT_OUT, OPT_NEWPASS, OPT_EPOCH, OPT_ALL, OPT_REASON };
+
+static const char rotate_usage[] =
+    "usage: refbus-keys -d ADMIN_DIR rotate ID --bundle OLD --out NEW\n"
+    "                   [--bundle-passphrase-file F] [--new-passphrase-file F2] [--kdf COST]\n"
+    "  Adds key epoch N+1 for agency (or broker) ID. OLD must be its newest bundle; NEW is\n"
+    "  created (never replaced) with every epoch's secrets, under F2's passphrase or, without\n"
+    "  --new-passphrase-file, OLD's. Epoch N becomes retired. Publish with 'sign'.\n";
+
+static const char revoke_usage[] =
+    "usage: refbus-keys -d ADMIN_DIR revoke ID [--epoch N | --all] --reason TEXT\n"
+    "  Revokes the newest key epoch of agency (or broker) ID, epoch N, or every epoch.\n"
+    "  TEXT: 1 to 255 bytes of printable UTF-8. Publish with 'sign' at once.\n";
+
+int cmd_rotate(cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        COMMON_OPTS,
+        {"bundle", required_argument, NULL, OPT_BUNDLE},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"new-passphrase-file", required_argument, NULL, OPT_NEWPASS},
+        {NULL, 0, NULL, 0}};
+    const char *old = NULL, *out = NULL, *newpass_file = NULL;
+    int c, ex;
+    while ((c = getopt_long(argc, argv, COMMON_SHORT, opts, NULL)) != -1) {
+        if (c == OPT_BUNDLE)
+            old = optarg;
+        else if (c == OPT_OUT)
+            out = optarg;
+        else if (c == OPT_NEWPASS)
+            newpass_file = optarg;
+        else if (!cmd_common_opt(ctx, c, rotate_usage))
+            return cmd_misuse(rotate_usage, NULL);
+    }
+    if (optind != argc - 1 || !old || !out)
+        return cmd_misuse(rotate_usage, "rotate needs ID, --bundle and --out");
+    const char *id = argv[optind];
+    refbus_kdf kdf;
+    refbus_admin *a = NULL;
+    char *pass = NULL, *newpass = NULL;
+    size_t len = 0, newlen = 0;
+    uint32_t epoch = 0;
+    if ((ex = cmd_kdf(ctx, &kdf)) != 0 || (ex = cmd_bundle_pass(ctx, NULL, id, &pass, &len, 0)))
+        return ex;
+    if (newpass_file && (ex = cmd_bundle_pass(ctx, newpass_file, id, &newpass, &newlen, 0))) {
+        refbus_passphrase_free(&pass, len);
+        return ex;
+    }
+    if ((ex = cmd_admin_open(ctx, &a)) != 0)
+        goto out;
+    int rc = refbus_admin_rotate(a, id, old, pass, len, out, newpass ? newpass : pass,
+                                 newpass ? newlen : len, &kdf, &epoch);
+    if (rc != 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "rotate %s", id);
+        ex = cmd_fail(msg, rc);
+        goto out;
+    }
+    printf("%s rotated to epoch %u (epoch %u retired); new bundle written to %s\n", id, epoch,
+           epoch - 1, out);
+    ex = fflush(stdout) == 0 ? 0 : 1;
+out:
+    refbus_admin_close(&a);
+    refbus_passphrase_free(&newpass, newlen);
+    refbus_passphrase_free(&pass, len);
+    return ex;
+}
+
+int cmd_revoke(cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {COMMON_OPTS,
+                                         {"epoch", required_argument, NULL, OPT_EPOCH},
+                                         {"all", no_argument, NULL, OPT_ALL},
+                                         {"reason", required_argument, NULL, OPT_REASON},
+                                         {NULL, 0, NULL, 0}};
+    const char *reason = NULL;
+    uint64_t epoch = 0;
+    int c, ex, all = 0, have_epoch = 0;
+    while ((c = getopt_long(argc, argv, COMMON_SHORT, opts, NULL)) != -1) {
+        if (c == OPT_EPOCH) {
+            if (cmd_parse_u64(optarg, UINT32_MAX, &epoch) != 0 || epoch == 0)
+                return cmd_misuse(revoke_usage, "--epoch needs a number from 1");
+            have_epoch = 1;
+        } else if (c == OPT_ALL) {
+            all = 1;
+        } else if (c == OPT_REASON) {
+            reason = optarg;
+        } else if (!cmd_common_opt(ctx, c, revoke_usage)) {
+            return cmd_misuse(revoke_usage, NULL);
+        }
+    }
+    if (optind != argc - 1 || !reason)
+        return cmd_misuse(revoke_usage, "revoke needs ID and --reason");
+    if (all && have_epoch)
+        return cmd_misuse(revoke_usage, "--epoch and --all exclude each other");
+    const char *id = argv[optind];
+    refbus_admin *a = NULL;
+    unsigned n = 0;
+    if ((ex = cmd_admin_open(ctx, &a)) != 0)
+        return ex;
+    int rc = refbus_admin_revoke(a, id, (uint32_t)epoch, all, reason, &n);
+    refbus_admin_close(&a);
+    if (rc != 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "revoke %s", id);
+        if (rc == REFBUS_EINVAL)
+            fprintf(stderr, "refbus-keys: the reason must be 1 to 255 bytes of printable UTF-8\n");
+        if (rc == REFBUS_EREVOKED)
+            fprintf(stderr, "refbus-keys: nothing to revoke: already revoked\n");
+        return cmd_fail(msg, rc);
+    }
+    printf("%s: %u key epoch%s revoked; run 'refbus-keys sign' and push the directory now\n", id,
+           n, n == 1 ? "" : "s");
+    return fflush(stdout) == 0 ? 0 : 1;
+}

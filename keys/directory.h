@@ -1,0 +1,149 @@
+/* The signed agency directory as nodes and the broker use it: load (verify the root signature
+ * over the exact bytes, the structure, the ids and the serial), then look up keys, admit
+ * transport peers and apply the routing policy. docs/KEYS-FORMAT.md is the byte-exact spec.
+ * A loaded directory is immutable, so any number of threads may read it at once. */
+#ifndef REFBUS_KEYS_DIRECTORY_H
+#define REFBUS_KEYS_DIRECTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define REFBUS_DIRECTORY_VERSION 1u
+#define REFBUS_DIRECTORY_MAX_BYTES (16u * 1024u * 1024u) /* refused above this size */
+#define REFBUS_DIR_MAX_AGENCIES 10000u
+#define REFBUS_DIR_MAX_KEYS 1000u       /* key epochs per agency */
+#define REFBUS_DIR_MAX_RULES 100000u
+#define REFBUS_DIR_MAX_ENDPOINTS 16u
+#define REFBUS_DIR_NAME_MAX 256u        /* bytes of UTF-8 in a display name */
+#define REFBUS_DIR_REASON_MAX 255u      /* bytes of UTF-8 in a revocation reason */
+#define REFBUS_DIR_ENDPOINT_MAX 255u
+#define REFBUS_KEY_ID_BYTES 8u
+#define REFBUS_KEY_ID_HEX 17u           /* 16 hex digits and a NUL */
+
+enum refbus_key_status { REFBUS_KEY_ACTIVE = 0, REFBUS_KEY_RETIRED = 1, REFBUS_KEY_REVOKED = 2 };
+
+/* The values of refbus.v1.AgencyKind. */
+enum refbus_agency_kind {
+    REFBUS_AGENCY_CAC = 1,
+    REFBUS_AGENCY_POLICE = 2,
+    REFBUS_AGENCY_WELFARE = 3,
+    REFBUS_AGENCY_NGO = 4,
+    REFBUS_AGENCY_HEALTH = 5,
+    REFBUS_AGENCY_COURT = 6,
+    REFBUS_AGENCY_OTHER = 7
+};
+
+/* One key epoch of an agency or of the broker. */
+typedef struct refbus_dir_key {
+    uint32_t epoch;
+    uint8_t sign_pk[32];  /* Ed25519 */
+    uint8_t enc_pk[32];   /* X25519 */
+    uint8_t curve_pk[32]; /* CURVE (CurveZMQ) */
+    enum refbus_key_status status;
+    uint64_t status_changed_ms;
+    char revoked_reason[256]; /* "" unless REVOKED */
+    uint64_t created_ms;
+} refbus_dir_key;
+
+typedef struct refbus_directory refbus_directory; /* immutable once loaded */
+
+/* Verify the root signature over the exact bytes (a SignedDirectory), the structure, the ids,
+ * and (when trusted_serial != NULL) that serial > *trusted_serial. On success *out is a new
+ * directory the caller owns (refbus_directory_free). `signed_bytes` is copied.
+ * Errors: REFBUS_EINVAL (NULL argument), REFBUS_ETOOLARGE, REFBUS_EBADSIG, REFBUS_EROLLBACK,
+ * REFBUS_EMALFORMED, REFBUS_EKEYFORMAT (a key of the wrong length or not a curve point),
+ * REFBUS_EVERSION (a directory version this reader does not know), REFBUS_EBADID,
+ * REFBUS_ENOMEM. */
+int refbus_directory_load(refbus_directory **out, const uint8_t *signed_bytes, size_t len,
+                          const uint8_t root_pk[32], const uint64_t *trusted_serial) REFBUS_WUR;
+
+/* The same from a file (at most REFBUS_DIRECTORY_MAX_BYTES). Adds REFBUS_ENOTFOUND, REFBUS_EIO. */
+int refbus_directory_load_file(refbus_directory **out, const char *path,
+                               const uint8_t root_pk[32], const uint64_t *trusted_serial)
+    REFBUS_WUR;
+
+/* For display only (refbus-keys show without a root key): every check of load() except the
+ * signature, which is not looked at. refbus_directory_verified() says 0 for the result.
+ * Never use it to decide whom to trust. Errors: those of load() except EBADSIG and EROLLBACK. */
+int refbus_directory_load_unverified(refbus_directory **out, const uint8_t *signed_bytes,
+                                     size_t len) REFBUS_WUR;
+
+/* Frees everything; accepts NULL and *d == NULL; sets *d to NULL. */
+void refbus_directory_free(refbus_directory **d);
+
+uint64_t refbus_directory_serial(const refbus_directory *d);
+uint64_t refbus_directory_issued_ms(const refbus_directory *d);
+int refbus_directory_verified(const refbus_directory *d); /* 1 when loaded with a root key */
+/* The root public key named in the directory (32 bytes), NULL when it names none. */
+const uint8_t *refbus_directory_root_pk(const refbus_directory *d);
+/* The exact signed bytes (to push to nodes, to store); owned by d. */
+const uint8_t *refbus_directory_bytes(const refbus_directory *d, size_t *len);
+
+/* The key an agency may SEND with: 0 only when `epoch` is its ACTIVE key; *out points into d.
+ * Errors: REFBUS_EUNKNOWNAGENCY, REFBUS_ENOTFOUND (no such epoch), REFBUS_EREVOKED,
+ * REFBUS_ERETIRED. */
+int refbus_directory_sender_key(const refbus_directory *d, const char *agency, uint32_t epoch,
+                                const refbus_dir_key **out) REFBUS_WUR;
+/* Any epoch whatever its status (to check old messages); *out points into d.
+ * Errors: REFBUS_EUNKNOWNAGENCY, REFBUS_ENOTFOUND. */
+int refbus_directory_key(const refbus_directory *d, const char *agency, uint32_t epoch,
+                         const refbus_dir_key **out) REFBUS_WUR;
+/* The agency's ACTIVE key (to seal to it); *out points into d.
+ * Errors: REFBUS_EUNKNOWNAGENCY, REFBUS_EREVOKED (no active key). */
+int refbus_directory_current_key(const refbus_directory *d, const char *agency,
+                                 const refbus_dir_key **out) REFBUS_WUR;
+/* Transport admission: 0 when an agency's ACTIVE key has this CURVE public key (sets *agency,
+ * pointing into d, and *epoch; either may be NULL). REFBUS_EREVOKED when it belongs to a
+ * revoked or retired key, REFBUS_EUNKNOWNPEER otherwise (the broker's own key included).
+ * O(log n). */
+int refbus_directory_find_curve(const refbus_directory *d, const uint8_t curve_pk[32],
+                                const char **agency, uint32_t *epoch) REFBUS_WUR;
+/* Routing policy: 1 when `from` may refer to `to`, else 0. Default deny; a matching deny rule
+ * wins over any allow; "*" in a rule matches any agency. Unknown agencies are never allowed.
+ * O(number of rules). */
+int refbus_directory_allowed(const refbus_directory *d, const char *from, const char *to);
+
+/* The broker's entry. broker_id is NULL when none is enrolled; the key functions return the
+ * broker's ACTIVE key's public keys (32 bytes each) or NULL when there is none. */
+const char *refbus_directory_broker_id(const refbus_directory *d);
+const uint8_t *refbus_directory_broker_sign_pk(const refbus_directory *d);
+const uint8_t *refbus_directory_broker_curve_pk(const refbus_directory *d);
+/* The broker's key for `epoch` whatever its status (old receipts and checkpoints).
+ * Errors: REFBUS_EUNKNOWNPEER (no broker), REFBUS_ENOTFOUND. */
+int refbus_directory_broker_key(const refbus_directory *d, uint32_t epoch,
+                                const refbus_dir_key **out) REFBUS_WUR;
+size_t refbus_directory_broker_key_count(const refbus_directory *d);
+const refbus_dir_key *refbus_directory_broker_key_at(const refbus_directory *d, size_t i);
+size_t refbus_directory_broker_endpoint_count(const refbus_directory *d);
+const char *refbus_directory_broker_endpoint(const refbus_directory *d, size_t i);
+
+/* Agencies, ascending by id; i < agency_count, else NULL / 0. */
+size_t refbus_directory_agency_count(const refbus_directory *d);
+const char *refbus_directory_agency_id(const refbus_directory *d, size_t i);
+const char *refbus_directory_agency_name(const refbus_directory *d, size_t i);
+enum refbus_agency_kind refbus_directory_agency_kind(const refbus_directory *d, size_t i);
+size_t refbus_directory_agency_key_count(const refbus_directory *d, size_t i);
+const refbus_dir_key *refbus_directory_agency_key_at(const refbus_directory *d, size_t i,
+                                                     size_t k);
+/* Index of agency `id`. Errors: REFBUS_EUNKNOWNAGENCY. */
+int refbus_directory_agency_index(const refbus_directory *d, const char *id, size_t *i)
+    REFBUS_WUR;
+
+/* Policy rules in directory order; i < policy_count. *from / *to point into d. */
+size_t refbus_directory_policy_count(const refbus_directory *d);
+void refbus_directory_policy_rule(const refbus_directory *d, size_t i, const char **from,
+                                  const char **to, int *allow);
+
+/* Key id: the first 8 bytes of BLAKE2b-256("refbus/v1/key-id" || pk) as 16 lower-case hex
+ * digits (and a NUL) — short, stable names for public keys in logs and tools. */
+void refbus_key_id(char out[REFBUS_KEY_ID_HEX], const uint8_t pk[32]);
+
+/* "cac", "police", ... for a kind; NULL when unknown. parse: 0 when unknown. */
+const char *refbus_agency_kind_name(enum refbus_agency_kind kind);
+enum refbus_agency_kind refbus_agency_kind_parse(const char *name);
+/* "active", "retired", "revoked". */
+const char *refbus_key_status_name(enum refbus_key_status status);
+
+#endif

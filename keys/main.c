@@ -1,0 +1,84 @@
+/* refbus-keys: the administrators' tool — root key, agency enrolment, rotation, revocation,
+ * routing policy, and the signed directory. main() only finds the subcommand in the table
+ * below and hands it the rest of the command line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/log.h"
+#include "keys/cmd.h"
+
+#ifndef REFBUS_VERSION
+#define REFBUS_VERSION "0.1.0"
+#endif
+
+static const cmd commands[] = {
+    {"init", cmd_init, "init                 create the root key and the empty directory"},
+    {"pubkey", cmd_pubkey, "pubkey               print the root public key (hex)"},
+    {"agency", cmd_agency, "agency add ID ...    enrol an agency, write its key bundle"},
+    {"broker", cmd_broker, "broker add ID ...    enrol the broker, write its key bundle"},
+    {"rotate", cmd_rotate, "rotate ID ...        new key epoch, new bundle keeping the old"},
+    {"revoke", cmd_revoke, "revoke ID ...        revoke a key epoch (or all) with a reason"},
+    {"policy", cmd_policy, "policy allow|deny|remove FROM TO   routing policy"},
+    {"sign", cmd_sign, "sign [--out FILE]    sign the next directory (serial + 1)"},
+    {"status", cmd_status, "status [--json]      show the working (unsigned) directory"},
+    {"show", cmd_show, "show [FILE] [--json] print a signed directory"},
+    {"verify", cmd_verify, "verify FILE ...      check a directory against the root key"},
+    {"inspect", cmd_inspect, "inspect BUNDLE       show the public half of a key bundle"},
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: refbus-keys [-d ADMIN_DIR] [--passphrase-file F] [--kdf COST] COMMAND ...\n"
+          "       refbus-keys COMMAND --help | --help | --version\n\ncommands:\n",
+          f);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %s\n", commands[i].synopsis);
+    fputs("\nADMIN_DIR: -d, or $REFBUS_ADMIN_DIR. Passphrases come from files or a prompt, never\n"
+          "the command line; see refbus-keys(1). Exit: 0 ok, 1 failure, 2 usage.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {COMMON_OPTS, {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    cmd_ctx ctx = {0};
+    int c;
+    refbus_log_init("refbus-keys", REFBUS_LOG_WARN, 0);
+    if (sodium_init() < 0) {
+        fprintf(stderr, "refbus-keys: libsodium failed to initialise\n");
+        return 1;
+    }
+    while ((c = getopt_long(argc, argv, "+" COMMON_SHORT, opts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return 0;
+        }
+        if (c == 'V') {
+            printf("refbus-keys %s\n", REFBUS_VERSION);
+            return 0;
+        }
+        if (!cmd_common_opt(&ctx, c, "")) {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "refbus-keys: no command given\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[optind], commands[i].name) == 0) {
+            char **sub = argv + optind;
+            int subc = argc - optind;
+            optind = 0; /* glibc: restart getopt for the command's own arguments */
+            return commands[i].run(&ctx, subc, sub);
+        }
+    fprintf(stderr, "refbus-keys: unknown command '%s'\n", argv[optind]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
