@@ -17,7 +17,7 @@ declare -A PID=()      # party -> pid of its long-running process
 STEP=0
 
 # --- output -------------------------------------------------------------------------------
-if [ -t 1 ]; then B=$'\e[1m' G=$'\e[32m' R=$'\e[31m' D=$'\e[2m' N=$'\e[0m'; else B= G= R= D= N=; fi
+if [ -t 1 ]; then B=$'\e[1m' G=$'\e[32m' R=$'\e[31m' D=$'\e[2m' N=$'\e[0m'; else B='' G='' R='' D='' N=''; fi
 step() { STEP=$((STEP + 1)); printf '\n%s[%d] %s%s\n' "$B" "$STEP" "$*" "$N"; }
 say() { printf '    %s\n' "$*"; }
 ok() { printf '    %s✓%s %s\n' "$G" "$N" "$*"; }
