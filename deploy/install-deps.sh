@@ -8,7 +8,7 @@ PKGS=(
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev liblmdb-dev lmdb-utils
   libjansson-dev libinih-dev libcmocka-dev
   clang libclang-rt-14-dev
-  iproute2 procps psmisc
+  iproute2 procps psmisc jq
   python3 python3-cryptography
 )
 
