@@ -395,8 +395,12 @@ static void key_out(Refbus__V1__AgencyKey *dst, const refbus_dir_key *k)
 int refbus_dd_pack(const refbus_dd *d, uint8_t **out, size_t *len)
 {
     int rc = refbus_dd_validate(d);
-    if (rc != 0)
-        return rc;
+    return rc != 0 ? rc : refbus_dd_encode(d, out, len);
+}
+
+int refbus_dd_encode(const refbus_dd *d, uint8_t **out, size_t *len)
+{
+    int rc;
     size_t nk = d->broker.n_keys, ki = 0;
     for (size_t i = 0; i < d->n_agencies; i++)
         nk += d->agencies[i].n_keys;

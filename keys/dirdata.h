@@ -55,6 +55,10 @@ int refbus_dd_validate(const refbus_dd *d) REFBUS_WUR;
  * Errors: those of validate, REFBUS_ENOMEM. */
 int refbus_dd_pack(const refbus_dd *d, uint8_t **out, size_t *len) REFBUS_WUR;
 
+/* Encode without validating: only for tests that need a signed directory readers must refuse.
+ * Errors: REFBUS_ENOMEM. */
+int refbus_dd_encode(const refbus_dd *d, uint8_t **out, size_t *len) REFBUS_WUR;
+
 /* The SignedDirectory: parse its two fields (no signature check), or build it.
  * split: *dir points into `bytes`. Errors: REFBUS_EMALFORMED, REFBUS_ENOMEM, REFBUS_ETOOLARGE. */
 int refbus_dd_split_signed(const uint8_t *bytes, size_t len, const uint8_t **dir,

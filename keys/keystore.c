@@ -179,6 +179,7 @@ int refbus_ks_parse_plain(refbus_keystore **out, const uint8_t *p, size_t len)
     for (uint32_t i = 0; i < n; i++, q += REFBUS_KS_EPOCH_BYTES) {
         refbus_epoch_keys *e = &ks->epochs[i];
         e->epoch = get_u32(q);
+        rc = REFBUS_EKEYFORMAT;
         if (e->epoch == 0 || (i > 0 && e->epoch <= ks->epochs[i - 1].epoch))
             goto out;
         memcpy(e->sign_pk, q + 4, 32);
@@ -200,6 +201,23 @@ int refbus_ks_parse_plain(refbus_keystore **out, const uint8_t *p, size_t len)
     rc = 0;
 out:
     refbus_keystore_free(&ks);
+    return rc;
+}
+
+/* The secretbox key: BLAKE2b-256 keyed with the Argon2id output, over the 72 header bytes.
+ * Argon2id alone would ignore some header bits (it counts memory in KiB), so binding the whole
+ * header this way makes any change to it fail the MAC. */
+static int box_key(uint8_t key[32], const char *pass, size_t pass_len, const uint8_t *header,
+                   const refbus_kdf *kdf, const uint8_t *salt)
+{
+    uint8_t *stretched = sodium_malloc(32);
+    int rc = -1;
+    if (!stretched)
+        return -1;
+    if (crypto_pwhash(stretched, 32, pass, pass_len, salt, kdf->opslimit, (size_t)kdf->memlimit,
+                      crypto_pwhash_ALG_ARGON2ID13) == 0)
+        rc = crypto_generichash(key, 32, header, REFBUS_KS_HEADER_BYTES, stretched, 32);
+    sodium_free(stretched);
     return rc;
 }
 
@@ -240,8 +258,7 @@ int refbus_keystore_open_bytes(refbus_keystore **out, const uint8_t *file, size_
     rc = REFBUS_ENOMEM;
     if (!key || !plain)
         goto out;
-    if (crypto_pwhash(key, crypto_secretbox_KEYBYTES, pass, pass_len, h.salt, h.kdf.opslimit,
-                      (size_t)h.kdf.memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
+    if (box_key(key, pass, pass_len, file, &h.kdf, h.salt) != 0)
         goto out; /* only fails for want of memory once the bounds are checked */
     if (crypto_secretbox_open_easy(plain, h.box, h.box_len, h.nonce, key) != 0) {
         rc = REFBUS_EPASSPHRASE;
@@ -469,8 +486,7 @@ int refbus_keystore_save(const refbus_keystore *ks, const char *path, const char
     put_u64(file + 20, k.memlimit);
     randombytes_buf(file + 28, 16 + 24); /* salt, nonce */
     put_u32(file + 68, (uint32_t)(crypto_secretbox_MACBYTES + plain_len));
-    if (crypto_pwhash(key, crypto_secretbox_KEYBYTES, pass, pass_len, file + 28, k.opslimit,
-                      (size_t)k.memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
+    if (box_key(key, pass, pass_len, file, &k, file + 28) != 0)
         goto out;
     crypto_secretbox_easy(file + REFBUS_KS_HEADER_BYTES, plain, plain_len, file + 44, key);
     rc = refbus_file_write_atomic(path, file, file_len, 0600, exclusive);

@@ -1,0 +1,6 @@
+# keys/: unit tests (cmocka) and the administrators' scenario (refbus-keys end to end).
+set(KEYS_TESTUTIL unit/keys_testutil.c)
+refbus_test(keys_directory_test SOURCES unit/keys_directory_test.c ${KEYS_TESTUTIL}
+            LIBS refbus_keys PkgConfig::CMOCKA)
+refbus_test(keys_keystore_test SOURCES unit/keys_keystore_test.c ${KEYS_TESTUTIL}
+            LIBS refbus_keys PkgConfig::CMOCKA)
