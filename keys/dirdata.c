@@ -237,6 +237,8 @@ static int canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t len
 {
     if (protobuf_c_message_get_packed_size(m) != len)
         return 0;
+    if (len == 0)
+        return 1;
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf)
         return 0;

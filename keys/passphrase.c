@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#define BUF (REFBUS_PASSPHRASE_MAX + 3) /* room for "\r\n" and a NUL */
+#define BUF (REFBUS_PASSPHRASE_MAX + 4) /* "\r\n", one byte to see it is too long, a NUL */
 
 void refbus_passphrase_free(char **p, size_t len)
 {

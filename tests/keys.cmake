@@ -4,3 +4,7 @@ refbus_test(keys_directory_test SOURCES unit/keys_directory_test.c ${KEYS_TESTUT
             LIBS refbus_keys PkgConfig::CMOCKA)
 refbus_test(keys_keystore_test SOURCES unit/keys_keystore_test.c ${KEYS_TESTUTIL}
             LIBS refbus_keys PkgConfig::CMOCKA)
+refbus_test(keys_admin_test SOURCES unit/keys_admin_test.c ${KEYS_TESTUTIL}
+            LIBS refbus_keys PkgConfig::CMOCKA)
+refbus_test(keys_passphrase_test SOURCES unit/keys_passphrase_test.c ${KEYS_TESTUTIL}
+            LIBS refbus_keys PkgConfig::CMOCKA)

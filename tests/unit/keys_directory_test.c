@@ -456,7 +456,8 @@ static int load_proto(void (*mutate)(Refbus__V1__Directory *m), const uint8_t *e
     size_t len = refbus__v1__directory__get_packed_size(m);
     buf = malloc(len + extra_len);
     refbus__v1__directory__pack(m, buf);
-    memcpy(buf + len, extra, extra_len);
+    if (extra_len)
+        memcpy(buf + len, extra, extra_len);
     kt_sign_bytes(&b, &n, buf, len + extra_len, root_sk);
     int rc = refbus_directory_load(&d, b, n, root_pk, NULL);
     refbus_directory_free(&d);
