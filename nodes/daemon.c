@@ -1,0 +1,216 @@
+/* The daemon's lifecycle: lock the data directory, open the identity and the store, bind the
+ * control socket, then one zmq_poll loop over the control socket, the broker socket and its
+ * monitor, with timers for reconnects, pings and resends; stop cleanly on SIGINT/SIGTERM. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "nodes/daemon.h"
+#include "nodes/node_int.h"
+
+static volatile sig_atomic_t stop_flag; /* the one piece of global state: set by signals */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+void node_note_error(refbus_noded *d, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->last_err_text, sizeof d->last_err_text, fmt, ap);
+    va_end(ap);
+    d->last_err = code;
+    d->last_err_ms = refbus_now_ms();
+    log_error("%s", d->last_err_text);
+}
+
+void node_note_refusal(refbus_noded *d, const char *sender, const uint8_t msg_id[16], int code,
+                       const char *text)
+{
+    node_refusal *r = &d->recent[d->recent_next];
+    d->recent_next = (d->recent_next + 1) % NODE_RECENT;
+    if (d->n_recent < NODE_RECENT)
+        d->n_recent++;
+    memset(r, 0, sizeof *r);
+    r->time_ms = refbus_now_ms();
+    snprintf(r->sender, sizeof r->sender, "%s", sender ? sender : "");
+    if (msg_id)
+        refbus_hex(r->msg_id, msg_id, 16);
+    r->code = code;
+    snprintf(r->text, sizeof r->text, "%s", text ? text : "");
+}
+
+void node_crash_point(const char *name)
+{
+    const char *v = getenv(name);
+    if (v && strcmp(v, "1") == 0) {
+        /* Test-only fault injection. The short pause lets answers already handed to ZeroMQ
+         * (the control socket's reply) leave; nothing not yet queued is sent. */
+        log_warn("%s: exiting now (test fault injection)", name);
+        usleep(200000);
+        _exit(86);
+    }
+}
+
+static int lock_data_dir(refbus_noded *d)
+{
+    char path[PATH_MAX + 16];
+    int rc = refbus_mkdirs(d->cfg.data_dir, 0700);
+    if (rc) {
+        log_error("data_dir %s: cannot create", d->cfg.data_dir);
+        return rc;
+    }
+    snprintf(path, sizeof path, "%s/node.lock", d->cfg.data_dir);
+    d->lock_fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (d->lock_fd < 0) {
+        log_error("%s: %s", path, strerror(errno));
+        return REFBUS_EIO;
+    }
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        log_error("another refbus-node is running on %s", d->cfg.data_dir);
+        return REFBUS_EEXIST;
+    }
+    return 0;
+}
+
+/* Use the newer of the configured directory file and the one installed earlier. */
+static int load_stored_directory(refbus_noded *d)
+{
+    MDB_txn *txn = NULL;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    int rc = refbus_store_begin(d->store, 0, &txn);
+    if (rc)
+        return rc;
+    rc = refbus_meta_get(d->store, txn, "directory", &b, &n);
+    refbus_store_abort(&txn);
+    if (rc == 0) {
+        rc = ident_install_directory(d, b, n, 0);
+        if (rc && rc != REFBUS_EROLLBACK)
+            log_error("the directory installed earlier does not load (%s); using %s",
+                      refbus_strerror(rc), d->cfg.directory);
+    }
+    refbus_store_free_value(&b, n);
+    if (rc == REFBUS_ENOTFOUND || rc == REFBUS_EROLLBACK) { /* the file is newer: keep it */
+        const uint8_t *fb = refbus_directory_bytes(d->dir, &n);
+        if ((rc = refbus_store_begin(d->store, 1, &txn)) == 0 &&
+            (rc = refbus_meta_put(d->store, txn, "directory", fb, n)) == 0)
+            rc = refbus_store_commit(&txn);
+        refbus_store_abort(&txn);
+        return rc;
+    }
+    return 0;
+}
+
+static int start(refbus_noded *d)
+{
+    char path[PATH_MAX + 16];
+    int rc, reconnect;
+    if ((rc = lock_data_dir(d)) || (rc = ident_open(d)))
+        return rc;
+    snprintf(path, sizeof path, "%s/store", d->cfg.data_dir);
+    if ((rc = refbus_store_open(&d->store, path, refbus_keystore_storage_key(d->ks),
+                                (size_t)d->cfg.map_size_mb * 1024 * 1024))) {
+        log_error("store %s: %s", path, refbus_strerror(rc));
+        return rc;
+    }
+    if ((rc = load_stored_directory(d)) || (rc = inbound_load_checkpoint(d)))
+        return rc;
+    if ((rc = ident_refresh(d, &reconnect))) {
+        log_error("our keys and the directory disagree: %s", refbus_strerror(rc));
+        return rc;
+    }
+    if (!(d->zctx = zmq_ctx_new()))
+        return REFBUS_ETRANSPORT;
+    if ((rc = control_open(d)))
+        return rc;
+    d->reconnect_at = refbus_mono_ms();
+    return 0;
+}
+
+static void stop(refbus_noded *d)
+{
+    session_drop(d, NULL, 0);
+    control_close(d);
+    if (d->zctx)
+        zmq_ctx_term(d->zctx);
+    refbus_store_close(&d->store);
+    ident_close(d);
+    json_decref(d->cp_alarm);
+    free(d->fl);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+}
+
+static void loop(refbus_noded *d)
+{
+    while (!*d->stop) {
+        zmq_pollitem_t it[3];
+        int n = 0, ictl, idealer = -1, imon = -1;
+        void *dealer = d->dealer, *mon = d->mon;
+        it[ictl = n++] = (zmq_pollitem_t){d->ctl, 0, ZMQ_POLLIN, 0};
+        if (dealer)
+            it[idealer = n++] = (zmq_pollitem_t){dealer, 0, ZMQ_POLLIN, 0};
+        if (mon)
+            it[imon = n++] = (zmq_pollitem_t){mon, 0, ZMQ_POLLIN, 0};
+        uint64_t now = refbus_mono_ms(), next = session_next_timer(d, now);
+        if (zmq_poll(it, n, (long)(next - now)) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("zmq_poll: %s", zmq_strerror(errno));
+            break;
+        }
+        /* Each handler may replace the broker socket: only touch the ones polled. */
+        if (idealer >= 0 && (it[idealer].revents & ZMQ_POLLIN) && d->dealer == dealer)
+            session_on_broker(d);
+        if (imon >= 0 && (it[imon].revents & ZMQ_POLLIN) && d->mon == mon)
+            session_on_monitor(d);
+        if (it[ictl].revents & ZMQ_POLLIN)
+            control_on_request(d);
+        session_timers(d, refbus_mono_ms());
+    }
+}
+
+int refbus_node_daemon_run(const refbus_node_config *c)
+{
+    refbus_noded *d = calloc(1, sizeof *d);
+    struct sigaction sa;
+    int rc;
+    if (!d)
+        return REFBUS_ENOMEM;
+    if (sodium_init() < 0) {
+        free(d);
+        return REFBUS_ENOMEM;
+    }
+    d->cfg = *c;
+    d->stop = &stop_flag;
+    d->lock_fd = -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if ((rc = start(d)) == 0) {
+        log_info("refbus-node for %s running: data %s, control %s", d->me, d->cfg.data_dir,
+                 d->cfg.control);
+        loop(d);
+        log_info("refbus-node for %s stopping", d->me);
+    }
+    stop(d);
+    free(d);
+    return rc;
+}

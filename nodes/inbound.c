@@ -1,0 +1,297 @@
+/* Deliveries from the broker: verify against the sender's key in our directory, open with any of
+ * our epochs, store once (dedup by sender and msg id) together with the thread update in one
+ * transaction, and only then send the signed DELIVERED receipt. A duplicate is receipted again;
+ * what can never be opened gets a REJECTED receipt; what cannot be taken yet gets none. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "nodes/node_int.h"
+#include "nodes/referral_json.h"
+#include "proto/wire.h"
+
+#define MAX_EPOCH_KEYS 64
+
+static void send_receipt(refbus_noded *d, uint32_t type, const refbus_envelope_header *h,
+                         const uint8_t hash[32], int reason, const char *text)
+{
+    refbus_receipt r;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    const refbus_epoch_keys *k = ident_keys(d);
+    memset(&r, 0, sizeof r);
+    r.type = type;
+    if (h) {
+        memcpy(r.msg_id, h->msg_id, 16);
+        snprintf(r.sender, sizeof r.sender, "%s", h->sender);
+    }
+    snprintf(r.recipient, sizeof r.recipient, "%s", d->me);
+    memcpy(r.envelope_hash, hash, 32);
+    r.time_ms = refbus_now_ms();
+    r.reason = reason;
+    snprintf(r.reason_text, sizeof r.reason_text, "%s", text ? text : "");
+    snprintf(r.signer, sizeof r.signer, "%s", d->me);
+    r.signer_epoch = d->epoch;
+    if (!k || refbus_receipt_sign(&b, &n, &r, k->sign_sk))
+        return;
+    (void)session_send(d, REFBUS_CMD_DELIVERED, b, n);
+    free(b);
+}
+
+/* Refuse for good: a REJECTED receipt so that the broker stops redelivering. */
+static void refuse(refbus_noded *d, const refbus_envelope_header *h, const uint8_t hash[32],
+                   int code, const char *text)
+{
+    log_warn("refused a delivery from %s: %s (%s)", h ? h->sender : "?", text,
+             refbus_errname(code));
+    node_note_refusal(d, h ? h->sender : "", h ? h->msg_id : NULL, code, text);
+    d->n.refused_in++;
+    send_receipt(d, REFBUS_RECEIPT_REJECTED, h, hash, code, text);
+}
+
+/* Not now (no receipt: the broker delivers it again later). */
+static void defer(refbus_noded *d, const refbus_envelope_header *h, int code, const char *text)
+{
+    node_note_error(d, code, "cannot take a delivery from %s yet: %s", h->sender, text);
+    node_note_refusal(d, h->sender, h->msg_id, code, text);
+    d->n.deferred_in++;
+}
+
+static int thread_record_in(refbus_noded *d, MDB_txn *txn, const refbus_envelope_header *h,
+                            const refbus_payload_info *pi, refbus_inbox_rec *rec)
+{
+    refbus_thread *t = NULL;
+    const char *members[REFBUS_MAX_RECIPIENTS + 1];
+    size_t nm = 0;
+    char why[256] = "";
+    uint64_t now = refbus_now_ms();
+    int rc = refbus_thread_get(d->store, txn, pi->thread_id, &t);
+    if (rc && rc != REFBUS_ENOTFOUND)
+        return rc;
+    if (pi->kind == REFBUS_KIND_STATUS)
+        members[nm++] = h->sender;
+    for (size_t i = 0; i < h->n_recipients; i++)
+        members[nm++] = h->recipients[i].agency;
+    if (rc == REFBUS_ENOTFOUND &&
+        (rc = refbus_thread_new(&t, pi->thread_id,
+                                pi->kind == REFBUS_KIND_REFERRAL ? h->sender : "", members, nm,
+                                pi->kind == REFBUS_KIND_REFERRAL ? h->msg_id : NULL, now)))
+        return rc;
+    if (pi->kind == REFBUS_KIND_REFERRAL) {
+        int applied = 1, err = 0;
+        if (!t->origin[0]) { /* answers came first: now we know who referred */
+            char *o = strdup(h->sender);
+            uint8_t *mid = malloc(16);
+            if (!o || !mid) {
+                free(o);
+                free(mid);
+                rc = REFBUS_ENOMEM;
+                goto out;
+            }
+            free(t->origin);
+            t->origin = o;
+            free(t->referral_msg_id.data);
+            memcpy(mid, h->msg_id, 16);
+            t->referral_msg_id = (ProtobufCBinaryData){16, mid};
+        } else if (strcmp(t->origin, h->sender) != 0) {
+            applied = 0;
+            err = REFBUS_ETRANSITION;
+            snprintf(why, sizeof why, "thread was started by %s, not %s", t->origin, h->sender);
+        }
+        for (size_t i = 0; applied && i < nm; i++)
+            if (strcmp(members[i], t->origin) != 0 &&
+                (rc = refbus_thread_add_member(t, members[i])))
+                goto out;
+        if (!t->case_ref[0] && pi->case_ref[0]) {
+            char *c = strdup(pi->case_ref);
+            if (c) {
+                free(t->case_ref);
+                t->case_ref = c;
+            }
+        }
+        t->urgency = (uint32_t)pi->urgency;
+        rc = refbus_thread_apply(t, h->msg_id, h->sender, REFBUS_TS_REFERRED, "", "", now, 0,
+                                 applied, err);
+        rec->thread_error = err;
+    } else {
+        int chk = refbus_thread_check(t, h->sender, pi->status, why, sizeof why);
+        if (chk)
+            log_warn("thread answer from %s not applied: %s", h->sender, why);
+        rc = refbus_thread_apply(t, h->msg_id, h->sender, pi->status, pi->reason_code, pi->text,
+                                 now, 0, chk == 0, chk);
+        rec->thread_error = chk;
+    }
+    if (rc == 0 && rec->thread_error)
+        rec->thread_error_text = why;
+    if (rc == 0)
+        rc = refbus_thread_put(d->store, txn, t);
+out:
+    refbus_thread_free(&t);
+    return rc;
+}
+
+/* One transaction: the inbox record, its indexes and the thread update. */
+static int store_in(refbus_noded *d, const refbus_envelope_header *h, const uint8_t *pl,
+                    size_t pl_len, const refbus_payload_info *pi, uint32_t opened_epoch,
+                    int *dup)
+{
+    MDB_txn *txn = NULL;
+    uint64_t seq;
+    char *recips[REFBUS_MAX_RECIPIENTS];
+    int rc = refbus_store_begin(d->store, 1, &txn);
+    if (rc)
+        return rc;
+    *dup = 0;
+    rc = refbus_inbox_find(d->store, txn, h->sender, h->msg_id, &seq);
+    if (rc == 0) {
+        *dup = 1;
+        goto out;
+    }
+    if (rc != REFBUS_ENOTFOUND)
+        goto out;
+    refbus_inbox_rec rec = REFBUS__NODESTORE__INBOX_RECORD__INIT;
+    rec.msg_id = (ProtobufCBinaryData){16, (uint8_t *)h->msg_id};
+    rec.sender = (char *)h->sender;
+    rec.sender_epoch = h->sender_epoch;
+    rec.kind = h->kind;
+    rec.priority = h->priority;
+    rec.created_ms = h->created_ms;
+    rec.expires_ms = h->expires_ms;
+    rec.received_ms = refbus_now_ms();
+    rec.envelope_hash = (ProtobufCBinaryData){32, (uint8_t *)h->envelope_hash};
+    rec.payload = (ProtobufCBinaryData){pl_len, (uint8_t *)pl};
+    for (size_t i = 0; i < h->n_recipients; i++)
+        recips[i] = (char *)h->recipients[i].agency;
+    rec.n_recipients = h->n_recipients;
+    rec.recipients = recips;
+    rec.opened_epoch = opened_epoch;
+    if ((rc = thread_record_in(d, txn, h, pi, &rec)) || (rc = refbus_inbox_add(d->store, txn, &rec)))
+        goto out;
+    rc = refbus_store_commit(&txn);
+    if (rc == 0) {
+        char hex[33];
+        refbus_hex(hex, h->msg_id, 16);
+        log_info("stored %s %s from %s as inbox #%llu",
+                 h->kind == REFBUS_KIND_REFERRAL ? "referral" : "answer", hex, h->sender,
+                 (unsigned long long)rec.seq);
+    }
+out:
+    refbus_store_abort(&txn);
+    return rc;
+}
+
+void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len)
+{
+    refbus_envelope_header h;
+    uint8_t hash[32], *pl = NULL;
+    size_t pl_len = 0;
+    refbus_payload_info *pi = NULL;
+    refbus_enc_key keys[MAX_EPOCH_KEYS];
+    const refbus_dir_key *sk = NULL;
+    uint32_t my_epoch = 0;
+    char text[300];
+    int rc, dup = 0, mine = 0;
+
+    crypto_generichash(hash, 32, env, len, NULL, 0);
+    if ((rc = refbus_envelope_parse(&h, env, len))) {
+        refuse(d, NULL, hash, rc, "the delivered envelope does not parse");
+        return;
+    }
+    for (size_t i = 0; i < h.n_recipients; i++)
+        if (strcmp(h.recipients[i].agency, d->me) == 0) {
+            mine = 1;
+            my_epoch = h.recipients[i].epoch;
+        }
+    if (!mine) {
+        refuse(d, &h, hash, REFBUS_ENOTRECIPIENT, "this agency is not a recipient");
+        return;
+    }
+    /* Already stored? Then only the receipt was lost: send it again. */
+    MDB_txn *txn = NULL;
+    uint64_t seq;
+    refbus_inbox_rec *old = NULL;
+    if ((rc = refbus_store_begin(d->store, 0, &txn)) == 0 &&
+        (rc = refbus_inbox_find(d->store, txn, h.sender, h.msg_id, &seq)) == 0 &&
+        (rc = refbus_inbox_get(d->store, txn, seq, &old)) == 0) {
+        int same = old->envelope_hash.len == 32 &&
+                   memcmp(old->envelope_hash.data, h.envelope_hash, 32) == 0;
+        refbus_inbox_free(&old);
+        refbus_store_abort(&txn);
+        if (!same) {
+            refuse(d, &h, hash, REFBUS_EDUPLICATE,
+                   "another message with this id from this sender is already stored");
+            return;
+        }
+        d->n.duplicates_in++;
+        send_receipt(d, REFBUS_RECEIPT_DELIVERED, &h, h.envelope_hash, 0, NULL);
+        return;
+    }
+    refbus_store_abort(&txn);
+    if (rc && rc != REFBUS_ENOTFOUND) {
+        defer(d, &h, rc, "store error");
+        return;
+    }
+    /* The sender's key at the epoch that signed: active or retired, never revoked. */
+    if ((rc = refbus_directory_key(d->dir, h.sender, h.sender_epoch, &sk))) {
+        snprintf(text, sizeof text, "sender %s key epoch %u: %s", h.sender, h.sender_epoch,
+                 refbus_strerror(rc));
+        refuse(d, &h, hash, rc, text);
+        return;
+    }
+    if (sk->status == REFBUS_KEY_REVOKED) {
+        snprintf(text, sizeof text, "sender %s key epoch %u is revoked: %.150s", h.sender,
+                 h.sender_epoch, sk->revoked_reason);
+        refuse(d, &h, hash, REFBUS_EREVOKED, text);
+        return;
+    }
+    uint64_t now = refbus_now_ms();
+    for (int attempt = 0; attempt < 2; attempt++) {
+        size_t nk = refbus_keystore_enc_keys(d->ks, keys, MAX_EPOCH_KEYS);
+        rc = refbus_envelope_open(&pl, &pl_len, NULL, env, len, sk->sign_pk, d->me, keys, nk,
+                                  now > NODE_EXPIRY_GRACE_MS ? now - NODE_EXPIRY_GRACE_MS : 1);
+        if (rc != REFBUS_ENOEPOCHKEY || attempt)
+            break;
+        int reconnect = 0; /* sealed to an epoch of ours we have not read yet */
+        if (ident_try_keystore(d, &reconnect, 1) == 0 && reconnect)
+            session_drop(d, "keys changed: reconnecting with the new ones", 0);
+    }
+    if (rc == REFBUS_ENOEPOCHKEY) {
+        snprintf(text, sizeof text, "sealed to our key epoch %u, which the keystore does not "
+                                    "hold (yet)", my_epoch);
+        defer(d, &h, rc, text);
+        return;
+    }
+    if (rc) {
+        snprintf(text, sizeof text, "does not verify or open: %s", refbus_strerror(rc));
+        refuse(d, &h, hash, rc, text);
+        return;
+    }
+    if (!(pi = malloc(sizeof *pi))) {
+        defer(d, &h, REFBUS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = refbus_payload_inspect(pi, pl, pl_len)) || (uint32_t)pi->kind != h.kind) {
+        refuse(d, &h, hash, REFBUS_EMALFORMED,
+               rc ? "the content is not a valid referral or answer"
+                  : "the header's kind does not match the content");
+        goto out;
+    }
+    if ((rc = store_in(d, &h, pl, pl_len, pi, my_epoch, &dup))) {
+        defer(d, &h, rc, rc == REFBUS_EMAPFULL ? "the node's store is full (map_size_mb)"
+                                                : "store error");
+        goto out;
+    }
+    node_crash_point("REFBUS_NODE_CRASH_AFTER_STORE");
+    if (dup)
+        d->n.duplicates_in++;
+    else
+        d->n.delivered_in++;
+    send_receipt(d, REFBUS_RECEIPT_DELIVERED, &h, h.envelope_hash, 0, NULL);
+out:
+    free(pi);
+    refbus_envelope_payload_free(&pl, pl_len);
+}

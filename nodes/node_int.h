@@ -1,0 +1,169 @@
+/* The refbus-node daemon's context and the functions its modules share (internal: agency
+ * systems use nodes/refbus_node.h). One context per daemon, driven by one zmq_poll loop
+ * (daemon.c); no other global state but the stop flag. */
+#ifndef REFBUS_NODES_NODE_INT_H
+#define REFBUS_NODES_NODE_INT_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "audit/checkpoint.h"
+#include "keys/directory.h"
+#include "keys/keystore.h"
+#include "nodes/bmsg.h"
+#include "nodes/config.h"
+#include "nodes/records.h"
+#include "nodes/store.h"
+
+enum node_state { NODE_DOWN = 0, NODE_CONNECTING, NODE_HELLO, NODE_READY };
+
+#define NODE_RECENT 8
+#define NODE_HELLO_TIMEOUT_MS 10000u
+#define NODE_EXPIRY_GRACE_MS (5u * 60u * 1000u) /* clock skew we tolerate on delivery */
+
+/* A SUBMIT sent on this session, not yet answered. */
+typedef struct node_inflight {
+    uint64_t seq;
+    uint8_t msg_id[16];
+    uint64_t sent_ms; /* monotonic */
+} node_inflight;
+
+/* A delivery we refused (or could not take yet), for `status`. */
+typedef struct node_refusal {
+    uint64_t time_ms;
+    char sender[REFBUS_AGENCY_ID_MAX + 1];
+    char msg_id[33];
+    int code;
+    char text[200];
+} node_refusal;
+
+typedef struct node_counters {
+    uint64_t delivered_in, duplicates_in, refused_in, deferred_in;
+    uint64_t submitted, accepted, rejected, receipts_in, bad_receipts;
+    uint64_t directories_installed, checkpoints_verified, checkpoints_refused, reconnects;
+} node_counters;
+
+typedef struct refbus_noded {
+    refbus_node_config cfg;
+    char me[REFBUS_AGENCY_ID_MAX + 1];
+    volatile sig_atomic_t *stop;
+
+    /* identity (ident.c) */
+    char *pass; /* sodium_malloc'd: kept to re-read the keystore after a rotation */
+    size_t pass_len;
+    refbus_keystore *ks;
+    refbus_directory *dir;
+    uint8_t root_pk[32];
+    uint32_t epoch;                /* the epoch we sign and connect with */
+    int revoked;                   /* our key is revoked: nothing can be sent */
+    char revoked_reason[256];
+    int rekey_pending;             /* the directory names an epoch our keystore lacks */
+    uint64_t ks_reload_ms;         /* last time the keystore file was re-read */
+    uint64_t rekey_retry_ms;
+    uint8_t broker_curve[32];      /* the server key the current socket was made with */
+
+    /* store */
+    refbus_store *store;
+    int lock_fd;
+
+    /* transport (session.c) */
+    void *zctx, *dealer, *mon, *ctl;
+    unsigned mon_n;
+    enum node_state state;
+    char endpoint[REFBUS_NODE_ENDPOINT_MAX];
+    uint64_t backoff_ms, reconnect_at, hello_at, last_rx, next_ping, ready_since_ms;
+    int hello_pending;
+    refbus_bmsg_welcome welcome;
+    node_inflight *fl;
+    size_t n_fl, cap_fl;
+    uint64_t pump_from; /* next outbox seq to consider on this session */
+    uint64_t pump_retry_at;
+
+    /* audit checkpoint (inbound.c) */
+    int have_cp;
+    refbus_checkpoint cp;
+    json_t *cp_alarm; /* the last refused checkpoint, reported in status; NULL = none */
+
+    /* status */
+    int last_err;
+    char last_err_text[256];
+    uint64_t last_err_ms;
+    node_counters n;
+    node_refusal recent[NODE_RECENT];
+    size_t n_recent, recent_next;
+} refbus_noded;
+
+/* ident.c */
+int ident_open(refbus_noded *d) REFBUS_WUR;
+void ident_close(refbus_noded *d);
+/* After a directory change: find our epoch, reload the keystore if the directory names a newer
+ * one, notice a revocation. Sets *reconnect when the transport keys changed. */
+int ident_refresh(refbus_noded *d, int *reconnect) REFBUS_WUR;
+/* The broker refused our key: re-read the keystore (at most every 10 s unless `force`) and move
+ * to a newer epoch found there. Sets *reconnect when it did. */
+int ident_try_keystore(refbus_noded *d, int *reconnect, int force) REFBUS_WUR;
+/* Install a signed directory (from the broker or the store). Errors: those of
+ * refbus_directory_load (REFBUS_EROLLBACK for an older or equal serial), store errors. */
+int ident_install_directory(refbus_noded *d, const uint8_t *bytes, size_t len, int persist)
+    REFBUS_WUR;
+const refbus_epoch_keys *ident_keys(const refbus_noded *d);
+/* Is our signing key usable? 0, or REFBUS_EREVOKED with `why` filled. */
+int ident_can_send(const refbus_noded *d, char *why, size_t why_len) REFBUS_WUR;
+
+/* session.c */
+void session_connect(refbus_noded *d);
+void session_drop(refbus_noded *d, const char *why, int backoff);
+void session_on_monitor(refbus_noded *d);
+void session_on_broker(refbus_noded *d);
+void session_timers(refbus_noded *d, uint64_t now);
+uint64_t session_next_timer(const refbus_noded *d, uint64_t now);
+void session_pump(refbus_noded *d);
+int session_send(refbus_noded *d, uint8_t cmd, const void *body, size_t len);
+void session_inflight_remove(refbus_noded *d, const uint8_t msg_id[16]);
+
+/* inbound.c */
+void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len);
+void inbound_notice(refbus_noded *d, const uint8_t *body, size_t len);
+void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, size_t len);
+void inbound_checkpoint(refbus_noded *d, const uint8_t *body, size_t len);
+int inbound_load_checkpoint(refbus_noded *d) REFBUS_WUR;
+/* Mark every PENDING outbox entry FAILED with `code` and `text` (our key was revoked). */
+void inbound_fail_pending(refbus_noded *d, int code, const char *text);
+
+/* compose.c: seal and queue. Each returns 0 and sets *reply, or an error code with `why`. */
+int compose_send(refbus_noded *d, const json_t *req, json_t **reply, char *why, size_t why_len)
+    REFBUS_WUR;
+int compose_reply(refbus_noded *d, const json_t *req, json_t **reply, char *why, size_t why_len)
+    REFBUS_WUR;
+/* Re-seal an outbox record with our current epoch (same msg id, same payload). */
+int compose_reseal(refbus_noded *d, refbus_outbox_rec *r) REFBUS_WUR;
+
+/* views.c: read-only JSON answers. */
+int view_inbox_list(refbus_noded *d, const json_t *req, json_t **reply, char *why, size_t wl)
+    REFBUS_WUR;
+int view_inbox_show(refbus_noded *d, const json_t *req, json_t **reply, char *why, size_t wl)
+    REFBUS_WUR;
+int view_thread_show(refbus_noded *d, const json_t *req, json_t **reply, char *why, size_t wl)
+    REFBUS_WUR;
+int view_outbox(refbus_noded *d, const json_t *req, json_t **reply, char *why, size_t wl)
+    REFBUS_WUR;
+int view_status(refbus_noded *d, const json_t *req, json_t **reply, char *why, size_t wl)
+    REFBUS_WUR;
+
+/* control.c */
+int control_open(refbus_noded *d) REFBUS_WUR;
+void control_close(refbus_noded *d);
+void control_on_request(refbus_noded *d);
+
+/* daemon.c helpers */
+void node_note_error(refbus_noded *d, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void node_note_refusal(refbus_noded *d, const char *sender, const uint8_t msg_id[16], int code,
+                       const char *text);
+/* Test-only fault injection: _exit(86) when the environment variable `name` is "1". */
+void node_crash_point(const char *name);
+
+#endif
