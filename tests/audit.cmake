@@ -5,3 +5,9 @@ refbus_test(audit_log_test SOURCES unit/audit_log_test.c unit/audit_testutil.c
             LIBS refbus_audit PkgConfig::CMOCKA)
 refbus_test(audit_verify_test SOURCES unit/audit_verify_test.c unit/audit_testutil.c
             unit/audit_tamper.c LIBS refbus_audit PkgConfig::CMOCKA)
+
+# refbus-audit-bench (build/bin): times verify over a generated trail; docs/BENCHMARKS.md.
+add_executable(refbus-audit-bench bench/audit_bench.c unit/audit_testutil.c)
+target_include_directories(refbus-audit-bench PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_compile_options(refbus-audit-bench PRIVATE ${REFBUS_WARN})
+target_link_libraries(refbus-audit-bench PRIVATE refbus_audit)

@@ -1,0 +1,114 @@
+/* refbus-audit-bench: how fast `refbus-audit verify` checks a trail. Creates a trail of N
+ * realistic records (checkpoint every 1000, as a broker would) in a scratch directory, or uses
+ * the one given, then times verification (the library call the tool makes) over the whole of it.
+ * Usage: refbus-audit-bench [-n RECORDS] [-d DIR] [-r RUNS] [--json]. Results: docs/BENCHMARKS.md. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "audit/reader.h"
+#include "audit/verify.h"
+#include "audit_testutil.h"
+#include "common/util.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: refbus-audit-bench [-n RECORDS] [-d DIR] [-r RUNS] [--json]\n"
+               "  -n RECORDS  records to generate (default 1000000)\n"
+               "  -d DIR      use (or create) the trail in DIR and keep it\n"
+               "  -r RUNS     verification runs; the best is reported (default 3)\n");
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t n = 1000000;
+    unsigned runs = 3;
+    const char *dir = NULL;
+    int json = 0, c;
+    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    while ((c = getopt_long(argc, argv, "n:d:r:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'n': n = strtoull(optarg, NULL, 10); break;
+        case 'd': dir = optarg; break;
+        case 'r': runs = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (sodium_init() < 0 || runs == 0)
+        return 1;
+    char *tmp = NULL;
+    if (!dir) {
+        tmp = atest_tmpdir("auditbench");
+        dir = tmp;
+    } else if (refbus_mkdirs(dir, 0700) != 0) {
+        fprintf(stderr, "refbus-audit-bench: cannot create %s\n", dir);
+        return 1;
+    }
+    char *data = NULL;
+    struct stat st;
+    if (asprintf(&data, "%s/data.mdb", dir) < 0)
+        return 1;
+    double gen_s = 0;
+    if (stat(data, &st) != 0) {
+        MDB_env *env = atest_env_open(dir, (size_t)(n / 1000 + 64) << 20);
+        refbus_audit *a = NULL;
+        uint64_t t0 = refbus_mono_ms();
+        if (refbus_audit_open(&a, env, 0) != 0 || atest_fill(env, a, n, 1000, 1000, 1) != 0) {
+            fprintf(stderr, "refbus-audit-bench: generating the trail failed\n");
+            return 1;
+        }
+        gen_s = (double)(refbus_mono_ms() - t0) / 1000.0;
+        refbus_audit_free(&a);
+        mdb_env_close(env);
+        stat(data, &st);
+    }
+    double best = 0;
+    refbus_audit_verify_result res;
+    uint8_t pk[32], sk[64];
+    atest_broker_key(pk, sk);
+    sodium_memzero(sk, sizeof sk);
+    refbus_audit_verify_opts o = {0};
+    o.broker_pks = (const uint8_t (*)[32])pk;
+    o.n_broker_pks = 1;
+    for (unsigned r = 0; r < runs; r++) {
+        refbus_audit_reader *rd = NULL;
+        if (refbus_audit_reader_open(&rd, dir) != 0)
+            return 1;
+        uint64_t t0 = refbus_mono_ms();
+        int rc = refbus_audit_verify(rd, &o, &res);
+        uint64_t t1 = refbus_mono_ms();
+        refbus_audit_reader_close(&rd);
+        if (rc != 0) {
+            fprintf(stderr, "refbus-audit-bench: verify failed: %s at %llu: %s\n",
+                    refbus_audit_problem_name(res.problem), (unsigned long long)res.index,
+                    res.detail);
+            return 1;
+        }
+        double s = (double)(t1 - t0) / 1000.0;
+        double rate = s > 0 ? (double)res.checked / s : 0;
+        if (rate > best)
+            best = rate;
+    }
+    if (json)
+        printf("{\"records\":%llu,\"checkpoints\":%llu,\"file_bytes\":%lld,\"generate_s\":%.2f,"
+               "\"verify_records_per_s\":%.0f}\n",
+               (unsigned long long)res.checked, (unsigned long long)res.checkpoints,
+               (long long)st.st_size, gen_s, best);
+    else
+        printf("records %llu (checkpoints %llu, %.1f MiB file%s)\nverify: %.0f records/s "
+               "(best of %u)\n",
+               (unsigned long long)res.checked, (unsigned long long)res.checkpoints,
+               (double)st.st_size / 1048576.0, gen_s > 0 ? ", generated now" : "", best, runs);
+    free(data);
+    if (tmp)
+        atest_rmdir(&tmp);
+    return 0;
+}
