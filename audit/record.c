@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "audit/merkle.h"
@@ -80,7 +81,7 @@ int refbus_audit_record_peek(refbus_audit_peek *out, const uint8_t *rec, size_t 
     return 0;
 }
 
-/* Lower-case an enum value name after dropping its prefix: EVENT_PEER_CONNECTED -> peer_connected.
+/* An enum value's schema name without its prefix: EVENT_PEER_CONNECTED -> PEER_CONNECTED.
  * The names come from the schema, so they stay stable for as long as it does. */
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int value, const char *prefix,
                              char (*cache)[40], size_t ncache)
@@ -94,7 +95,7 @@ static const char *enum_name(const ProtobufCEnumDescriptor *d, int value, const 
         if (strncmp(n, prefix, pl) == 0)
             n += pl;
         for (; n[i] && i + 1 < sizeof cache[value]; i++)
-            cache[value][i] = (char)tolower((unsigned char)n[i]);
+            cache[value][i] = n[i];
         cache[value][i] = 0;
     }
     return cache[value];
@@ -112,7 +113,7 @@ int refbus_audit_event_parse(const char *name)
 {
     for (unsigned i = 0; i < refbus__v1__event_type__descriptor.n_values; i++) {
         int v = refbus__v1__event_type__descriptor.values[i].value;
-        if (strcmp(refbus_audit_event_name((uint32_t)v), name) == 0)
+        if (strcasecmp(refbus_audit_event_name((uint32_t)v), name) == 0)
             return v;
     }
     return -1;

@@ -1,6 +1,7 @@
 /* Audit records for people and programs: a cheap field peek for verify (no allocation), stable
- * snake_case names for events, kinds and priorities, one JSON object per record (jansson) with
- * every field, one timeline line per record, and UTC time parsing / formatting. */
+ * names for events, kinds and priorities, one JSON object per record (jansson) with every field,
+ * one timeline line per record, and UTC time parsing / formatting. Field names are snake_case;
+ * enum values are the schema's names without their prefix ("ACCEPTED", "URGENT"). */
 #ifndef REFBUS_AUDIT_RECORD_H
 #define REFBUS_AUDIT_RECORD_H
 
@@ -27,9 +28,9 @@ typedef struct refbus_audit_peek {
  * protobuf wire format; records appended as other raw bytes are like that). */
 int refbus_audit_record_peek(refbus_audit_peek *out, const uint8_t *rec, size_t len) REFBUS_WUR;
 
-/* "accepted", "peer_connected", ... (from the schema's enum names); "unknown" otherwise. */
+/* "ACCEPTED", "PEER_CONNECTED", ... (the schema's names); "unknown" otherwise. */
 const char *refbus_audit_event_name(uint32_t event);
-/* The event number for a name as above; -1 when unknown. */
+/* The event number for a name as above, in any case; -1 when unknown. */
 int refbus_audit_event_parse(const char *name);
 const char *refbus_audit_kind_name(uint32_t kind);
 const char *refbus_audit_priority_name(uint32_t priority);

@@ -11,3 +11,9 @@ add_executable(refbus-audit-bench bench/audit_bench.c unit/audit_testutil.c)
 target_include_directories(refbus-audit-bench PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 target_compile_options(refbus-audit-bench PRIVATE ${REFBUS_WARN})
 target_link_libraries(refbus-audit-bench PRIVATE refbus_audit)
+
+# audit_gen (build/tests): a test-only generator and tamperer for the scenario scripts.
+add_executable(audit_gen unit/audit_gen.c unit/audit_testutil.c unit/audit_tamper.c)
+set_target_properties(audit_gen PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+target_compile_options(audit_gen PRIVATE ${REFBUS_WARN})
+target_link_libraries(audit_gen PRIVATE refbus_audit)

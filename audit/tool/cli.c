@@ -1,0 +1,115 @@
+/* Helpers shared by the refbus-audit subcommands (see cli.h). */
+#include "audit/tool/cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "refbus-audit %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return EXIT_USAGE;
+}
+
+int cli_fail(const char *cmd, const char *what, int rc)
+{
+    fprintf(stderr, "refbus-audit %s: %s: %s\n", cmd, what, refbus_strerror(rc));
+    return EXIT_FAIL;
+}
+
+int cli_pk(uint8_t out[32], const char *arg)
+{
+    char buf[130];
+    if (arg[0] == '@') {
+        uint8_t *b = NULL;
+        size_t len = 0;
+        if (refbus_file_read(&b, &len, arg + 1, 4096) != 0)
+            return -1;
+        size_t i = 0, n = 0;
+        for (; i < len && n + 1 < sizeof buf; i++)
+            if (b[i] != ' ' && b[i] != '\n' && b[i] != '\r' && b[i] != '\t')
+                buf[n++] = (char)b[i];
+        buf[n] = 0;
+        free(b);
+        arg = buf;
+    }
+    return strlen(arg) == 64 && refbus_unhex(out, 32, arg) == 0 ? 0 : -1;
+}
+
+int cli_u64(uint64_t *out, const char *arg)
+{
+    char *end = NULL;
+    if (!arg[0] || arg[0] < '0' || arg[0] > '9')
+        return -1;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_open(const char *cmd, const char *path, refbus_audit_reader **r)
+{
+    int rc = refbus_audit_reader_open(r, path);
+    if (rc == REFBUS_ENOTFOUND) {
+        fprintf(stderr,
+                "refbus-audit %s: %s: no audit trail there (a broker data directory holds "
+                "data.mdb with the audit.* databases)\n",
+                cmd, path);
+        return EXIT_FAIL;
+    }
+    if (rc != 0)
+        return cli_fail(cmd, path, rc);
+    if (refbus_audit_reader_unlocked(*r))
+        fprintf(stderr,
+                "refbus-audit %s: warning: %s opened without a lock file (read-only place); "
+                "make sure no broker is writing to it\n",
+                cmd, path);
+    return 0;
+}
+
+int cli_read(const char *path, uint8_t **out, size_t *len, size_t max)
+{
+    if (strcmp(path, "-") != 0)
+        return refbus_file_read(out, len, path, max);
+    size_t cap = 4096, n = 0;
+    uint8_t *b = malloc(cap);
+    int rc = 0;
+    if (!b)
+        return REFBUS_ENOMEM;
+    for (;;) {
+        size_t got = fread(b + n, 1, cap - n, stdin);
+        n += got;
+        if (n > max) {
+            rc = REFBUS_ETOOLARGE;
+            break;
+        }
+        if (got == 0) {
+            rc = ferror(stdin) ? REFBUS_EIO : 0;
+            break;
+        }
+        if (n == cap) {
+            uint8_t *nb = realloc(b, cap * 2);
+            if (!nb) {
+                rc = REFBUS_ENOMEM;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+    }
+    if (rc != 0) {
+        free(b);
+        return rc;
+    }
+    *out = b;
+    *len = n;
+    return 0;
+}

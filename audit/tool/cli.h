@@ -1,0 +1,45 @@
+/* refbus-audit: what every subcommand shares — the dispatch entry type, exit codes, and small
+ * helpers for keys, files and opening a trail. Each cmd_*.c parses its own arguments with getopt
+ * and calls the audit library; none holds audit logic of its own. */
+#ifndef REFBUS_AUDIT_CLI_H
+#define REFBUS_AUDIT_CLI_H
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "audit/reader.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define CLI_MAX_PKS 8
+#define CLI_MAX_ANCHORS 64
+
+typedef struct cli_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand's name */
+    const char *synopsis;
+} cli_cmd;
+
+int cmd_verify(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_prove(int argc, char **argv);
+int cmd_check_proof(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+
+/* "refbus-audit CMD: <msg>" on stderr, then `usage` (stderr); returns EXIT_USAGE. */
+int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* "refbus-audit CMD: <what>: <strerror(rc)>" on stderr; returns EXIT_FAIL. */
+int cli_fail(const char *cmd, const char *what, int rc);
+/* A broker public key from 64 hex digits or @FILE (a file holding them). 0 or -1. */
+int cli_pk(uint8_t out[32], const char *arg);
+/* A decimal number with no sign or junk. 0 or -1. */
+int cli_u64(uint64_t *out, const char *arg);
+/* Open a trail read-only, reporting failures. 0 or EXIT_FAIL. Warns when opened unlocked. */
+int cli_open(const char *cmd, const char *path, refbus_audit_reader **r);
+/* Read a whole file ("-": standard input), at most `max` bytes. 0 or a REFBUS_E* code. */
+int cli_read(const char *path, uint8_t **out, size_t *len, size_t max);
+
+#endif
