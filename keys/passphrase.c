@@ -11,6 +11,8 @@
 
 #include <sodium.h>
 
+#include "common/log.h"
+
 #define BUF (REFBUS_PASSPHRASE_MAX + 4) /* "\r\n", one byte to see it is too long, a NUL */
 
 void refbus_passphrase_free(char **p, size_t len)
@@ -23,7 +25,7 @@ void refbus_passphrase_free(char **p, size_t len)
 }
 
 /* Strip one trailing newline; refuse empty, NUL-bearing or overlong results. */
-static int finish(char *buf, size_t n, size_t *len)
+static int finish(char *buf, size_t n, size_t *len, const char *from)
 {
     if (n > 0 && buf[n - 1] == '\n') {
         n--;
@@ -31,8 +33,13 @@ static int finish(char *buf, size_t n, size_t *len)
             n--;
     }
     buf[n] = 0;
-    if (n == 0 || n > REFBUS_PASSPHRASE_MAX || memchr(buf, 0, n))
+    if (n == 0 || n > REFBUS_PASSPHRASE_MAX || memchr(buf, 0, n)) {
+        log_error("%s: passphrase refused: %s", from,
+                  n == 0 ? "it is empty"
+                         : n > REFBUS_PASSPHRASE_MAX ? "longer than 1024 bytes"
+                                                     : "it contains a NUL byte");
         return REFBUS_EINVAL;
+    }
     *len = n;
     return 0;
 }
@@ -56,11 +63,12 @@ static int from_file(char *buf, size_t *len, const char *path)
         n += (size_t)r;
         if (n == BUF - 1) { /* longer than any passphrase we accept */
             close(fd);
+            log_error("%s: passphrase refused: longer than 1024 bytes", path);
             return REFBUS_EINVAL;
         }
     }
     close(fd);
-    return finish(buf, n, len);
+    return finish(buf, n, len, path);
 }
 
 /* One line from the terminal with echo off. */
@@ -92,7 +100,9 @@ static int ask(int tty, const char *prompt, char *buf, size_t *len)
             too_long = 1;
         c = 0;
     }
-    rc = too_long ? REFBUS_EINVAL : finish(buf, n, len);
+    if (too_long)
+        log_error("terminal: passphrase refused: longer than 1024 bytes");
+    rc = too_long ? REFBUS_EINVAL : finish(buf, n, len, "terminal");
 out:
     tcsetattr(tty, TCSAFLUSH, &old);
     if (write(tty, "\n", 1) < 0) {
@@ -106,8 +116,10 @@ static int from_tty(char *buf, size_t *len, const char *prompt, int confirm)
     char *again = NULL;
     size_t len2 = 0;
     int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (tty < 0)
-        return REFBUS_EINVAL; /* no terminal and no file */
+    if (tty < 0) {
+        log_error("no passphrase file given and no terminal to ask on");
+        return REFBUS_EINVAL;
+    }
     int rc = ask(tty, prompt ? prompt : "Passphrase: ", buf, len);
     if (rc == 0 && confirm) {
         if (!(again = sodium_malloc(BUF))) {

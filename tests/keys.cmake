@@ -8,3 +8,5 @@ refbus_test(keys_admin_test SOURCES unit/keys_admin_test.c ${KEYS_TESTUTIL}
             LIBS refbus_keys PkgConfig::CMOCKA)
 refbus_test(keys_passphrase_test SOURCES unit/keys_passphrase_test.c ${KEYS_TESTUTIL}
             LIBS refbus_keys PkgConfig::CMOCKA)
+refbus_script_test(keys_admin_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/keys_admin.sh
+                   TIMEOUT 600)

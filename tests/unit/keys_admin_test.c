@@ -415,6 +415,17 @@ static char *bundle_per_racer(const fixture *f, int i)
     snprintf(name, sizeof name, "race-%d", i);
     return join(f->tmp, name);
 }
+static const char *many_id(int i)
+{
+    static const char *ids[] = {"b.1", "b.2", "b.3", "b.4", "b.5", "b.6", "b.7", "b.8"};
+    return ids[i];
+}
+static char *bundle_many(const fixture *f, int i)
+{
+    char name[32];
+    snprintf(name, sizeof name, "many-%d", i);
+    return join(f->tmp, name);
+}
 static char *same_bundle(const fixture *f, int i)
 {
     (void)i;
@@ -469,12 +480,14 @@ static void test_races(void **state)
     free(sb);
 
     /* Eight different enrolments at once: none is lost (the lock serialises the edits). */
-    run_racers(f, 8, distinct_id, bundle_per_racer, &won, &lost);
+    run_racers(f, 8, many_id, bundle_many, &won, &lost);
+    assert_int_equal(won, 8);
     a = open_admin(f);
     assert_int_equal(refbus_admin_pending(a, &d), 0);
+    assert_int_equal(refbus_directory_agency_count(d), 2 + 8);
     for (int i = 0; i < 8; i++) {
         size_t idx = 0;
-        assert_int_equal(refbus_directory_agency_index(d, distinct_id(i), &idx), 0);
+        assert_int_equal(refbus_directory_agency_index(d, many_id(i), &idx), 0);
     }
     refbus_directory_free(&d);
     refbus_admin_close(&a);
