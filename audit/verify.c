@@ -228,11 +228,13 @@ static int checkpoint_ok(vctx *v, const uint8_t *b, size_t len, uint64_t at, con
         for (size_t k = 0; k < v->o->n_broker_pks && !ok; k++)
             ok = refbus_checkpoint_verify(NULL, b, len, v->o->broker_pks[k]) == 0;
         if (!ok) {
+            int known = 0;
+            for (size_t k = 0; k < v->o->n_broker_pks && !known; k++)
+                known = memcmp(cp->signer_pk, v->o->broker_pks[k], 32) == 0;
             refbus_hex(hx, cp->signer_pk, 32);
-            fail(v, REFBUS_AUDIT_BAD_CHECKPOINT, at,
-                 "the %s of size %llu is not validly signed by the pinned broker key (it names "
-                 "signer %s)",
-                 src, (unsigned long long)at, hx);
+            fail(v, REFBUS_AUDIT_BAD_CHECKPOINT, at, "the %s of size %llu %s (signer %s)", src,
+                 (unsigned long long)at,
+                 known ? "has a bad signature" : "is not signed by a pinned broker key", hx);
             return 0;
         }
         if (!res->have_signer) {

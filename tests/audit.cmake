@@ -5,6 +5,8 @@ refbus_test(audit_log_test SOURCES unit/audit_log_test.c unit/audit_testutil.c
             LIBS refbus_audit PkgConfig::CMOCKA)
 refbus_test(audit_verify_test SOURCES unit/audit_verify_test.c unit/audit_testutil.c
             unit/audit_tamper.c LIBS refbus_audit PkgConfig::CMOCKA)
+refbus_test(audit_crash_test SOURCES unit/audit_crash_test.c unit/audit_testutil.c
+            LIBS refbus_audit PkgConfig::CMOCKA)
 
 # refbus-audit-bench (build/bin): times verify over a generated trail; docs/BENCHMARKS.md.
 add_executable(refbus-audit-bench bench/audit_bench.c unit/audit_testutil.c)
@@ -17,3 +19,8 @@ add_executable(audit_gen unit/audit_gen.c unit/audit_testutil.c unit/audit_tampe
 set_target_properties(audit_gen PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 target_compile_options(audit_gen PRIVATE ${REFBUS_WARN})
 target_link_libraries(audit_gen PRIVATE refbus_audit)
+
+# Scenario scripts (bash; refbus-audit and audit_gen from the build).
+foreach(s tamper replay prove crash)
+  refbus_script_test(audit_${s} ${CMAKE_CURRENT_SOURCE_DIR}/scenario/audit_${s}.sh)
+endforeach()
