@@ -204,14 +204,14 @@ int tamper_forge_checkpoint(MDB_env *env, uint64_t size, const uint8_t *resign_s
         if (blen > sizeof body)
             goto out;
         refbus__v1__checkpoint__pack(c, body);
-        s->checkpoint.data = body;
-        s->checkpoint.len = blen;
+        ProtobufCBinaryData orig = s->checkpoint;
+        s->checkpoint = (ProtobufCBinaryData){blen, body};
         out_len = refbus__v1__signed_checkpoint__get_packed_size(s);
-        if (!(out = malloc(out_len)))
+        if ((out = malloc(out_len)))
+            refbus__v1__signed_checkpoint__pack(s, out);
+        s->checkpoint = orig; /* body is ours; protobuf-c frees what it allocated */
+        if (!out)
             goto out;
-        refbus__v1__signed_checkpoint__pack(s, out);
-        s->checkpoint.data = NULL; /* body is ours, not protobuf-c's */
-        s->checkpoint.len = 0;
     }
     rc = put(&t, t.cps, size, out, out_len);
 out:
