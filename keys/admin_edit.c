@@ -60,9 +60,11 @@ out:
     return rc;
 }
 
+/* New ids also start with a letter or digit (readers accept any [a-z0-9.-]{1,64}): an id
+ * starting with '-' reads as an option on every command line, "root" names the root's store. */
 static int id_free(refbus_admin *a, const char *id)
 {
-    if (!refbus_agency_id_valid(id) || strcmp(id, "root") == 0)
+    if (!refbus_agency_id_valid(id) || id[0] == '-' || id[0] == '.' || strcmp(id, "root") == 0)
         return REFBUS_EBADID;
     if (holder(a, id)) {
         log_error("%s is already enrolled", id);

@@ -12,7 +12,8 @@ enum { OPT_NAME = OPT_FIRST_LOCAL, OPT_KIND, OPT_OUT, OPT_ENDPOINT };
 static const char agency_usage[] =
     "usage: refbus-keys -d ADMIN_DIR agency add ID --name NAME --kind KIND --out BUNDLE\n"
     "                   [--bundle-passphrase-file F] [--kdf COST]\n"
-    "  ID: [a-z0-9.-], 1 to 64 characters. NAME: display name in any language (UTF-8).\n"
+    "  ID: [a-z0-9.-], 1 to 64 characters, starting with a letter or digit. NAME: display\n"
+    "  name in any language (UTF-8).\n"
     "  KIND: cac, police, welfare, ngo, health, court or other. BUNDLE is created (never\n"
     "  replaced), mode 0600, encrypted under the bundle passphrase. Publish with 'sign'.\n";
 

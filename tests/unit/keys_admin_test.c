@@ -326,6 +326,10 @@ static void test_refused_changes_write_nothing(void **state)
               REFBUS_EBADID);
     UNCHANGED(refbus_admin_agency_add(a, "root", "x", REFBUS_AGENCY_CAC, nb, BP, 2, &MIN),
               REFBUS_EBADID);
+    UNCHANGED(refbus_admin_agency_add(a, "-x", "x", REFBUS_AGENCY_CAC, nb, BP, 2, &MIN),
+              REFBUS_EBADID);
+    UNCHANGED(refbus_admin_agency_add(a, ".x", "x", REFBUS_AGENCY_CAC, nb, BP, 2, &MIN),
+              REFBUS_EBADID);
     UNCHANGED(refbus_admin_agency_add(a, "ngo.x", "tab\there", REFBUS_AGENCY_NGO, nb, BP, 2, &MIN),
               REFBUS_EINVAL);
     UNCHANGED(refbus_admin_agency_add(a, "ngo.x", "NGO", (enum refbus_agency_kind)9, nb, BP, 2,
