@@ -194,5 +194,213 @@ jq -e '.broker_id == "broker.cm" and .directory_serial == 1' <<<"$OUT" >/dev/nul
     die "broker status is not broker.cm at directory serial 1: $OUT"
 ok "broker.cm is serving, directory serial 1, audit trail of $(jq -r .audit_size <<<"$OUT") records"
 
-# The node steps follow once refbus-node has landed.
-die "unfinished: the agency steps need refbus-node (not yet written)"
+
+# --- 3. the agencies' nodes -------------------------------------------------------------------
+step "Each agency starts its node (its own process, keys and encrypted store)"
+for a in "${AGENCIES[@]}"; do
+    cat >"$W/$a/node.conf" <<CONF
+# refbus-node for $a (demo). Relative paths are relative to this file. The broker's endpoint
+# comes from the signed directory.
+[node]
+agency = $a
+keystore = bundle
+passphrase_file = passphrase
+directory = directory.signed
+data_dir = data
+ping_seconds = 2
+reconnect_max_ms = 1000
+CONF
+done
+n() { # n AGENCY ARGS...: one refbus-node command for that agency, JSON on stdout
+    local a=$1
+    shift
+    as "$a" "$NODE" -c "$W/$a/node.conf" --compact "$@"
+}
+node_ready() { n "$1" status | jq -e '.broker.state == "ready"' >/dev/null; }
+for a in "${AGENCIES[@]}"; do start "$a" "$NODE" run -c "$W/$a/node.conf"; done
+for a in "${AGENCIES[@]}"; do
+    wait_for 30 node_ready "$a" || die "$a's node did not connect to the broker: $(n "$a" status)"
+done
+all_peers() { bstatus | jq -e '[.peers[] | tostring] | length >= 4' >/dev/null; }
+wait_for 10 all_peers || die "the broker does not list four connected peers: $OUT"
+ok "four nodes connected over CurveZMQ, each admitted by its transport key in the directory"
+
+# --- 4. the NGO refers an urgent case ------------------------------------------------------------
+step "The NGO refers an urgent case (summary in Thai) to the CAC and the police unit"
+SUMMARY="เด็กหญิงอายุ 14 ปี ถูกพบที่สถานีขนส่งเชียงใหม่ อาจเป็นเหยื่อการค้ามนุษย์ ต้องการสัมภาษณ์นิติวิทยาและที่พักพิงด่วน (Girl, 14, found at the Chiang Mai bus terminal; possible trafficking victim; needs a forensic interview and shelter urgently.)"
+jq -n --arg s "$SUMMARY" '{
+  case_ref: "HOTS-2025-0314", type: "trafficking", urgency: "urgent",
+  child: {pseudonym: "Dao", age: 14, gender: "female", nationality: "MM",
+          languages: ["my", "th"]},
+  summary: $s,
+  services: ["forensic_interview", "shelter", "investigation"],
+  consent: {basis: "guardian", given_by: "aunt (legal guardian)"},
+  contact: {name: "Khun Malee", role: "outreach worker", phone: "+66 53 000 000"}
+}' >"$W/ngo.hots/referral-1.json"
+OUT=$(n ngo.hots send "$W/ngo.hots/referral-1.json" --to cac.chiangmai,police.ticac \
+    --urgency urgent --wait=30) || die "the NGO's referral was not accepted: $OUT"
+MSG1=$(jq -r .msg_id <<<"$OUT")
+jq -e '.state == "accepted"' <<<"$OUT" >/dev/null || die "not accepted: $OUT"
+[[ $MSG1 =~ ^[0-9a-f]{32}$ ]] || die "no message id in: $OUT"
+ok "sealed for the CAC and the police only, signed by ngo.hots; the broker's signed ACCEPTED receipt came back (message ${MSG1:0:12}…)"
+
+# --- 5. both receive it ---------------------------------------------------------------------------
+step "The CAC and the police unit receive it and open it"
+has_msg() { n "$1" inbox show "$2" >/dev/null; }
+for a in cac.chiangmai police.ticac; do
+    wait_for 30 has_msg "$a" "$MSG1" || die "$a did not receive the referral: $OUT"
+    M=$(n "$a" inbox show "$MSG1") || die "$a cannot show the referral: $M"
+    got=$(jq -r '.referral.summary' <<<"$M")
+    [ "$got" = "$SUMMARY" ] || die "$a opened a different summary: $got"
+    jq -e '.sender == "ngo.hots" and .urgency == "urgent" and .kind == "referral"' \
+        <<<"$M" >/dev/null || die "$a: wrong sender, kind or urgency: $M"
+    THREAD=$(jq -r .thread_id <<<"$M")
+    ok "$a opened it: urgent, from ngo.hots, the Thai summary intact: ${SUMMARY:0:40}…"
+done
+delivered_to_both() {
+    n ngo.hots outbox "$MSG1" | jq -e '[.deliveries[] | select(.state == "delivered")] | length == 2' >/dev/null
+}
+wait_for 30 delivered_to_both || die "the NGO has no delivery receipts from both: $OUT"
+ok "the NGO holds both agencies' signed DELIVERED receipts"
+
+# --- 6. answers --------------------------------------------------------------------------------------
+step "The CAC accepts the case; the police unit sends a status update"
+OUT=$(n cac.chiangmai reply "$MSG1" --status accepted \
+    --text "รับเรื่องแล้ว นัดสัมภาษณ์นิติวิทยาพรุ่งนี้ 09:00 (accepted; forensic interview tomorrow 09:00)") ||
+    die "the CAC's answer was refused: $OUT"
+ok "cac.chiangmai: accepted"
+OUT=$(n police.ticac reply "$MSG1" --status in_progress \
+    --text "Investigation opened; the child will not be interviewed again by us: we use the CAC's recording.") ||
+    die "the police unit's answer was refused: $OUT"
+ok "police.ticac: in_progress"
+member_state() { # member_state THREAD_JSON AGENCY -> that agency's state in the thread
+    jq -r --arg a "$2" '.thread.agencies[$a].status // empty' <<<"$1"
+}
+ngo_sees_answers() {
+    local t
+    t=$(n ngo.hots thread show "$THREAD") || return 1
+    [ "$(member_state "$t" cac.chiangmai)" = accepted ] &&
+        [ "$(member_state "$t" police.ticac)" = in_progress ]
+}
+wait_for 30 ngo_sees_answers || die "the NGO does not see both answers: $OUT"
+ok "the NGO's thread ${THREAD:0:12}… shows cac.chiangmai accepted, police.ticac in_progress"
+
+# --- 7. key rotation -----------------------------------------------------------------------------
+step "The administrator rotates the NGO's keys on schedule, with the network running"
+k rotate ngo.hots --bundle "$W/admin/out/ngo.hots.bundle" \
+    --out "$W/admin/out/ngo.hots.epoch2.bundle" --bundle-passphrase-file "$W/ngo.hots/passphrase" \
+    >/dev/null || die "refbus-keys rotate failed"
+k sign --out "$W/admin/directory.signed" >/dev/null || die "refbus-keys sign failed"
+DIR_JSON=$(k show "$W/admin/directory.signed" --json) || die "refbus-keys show failed"
+jq -e '.serial == 2 and ([.agencies[] | select(.id == "ngo.hots") | .keys[] | "\(.epoch):\(.status)"]
+       | sort == ["1:retired", "2:active"])' <<<"$DIR_JSON" >/dev/null ||
+    die "directory 2 does not show ngo.hots epoch 1 retired and epoch 2 active"
+ok "ngo.hots epoch 2 created; epoch 1 retired (still opens old messages); directory serial 2 signed"
+# Hand the new bundle over (it holds epochs 1 and 2); the node re-reads it when the directory
+# names the new epoch.
+install -m 0600 "$W/admin/out/ngo.hots.epoch2.bundle" "$W/ngo.hots/bundle.new"
+mv -f "$W/ngo.hots/bundle.new" "$W/ngo.hots/bundle"
+publish() {
+    OUT=$(as broker "$BROKER" publish -a "$ADMIN_EP" "$W/admin/directory.signed") ||
+        die "refbus-broker publish failed: $OUT"
+    jq -e --argjson s "$1" '.ok == true and .serial == $s' <<<"$OUT" >/dev/null ||
+        die "the broker did not install directory $1: $OUT"
+}
+publish 2
+ok "directory 2 published to the running broker, which pushes it to every node"
+ngo_on_epoch2() { n ngo.hots status | jq -e '.epoch == 2 and .broker.state == "ready" and .directory.serial == 2' >/dev/null; }
+wait_for 30 ngo_on_epoch2 || die "the NGO's node did not move to epoch 2: $(n ngo.hots status)"
+ok "the NGO's node installed directory 2, re-read its bundle and reconnected with epoch 2"
+jq -n --arg s "ติดตามผล: น้องดาวพักที่บ้านพักเด็กแล้ว ต้องการล่ามภาษาพม่าสำหรับการสัมภาษณ์ (Follow-up: Dao is at the shelter; a Burmese interpreter is needed for the interview.)" '{
+  case_ref: "HOTS-2025-0315", type: "trafficking", urgency: "routine",
+  child: {pseudonym: "Dao", age: 14, gender: "female", nationality: "MM", languages: ["my", "th"]},
+  summary: $s, services: ["psychosocial"],
+  consent: {basis: "guardian", given_by: "aunt (legal guardian)"}
+}' >"$W/ngo.hots/referral-2.json"
+OUT=$(n ngo.hots send "$W/ngo.hots/referral-2.json" --to cac.chiangmai --wait=30) ||
+    die "the NGO's referral after rotation was not accepted: $OUT"
+MSG2=$(jq -r .msg_id <<<"$OUT")
+wait_for 30 has_msg cac.chiangmai "$MSG2" || die "the CAC did not receive the second referral: $OUT"
+M=$(n cac.chiangmai inbox show "$MSG2") || die "the CAC cannot open the second referral: $M"
+jq -e '.sender == "ngo.hots" and .sender_epoch == 2 and (.referral.summary | startswith("ติดตามผล"))' \
+    <<<"$M" >/dev/null || die "the second referral is not from ngo.hots epoch 2 or does not open: $M"
+ok "a new referral signed with epoch 2 reached the CAC and opened"
+T1=$(n ngo.hots thread show "$THREAD") || die "the NGO lost its first thread: $T1"
+ANS=$(jq -r '.thread.events[] | select(.from == "cac.chiangmai" and .status == "accepted") | .msg_id' <<<"$T1" | head -1)
+M=$(n ngo.hots inbox show "$ANS") || die "the NGO cannot open the CAC's earlier answer: $M"
+jq -e '.status.status == "accepted"' <<<"$M" >/dev/null || die "the CAC's earlier answer does not open: $M"
+ok "the CAC's answer sealed to epoch 1 before the rotation still opens at the NGO"
+
+# --- 8. revocation -----------------------------------------------------------------------------------
+step "A welfare officer's laptop is stolen: the administrator revokes that key at once"
+k revoke welfare.cm --reason "stolen laptop, reported by the office director" >/dev/null ||
+    die "refbus-keys revoke failed"
+k sign --out "$W/admin/directory.signed" >/dev/null || die "refbus-keys sign failed"
+publish 3
+ok "welfare.cm epoch 1 revoked, directory serial 3 signed and published to the running broker"
+jq -n '{case_ref: "WCM-2025-0042", type: "abuse", urgency: "routine",
+  child: {pseudonym: "Nok", age_band: "6-9"}, summary: "ส่งต่อเพื่อการตรวจร่างกาย (referral for a medical check)",
+  services: ["medical"], consent: {basis: "parent"}}' >"$W/welfare.cm/referral.json"
+rc=0
+OUT=$(n welfare.cm send "$W/welfare.cm/referral.json" --to cac.chiangmai --wait=30 2>&1) || rc=$?
+[ "$rc" -ne 0 ] || die "a message from the revoked key was accepted: $OUT"
+grep -q EREVOKED <<<"$OUT" || die "the refusal does not say the key is revoked: $OUT"
+why=$(grep -o '"reason":"[^"]*"\|"message":"[^"]*"' <<<"$OUT" | head -1 | cut -d'"' -f4)
+ok "the welfare office's next message is refused (EREVOKED): ${why:-revoked}"
+from_welfare=$(n cac.chiangmai inbox list | jq '[.items[] | select(.sender == "welfare.cm")] | length')
+[ "$from_welfare" = 0 ] || die "the CAC received something from the revoked key"
+ok "nothing from the revoked key reached the CAC"
+
+# --- 9. the auditor -----------------------------------------------------------------------------------
+step "The auditor copies the running broker's trail, verifies it and replays the case"
+mkdir -p "$W/auditor/trail"
+as broker mdb_copy -c "$W/broker" "$W/auditor/trail" || die "mdb_copy of the running broker failed"
+(cd "$W/auditor/trail" && sha256sum data.mdb >data.mdb.sha256)
+ok "consistent copy taken with mdb_copy while the broker runs (auditor/trail, sha256 recorded)"
+BPK=$(jq -r '.broker.keys[] | select(.status == "active") | .sign_pk' <<<"$DIR_JSON" | head -1)
+aud() { as auditor "$AUDIT" "$@"; }
+OUT=$(aud verify "$W/auditor/trail" --broker-pk "$BPK" --json --no-progress) ||
+    die "refbus-audit verify failed: $OUT"
+jq -e '.ok == true and .records > 10 and .checkpoints >= 1' <<<"$OUT" >/dev/null ||
+    die "the trail does not verify: $OUT"
+ok "intact: $(jq -r .records <<<"$OUT") records, $(jq -r .checkpoints <<<"$OUT") checkpoints signed by broker.cm's key from the signed directory"
+EV=$(aud replay "$W/auditor/trail" --msg "$MSG1" --format jsonl) || die "refbus-audit replay failed: $EV"
+jq -se 'any(.[]; .event == "ACCEPTED" and .sender == "ngo.hots")' <<<"$EV" >/dev/null ||
+    die "the trail has no ACCEPTED record for the referral"
+for r in cac.chiangmai police.ticac; do
+    idx=$(jq -s --arg r "$r" '[.[] | select(.event == "DELIVERED" and .receipt_body.signer == $r)][0].index // empty' <<<"$EV")
+    [ -n "$idx" ] || die "the trail has no DELIVERED record signed by $r for the referral"
+    [ "$r" = cac.chiangmai ] && PROVE=$idx
+done
+ok "the referral's life: ACCEPTED from ngo.hots, DELIVERED with receipts signed by cac.chiangmai and police.ticac"
+say "${D}timeline of the case (referral and answers), as refbus-audit replay prints it:${N}"
+for m in $(jq -r '.thread.events[].msg_id' <<<"$T1"); do
+    aud replay "$W/auditor/trail" --msg "$m" | sed 's/^/      /'
+done
+n_dir=$(aud replay "$W/auditor/trail" --event DIRECTORY_INSTALLED --format jsonl | jq -s 'map(.directory_serial) | max')
+[ "$n_dir" = 3 ] || die "the trail does not record directory 3 being installed"
+ok "the rotation and the revocation are in the trail (directory serials installed up to 3)"
+aud prove "$W/auditor/trail" "$PROVE" -o "$W/auditor/record-$PROVE.proof" >/dev/null ||
+    die "refbus-audit prove failed"
+OUT=$(aud check-proof "$W/auditor/record-$PROVE.proof" --broker-pk "$BPK") ||
+    die "the inclusion proof does not check: $OUT"
+ok "record $PROVE (the CAC's signed DELIVERED receipt) proven included: auditor/record-$PROVE.proof checks without the log"
+cp "$W/auditor/record-$PROVE.proof" "$W/auditor/tampered.proof"
+size=$(stat -c %s "$W/auditor/tampered.proof")
+off=$((size / 2))
+byte=$(od -An -tu1 -j "$off" -N1 "$W/auditor/tampered.proof" | tr -d ' ')
+printf "\\x$(printf %02x $((byte ^ 1)))" | dd of="$W/auditor/tampered.proof" bs=1 seek="$off" conv=notrunc status=none
+if aud check-proof "$W/auditor/tampered.proof" --broker-pk "$BPK" >/dev/null 2>&1; then
+    die "a proof with one bit changed still checks"
+fi
+ok "the same proof with one bit changed is refused"
+
+# --- 10. shutdown -------------------------------------------------------------------------------------
+step "Everyone stops; the trail on disk is checked once more"
+for p in "${AGENCIES[@]}" broker; do stop "$p"; done
+OUT=$(aud verify "$W/broker" --broker-pk "$BPK" --json --no-progress) || die "refbus-audit verify $W/broker failed: $OUT"
+ok "refbus-audit verify $W/broker: intact, $(jq -r .records <<<"$OUT") records"
+printf '\n%sAll %d steps checked in %d s.%s Everything is in %s:\n' "$B" "$STEP" "$(($(date +%s) - T0))" "$N" "$W"
+say "admin/ (root key, bundles, signed directories)  broker/ (LMDB data, log)  auditor/ (trail copy, proof)"
+say "${AGENCIES[*]/%//} (each node's config, bundle, encrypted store, log)"
+say "Try: $AUDIT replay $W/broker --group"
