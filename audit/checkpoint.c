@@ -80,7 +80,7 @@ static int parse(refbus_checkpoint *cp, Refbus__V1__SignedCheckpoint **sc, const
         return REFBUS_EMALFORMED;
     s = refbus__v1__signed_checkpoint__unpack(NULL, len, b);
     if (!s || !refbus_pb_canonical(&s->base, b, len) || s->signature.len != 64 ||
-        s->signer_pk.len != 32)
+        s->signer_pk.len != 32 || s->checkpoint.len == 0)
         goto out;
     c = refbus__v1__checkpoint__unpack(NULL, s->checkpoint.len, s->checkpoint.data);
     if (!c || !refbus_pb_canonical(&c->base, s->checkpoint.data, s->checkpoint.len) ||

@@ -39,7 +39,7 @@ int refbus_audit_record_peek(refbus_audit_peek *out, const uint8_t *rec, size_t 
     memset(&pk, 0, sizeof pk);
     while (p < end) {
         uint64_t tag, v = 0;
-        if (varint(&p, end, &tag) != 0 || (tag >> 3) == 0 || (tag >> 3) > 536870911u)
+        if (varint(&p, end, &tag) != 0 || (tag >> 3) == 0)
             return REFBUS_EMALFORMED;
         uint64_t field = tag >> 3;
         switch (tag & 7) {

@@ -329,6 +329,15 @@ static void test_checkpoints(void **state)
     free(ext);
     assert_int_equal(refbus_checkpoint_verify(NULL, (const uint8_t *)"", 0, pk),
                      REFBUS_EMALFORMED);
+    /* a well-formed outer layer around an empty checkpoint */
+    {
+        uint8_t sig[64] = {0}, buf[128];
+        Refbus__V1__SignedCheckpoint e = REFBUS__V1__SIGNED_CHECKPOINT__INIT;
+        e.signature = (ProtobufCBinaryData){64, sig};
+        e.signer_pk = (ProtobufCBinaryData){32, pk};
+        size_t el = refbus__v1__signed_checkpoint__pack(&e, buf);
+        assert_int_equal(refbus_checkpoint_parse(&c, buf, el), REFBUS_EMALFORMED);
+    }
 
     free(cp);
     free(cp2);
