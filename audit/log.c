@@ -380,7 +380,8 @@ int refbus_audit_checkpoint(refbus_audit *a, MDB_txn *txn, const uint8_t sign_sk
     memset(&cp, 0, sizeof cp);
     memcpy(cp.log_id, a->log_id, 32);
     cp.time_ms = now_ms;
-    if ((rc = size_in(a, txn, &cp.size)) != 0 || (rc = refbus_audit_root(a, txn, cp.size, cp.root)) != 0)
+    if ((rc = size_in(a, txn, &cp.size)) != 0 ||
+        (rc = refbus_audit_root(a, txn, cp.size, cp.root)) != 0)
         return rc;
     if ((rc = refbus_checkpoint_sign(&scp, &scp_len, &cp, sign_sk)) != 0)
         return rc;

@@ -210,8 +210,8 @@ void refbus_audit_stats_print(FILE *f, const json_t *s)
         fprintf(f, "; the latest signs %lld records at %s",
                 (long long)json_integer_value(json_object_get(latest, "size")),
                 json_string_value(json_object_get(latest, "time")));
-    fprintf(f, "; %lld records not yet covered\n",
-            (long long)json_integer_value(json_object_get(cps, "uncovered")));
+    long long unc = (long long)json_integer_value(json_object_get(cps, "uncovered"));
+    fprintf(f, "; %lld record%s not yet covered\n", unc, unc == 1 ? "" : "s");
     fprintf(f, "\nevents\n");
     json_object_foreach((json_t *)json_object_get(s, "events"), key, v)
         fprintf(f, "  %-22s %10lld\n", key, (long long)json_integer_value(v));

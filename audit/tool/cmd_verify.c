@@ -70,17 +70,18 @@ static void print_text(const refbus_audit_verify_result *res, int ok)
         return;
     }
     refbus_hex(root, res->root, 32);
-    printf("intact: %llu records, %llu checkpoint signatures verified", (unsigned long long)res->size,
-           (unsigned long long)res->checkpoints);
+    printf("intact: %llu records, %llu checkpoint signatures verified",
+           (unsigned long long)res->size, (unsigned long long)res->checkpoints);
     if (res->covered) {
         refbus_audit_time_format(t, sizeof t, res->covered_time_ms);
         printf("; the latest signs %llu records (%s)", (unsigned long long)res->covered, t);
     }
     printf("\nroot %s\n", root);
-    if (res->size > res->covered)
-        printf("note: %llu records after the latest checkpoint are not covered by a signature "
+    uint64_t tail = res->size - res->covered;
+    if (tail)
+        printf("note: %llu record%s after the latest checkpoint %s not covered by a signature "
                "yet\n",
-               (unsigned long long)(res->size - res->covered));
+               (unsigned long long)tail, tail == 1 ? "" : "s", tail == 1 ? "is" : "are");
 }
 
 int cmd_verify(int argc, char **argv)

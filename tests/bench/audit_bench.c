@@ -1,7 +1,8 @@
 /* refbus-audit-bench: how fast `refbus-audit verify` checks a trail. Creates a trail of N
  * realistic records (checkpoint every 1000, as a broker would) in a scratch directory, or uses
  * the one given, then times verification (the library call the tool makes) over the whole of it.
- * Usage: refbus-audit-bench [-n RECORDS] [-d DIR] [-r RUNS] [--json]. Results: docs/BENCHMARKS.md. */
+ * Usage: refbus-audit-bench [-n RECORDS] [-d DIR] [-r RUNS] [--json].
+ * Results: docs/BENCHMARKS.md. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
