@@ -44,8 +44,9 @@ else
         echo "demo: configuring the build in $ROOT/build ..."
         cmake -S "$ROOT" -B "$ROOT/build" >/dev/null
     fi
-    echo "demo: building (cmake --build $ROOT/build) ..."
-    cmake --build "$ROOT/build" -j "$(nproc)" >/dev/null || {
+    echo "demo: building the programs (cmake --build $ROOT/build) ..."
+    cmake --build "$ROOT/build" -j "$(nproc)" --target refbus-keys refbus-broker refbus-node \
+        refbus-audit >/dev/null || {
         echo "demo: the build failed; run: cmake --build $ROOT/build" >&2
         exit 1
     }

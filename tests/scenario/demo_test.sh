@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Intent: deploy/demo.sh plays the whole referral story and exits 0 only when every step held;
 # afterwards no process it started is left and `refbus-audit verify WORKDIR/broker` passes.
-# The broken case: a demo run whose checks cannot hold (an agency's bundle swapped for another
-# agency's) must exit non-zero and still leave no process behind.
+# The broken case: a run in which one step silently does nothing (the police unit's answer is
+# never sent, though its command says ok) must exit non-zero and still leave no process behind.
 set -uo pipefail
 SRC=${REFBUS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 export REFBUS_BIN_DIR=${REFBUS_BIN_DIR:-$SRC/build/bin}
@@ -39,25 +39,47 @@ n=$(grep -c '✓' "$T/demo.out")
 # 2. A non-empty work directory is refused (it would mix two networks).
 bash "$SRC/deploy/demo.sh" "$W" >/dev/null 2>&1 && fail "demo.sh accepted a non-empty WORKDIR"
 
-# 3. The broken case: the demo's checks must be real. REFBUS_DEMO_WRAP runs each party's
-# commands; this wrapper hands the CAC the police unit's bundle when its node starts, so the
-# CAC cannot open what is sealed to it and the story cannot complete.
-cat >"$T/swap.sh" <<'WRAP'
+# 3. The broken case: the demo's checks must look at what happened, not at exit codes. Every
+# party's command goes through REFBUS_DEMO_WRAP; this one makes the police unit's `reply` claim
+# success ({"ok":true}, exit 0) without sending anything, so the NGO never sees its answer.
+cat >"$T/liar.sh" <<'WRAP'
 #!/usr/bin/env bash
 party=$1; shift
-if [ "$party" = cac.chiangmai ] && [ -f "$DEMO_W/police.ticac/bundle" ]; then
-    cp -f "$DEMO_W/police.ticac/bundle" "$DEMO_W/cac.chiangmai/bundle"
-    cp -f "$DEMO_W/police.ticac/passphrase" "$DEMO_W/cac.chiangmai/passphrase"
+if [ "$party" = police.ticac ]; then
+    for arg in "$@"; do
+        if [ "$arg" = reply ]; then echo '{"ok":true}'; exit 0; fi
+    done
 fi
 exec "$@"
 WRAP
-chmod +x "$T/swap.sh"
+chmod +x "$T/liar.sh"
 W2=$T/broken
-DEMO_W=$W2 REFBUS_DEMO_WRAP=$T/swap.sh timeout 280 bash "$SRC/deploy/demo.sh" "$W2" \
+REFBUS_DEMO_WRAP=$T/liar.sh timeout 280 bash "$SRC/deploy/demo.sh" "$W2" \
     >"$T/broken.out" 2>&1
 rc=$?
-[ "$rc" -ne 0 ] || { cat "$T/broken.out"; fail "the demo exited 0 with the CAC holding the wrong keys"; }
-grep -q '✗' "$T/broken.out" || { cat "$T/broken.out"; fail "the broken demo did not say which check failed"; }
+[ "$rc" -ne 0 ] || { cat "$T/broken.out"; fail "the demo exited 0 although the police unit never answered"; }
+grep -q '✗ the NGO does not see both answers' "$T/broken.out" ||
+    { cat "$T/broken.out"; fail "the broken demo did not fail at the missing answer"; }
 ! leftover "$W2" || { pgrep -af -- "$W2"; fail "the failed demo left processes running"; }
 echo "demo_test: the broken run failed as it must (exit $rc): $(grep '✗' "$T/broken.out" | head -1)"
+
+# 4. Ctrl-C in the middle: every process the demo started is stopped. Job control on, so the
+# background demo gets SIGINT as it would from a terminal (not ignored as async jobs are).
+W3=$T/interrupted
+set -m
+bash "$SRC/deploy/demo.sh" "$W3" >"$T/int.out" 2>&1 &
+dpid=$!
+set +m
+for _ in $(seq 300); do
+    grep -q '^\[4\]' "$T/int.out" 2>/dev/null && break
+    sleep 0.2
+done
+grep -q '^\[4\]' "$T/int.out" || { kill -KILL "$dpid"; cat "$T/int.out"; fail "the demo never reached step 4"; }
+pgrep -f -- "$W3/broker" >/dev/null || fail "no broker running before the interrupt: nothing to check"
+kill -INT "$dpid"
+wait "$dpid"
+rc=$?
+[ "$rc" -ne 0 ] || fail "an interrupted demo exited 0"
+! leftover "$W3" || { pgrep -af -- "$W3"; fail "the interrupted demo left processes running"; }
+echo "demo_test: interrupted at step 4, exit $rc, nothing left running"
 echo "demo_test: PASS"
