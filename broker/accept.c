@@ -13,6 +13,10 @@
 
 #include <sodium.h>
 
+#define MAX_CLOCK_SKEW_MS (10u * 60u * 1000u)
+#define MAX_LIFETIME_DAYS 90u
+#define MAX_LIFETIME_MS ((uint64_t)MAX_LIFETIME_DAYS * 86400000u)
+
 void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
                    const char *agency, const refbus_envelope_header *h, int reason,
                    const char *text)
@@ -138,11 +142,24 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         broker_reject(b, txn, rid, rid_len, agency, &h, rc, why);
         return rc;
     }
-    rc = refbus_envelope_verify(&h, env, len, sk->sign_pk, refbus_now_ms());
-    if (rc == 0)
+    uint64_t now = refbus_now_ms();
+    rc = refbus_envelope_verify(&h, env, len, sk->sign_pk, now);
+    if (rc == 0) {
         rc = check_routing(b, &h, why, sizeof why);
-    else
+    } else {
         snprintf(why, sizeof why, "%s", refbus_strerror(rc));
+    }
+    /* Clocks drift, but not by days: a message from the future or one that would sit in the
+     * queues for more than MAX_LIFETIME is refused rather than stored. */
+    if (rc == 0 && h.created_ms > now + MAX_CLOCK_SKEW_MS) {
+        rc = REFBUS_EMALFORMED;
+        snprintf(why, sizeof why, "created %llu s in the future: check the sender's clock",
+                 (unsigned long long)((h.created_ms - now) / 1000u));
+    }
+    if (rc == 0 && h.expires_ms - h.created_ms > MAX_LIFETIME_MS) {
+        rc = REFBUS_EMALFORMED;
+        snprintf(why, sizeof why, "lifetime longer than %u days", MAX_LIFETIME_DAYS);
+    }
     if (rc != 0) {
         broker_reject(b, txn, rid, rid_len, agency, &h, rc, why);
         return rc;

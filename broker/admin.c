@@ -137,8 +137,10 @@ void broker_admin_handle(refbus_broker *b)
             return;
         }
         more = zmq_msg_more(&part);
-        if (n < 2)
+        if (n < 2) {
+            zmq_msg_init(&f[n]);
             zmq_msg_move(&f[n], &part);
+        }
         zmq_msg_close(&part);
         n++;
     }

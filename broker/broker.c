@@ -436,10 +436,18 @@ static void pump_all(refbus_broker *b)
         if (!p->hello)
             continue;
         broker_pump(b, p, r);
-        if (p->cp_size != b->last_cp_size)
+        if (!p->gone && p->cp_size != b->last_cp_size)
             broker_push_checkpoint(b, p, r);
     }
     mdb_txn_abort(r);
+    for (size_t i = 0; i < b->n_peers;) {
+        if (b->peers[i].gone) {
+            log_info("peer %s disconnected", b->peers[i].agency);
+            peer_drop(b, &b->peers[i]);
+        } else {
+            i++;
+        }
+    }
 }
 
 int refbus_broker_run(refbus_broker *b)

@@ -55,6 +55,8 @@ static void pump_notices(refbus_broker *b, peer *p, MDB_txn *r)
         refbus__v1__notice__pack(&n, buf);
         int src = refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_RECEIPT, buf, len);
         free(buf);
+        if (src == REFBUS_EUNKNOWNPEER)
+            p->gone = 1;
         if (src != 0)
             break; /* resent on the next HELLO */
         p->notices_sent_upto = nseq;
@@ -94,8 +96,11 @@ void broker_pump(refbus_broker *b, peer *p, MDB_txn *r)
             size_t len = 0;
             if (refbus_store_envelope(b->store, r, seq, &env, &len) == 0) {
                 /* zmq copies the bytes; LMDB memory stays read-only */
-                if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DELIVER, env,
-                                     len) != 0) {
+                int src = refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DELIVER,
+                                           env, len);
+                if (src != 0) {
+                    if (src == REFBUS_EUNKNOWNPEER)
+                        p->gone = 1; /* disconnected: its queue waits in LMDB */
                     blocked = 1;
                     break;
                 }

@@ -27,6 +27,7 @@ typedef struct peer {
     char agency[REFBUS_AGENCY_ID_MAX + 1];
     uint32_t epoch;
     int hello;          /* HELLO seen on this connection */
+    int gone;           /* the ROUTER says this connection no longer exists */
     uint32_t credit;    /* window size announced in HELLO */
     inflight *fl;       /* MAX_INFLIGHT entries */
     size_t n_fl;

@@ -41,8 +41,10 @@ void broker_zap_handle(refbus_broker *b)
                 return; /* nothing (more) waiting */
             }
             more = zmq_msg_more(&part);
-            if (n <= ZAP_FRAMES)
+            if (n <= ZAP_FRAMES) {
+                zmq_msg_init(&f[n]);
                 zmq_msg_move(&f[n], &part);
+            }
             zmq_msg_close(&part);
             n++;
         }

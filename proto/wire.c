@@ -25,7 +25,9 @@ int refbus_wire_send(void *sock, const uint8_t *rid, size_t rid_len, uint8_t cmd
     /* The first frame decides: with ROUTER_MANDATORY an unroutable peer fails here with
      * EHOSTUNREACH and nothing is queued; later frames of an accepted message do not fail. */
     if (rid && zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        return (errno == EAGAIN || errno == EHOSTUNREACH) ? REFBUS_EAGAIN : REFBUS_ETRANSPORT;
+        return errno == EAGAIN         ? REFBUS_EAGAIN
+               : errno == EHOSTUNREACH ? REFBUS_EUNKNOWNPEER
+                                       : REFBUS_ETRANSPORT;
     if (zmq_send(sock, REFBUS_WIRE_SIG, REFBUS_WIRE_SIG_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return (errno == EAGAIN || errno == EHOSTUNREACH) ? REFBUS_EAGAIN : REFBUS_ETRANSPORT;
     if (zmq_send(sock, &cmd, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
@@ -62,7 +64,9 @@ int refbus_wire_recv(void *sock, int router, refbus_wire_msg *msg)
         const uint8_t *d = zmq_msg_data(&part);
         size_t n = zmq_msg_size(&part);
         int logical = router ? nframes - 1 : nframes; /* index after the routing id */
-        if (nframes == 0) {
+        if (!msg->peer_user_id[0]) {
+            /* A ROUTER's routing-id frame is made locally and carries no metadata; the
+             * frames that came over the connection do. */
             const char *uid = zmq_msg_gets(&part, "User-Id");
             if (uid)
                 strncpy(msg->peer_user_id, uid, sizeof msg->peer_user_id - 1);

@@ -45,8 +45,10 @@ typedef struct refbus_wire_msg {
     char peer_user_id[256]; /* ZAP user id of the connection ("" when none) */
 } refbus_wire_msg;
 
-/* Send one message without blocking. `rid` NULL on a DEALER.
- * Errors: REFBUS_EAGAIN (EAGAIN / EHOSTUNREACH: not sent, keep it queued), REFBUS_ETRANSPORT. */
+/* Send one message without blocking. `rid` NULL on a DEALER. Success is not delivery.
+ * Errors: REFBUS_EAGAIN (EAGAIN: the peer's pipe is full; not sent, keep it queued),
+ * REFBUS_EUNKNOWNPEER (EHOSTUNREACH on a ROUTER_MANDATORY socket: that connection is gone),
+ * REFBUS_ETRANSPORT. */
 int refbus_wire_send(void *sock, const uint8_t *rid, size_t rid_len, uint8_t cmd,
                      const void *body, size_t body_len) REFBUS_WUR;
 

@@ -38,7 +38,7 @@ int net_sh(net *n, const char *fmt, ...)
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
     snprintf(full, sizeof full,
-             "cd %s && REFBUS_PASSPHRASE_FILE=%s/pass REFBUS_KDF_LIMIT=min PATH=%s:$PATH %s",
+             "cd %s && export REFBUS_PASSPHRASE_FILE=%s/pass REFBUS_KDF_LIMIT=min PATH=%s:$PATH && %s",
              n->dir, n->dir, bindir(), cmd);
     int st = system(full);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -91,6 +91,18 @@ void net_init(net *n)
     snprintf(n->admin, sizeof n->admin, "ipc://%s/broker/admin.sock", n->dir);
 }
 
+/* Every broker a test starts is killed when the test program exits, even after a failed
+ * assertion jumped past its net_free(). */
+static pid_t started[64];
+static size_t n_started;
+
+static void kill_started(void)
+{
+    for (size_t i = 0; i < n_started; i++)
+        if (started[i] > 0)
+            kill(started[i], SIGKILL);
+}
+
 void net_start_broker(net *n, const char *const *extra)
 {
     char exe[512], data[300], ks[300], pass[300], dir[300];
@@ -110,10 +122,17 @@ void net_start_broker(net *n, const char *const *extra)
     argv[argc] = NULL;
     pid_t pid = fork();
     if (pid == 0) {
+        /* stdout is the test runner's pipe: do not hold it open */
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(127);
         execv(exe, (char *const *)argv);
         _exit(127);
     }
     n->broker = pid;
+    if (n_started == 0)
+        atexit(kill_started);
+    if (n_started < 64)
+        started[n_started++] = pid;
     /* wait for the admin socket to answer */
     for (int i = 0; i < 100; i++) {
         char sock[400];
@@ -132,6 +151,9 @@ void net_kill_broker(net *n, int sig)
     kill(n->broker, sig);
     int st;
     waitpid(n->broker, &st, 0);
+    for (size_t i = 0; i < n_started; i++)
+        if (started[i] == n->broker)
+            started[i] = 0;
     n->broker = 0;
 }
 
@@ -209,6 +231,14 @@ int bclient_open_raw(bclient *c, net *n, const uint8_t pk[32], const uint8_t sk[
 
 void bclient_close(bclient *c)
 {
+    /* A graceful close: PING and wait for the PONG, so that everything sent before (receipts,
+     * acks) has been processed by the broker before LINGER 0 drops the connection. */
+    if (c->sock && c->ks) {
+        refbus_wire_msg m;
+        if (bclient_send(c, REFBUS_CMD_PING, "", 0) == 0 &&
+            bclient_expect(c, REFBUS_CMD_PONG, &m, 3000) == 0)
+            refbus_wire_msg_clear(&m);
+    }
     if (c->sock)
         zmq_close(c->sock);
     if (c->ctx)

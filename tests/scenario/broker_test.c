@@ -41,7 +41,7 @@ static int teardown(void **s)
 }
 
 /* Submit and wait for the broker's answer; returns the command and fills the receipt. */
-static int submit(bclient *c, const uint8_t *env, size_t len, refbus_receipt *r)
+static int submit_to(net *n, bclient *c, const uint8_t *env, size_t len, refbus_receipt *r)
 {
     refbus_wire_msg m;
     assert_int_equal(bclient_send(c, REFBUS_CMD_SUBMIT, env, len), 0);
@@ -49,6 +49,8 @@ static int submit(bclient *c, const uint8_t *env, size_t len, refbus_receipt *r)
         int rc = bclient_recv(c, &m, 5000);
         if (rc != 0)
             fail_msg("no answer to SUBMIT: %s", refbus_strerror(rc));
+        if (getenv("REFBUS_TEST_DEBUG"))
+            print_message("got %s\n", refbus_wire_cmd_name(m.cmd));
         if (m.cmd == REFBUS_CMD_ACCEPTED || m.cmd == REFBUS_CMD_REJECTED)
             break;
         if (m.cmd == REFBUS_CMD_ERROR) {
@@ -60,11 +62,25 @@ static int submit(bclient *c, const uint8_t *env, size_t len, refbus_receipt *r)
     }
     /* every answer is signed by the broker */
     assert_int_equal(refbus_receipt_verify(r, m.body, m.body_len,
-                                           refbus_directory_broker_sign_pk(N.d)),
+                                           refbus_directory_broker_sign_pk(n->d)),
                      0);
     int cmd = m.cmd;
     refbus_wire_msg_clear(&m);
     return cmd;
+}
+
+static int submit(bclient *c, const uint8_t *env, size_t len, refbus_receipt *r)
+{
+    return submit_to(&N, c, env, len, r);
+}
+
+/* Send PING and wait for PONG: everything sent before it has been processed and committed. */
+static void sync_with_broker(bclient *c)
+{
+    refbus_wire_msg m;
+    assert_int_equal(bclient_send(c, REFBUS_CMD_PING, "", 0), 0);
+    assert_int_equal(bclient_expect(c, REFBUS_CMD_PONG, &m, 5000), 0);
+    refbus_wire_msg_clear(&m);
 }
 
 static int submit_payload(bclient *c, const char *to, const char *text, uint32_t prio,
@@ -92,7 +108,7 @@ static int wire_error(bclient *c, int timeout_ms)
 }
 
 /* Receive DELIVERs until `want` distinct messages arrived (receipting each); returns count. */
-static size_t drain(bclient *c, size_t want, char texts[][64], int timeout_ms)
+static size_t drain_n(net *n, bclient *c, size_t want, char texts[][64], int timeout_ms)
 {
     size_t got = 0;
     refbus_wire_msg m;
@@ -100,7 +116,7 @@ static size_t drain(bclient *c, size_t want, char texts[][64], int timeout_ms)
         refbus_envelope_header h;
         uint8_t *pl = NULL;
         size_t pl_len = 0;
-        assert_int_equal(bclient_accept_delivery(c, &N, &m, &h, &pl, &pl_len), 0);
+        assert_int_equal(bclient_accept_delivery(c, n, &m, &h, &pl, &pl_len), 0);
         if (texts)
             snprintf(texts[got], 64, "%.*s", (int)(pl_len < 63 ? pl_len : 63), (char *)pl);
         refbus_envelope_payload_free(&pl, pl_len);
@@ -110,6 +126,11 @@ static size_t drain(bclient *c, size_t want, char texts[][64], int timeout_ms)
     return got;
 }
 
+static size_t drain(bclient *c, size_t want, char texts[][64], int timeout_ms)
+{
+    return drain_n(&N, c, want, texts, timeout_ms);
+}
+
 static void test_unknown_key_refused(void **s)
 {
     (void)s;
@@ -117,8 +138,6 @@ static void test_unknown_key_refused(void **s)
     crypto_box_keypair(pk, sk);
     bclient c;
     assert_int_equal(bclient_open_raw(&c, &N, pk, sk), 0);
-    bclient hello_as_ngo;
-    memset(&hello_as_ngo, 0, sizeof hello_as_ngo);
     /* HELLO claiming to be an enrolled agency, SUBMIT: nothing comes back, nothing queued */
     Refbus__V1__Hello h = REFBUS__V1__HELLO__INIT;
     uint8_t buf[128];
@@ -126,8 +145,10 @@ static void test_unknown_key_refused(void **s)
     h.agency = (char *)"ngo.hots";
     h.epoch = 1;
     size_t len = refbus__v1__hello__pack(&h, buf);
-    (void)refbus_wire_send(c.sock, NULL, 0, REFBUS_CMD_HELLO, buf, len);
-    (void)refbus_wire_send(c.sock, NULL, 0, REFBUS_CMD_SUBMIT, "junk", 4);
+    /* sends may or may not be queued by zmq: the handshake never completes either way */
+    if (refbus_wire_send(c.sock, NULL, 0, REFBUS_CMD_HELLO, buf, len) != 0 ||
+        refbus_wire_send(c.sock, NULL, 0, REFBUS_CMD_SUBMIT, "junk", 4) != 0)
+        print_message("rogue sends not queued\n");
     refbus_wire_msg m;
     assert_int_equal(bclient_recv(&c, &m, 1500), REFBUS_EAGAIN);
     bclient_close(&c);
@@ -160,33 +181,51 @@ static void test_flow_and_receipts(void **s)
     char texts[4][64];
     assert_int_equal(drain(&cac, 1, texts, 5000), 1);
     assert_string_equal(texts[0], "a referral");
-    /* the sender gets the recipient's signed DELIVERED receipt as a notice */
+    sync_with_broker(&cac);
+    /* the sender gets the recipient's signed DELIVERED receipt as a notice (after any older
+     * notices other tests left for it, which it acknowledges too) */
     refbus_wire_msg m;
-    assert_int_equal(bclient_expect(&ngo, REFBUS_CMD_RECEIPT, &m, 5000), 0);
-    Refbus__V1__Notice *n = refbus__v1__notice__unpack(NULL, m.body_len, m.body);
-    assert_non_null(n);
     const refbus_dir_key *ck = NULL;
     assert_int_equal(refbus_directory_current_key(N.d, "cac.chiangmai", &ck), 0);
-    refbus_receipt dr;
-    assert_int_equal(refbus_receipt_verify(&dr, n->receipt.data, n->receipt.len, ck->sign_pk), 0);
-    assert_int_equal(dr.type, REFBUS_RECEIPT_DELIVERED);
-    assert_memory_equal(dr.msg_id, msg_id, 16);
-    Refbus__V1__NoticeAck ack = REFBUS__V1__NOTICE_ACK__INIT;
-    uint64_t seq = n->seq;
-    ack.n_seq = 1;
-    ack.seq = &seq;
-    uint8_t ab[32];
-    size_t al = refbus__v1__notice_ack__pack(&ack, ab);
-    assert_int_equal(bclient_send(&ngo, REFBUS_CMD_RECEIPT_ACK, ab, al), 0);
-    refbus__v1__notice__free_unpacked(n, NULL);
-    refbus_wire_msg_clear(&m);
+    uint64_t seq = 0;
+    for (int found = 0; !found;) {
+        assert_int_equal(bclient_expect(&ngo, REFBUS_CMD_RECEIPT, &m, 5000), 0);
+        Refbus__V1__Notice *n = refbus__v1__notice__unpack(NULL, m.body_len, m.body);
+        assert_non_null(n);
+        refbus_receipt dr;
+        if (refbus_receipt_parse(&dr, n->receipt.data, n->receipt.len) == 0 &&
+            memcmp(dr.msg_id, msg_id, 16) == 0) {
+            assert_int_equal(
+                refbus_receipt_verify(&dr, n->receipt.data, n->receipt.len, ck->sign_pk), 0);
+            assert_int_equal(dr.type, REFBUS_RECEIPT_DELIVERED);
+            assert_string_equal(dr.recipient, "cac.chiangmai");
+            found = 1;
+        }
+        seq = n->seq;
+        Refbus__V1__NoticeAck ack = REFBUS__V1__NOTICE_ACK__INIT;
+        ack.n_seq = 1;
+        ack.seq = &seq;
+        uint8_t ab[32];
+        size_t al = refbus__v1__notice_ack__pack(&ack, ab);
+        assert_int_equal(bclient_send(&ngo, REFBUS_CMD_RECEIPT_ACK, ab, al), 0);
+        refbus__v1__notice__free_unpacked(n, NULL);
+        refbus_wire_msg_clear(&m);
+    }
+    sync_with_broker(&ngo);
     /* reconnecting, the acknowledged notice is not sent again and the delivered message is not
      * delivered again */
     bclient_close(&cac);
     bclient_close(&ngo);
     usleep(200000);
     assert_int_equal(bclient_open(&ngo, &N, "ngo.hots", 64, 1), 0);
-    assert_int_not_equal(bclient_expect(&ngo, REFBUS_CMD_RECEIPT, &m, 1000), 0);
+    while (bclient_expect(&ngo, REFBUS_CMD_RECEIPT, &m, 1000) == 0) {
+        Refbus__V1__Notice *n = refbus__v1__notice__unpack(NULL, m.body_len, m.body);
+        assert_non_null(n);
+        if (n->seq == seq)
+            fail_msg("acknowledged notice %llu sent again", (unsigned long long)seq);
+        refbus__v1__notice__free_unpacked(n, NULL);
+        refbus_wire_msg_clear(&m);
+    }
     assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);
     assert_int_equal(drain(&cac, 1, NULL, 1000), 0);
     bclient_close(&cac);
@@ -280,15 +319,12 @@ static void test_bad_input(void **s)
     assert_int_equal(net_sh(&N, "refbus-audit replay broker --format jsonl > replay.jsonl"), 0);
     const char *reasons[] = {"EBADSIG", "ESENDER", "EEXPIRED", "EPOLICY", "EMALFORMED",
                              "ETOOLARGE", "EFRAMES", "EUNKNOWNAGENCY"};
-    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
-        char code[16];
-        snprintf(code, sizeof code, "%d", 0);
-        int rc = net_sh(&N, "grep -q '\"event\":\"REJECTED\"' replay.jsonl && grep -c . "
-                            "replay.jsonl >/dev/null");
-        assert_int_equal(rc, 0);
-        (void)reasons;
-        (void)code;
-    }
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+        if (net_sh(&N, "grep '\"event\":\"REJECTED\"' replay.jsonl | grep -q "
+                       "'\"reason_name\":\"%s\"'",
+                   reasons[i]) != 0)
+            fail_msg("no REJECTED record with reason %s in the audit trail", reasons[i]);
+    assert_int_equal(net_sh(&N, "grep -q '\"event\":\"DUPLICATE\"' replay.jsonl"), 0);
 }
 
 static void test_offline_recipient_urgent_first(void **s)
@@ -386,7 +422,7 @@ static void test_kill9_loses_nothing(void **s)
     for (int i = 0; i < TOTAL; i++) {
         char t[32];
         snprintf(t, sizeof t, "load %03d", i);
-        assert_int_equal(bclient_seal(&ngo, &N, "police.ticac" /* revoked earlier? */, t,
+        assert_int_equal(bclient_seal(&ngo, &N, "police.ticac", t,
                                       strlen(t), 0, 0, &envs[i], &lens[i]),
                          0);
     }
@@ -396,8 +432,8 @@ static void test_kill9_loses_nothing(void **s)
     for (int round = 0; round < 6; round++) {
         assert_int_equal(bclient_open(&ngo, &N, "ngo.hots", 64, 1), 0);
         for (int i = 0; i < TOTAL; i++)
-            if (!accepted[i])
-                (void)bclient_send(&ngo, REFBUS_CMD_SUBMIT, envs[i], lens[i]);
+            if (!accepted[i] && bclient_send(&ngo, REFBUS_CMD_SUBMIT, envs[i], lens[i]) != 0)
+                break;
         int killed = 0, seen = 0;
         refbus_wire_msg m;
         while (bclient_recv(&ngo, &m, 1500) == 0) {
@@ -436,8 +472,10 @@ static void test_kill9_loses_nothing(void **s)
     bclient cac;
     assert_int_equal(bclient_open(&cac, &N, "police.ticac", 64, 1), 0);
     char (*texts)[64] = calloc(TOTAL + 10, 64);
-    size_t got = drain(&cac, TOTAL + 10, texts, 3000);
-    assert_int_equal(got, TOTAL);
+    size_t got = drain(&cac, TOTAL + 10, texts, 3000), loads = 0;
+    for (size_t j = 0; j < got; j++)
+        loads += strncmp(texts[j], "load ", 5) == 0;
+    assert_int_equal(loads, TOTAL); /* other tests may have left other messages queued */
     for (int i = 0; i < TOTAL; i++) {
         char t[32];
         snprintf(t, sizeof t, "load %03d", i);
@@ -476,20 +514,15 @@ static void test_map_full(void **s)
         assert_int_equal(bclient_seal(&ngo, &small, "cac.chiangmai", blob, 60000, 0, 0, &env,
                                       &len),
                          0);
-        assert_int_equal(bclient_send(&ngo, REFBUS_CMD_SUBMIT, env, len), 0);
+        int cmd = submit_to(&small, &ngo, env, len, &r);
         free(env);
-        refbus_wire_msg m;
-        assert_int_equal(bclient_recv(&ngo, &m, 5000), 0);
-        assert_int_equal(refbus_receipt_verify(&r, m.body, m.body_len,
-                                               refbus_directory_broker_sign_pk(small.d)),
-                         0);
-        if (m.cmd == REFBUS_CMD_REJECTED) {
+        if (cmd == REFBUS_CMD_REJECTED) {
             assert_int_equal(r.reason, REFBUS_EMAPFULL);
             full = 1;
         } else {
+            assert_int_equal(cmd, REFBUS_CMD_ACCEPTED);
             ok++;
         }
-        refbus_wire_msg_clear(&m);
     }
     free(blob);
     assert_true(full);
@@ -498,7 +531,7 @@ static void test_map_full(void **s)
     assert_int_equal(net_sh(&small, "refbus-broker status -a %s >/dev/null", small.admin), 0);
     bclient cac;
     assert_int_equal(bclient_open(&cac, &small, "cac.chiangmai", 64, 1), 0);
-    assert_int_equal(drain(&cac, (size_t)ok, NULL, 5000), (size_t)ok);
+    assert_int_equal(drain_n(&small, &cac, (size_t)ok, NULL, 5000), (size_t)ok);
     bclient_close(&cac);
     bclient_close(&ngo);
     net_kill_broker(&small, SIGTERM);

@@ -24,9 +24,11 @@ add cac.chiangmai "ศูนย์ช่วยเหลือเด็ก เช
 add police.ticac "Thailand Internet Crimes Against Children Task Force" police
 add welfare.cm "Chiang Mai Provincial Child Welfare Office" welfare
 add ngo.hots "Heart of the Street" ngo
-for p in "ngo.hots cac.chiangmai" "ngo.hots police.ticac" "ngo.hots welfare.cm" \
-         "cac.chiangmai *" "police.ticac *" "welfare.cm *"; do
-  # shellcheck disable=SC2086
-  "$K" "${A[@]}" policy allow $p >/dev/null
-done
+allow() { "$K" "${A[@]}" policy allow "$1" "$2" >/dev/null; }
+allow ngo.hots cac.chiangmai
+allow ngo.hots police.ticac
+allow ngo.hots welfare.cm
+allow cac.chiangmai '*'
+allow police.ticac '*'
+allow welfare.cm '*'
 "$K" "${A[@]}" sign --out "$W/directory.bin" >/dev/null

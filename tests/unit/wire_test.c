@@ -73,7 +73,7 @@ static void test_roundtrip(void **s)
     /* unroutable peer: ROUTER_MANDATORY says so instead of dropping silently */
     assert_int_equal(refbus_wire_send(p.router, (const uint8_t *)"nobody", 6, REFBUS_CMD_PING,
                                       NULL, 0),
-                     REFBUS_EAGAIN);
+                     REFBUS_EUNKNOWNPEER);
     close_pair(&p);
 }
 
