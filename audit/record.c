@@ -83,30 +83,18 @@ int refbus_audit_record_peek(refbus_audit_peek *out, const uint8_t *rec, size_t 
 
 /* An enum value's schema name without its prefix: EVENT_PEER_CONNECTED -> PEER_CONNECTED.
  * The names come from the schema, so they stay stable for as long as it does. */
-static const char *enum_name(const ProtobufCEnumDescriptor *d, int value, const char *prefix,
-                             char (*cache)[40], size_t ncache)
+static const char *enum_name(const ProtobufCEnumDescriptor *d, int value, const char *prefix)
 {
     const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, value);
-    if (!ev || value < 0 || (size_t)value >= ncache)
+    size_t pl = strlen(prefix);
+    if (!ev)
         return "unknown";
-    if (!cache[value][0]) {
-        const char *n = ev->name;
-        size_t pl = strlen(prefix), i = 0;
-        if (strncmp(n, prefix, pl) == 0)
-            n += pl;
-        for (; n[i] && i + 1 < sizeof cache[value]; i++)
-            cache[value][i] = n[i];
-        cache[value][i] = 0;
-    }
-    return cache[value];
+    return strncmp(ev->name, prefix, pl) == 0 ? ev->name + pl : ev->name;
 }
-
-/* Filled on first use; the values are fixed, so a race writes the same bytes. */
-static char event_names[64][40], kind_names[8][40], prio_names[8][40];
 
 const char *refbus_audit_event_name(uint32_t event)
 {
-    return enum_name(&refbus__v1__event_type__descriptor, (int)event, "EVENT_", event_names, 64);
+    return enum_name(&refbus__v1__event_type__descriptor, (int)event, "EVENT_");
 }
 
 int refbus_audit_event_parse(const char *name)
@@ -121,13 +109,12 @@ int refbus_audit_event_parse(const char *name)
 
 const char *refbus_audit_kind_name(uint32_t kind)
 {
-    return enum_name(&refbus__v1__kind__descriptor, (int)kind, "KIND_", kind_names, 8);
+    return enum_name(&refbus__v1__kind__descriptor, (int)kind, "KIND_");
 }
 
 const char *refbus_audit_priority_name(uint32_t priority)
 {
-    return enum_name(&refbus__v1__priority__descriptor, (int)priority, "PRIORITY_", prio_names,
-                     8);
+    return enum_name(&refbus__v1__priority__descriptor, (int)priority, "PRIORITY_");
 }
 
 void refbus_audit_time_format(char *out, size_t cap, uint64_t ms)
