@@ -255,7 +255,7 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
     }
 
     /* Payload: u32le(len) || payload || zeros, to the bucket; header bytes as AD. */
-    padded = sodium_malloc(bucket);
+    padded = malloc(bucket); /* plaintext copy: wiped before it is freed */
     ct = malloc((size_t)bucket + TAG_BYTES);
     if (!padded || !ct) {
         rc = REFBUS_ENOMEM;
@@ -297,7 +297,10 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
     rc = 0;
 out:
     sodium_free(k); /* wipes K, payload key, ephemeral secret, shared secret, wrap key */
-    sodium_free(padded);
+    if (padded) {
+        sodium_memzero(padded, bucket);
+        free(padded);
+    }
     free(ct);
     free(hdr_buf);
     free(m);
@@ -441,10 +444,10 @@ out:
 
 void refbus_envelope_payload_free(uint8_t **payload, size_t payload_len)
 {
-    (void)payload_len; /* sodium_free knows the size and wipes it */
     if (!payload || !*payload)
         return;
-    sodium_free(*payload);
+    sodium_memzero(*payload, payload_len);
+    free(*payload);
     *payload = NULL;
 }
 
@@ -510,7 +513,7 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
     }
     kdf(pkey, K, PAYLOAD_KEY_DOMAIN, NULL, 0);
     size_t bucket = ps.h->size_bucket;
-    padded = sodium_malloc(bucket);
+    padded = malloc(bucket); /* plaintext: wiped before it is freed */
     if (!padded) {
         rc = REFBUS_ENOMEM;
         goto out;
@@ -530,7 +533,7 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
         rc = REFBUS_EDECRYPT; /* bad padding: the sender sealed garbage */
         goto out;
     }
-    outbuf = sodium_malloc(plen ? plen : 1);
+    outbuf = malloc(plen ? plen : 1);
     if (!outbuf) {
         rc = REFBUS_ENOMEM;
         goto out;
@@ -542,8 +545,11 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
     rc = 0;
 out:
     sodium_free(k);
-    sodium_free(padded);
-    sodium_free(outbuf);
+    if (padded) {
+        sodium_memzero(padded, ps.h ? ps.h->size_bucket : 0);
+        free(padded);
+    }
+    free(outbuf); /* only on failure, before anything was copied into it */
     parsed_free(&ps);
     return rc;
 }

@@ -102,7 +102,10 @@ int refbus_envelope_verify(refbus_envelope_header *hdr, const uint8_t *env, size
                            const uint8_t sender_sign_pk[32], uint64_t now_ms) REFBUS_WUR;
 
 /* Verify, then open as agency `me` with any of its epoch keys. On success *payload is a
- * sodium_malloc'd buffer (free it with refbus_envelope_payload_free()) of *payload_len bytes.
+ * buffer of *payload_len bytes owned by the caller: release it with
+ * refbus_envelope_payload_free(), which wipes it (keys stay in sodium_malloc memory; the
+ * per-message plaintext copies are wiped, not guard-paged: an mmap per message costs more than
+ * the cryptography).
  * Errors: those of verify(), REFBUS_ENOTRECIPIENT, REFBUS_ENOEPOCHKEY, REFBUS_EDECRYPT,
  * REFBUS_ECOMMIT, REFBUS_ENOMEM. */
 int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope_header *hdr,
@@ -110,7 +113,7 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
                          const char *me, const refbus_enc_key *keys, size_t n_keys,
                          uint64_t now_ms) REFBUS_WUR;
 
-/* Wipe and free a payload returned by open(); accepts NULL and sets *payload to NULL. */
+/* Wipe (payload_len bytes) and free a payload returned by open(); accepts NULL, sets NULL. */
 void refbus_envelope_payload_free(uint8_t **payload, size_t payload_len);
 
 /* The padded size (size bucket) for a payload of `len` bytes; 0 when len is too large. */
