@@ -18,9 +18,9 @@ target_link_libraries(refbus-audit-bench PRIVATE refbus_audit)
 add_executable(audit_gen unit/audit_gen.c unit/audit_testutil.c unit/audit_tamper.c)
 set_target_properties(audit_gen PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 target_compile_options(audit_gen PRIVATE ${REFBUS_WARN})
-target_link_libraries(audit_gen PRIVATE refbus_audit)
+target_link_libraries(audit_gen PRIVATE refbus_audit refbus_keys)
 
 # Scenario scripts (bash; refbus-audit and audit_gen from the build).
-foreach(s tamper replay prove crash cli)
+foreach(s tamper replay prove crash cli directory)
   refbus_script_test(audit_${s} ${CMAKE_CURRENT_SOURCE_DIR}/scenario/audit_${s}.sh)
 endforeach()

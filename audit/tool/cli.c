@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "keys/directory.h"
 
 int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...)
 {
@@ -41,6 +42,39 @@ int cli_pk(uint8_t out[32], const char *arg)
         arg = buf;
     }
     return strlen(arg) == 64 && refbus_unhex(out, 32, arg) == 0 ? 0 : -1;
+}
+
+int cli_directory_pks(const char *cmd, const char *dir_file, const char *root_pk,
+                      uint8_t (*pks)[32], size_t *n)
+{
+    uint8_t root[32];
+    refbus_directory *d = NULL;
+    char hex[65];
+    size_t added = 0;
+    if (cli_pk(root, root_pk) != 0) {
+        fprintf(stderr, "refbus-audit %s: bad --root-pk '%s' (64 hex digits or @FILE)\n", cmd,
+                root_pk);
+        return EXIT_USAGE;
+    }
+    int rc = refbus_directory_load_file(&d, dir_file, root, NULL);
+    if (rc != 0)
+        return cli_fail(cmd, dir_file, rc);
+    for (size_t i = 0; i < refbus_directory_broker_key_count(d); i++) {
+        const refbus_dir_key *k = refbus_directory_broker_key_at(d, i);
+        if (!k || k->status == REFBUS_KEY_REVOKED || *n == CLI_MAX_PKS)
+            continue;
+        memcpy(pks[(*n)++], k->sign_pk, 32);
+        refbus_hex(hex, k->sign_pk, 32);
+        fprintf(stderr, "refbus-audit %s: broker key epoch %u from the directory: %s\n", cmd,
+                k->epoch, hex);
+        added++;
+    }
+    refbus_directory_free(&d);
+    if (added == 0) {
+        fprintf(stderr, "refbus-audit %s: %s lists no unrevoked broker key\n", cmd, dir_file);
+        return EXIT_FAIL;
+    }
+    return 0;
 }
 
 int cli_u64(uint64_t *out, const char *arg)

@@ -35,6 +35,11 @@ int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...)
 int cli_fail(const char *cmd, const char *what, int rc);
 /* A broker public key from 64 hex digits or @FILE (a file holding them). 0 or -1. */
 int cli_pk(uint8_t out[32], const char *arg);
+/* Add the broker's signing keys (every epoch not revoked) from a signed agency directory, after
+ * checking it against the root key (64 hex digits or @FILE). Returns 0, or an exit code after a
+ * message. *n is the number of keys in pks (room for CLI_MAX_PKS). */
+int cli_directory_pks(const char *cmd, const char *dir_file, const char *root_pk,
+                      uint8_t (*pks)[32], size_t *n);
 /* A decimal number with no sign or junk. 0 or -1. */
 int cli_u64(uint64_t *out, const char *arg);
 /* Open a trail read-only, reporting failures. 0 or EXIT_FAIL. Warns when opened unlocked. */

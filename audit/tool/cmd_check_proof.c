@@ -11,11 +11,15 @@
 #include "common/util.h"
 
 static const char usage_text[] =
-    "usage: refbus-audit check-proof FILE [--broker-pk HEX|@FILE]... [--json]\n"
+    "usage: refbus-audit check-proof FILE [--broker-pk HEX|@FILE]...\n"
+    "                                [--directory FILE --root-pk HEX] [--json]\n"
     "  FILE            a proof from refbus-audit prove ('-': standard input)\n"
     "  --broker-pk K   the broker's signing key (from the signed directory); repeatable.\n"
     "                  Without it the proof is checked against the key it names, which you\n"
     "                  must then compare with the broker's yourself.\n"
+    "  --directory F --root-pk K\n"
+    "                  accept every unrevoked broker key of the signed agency directory F,\n"
+    "                  checked against the network's root key K\n"
     "  --json          print the result as one JSON object\n"
     "Exit: 0 the proof holds, 1 it does not (or error), 2 usage.\n";
 
@@ -94,11 +98,14 @@ int cmd_check_proof(int argc, char **argv)
 {
     static const struct option opts[] = {{"broker-pk", required_argument, NULL, 'k'},
                                          {"json", no_argument, NULL, 'j'},
+                                         {"directory", required_argument, NULL, 'D'},
+                                         {"root-pk", required_argument, NULL, 'R'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     uint8_t pks[CLI_MAX_PKS][32], *file = NULL;
     size_t n_pks = 0, len = 0;
     int json = 0, c;
+    const char *dir_file = NULL, *root_pk = NULL;
     refbus_audit_proof_info info;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -109,12 +116,21 @@ int cmd_check_proof(int argc, char **argv)
             n_pks++;
             break;
         case 'j': json = 1; break;
+        case 'D': dir_file = optarg; break;
+        case 'R': root_pk = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return cli_misuse("check-proof", usage_text, "bad option");
         }
     }
     if (optind + 1 != argc)
         return cli_misuse("check-proof", usage_text, "give exactly one FILE");
+    if (!dir_file != !root_pk)
+        return cli_misuse("check-proof", usage_text, "--directory and --root-pk go together");
+    if (dir_file) {
+        int x = cli_directory_pks("check-proof", dir_file, root_pk, pks, &n_pks);
+        if (x != 0)
+            return x;
+    }
     int e = cli_read(argv[optind], &file, &len, REFBUS_PROOF_MAX);
     if (e != 0)
         return cli_fail("check-proof", argv[optind], e);

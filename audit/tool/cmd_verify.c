@@ -13,11 +13,15 @@
 #include "common/util.h"
 
 static const char usage_text[] =
-    "usage: refbus-audit verify DIR [--broker-pk HEX|@FILE]... [--checkpoint FILE]...\n"
+    "usage: refbus-audit verify DIR [--broker-pk HEX|@FILE]...\n"
+    "                           [--directory FILE --root-pk HEX] [--checkpoint FILE]...\n"
     "                           [--json] [--quiet] [--no-progress]\n"
     "  --broker-pk K    pin the broker's signing key (64 hex digits, or @FILE holding them);\n"
     "                   repeat for keys used before a rotation. Without it the signer of the\n"
     "                   first checkpoint is trusted, with a warning.\n"
+    "  --directory F --root-pk K\n"
+    "                   pin every unrevoked broker key of the signed agency directory F,\n"
+    "                   checked against the network's root key K\n"
     "  --checkpoint F   a SignedCheckpoint kept elsewhere (by a node, an earlier audit) that\n"
     "                   the trail must contain; repeatable\n"
     "  --json           print the result as one JSON object\n"
@@ -88,6 +92,8 @@ int cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = {{"broker-pk", required_argument, NULL, 'k'},
                                          {"checkpoint", required_argument, NULL, 'c'},
+                                         {"directory", required_argument, NULL, 'D'},
+                                         {"root-pk", required_argument, NULL, 'R'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"no-progress", no_argument, NULL, 'P'},
@@ -97,6 +103,7 @@ int cmd_verify(int argc, char **argv)
     uint8_t *anchors[CLI_MAX_ANCHORS];
     size_t anchor_lens[CLI_MAX_ANCHORS], n_pks = 0, n_anchors = 0;
     int json = 0, quiet = 0, bar = 1, c, rc = EXIT_USAGE;
+    const char *dir_file = NULL, *root_pk = NULL;
     refbus_audit_reader *r = NULL;
     refbus_audit_verify_result res;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
@@ -121,6 +128,8 @@ int cmd_verify(int argc, char **argv)
             n_anchors++;
             break;
         }
+        case 'D': dir_file = optarg; break;
+        case 'R': root_pk = optarg; break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'P': bar = 0; break;
@@ -135,6 +144,12 @@ int cmd_verify(int argc, char **argv)
         cli_misuse("verify", usage_text, "give exactly one DIR");
         goto out;
     }
+    if (!dir_file != !root_pk) {
+        cli_misuse("verify", usage_text, "--directory and --root-pk go together");
+        goto out;
+    }
+    if (dir_file && (rc = cli_directory_pks("verify", dir_file, root_pk, pks, &n_pks)) != 0)
+        goto out;
     if ((rc = cli_open("verify", argv[optind], &r)) != 0)
         goto out;
     if (n_pks == 0)

@@ -15,7 +15,9 @@
 #endif
 
 static const cli_cmd commands[] = {
-    {"verify", cmd_verify, "verify DIR [--broker-pk HEX] [--checkpoint FILE] [--json]"},
+    {"verify", cmd_verify,
+     "verify DIR [--broker-pk HEX | --directory FILE --root-pk HEX] [--checkpoint FILE]\n"
+     "              [--json]"},
     {"replay", cmd_replay,
      "replay DIR [--agency ID] [--msg HEX] [--since T] [--until T] [--group]\n"
      "              [--format text|jsonl]"},

@@ -3,7 +3,8 @@
  * signed checkpoints), tampers with it the way an attacker with the file could, runs a writer
  * that can be killed mid-batch, and prints facts the scripts check against. Not installed.
  *   audit_gen pk
- *   audit_gen fill DIR N [BATCH [CP_EVERY [FINAL_CP]]]
+ *   audit_gen fill DIR N [BATCH [CP_EVERY [FINAL_CP [BUNDLE PASSFILE]]]]
+ *                                             (BUNDLE: sign with a refbus-keys broker bundle)
  *   audit_gen writer DIR BATCH CP_EVERY       (appends forever; prints "committed SIZE")
  *   audit_gen checkpoints DIR                 (stored checkpoint sizes, one per line)
  *   audit_gen latest DIR FILE                 (the latest SignedCheckpoint into FILE)
@@ -18,6 +19,8 @@
 #include <sodium.h>
 
 #include "audit_tamper.h"
+#include "keys/keystore.h"
+#include "keys/passphrase.h"
 #include "audit_testutil.h"
 #include "common/util.h"
 
@@ -120,10 +123,27 @@ int main(int argc, char **argv)
     }
     int ret = 2;
     if (!strcmp(argv[1], "fill") && argc >= 4) {
-        ret = atest_fill(env, a, num(argv[3]), argc >= 5 ? (unsigned)num(argv[4]) : 50,
-                         argc >= 6 ? num(argv[5]) : 100, argc >= 7 ? (int)num(argv[6]) : 1) == 0
-                  ? 0
-                  : 1;
+        unsigned batch = argc >= 5 ? (unsigned)num(argv[4]) : 50;
+        uint64_t cp_every = argc >= 6 ? num(argv[5]) : 100;
+        int final_cp = argc >= 7 ? (int)num(argv[6]) : 1;
+        if (argc >= 9) {
+            refbus_keystore *ks = NULL;
+            char *pass = NULL;
+            size_t plen = 0;
+            ret = 1;
+            if (refbus_passphrase_get(&pass, &plen, argv[8], NULL, 0) == 0 &&
+                refbus_keystore_open(&ks, argv[7], pass, plen) == 0)
+                ret = atest_fill_sk(env, a, num(argv[3]), batch, cp_every, final_cp,
+                                    refbus_keystore_current(ks)->sign_sk) == 0
+                          ? 0
+                          : 1;
+            else
+                fprintf(stderr, "audit_gen: cannot open the bundle %s\n", argv[7]);
+            refbus_keystore_free(&ks);
+            refbus_passphrase_free(&pass, plen);
+        } else {
+            ret = atest_fill(env, a, num(argv[3]), batch, cp_every, final_cp) == 0 ? 0 : 1;
+        }
     } else if (!strcmp(argv[1], "writer") && argc >= 5) {
         ret = writer(env, a, (unsigned)num(argv[3]), num(argv[4]));
     } else if (!strcmp(argv[1], "checkpoints")) {

@@ -178,9 +178,17 @@ int atest_fill(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch, ui
                int final_cp)
 {
     uint8_t pk[32], sk[64];
+    atest_broker_key(pk, sk);
+    int rc = atest_fill_sk(env, a, count, batch, cp_every, final_cp, sk);
+    sodium_memzero(sk, sizeof sk);
+    return rc;
+}
+
+int atest_fill_sk(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch,
+                  uint64_t cp_every, int final_cp, const uint8_t sk[64])
+{
     uint64_t done = 0, since = 0, t0 = 1767225600000ull; /* 2026-01-01T00:00:00Z */
     int rc = 0;
-    atest_broker_key(pk, sk);
     while (done < count) {
         MDB_txn *txn = NULL;
         if (mdb_txn_begin(env, NULL, 0, &txn) != 0)
@@ -215,6 +223,5 @@ int atest_fill(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch, ui
         if (mdb_txn_commit(txn) != 0)
             return REFBUS_ELMDB;
     }
-    sodium_memzero(sk, sizeof sk);
     return rc;
 }

@@ -41,5 +41,8 @@ void atest_record(Refbus__V1__AuditRecord *r, atest_scratch *scratch, uint64_t n
  * `cp_every` records (0: never) and once at the end when `final_cp`. Returns 0 or a refbus code. */
 int atest_fill(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch, uint64_t cp_every,
                int final_cp);
+/* The same, signing checkpoints with `sign_sk` instead of the fixed broker key. */
+int atest_fill_sk(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch,
+                  uint64_t cp_every, int final_cp, const uint8_t sign_sk[64]);
 
 #endif
