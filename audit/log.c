@@ -1,6 +1,6 @@
 /* The audit log in LMDB: append with stored subtree hashes, roots, checkpoints, proofs.
- * Appending reads the tree's frontier (one stored hash per set bit of the size) once per call and
- * then hashes about two nodes per record; nothing ever rehashes the log. */
+ * Appending hashes the record and about one node per record, reading about one stored subtree
+ * hash to merge with; nothing ever rehashes the log. */
 #include "audit/log.h"
 
 #include <errno.h>
@@ -275,52 +275,45 @@ int refbus_audit_get(refbus_audit *a, MDB_txn *txn, uint64_t index, const uint8_
     return 0;
 }
 
-/* Rebuild the stack of complete subtrees for `size` leaves from the stored frontier. */
-static int load_stack(refbus_audit *a, MDB_txn *txn, uint64_t size, refbus_merkle_stack *st)
-{
-    int rc;
-    refbus_merkle_stack_init(st);
-    for (unsigned l = 0; l < 64; l++) {
-        if (!(size >> l & 1u))
-            continue;
-        uint64_t end = size >> l << l; /* this subtree covers [end - 2^l, end) */
-        if ((rc = node_get(a, txn, end - 1, l, st->h[l])) != 0)
-            return rc;
-    }
-    st->size = size;
-    return 0;
-}
-
 int refbus_audit_append_many(refbus_audit *a, MDB_txn *txn, const uint8_t *const *recs,
                              const size_t *lens, size_t n, uint64_t *first)
 {
-    refbus_merkle_stack st;
-    uint8_t nodes[65][32], kb[9];
-    uint64_t size;
+    uint8_t kb[9], carry[32], left[64][32];
+    uint64_t size, have = 0; /* bit l: left[l] holds the stored level-l subtree of the frontier */
     int rc, mrc;
     if (!a || !txn || (n && (!recs || !lens)) || a->readonly)
         return REFBUS_EINVAL;
     for (size_t i = 0; i < n; i++)
         if (!recs[i] || lens[i] == 0 || lens[i] > REFBUS_AUDIT_RECORD_MAX)
             return REFBUS_EINVAL;
-    if ((rc = size_in(a, txn, &size)) != 0 || (rc = load_stack(a, txn, size, &st)) != 0)
+    if ((rc = size_in(a, txn, &size)) != 0)
         return rc;
     if (first)
         *first = size;
     for (size_t i = 0; i < n; i++, size++) {
-        uint8_t leaf[32];
         MDB_val k = {8, kb}, v = {lens[i], (void *)recs[i]};
-        refbus_merkle_leaf(leaf, recs[i], lens[i]);
         refbus_audit_key(kb, size);
         if ((mrc = mdb_put(txn, a->db.records, &k, &v, MDB_APPEND)) != 0)
             return refbus_audit_mdb_err(mrc);
-        unsigned cnt = refbus_merkle_stack_push(&st, leaf, nodes);
-        for (unsigned l = 0; l < cnt; l++) {
-            MDB_val tk = {9, kb}, tv = {32, nodes[l]};
+        refbus_merkle_leaf(carry, recs[i], lens[i]);
+        /* The leaf, then one node per trailing one-bit of `size`: each merges the complete
+         * subtree of that level to its left (ending at leaf size - 2^l). Those made in this call
+         * are at hand; older ones are read once: about one read per single append, and at most
+         * one per set bit of the size for a whole batch. The rest of the tree is never touched. */
+        unsigned l = 0;
+        for (;; l++) {
+            MDB_val tk = {9, kb}, tv = {32, carry};
             refbus_audit_tree_key(kb, size, l);
             if ((mrc = mdb_put(txn, a->db.tree, &tk, &tv, MDB_APPEND)) != 0)
                 return refbus_audit_mdb_err(mrc);
+            if (!(size >> l & 1u))
+                break;
+            if (!(have >> l & 1u) && (rc = node_get(a, txn, size - (1ull << l), l, left[l])) != 0)
+                return rc;
+            refbus_merkle_node(carry, left[l], carry);
         }
+        memcpy(left[l], carry, 32); /* the new level-l subtree; the levels below are merged away */
+        have = (have | 1ull << l) & ~((1ull << l) - 1);
     }
     return 0;
 }

@@ -42,7 +42,7 @@ void refbus_audit_log_id(const refbus_audit *a, uint8_t out[32]);
  * read-only handle), REFBUS_ECORRUPT (stored tree out of step with the records). */
 int refbus_audit_append(refbus_audit *a, MDB_txn *txn, const uint8_t *rec, size_t len,
                         uint64_t *index) REFBUS_WUR;
-/* Append `n` records in one go (the frontier of the tree is read once): *first = index of
+/* Append `n` records in one go: *first = index of
  * recs[0] (may be NULL). Errors as refbus_audit_append. */
 int refbus_audit_append_many(refbus_audit *a, MDB_txn *txn, const uint8_t *const *recs,
                              const size_t *lens, size_t n, uint64_t *first) REFBUS_WUR;

@@ -423,6 +423,12 @@ static void test_missing_tree_hash(void **state)
     assert_int_equal(mdb_del(txn, db.tree, &k, NULL), 0);
     assert_int_equal(mdb_txn_commit(txn), 0);
     assert_int_equal(refbus_audit_root(f->a, NULL, 8, root), REFBUS_ECORRUPT);
+    /* record 8 needs no stored hash; record 9 merges with record 8's leaf hash, deleted here */
+    append_n(f, 1, 1);
+    refbus_audit_tree_key(kb, 8, 0);
+    assert_int_equal(mdb_txn_begin(f->env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_del(txn, db.tree, &k, NULL), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
     assert_int_equal(mdb_txn_begin(f->env, NULL, 0, &txn), 0);
     assert_int_equal(refbus_audit_append(f->a, txn, kb, 9, NULL), REFBUS_ECORRUPT);
     mdb_txn_abort(txn);
