@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/checkpoint.h"
 #include "common/util.h"
 #include "keys/directory.h"
 
@@ -142,6 +143,45 @@ int cli_read(const char *path, uint8_t **out, size_t *len, size_t max)
     if (rc != 0) {
         free(b);
         return rc;
+    }
+    *out = b;
+    *len = n;
+    return 0;
+}
+
+int cli_read_checkpoint(const char *path, uint8_t **out, size_t *len)
+{
+    uint8_t *b = NULL;
+    size_t n = 0, h = 0;
+    int rc = cli_read(path, &b, &n, 4 * REFBUS_CHECKPOINT_MAX);
+    if (rc != 0)
+        return rc;
+    /* hex text? then decode it in place (two digits make one byte) */
+    for (size_t i = 0; i < n; i++) {
+        char c = (char)b[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            continue;
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            h = SIZE_MAX;
+            break;
+        }
+        b[h++] = (uint8_t)c;
+    }
+    if (h != SIZE_MAX && h > 0 && h % 2 == 0) {
+        char pair[3] = {0};
+        for (size_t i = 0; i < h / 2; i++) {
+            pair[0] = (char)b[2 * i];
+            pair[1] = (char)b[2 * i + 1];
+            b[i] = (uint8_t)strtoul(pair, NULL, 16);
+        }
+        n = h / 2;
+    } else if (h != SIZE_MAX && h > 0) {
+        free(b);
+        return REFBUS_EMALFORMED;
+    }
+    if (n > REFBUS_CHECKPOINT_MAX) {
+        free(b);
+        return REFBUS_ETOOLARGE;
     }
     *out = b;
     *len = n;

@@ -27,6 +27,7 @@ int cmd_replay(int argc, char **argv);
 int cmd_prove(int argc, char **argv);
 int cmd_check_proof(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_checkpoint(int argc, char **argv);
 
 /* "refbus-audit CMD: <msg>" on stderr, then `usage` (stderr); returns EXIT_USAGE. */
 int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...)
@@ -46,5 +47,8 @@ int cli_u64(uint64_t *out, const char *arg);
 int cli_open(const char *cmd, const char *path, refbus_audit_reader **r);
 /* Read a whole file ("-": standard input), at most `max` bytes. 0 or a REFBUS_E* code. */
 int cli_read(const char *path, uint8_t **out, size_t *len, size_t max);
+/* A SignedCheckpoint from a file holding its bytes, or their hex (whitespace allowed), as
+ * `refbus-audit checkpoint` writes them. 0 or a REFBUS_E* code. */
+int cli_read_checkpoint(const char *path, uint8_t **out, size_t *len);
 
 #endif

@@ -22,8 +22,9 @@ static const char usage_text[] =
     "  --directory F --root-pk K\n"
     "                   pin every unrevoked broker key of the signed agency directory F,\n"
     "                   checked against the network's root key K\n"
-    "  --checkpoint F   a SignedCheckpoint kept elsewhere (by a node, an earlier audit) that\n"
-    "                   the trail must contain; repeatable\n"
+    "  --checkpoint F   a SignedCheckpoint kept elsewhere (by a node, an earlier audit: see\n"
+    "                   refbus-audit checkpoint), as bytes or hex, that the trail must\n"
+    "                   contain; repeatable\n"
     "  --json           print the result as one JSON object\n"
     "  --quiet          print nothing when the trail is intact\n"
     "  --no-progress    no progress bar even on a terminal\n"
@@ -119,8 +120,8 @@ int cmd_verify(int argc, char **argv)
         case 'c': {
             int e = n_anchors == CLI_MAX_ANCHORS
                         ? REFBUS_ETOOLARGE
-                        : cli_read(optarg, &anchors[n_anchors], &anchor_lens[n_anchors],
-                                   REFBUS_CHECKPOINT_MAX);
+                        : cli_read_checkpoint(optarg, &anchors[n_anchors],
+                                              &anchor_lens[n_anchors]);
             if (e != 0) {
                 rc = cli_fail("verify", optarg, e);
                 goto out;

@@ -24,6 +24,7 @@ static const cli_cmd commands[] = {
     {"prove", cmd_prove, "prove DIR INDEX [-o FILE]  |  prove DIR --consistency M [-o FILE]"},
     {"check-proof", cmd_check_proof, "check-proof FILE [--broker-pk HEX] [--json]"},
     {"stats", cmd_stats, "stats DIR [--json]"},
+    {"checkpoint", cmd_checkpoint, "checkpoint DIR [--at SIZE] [-o FILE] [--json]"},
 };
 
 static void usage(FILE *f)

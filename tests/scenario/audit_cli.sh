@@ -6,7 +6,7 @@
 
 "$AUDIT" --help | grep -q '^usage: refbus-audit' || fail "--help"
 "$AUDIT" --version | grep -q '^refbus-audit [0-9]' || fail "--version"
-for cmd in verify replay prove check-proof stats; do
+for cmd in verify replay prove check-proof stats checkpoint; do
     out=$("$AUDIT" "$cmd" --help 2>/dev/null) || fail "$cmd --help exited $?"
     grep -q "^usage: refbus-audit $cmd" <<<"$out" || fail "$cmd --help text"
     "$AUDIT" "$cmd" >/dev/null 2>"$T/err"
@@ -48,4 +48,10 @@ grep -q 'verifying \[' "$T/err" && fail "a progress bar went to a non-terminal"
 echo "$PK" >"$T/broker.pub"
 "$AUDIT" verify "$T/t" --broker-pk "@$T/broker.pub" -q >"$T/out" 2>&1 || fail "@FILE key"
 [ ! -s "$T/out" ] || fail "--quiet printed: $(cat "$T/out")"
+# checkpoint: the newest, one by size, none in an empty log.
+"$AUDIT" checkpoint "$T/t" --json | jq -e '.size > 100 and (.signed_checkpoint | length) > 200' \
+    >/dev/null || fail "checkpoint --json"
+"$AUDIT" checkpoint "$T/t" --at 20 --json | jq -e '.size == 20' >/dev/null || fail "--at 20"
+"$AUDIT" checkpoint "$T/t" --at 21 >/dev/null 2>&1; [ $? -eq 1 ] || fail "--at a size with none"
+"$AUDIT" checkpoint "$T/empty" >/dev/null 2>&1; [ $? -eq 1 ] || fail "checkpoint of an empty log"
 echo "$NAME: ok"

@@ -64,14 +64,23 @@ expect_bad "$C" truncated 1900
 C=$(copy_trail "$G"); "$GEN" tamper "$C" truncate 1900 tree || fail tamper
 expect_bad "$C" truncated 1900
 
-# 7. A careful cut of records, tree and checkpoints is caught by a checkpoint kept elsewhere.
-"$GEN" latest "$G" "$T/kept.cp" || fail "saving the latest checkpoint"
+# 7. A careful cut of records, tree and checkpoints is caught by a checkpoint kept elsewhere
+#    (saved with `refbus-audit checkpoint`, as bytes or as hex).
+"$AUDIT" checkpoint "$G" -o "$T/kept.cp" || fail "saving the latest checkpoint"
+"$AUDIT" checkpoint "$G" --json | jq -r .signed_checkpoint | fold -w 64 >"$T/kept.hex" ||
+    fail "checkpoint --json"
+[ "$(od -An -v -tx1 "$T/kept.cp" | tr -d ' \n')" = "$(tr -d '\n' <"$T/kept.hex")" ] ||
+    fail "the hex and the bytes differ"
 cut=$((${CPS[-3]} + 1))
 C=$(copy_trail "$G"); "$GEN" tamper "$C" truncate "$cut" tree cps || fail tamper
 "$AUDIT" verify "$C" --broker-pk "$PK" -q || fail "a consistent shorter log should verify alone"
-out=$("$AUDIT" verify "$C" --broker-pk "$PK" --checkpoint "$T/kept.cp" --json)
-[ $? -eq 1 ] && jq -e ".problem == \"truncated\" and .index == $cut" <<<"$out" >/dev/null ||
-    fail "the kept checkpoint did not expose the cut: $out"
+for kept in "$T/kept.cp" "$T/kept.hex"; do
+    out=$("$AUDIT" verify "$C" --broker-pk "$PK" --checkpoint "$kept" --json)
+    [ $? -eq 1 ] && jq -e ".problem == \"truncated\" and .index == $cut" <<<"$out" >/dev/null ||
+        fail "the kept checkpoint $kept did not expose the cut: $out"
+done
+"$AUDIT" verify "$G" --broker-pk "$PK" --checkpoint "$T/kept.hex" -q ||
+    fail "the intact trail with its own checkpoint given"
 
 # 8. Checkpoints forged: a byte of the root changed, or re-signed by another key.
 C=$(copy_trail "$G"); "$GEN" tamper "$C" forge "${CPS[3]}" || fail tamper
