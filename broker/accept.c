@@ -133,7 +133,12 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         return 0;
     }
     if (rc != REFBUS_ENOTFOUND)
-        return rc;
+        return broker_txn_check(b, rc);
+    if (b->full_level > 0) {
+        broker_reject(b, b->full_level == 1 ? txn : NULL, rid, rid_len, agency, &h,
+                      REFBUS_EMAPFULL, "broker storage full: try again later");
+        return REFBUS_EMAPFULL;
+    }
     const refbus_dir_key *sk = NULL;
     rc = refbus_directory_sender_key(b->dir, h.sender, h.sender_epoch, &sk);
     if (rc != 0) {
@@ -165,15 +170,13 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         return rc;
     }
 
-    /* Durable part, in a nested txn so that a full map refuses this message only. */
-    MDB_txn *sub = NULL;
+    /* Durable part, in the batch transaction. A storage error poisons that transaction: the
+     * batch is retried refusing new messages (broker.c). */
     uint64_t seq = 0, idx = 0;
     uint8_t *receipt = NULL;
     size_t rlen = 0;
-    if ((rc = refbus_store_err(mdb_txn_begin(b->store->env, txn, 0, &sub))) != 0)
-        goto fail;
-    if ((rc = refbus_store_accept(b->store, sub, &h, env, len, &seq)) != 0)
-        goto fail;
+    if ((rc = broker_txn_check(b, refbus_store_accept(b->store, txn, &h, env, len, &seq))) != 0)
+        return rc;
     {
         Refbus__V1__AuditRecord r;
         char *rcpts[REFBUS_MAX_RECIPIENTS];
@@ -189,8 +192,9 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         r.kind = (Refbus__V1__Kind)h.kind;
         r.priority = (Refbus__V1__Priority)h.priority;
         r.directory_serial = refbus_directory_serial(b->dir);
-        if ((rc = refbus_audit_append_record(b->store->audit, sub, &r, &idx)) != 0)
-            goto fail;
+        if ((rc = broker_txn_check(b, refbus_audit_append_record(b->store->audit, txn, &r,
+                                                                  &idx))) != 0)
+            return rc;
     }
     refbus_receipt ar;
     memset(&ar, 0, sizeof ar);
@@ -203,12 +207,11 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     snprintf(ar.signer, sizeof ar.signer, "%s", b->id);
     ar.signer_epoch = b->sign_epoch;
     if ((rc = refbus_receipt_sign(&receipt, &rlen, &ar, b->sign_sk)) != 0)
-        goto fail;
-    if ((rc = refbus_store_set_receipt(b->store, sub, &h, seq, receipt, rlen)) != 0)
-        goto fail;
-    if ((rc = refbus_store_err(mdb_txn_commit(sub))) != 0) {
-        sub = NULL;
-        goto fail;
+        return rc;
+    if ((rc = broker_txn_check(
+             b, refbus_store_set_receipt(b->store, txn, &h, seq, receipt, rlen))) != 0) {
+        free(receipt);
+        return rc;
     }
     b->audit_size = idx + 1;
     if (b->map_full)
@@ -221,19 +224,4 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
             p->want_deliver = 1;
     }
     return 0;
-fail:
-    if (sub)
-        mdb_txn_abort(sub);
-    free(receipt);
-    broker_sync_audit_size(b, txn);
-    if (rc == REFBUS_EMAPFULL) {
-        if (!b->map_full)
-            log_error("storage full: refusing new messages until there is room");
-        b->map_full = 1;
-        broker_reject(b, NULL, rid, rid_len, agency, &h, rc,
-                      "broker storage full: try again later");
-    } else {
-        broker_reject(b, txn, rid, rid_len, agency, &h, rc, refbus_strerror(rc));
-    }
-    return rc;
 }

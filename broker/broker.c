@@ -37,10 +37,17 @@ void broker_sync_audit_size(refbus_broker *b, MDB_txn *txn)
         b->audit_size = size;
 }
 
+int broker_txn_check(refbus_broker *b, int rc)
+{
+    if ((rc == REFBUS_EMAPFULL || rc == REFBUS_ELMDB || rc == REFBUS_ECORRUPT) && !b->txn_error)
+        b->txn_error = rc;
+    return rc;
+}
+
 int broker_audit(refbus_broker *b, MDB_txn *txn, Refbus__V1__AuditRecord *r)
 {
     uint64_t idx = 0;
-    int rc = refbus_audit_append_record(b->store->audit, txn, r, &idx);
+    int rc = broker_txn_check(b, refbus_audit_append_record(b->store->audit, txn, r, &idx));
     if (rc == 0)
         b->audit_size = idx + 1;
     return rc;
@@ -389,33 +396,49 @@ static int batch(refbus_broker *b)
                    refbus_mono_ms() - b->last_cp_ms >= (uint64_t)b->cfg.checkpoint_seconds * 1000u);
     if (n == 0 && !need_expiry && !need_cp)
         goto out;
-    int mrc = mdb_txn_begin(b->store->env, NULL, 0, &txn);
-    if (mrc != 0) {
-        rc = refbus_store_err(mrc);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        handle_msg(b, txn, &msgs[i], rcs[i]);
-    if (need_expiry) {
-        (void)broker_expire(b, txn, now);
-        b->last_expiry_ms = now;
-    }
-    if (need_cp)
-        (void)broker_checkpoint(b, txn);
-    mrc = mdb_txn_commit(txn); /* full sync: MDB_NOSYNC is never set */
-    txn = NULL;
-    if (mrc != 0) {
-        /* Nothing of this batch is durable: drop every receipt we were about to send; the
-         * senders resend (same msg ids) and get a fresh answer. */
-        rc = refbus_store_err(mrc);
-        log_error("batch commit failed: %s; %zu message(s) not accepted", refbus_strerror(rc),
-                  n);
+    /* One transaction for the whole pass. When the store is full the transaction is thrown
+     * away and the same messages are applied again refusing new ones (level 1), then refusing
+     * them without auditing the refusals (level 2): receipts, deliveries and acks still go
+     * through, and they are what frees space. */
+    for (b->full_level = 0; b->full_level <= 2; b->full_level++) {
+        int mrc = mdb_txn_begin(b->store->env, NULL, 0, &txn);
+        if (mrc != 0) {
+            rc = refbus_store_err(mrc);
+            goto out;
+        }
+        b->txn_error = 0;
+        for (size_t i = 0; i < n; i++)
+            handle_msg(b, txn, &msgs[i], rcs[i]);
+        if (need_expiry && !b->txn_error)
+            (void)broker_expire(b, txn, now);
+        if (need_cp && !b->txn_error && b->full_level == 0)
+            (void)broker_checkpoint(b, txn);
+        mrc = b->txn_error ? MDB_MAP_FULL : mdb_txn_commit(txn); /* full sync: never NOSYNC */
+        if (b->txn_error)
+            mdb_txn_abort(txn);
+        txn = NULL;
+        if (mrc == 0)
+            break;
+        /* Nothing of this attempt is durable: drop every answer we were about to send. */
+        rc = b->txn_error ? b->txn_error : refbus_store_err(mrc);
         for (size_t i = 0; i < b->n_out; i++)
             free(b->out[i].body);
         b->n_out = 0;
         broker_sync_audit_size(b, NULL);
-        goto out;
+        if (rc != REFBUS_EMAPFULL || b->full_level == 2) {
+            log_error("batch not committed: %s; %zu message(s) not accepted (senders resend)",
+                      refbus_strerror(rc), n);
+            b->full_level = 0;
+            goto out;
+        }
+        if (!b->map_full)
+            log_error("storage full: refusing new messages until there is room");
+        b->map_full = 1;
     }
+    rc = 0;
+    if (need_expiry)
+        b->last_expiry_ms = now;
+    b->full_level = 0;
     broker_send_out(b);
 out:
     for (size_t i = 0; i < n; i++)

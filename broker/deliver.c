@@ -121,7 +121,8 @@ static void notify_sender(refbus_broker *b, MDB_txn *txn, const char *sender,
                           const uint8_t *receipt, size_t len)
 {
     uint64_t nseq = 0;
-    if (refbus_store_notice_add(b->store, txn, sender, receipt, len, &nseq) != 0) {
+    if (broker_txn_check(b, refbus_store_notice_add(b->store, txn, sender, receipt, len,
+                                                    &nseq)) != 0) {
         log_error("could not queue a receipt for %s", sender);
         return;
     }
@@ -164,6 +165,8 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
     fl_remove(p, d.seq);
     p->want_deliver = 1;
     rc = refbus_store_dequeue(b->store, txn, p->agency, d.priority, d.seq, d.expires_ms);
+    if (rc != REFBUS_ENOTFOUND)
+        (void)broker_txn_check(b, rc);
     if (rc == REFBUS_ENOTFOUND)
         return 0; /* a repeated receipt for something already dequeued */
     if (rc != 0)
@@ -192,7 +195,7 @@ int broker_notice_ack(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bo
     if (!a)
         return REFBUS_EPROTO;
     for (size_t i = 0; i < a->n_seq; i++) {
-        int rc = refbus_store_notice_del(b->store, txn, p->agency, a->seq[i]);
+        int rc = broker_txn_check(b, refbus_store_notice_del(b->store, txn, p->agency, a->seq[i]));
         if (rc != 0 && rc != REFBUS_ENOTFOUND)
             log_warn("notice ack: %s", refbus_strerror(rc));
     }
@@ -239,8 +242,11 @@ int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms)
             refbus_envelope_parse(&h, env, len) != 0)
             memset(&h, 0, sizeof h);
         if ((rc = refbus_store_dequeue(b->store, txn, items[i].agency, items[i].prio,
-                                       items[i].seq, items[i].exp)) != 0)
+                                       items[i].seq, items[i].exp)) != 0) {
+            if (rc != REFBUS_ENOTFOUND)
+                (void)broker_txn_check(b, rc);
             continue;
+        }
         peer *p = broker_peer_by_agency(b, items[i].agency);
         if (p)
             fl_remove(p, items[i].seq);

@@ -64,7 +64,10 @@ struct refbus_broker {
     size_t n_out, cap_out;
     uint64_t last_cp_size, last_cp_ms, last_expiry_ms;
     uint64_t audit_size;
-    int map_full;      /* last batch hit MDB_MAP_FULL */
+    int map_full;      /* the last batch hit MDB_MAP_FULL */
+    int full_level;    /* while retrying a batch after MAP_FULL: 1 refuse new messages,
+                        * 2 refuse them without auditing the refusals */
+    int txn_error;     /* first storage error inside the current batch txn (it must abort) */
     struct {
         char key[65];
         uint64_t at_ms;
@@ -80,6 +83,8 @@ void broker_queue_out(refbus_broker *b, const uint8_t *rid, size_t rid_len, uint
 void broker_send_out(refbus_broker *b);
 int broker_audit(refbus_broker *b, MDB_txn *txn, Refbus__V1__AuditRecord *r);
 void broker_sync_audit_size(refbus_broker *b, MDB_txn *txn);
+/* Note a storage error inside the batch txn: the txn can no longer commit. Returns rc. */
+int broker_txn_check(refbus_broker *b, int rc);
 void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev);
 
 /* accept.c: SUBMIT handling inside the batch txn. */
