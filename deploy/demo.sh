@@ -256,13 +256,22 @@ for a in cac.chiangmai police.ticac; do
     jq -e '.sender == "ngo.hots" and .urgency == "urgent" and .kind == "referral"' \
         <<<"$M" >/dev/null || die "$a: wrong sender, kind or urgency: $M"
     THREAD=$(jq -r .thread_id <<<"$M")
-    ok "$a opened it: urgent, from ngo.hots, the Thai summary intact: ${SUMMARY:0:40}…"
+    ok "$a opened it: urgent, from ngo.hots, case HOTS-2025-0314, the Thai summary byte for byte"
 done
 delivered_to_both() {
     n ngo.hots outbox "$MSG1" | jq -e '[.deliveries[] | select(.state == "delivered")] | length == 2' >/dev/null
 }
 wait_for 30 delivered_to_both || die "the NGO has no delivery receipts from both: $OUT"
 ok "the NGO holds both agencies' signed DELIVERED receipts"
+if n welfare.cm inbox show "$MSG1" >/dev/null 2>&1; then die "welfare.cm, not a recipient, holds the referral"; fi
+ok "welfare.cm, not a recipient, has nothing"
+for f in "$W/broker/data.mdb" "$W"/*/data/store/data.mdb; do
+    [ -f "$f" ] || die "no data file $f"
+    if LC_ALL=C grep -a -q -F -e HOTS-2025-0314 -e "Khun Malee" -e "สถานีขนส่ง" "$f"; then
+        die "plaintext of the referral found in ${f#"$W"/}"
+    fi
+done
+ok "no plaintext at rest: case reference, contact and summary appear neither in the broker's data nor in any node's store (sealed)"
 
 # --- 6. answers --------------------------------------------------------------------------------------
 step "The CAC accepts the case; the police unit sends a status update"
@@ -270,10 +279,11 @@ OUT=$(n cac.chiangmai reply "$MSG1" --status accepted \
     --text "รับเรื่องแล้ว นัดสัมภาษณ์นิติวิทยาพรุ่งนี้ 09:00 (accepted; forensic interview tomorrow 09:00)") ||
     die "the CAC's answer was refused: $OUT"
 ok "cac.chiangmai: accepted"
+OUT=$(n police.ticac reply "$MSG1" --status accepted) || die "the police unit's answer was refused: $OUT"
 OUT=$(n police.ticac reply "$MSG1" --status in_progress \
-    --text "Investigation opened; the child will not be interviewed again by us: we use the CAC's recording.") ||
-    die "the police unit's answer was refused: $OUT"
-ok "police.ticac: in_progress"
+    --text "Investigation opened. We will not interview the child again: we use the CAC's recording.") ||
+    die "the police unit's status update was refused: $OUT"
+ok "police.ticac: accepted, then a status update: in_progress (investigation opened)"
 member_state() { # member_state THREAD_JSON AGENCY -> that agency's state in the thread
     jq -r --arg a "$2" '.thread.agencies[$a].status // empty' <<<"$1"
 }
@@ -341,13 +351,19 @@ publish 3
 ok "welfare.cm epoch 1 revoked, directory serial 3 signed and published to the running broker"
 jq -n '{case_ref: "WCM-2025-0042", type: "abuse", urgency: "routine",
   child: {pseudonym: "Nok", age_band: "6-9"}, summary: "ส่งต่อเพื่อการตรวจร่างกาย (referral for a medical check)",
-  services: ["medical"], consent: {basis: "parent"}}' >"$W/welfare.cm/referral.json"
+  services: ["medical"], consent: {basis: "parent", given_by: "mother"}}' >"$W/welfare.cm/referral.json"
 rc=0
-OUT=$(n welfare.cm send "$W/welfare.cm/referral.json" --to cac.chiangmai --wait=30 2>&1) || rc=$?
+OUT=$(n welfare.cm send "$W/welfare.cm/referral.json" --to cac.chiangmai --wait=10 2>&1) || rc=$?
 [ "$rc" -ne 0 ] || die "a message from the revoked key was accepted: $OUT"
-grep -q EREVOKED <<<"$OUT" || die "the refusal does not say the key is revoked: $OUT"
-why=$(grep -o '"reason":"[^"]*"\|"message":"[^"]*"' <<<"$OUT" | head -1 | cut -d'"' -f4)
-ok "the welfare office's next message is refused (EREVOKED): ${why:-revoked}"
+# The node refuses to send once it has the new directory, or the broker refuses the revoked
+# key (at the next message, and at the handshake after that): either way the node must say so.
+says_revoked() {
+    n welfare.cm status | jq -e '.key_state == "revoked" or .broker.last_error.error == "EREVOKED"' >/dev/null
+}
+wait_for 20 says_revoked || die "the welfare office's node does not report the revocation: $(n welfare.cm status)"
+ST=$(n welfare.cm status)
+why=$(jq -r '[.broker.last_error.message, .revoked_reason] | map(select(. != null and . != "")) | first // "revoked"' <<<"$ST")
+ok "the welfare office's next message is refused, and its node says why: $why"
 from_welfare=$(n cac.chiangmai inbox list | jq '[.items[] | select(.sender == "welfare.cm")] | length')
 [ "$from_welfare" = 0 ] || die "the CAC received something from the revoked key"
 ok "nothing from the revoked key reached the CAC"
@@ -358,13 +374,16 @@ mkdir -p "$W/auditor/trail"
 as broker mdb_copy -c "$W/broker" "$W/auditor/trail" || die "mdb_copy of the running broker failed"
 (cd "$W/auditor/trail" && sha256sum data.mdb >data.mdb.sha256)
 ok "consistent copy taken with mdb_copy while the broker runs (auditor/trail, sha256 recorded)"
-BPK=$(jq -r '.broker.keys[] | select(.status == "active") | .sign_pk' <<<"$DIR_JSON" | head -1)
-aud() { as auditor "$AUDIT" "$@"; }
-OUT=$(aud verify "$W/auditor/trail" --broker-pk "$BPK" --json --no-progress) ||
+# What the auditor trusts: the root public key (from the administrator, out of band) and the
+# signed directory it checks, which names the broker's signing keys.
+cp "$W/admin/directory.signed" "$W/auditor/directory.signed"
+PIN=(--directory "$W/auditor/directory.signed" --root-pk "$ROOT_PK")
+aud() { as auditor "$AUDIT" "$@" 2>>"$W/auditor/auditor.log"; }
+OUT=$(aud verify "$W/auditor/trail" "${PIN[@]}" --json --no-progress) ||
     die "refbus-audit verify failed: $OUT"
 jq -e '.ok == true and .records > 10 and .checkpoints >= 1' <<<"$OUT" >/dev/null ||
     die "the trail does not verify: $OUT"
-ok "intact: $(jq -r .records <<<"$OUT") records, $(jq -r .checkpoints <<<"$OUT") checkpoints signed by broker.cm's key from the signed directory"
+ok "intact: $(jq -r .records <<<"$OUT") records, $(jq -r .checkpoints <<<"$OUT") checkpoints, signed by broker.cm's key as named in the root-signed directory"
 EV=$(aud replay "$W/auditor/trail" --msg "$MSG1" --format jsonl) || die "refbus-audit replay failed: $EV"
 jq -se 'any(.[]; .event == "ACCEPTED" and .sender == "ngo.hots")' <<<"$EV" >/dev/null ||
     die "the trail has no ACCEPTED record for the referral"
@@ -383,7 +402,7 @@ n_dir=$(aud replay "$W/auditor/trail" --event DIRECTORY_INSTALLED --format jsonl
 ok "the rotation and the revocation are in the trail (directory serials installed up to 3)"
 aud prove "$W/auditor/trail" "$PROVE" -o "$W/auditor/record-$PROVE.proof" >/dev/null ||
     die "refbus-audit prove failed"
-OUT=$(aud check-proof "$W/auditor/record-$PROVE.proof" --broker-pk "$BPK") ||
+OUT=$(aud check-proof "$W/auditor/record-$PROVE.proof" "${PIN[@]}") ||
     die "the inclusion proof does not check: $OUT"
 ok "record $PROVE (the CAC's signed DELIVERED receipt) proven included: auditor/record-$PROVE.proof checks without the log"
 cp "$W/auditor/record-$PROVE.proof" "$W/auditor/tampered.proof"
@@ -391,7 +410,7 @@ size=$(stat -c %s "$W/auditor/tampered.proof")
 off=$((size / 2))
 byte=$(od -An -tu1 -j "$off" -N1 "$W/auditor/tampered.proof" | tr -d ' ')
 printf "\\x$(printf %02x $((byte ^ 1)))" | dd of="$W/auditor/tampered.proof" bs=1 seek="$off" conv=notrunc status=none
-if aud check-proof "$W/auditor/tampered.proof" --broker-pk "$BPK" >/dev/null 2>&1; then
+if aud check-proof "$W/auditor/tampered.proof" "${PIN[@]}" >/dev/null 2>&1; then
     die "a proof with one bit changed still checks"
 fi
 ok "the same proof with one bit changed is refused"
@@ -399,7 +418,7 @@ ok "the same proof with one bit changed is refused"
 # --- 10. shutdown -------------------------------------------------------------------------------------
 step "Everyone stops; the trail on disk is checked once more"
 for p in "${AGENCIES[@]}" broker; do stop "$p"; done
-OUT=$(aud verify "$W/broker" --broker-pk "$BPK" --json --no-progress) || die "refbus-audit verify $W/broker failed: $OUT"
+OUT=$(aud verify "$W/broker" "${PIN[@]}" --json --no-progress) || die "refbus-audit verify $W/broker failed: $OUT"
 ok "refbus-audit verify $W/broker: intact, $(jq -r .records <<<"$OUT") records"
 printf '\n%sAll %d steps checked in %d s.%s Everything is in %s:\n' "$B" "$STEP" "$(($(date +%s) - T0))" "$N" "$W"
 say "admin/ (root key, bundles, signed directories)  broker/ (LMDB data, log)  auditor/ (trail copy, proof)"
