@@ -413,7 +413,10 @@ static int batch(refbus_broker *b)
             (void)broker_expire(b, txn, now);
         if (need_cp && !b->txn_error && b->full_level == 0)
             (void)broker_checkpoint(b, txn);
+        uint64_t t_commit = refbus_mono_ms();
         mrc = b->txn_error ? MDB_MAP_FULL : mdb_txn_commit(txn); /* full sync: never NOSYNC */
+        log_debug("batch: %zu message(s), commit %llu ms", n,
+                  (unsigned long long)(refbus_mono_ms() - t_commit));
         if (b->txn_error)
             mdb_txn_abort(txn);
         txn = NULL;

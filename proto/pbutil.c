@@ -11,6 +11,8 @@ int refbus_pb_canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t 
         return 0;
     if (protobuf_c_message_get_packed_size(m) != len)
         return 0;
+    if (len == 0)
+        return 1; /* an empty message: nothing to compare (and memcmp(NULL, ...) is UB) */
     if (len > sizeof stackbuf && !(buf = malloc(len)))
         return 0;
     protobuf_c_message_pack(m, buf);
