@@ -192,15 +192,11 @@ int compose_send(refbus_noded *d, const json_t *req, json_t **reply, char *why, 
                                 refbus_now_ms())))
         goto out;
     const char *case_ref = json_string_value(json_object_get(copy, "case_ref"));
-    free(t->case_ref);
-    t->case_ref = strdup(case_ref ? case_ref : "");
     t->urgency = (uint32_t)urgency;
-    if (!t->case_ref ||
+    if ((rc = refbus_pb_set_string(&t->case_ref, case_ref)) ||
         (rc = refbus_thread_apply(t, msg_id, d->me, REFBUS_TS_REFERRED, "", "", refbus_now_ms(),
-                                  1, 1, 0))) {
-        rc = rc ? rc : REFBUS_ENOMEM;
+                                  1, 1, 0)))
         goto out;
-    }
     refbus_outbox_rec o = REFBUS__NODESTORE__OUTBOX_RECORD__INIT;
     o.msg_id = (ProtobufCBinaryData){16, msg_id};
     o.thread_id = (ProtobufCBinaryData){16, thread_id};

@@ -84,16 +84,12 @@ static int thread_record_in(refbus_noded *d, MDB_txn *txn, const refbus_envelope
     if (pi->kind == REFBUS_KIND_REFERRAL) {
         int applied = 1, err = 0;
         if (!t->origin[0]) { /* answers came first: now we know who referred */
-            char *o = strdup(h->sender);
             uint8_t *mid = malloc(16);
-            if (!o || !mid) {
-                free(o);
+            if (!mid || (rc = refbus_pb_set_string(&t->origin, h->sender))) {
                 free(mid);
                 rc = REFBUS_ENOMEM;
                 goto out;
             }
-            free(t->origin);
-            t->origin = o;
             free(t->referral_msg_id.data);
             memcpy(mid, h->msg_id, 16);
             t->referral_msg_id = (ProtobufCBinaryData){16, mid};
@@ -106,13 +102,9 @@ static int thread_record_in(refbus_noded *d, MDB_txn *txn, const refbus_envelope
             if (strcmp(members[i], t->origin) != 0 &&
                 (rc = refbus_thread_add_member(t, members[i])))
                 goto out;
-        if (!t->case_ref[0] && pi->case_ref[0]) {
-            char *c = strdup(pi->case_ref);
-            if (c) {
-                free(t->case_ref);
-                t->case_ref = c;
-            }
-        }
+        if (!t->case_ref[0] && pi->case_ref[0] &&
+            (rc = refbus_pb_set_string(&t->case_ref, pi->case_ref)))
+            goto out;
         t->urgency = (uint32_t)pi->urgency;
         rc = refbus_thread_apply(t, h->msg_id, h->sender, REFBUS_TS_REFERRED, "", "", now, 0,
                                  applied, err);

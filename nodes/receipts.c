@@ -73,11 +73,8 @@ static int to_sent(refbus_noded *d, MDB_txn *txn, uint64_t seq, const refbus_out
 static int mark_failed(refbus_noded *d, MDB_txn *txn, uint64_t seq, refbus_outbox_rec *o,
                        int code, const char *text)
 {
-    char *t = strdup(text ? text : "");
-    if (!t)
+    if (refbus_pb_set_string(&o->reason_text, text))
         return REFBUS_ENOMEM;
-    free(o->reason_text);
-    o->reason_text = t;
     o->state = REFBUS__NODESTORE__OUT_STATE__OUT_FAILED;
     o->reason = code;
     o->failed_ms = refbus_now_ms();
@@ -206,18 +203,14 @@ static int record_delivery(refbus_noded *d, const refbus_receipt *r, const uint8
         if (dl->state == REFBUS_RECEIPT_DELIVERED)
             goto out; /* the first DELIVERED stands */
         uint8_t *copy = malloc(len);
-        char *t = strdup(r->reason_text);
-        if (!copy || !t) {
+        if (!copy || refbus_pb_set_string(&dl->reason_text, r->reason_text)) {
             free(copy);
-            free(t);
             rc = REFBUS_ENOMEM;
             goto out;
         }
         memcpy(copy, bytes, len);
         free(dl->receipt.data);
         dl->receipt = (ProtobufCBinaryData){len, copy};
-        free(dl->reason_text);
-        dl->reason_text = t;
         dl->state = r->type;
         dl->time_ms = r->time_ms;
         dl->reason = r->reason;

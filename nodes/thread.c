@@ -37,6 +37,17 @@ int refbus_thread_status_parse(const char *s)
     return -1;
 }
 
+int refbus_pb_set_string(char **field, const char *value)
+{
+    char *c = strdup(value ? value : "");
+    if (!c)
+        return REFBUS_ENOMEM;
+    if (*field && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = c;
+    return 0;
+}
+
 static char *dupstr(const char *s)
 {
     return strdup(s ? s : "");
@@ -279,11 +290,8 @@ int refbus_thread_apply(refbus_thread *t, const uint8_t msg_id[16], const char *
             return rc;
         m = find_member(t, actor);
     }
-    char *rcode = dupstr(reason_code);
-    if (!rcode)
+    if (refbus_pb_set_string(&m->reason_code, reason_code))
         return REFBUS_ENOMEM;
-    free(m->reason_code);
-    m->reason_code = rcode;
     m->status = status;
     m->time_ms = time_ms;
     return 0;

@@ -63,6 +63,11 @@ int refbus_thread_apply(refbus_thread *t, const uint8_t msg_id[16], const char *
  * for a thread whose referral this node has not seen. Errors: REFBUS_ENOMEM. */
 int refbus_thread_add_member(refbus_thread *t, const char *agency) REFBUS_WUR;
 
+/* Replace a string field of a protobuf-c message with a malloc'd copy of `value` (NULL = "").
+ * Unset fields of unpacked messages point to protobuf-c's static empty string, which must
+ * never be freed; this knows. Errors: REFBUS_ENOMEM (the field is unchanged). */
+int refbus_pb_set_string(char **field, const char *value) REFBUS_WUR;
+
 /* 1 when `agency` is the origin or a member. */
 int refbus_thread_has(const refbus_thread *t, const char *agency);
 

@@ -70,8 +70,17 @@ static void test_flows(void **s)
     assert_int_equal(u->n_events, 10);
     assert_string_equal(u->members[1]->reason_code, "no_jurisdiction");
     assert_int_equal(u->members[0]->status, REFBUS_TS_COMPLETED);
+    /* changing an unpacked record: its unset strings are protobuf-c's static "" (not freed) */
+    assert_int_equal(refbus_thread_apply(u, MID, "welfare.cm", REFBUS_TS_RECEIVED, "seen", "", 5,
+                                         0, 1, 0),
+                     0);
+    assert_string_equal(u->members[2]->reason_code, "seen");
+    assert_int_equal(refbus_pb_set_string(&u->case_ref, "CASE-9"), 0);
+    assert_int_equal(refbus_pb_set_string(&u->case_ref, NULL), 0);
+    assert_string_equal(u->case_ref, "");
     json_t *j = refbus_thread_to_json(u);
     assert_string_equal(json_string_value(json_object_get(j, "state")), "consent_withdrawn");
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 11);
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(json_object_get(j, "agencies"), "police.ticac"),
                             "status")),
