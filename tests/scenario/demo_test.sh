@@ -34,7 +34,8 @@ done
 # Every step printed a check mark; none printed a cross.
 grep -q '✗' "$T/demo.out" && fail "the demo printed a failed check"
 n=$(grep -c '✓' "$T/demo.out")
-[ "$n" -ge 15 ] || fail "only $n checks passed; the story is incomplete"
+[ "$n" -ge 25 ] || fail "only $n checks passed; the story is incomplete"
+grep -q "^All 10 steps checked" "$T/demo.out" || fail "the demo did not reach its end"
 
 # 2. A non-empty work directory is refused (it would mix two networks).
 bash "$SRC/deploy/demo.sh" "$W" >/dev/null 2>&1 && fail "demo.sh accepted a non-empty WORKDIR"
