@@ -370,10 +370,11 @@ ok "nothing from the revoked key reached the CAC"
 
 # --- 9. the auditor -----------------------------------------------------------------------------------
 step "The auditor copies the running broker's trail, verifies it and replays the case"
+OUT=$(as broker "$BROKER" checkpoint -a "$ADMIN_EP") || die "refbus-broker checkpoint failed: $OUT"
 mkdir -p "$W/auditor/trail"
 as broker mdb_copy -c "$W/broker" "$W/auditor/trail" || die "mdb_copy of the running broker failed"
 (cd "$W/auditor/trail" && sha256sum data.mdb >data.mdb.sha256)
-ok "consistent copy taken with mdb_copy while the broker runs (auditor/trail, sha256 recorded)"
+ok "the operator had a checkpoint signed and took a consistent copy with mdb_copy while the broker runs (auditor/trail, sha256 recorded)"
 # What the auditor trusts: the root public key (from the administrator, out of band) and the
 # signed directory it checks, which names the broker's signing keys.
 cp "$W/admin/directory.signed" "$W/auditor/directory.signed"
