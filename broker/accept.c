@@ -141,6 +141,9 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     }
     const refbus_dir_key *sk = NULL;
     rc = refbus_directory_sender_key(b->dir, h.sender, h.sender_epoch, &sk);
+    if (rc == REFBUS_ERETIRED && refbus_directory_key(b->dir, h.sender, h.sender_epoch, &sk) == 0 &&
+        sk->status == REFBUS_KEY_RETIRED && h.created_ms <= sk->status_changed_ms)
+        rc = 0; /* sealed before its key was retired (in an outbox during the rotation): keep it */
     if (rc != 0) {
         snprintf(why, sizeof why, "sender key epoch %u: %s", h.sender_epoch,
                  refbus_strerror(rc));

@@ -186,13 +186,34 @@ void broker_push_checkpoint(refbus_broker *b, peer *p, MDB_txn *rtxn)
 
 /* Which agency is behind this connection, by its CURVE key and the CURRENT directory: checked
  * on every message, so a revocation bites on the next one. */
+int broker_find_transport_key(const refbus_directory *d, const uint8_t key[32],
+                              const char **agency, uint32_t *epoch)
+{
+    int rc = refbus_directory_find_curve(d, key, agency, epoch);
+    if (rc != REFBUS_EREVOKED)
+        return rc;
+    /* A RETIRED transport key (the agency rotated, its node may not have the new bundle yet)
+     * still connects: it can receive what was sealed to its old epoch, while what it may sign
+     * is decided per envelope. Only a REVOKED key is shut out. */
+    for (size_t i = 0; i < refbus_directory_agency_count(d); i++)
+        for (size_t j = 0; j < refbus_directory_agency_key_count(d, i); j++) {
+            const refbus_dir_key *k = refbus_directory_agency_key_at(d, i, j);
+            if (k && k->status == REFBUS_KEY_RETIRED && sodium_memcmp(k->curve_pk, key, 32) == 0) {
+                *agency = refbus_directory_agency_id(d, i);
+                *epoch = k->epoch;
+                return 0;
+            }
+        }
+    return REFBUS_EREVOKED;
+}
+
 static int authenticate(refbus_broker *b, const refbus_wire_msg *m, const char **agency,
                         uint32_t *epoch)
 {
     uint8_t key[32];
     if (refbus_unhex(key, 32, m->peer_user_id) != 0)
         return REFBUS_EUNKNOWNPEER;
-    return refbus_directory_find_curve(b->dir, key, agency, epoch);
+    return broker_find_transport_key(b->dir, key, agency, epoch);
 }
 
 static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *m,

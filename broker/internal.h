@@ -87,6 +87,11 @@ void broker_sync_audit_size(refbus_broker *b, MDB_txn *txn);
 int broker_txn_check(refbus_broker *b, int rc);
 void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev);
 
+/* The agency behind a CURVE key: ACTIVE or RETIRED keys (0), REVOKED (REFBUS_EREVOKED),
+ * unknown (REFBUS_EUNKNOWNPEER). */
+int broker_find_transport_key(const refbus_directory *d, const uint8_t key[32],
+                              const char **agency, uint32_t *epoch);
+
 /* accept.c: SUBMIT handling inside the batch txn. */
 int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint8_t *rid,
                   size_t rid_len, const uint8_t *env, size_t len);

@@ -539,6 +539,54 @@ static void test_map_full(void **s)
     net_free(&small);
 }
 
+static void test_rotation_mid_flight(void **s)
+{
+    (void)s;
+    /* The NGO's keys are rotated while it has a sealed message in its outbox: that message is
+     * still accepted (sealed before the rotation), a message signed afterwards with the retired
+     * key is refused, and the new bundle works at once. */
+    bclient old, cur, cac;
+    refbus_receipt r;
+    uint8_t *pre = NULL, *post = NULL;
+    size_t pre_len = 0, post_len = 0;
+    assert_int_equal(bclient_open(&old, &N, "ngo.hots", 64, 1), 0);
+    assert_int_equal(bclient_seal(&old, &N, "cac.chiangmai", "sealed before rotation", 22, 0, 0,
+                                  &pre, &pre_len),
+                     0);
+    usleep(20000);
+    assert_int_equal(net_sh(&N, "refbus-keys -d admin rotate ngo.hots --bundle keys/ngo.hots.bundle "
+                                "--out keys/ngo.hots.v2 --bundle-passphrase-file pass >/dev/null && "
+                                "refbus-keys -d admin sign --out directory.bin >/dev/null && "
+                                "refbus-broker publish -a %s directory.bin >/dev/null",
+                            N.admin),
+                     0);
+    net_reload_directory(&N);
+    usleep(20000);
+    /* the old connection (its CURVE key now RETIRED) still talks to the broker */
+    assert_int_equal(submit(&old, pre, pre_len, &r), REFBUS_CMD_ACCEPTED);
+    assert_int_equal(bclient_seal(&old, &N, "cac.chiangmai", "signed after rotation", 21, 0, 0,
+                                  &post, &post_len),
+                     0);
+    assert_int_equal(submit(&old, post, post_len, &r), REFBUS_CMD_REJECTED);
+    assert_int_equal(r.reason, REFBUS_ERETIRED);
+    free(pre);
+    free(post);
+    bclient_close(&old);
+    /* the agency installs its new bundle */
+    assert_int_equal(net_sh(&N, "cp keys/ngo.hots.v2 keys/ngo.hots.bundle"), 0);
+    assert_int_equal(bclient_open(&cur, &N, "ngo.hots", 64, 1), 0);
+    assert_int_equal(refbus_keystore_current(cur.ks)->epoch, 2);
+    assert_int_equal(submit_payload(&cur, "cac.chiangmai", "with the new key", 0, &r),
+                     REFBUS_CMD_ACCEPTED);
+    bclient_close(&cur);
+    assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);
+    char texts[4][64];
+    assert_int_equal(drain(&cac, 3, texts, 3000), 2);
+    assert_string_equal(texts[0], "sealed before rotation");
+    assert_string_equal(texts[1], "with the new key");
+    bclient_close(&cac);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_no_plaintext_at_rest),
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_revoked_while_connected),
+        cmocka_unit_test(test_rotation_mid_flight),
         cmocka_unit_test(test_map_full),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
