@@ -229,6 +229,8 @@ int main(int argc, char **argv)
 
     if (strcmp(cmd, "run") == 0 && na == 1)
         return refbus_node_cli_run(&g);
+    if (strcmp(cmd, "send") == 0 && na <= 2 && !o.to)
+        return misuse("send: --to AGENCY[,AGENCY...] is required");
     if (strcmp(cmd, "send") == 0 && na <= 2)
         return refbus_node_cli_send(&g, na == 2 ? a[1] : "-", o.to, o.urgency, o.expires,
                                     o.msg_id, o.wait_s);

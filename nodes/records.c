@@ -9,6 +9,7 @@
 
 #define IDX_SENDER_MSG "inbox/sender+msg"
 #define IDX_MSG "inbox/msg"
+#define OUTBOX_NEXT "outbox-next-seq"
 
 int refbus_rec_pack(uint8_t **out, size_t *len, const ProtobufCMessage *m)
 {
@@ -76,7 +77,18 @@ int refbus_outbox_add(refbus_store *s, MDB_txn *txn, const refbus_outbox_rec *r,
         return REFBUS_EEXIST;
     if (rc != REFBUS_ENOTFOUND)
         return rc;
+    /* Sequence numbers are never reused (entries leave the outbox when accepted, and the
+     * daemon's pump remembers how far it got), so the next one is kept in meta. */
     if ((rc = refbus_store_next_seq(s, txn, REFBUS_T_OUTBOX, &n)))
+        return rc;
+    rc = refbus_store_get(s, txn, REFBUS_T_META, OUTBOX_NEXT, sizeof OUTBOX_NEXT - 1, &v, &vl);
+    if (rc == 0 && vl == 8 && refbus_store_get_u64be(v) > n)
+        n = refbus_store_get_u64be(v);
+    wipe_free(&v, vl);
+    if (rc && rc != REFBUS_ENOTFOUND)
+        return rc;
+    refbus_store_u64be(k, n + 1);
+    if ((rc = refbus_store_put(s, txn, REFBUS_T_META, OUTBOX_NEXT, sizeof OUTBOX_NEXT - 1, k, 8)))
         return rc;
     refbus_store_u64be(k, n);
     if ((rc = put_msg(s, txn, REFBUS_T_OUTBOX, k, 8, &r->base)) ||

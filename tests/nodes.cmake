@@ -5,3 +5,5 @@ refbus_test(node_thread_test SOURCES unit/node_thread_test.c
             LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON)
 refbus_test(node_store_test SOURCES unit/node_store_test.c
             LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::LMDB)
+refbus_script_test(node_flow_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_flow_test.sh
+                   TIMEOUT 300)

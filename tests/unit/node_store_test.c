@@ -196,6 +196,12 @@ static void test_records(void **s)
     assert_int_equal(refbus_outbox_find(st, txn, mid, &got), REFBUS_ENOTFOUND);
     assert_int_equal(refbus_sent_put(st, txn, &sr), 0);
     assert_int_equal(refbus_outbox_add(st, txn, &r, &seq), REFBUS_EEXIST);
+    /* the outbox is empty again, but sequence numbers are never reused */
+    uint8_t mid3[16];
+    randombytes_buf(mid3, 16);
+    r.msg_id = (ProtobufCBinaryData){16, mid3};
+    assert_int_equal(refbus_outbox_add(st, txn, &r, &seq), 0);
+    assert_int_equal(seq, 2);
     /* inbox: dedup by (sender, msg id); lookup by msg id */
     refbus_inbox_rec ir = REFBUS__NODESTORE__INBOX_RECORD__INIT;
     ir.msg_id = (ProtobufCBinaryData){16, mid2};
