@@ -152,11 +152,8 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     }
     uint64_t now = refbus_now_ms();
     rc = refbus_envelope_verify(&h, env, len, sk->sign_pk, now);
-    if (rc == 0) {
-        rc = check_routing(b, &h, why, sizeof why);
-    } else {
+    if (rc != 0)
         snprintf(why, sizeof why, "%s", refbus_strerror(rc));
-    }
     /* Clocks drift, but not by days: a message from the future or one that would sit in the
      * queues for more than MAX_LIFETIME is refused rather than stored. */
     if (rc == 0 && h.created_ms > now + MAX_CLOCK_SKEW_MS) {
@@ -168,6 +165,8 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         rc = REFBUS_EMALFORMED;
         snprintf(why, sizeof why, "lifetime longer than %u days", MAX_LIFETIME_DAYS);
     }
+    if (rc == 0)
+        rc = check_routing(b, &h, why, sizeof why);
     if (rc != 0) {
         broker_reject(b, txn, rid, rid_len, agency, &h, rc, why);
         return rc;

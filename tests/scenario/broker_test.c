@@ -277,6 +277,15 @@ static void test_bad_input(void **s)
     assert_int_equal(r.reason, REFBUS_EEXPIRED);
     free(env);
 
+    /* a lifetime of 100 days: refused rather than kept in the queues that long */
+    assert_int_equal(bclient_seal(&ngo, &N, "cac.chiangmai", "x", 1, 0,
+                                  refbus_now_ms() + 100ull * 86400000ull, &env, &len),
+                     0);
+    assert_int_equal(submit(&ngo, env, len, &r), REFBUS_CMD_REJECTED);
+    assert_int_equal(r.reason, REFBUS_EMALFORMED);
+    assert_non_null(strstr(r.reason_text, "lifetime"));
+    free(env);
+
     /* policy: ngo.hots may not refer to itself; unknown recipient */
     assert_int_equal(submit_payload(&ngo, "ngo.hots", "x", 0, &r), REFBUS_CMD_REJECTED);
     assert_int_equal(r.reason, REFBUS_EPOLICY);
