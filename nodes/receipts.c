@@ -82,6 +82,33 @@ static int mark_failed(refbus_noded *d, MDB_txn *txn, uint64_t seq, refbus_outbo
     return refbus_outbox_update(d->store, txn, seq, o);
 }
 
+/* ACCEPTED for a message that a recipient's receipt already moved to `sent` (the receipt came
+ * first after a restart): keep the broker's receipt too. */
+static int late_accepted(refbus_noded *d, MDB_txn *txn, const refbus_receipt *r,
+                         const uint8_t *bytes, size_t len)
+{
+    refbus_sent_rec *s = NULL;
+    int rc = refbus_sent_get(d->store, txn, r->msg_id, &s);
+    if (rc == REFBUS_ENOTFOUND)
+        return 0;
+    if (rc == 0 && s->accepted_receipt.len == 0 && s->envelope_hash.len == 32 &&
+        memcmp(s->envelope_hash.data, r->envelope_hash, 32) == 0) {
+        uint8_t *copy = malloc(len);
+        if (!copy) {
+            rc = REFBUS_ENOMEM;
+        } else {
+            memcpy(copy, bytes, len);
+            free(s->accepted_receipt.data);
+            s->accepted_receipt = (ProtobufCBinaryData){len, copy};
+            s->accepted_ms = r->time_ms;
+            s->audit_index = r->audit_index;
+            rc = refbus_sent_put(d->store, txn, s);
+        }
+    }
+    refbus_sent_free(&s);
+    return rc;
+}
+
 void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, size_t len)
 {
     refbus_receipt r;
@@ -119,8 +146,12 @@ void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, s
         goto out;
     if ((rc = refbus_outbox_find(d->store, txn, r.msg_id, &seq)) ||
         (rc = refbus_outbox_get(d->store, txn, seq, &o))) {
-        if (rc == REFBUS_ENOTFOUND) /* answered already (a resend's second answer) */
+        if (rc == REFBUS_ENOTFOUND && cmd == REFBUS_CMD_ACCEPTED &&
+            (rc = late_accepted(d, txn, &r, body, len)) == 0)
+            rc = refbus_store_commit(&txn);
+        else if (rc == REFBUS_ENOTFOUND) /* answered already (a resend's second answer) */
             rc = 0;
+        session_inflight_remove(d, r.msg_id);
         goto out;
     }
     if (cmd == REFBUS_CMD_ACCEPTED) {
@@ -193,8 +224,30 @@ static int record_delivery(refbus_noded *d, const refbus_receipt *r, const uint8
 {
     MDB_txn *txn = NULL;
     refbus_sent_rec *s = NULL;
+    refbus_outbox_rec *o = NULL;
+    refbus_envelope_header h;
+    uint64_t seq;
     int rc = refbus_store_begin(d->store, 1, &txn);
-    if (rc || (rc = refbus_sent_get(d->store, txn, r->msg_id, &s)))
+    if (rc)
+        goto out;
+    rc = refbus_sent_get(d->store, txn, r->msg_id, &s);
+    if (rc == REFBUS_ENOTFOUND) {
+        /* Still in the outbox: our ACCEPTED was lost in a crash and the resend's answer has
+         * not come yet. A receipt for exactly our envelope proves the broker accepted it. */
+        if ((rc = refbus_outbox_find(d->store, txn, r->msg_id, &seq)) ||
+            (rc = refbus_outbox_get(d->store, txn, seq, &o)))
+            goto out;
+        if (refbus_envelope_parse(&h, o->envelope.data, o->envelope.len) != 0 ||
+            memcmp(h.envelope_hash, r->envelope_hash, 32) != 0) {
+            rc = REFBUS_ERECEIPT;
+            goto out;
+        }
+        if ((rc = to_sent(d, txn, seq, o, NULL, NULL, 0)) ||
+            (rc = refbus_sent_get(d->store, txn, r->msg_id, &s)))
+            goto out;
+        session_inflight_remove(d, r->msg_id);
+    }
+    if (rc)
         goto out;
     for (size_t i = 0; i < s->n_deliveries; i++) {
         Refbus__Nodestore__Delivery *dl = s->deliveries[i];
@@ -220,6 +273,7 @@ static int record_delivery(refbus_noded *d, const refbus_receipt *r, const uint8
     }
     rc = REFBUS_ENOTRECIPIENT;
 out:
+    refbus_outbox_free(&o);
     refbus_sent_free(&s);
     refbus_store_abort(&txn);
     return rc;

@@ -7,3 +7,5 @@ refbus_test(node_store_test SOURCES unit/node_store_test.c
             LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::LMDB)
 refbus_script_test(node_flow_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_flow_test.sh
                    TIMEOUT 300)
+refbus_script_test(node_crash_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_crash_test.sh
+                   TIMEOUT 300)
