@@ -2,6 +2,7 @@
  * memory so that a rotated bundle written over the keystore file can be re-read without a
  * restart), the signed directory (root key from the bundle), and which epoch it uses. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -139,17 +140,17 @@ int ident_refresh(refbus_noded *d, int *reconnect)
     int rc = refbus_directory_current_key(d->dir, d->me, &k);
     *reconnect = 0;
     if (rc == REFBUS_EREVOKED || rc == REFBUS_EUNKNOWNAGENCY) {
-        if (!d->revoked) {
-            if (rc == REFBUS_EREVOKED)
-                revoked_reason(d, d->revoked_reason, sizeof d->revoked_reason);
-            else
-                snprintf(d->revoked_reason, sizeof d->revoked_reason,
-                         "agency %s is not in directory serial %llu", d->me,
-                         (unsigned long long)refbus_directory_serial(d->dir));
+        char why[sizeof d->revoked_reason];
+        if (rc == REFBUS_EREVOKED)
+            revoked_reason(d, why, sizeof why);
+        else
+            snprintf(why, sizeof why, "agency %s is not in directory serial %llu", d->me,
+                     (unsigned long long)refbus_directory_serial(d->dir));
+        if (!d->revoked || strcmp(why, d->revoked_reason) != 0)
             log_error("REVOKED: %s; nothing can be sent until the administrators issue a "
                       "new key bundle",
-                      d->revoked_reason);
-        }
+                      why);
+        memcpy(d->revoked_reason, why, sizeof why);
         d->revoked = 1;
         d->rekey_pending = 0;
         return 0;
@@ -190,11 +191,26 @@ int ident_refresh(refbus_noded *d, int *reconnect)
     return 0;
 }
 
+/* The configured directory file, when an administrator put a newer one there: a node whose key
+ * the broker refuses cannot get the new directory from the broker. */
+static void reload_directory_file(refbus_noded *d)
+{
+    uint8_t *b = NULL;
+    size_t n = 0;
+    if (refbus_file_read(&b, &n, d->cfg.directory, REFBUS_DIRECTORY_MAX_BYTES) != 0)
+        return;
+    int rc = ident_install_directory(d, b, n, 1);
+    if (rc && rc != REFBUS_EROLLBACK)
+        log_warn("directory file %s: %s", d->cfg.directory, refbus_strerror(rc));
+    free(b);
+}
+
 int ident_try_keystore(refbus_noded *d, int *reconnect, int force)
 {
     *reconnect = 0;
     if (!force && d->ks_reload_ms && refbus_mono_ms() - d->ks_reload_ms < 10000)
         return 0;
+    reload_directory_file(d);
     int rc = reload_keystore(d);
     if (rc)
         return rc;

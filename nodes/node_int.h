@@ -102,8 +102,9 @@ void ident_close(refbus_noded *d);
 /* After a directory change: find our epoch, reload the keystore if the directory names a newer
  * one, notice a revocation. Sets *reconnect when the transport keys changed. */
 int ident_refresh(refbus_noded *d, int *reconnect) REFBUS_WUR;
-/* The broker refused our key: re-read the keystore (at most every 10 s unless `force`) and move
- * to a newer epoch found there. Sets *reconnect when it did. */
+/* The broker refused our key: re-read the configured directory file (installed when newer) and
+ * the keystore (at most every 10 s unless `force`), and move to a newer epoch found there.
+ * Sets *reconnect when it did. */
 int ident_try_keystore(refbus_noded *d, int *reconnect, int force) REFBUS_WUR;
 /* Install a signed directory (from the broker or the store). Errors: those of
  * refbus_directory_load (REFBUS_EROLLBACK for an older or equal serial), store errors. */

@@ -163,6 +163,11 @@ void session_on_monitor(refbus_noded *d)
                 session_drop(d, "a newer key epoch is in the keystore: reconnecting with it", 0);
                 return;
             }
+            if (ident_refresh(d, &reconnect) == 0 && d->revoked) {
+                const refbus_dir_key *k = NULL;
+                if (refbus_directory_current_key(d->dir, d->me, &k) != 0)
+                    inbound_fail_pending(d, REFBUS_EREVOKED, d->revoked_reason);
+            }
             break;
         }
         default:
@@ -209,6 +214,8 @@ static void on_directory(refbus_noded *d, const uint8_t *b, size_t n)
     }
     if ((rc = ident_refresh(d, &reconnect)))
         node_note_error(d, rc, "after installing the directory: %s", refbus_strerror(rc));
+    if (d->revoked)
+        inbound_fail_pending(d, REFBUS_EREVOKED, d->revoked_reason);
     if (reconnect)
         session_drop(d, "keys changed: reconnecting with the new ones", 0);
     else
@@ -231,7 +238,7 @@ static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
             session_drop(d, "a newer key epoch is in the keystore: reconnecting with it", 0);
             return;
         }
-        if (ident_refresh(d, &reconnect) == 0 && !d->revoked) {
+        if (ident_refresh(d, &reconnect) == 0 && !d->revoked) { /* not (yet) in our directory */
             d->revoked = 1;
             snprintf(d->revoked_reason, sizeof d->revoked_reason,
                      "the broker refuses key epoch %u of %s: %.120s", d->epoch, d->me, e.text);

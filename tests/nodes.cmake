@@ -9,3 +9,5 @@ refbus_script_test(node_flow_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_
                    TIMEOUT 300)
 refbus_script_test(node_crash_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_crash_test.sh
                    TIMEOUT 300)
+refbus_script_test(node_keys_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_keys_test.sh
+                   TIMEOUT 300)
