@@ -77,4 +77,5 @@ done
 nl_wait 20 nl_json_eq ngo.hots '.items | length' 0 outbox || nl_fail "the outbox did not empty"
 sleep 1
 for i in 1 2 3 4 5 6; do count_is cac.chiangmai "FLOW-$i" 1 || nl_fail "FLOW-$i twice"; done
+nl_finish
 echo "node_crash_test: PASS"

@@ -133,7 +133,7 @@ nl_step "every step is in the audit trail"
 sent_ids=$(nl_node ngo.hots thread show "$THREAD" | jq -r '.thread.events[].msg_id' | sort -u)
 n_ids=$(wc -l <<<"$sent_ids")
 [ "$n_ids" = 9 ] || nl_fail "thread has $n_ids messages, want 9"
-nl_broker_stop
+nl_finish
 for m in $sent_ids; do
     EV=$("$NL_BIN/refbus-audit" replay "$NL_T/broker" --msg "$m" --format jsonl) ||
         nl_fail "refbus-audit replay $m"

@@ -86,4 +86,5 @@ refused() {
 }
 nl_wait 20 refused || nl_fail "welfare.cm did not refuse REV-1: $(nl_node welfare.cm status)"
 for r in REV-1 REV-2; do count_is welfare.cm "$r" 0 || nl_fail "$r reached welfare.cm"; done
+nl_finish
 echo "node_keys_test: PASS"

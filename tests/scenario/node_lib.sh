@@ -183,11 +183,33 @@ nl_node_ready() {
 }
 
 nl_node_stop() {
-    local pid=${NL_PID[$1]:-}
+    local pid=${NL_PID[$1]:-} st=0
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || st=$?
     NL_PID[$1]=
+    [ "$st" = 0 ] || nl_fail "node $1 exited with status $st on SIGTERM"
+}
+
+# nl_finish: stop every node cleanly (SIGTERM) and insist that each exits 0 without a sanitizer
+# report (under ASan a leak shows only at a clean exit), then stop the broker.
+nl_finish() {
+    local id pid st
+    for id in "${!NL_PID[@]}"; do
+        pid=${NL_PID[$id]}
+        [ -n "$pid" ] || continue
+        kill -TERM "$pid" 2>/dev/null
+        st=0
+        wait "$pid" 2>/dev/null || st=$?
+        NL_PID[$id]=
+        [ "$st" = 0 ] || nl_fail "node $id exited with status $st on SIGTERM"
+    done
+    for f in "$NL_T"/nodes/*/log; do
+        if grep -q -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$f"; then
+            nl_fail "sanitizer report in $f"
+        fi
+    done
+    nl_broker_stop
 }
 
 nl_node_kill() {
