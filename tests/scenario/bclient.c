@@ -149,8 +149,13 @@ void net_kill_broker(net *n, int sig)
     if (n->broker <= 0)
         return;
     kill(n->broker, sig);
-    int st;
+    int st = 0;
     waitpid(n->broker, &st, 0);
+    /* A clean stop must be clean: exit 0 (under ASan a leak or an error makes it non-zero). */
+    if (sig == SIGTERM && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        fprintf(stderr, "refbus-broker did not stop cleanly (status %d)\n", st);
+        abort();
+    }
     for (size_t i = 0; i < n_started; i++)
         if (started[i] == n->broker)
             started[i] = 0;
