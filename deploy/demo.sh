@@ -358,11 +358,12 @@ OUT=$(n welfare.cm send "$W/welfare.cm/referral.json" --to cac.chiangmai --wait=
 # The node refuses to send once it has the new directory, or the broker refuses the revoked
 # key (at the next message, and at the handshake after that): either way the node must say so.
 says_revoked() {
-    n welfare.cm status | jq -e '.key_state == "revoked" or .broker.last_error.error == "EREVOKED"' >/dev/null
+    n welfare.cm status | jq -e '.key_state == "revoked" or
+        (.broker.last_error.message // "" | test("revoked"; "i"))' >/dev/null
 }
 wait_for 20 says_revoked || die "the welfare office's node does not report the revocation: $(n welfare.cm status)"
 ST=$(n welfare.cm status)
-why=$(jq -r '[.broker.last_error.message, .revoked_reason] | map(select(. != null and . != "")) | first // "revoked"' <<<"$ST")
+why=$(jq -r '[.revoked_reason, .broker.last_error.message] | map(select(. != null and . != "")) | first // "revoked"' <<<"$ST")
 ok "the welfare office's next message is refused, and its node says why: $why"
 from_welfare=$(n cac.chiangmai inbox list | jq '[.items[] | select(.sender == "welfare.cm")] | length')
 [ "$from_welfare" = 0 ] || die "the CAC received something from the revoked key"
