@@ -13,3 +13,5 @@ refbus_script_test(node_keys_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_
                    TIMEOUT 300)
 refbus_script_test(node_audit_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_audit_test.sh
                    TIMEOUT 300)
+refbus_test(node_inbound_test SOURCES unit/node_inbound_test.c unit/testutil.c
+            LIBS refbus_nodes PkgConfig::CMOCKA)

@@ -1,0 +1,504 @@
+/* The daemon's handling of what the broker sends, without a broker: a network made with the
+ * keys admin API, a node context with a real keystore, directory and store, and crafted
+ * messages. Deliveries: stored once, duplicates receipted again, garbage / tampered / not for
+ * us / malformed content / revoked sender refused with the reason; a nonsense thread answer is
+ * kept but not applied. Broker receipts: a forged ACCEPTED changes nothing, a real one moves
+ * the outbox entry to sent, a REJECTED marks it failed with the reason. Checkpoints: consistent
+ * ones install, a forged signature, a shorter trail, a different root and a proof that does
+ * not verify are refused (the last three raise the alarm) and the held one stays. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "audit.pb-c.h"
+#include "audit/checkpoint.h"
+#include "audit/merkle.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "keys/admin.h"
+#include "nodes/node_int.h"
+#include "nodes/referral_json.h"
+#include "proto/wire.h"
+#include "testutil.h"
+#include "wire.pb-c.h"
+
+#define PASS "test pass"
+
+static char dir[256];
+static refbus_noded *d;
+static refbus_keystore *cac, *broker;
+static refbus_admin *adm;
+
+static void path(char *out, size_t len, const char *name)
+{
+    snprintf(out, len, "%.200s/%.60s", dir, name);
+}
+
+static int setup(void **s)
+{
+    (void)s;
+    char p[300], q[300];
+    refbus_kdf kdf;
+    uint8_t root[32];
+    const char *eps[] = {"tcp://127.0.0.1:1"};
+    if (sodium_init() < 0 || refbus_kdf_named(&kdf, "min"))
+        return -1;
+    refbus_log_init("node_inbound_test", REFBUS_LOG_ERROR, 0);
+    snprintf(dir, sizeof dir, "/tmp/refbus-node-inbound-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    path(p, sizeof p, "admin");
+    if (refbus_admin_init(p, PASS, strlen(PASS), &kdf, root) || refbus_admin_open(&adm, p))
+        return -1;
+    path(p, sizeof p, "broker.bundle");
+    if (refbus_admin_broker_add(adm, "broker.cm", eps, 1, p, PASS, strlen(PASS), &kdf))
+        return -1;
+    const char *ids[] = {"ngo.hots", "cac.chiangmai", "police.ticac"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(q, sizeof q, "%s.bundle", ids[i]);
+        path(p, sizeof p, q);
+        if (refbus_admin_agency_add(adm, ids[i], ids[i], REFBUS_AGENCY_OTHER, p, PASS,
+                                    strlen(PASS), &kdf))
+            return -1;
+    }
+    path(p, sizeof p, "dir1.bin");
+    if (refbus_admin_policy(adm, "*", "*", REFBUS_POLICY_ALLOW) ||
+        refbus_admin_sign(adm, PASS, strlen(PASS), p, NULL))
+        return -1;
+    path(p, sizeof p, "pass");
+    FILE *f = fopen(p, "w");
+    fputs(PASS "\n", f);
+    fclose(f);
+    path(p, sizeof p, "cac.chiangmai.bundle");
+    path(q, sizeof q, "broker.bundle");
+    if (refbus_keystore_open(&cac, p, PASS, strlen(PASS)) ||
+        refbus_keystore_open(&broker, q, PASS, strlen(PASS)))
+        return -1;
+
+    /* the node of ngo.hots, without its sockets */
+    d = calloc(1, sizeof *d);
+    refbus_node_config_init(&d->cfg);
+    path(d->cfg.keystore, sizeof d->cfg.keystore, "ngo.hots.bundle");
+    path(d->cfg.directory, sizeof d->cfg.directory, "dir1.bin");
+    path(d->cfg.passphrase_file, sizeof d->cfg.passphrase_file, "pass");
+    path(d->cfg.data_dir, sizeof d->cfg.data_dir, "ngo");
+    path(p, sizeof p, "ngo/store");
+    int reconnect;
+    if (ident_open(d) ||
+        refbus_store_open(&d->store, p, refbus_keystore_storage_key(d->ks), 16u << 20) ||
+        ident_refresh(d, &reconnect))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    char cmd[300];
+    refbus_store_close(&d->store);
+    ident_close(d);
+    json_decref(d->cp_alarm);
+    free(d->fl);
+    free(d);
+    refbus_keystore_free(&cac);
+    refbus_keystore_free(&broker);
+    refbus_admin_close(&adm);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A referral (or raw payload) from cac.chiangmai, sealed to `to`. */
+static uint8_t *from_cac(size_t *len, const char *to, const uint8_t *pl, size_t pl_len,
+                         enum refbus_kind kind)
+{
+    const refbus_dir_key *k = NULL;
+    const refbus_epoch_keys *ck = refbus_keystore_current(cac);
+    uint8_t *env = NULL;
+    assert_int_equal(refbus_directory_current_key(d->dir, to, &k), 0);
+    refbus_recipient r = {to, k->epoch, k->enc_pk};
+    refbus_seal_params p = {.sender = "cac.chiangmai",
+                            .sender_epoch = ck->epoch,
+                            .sign_sk = ck->sign_sk,
+                            .recipients = &r,
+                            .n_recipients = 1,
+                            .kind = kind,
+                            .expires_ms = refbus_now_ms() + 3600000};
+    assert_int_equal(refbus_envelope_seal(&env, len, &p, pl, pl_len), 0);
+    return env;
+}
+
+static uint8_t *referral_env(size_t *len, const char *to, uint8_t thread_id[16])
+{
+    size_t tl;
+    char *text = test_read_source("deploy/examples/referral.json", &tl), err[256];
+    json_t *j = NULL;
+    uint8_t *pl = NULL;
+    size_t pl_len;
+    int urg;
+    randombytes_buf(thread_id, 16);
+    assert_int_equal(refbus_json_parse_text(&j, text, tl, err), 0);
+    assert_int_equal(refbus_referral_from_json(&pl, &pl_len, &urg, j, thread_id, err), 0);
+    uint8_t *env = from_cac(len, to, pl, pl_len, REFBUS_KIND_REFERRAL);
+    free(pl);
+    free(text);
+    json_decref(j);
+    return env;
+}
+
+static uint64_t inbox_count(void)
+{
+    MDB_txn *txn = NULL;
+    uint64_t n = 0;
+    assert_int_equal(refbus_store_begin(d->store, 0, &txn), 0);
+    assert_int_equal(refbus_store_count(d->store, txn, REFBUS_T_INBOX, &n), 0);
+    refbus_store_abort(&txn);
+    return n;
+}
+
+static int last_refusal(void)
+{
+    return d->recent[(d->recent_next + NODE_RECENT - 1) % NODE_RECENT].code;
+}
+
+static void test_deliveries(void **s)
+{
+    (void)s;
+    uint8_t tid[16], *env, *pl = NULL;
+    size_t len, pl_len;
+    char err[256];
+    env = referral_env(&len, "ngo.hots", tid);
+    inbound_deliver(d, env, len);
+    assert_int_equal(d->n.delivered_in, 1);
+    assert_int_equal(inbox_count(), 1);
+    inbound_deliver(d, env, len); /* the broker redelivers: receipted again, stored once */
+    assert_int_equal(d->n.duplicates_in, 1);
+    assert_int_equal(inbox_count(), 1);
+    /* the same sender and msg id with other bytes: not stored over the first */
+    env[len - 70] ^= 1;
+    inbound_deliver(d, env, len);
+    assert_int_equal(d->n.refused_in, 1);
+    assert_int_equal(last_refusal(), REFBUS_EDUPLICATE);
+    free(env);
+    /* tampered: one ciphertext bit of a new message */
+    env = referral_env(&len, "ngo.hots", tid);
+    env[len - 70] ^= 1;
+    inbound_deliver(d, env, len);
+    assert_int_equal(last_refusal(), REFBUS_EBADSIG);
+    free(env);
+    /* garbage, and an envelope for someone else */
+    uint8_t junk[64];
+    memset(junk, 0x5a, sizeof junk);
+    inbound_deliver(d, junk, sizeof junk);
+    assert_int_equal(d->n.refused_in, 3);
+    env = referral_env(&len, "police.ticac", tid);
+    inbound_deliver(d, env, len);
+    assert_int_equal(d->n.refused_in, 4);
+    assert_int_equal(last_refusal(), REFBUS_ENOTRECIPIENT);
+    free(env);
+    /* correctly sealed, but the content is not a Payload */
+    env = from_cac(&len, "ngo.hots", junk, sizeof junk, REFBUS_KIND_REFERRAL);
+    inbound_deliver(d, env, len);
+    assert_int_equal(last_refusal(), REFBUS_EMALFORMED);
+    free(env);
+    /* an answer whose kind in the header lies about the content */
+    assert_int_equal(refbus_status_payload(&pl, &pl_len, tid, NULL, REFBUS_TS_ACCEPTED, NULL,
+                                           NULL, err),
+                     0);
+    env = from_cac(&len, "ngo.hots", pl, pl_len, REFBUS_KIND_REFERRAL);
+    inbound_deliver(d, env, len);
+    assert_int_equal(last_refusal(), REFBUS_EMALFORMED);
+    free(env);
+    free(pl);
+    assert_int_equal(inbox_count(), 1);
+}
+
+static void test_nonsense_answer_kept_not_applied(void **s)
+{
+    (void)s;
+    uint8_t tid[16], *env, *pl = NULL;
+    size_t len, pl_len;
+    char err[256];
+    refbus_thread *t = NULL;
+    MDB_txn *txn = NULL;
+    /* cac refers a case to us; then cac (the origin) says "completed" to its own referral */
+    env = referral_env(&len, "ngo.hots", tid);
+    inbound_deliver(d, env, len);
+    free(env);
+    uint64_t before = inbox_count();
+    assert_int_equal(refbus_status_payload(&pl, &pl_len, tid, NULL, REFBUS_TS_COMPLETED, NULL,
+                                           NULL, err),
+                     0);
+    env = from_cac(&len, "ngo.hots", pl, pl_len, REFBUS_KIND_STATUS);
+    inbound_deliver(d, env, len);
+    free(env);
+    free(pl);
+    assert_int_equal(inbox_count(), before + 1); /* authentic: stored and receipted */
+    assert_int_equal(refbus_store_begin(d->store, 0, &txn), 0);
+    assert_int_equal(refbus_thread_get(d->store, txn, tid, &t), 0);
+    refbus_store_abort(&txn);
+    assert_string_equal(t->origin, "cac.chiangmai");
+    assert_int_equal(t->n_events, 2);
+    assert_false(t->events[1]->applied);
+    assert_int_equal(t->events[1]->error, REFBUS_ETRANSITION);
+    assert_int_equal(t->members[0]->status, REFBUS_TS_REFERRED);
+    refbus_thread_free(&t);
+    /* and we, a recipient, may not cancel cac's referral: refused before anything is queued */
+    json_t *req = json_pack("{s:s, s:s}", "msg_id", "", "status", "cancelled"), *reply = NULL;
+    char why[256];
+    assert_int_equal(compose_reply(d, req, &reply, why, sizeof why), REFBUS_EINVAL);
+    json_decref(req);
+}
+
+/* ACCEPTED / REJECTED signed by `sk` as `signer`. */
+static uint8_t *broker_receipt(size_t *len, uint32_t type, const char *msg_hex,
+                               const uint8_t hash[32], int reason, const char *signer,
+                               const uint8_t *sk)
+{
+    refbus_receipt r;
+    uint8_t *b = NULL;
+    memset(&r, 0, sizeof r);
+    r.type = type;
+    assert_int_equal(refbus_unhex(r.msg_id, 16, msg_hex), 0);
+    snprintf(r.sender, sizeof r.sender, "ngo.hots");
+    memcpy(r.envelope_hash, hash, 32);
+    r.time_ms = refbus_now_ms();
+    r.reason = reason;
+    snprintf(r.reason_text, sizeof r.reason_text, "policy says no");
+    r.audit_index = 7;
+    snprintf(r.signer, sizeof r.signer, "%s", signer);
+    r.signer_epoch = 1;
+    assert_int_equal(refbus_receipt_sign(&b, len, &r, sk), 0);
+    return b;
+}
+
+static const char *queue_referral(uint8_t hash[32])
+{
+    static char mid[33];
+    size_t tl;
+    char *text = test_read_source("deploy/examples/referral.json", &tl), why[256];
+    json_t *req = json_pack("{s:o, s:[s]}", "referral", json_loads(text, 0, NULL), "to",
+                            "cac.chiangmai"),
+           *reply = NULL;
+    assert_int_equal(compose_send(d, req, &reply, why, sizeof why), 0);
+    snprintf(mid, sizeof mid, "%s", json_string_value(json_object_get(reply, "msg_id")));
+    json_decref(reply);
+    json_decref(req);
+    free(text);
+    /* the envelope's hash, from the outbox */
+    MDB_txn *txn = NULL;
+    uint8_t id[16];
+    uint64_t seq;
+    refbus_outbox_rec *o = NULL;
+    refbus_envelope_header h;
+    assert_int_equal(refbus_unhex(id, 16, mid), 0);
+    assert_int_equal(refbus_store_begin(d->store, 0, &txn), 0);
+    assert_int_equal(refbus_outbox_find(d->store, txn, id, &seq), 0);
+    assert_int_equal(refbus_outbox_get(d->store, txn, seq, &o), 0);
+    assert_int_equal(refbus_envelope_parse(&h, o->envelope.data, o->envelope.len), 0);
+    memcpy(hash, h.envelope_hash, 32);
+    refbus_outbox_free(&o);
+    refbus_store_abort(&txn);
+    return mid;
+}
+
+static json_t *outbox_state(const char *mid)
+{
+    json_t *req = json_pack("{s:s}", "msg_id", mid), *reply = NULL;
+    char why[256];
+    int rc = view_outbox(d, req, &reply, why, sizeof why);
+    json_decref(req);
+    return rc ? NULL : reply;
+}
+
+static void test_broker_receipts(void **s)
+{
+    (void)s;
+    uint8_t hash[32], *b;
+    size_t len;
+    const refbus_epoch_keys *bk = refbus_keystore_current(broker);
+    const refbus_epoch_keys *ck = refbus_keystore_current(cac);
+    char mid[33];
+    snprintf(mid, sizeof mid, "%s", queue_referral(hash));
+    /* forged: an agency's key signing as the broker */
+    b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, hash, 0, "broker.cm", ck->sign_sk);
+    inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
+    free(b);
+    assert_int_equal(d->n.bad_receipts, 1);
+    json_t *st = outbox_state(mid);
+    assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
+    json_decref(st);
+    /* a real one, but for another envelope hash: ignored */
+    uint8_t other[32];
+    memset(other, 7, 32);
+    b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, other, 0, "broker.cm", bk->sign_sk);
+    inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
+    free(b);
+    st = outbox_state(mid);
+    assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
+    json_decref(st);
+    /* the real one */
+    b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, hash, 0, "broker.cm", bk->sign_sk);
+    inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
+    inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len); /* and again: harmless */
+    free(b);
+    st = outbox_state(mid);
+    assert_string_equal(json_string_value(json_object_get(st, "state")), "accepted");
+    assert_int_equal(json_integer_value(json_object_get(st, "audit_index")), 7);
+    json_decref(st);
+    assert_int_equal(d->n.accepted, 1);
+    /* REJECTED with a reason: failed, and it says why */
+    snprintf(mid, sizeof mid, "%s", queue_referral(hash));
+    b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid, hash, REFBUS_EPOLICY, "broker.cm",
+                       bk->sign_sk);
+    inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
+    free(b);
+    st = outbox_state(mid);
+    assert_string_equal(json_string_value(json_object_get(st, "state")), "failed");
+    assert_string_equal(json_string_value(json_object_get(st, "error")), "EPOLICY");
+    assert_string_equal(json_string_value(json_object_get(st, "reason")), "policy says no");
+    json_decref(st);
+}
+
+/* Checkpoints over a list of leaves. */
+typedef struct tree {
+    uint8_t leaf[16][32];
+} tree;
+
+static int mth(void *ctx, uint64_t a, uint64_t b, uint8_t out[32])
+{
+    tree *t = ctx;
+    refbus_merkle_stack st;
+    refbus_merkle_stack_init(&st);
+    for (uint64_t i = a; i < b; i++)
+        refbus_merkle_stack_push(&st, t->leaf[i], NULL);
+    refbus_merkle_stack_root(&st, out);
+    return 0;
+}
+
+static void push_cp(tree *t, uint64_t size, uint64_t from, const uint8_t *sk)
+{
+    refbus_checkpoint c;
+    uint8_t *signed_cp = NULL, proof[REFBUS_MERKLE_MAX_PATH][32];
+    size_t n = 0, np = 0;
+    memset(&c, 0, sizeof c);
+    memset(c.log_id, 0x11, 32);
+    c.size = size;
+    c.time_ms = refbus_now_ms();
+    assert_int_equal(mth(t, 0, size, c.root), 0);
+    assert_int_equal(refbus_checkpoint_sign(&signed_cp, &n, &c, sk), 0);
+    if (from && from < size)
+        assert_int_equal(refbus_merkle_consistency_path(proof, &np, from, size, mth, t), 0);
+    Refbus__V1__CheckpointPush p = REFBUS__V1__CHECKPOINT_PUSH__INIT;
+    ProtobufCBinaryData pb[REFBUS_MERKLE_MAX_PATH];
+    for (size_t i = 0; i < np; i++)
+        pb[i] = (ProtobufCBinaryData){32, proof[i]};
+    p.signed_checkpoint = (ProtobufCBinaryData){n, signed_cp};
+    p.from_size = from;
+    p.n_consistency = np;
+    p.consistency = pb;
+    uint8_t buf[8192];
+    size_t bl = refbus__v1__checkpoint_push__pack(&p, buf);
+    inbound_checkpoint(d, buf, bl);
+    free(signed_cp);
+}
+
+static void test_checkpoints(void **s)
+{
+    (void)s;
+    tree a, b;
+    const uint8_t *bsk = refbus_keystore_current(broker)->sign_sk;
+    for (int i = 0; i < 16; i++) {
+        uint8_t rec[8] = {'r', 'e', 'c', (uint8_t)i};
+        refbus_merkle_leaf(a.leaf[i], rec, sizeof rec);
+        rec[4] = i >= 6; /* b: the same first six records, then another history */
+        refbus_merkle_leaf(b.leaf[i], rec, sizeof rec);
+    }
+    push_cp(&a, 4, 0, bsk);
+    assert_true(d->have_cp);
+    assert_int_equal(d->cp.size, 4);
+    push_cp(&a, 8, 4, bsk); /* consistent */
+    assert_int_equal(d->cp.size, 8);
+    assert_null(d->cp_alarm);
+    /* forged signature: refused, no alarm, nothing installed */
+    push_cp(&a, 12, 8, refbus_keystore_current(cac)->sign_sk);
+    assert_int_equal(d->cp.size, 8);
+    assert_null(d->cp_alarm);
+    /* a proof from a size we do not hold: not checked, not installed */
+    push_cp(&a, 12, 5, bsk);
+    assert_int_equal(d->cp.size, 8);
+    assert_null(d->cp_alarm);
+    /* another history from record 6 on: the proof from 8 cannot verify */
+    push_cp(&b, 12, 8, bsk);
+    assert_int_equal(d->cp.size, 8);
+    assert_non_null(d->cp_alarm);
+    assert_non_null(strstr(json_string_value(json_object_get(d->cp_alarm, "reason")),
+                           "consistency"));
+    /* same size, other root; and a shorter trail */
+    push_cp(&b, 8, 0, bsk);
+    assert_non_null(strstr(json_string_value(json_object_get(d->cp_alarm, "reason")), "root"));
+    push_cp(&a, 3, 0, bsk);
+    assert_non_null(strstr(json_string_value(json_object_get(d->cp_alarm, "reason")),
+                           "shorter"));
+    assert_int_equal(d->cp.size, 8);
+    assert_int_equal(d->n.checkpoints_refused, 4);
+    /* the honest continuation still installs; the alarm stays on record */
+    push_cp(&a, 16, 8, bsk);
+    assert_int_equal(d->cp.size, 16);
+    assert_non_null(d->cp_alarm);
+    json_decref(d->cp_alarm);
+    d->cp_alarm = NULL;
+    d->have_cp = 0;
+    assert_int_equal(inbound_load_checkpoint(d), 0); /* both persisted */
+    assert_int_equal(d->cp.size, 16);
+    assert_non_null(d->cp_alarm);
+}
+
+static void test_revoked_sender(void **s)
+{
+    (void)s;
+    char p[300];
+    uint8_t tid[16], *bytes = NULL, *env;
+    size_t n = 0, len;
+    uint64_t before = inbox_count();
+    assert_int_equal(refbus_admin_revoke(adm, "cac.chiangmai", 0, 0, "laptop stolen", NULL), 0);
+    path(p, sizeof p, "dir2.bin");
+    assert_int_equal(refbus_admin_sign(adm, PASS, strlen(PASS), p, NULL), 0);
+    assert_int_equal(refbus_file_read(&bytes, &n, p, 1u << 24), 0);
+    /* an older (the same) directory is not installed again; the new one is */
+    size_t ol;
+    const uint8_t *old = refbus_directory_bytes(d->dir, &ol);
+    uint8_t *oldc = malloc(ol);
+    memcpy(oldc, old, ol);
+    env = referral_env(&len, "ngo.hots", tid); /* sealed while cac was still active */
+    assert_int_equal(ident_install_directory(d, bytes, n, 1), 0);
+    assert_int_equal(ident_install_directory(d, oldc, ol, 1), REFBUS_EROLLBACK);
+    bytes[n - 1] ^= 1;
+    assert_int_equal(ident_install_directory(d, bytes, n, 1), REFBUS_EBADSIG);
+    inbound_deliver(d, env, len);
+    assert_int_equal(last_refusal(), REFBUS_EREVOKED);
+    assert_non_null(strstr(d->recent[(d->recent_next + NODE_RECENT - 1) % NODE_RECENT].text,
+                           "laptop stolen"));
+    assert_int_equal(inbox_count(), before);
+    free(env);
+    free(bytes);
+    free(oldc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_deliveries),
+        cmocka_unit_test(test_nonsense_answer_kept_not_applied),
+        cmocka_unit_test(test_broker_receipts),
+        cmocka_unit_test(test_checkpoints),
+        cmocka_unit_test(test_revoked_sender),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
