@@ -15,3 +15,6 @@ refbus_script_test(node_audit_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node
                    TIMEOUT 300)
 refbus_test(node_inbound_test SOURCES unit/node_inbound_test.c unit/testutil.c
             LIBS refbus_nodes PkgConfig::CMOCKA)
+refbus_test(node_config_test SOURCES unit/node_config_test.c LIBS refbus_nodes PkgConfig::CMOCKA)
+refbus_test(node_client_test SOURCES unit/node_client_test.c
+            LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::ZMQ pthread)
