@@ -6,6 +6,7 @@
 # Exit: 0 done, 1 refused or failed (JSON says why), 2 usage, 3 nothing came back in time,
 # 4 the broker answered ERROR.
 import argparse, json, os, sys, time
+sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import envelope_v1 as ev
 import zmq
