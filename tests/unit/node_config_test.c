@@ -62,6 +62,22 @@ static void test_full_file(void **s)
     assert_string_equal(c.control, "ipc:///run/x.sock");
 }
 
+/* The documented example must load as it is. */
+static void test_example(void **s)
+{
+    (void)s;
+    refbus_node_config c;
+    char err[512], p[512];
+    const char *root = getenv("REFBUS_SOURCE_DIR");
+    snprintf(p, sizeof p, "%s/deploy/examples/node.conf", root ? root : ".");
+    refbus_node_config_init(&c);
+    if (refbus_node_config_load(&c, p, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(refbus_node_config_finish(&c, 1, err, sizeof err), 0);
+    assert_string_equal(c.agency, "cac.chiangmai");
+    assert_int_equal(c.control_mode, 0600);
+}
+
 static void expect_bad(const char *text, const char *needle)
 {
     refbus_node_config c;
@@ -139,6 +155,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_example),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_durations),
     };
