@@ -61,13 +61,15 @@ static void defer(refbus_noded *d, const refbus_envelope_header *h, int code, co
     d->n.deferred_in++;
 }
 
+/* The thread update for a delivery; `why` (256 bytes, the caller's: the record points to it
+ * until it is stored) receives the reason when the answer breaks the thread's rules. */
 static int thread_record_in(refbus_noded *d, MDB_txn *txn, const refbus_envelope_header *h,
-                            const refbus_payload_info *pi, refbus_inbox_rec *rec)
+                            const refbus_payload_info *pi, refbus_inbox_rec *rec, char *why)
 {
     refbus_thread *t = NULL;
     const char *members[REFBUS_MAX_RECIPIENTS + 1];
     size_t nm = 0;
-    char why[256] = "";
+    why[0] = 0;
     uint64_t now = refbus_now_ms();
     int rc = refbus_thread_get(d->store, txn, pi->thread_id, &t);
     if (rc && rc != REFBUS_ENOTFOUND)
@@ -96,7 +98,7 @@ static int thread_record_in(refbus_noded *d, MDB_txn *txn, const refbus_envelope
         } else if (strcmp(t->origin, h->sender) != 0) {
             applied = 0;
             err = REFBUS_ETRANSITION;
-            snprintf(why, sizeof why, "thread was started by %s, not %s", t->origin, h->sender);
+            snprintf(why, 256, "thread was started by %s, not %s", t->origin, h->sender);
         }
         for (size_t i = 0; applied && i < nm; i++)
             if (strcmp(members[i], t->origin) != 0 &&
@@ -110,7 +112,7 @@ static int thread_record_in(refbus_noded *d, MDB_txn *txn, const refbus_envelope
                                  applied, err);
         rec->thread_error = err;
     } else {
-        int chk = refbus_thread_check(t, h->sender, pi->status, why, sizeof why);
+        int chk = refbus_thread_check(t, h->sender, pi->status, why, 256);
         if (chk)
             log_warn("thread answer from %s not applied: %s", h->sender, why);
         rc = refbus_thread_apply(t, h->msg_id, h->sender, pi->status, pi->reason_code, pi->text,
@@ -133,7 +135,7 @@ static int store_in(refbus_noded *d, const refbus_envelope_header *h, const uint
 {
     MDB_txn *txn = NULL;
     uint64_t seq;
-    char *recips[REFBUS_MAX_RECIPIENTS];
+    char *recips[REFBUS_MAX_RECIPIENTS], why[256];
     int rc = refbus_store_begin(d->store, 1, &txn);
     if (rc)
         return rc;
@@ -161,7 +163,8 @@ static int store_in(refbus_noded *d, const refbus_envelope_header *h, const uint
     rec.n_recipients = h->n_recipients;
     rec.recipients = recips;
     rec.opened_epoch = opened_epoch;
-    if ((rc = thread_record_in(d, txn, h, pi, &rec)) || (rc = refbus_inbox_add(d->store, txn, &rec)))
+    if ((rc = thread_record_in(d, txn, h, pi, &rec, why)) ||
+        (rc = refbus_inbox_add(d->store, txn, &rec)))
         goto out;
     rc = refbus_store_commit(&txn);
     if (rc == 0) {

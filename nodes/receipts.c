@@ -130,7 +130,7 @@ void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, s
         rc = REFBUS_ERECEIPT;
     if (rc) {
         d->n.bad_receipts++;
-        node_note_error(d, rc, "a %s from the broker does not verify: %s",
+        node_note_error(d, rc, "the broker's %s receipt does not verify: %s",
                         refbus_wire_cmd_name(cmd), refbus_strerror(rc));
         return;
     }

@@ -1,4 +1,4 @@
-/* Referral JSON <-> Payload. The JSON side is strict: unknown fields, wrong types, values out
+/* Referral JSON -> Payload (payload.c goes the other way). The JSON side is strict: unknown fields, wrong types, values out
  * of range and missing required fields are refused with the field's path, so that a typo in an
  * agency system never sends a referral that silently lacks something. */
 #include "nodes/referral_json.h"
@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "common/util.h"
+#include "nodes/referral_enums.h"
 #include "nodes/thread.h"
 #include "proto/envelope.h"
 #include "referral.pb-c.h"
@@ -19,60 +20,18 @@
 #define MAX_ATTACH 32
 #define AGE_MAX 25
 
-typedef struct tab {
-    const char *name;
-    int value;
-} tab;
-
-static const tab types[] = {{"sexual_exploitation", 1}, {"trafficking", 2},
-                            {"online_sexual_exploitation", 3}, {"abuse", 4},
-                            {"missing_child", 5}, {"other", 6}, {NULL, 0}};
-static const tab urgencies[] = {{"routine", 1}, {"urgent", 2}, {"immediate_danger", 3},
-                                {NULL, 0}};
-static const tab genders[] = {{"female", 1}, {"male", 2}, {"other", 3}, {"unknown", 4},
-                              {NULL, 0}};
-static const tab services[] = {{"forensic_interview", 1}, {"medical", 2}, {"shelter", 3},
-                               {"legal_aid", 4}, {"psychosocial", 5}, {"investigation", 6},
-                               {"repatriation", 7}, {NULL, 0}};
-static const tab bases[] = {{"child", 1}, {"parent", 2}, {"guardian", 3}, {"override", 4},
-                            {NULL, 0}};
-
-static const char *tab_name(const tab *t, int v)
-{
-    for (; t->name; t++)
-        if (t->value == v)
-            return t->name;
-    return NULL;
-}
-
-static int tab_value(const tab *t, const char *s)
-{
-    for (; t->name; t++)
-        if (strcmp(t->name, s) == 0)
-            return t->value;
-    return -1;
-}
-
-static void tab_list(char *buf, size_t len, const tab *t)
-{
-    size_t o = 0;
-    buf[0] = 0;
-    for (; t->name && o < len; t++)
-        o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "", t->name);
-}
-
 int refbus_urgency_parse(const char *s)
 {
     if (!s)
         return -1;
     if (strcmp(s, "immediate") == 0 || strcmp(s, "immediate-danger") == 0)
         return REFBUS_URGENCY_IMMEDIATE_DANGER;
-    return tab_value(urgencies, s);
+    return refbus_enum_value(refbus_urgencies, s);
 }
 
 const char *refbus_urgency_name(int urgency)
 {
-    const char *n = tab_name(urgencies, urgency);
+    const char *n = refbus_enum_name(refbus_urgencies, urgency);
     return n ? n : "unspecified";
 }
 
@@ -150,7 +109,7 @@ static int get_str(const char **out, const json_t *o, const char *path, const ch
     return 0;
 }
 
-static int get_enum(int *out, const json_t *o, const char *path, const char *key, const tab *t,
+static int get_enum(int *out, const json_t *o, const char *path, const char *key, const refbus_enum_tab *t,
                     int required, char *err)
 {
     const char *s;
@@ -160,8 +119,8 @@ static int get_enum(int *out, const json_t *o, const char *path, const char *key
     if (rc || !s[0])
         return rc;
     join(p, sizeof p, path, key);
-    if ((*out = tab_value(t, s)) < 0) {
-        tab_list(list, sizeof list, t);
+    if ((*out = refbus_enum_value(t, s)) < 0) {
+        refbus_enum_list(list, sizeof list, t);
         return fail(err, p, "unknown value \"%s\" (one of: %s)", s, list);
     }
     return 0;
@@ -216,7 +175,7 @@ static int parse_child(scratch *s, const json_t *c, char *err)
     if ((rc = get_str(&str, c, "child", "age_band", 0, 16, 0, err)))
         return rc;
     s->child.age_band = (char *)str;
-    if ((rc = get_enum(&g, c, "child", "gender", genders, 0, err)))
+    if ((rc = get_enum(&g, c, "child", "gender", refbus_genders, 0, err)))
         return rc;
     s->child.gender = (Refbus__V1__Gender)g;
     if ((rc = get_str(&str, c, "child", "nationality", 0, 2, 0, err)))
@@ -260,7 +219,7 @@ static int parse_consent(scratch *s, const json_t *c, char *err)
     if (!json_is_object(c))
         return fail(err, "consent", c ? "expected an object" : "missing (required)");
     if ((rc = only(c, "consent", keys, err)) ||
-        (rc = get_enum(&b, c, "consent", "basis", bases, 1, err)))
+        (rc = get_enum(&b, c, "consent", "basis", refbus_consent_bases, 1, err)))
         return rc;
     s->consent.basis = (Refbus__V1__ConsentBasis)b;
     if ((rc = get_str(&str, c, "consent", "given_by", 0, 128, 0, err)))
@@ -356,10 +315,10 @@ static int parse_referral(scratch *s, const json_t *j, int *urgency, char *err)
     if ((rc = get_str(&str, j, "", "case_ref", 1, 64, 0, err)))
         return rc;
     s->r.case_ref = (char *)str;
-    if ((rc = get_enum(&v, j, "", "type", types, 1, err)))
+    if ((rc = get_enum(&v, j, "", "type", refbus_referral_types, 1, err)))
         return rc;
     s->r.type = (Refbus__V1__ReferralType)v;
-    if ((rc = get_enum(&v, j, "", "urgency", urgencies, 1, err)))
+    if ((rc = get_enum(&v, j, "", "urgency", refbus_urgencies, 1, err)))
         return rc;
     s->r.urgency = (Refbus__V1__Urgency)v;
     *urgency = v;
@@ -376,10 +335,10 @@ static int parse_referral(scratch *s, const json_t *j, int *urgency, char *err)
         if (!json_is_array(sv) || json_array_size(sv) > MAX_SERVICES)
             return fail(err, "services", "expected an array of service names");
         json_array_foreach(sv, i, it) {
-            int x = json_is_string(it) ? tab_value(services, json_string_value(it)) : -1;
+            int x = json_is_string(it) ? refbus_enum_value(refbus_services, json_string_value(it)) : -1;
             if (x < 0) {
                 char p[32];
-                tab_list(list, sizeof list, services);
+                refbus_enum_list(list, sizeof list, refbus_services);
                 snprintf(p, sizeof p, "services[%zu]", i);
                 return fail(err, p, "unknown service (one of: %s)", list);
             }
@@ -521,222 +480,3 @@ int refbus_status_payload(uint8_t **payload, size_t *payload_len, const uint8_t 
     return pack_payload(payload, payload_len, &pl);
 }
 
-static void copy_trunc(char *dst, size_t cap, const char *src)
-{
-    snprintf(dst, cap, "%s", src ? src : "");
-}
-
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static int utf8_valid(const unsigned char *s)
-{
-    while (*s) {
-        unsigned c = *s++;
-        int n;
-        unsigned min, cp;
-        if (c < 0x80)
-            continue;
-        if ((c & 0xe0) == 0xc0)
-            n = 1, min = 0x80, cp = c & 0x1f;
-        else if ((c & 0xf0) == 0xe0)
-            n = 2, min = 0x800, cp = c & 0x0f;
-        else if ((c & 0xf8) == 0xf0)
-            n = 3, min = 0x10000, cp = c & 0x07;
-        else
-            return 0;
-        while (n--) {
-            if ((*s & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (*s++ & 0x3fu);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-    }
-    return 1;
-}
-
-/* Every string field of `m` and its sub-messages is valid UTF-8 (protobuf-c does not check,
- * and JSON output needs it). Walks the descriptors, so it covers fields added later. */
-static int strings_valid(const ProtobufCMessage *m)
-{
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        const char *base = (const char *)m + f->offset;
-        size_t n = 1;
-        const void *const *items = (const void *const *)base;
-        if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
-            continue;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            n = *(const size_t *)((const char *)m + f->quantifier_offset);
-            items = *(const void *const *const *)base;
-        } else if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-            if (*(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
-                continue;
-        }
-        for (size_t k = 0; k < n; k++) {
-            const void *v = items[k];
-            if (!v)
-                continue;
-            if (f->type == PROTOBUF_C_TYPE_STRING ? !utf8_valid(v) : !strings_valid(v))
-                return 0;
-        }
-    }
-    return 1;
-}
-
-int refbus_payload_inspect(refbus_payload_info *info, const uint8_t *payload, size_t len)
-{
-    int rc = REFBUS_EMALFORMED;
-    Refbus__V1__Payload *pl = refbus__v1__payload__unpack(NULL, len, payload);
-    if (!pl)
-        return REFBUS_EMALFORMED;
-    memset(info, 0, offsetof(refbus_payload_info, text));
-    info->text[0] = 0;
-    if (!strings_valid(&pl->base))
-        goto out;
-    if (pl->body_case == REFBUS__V1__PAYLOAD__BODY_REFERRAL && pl->referral) {
-        const Refbus__V1__Referral *r = pl->referral;
-        if (r->thread_id.len != 16 || (int)r->urgency > REFBUS_URGENCY_IMMEDIATE_DANGER)
-            goto out;
-        info->kind = REFBUS_KIND_REFERRAL;
-        memcpy(info->thread_id, r->thread_id.data, 16);
-        info->urgency = (int)r->urgency;
-        copy_trunc(info->case_ref, sizeof info->case_ref, r->case_ref);
-    } else if (pl->body_case == REFBUS__V1__PAYLOAD__BODY_STATUS && pl->status) {
-        const Refbus__V1__StatusUpdate *s = pl->status;
-        if (s->thread_id.len != 16 || (int)s->status < 1 || (int)s->status > REFBUS_TS_MAX ||
-            (s->in_reply_to.len != 0 && s->in_reply_to.len != 16) ||
-            strlen(s->reason_code) > 64 || strlen(s->text) > REFBUS_TEXT_MAX)
-            goto out;
-        info->kind = REFBUS_KIND_STATUS;
-        memcpy(info->thread_id, s->thread_id.data, 16);
-        info->status = (uint32_t)s->status;
-        if ((info->has_in_reply_to = s->in_reply_to.len == 16))
-            memcpy(info->in_reply_to, s->in_reply_to.data, 16);
-        copy_trunc(info->reason_code, sizeof info->reason_code, s->reason_code);
-        copy_trunc(info->text, sizeof info->text, s->text);
-    } else {
-        goto out;
-    }
-    rc = 0;
-out:
-    refbus__v1__payload__free_unpacked(pl, NULL);
-    return rc;
-}
-
-static void set_str(json_t *o, const char *k, const char *v)
-{
-    if (v && v[0])
-        json_object_set_new(o, k, json_string(v));
-}
-
-static void set_hex(json_t *o, const char *k, const ProtobufCBinaryData *b)
-{
-    char hex[65];
-    if (b->len > 0 && b->len <= 32) {
-        refbus_hex(hex, b->data, b->len);
-        json_object_set_new(o, k, json_string(hex));
-    }
-}
-
-static json_t *contact_json(const Refbus__V1__Contact *c)
-{
-    json_t *o = json_object();
-    set_str(o, "name", c->name);
-    set_str(o, "role", c->role);
-    set_str(o, "phone", c->phone);
-    set_str(o, "email", c->email);
-    return o;
-}
-
-static json_t *referral_json(const Refbus__V1__Referral *r)
-{
-    json_t *o = json_object(), *a;
-    set_str(o, "case_ref", r->case_ref);
-    set_hex(o, "thread_id", &r->thread_id);
-    set_str(o, "type", tab_name(types, (int)r->type));
-    set_str(o, "urgency", tab_name(urgencies, (int)r->urgency));
-    if (r->child) {
-        const Refbus__V1__Child *c = r->child;
-        json_t *cj = json_object();
-        set_str(cj, "pseudonym", c->pseudonym);
-        if (c->age)
-            json_object_set_new(cj, "age", json_integer(c->age));
-        set_str(cj, "age_band", c->age_band);
-        set_str(cj, "gender", tab_name(genders, (int)c->gender));
-        set_str(cj, "nationality", c->nationality);
-        if (c->stateless)
-            json_object_set_new(cj, "stateless", json_true());
-        if (c->n_languages) {
-            a = json_array();
-            for (size_t i = 0; i < c->n_languages; i++)
-                json_array_append_new(a, json_string(c->languages[i]));
-            json_object_set_new(cj, "languages", a);
-        }
-        json_object_set_new(o, "child", cj);
-    }
-    set_str(o, "summary", r->summary);
-    if (r->n_services) {
-        a = json_array();
-        for (size_t i = 0; i < r->n_services; i++) {
-            const char *n = tab_name(services, (int)r->services[i]);
-            json_array_append_new(a, n ? json_string(n) : json_integer(r->services[i]));
-        }
-        json_object_set_new(o, "services", a);
-    }
-    if (r->consent) {
-        json_t *cj = json_object();
-        set_str(cj, "basis", tab_name(bases, (int)r->consent->basis));
-        set_str(cj, "given_by", r->consent->given_by);
-        set_str(cj, "override_reason", r->consent->override_reason);
-        json_object_set_new(o, "consent", cj);
-    }
-    if (r->contact)
-        json_object_set_new(o, "contact", contact_json(r->contact));
-    if (r->n_attachments) {
-        a = json_array();
-        for (size_t i = 0; i < r->n_attachments; i++) {
-            const Refbus__V1__AttachmentRef *at = r->attachments[i];
-            json_t *aj = json_object();
-            set_hex(aj, "hash", &at->hash);
-            json_object_set_new(aj, "size", json_integer((json_int_t)at->size));
-            set_str(aj, "media_type", at->media_type);
-            set_str(aj, "name", at->name);
-            json_array_append_new(a, aj);
-        }
-        json_object_set_new(o, "attachments", a);
-    }
-    return o;
-}
-
-int refbus_payload_to_json(json_t **out, const uint8_t *payload, size_t len)
-{
-    int rc = REFBUS_EMALFORMED;
-    json_t *j = NULL, *b = NULL;
-    Refbus__V1__Payload *pl = refbus__v1__payload__unpack(NULL, len, payload);
-    if (!pl)
-        return REFBUS_EMALFORMED;
-    if (pl->body_case == REFBUS__V1__PAYLOAD__BODY_REFERRAL && pl->referral) {
-        b = referral_json(pl->referral);
-        j = json_pack("{s:o}", "referral", b);
-    } else if (pl->body_case == REFBUS__V1__PAYLOAD__BODY_STATUS && pl->status) {
-        const Refbus__V1__StatusUpdate *s = pl->status;
-        b = json_object();
-        set_hex(b, "thread_id", &s->thread_id);
-        set_hex(b, "in_reply_to", &s->in_reply_to);
-        json_object_set_new(b, "status", json_string(refbus_thread_status_name(s->status)));
-        set_str(b, "reason_code", s->reason_code);
-        set_str(b, "text", s->text);
-        if (s->contact)
-            json_object_set_new(b, "contact", contact_json(s->contact));
-        j = json_pack("{s:o}", "status", b);
-    } else {
-        goto out;
-    }
-    rc = j ? 0 : REFBUS_ENOMEM;
-    if (j)
-        *out = j;
-out:
-    refbus__v1__payload__free_unpacked(pl, NULL);
-    return rc;
-}

@@ -1,5 +1,6 @@
 /* Referral JSON (what agency systems hand in and get out, docs/NODE.md "Referral JSON") <->
- * the refbus.v1.Payload bytes sealed inside an envelope. Every refusal names the field. */
+ * the refbus.v1.Payload bytes sealed inside an envelope. Every refusal names the field.
+ * JSON in: referral_json.c; payload checks and JSON out: payload.c. */
 #ifndef REFBUS_NODES_REFERRAL_JSON_H
 #define REFBUS_NODES_REFERRAL_JSON_H
 
