@@ -198,4 +198,26 @@ for m in "$M1" "$M5"; do
 done
 [ "$(node status | jq .counters.refused_in)" -eq 0 ] || fail "the node refused a delivery"
 
+step "node and broker stop cleanly (exit 0, no sanitizer report: nothing the client sent hurt them)"
+# stop PID NAME: SIGTERM, at most 20 s, then the exit status must be 0.
+stop() {
+    local until=$((SECONDS + 20)) rc
+    kill -TERM "$1" 2>/dev/null
+    while kill -0 "$1" 2>/dev/null; do
+        [ "$SECONDS" -ge "$until" ] && fail "$2 did not stop on SIGTERM"
+        sleep 0.1
+    done
+    wait "$1"
+    rc=$?
+    [ "$rc" -eq 0 ] || fail "$2 exited $rc"
+}
+stop "$NODE_PID" refbus-node
+NODE_PID=
+stop "$BROKER_PID" refbus-broker
+BROKER_PID=
+if grep -E 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' \
+    "$T/broker.log" "$T/node/log" >&2; then
+    fail "sanitizer report"
+fi
+
 echo "PASS: interop_wire"
