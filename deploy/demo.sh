@@ -307,21 +307,38 @@ jq -e '.serial == 2 and ([.agencies[] | select(.id == "ngo.hots") | .keys[] | "\
        | sort == ["1:retired", "2:active"])' <<<"$DIR_JSON" >/dev/null ||
     die "directory 2 does not show ngo.hots epoch 1 retired and epoch 2 active"
 ok "ngo.hots epoch 2 created; epoch 1 retired (still opens old messages); directory serial 2 signed"
-# Hand the new bundle over (it holds epochs 1 and 2); the node re-reads it when the directory
-# names the new epoch.
-install -m 0600 "$W/admin/out/ngo.hots.epoch2.bundle" "$W/ngo.hots/bundle.new"
-mv -f "$W/ngo.hots/bundle.new" "$W/ngo.hots/bundle"
 publish() {
     OUT=$(as broker "$BROKER" publish -a "$ADMIN_EP" "$W/admin/directory.signed") ||
         die "refbus-broker publish failed: $OUT"
     jq -e --argjson s "$1" '.ok == true and .serial == $s' <<<"$OUT" >/dev/null ||
         die "the broker did not install directory $1: $OUT"
 }
+# The NGO takes its node down to install the new bundle. Meanwhile the CAC, still on directory
+# 1, adds a note to the case: it is sealed to the NGO's epoch-1 key and waits at the broker.
+stop ngo.hots
+ok "the NGO stops its node to install the new bundle (its store, outbox and inbox stay)"
+n cac.chiangmai status | jq -e '.directory.serial == 1' >/dev/null ||
+    die "the CAC should still hold directory 1 here"
+OUT=$(n cac.chiangmai reply "$MSG1" --status note \
+    --text "ล่ามภาษาพม่าจะมาพรุ่งนี้ (a Burmese interpreter comes tomorrow)") ||
+    die "the CAC's note was refused: $OUT"
+NOTE=$(jq -r .msg_id <<<"$OUT")
+note_accepted() { n cac.chiangmai outbox "$NOTE" | jq -e '.state == "accepted"' >/dev/null; }
+wait_for 30 note_accepted || die "the CAC's note was not accepted by the broker: $OUT"
+ok "the CAC adds a note, sealed to the NGO's epoch-1 key (it still holds directory 1); it waits at the broker"
 publish 2
-ok "directory 2 published to the running broker, which pushes it to every node"
+ok "directory 2 published to the running broker, which pushes it to the connected nodes"
+install -m 0600 "$W/admin/out/ngo.hots.epoch2.bundle" "$W/ngo.hots/bundle.new"
+mv -f "$W/ngo.hots/bundle.new" "$W/ngo.hots/bundle"
+start ngo.hots "$NODE" run -c "$W/ngo.hots/node.conf"
 ngo_on_epoch2() { n ngo.hots status | jq -e '.epoch == 2 and .broker.state == "ready" and .directory.serial == 2' >/dev/null; }
-wait_for 30 ngo_on_epoch2 || die "the NGO's node did not move to epoch 2: $(n ngo.hots status)"
-ok "the NGO's node installed directory 2, re-read its bundle and reconnected with epoch 2"
+wait_for 30 ngo_on_epoch2 || die "the NGO's node did not come back with epoch 2: $(n ngo.hots status)"
+ok "the NGO's node is back with the new bundle: connected with epoch 2, holds directory 2"
+wait_for 30 has_msg ngo.hots "$NOTE" || die "the CAC's note did not reach the NGO after its rotation: $OUT"
+M=$(n ngo.hots inbox show "$NOTE") || die "the NGO cannot open the CAC's note: $M"
+jq -e '.sender == "cac.chiangmai" and .status.status == "note" and (.status.text | startswith("ล่าม"))' \
+    <<<"$M" >/dev/null || die "the CAC's note does not open at the NGO: $M"
+ok "the note sealed to epoch 1 was delivered after the rotation and opens: nothing in flight is lost"
 jq -n --arg s "ติดตามผล: น้องดาวพักที่บ้านพักเด็กแล้ว ต้องการล่ามภาษาพม่าสำหรับการสัมภาษณ์ (Follow-up: Dao is at the shelter; a Burmese interpreter is needed for the interview.)" '{
   case_ref: "HOTS-2025-0315", type: "trafficking", urgency: "routine",
   child: {pseudonym: "Dao", age: 14, gender: "female", nationality: "MM", languages: ["my", "th"]},
@@ -340,7 +357,7 @@ T1=$(n ngo.hots thread show "$THREAD") || die "the NGO lost its first thread: $T
 ANS=$(jq -r '.thread.events[] | select(.from == "cac.chiangmai" and .status == "accepted") | .msg_id' <<<"$T1" | head -1)
 M=$(n ngo.hots inbox show "$ANS") || die "the NGO cannot open the CAC's earlier answer: $M"
 jq -e '.status.status == "accepted"' <<<"$M" >/dev/null || die "the CAC's earlier answer does not open: $M"
-ok "the CAC's answer sealed to epoch 1 before the rotation still opens at the NGO"
+ok "the NGO's earlier thread and answers are all still there after the restart"
 
 # --- 8. revocation -----------------------------------------------------------------------------------
 step "A welfare officer's laptop is stolen: the administrator revokes that key at once"
