@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -11,6 +12,8 @@
 #include "common/util.h"
 #include "keys/passphrase.h"
 #include "nodes/node_int.h"
+
+static struct node_file_stamp stamp_of(const char *path);
 
 int ident_open(refbus_noded *d)
 {
@@ -41,6 +44,8 @@ int ident_open(refbus_noded *d)
         log_error("directory %s: %s", d->cfg.directory, refbus_strerror(rc));
         return rc;
     }
+    d->ks_stamp = stamp_of(d->cfg.keystore);
+    d->dir_stamp = stamp_of(d->cfg.directory);
     log_info("agency %s, keystore epochs %zu (newest %u), directory serial %llu", d->me,
              refbus_keystore_epoch_count(d->ks), d->epoch,
              (unsigned long long)refbus_directory_serial(d->dir));
@@ -203,6 +208,48 @@ static void reload_directory_file(refbus_noded *d)
     if (rc && rc != REFBUS_EROLLBACK)
         log_warn("directory file %s: %s", d->cfg.directory, refbus_strerror(rc));
     free(b);
+}
+
+static struct node_file_stamp stamp_of(const char *path)
+{
+    struct stat st;
+    struct node_file_stamp f = {0, 0, 0};
+    if (stat(path, &st) == 0) {
+        f.ino = (unsigned long long)st.st_ino;
+        f.size = (unsigned long long)st.st_size;
+        f.mtime_ns = (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
+                     (unsigned long long)st.st_mtim.tv_nsec;
+    }
+    return f;
+}
+
+static int stamp_changed(struct node_file_stamp *held, const char *path)
+{
+    struct node_file_stamp now = stamp_of(path);
+    int changed = now.ino != held->ino || now.size != held->size ||
+                  now.mtime_ns != held->mtime_ns;
+    *held = now;
+    return changed && now.ino != 0;
+}
+
+void ident_watch_files(refbus_noded *d, uint64_t now, int *reconnect)
+{
+    *reconnect = 0;
+    if (now < d->files_check_ms)
+        return;
+    d->files_check_ms = now + 2000;
+    if (stamp_changed(&d->dir_stamp, d->cfg.directory)) {
+        int r = 0;
+        reload_directory_file(d);
+        if (ident_refresh(d, &r) == 0 && r)
+            *reconnect = 1;
+    }
+    if (stamp_changed(&d->ks_stamp, d->cfg.keystore)) {
+        int r = 0;
+        log_info("keystore %s changed on disk: reading it", d->cfg.keystore);
+        if (ident_try_keystore(d, &r, 1) == 0 && r)
+            *reconnect = 1;
+    }
 }
 
 int ident_try_keystore(refbus_noded *d, int *reconnect, int force)

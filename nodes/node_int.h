@@ -62,6 +62,10 @@ typedef struct refbus_noded {
     char revoked_reason[256];
     int rekey_pending;             /* the directory names an epoch our keystore lacks */
     uint64_t ks_reload_ms;         /* last time the keystore file was re-read */
+    uint64_t files_check_ms;       /* next look at the keystore and directory files */
+    struct node_file_stamp {
+        unsigned long long ino, size, mtime_ns;
+    } ks_stamp, dir_stamp;
     uint64_t rekey_retry_ms;
     uint8_t broker_curve[32];      /* the server key the current socket was made with */
 
@@ -106,6 +110,11 @@ int ident_refresh(refbus_noded *d, int *reconnect) REFBUS_WUR;
  * the keystore (at most every 10 s unless `force`), and move to a newer epoch found there.
  * Sets *reconnect when it did. */
 int ident_try_keystore(refbus_noded *d, int *reconnect, int force) REFBUS_WUR;
+/* Every 2 s: has an administrator written a new bundle over the keystore or a new directory
+ * file? Then read it (a newer directory is installed, a newer epoch is switched to). Sets
+ * *reconnect when the transport keys changed. A rotation thus takes effect even when the broker
+ * does not push the directory to a node whose key it has just retired. */
+void ident_watch_files(refbus_noded *d, uint64_t now, int *reconnect);
 /* Install a signed directory (from the broker or the store). Errors: those of
  * refbus_directory_load (REFBUS_EROLLBACK for an older or equal serial), store errors. */
 int ident_install_directory(refbus_noded *d, const uint8_t *bytes, size_t len, int persist)

@@ -431,6 +431,10 @@ static void resend_stale(refbus_noded *d, uint64_t now)
 
 void session_timers(refbus_noded *d, uint64_t now)
 {
+    int changed = 0;
+    ident_watch_files(d, now, &changed);
+    if (changed && d->state != NODE_DOWN)
+        session_drop(d, "keys changed: reconnecting with the new ones", 0);
     if (d->rekey_pending && now >= d->rekey_retry_ms) {
         int reconnect = 0;
         d->rekey_retry_ms = now + 2000;

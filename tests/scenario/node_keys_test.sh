@@ -42,16 +42,27 @@ nl_wait 20 nl_json_eq ngo.hots '.items | length' 0 outbox || nl_fail "ROT-3 neve
 nl_referral ROT-4 | nl_node ngo.hots send - --to cac.chiangmai --wait=20 >/dev/null ||
     nl_fail "send ROT-4 after the rotation"
 
+nl_step "a second rotation of the NGO with everything running: published live, no restart"
+nl_keys rotate ngo.hots --bundle "$NL_T/keys/ngo.hots.2.bundle" --out "$NL_T/keys/ngo.hots.3.bundle" \
+    --bundle-passphrase-file "$NL_T/pass" >/dev/null || nl_fail "rotate ngo.hots to epoch 3"
+install -m 0600 "$NL_T/keys/ngo.hots.3.bundle" "$NL_T/nodes/ngo.hots/keystore.new"
+mv -f "$NL_T/nodes/ngo.hots/keystore.new" "$NL_T/nodes/ngo.hots/keystore"
+nl_publish
+nl_wait 30 nl_json_eq ngo.hots '"\(.epoch) \(.directory.serial) \(.broker.state)"' "3 3 ready" status ||
+    nl_fail "the NGO did not move to epoch 3 live: $(nl_node ngo.hots status)"
+nl_referral ROT-5 | nl_node ngo.hots send - --to cac.chiangmai --wait=20 >/dev/null ||
+    nl_fail "send ROT-5 after the live rotation"
+
 nl_step "the CAC starts with its rotated bundle: every referral opens"
 nl_node_start cac.chiangmai
-for i in 1 2 3 4; do
+for i in 1 2 3 4 5; do
     nl_wait 30 count_is cac.chiangmai "ROT-$i" 1 || nl_fail "ROT-$i not in the CAC's inbox"
 done
 epochs=$(nl_node cac.chiangmai inbox list | jq -r '[.items[].seq] | .[]' | while read -r s; do
     nl_node cac.chiangmai inbox show "$s" | jq -r '"\(.sender_epoch):\(.referral.case_ref)"'
 done | sort | tr '\n' ' ')
 case "$epochs" in
-*"1:ROT-1"*"1:ROT-2"*"2:ROT-4"*) ;;
+*"1:ROT-1"*"1:ROT-2"*"2:ROT-4"*"3:ROT-5"*) ;;
 *) nl_fail "signed epochs and contents: $epochs" ;;
 esac
 [ "$(nl_node cac.chiangmai status | jq .epoch)" = 2 ] || nl_fail "the CAC is not on epoch 2"
