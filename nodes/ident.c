@@ -14,6 +14,7 @@
 #include "nodes/node_int.h"
 
 static struct node_file_stamp stamp_of(const char *path);
+static int keystore_if_changed(refbus_noded *d, int *changed);
 
 int ident_open(refbus_noded *d)
 {
@@ -115,7 +116,6 @@ static void revoked_reason(refbus_noded *d, char *out, size_t len)
 static int reload_keystore(refbus_noded *d)
 {
     refbus_keystore *ks = NULL;
-    d->ks_reload_ms = refbus_mono_ms();
     int rc = refbus_keystore_open(&ks, d->cfg.keystore, d->pass, d->pass_len);
     if (rc) {
         log_warn("re-reading keystore %s: %s", d->cfg.keystore, refbus_strerror(rc));
@@ -165,7 +165,9 @@ int ident_refresh(refbus_noded *d, int *reconnect)
     d->revoked = 0;
     d->revoked_reason[0] = 0;
     mine = refbus_keystore_find(d->ks, k->epoch);
-    if (!mine && k->epoch > refbus_keystore_current(d->ks)->epoch && reload_keystore(d) == 0)
+    int changed = 0;
+    if (!mine && k->epoch > refbus_keystore_current(d->ks)->epoch &&
+        keystore_if_changed(d, &changed) == 0 && changed)
         mine = refbus_keystore_find(d->ks, k->epoch);
     if (!mine) {
         if (!d->rekey_pending)
@@ -232,35 +234,22 @@ static int stamp_changed(struct node_file_stamp *held, const char *path)
     return changed && now.ino != 0;
 }
 
-void ident_watch_files(refbus_noded *d, uint64_t now, int *reconnect)
+/* Re-read the keystore only when its file changed on disk since it was last read (an
+ * Argon2id run each time, so not on every refusal). */
+static int keystore_if_changed(refbus_noded *d, int *changed)
 {
-    *reconnect = 0;
-    if (now < d->files_check_ms)
-        return;
-    d->files_check_ms = now + 2000;
-    if (stamp_changed(&d->dir_stamp, d->cfg.directory)) {
-        int r = 0;
-        reload_directory_file(d);
-        if (ident_refresh(d, &r) == 0 && r)
-            *reconnect = 1;
-    }
-    if (stamp_changed(&d->ks_stamp, d->cfg.keystore)) {
-        int r = 0;
-        log_info("keystore %s changed on disk: reading it", d->cfg.keystore);
-        if (ident_try_keystore(d, &r, 1) == 0 && r)
-            *reconnect = 1;
-    }
+    *changed = 0;
+    if (!stamp_changed(&d->ks_stamp, d->cfg.keystore))
+        return 0;
+    log_info("keystore %s changed on disk: reading it", d->cfg.keystore);
+    int rc = reload_keystore(d);
+    *changed = rc == 0;
+    return rc;
 }
 
-int ident_try_keystore(refbus_noded *d, int *reconnect, int force)
+/* Move to the newest epoch of the keystore when it is newer than the one in use. */
+static void adopt_newest(refbus_noded *d, int *reconnect)
 {
-    *reconnect = 0;
-    if (!force && d->ks_reload_ms && refbus_mono_ms() - d->ks_reload_ms < 10000)
-        return 0;
-    reload_directory_file(d);
-    int rc = reload_keystore(d);
-    if (rc)
-        return rc;
     const refbus_epoch_keys *newest = refbus_keystore_current(d->ks);
     if (newest->epoch > d->epoch) {
         log_info("keystore holds epoch %u (newer than %u): switching to it", newest->epoch,
@@ -270,7 +259,36 @@ int ident_try_keystore(refbus_noded *d, int *reconnect, int force)
         d->revoked_reason[0] = 0;
         *reconnect = 1;
     }
-    return 0;
+}
+
+void ident_watch_files(refbus_noded *d, uint64_t now, int *reconnect)
+{
+    int changed = 0, r = 0;
+    *reconnect = 0;
+    if (now < d->files_check_ms)
+        return;
+    d->files_check_ms = now + 2000;
+    if (stamp_changed(&d->dir_stamp, d->cfg.directory)) {
+        reload_directory_file(d);
+        if (ident_refresh(d, &r) == 0 && r)
+            *reconnect = 1;
+    }
+    if (keystore_if_changed(d, &changed) == 0 && changed) {
+        adopt_newest(d, reconnect);
+        if (ident_refresh(d, &r) == 0 && r)
+            *reconnect = 1;
+    }
+}
+
+int ident_try_keystore(refbus_noded *d, int *reconnect)
+{
+    int changed = 0;
+    *reconnect = 0;
+    reload_directory_file(d);
+    int rc = keystore_if_changed(d, &changed);
+    if (rc == 0 && changed)
+        adopt_newest(d, reconnect);
+    return rc;
 }
 
 int ident_can_send(const refbus_noded *d, char *why, size_t why_len)

@@ -251,7 +251,7 @@ void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len)
         if (rc != REFBUS_ENOEPOCHKEY || attempt)
             break;
         int reconnect = 0; /* sealed to an epoch of ours we have not read yet */
-        if (ident_try_keystore(d, &reconnect, 1) == 0 && reconnect)
+        if (ident_try_keystore(d, &reconnect) == 0 && reconnect)
             session_drop(d, "keys changed: reconnecting with the new ones", 0);
     }
     if (rc == REFBUS_ENOEPOCHKEY) {

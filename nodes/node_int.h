@@ -61,7 +61,6 @@ typedef struct refbus_noded {
     int revoked;                   /* our key is revoked: nothing can be sent */
     char revoked_reason[256];
     int rekey_pending;             /* the directory names an epoch our keystore lacks */
-    uint64_t ks_reload_ms;         /* last time the keystore file was re-read */
     uint64_t files_check_ms;       /* next look at the keystore and directory files */
     struct node_file_stamp {
         unsigned long long ino, size, mtime_ns;
@@ -106,10 +105,11 @@ void ident_close(refbus_noded *d);
 /* After a directory change: find our epoch, reload the keystore if the directory names a newer
  * one, notice a revocation. Sets *reconnect when the transport keys changed. */
 int ident_refresh(refbus_noded *d, int *reconnect) REFBUS_WUR;
-/* The broker refused our key: re-read the configured directory file (installed when newer) and
- * the keystore (at most every 10 s unless `force`), and move to a newer epoch found there.
- * Sets *reconnect when it did. */
-int ident_try_keystore(refbus_noded *d, int *reconnect, int force) REFBUS_WUR;
+/* The broker refused our key, or a message is sealed to an epoch we lack: re-read the
+ * configured directory file (installed when newer) and the keystore (when the file changed
+ * since it was last read), and move to a newer epoch found there. Sets *reconnect when it
+ * did. */
+int ident_try_keystore(refbus_noded *d, int *reconnect) REFBUS_WUR;
 /* Every 2 s: has an administrator written a new bundle over the keystore or a new directory
  * file? Then read it (a newer directory is installed, a newer epoch is switched to). Sets
  * *reconnect when the transport keys changed. A rotation thus takes effect even when the broker

@@ -182,7 +182,7 @@ void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, s
     session_inflight_remove(d, r.msg_id);
     if (r.reason == REFBUS_ERETIRED || r.reason == REFBUS_EREVOKED) {
         int reconnect = 0;
-        if (o->sender_epoch == d->epoch && ident_try_keystore(d, &reconnect, 0) == 0 &&
+        if (o->sender_epoch == d->epoch && ident_try_keystore(d, &reconnect) == 0 &&
             reconnect)
             session_drop(d, "keys changed: reconnecting with the new ones", 0);
         if (o->sender_epoch != d->epoch || d->rekey_pending) {

@@ -159,7 +159,7 @@ void session_on_monitor(refbus_noded *d)
                             "the broker refused our transport key (ZAP status %u): unknown, "
                             "retired or revoked in its directory",
                             value);
-            if (ident_try_keystore(d, &reconnect, 0) == 0 && reconnect) {
+            if (ident_try_keystore(d, &reconnect) == 0 && reconnect) {
                 session_drop(d, "a newer key epoch is in the keystore: reconnecting with it", 0);
                 return;
             }
@@ -234,7 +234,7 @@ static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
                     refbus_errname(e.code));
     if (e.code == REFBUS_EREVOKED || e.code == REFBUS_EUNKNOWNPEER) {
         /* Retired after a rotation (a newer bundle may be on disk already) or revoked. */
-        if (ident_try_keystore(d, &reconnect, 1) == 0 && reconnect) {
+        if (ident_try_keystore(d, &reconnect) == 0 && reconnect) {
             session_drop(d, "a newer key epoch is in the keystore: reconnecting with it", 0);
             return;
         }
