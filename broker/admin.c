@@ -39,12 +39,14 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
     refbus_directory_free(&b->dir);
     b->dir = nd;
     log_info("installed directory serial %llu", (unsigned long long)refbus_directory_serial(nd));
-    /* Push it, and drop the state of peers whose keys are no longer active: their next
-     * message is refused (and audited) by the per-message check. */
+    /* Push it to every connected node, a just-rotated one (RETIRED transport key) included:
+     * the new directory is how it learns of its new epoch. Peers whose key is now REVOKED get
+     * nothing more; their next message is refused (and audited) by the per-message check. */
     for (size_t i = 0; i < b->n_peers; i++) {
         peer *p = &b->peers[i];
         const refbus_dir_key *k = NULL;
-        if (refbus_directory_sender_key(b->dir, p->agency, p->epoch, &k) != 0) {
+        if (refbus_directory_key(b->dir, p->agency, p->epoch, &k) != 0 ||
+            k->status == REFBUS_KEY_REVOKED) {
             p->hello = 0;
             p->n_fl = 0;
             continue;
