@@ -84,9 +84,10 @@ start() {
     (exec "${argv[@]}") >>"$W/$party/$party.log" 2>&1 &
     PID[$party]=$!
 }
-# Stop PARTY's daemon: SIGTERM, then SIGKILL after 10 s.
+# Stop PARTY's daemon: SIGTERM, then SIGKILL after 10 s. Its exit status goes to STATUS[party].
+declare -A STATUS=()
 stop() {
-    local party=$1 pid=${PID[$1]:-} i
+    local party=$1 pid=${PID[$1]:-} i rc=0
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
@@ -94,8 +95,13 @@ stop() {
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || rc=$?
+    STATUS[$party]=$rc
     unset "PID[$party]"
+}
+stopped_cleanly() { # stop PARTY and insist on exit status 0 (a clean shutdown, no sanitizer report)
+    stop "$1"
+    [ "${STATUS[$1]}" = 0 ] || die "$1 did not stop cleanly on SIGTERM (exit ${STATUS[$1]}); see $1/$1.log"
 }
 cleanup() {
     local rc=$?
@@ -315,7 +321,7 @@ publish() {
 }
 # The NGO takes its node down to install the new bundle. Meanwhile the CAC, still on directory
 # 1, adds a note to the case: it is sealed to the NGO's epoch-1 key and waits at the broker.
-stop ngo.hots
+stopped_cleanly ngo.hots
 ok "the NGO stops its node to install the new bundle (its store, outbox and inbox stay)"
 n cac.chiangmai status | jq -e '.directory.serial == 1' >/dev/null ||
     die "the CAC should still hold directory 1 here"
@@ -436,7 +442,8 @@ ok "the same proof with one bit changed is refused"
 
 # --- 10. shutdown -------------------------------------------------------------------------------------
 step "Everyone stops; the trail on disk is checked once more"
-for p in "${AGENCIES[@]}" broker; do stop "$p"; done
+for p in "${AGENCIES[@]}" broker; do stopped_cleanly "$p"; done
+ok "the four nodes and the broker stopped cleanly on SIGTERM (exit 0)"
 OUT=$(aud verify "$W/broker" "${PIN[@]}" --json --no-progress) || die "refbus-audit verify $W/broker failed: $OUT"
 ok "refbus-audit verify $W/broker: intact, $(jq -r .records <<<"$OUT") records"
 printf '\n%sAll %d steps checked in %d s.%s Everything is in %s:\n' "$B" "$STEP" "$(($(date +%s) - T0))" "$N" "$W"

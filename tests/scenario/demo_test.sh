@@ -30,6 +30,10 @@ for d in admin broker auditor cac.chiangmai police.ticac welfare.cm ngo.hots; do
     [ -d "$W/$d" ] || fail "no folder $d/ in the work directory"
 done
 [ -f "$W/broker/data.mdb" ] || fail "no broker data in $W/broker"
+# Under ASan/UBSan builds: no daemon reported anything.
+if grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$W"/*/*.log; then
+    fail "a sanitizer report in the logs above"
+fi
 "$REFBUS_BIN_DIR/refbus-audit" verify "$W/broker" || fail "refbus-audit verify $W/broker failed"
 # Every step printed a check mark; none printed a cross.
 grep -q '✗' "$T/demo.out" && fail "the demo printed a failed check"
