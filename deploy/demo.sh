@@ -425,6 +425,10 @@ done
 n_dir=$(aud replay "$W/auditor/trail" --event DIRECTORY_INSTALLED --format jsonl | jq -s 'map(.directory_serial) | max')
 [ "$n_dir" = 3 ] || die "the trail does not record directory 3 being installed"
 ok "the rotation and the revocation are in the trail (directory serials installed up to 3)"
+REV=$(aud replay "$W/auditor/trail" --agency welfare.cm --format jsonl |
+    jq -s '[.[] | select(.event == "PEER_REVOKED" or (.event == "REJECTED" and .reason_name == "EREVOKED"))] | length')
+[ "${REV:-0}" -ge 1 ] || die "the trail does not record the refusal of welfare.cm's revoked key"
+ok "so is the refusal of the stolen laptop's key (welfare.cm, EREVOKED)"
 aud prove "$W/auditor/trail" "$PROVE" -o "$W/auditor/record-$PROVE.proof" >/dev/null ||
     die "refbus-audit prove failed"
 OUT=$(aud check-proof "$W/auditor/record-$PROVE.proof" "${PIN[@]}") ||
