@@ -152,6 +152,7 @@ static void stop(refbus_noded *d)
     ident_close(d);
     json_decref(d->cp_alarm);
     free(d->fl);
+    free(d->pending);
     if (d->lock_fd >= 0)
         close(d->lock_fd);
 }

@@ -1,7 +1,8 @@
 /* Deliveries from the broker: verify against the sender's key in our directory, open with any of
- * our epochs, store once (dedup by sender and msg id) together with the thread update in one
- * transaction, and only then send the signed DELIVERED receipt. A duplicate is receipted again;
- * what can never be opened gets a REJECTED receipt; what cannot be taken yet gets none. */
+ * our epochs, store once (dedup by sender and msg id) together with the thread update, and only
+ * after the commit send the signed DELIVERED receipt. The deliveries of one receive pass share
+ * one transaction (one fsync: group commit). A duplicate is receipted again; what can never be
+ * opened gets a REJECTED receipt; what cannot be taken yet gets none. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,25 +129,13 @@ out:
     return rc;
 }
 
-/* One transaction: the inbox record, its indexes and the thread update. */
-static int store_in(refbus_noded *d, const refbus_envelope_header *h, const uint8_t *pl,
-                    size_t pl_len, const refbus_payload_info *pi, uint32_t opened_epoch,
-                    int *dup)
+/* The inbox record, its indexes and the thread update, in the batch transaction `txn`. */
+static int store_in(refbus_noded *d, MDB_txn *txn, const refbus_envelope_header *h,
+                    const uint8_t *pl, size_t pl_len, const refbus_payload_info *pi,
+                    uint32_t opened_epoch)
 {
-    MDB_txn *txn = NULL;
-    uint64_t seq;
     char *recips[REFBUS_MAX_RECIPIENTS], why[256];
-    int rc = refbus_store_begin(d->store, 1, &txn);
-    if (rc)
-        return rc;
-    *dup = 0;
-    rc = refbus_inbox_find(d->store, txn, h->sender, h->msg_id, &seq);
-    if (rc == 0) {
-        *dup = 1;
-        goto out;
-    }
-    if (rc != REFBUS_ENOTFOUND)
-        goto out;
+    int rc;
     refbus_inbox_rec rec = REFBUS__NODESTORE__INBOX_RECORD__INIT;
     rec.msg_id = (ProtobufCBinaryData){16, (uint8_t *)h->msg_id};
     rec.sender = (char *)h->sender;
@@ -165,18 +154,68 @@ static int store_in(refbus_noded *d, const refbus_envelope_header *h, const uint
     rec.opened_epoch = opened_epoch;
     if ((rc = thread_record_in(d, txn, h, pi, &rec, why)) ||
         (rc = refbus_inbox_add(d->store, txn, &rec)))
-        goto out;
-    rc = refbus_store_commit(&txn);
-    if (rc == 0) {
-        char hex[33];
-        refbus_hex(hex, h->msg_id, 16);
-        log_info("stored %s %s from %s as inbox #%llu",
-                 h->kind == REFBUS_KIND_REFERRAL ? "referral" : "answer", hex, h->sender,
-                 (unsigned long long)rec.seq);
+        return rc;
+    char hex[33];
+    refbus_hex(hex, h->msg_id, 16);
+    log_info("storing %s %s from %s as inbox #%llu",
+             h->kind == REFBUS_KIND_REFERRAL ? "referral" : "answer", hex, h->sender,
+             (unsigned long long)rec.seq);
+    return 0;
+}
+
+/* A DELIVERED receipt to send once the batch is committed. */
+static int pend(refbus_noded *d, const refbus_envelope_header *h, int dup)
+{
+    if (d->n_pending == d->cap_pending) {
+        size_t cap = d->cap_pending ? d->cap_pending * 2 : 64;
+        struct node_pending_receipt *a = realloc(d->pending, cap * sizeof *a);
+        if (!a)
+            return REFBUS_ENOMEM;
+        d->pending = a;
+        d->cap_pending = cap;
     }
-out:
-    refbus_store_abort(&txn);
-    return rc;
+    struct node_pending_receipt *p = &d->pending[d->n_pending++];
+    memcpy(p->msg_id, h->msg_id, 16);
+    snprintf(p->sender, sizeof p->sender, "%s", h->sender);
+    memcpy(p->hash, h->envelope_hash, 32);
+    p->dup = dup;
+    return 0;
+}
+
+/* Give up the batch: nothing in it was receipted, so the broker delivers it all again. */
+static void batch_abort(refbus_noded *d)
+{
+    refbus_store_abort(&d->batch);
+    d->n_pending = 0;
+}
+
+void inbound_batch_end(refbus_noded *d)
+{
+    int rc;
+    if (!d->batch)
+        return;
+    if ((rc = refbus_store_commit(&d->batch))) {
+        node_note_error(d, rc, "storing %zu deliveries failed (%s): the broker will deliver "
+                               "them again",
+                        d->n_pending, refbus_strerror(rc));
+        d->n_pending = 0;
+        return;
+    }
+    if (d->n_pending)
+        node_crash_point("REFBUS_NODE_CRASH_AFTER_STORE");
+    for (size_t i = 0; i < d->n_pending; i++) {
+        struct node_pending_receipt *p = &d->pending[i];
+        refbus_envelope_header h;
+        memset(&h, 0, sizeof h);
+        memcpy(h.msg_id, p->msg_id, 16);
+        snprintf(h.sender, sizeof h.sender, "%s", p->sender);
+        if (p->dup)
+            d->n.duplicates_in++;
+        else
+            d->n.delivered_in++;
+        send_receipt(d, REFBUS_RECEIPT_DELIVERED, &h, p->hash, 0, NULL);
+    }
+    d->n_pending = 0;
 }
 
 void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len)
@@ -189,7 +228,7 @@ void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len)
     const refbus_dir_key *sk = NULL;
     uint32_t my_epoch = 0;
     char text[300];
-    int rc, dup = 0, mine = 0;
+    int rc, mine = 0;
 
     crypto_generichash(hash, 32, env, len, NULL, 0);
     if ((rc = refbus_envelope_parse(&h, env, len))) {
@@ -205,27 +244,28 @@ void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len)
         refuse(d, &h, hash, REFBUS_ENOTRECIPIENT, "this agency is not a recipient");
         return;
     }
-    /* Already stored? Then only the receipt was lost: send it again. */
-    MDB_txn *txn = NULL;
+    /* Already stored (also earlier in this batch)? Then only the receipt was lost: send it
+     * again. Every store access of a delivery goes through the batch transaction. */
     uint64_t seq;
     refbus_inbox_rec *old = NULL;
-    if ((rc = refbus_store_begin(d->store, 0, &txn)) == 0 &&
-        (rc = refbus_inbox_find(d->store, txn, h.sender, h.msg_id, &seq)) == 0 &&
-        (rc = refbus_inbox_get(d->store, txn, seq, &old)) == 0) {
+    if (!d->batch && (rc = refbus_store_begin(d->store, 1, &d->batch))) {
+        defer(d, &h, rc, "store error");
+        return;
+    }
+    if ((rc = refbus_inbox_find(d->store, d->batch, h.sender, h.msg_id, &seq)) == 0 &&
+        (rc = refbus_inbox_get(d->store, d->batch, seq, &old)) == 0) {
         int same = old->envelope_hash.len == 32 &&
                    memcmp(old->envelope_hash.data, h.envelope_hash, 32) == 0;
         refbus_inbox_free(&old);
-        refbus_store_abort(&txn);
         if (!same) {
             refuse(d, &h, hash, REFBUS_EDUPLICATE,
                    "another message with this id from this sender is already stored");
             return;
         }
-        d->n.duplicates_in++;
-        send_receipt(d, REFBUS_RECEIPT_DELIVERED, &h, h.envelope_hash, 0, NULL);
+        if (pend(d, &h, 1))
+            defer(d, &h, REFBUS_ENOMEM, "out of memory");
         return;
     }
-    refbus_store_abort(&txn);
     if (rc && rc != REFBUS_ENOTFOUND) {
         defer(d, &h, rc, "store error");
         return;
@@ -251,8 +291,13 @@ void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len)
         if (rc != REFBUS_ENOEPOCHKEY || attempt)
             break;
         int reconnect = 0; /* sealed to an epoch of ours we have not read yet */
+        inbound_batch_end(d); /* re-reading may install a directory: its own transaction */
         if (ident_try_keystore(d, &reconnect) == 0 && reconnect)
             session_drop(d, "keys changed: reconnecting with the new ones", 0);
+        if (!d->batch && (rc = refbus_store_begin(d->store, 1, &d->batch))) {
+            defer(d, &h, rc, "store error");
+            return;
+        }
     }
     if (rc == REFBUS_ENOEPOCHKEY) {
         snprintf(text, sizeof text, "sealed to our key epoch %u, which the keystore does not "
@@ -275,17 +320,14 @@ void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len)
                   : "the header's kind does not match the content");
         goto out;
     }
-    if ((rc = store_in(d, &h, pl, pl_len, pi, my_epoch, &dup))) {
+    if ((rc = store_in(d, d->batch, &h, pl, pl_len, pi, my_epoch)) || (rc = pend(d, &h, 0))) {
+        /* The transaction cannot go on (map full, I/O): drop the batch; none of it was
+         * receipted, so the broker delivers all of it again. */
+        batch_abort(d);
         defer(d, &h, rc, rc == REFBUS_EMAPFULL ? "the node's store is full (map_size_mb)"
                                                 : "store error");
         goto out;
     }
-    node_crash_point("REFBUS_NODE_CRASH_AFTER_STORE");
-    if (dup)
-        d->n.duplicates_in++;
-    else
-        d->n.delivered_in++;
-    send_receipt(d, REFBUS_RECEIPT_DELIVERED, &h, h.envelope_hash, 0, NULL);
 out:
     free(pi);
     refbus_envelope_payload_free(&pl, pl_len);

@@ -85,6 +85,17 @@ typedef struct refbus_noded {
     uint64_t pump_from; /* next outbox seq to consider on this session */
     uint64_t pump_retry_at;
 
+    /* deliveries of one receive pass share one write transaction (one fsync); their DELIVERED
+     * receipts go out only after it commits (inbound.c) */
+    MDB_txn *batch;
+    struct node_pending_receipt {
+        uint8_t msg_id[16];
+        char sender[REFBUS_AGENCY_ID_MAX + 1];
+        uint8_t hash[32];
+        int dup;
+    } *pending;
+    size_t n_pending, cap_pending;
+
     /* audit checkpoint (inbound.c) */
     int have_cp;
     refbus_checkpoint cp;
@@ -134,8 +145,11 @@ void session_pump(refbus_noded *d);
 int session_send(refbus_noded *d, uint8_t cmd, const void *body, size_t len);
 void session_inflight_remove(refbus_noded *d, const uint8_t msg_id[16]);
 
-/* inbound.c */
+/* inbound.c. inbound_deliver() stores into the current batch (opened on demand);
+ * inbound_batch_end() commits it and only then sends the DELIVERED receipts. The session calls
+ * it before anything else that touches the store, and at the end of each receive pass. */
 void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len);
+void inbound_batch_end(refbus_noded *d);
 void inbound_notice(refbus_noded *d, const uint8_t *body, size_t len);
 void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, size_t len);
 void inbound_checkpoint(refbus_noded *d, const uint8_t *body, size_t len);

@@ -82,6 +82,7 @@ fail:
 void session_drop(refbus_noded *d, const char *why, int backoff)
 {
     uint64_t now = refbus_mono_ms();
+    inbound_batch_end(d); /* stored for good; the receipts are sent again on redelivery */
     if (why)
         log_warn("broker session ended: %s", why);
     if (d->dealer)
@@ -257,13 +258,15 @@ void session_on_broker(refbus_noded *d)
         refbus_wire_msg m;
         int rc = refbus_wire_recv(d->dealer, 0, &m);
         if (rc == REFBUS_EAGAIN)
-            return;
+            break;
         if (rc) {
             log_warn("from broker: %s", refbus_strerror(rc));
             refbus_wire_msg_clear(&m);
             continue;
         }
         d->last_rx = refbus_mono_ms();
+        if (m.cmd != REFBUS_CMD_DELIVER)
+            inbound_batch_end(d); /* commit the deliveries before anything else */
         switch (m.cmd) {
         case REFBUS_CMD_WELCOME: on_welcome(d, m.body, m.body_len); break;
         case REFBUS_CMD_ACCEPTED:
@@ -280,6 +283,7 @@ void session_on_broker(refbus_noded *d)
         }
         refbus_wire_msg_clear(&m);
     }
+    inbound_batch_end(d);
 }
 
 static node_inflight *inflight_find(refbus_noded *d, const uint8_t msg_id[16])

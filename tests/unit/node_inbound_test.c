@@ -106,6 +106,7 @@ static int teardown(void **s)
     ident_close(d);
     json_decref(d->cp_alarm);
     free(d->fl);
+    free(d->pending);
     free(d);
     refbus_keystore_free(&cac);
     refbus_keystore_free(&broker);
@@ -152,6 +153,13 @@ static uint8_t *referral_env(size_t *len, const char *to, uint8_t thread_id[16])
     return env;
 }
 
+/* One receive pass with one delivery: stored, committed, receipted. */
+static void deliver(refbus_noded *n, const uint8_t *env, size_t len)
+{
+    inbound_deliver(n, env, len);
+    inbound_batch_end(n);
+}
+
 static uint64_t inbox_count(void)
 {
     MDB_txn *txn = NULL;
@@ -174,37 +182,37 @@ static void test_deliveries(void **s)
     size_t len, pl_len;
     char err[256];
     env = referral_env(&len, "ngo.hots", tid);
-    inbound_deliver(d, env, len);
+    deliver(d, env, len);
     assert_int_equal(d->n.delivered_in, 1);
     assert_int_equal(inbox_count(), 1);
-    inbound_deliver(d, env, len); /* the broker redelivers: receipted again, stored once */
+    deliver(d, env, len); /* the broker redelivers: receipted again, stored once */
     assert_int_equal(d->n.duplicates_in, 1);
     assert_int_equal(inbox_count(), 1);
     /* the same sender and msg id with other bytes: not stored over the first */
     env[len - 70] ^= 1;
-    inbound_deliver(d, env, len);
+    deliver(d, env, len);
     assert_int_equal(d->n.refused_in, 1);
     assert_int_equal(last_refusal(), REFBUS_EDUPLICATE);
     free(env);
     /* tampered: one ciphertext bit of a new message */
     env = referral_env(&len, "ngo.hots", tid);
     env[len - 70] ^= 1;
-    inbound_deliver(d, env, len);
+    deliver(d, env, len);
     assert_int_equal(last_refusal(), REFBUS_EBADSIG);
     free(env);
     /* garbage, and an envelope for someone else */
     uint8_t junk[64];
     memset(junk, 0x5a, sizeof junk);
-    inbound_deliver(d, junk, sizeof junk);
+    deliver(d, junk, sizeof junk);
     assert_int_equal(d->n.refused_in, 3);
     env = referral_env(&len, "police.ticac", tid);
-    inbound_deliver(d, env, len);
+    deliver(d, env, len);
     assert_int_equal(d->n.refused_in, 4);
     assert_int_equal(last_refusal(), REFBUS_ENOTRECIPIENT);
     free(env);
     /* correctly sealed, but the content is not a Payload */
     env = from_cac(&len, "ngo.hots", junk, sizeof junk, REFBUS_KIND_REFERRAL);
-    inbound_deliver(d, env, len);
+    deliver(d, env, len);
     assert_int_equal(last_refusal(), REFBUS_EMALFORMED);
     free(env);
     /* an answer whose kind in the header lies about the content */
@@ -212,11 +220,36 @@ static void test_deliveries(void **s)
                                            NULL, err),
                      0);
     env = from_cac(&len, "ngo.hots", pl, pl_len, REFBUS_KIND_REFERRAL);
-    inbound_deliver(d, env, len);
+    deliver(d, env, len);
     assert_int_equal(last_refusal(), REFBUS_EMALFORMED);
     free(env);
     free(pl);
     assert_int_equal(inbox_count(), 1);
+}
+
+/* One receive pass: the same message twice and another one share one commit; the second copy
+ * is recognised inside the open transaction; nothing is counted before the commit. */
+static void test_batch(void **s)
+{
+    (void)s;
+    uint8_t tid[16], *e1, *e2;
+    size_t l1, l2;
+    uint64_t before = inbox_count(), delivered = d->n.delivered_in, dups = d->n.duplicates_in;
+    e1 = referral_env(&l1, "ngo.hots", tid);
+    e2 = referral_env(&l2, "ngo.hots", tid);
+    inbound_deliver(d, e1, l1);
+    inbound_deliver(d, e1, l1);
+    inbound_deliver(d, e2, l2);
+    assert_non_null(d->batch);
+    assert_int_equal(d->n_pending, 3);
+    assert_int_equal(d->n.delivered_in, delivered);
+    inbound_batch_end(d);
+    assert_null(d->batch);
+    assert_int_equal(inbox_count(), before + 2);
+    assert_int_equal(d->n.delivered_in, delivered + 2);
+    assert_int_equal(d->n.duplicates_in, dups + 1);
+    free(e1);
+    free(e2);
 }
 
 static void test_nonsense_answer_kept_not_applied(void **s)
@@ -229,14 +262,14 @@ static void test_nonsense_answer_kept_not_applied(void **s)
     MDB_txn *txn = NULL;
     /* cac refers a case to us; then cac (the origin) says "completed" to its own referral */
     env = referral_env(&len, "ngo.hots", tid);
-    inbound_deliver(d, env, len);
+    deliver(d, env, len);
     free(env);
     uint64_t before = inbox_count();
     assert_int_equal(refbus_status_payload(&pl, &pl_len, tid, NULL, REFBUS_TS_COMPLETED, NULL,
                                            NULL, err),
                      0);
     env = from_cac(&len, "ngo.hots", pl, pl_len, REFBUS_KIND_STATUS);
-    inbound_deliver(d, env, len);
+    deliver(d, env, len);
     free(env);
     free(pl);
     assert_int_equal(inbox_count(), before + 1); /* authentic: stored and receipted */
@@ -481,7 +514,7 @@ static void test_revoked_sender(void **s)
     assert_int_equal(ident_install_directory(d, oldc, ol, 1), REFBUS_EROLLBACK);
     bytes[n - 1] ^= 1;
     assert_int_equal(ident_install_directory(d, bytes, n, 1), REFBUS_EBADSIG);
-    inbound_deliver(d, env, len);
+    deliver(d, env, len);
     assert_int_equal(last_refusal(), REFBUS_EREVOKED);
     assert_non_null(strstr(d->recent[(d->recent_next + NODE_RECENT - 1) % NODE_RECENT].text,
                            "laptop stolen"));
@@ -495,6 +528,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deliveries),
+        cmocka_unit_test(test_batch),
         cmocka_unit_test(test_nonsense_answer_kept_not_applied),
         cmocka_unit_test(test_broker_receipts),
         cmocka_unit_test(test_checkpoints),
