@@ -9,14 +9,24 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 bash deploy/install-deps.sh
 
+PASSED=0
+FAILED=0
 run_suite() { # name, build dir, extra cmake args...
-  local name=$1 dir=$2
+  local name=$1 dir=$2 log
   shift 2
   echo "=== $name: configure and build ($dir)"
   cmake -S "$ROOT" -B "$dir" -DREFBUS_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j "$JOBS"
   echo "=== $name: ctest"
-  (cd "$dir" && ctest --output-on-failure -j "$JOBS")
+  log=$(mktemp)
+  (cd "$dir" && ctest --output-on-failure -j "$JOBS") 2>&1 | tee "$log"
+  # "100% tests passed, 0 tests failed out of 34" -> count both
+  local total failed
+  total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+  failed=$(sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' "$log" | tail -n 1)
+  rm -f "$log"
+  PASSED=$((PASSED + ${total:-0} - ${failed:-0}))
+  FAILED=$((FAILED + ${failed:-0}))
 }
 
 run_suite "release" build -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -44,4 +54,5 @@ if command -v clang >/dev/null 2>&1; then
 else
   echo "=== fuzz: skipped (clang not installed)"
 fi
-echo "tests/run.sh: all suites passed"
+echo "tests/run.sh: all suites passed (release, asan+ubsan, fuzz)"
+echo "refbus: $PASSED passed, $FAILED failed"
