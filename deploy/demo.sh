@@ -105,13 +105,16 @@ stopped_cleanly() { # stop PARTY and insist on exit status 0 (a clean shutdown, 
 }
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM HUP
+    trap '' PIPE
     for p in "${!PID[@]}"; do kill -TERM "${PID[$p]}" 2>/dev/null || true; done
     for p in "${!PID[@]}"; do stop "$p"; done
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'echo "demo: interrupted" >&2; exit 130' INT TERM
+trap 'exit 129' HUP  # the terminal went away
+trap 'exit 141' PIPE # our output was closed (demo.sh | head): still stop everything
 
 # Poll `cmd` until it succeeds, for up to SECONDS; the last output is in $OUT.
 OUT=

@@ -87,4 +87,12 @@ rc=$?
 [ "$rc" -ne 0 ] || fail "an interrupted demo exited 0"
 ! leftover "$W3" || { pgrep -af -- "$W3"; fail "the interrupted demo left processes running"; }
 echo "demo_test: interrupted at step 4, exit $rc, nothing left running"
+
+# 5. Output closed after the broker started (demo.sh | head): SIGPIPE still stops everything.
+W4=$T/piped
+(set +o pipefail; bash "$SRC/deploy/demo.sh" "$W4" 2>/dev/null | grep -q 'broker.cm is serving') ||
+    fail "the piped demo never started its broker"
+for _ in $(seq 100); do leftover "$W4" || break; sleep 0.1; done
+! leftover "$W4" || { pgrep -af -- "$W4"; fail "a demo whose output was closed left processes running"; }
+echo "demo_test: output closed after step 2: nothing left running"
 echo "demo_test: PASS"
