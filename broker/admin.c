@@ -39,20 +39,20 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
     refbus_directory_free(&b->dir);
     b->dir = nd;
     log_info("installed directory serial %llu", (unsigned long long)refbus_directory_serial(nd));
-    /* Push it to every connected node, a just-rotated one (RETIRED transport key) included:
-     * the new directory is how it learns of its new epoch. Peers whose key is now REVOKED get
-     * nothing more; their next message is refused (and audited) by the per-message check. */
+    /* Push it to every connected node: a just-rotated one (RETIRED transport key) learns of
+     * its new epoch from it, a just-revoked one learns why it is cut off (the directory is
+     * public and signed). After that, peers whose key is REVOKED get nothing more; their next
+     * message is refused (and audited) by the per-message check. */
     for (size_t i = 0; i < b->n_peers; i++) {
         peer *p = &b->peers[i];
         const refbus_dir_key *k = NULL;
+        if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DIRECTORY, bytes, len))
+            log_debug("directory push to %s deferred to its next HELLO", p->agency);
         if (refbus_directory_key(b->dir, p->agency, p->epoch, &k) != 0 ||
             k->status == REFBUS_KEY_REVOKED) {
             p->hello = 0;
             p->n_fl = 0;
-            continue;
         }
-        if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DIRECTORY, bytes, len))
-            log_debug("directory push to %s deferred to its next HELLO", p->agency);
     }
     return 0;
 fail:

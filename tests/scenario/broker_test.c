@@ -381,6 +381,23 @@ static void test_revoked_while_connected(void **s)
                             N.admin),
                      0);
     net_reload_directory(&N);
+    /* the new directory reaches it, so its node can tell why it is cut off */
+    for (uint64_t serial = 0; serial != refbus_directory_serial(N.d);) {
+        refbus_wire_msg dm;
+        assert_int_equal(bclient_expect(&pol, REFBUS_CMD_DIRECTORY, &dm, 5000), 0);
+        refbus_directory *pushed = NULL;
+        assert_int_equal(refbus_directory_load(&pushed, dm.body, dm.body_len, N.root_pk, NULL),
+                         0);
+        serial = refbus_directory_serial(pushed);
+        const refbus_dir_key *k = NULL;
+        if (serial == refbus_directory_serial(N.d)) {
+            assert_int_equal(refbus_directory_key(pushed, "police.ticac", 1, &k), 0);
+            assert_int_equal(k->status, REFBUS_KEY_REVOKED);
+            assert_string_equal(k->revoked_reason, "stolen laptop");
+        }
+        refbus_directory_free(&pushed);
+        refbus_wire_msg_clear(&dm);
+    }
     /* its next message is refused, with the reason */
     uint8_t *env = NULL;
     size_t len = 0;
