@@ -9,7 +9,7 @@ PKGS=(
   libjansson-dev libinih-dev libcmocka-dev
   clang libclang-rt-14-dev
   iproute2 procps psmisc jq
-  python3 python3-cryptography python3-zmq python3-argon2 jq util-linux coreutils
+  python3 python3-cryptography python3-zmq python3-argon2 util-linux coreutils bc
 )
 
 missing=()
