@@ -2,6 +2,7 @@
  * Appending hashes the record and about one node per record, reading about one stored subtree
  * hash to merge with; nothing ever rehashes the log. */
 #include "audit/log.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -37,18 +38,12 @@ int refbus_audit_mdb_err(int mdb_rc)
 
 void refbus_audit_key(uint8_t out[8], uint64_t v)
 {
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (uint8_t)v;
-        v >>= 8;
-    }
+    refbus_put_u64be(out, v);
 }
 
 uint64_t refbus_audit_key_get(const uint8_t in[8])
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | in[i];
-    return v;
+    return refbus_get_u64be(in);
 }
 
 void refbus_audit_tree_key(uint8_t out[9], uint64_t last, unsigned level)

@@ -44,7 +44,7 @@ static void pump_notices(refbus_broker *b, peer *p, MDB_txn *r)
         return;
     int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size == al + 9 && memcmp(k.mv_data, kb, al + 1) == 0) {
-        uint64_t nseq = refbus_store_get_u64((const uint8_t *)k.mv_data + al + 1);
+        uint64_t nseq = refbus_get_u64be((const uint8_t *)k.mv_data + al + 1);
         Refbus__V1__Notice n = REFBUS__V1__NOTICE__INIT;
         n.seq = nseq;
         n.receipt = (ProtobufCBinaryData){v.mv_size, v.mv_data};
@@ -89,8 +89,8 @@ void broker_pump(refbus_broker *b, peer *p, MDB_txn *r)
     int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && p->n_fl < p->credit && k.mv_size == al + 10 &&
            memcmp(k.mv_data, kb, al + 1) == 0) {
-        uint64_t seq = refbus_store_get_u64((const uint8_t *)k.mv_data + al + 2);
-        uint64_t exp = v.mv_size == 8 ? refbus_store_get_u64(v.mv_data) : 0;
+        uint64_t seq = refbus_get_u64be((const uint8_t *)k.mv_data + al + 2);
+        uint64_t exp = v.mv_size == 8 ? refbus_get_u64be(v.mv_data) : 0;
         if (!in_flight(p, seq) && exp > now) {
             const uint8_t *env = NULL;
             size_t len = 0;
@@ -222,11 +222,11 @@ int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms)
     rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
     while (rc == 0 && n < 512 && k.mv_size > 16 && k.mv_size <= 16 + REFBUS_AGENCY_ID_MAX) {
         const uint8_t *kp = k.mv_data;
-        uint64_t exp = refbus_store_get_u64(kp);
+        uint64_t exp = refbus_get_u64be(kp);
         if (exp > now_ms)
             break;
         items[n].exp = exp;
-        items[n].seq = refbus_store_get_u64(kp + 8);
+        items[n].seq = refbus_get_u64be(kp + 8);
         items[n].prio = v.mv_size ? *(const uint8_t *)v.mv_data : 0;
         memcpy(items[n].agency, kp + 16, k.mv_size - 16);
         items[n].agency[k.mv_size - 16] = 0;

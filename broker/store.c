@@ -19,22 +19,6 @@ struct dedup_val {
     uint8_t hash[32];
 };
 
-void refbus_store_key_u64(uint8_t out[8], uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-uint64_t refbus_store_get_u64(const uint8_t in[8])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | in[i];
-    return v;
-}
-
 int refbus_store_err(int mdb_rc)
 {
     if (mdb_rc == 0)
@@ -55,7 +39,7 @@ size_t refbus_store_qkey(uint8_t *out, const char *agency, int prio_byte, uint64
     out[k++] = 0;
     if (prio_byte >= 0)
         out[k++] = (uint8_t)prio_byte;
-    refbus_store_key_u64(out + k, seq);
+    refbus_put_u64be(out + k, seq);
     return k + 8;
 }
 
@@ -106,7 +90,7 @@ int refbus_store_open(refbus_store **out, const char *dir, size_t map_size)
         }
     MDB_val v;
     if (refbus_store_meta_get(s, txn, "next_seq", &v) == 0 && v.mv_size == 8)
-        s->next_seq = refbus_store_get_u64(v.mv_data);
+        s->next_seq = refbus_get_u64be(v.mv_data);
     else
         s->next_seq = 1;
     if ((mrc = mdb_txn_commit(txn)) != 0) {
@@ -162,9 +146,9 @@ int refbus_store_dedup_get(refbus_store *s, MDB_txn *txn, const char *sender,
     if (v.mv_size < sizeof(struct dedup_val))
         return REFBUS_ECORRUPT;
     const struct dedup_val *d = v.mv_data;
-    out->seq = refbus_store_get_u64(d->seq);
+    out->seq = refbus_get_u64be(d->seq);
     out->priority = d->priority;
-    out->expires_ms = refbus_store_get_u64(d->expires);
+    out->expires_ms = refbus_get_u64be(d->expires);
     memcpy(out->envelope_hash, d->hash, 32);
     out->receipt = (const uint8_t *)v.mv_data + sizeof *d;
     out->receipt_len = v.mv_size - sizeof *d;
@@ -177,8 +161,8 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
     int rc;
     uint64_t seq = s->next_seq;
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8], exp[8], cnt[4];
-    refbus_store_key_u64(seqb, seq);
-    refbus_store_key_u64(exp, h->expires_ms);
+    refbus_put_u64be(seqb, seq);
+    refbus_put_u64be(exp, h->expires_ms);
     MDB_val k = {8, seqb}, v = {env_len, (void *)env};
     if ((rc = refbus_store_err(mdb_put(txn, s->envs, &k, &v, MDB_APPEND))) != 0)
         return rc;
@@ -208,7 +192,7 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
     if ((rc = refbus_store_set_receipt(s, txn, h, seq, NULL, 0)) != 0)
         return rc;
     s->next_seq = seq + 1;
-    refbus_store_key_u64(seqb, s->next_seq);
+    refbus_put_u64be(seqb, s->next_seq);
     if ((rc = refbus_store_meta_put(s, txn, "next_seq", seqb, 8)) != 0) {
         s->next_seq = seq; /* the caller aborts; keep the counter in step with the disk */
         return rc;
@@ -226,9 +210,9 @@ int refbus_store_set_receipt(refbus_store *s, MDB_txn *txn, const refbus_envelop
     if (rc)
         return rc;
     struct dedup_val d;
-    refbus_store_key_u64(d.seq, seq);
+    refbus_put_u64be(d.seq, seq);
     d.priority = (uint8_t)h->priority;
-    refbus_store_key_u64(d.expires, h->expires_ms);
+    refbus_put_u64be(d.expires, h->expires_ms);
     memcpy(d.hash, h->envelope_hash, 32);
     memcpy(v.mv_data, &d, sizeof d);
     if (len)
@@ -245,15 +229,15 @@ int refbus_store_dequeue(refbus_store *s, MDB_txn *txn, const char *agency, uint
     if (rc)
         return rc;
     uint8_t ek[16 + REFBUS_AGENCY_ID_MAX];
-    refbus_store_key_u64(ek, expires_ms);
-    refbus_store_key_u64(ek + 8, seq);
+    refbus_put_u64be(ek, expires_ms);
+    refbus_put_u64be(ek + 8, seq);
     size_t al = strlen(agency);
     memcpy(ek + 16, agency, al);
     MDB_val xk = {16 + al, ek};
     rc = refbus_store_err(mdb_del(txn, s->expiry, &xk, NULL));
     if (rc && rc != REFBUS_ENOTFOUND)
         return rc;
-    refbus_store_key_u64(seqb, seq);
+    refbus_put_u64be(seqb, seq);
     MDB_val pk = {8, seqb}, pv;
     if ((rc = refbus_store_err(mdb_get(txn, s->pending, &pk, &pv))) != 0 || pv.mv_size != 4)
         return rc ? rc : REFBUS_ECORRUPT;
@@ -276,7 +260,7 @@ int refbus_store_envelope(refbus_store *s, MDB_txn *txn, uint64_t seq, const uin
                           size_t *len)
 {
     uint8_t seqb[8];
-    refbus_store_key_u64(seqb, seq);
+    refbus_put_u64be(seqb, seq);
     MDB_val k = {8, seqb}, v;
     int rc = refbus_store_err(mdb_get(txn, s->envs, &k, &v));
     if (rc)
@@ -296,7 +280,7 @@ int refbus_store_notice_add(refbus_store *s, MDB_txn *txn, const char *agency,
     if (rc)
         return rc;
     s->next_seq = seq + 1;
-    refbus_store_key_u64(seqb, s->next_seq);
+    refbus_put_u64be(seqb, s->next_seq);
     if ((rc = refbus_store_meta_put(s, txn, "next_seq", seqb, 8)) != 0) {
         s->next_seq = seq;
         return rc;

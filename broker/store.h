@@ -45,8 +45,6 @@ void refbus_store_close(refbus_store **s);
 /* Map an LMDB return code to a refbus code (MDB_MAP_FULL -> REFBUS_EMAPFULL). */
 int refbus_store_err(int mdb_rc);
 
-void refbus_store_key_u64(uint8_t out[8], uint64_t v);
-uint64_t refbus_store_get_u64(const uint8_t in[8]);
 
 /* Look up (sender, msg_id). 0, REFBUS_ENOTFOUND, REFBUS_ELMDB. */
 int refbus_store_dedup_get(refbus_store *s, MDB_txn *txn, const char *sender,

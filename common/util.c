@@ -28,6 +28,22 @@ uint64_t refbus_mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+void refbus_put_u64be(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+uint64_t refbus_get_u64be(const uint8_t in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | in[i];
+    return v;
+}
+
 void refbus_hex(char *out, const uint8_t *in, size_t len)
 {
     sodium_bin2hex(out, len * 2 + 1, in, len);

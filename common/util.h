@@ -13,6 +13,10 @@ uint64_t refbus_now_ms(void);
 /* Monotonic milliseconds, for timeouts. */
 uint64_t refbus_mono_ms(void);
 
+/* 64-bit big-endian encoding: LMDB keys that sort in numeric order. */
+void refbus_put_u64be(uint8_t out[8], uint64_t v);
+uint64_t refbus_get_u64be(const uint8_t in[8]);
+
 /* Lower-case hex of `len` bytes into `out` (2*len+1 bytes, NUL-terminated). */
 void refbus_hex(char *out, const uint8_t *in, size_t len);
 /* Parse exactly `len` bytes of hex. Returns 0 or REFBUS_EINVAL. */
