@@ -16,6 +16,7 @@
 #define MAX_CLOCK_SKEW_MS (10u * 60u * 1000u)
 #define MAX_LIFETIME_DAYS 90u
 #define MAX_LIFETIME_MS ((uint64_t)MAX_LIFETIME_DAYS * 86400000u)
+#define RETIRED_GRACE_MS (7ull * 86400000u) /* an outbox drains long before a week is out */
 
 void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
                    const char *agency, const refbus_envelope_header *h, int reason,
@@ -67,19 +68,20 @@ static int check_routing(refbus_broker *b, const refbus_envelope_header *h, char
     for (size_t i = 0; i < h->n_recipients; i++) {
         const char *to = h->recipients[i].agency;
         const refbus_dir_key *k = NULL;
-        int rc = refbus_directory_key(b->dir, to, h->recipients[i].epoch, &k);
+        int rc = broker_key_usable(b->dir, to, h->recipients[i].epoch, &k);
         if (rc == REFBUS_EUNKNOWNAGENCY) {
             snprintf(why, whylen, "unknown recipient agency %s", to);
             return rc;
+        }
+        if (rc == REFBUS_EREVOKED) {
+            snprintf(why, whylen, "recipient %s key epoch %u is revoked", to,
+                     h->recipients[i].epoch);
+            return REFBUS_EREVOKED;
         }
         if (rc != 0) {
             snprintf(why, whylen, "recipient %s has no key epoch %u", to,
                      h->recipients[i].epoch);
             return REFBUS_ENOEPOCHKEY;
-        }
-        if (k->status == REFBUS_KEY_REVOKED) {
-            snprintf(why, whylen, "recipient %s key epoch %u is revoked", to, k->epoch);
-            return REFBUS_EREVOKED;
         }
         if (!refbus_directory_allowed(b->dir, h->sender, to)) {
             snprintf(why, whylen, "policy does not allow %s to refer to %s", h->sender, to);
@@ -141,9 +143,12 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     }
     const refbus_dir_key *sk = NULL;
     rc = refbus_directory_sender_key(b->dir, h.sender, h.sender_epoch, &sk);
-    if (rc == REFBUS_ERETIRED && refbus_directory_key(b->dir, h.sender, h.sender_epoch, &sk) == 0 &&
-        sk->status == REFBUS_KEY_RETIRED && h.created_ms <= sk->status_changed_ms)
-        rc = 0; /* sealed before its key was retired (in an outbox during the rotation): keep it */
+    /* Sealed before its key was retired (waiting in an outbox during the rotation): keep it,
+     * within a grace period, and never for an epoch at or below a revoked one. */
+    if (rc == REFBUS_ERETIRED && broker_key_usable(b->dir, h.sender, h.sender_epoch, &sk) == 0 &&
+        sk->status == REFBUS_KEY_RETIRED && h.created_ms <= sk->status_changed_ms &&
+        refbus_now_ms() <= sk->status_changed_ms + RETIRED_GRACE_MS)
+        rc = 0;
     if (rc != 0) {
         snprintf(why, sizeof why, "sender key epoch %u: %s", h.sender_epoch,
                  refbus_strerror(rc));

@@ -48,8 +48,7 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
         const refbus_dir_key *k = NULL;
         if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DIRECTORY, bytes, len))
             log_debug("directory push to %s deferred to its next HELLO", p->agency);
-        if (refbus_directory_key(b->dir, p->agency, p->epoch, &k) != 0 ||
-            k->status == REFBUS_KEY_REVOKED) {
+        if (broker_key_usable(b->dir, p->agency, p->epoch, &k) != 0) {
             p->hello = 0;
             p->n_fl = 0;
         }

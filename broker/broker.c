@@ -186,6 +186,29 @@ void broker_push_checkpoint(refbus_broker *b, peer *p, MDB_txn *rtxn)
 
 /* Which agency is behind this connection, by its CURVE key and the CURRENT directory: checked
  * on every message, so a revocation bites on the next one. */
+int broker_key_usable(const refbus_directory *d, const char *agency, uint32_t epoch,
+                      const refbus_dir_key **out)
+{
+    const refbus_dir_key *k = NULL;
+    size_t ai = 0;
+    int rc = refbus_directory_key(d, agency, epoch, &k);
+    if (rc != 0)
+        return rc;
+    if (k->status == REFBUS_KEY_REVOKED)
+        return REFBUS_EREVOKED;
+    /* A rotated bundle carries every older epoch's secrets, so a stolen device holds them all:
+     * once any epoch of an agency is revoked, every epoch up to it counts as revoked too. */
+    if (refbus_directory_agency_index(d, agency, &ai) == 0)
+        for (size_t j = 0; j < refbus_directory_agency_key_count(d, ai); j++) {
+            const refbus_dir_key *o = refbus_directory_agency_key_at(d, ai, j);
+            if (o && o->status == REFBUS_KEY_REVOKED && o->epoch >= epoch)
+                return REFBUS_EREVOKED;
+        }
+    if (out)
+        *out = k;
+    return 0;
+}
+
 int broker_find_transport_key(const refbus_directory *d, const uint8_t key[32],
                               const char **agency, uint32_t *epoch)
 {
@@ -194,12 +217,15 @@ int broker_find_transport_key(const refbus_directory *d, const uint8_t key[32],
         return rc;
     /* A RETIRED transport key (the agency rotated, its node may not have the new bundle yet)
      * still connects: it can receive what was sealed to its old epoch, while what it may sign
-     * is decided per envelope. Only a REVOKED key is shut out. */
+     * is decided per envelope. A REVOKED key — or one at or below a revoked epoch — does not. */
     for (size_t i = 0; i < refbus_directory_agency_count(d); i++)
         for (size_t j = 0; j < refbus_directory_agency_key_count(d, i); j++) {
             const refbus_dir_key *k = refbus_directory_agency_key_at(d, i, j);
             if (k && k->status == REFBUS_KEY_RETIRED && sodium_memcmp(k->curve_pk, key, 32) == 0) {
-                *agency = refbus_directory_agency_id(d, i);
+                const char *a = refbus_directory_agency_id(d, i);
+                if (broker_key_usable(d, a, k->epoch, NULL) != 0)
+                    return REFBUS_EREVOKED;
+                *agency = a;
                 *epoch = k->epoch;
                 return 0;
             }

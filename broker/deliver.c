@@ -140,9 +140,8 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
     if (rc == 0 && (strcmp(r.signer, p->agency) != 0 || strcmp(r.recipient, p->agency) != 0 ||
                     (r.type != REFBUS_RECEIPT_DELIVERED && r.type != REFBUS_RECEIPT_REJECTED)))
         rc = REFBUS_ERECEIPT;
-    if (rc == 0 && (rc = refbus_directory_key(b->dir, r.signer, r.signer_epoch, &k)) == 0 &&
-        k->status == REFBUS_KEY_REVOKED)
-        rc = REFBUS_EREVOKED;
+    if (rc == 0)
+        rc = broker_key_usable(b->dir, r.signer, r.signer_epoch, &k);
     if (rc == 0)
         rc = refbus_receipt_verify(&r, body, len, k->sign_pk);
     if (rc == 0 && !refbus_agency_id_valid(r.sender))

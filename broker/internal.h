@@ -87,7 +87,12 @@ void broker_sync_audit_size(refbus_broker *b, MDB_txn *txn);
 int broker_txn_check(refbus_broker *b, int rc);
 void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev);
 
-/* The agency behind a CURVE key: ACTIVE or RETIRED keys (0), REVOKED (REFBUS_EREVOKED),
+/* An agency's key epoch that may still be used: not REVOKED and not at or below a revoked
+ * epoch of the same agency (a stolen device holds the older epochs' secrets too).
+ * 0 (sets *out when out != NULL), REFBUS_EREVOKED, REFBUS_EUNKNOWNAGENCY, REFBUS_ENOTFOUND. */
+int broker_key_usable(const refbus_directory *d, const char *agency, uint32_t epoch,
+                      const refbus_dir_key **out);
+/* The agency behind a CURVE key: ACTIVE or usable RETIRED keys (0), revoked (REFBUS_EREVOKED),
  * unknown (REFBUS_EUNKNOWNPEER). */
 int broker_find_transport_key(const refbus_directory *d, const uint8_t key[32],
                               const char **agency, uint32_t *epoch);

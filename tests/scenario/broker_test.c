@@ -18,6 +18,7 @@
 
 #include "bclient.h"
 #include "common/util.h"
+#include "keys/passphrase.h"
 #include "proto/receipt.h"
 #include "wire.pb-c.h"
 
@@ -625,6 +626,62 @@ static void test_rotation_mid_flight(void **s)
     bclient_close(&cac);
 }
 
+/* Connect with the CURVE key of one epoch of a bundle; 1 when the broker answers HELLO. */
+static int epoch_gets_through(const char *bundle, const char *agency, uint32_t epoch)
+{
+    char path[400], *pass = NULL;
+    size_t plen = 0;
+    refbus_keystore *ks = NULL;
+    snprintf(path, sizeof path, "%s/pass", N.dir);
+    assert_int_equal(refbus_passphrase_get(&pass, &plen, path, NULL, 0), 0);
+    snprintf(path, sizeof path, "%s/keys/%s", N.dir, bundle);
+    assert_int_equal(refbus_keystore_open(&ks, path, pass, plen), 0);
+    refbus_passphrase_free(&pass, plen);
+    const refbus_epoch_keys *k = NULL;
+    for (size_t i = 0; i < refbus_keystore_epoch_count(ks); i++)
+        if (refbus_keystore_epoch(ks, i)->epoch == epoch)
+            k = refbus_keystore_epoch(ks, i);
+    assert_non_null(k);
+    bclient c;
+    assert_int_equal(bclient_open_raw(&c, &N, k->curve_pk, k->curve_sk), 0);
+    Refbus__V1__Hello h = REFBUS__V1__HELLO__INIT;
+    uint8_t buf[128];
+    h.version = 1;
+    h.agency = (char *)agency;
+    h.epoch = epoch;
+    size_t len = refbus__v1__hello__pack(&h, buf);
+    int through = 0;
+    if (refbus_wire_send(c.sock, NULL, 0, REFBUS_CMD_HELLO, buf, len) == 0) {
+        refbus_wire_msg m;
+        through = bclient_expect(&c, REFBUS_CMD_WELCOME, &m, 1500) == 0;
+        if (through)
+            refbus_wire_msg_clear(&m);
+    }
+    bclient_close(&c);
+    refbus_keystore_free(&ks);
+    return through;
+}
+
+static void test_stolen_device_all_epochs(void **s)
+{
+    (void)s;
+    /* After test_rotation_mid_flight the NGO is at epoch 2 and its bundle holds epoch 1 too.
+     * The laptop is stolen: the newest epoch is revoked and a new laptop gets epoch 3. The
+     * stolen bundle's epoch 1 (merely RETIRED) must be shut out as well as epoch 2. */
+    assert_true(epoch_gets_through("ngo.hots.v2", "ngo.hots", 1)); /* retired: still admitted */
+    assert_int_equal(net_sh(&N, "refbus-keys -d admin revoke ngo.hots --reason 'stolen laptop' "
+                                ">/dev/null && refbus-keys -d admin rotate ngo.hots --bundle "
+                                "keys/ngo.hots.v2 --out keys/ngo.hots.v3 --bundle-passphrase-file "
+                                "pass >/dev/null && refbus-keys -d admin sign --out directory.bin "
+                                ">/dev/null && refbus-broker publish -a %s directory.bin >/dev/null",
+                            N.admin),
+                     0);
+    net_reload_directory(&N);
+    assert_false(epoch_gets_through("ngo.hots.v2", "ngo.hots", 2));
+    assert_false(epoch_gets_through("ngo.hots.v2", "ngo.hots", 1));
+    assert_true(epoch_gets_through("ngo.hots.v3", "ngo.hots", 3));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -636,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_revoked_while_connected),
         cmocka_unit_test(test_rotation_mid_flight),
+        cmocka_unit_test(test_stolen_device_all_epochs),
         cmocka_unit_test(test_map_full),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
