@@ -1,6 +1,7 @@
 /* SUBMIT: the checks of DESIGN promise 4, then the envelope, its queue entries and its audit
  * record in the batch transaction. ACCEPTED receipts are queued here and sent only after the
- * commit. A nested transaction per message keeps a map-full refusal from spoiling the batch. */
+ * commit. A storage error poisons the batch transaction; broker.c retries the batch refusing
+ * new messages, so a full map refuses them with EMAPFULL and keeps serving receipts. */
 #include "broker/internal.h"
 
 #include <stdio.h>
@@ -22,7 +23,8 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
                    const char *agency, const refbus_envelope_header *h, int reason,
                    const char *text)
 {
-    if (txn) {
+    int noted = broker_audit_budget(b, agency);
+    if (txn && noted) {
         Refbus__V1__AuditRecord r;
         broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_REJECTED);
         r.agency = (char *)agency;
@@ -56,7 +58,7 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
     size_t len = 0;
     if (refbus_receipt_sign(&body, &len, &rc, b->sign_sk) == 0)
         broker_queue_out(b, rid, rid_len, REFBUS_CMD_REJECTED, body, len);
-    if (h)
+    if (h && noted)
         log_info("rejected a message from %s: %s", agency ? agency : "?", rc.reason_text);
 }
 
@@ -124,7 +126,8 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
                           "message id already used for a different envelope");
             return REFBUS_EDUPLICATE;
         }
-        (void)broker_audit(b, txn, &r);
+        if (broker_audit_budget(b, agency))
+            (void)broker_audit(b, txn, &r);
         if (d.receipt_len) {
             uint8_t *copy = malloc(d.receipt_len);
             if (copy) {
@@ -213,8 +216,12 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     ar.audit_index = idx;
     snprintf(ar.signer, sizeof ar.signer, "%s", b->id);
     ar.signer_epoch = b->sign_epoch;
-    if ((rc = refbus_receipt_sign(&receipt, &rlen, &ar, b->sign_sk)) != 0)
+    if ((rc = refbus_receipt_sign(&receipt, &rlen, &ar, b->sign_sk)) != 0) {
+        /* stored without a receipt we could answer duplicates with: do not commit it */
+        if (!b->txn_error)
+            b->txn_error = rc;
         return rc;
+    }
     if ((rc = broker_txn_check(
              b, refbus_store_set_receipt(b->store, txn, &h, seq, receipt, rlen))) != 0) {
         free(receipt);

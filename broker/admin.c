@@ -32,6 +32,23 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
     r.reason_text = (char *)(from_admin ? "published by an administrator" : "loaded at start");
     if ((rc = broker_audit(b, txn, &r)) != 0)
         goto fail;
+    /* Connected peers whose key this directory revokes: recorded now, with the revocation. */
+    for (size_t i = 0; i < b->n_peers; i++) {
+        peer *p = &b->peers[i];
+        if (!p->hello || broker_key_usable(nd, p->agency, p->epoch, NULL) != REFBUS_EREVOKED)
+            continue;
+        Refbus__V1__AuditRecord pr;
+        broker_audit_init(&pr, REFBUS__V1__EVENT_TYPE__EVENT_PEER_REVOKED);
+        pr.agency = p->agency;
+        pr.sender_epoch = p->epoch;
+        pr.reason = REFBUS_EREVOKED;
+        pr.reason_text = (char *)"connected key revoked by the new directory";
+        pr.directory_serial = refbus_directory_serial(nd);
+        if ((rc = broker_audit(b, txn, &pr)) != 0)
+            goto fail;
+        log_warn("peer %s (epoch %u): key revoked by directory serial %llu", p->agency, p->epoch,
+                 (unsigned long long)refbus_directory_serial(nd));
+    }
     if ((rc = refbus_store_err(mdb_txn_commit(txn))) != 0) {
         txn = NULL;
         goto fail;

@@ -44,9 +44,54 @@ int broker_txn_check(refbus_broker *b, int rc)
     return rc;
 }
 
+int broker_audit_budget(refbus_broker *b, const char *agency)
+{
+    const uint64_t window = 60000, allowed = 120;
+    uint64_t now = refbus_mono_ms();
+    int slot = -1, oldest = 0;
+    if (!agency)
+        agency = "";
+    for (int i = 0; i < 32; i++) {
+        if (strcmp(b->noisy[i].agency, agency) == 0) {
+            slot = i;
+            break;
+        }
+        if (b->noisy[i].window_ms < b->noisy[oldest].window_ms)
+            oldest = i;
+    }
+    if (slot < 0) {
+        slot = oldest;
+        snprintf(b->noisy[slot].agency, sizeof b->noisy[slot].agency, "%s", agency);
+        b->noisy[slot].window_ms = now;
+        b->noisy[slot].count = 0;
+        b->noisy[slot].dropped = 0;
+    }
+    if (now - b->noisy[slot].window_ms >= window) {
+        if (b->noisy[slot].dropped)
+            log_warn("%u more refusal(s) of messages from %s in the last minute were answered "
+                     "but not audited one by one (flood protection)",
+                     b->noisy[slot].dropped, agency[0] ? agency : "?");
+        b->noisy[slot].window_ms = now;
+        b->noisy[slot].count = 0;
+        b->noisy[slot].dropped = 0;
+    }
+    if (b->noisy[slot].count < allowed) {
+        b->noisy[slot].count++;
+        return 1;
+    }
+    b->noisy[slot].dropped++;
+    return 0;
+}
+
 int broker_audit(refbus_broker *b, MDB_txn *txn, Refbus__V1__AuditRecord *r)
 {
     uint64_t idx = 0;
+    /* With the store full (second retry of a batch) only records that go with a state change
+     * are written; refusals and connection events are not, so that receipts still commit. */
+    if (b->full_level == 2 && r->event != REFBUS__V1__EVENT_TYPE__EVENT_DELIVERED &&
+        r->event != REFBUS__V1__EVENT_TYPE__EVENT_EXPIRED &&
+        r->event != REFBUS__V1__EVENT_TYPE__EVENT_ACCEPTED)
+        return 0;
     int rc = broker_txn_check(b, refbus_audit_append_record(b->store->audit, txn, r, &idx));
     if (rc == 0)
         b->audit_size = idx + 1;
@@ -131,15 +176,17 @@ int broker_checkpoint(refbus_broker *b, MDB_txn *txn)
 {
     uint64_t size = 0;
     int rc = refbus_audit_size(b->store->audit, txn, &size);
-    if (rc || size == 0 || size == b->last_cp_size)
+    /* Each checkpoint of size S is followed by its own CHECKPOINT record (index S): a trail of
+     * S + 1 records has nothing new to sign. */
+    if (rc || size == 0 || size <= b->last_cp_size + 1)
         return rc;
     rc = refbus_audit_checkpoint(b->store->audit, txn, b->sign_sk, refbus_now_ms(), NULL, NULL);
     if (rc == 0) {
         broker_sync_audit_size(b, txn);
-        b->last_cp_size = b->audit_size;
+        b->last_cp_size = size; /* what the signature covers; peers compare with this */
         b->last_cp_ms = refbus_mono_ms();
     }
-    return rc;
+    return broker_txn_check(b, rc);
 }
 
 void broker_push_checkpoint(refbus_broker *b, peer *p, MDB_txn *rtxn)
@@ -266,9 +313,15 @@ static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *
             refbus__v1__hello__free_unpacked(h, NULL);
             return;
         }
+        inflight *fl = calloc(MAX_INFLIGHT, sizeof *fl);
+        if (!fl) {
+            send_error(b, m->rid, m->rid_len, REFBUS_ENOMEM, "broker out of memory");
+            refbus__v1__hello__free_unpacked(h, NULL);
+            return;
+        }
         p = &b->peers[b->n_peers++];
         memset(p, 0, sizeof *p);
-        p->fl = calloc(MAX_INFLIGHT, sizeof *p->fl);
+        p->fl = fl;
         memcpy(p->rid, m->rid, m->rid_len);
         p->rid_len = m->rid_len;
     }
@@ -290,7 +343,8 @@ static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *
     r.agency = (char *)agency;
     r.sender_epoch = epoch;
     r.directory_serial = refbus_directory_serial(b->dir);
-    (void)broker_audit(b, txn, &r);
+    if (broker_audit_budget(b, agency))
+        (void)broker_audit(b, txn, &r);
 
     Refbus__V1__Welcome w = REFBUS__V1__WELCOME__INIT;
     w.version = REFBUS_WIRE_VERSION;
@@ -374,12 +428,15 @@ static void handle_msg(refbus_broker *b, MDB_txn *txn, refbus_wire_msg *m, int r
         r.sender = (char *)agency;
         r.reason = rc;
         r.reason_text = (char *)refbus_strerror(rc);
-        (void)broker_audit(b, txn, &r);
+        if (broker_audit_budget(b, agency))
+            (void)broker_audit(b, txn, &r);
         if (m->rid_len)
             broker_reject(b, NULL, m->rid, m->rid_len, agency, NULL, rc, refbus_strerror(rc));
         return;
     }
     peer *p = broker_peer_by_rid(b, m->rid, m->rid_len);
+    if (p && strcmp(p->agency, agency) != 0)
+        p = NULL; /* a stale entry whose routing id now belongs to someone else */
     if (p)
         p->last_seen_ms = refbus_mono_ms();
     switch (m->cmd) {
@@ -398,6 +455,10 @@ static void handle_msg(refbus_broker *b, MDB_txn *txn, refbus_wire_msg *m, int r
             (void)broker_notice_ack(b, txn, p, m->body, m->body_len);
         break;
     case REFBUS_CMD_PING: {
+        if (m->body_len > 64) { /* a Ping is a timestamp: do not echo (and buffer) megabytes */
+            send_error(b, m->rid, m->rid_len, REFBUS_EPROTO, "PING body too large");
+            break;
+        }
         uint8_t *copy = malloc(m->body_len ? m->body_len : 1);
         if (copy) {
             memcpy(copy, m->body, m->body_len);
@@ -417,15 +478,10 @@ static void handle_msg(refbus_broker *b, MDB_txn *txn, refbus_wire_msg *m, int r
 static int batch(refbus_broker *b)
 {
     MDB_txn *txn = NULL;
-    refbus_wire_msg *msgs = calloc(b->cfg.max_batch, sizeof *msgs);
-    int *rcs = calloc(b->cfg.max_batch, sizeof *rcs);
+    refbus_wire_msg *msgs = b->batch_msgs; /* allocated once, at open */
+    int *rcs = b->batch_rcs;
     size_t n = 0;
     int rc = 0;
-    if (!msgs || !rcs) {
-        free(msgs);
-        free(rcs);
-        return REFBUS_ENOMEM;
-    }
     while (n < b->cfg.max_batch) {
         int r = refbus_wire_recv(b->router, 1, &msgs[n]);
         if (r == REFBUS_EAGAIN)
@@ -438,10 +494,10 @@ static int batch(refbus_broker *b)
     }
     uint64_t now = refbus_now_ms();
     int need_expiry = now - b->last_expiry_ms >= (uint64_t)b->cfg.expiry_scan_seconds * 1000u;
-    int need_cp = b->audit_size > b->last_cp_size &&
+    int need_cp = b->audit_size > b->last_cp_size + 1 &&
                   (b->audit_size - b->last_cp_size >= b->cfg.checkpoint_records ||
                    refbus_mono_ms() - b->last_cp_ms >= (uint64_t)b->cfg.checkpoint_seconds * 1000u);
-    if (n == 0 && !need_expiry && !need_cp)
+    if (n == 0 && !need_expiry && !need_cp && b->n_zap_refusals == 0)
         goto out;
     /* One transaction for the whole pass. When the store is full the transaction is thrown
      * away and the same messages are applied again refusing new ones (level 1), then refusing
@@ -454,10 +510,11 @@ static int batch(refbus_broker *b)
             goto out;
         }
         b->txn_error = 0;
+        broker_zap_audit(b, txn);
         for (size_t i = 0; i < n; i++)
             handle_msg(b, txn, &msgs[i], rcs[i]);
         if (need_expiry && !b->txn_error)
-            (void)broker_expire(b, txn, now);
+            b->expiry_more = broker_expire(b, txn, now) >= 512;
         if (need_cp && !b->txn_error && b->full_level == 0)
             (void)broker_checkpoint(b, txn);
         uint64_t t_commit = refbus_mono_ms();
@@ -486,15 +543,14 @@ static int batch(refbus_broker *b)
         b->map_full = 1;
     }
     rc = 0;
-    if (need_expiry)
-        b->last_expiry_ms = now;
+    b->n_zap_refusals = 0;
+    if (need_expiry && !b->expiry_more)
+        b->last_expiry_ms = now; /* otherwise the next pass expires the next slice */
     b->full_level = 0;
     broker_send_out(b);
 out:
     for (size_t i = 0; i < n; i++)
         refbus_wire_msg_clear(&msgs[i]);
-    free(msgs);
-    free(rcs);
     return rc ? rc : (int)n;
 }
 
@@ -541,12 +597,23 @@ int refbus_broker_run(refbus_broker *b)
             broker_zap_handle(b);
         if (items[2].revents & ZMQ_POLLIN)
             broker_admin_handle(b);
-        int got;
+        int got, passes = 0;
         do {
             got = batch(b);
             if (got < 0)
                 log_error("batch: %s", refbus_strerror(got));
             pump_all(b);
+            /* A busy peer must not starve handshakes (ZAP) or the administrators (a revocation
+             * arrives through the admin socket): look at both between passes. */
+            zmq_pollitem_t side[2] = {{b->zap, 0, ZMQ_POLLIN, 0}, {b->admin, 0, ZMQ_POLLIN, 0}};
+            if (zmq_poll(side, 2, 0) > 0) {
+                if (side[0].revents & ZMQ_POLLIN)
+                    broker_zap_handle(b);
+                if (side[1].revents & ZMQ_POLLIN)
+                    broker_admin_handle(b);
+            }
+            if (++passes % 64 == 0)
+                broker_redeliver_timeouts(b);
         } while (got > 0 && !*b->stop);
         broker_redeliver_timeouts(b);
     }

@@ -39,7 +39,7 @@ static void pump_notices(refbus_broker *b, peer *p, MDB_txn *r)
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 16];
     size_t al = strlen(p->agency);
     MDB_val k = {refbus_store_qkey(kb, p->agency, -1, p->notices_sent_upto + 1), kb}, v;
-    int sent = 0;
+    int sent = 0, blocked = 0;
     if (mdb_cursor_open(r, b->store->notices, &c) != 0)
         return;
     int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
@@ -57,16 +57,18 @@ static void pump_notices(refbus_broker *b, peer *p, MDB_txn *r)
         free(buf);
         if (src == REFBUS_EUNKNOWNPEER)
             p->gone = 1;
-        if (src != 0)
-            break; /* resent on the next HELLO */
+        if (src != 0) {
+            blocked = 1;
+            break;
+        }
         p->notices_sent_upto = nseq;
         if (++sent >= PUMP_NOTICES_MAX)
             break;
         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(c);
-    if (sent < PUMP_NOTICES_MAX)
-        p->want_notices = 0;
+    if (sent < PUMP_NOTICES_MAX && !blocked)
+        p->want_notices = 0; /* a blocked send keeps the flag: try again next pass */
 }
 
 void broker_pump(refbus_broker *b, peer *p, MDB_txn *r)
@@ -157,8 +159,10 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
         a.agency = p->agency;
         a.reason = rc;
         a.reason_text = (char *)"bad DELIVERED receipt";
-        (void)broker_audit(b, txn, &a);
-        log_warn("bad DELIVERED receipt from %s: %s", p->agency, refbus_strerror(rc));
+        if (broker_audit_budget(b, p->agency)) {
+            (void)broker_audit(b, txn, &a);
+            log_warn("bad DELIVERED receipt from %s: %s", p->agency, refbus_strerror(rc));
+        }
         return rc;
     }
     fl_remove(p, d.seq);
@@ -281,7 +285,7 @@ int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms)
         log_info("expired a message for %s", items[i].agency);
     }
     free(items);
-    return 0;
+    return n;
 }
 
 void broker_redeliver_timeouts(refbus_broker *b)

@@ -68,6 +68,21 @@ struct refbus_broker {
     int full_level;    /* while retrying a batch after MAP_FULL: 1 refuse new messages,
                         * 2 refuse them without auditing the refusals */
     int txn_error;     /* first storage error inside the current batch txn (it must abort) */
+    int expiry_more;   /* the last expiry pass stopped at its slice limit */
+    struct {
+        char agency[REFBUS_AGENCY_ID_MAX + 1]; /* "" when the key is unknown */
+        char key[65];
+        int reason;
+    } zap_refusals[16]; /* handshakes refused since the last batch: audited by the next one */
+    size_t n_zap_refusals;
+    refbus_wire_msg *batch_msgs; /* max_batch entries, reused by every pass */
+    int *batch_rcs;
+    struct {
+        char agency[REFBUS_AGENCY_ID_MAX + 1];
+        uint64_t window_ms;
+        uint32_t count;
+        uint32_t dropped;
+    } noisy[32];       /* per-agency budget of audited refusals (a flood must not fill the store) */
     struct {
         char key[65];
         uint64_t at_ms;
@@ -83,6 +98,9 @@ void broker_queue_out(refbus_broker *b, const uint8_t *rid, size_t rid_len, uint
 void broker_send_out(refbus_broker *b);
 int broker_audit(refbus_broker *b, MDB_txn *txn, Refbus__V1__AuditRecord *r);
 void broker_sync_audit_size(refbus_broker *b, MDB_txn *txn);
+/* 1 when another refusal from `agency` may be audited (and logged) one by one: at most 120 a
+ * minute per agency, the rest are answered and counted in one warning. */
+int broker_audit_budget(refbus_broker *b, const char *agency);
 /* Note a storage error inside the batch txn: the txn can no longer commit. Returns rc. */
 int broker_txn_check(refbus_broker *b, int rc);
 void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev);
@@ -108,6 +126,7 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
 int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body, size_t len);
 int broker_notice_ack(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body, size_t len);
 void broker_pump(refbus_broker *b, peer *p, MDB_txn *rtxn);
+/* Expire at most 512 queue entries; returns how many were looked at, or a negative code. */
 int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms);
 void broker_redeliver_timeouts(refbus_broker *b);
 
@@ -117,6 +136,8 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
 
 /* zap.c */
 void broker_zap_handle(refbus_broker *b);
+/* Write the audit records of refused handshakes noted since the last batch. */
+void broker_zap_audit(refbus_broker *b, MDB_txn *txn);
 
 /* checkpoints (broker.c) */
 int broker_checkpoint(refbus_broker *b, MDB_txn *txn);

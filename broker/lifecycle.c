@@ -149,7 +149,10 @@ static int open_sockets(refbus_broker *b)
     zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
     int64_t maxmsg = REFBUS_WIRE_MAX_BODY + 4096;
     zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    int hwm = 100000;
+    /* Per-peer pipe limit: a peer that stops reading makes sends fail (EAGAIN: the message
+     * stays in LMDB) instead of growing the broker's memory. Above the largest credit window
+     * plus a batch of notices and answers. */
+    int hwm = (int)MAX_INFLIGHT + 512;
     zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     if (zmq_bind(b->router, b->cfg.bind) != 0) {
         log_error("cannot bind %s: %s", b->cfg.bind, zmq_strerror(errno));
@@ -186,7 +189,9 @@ int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
     if (!b->cfg.admin[0])
         snprintf(b->cfg.admin, sizeof b->cfg.admin, "ipc://%s/admin.sock", b->cfg.data_dir);
     b->peers = calloc(b->cfg.max_peers, sizeof *b->peers);
-    if (!b->peers) {
+    b->batch_msgs = calloc(b->cfg.max_batch, sizeof *b->batch_msgs);
+    b->batch_rcs = calloc(b->cfg.max_batch, sizeof *b->batch_rcs);
+    if (!b->peers || !b->batch_msgs || !b->batch_rcs) {
         rc = REFBUS_ENOMEM;
         goto fail;
     }
@@ -249,6 +254,8 @@ void refbus_broker_close(refbus_broker **bp)
     for (size_t i = 0; i < b->n_peers; i++)
         free(b->peers[i].fl);
     free(b->peers);
+    free(b->batch_msgs);
+    free(b->batch_rcs);
     for (size_t i = 0; i < b->n_out; i++)
         free(b->out[i].body);
     free(b->out);

@@ -185,7 +185,8 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
         memcpy(ek + 8, seqb, 8);
         size_t al = strlen(a);
         memcpy(ek + 16, a, al);
-        MDB_val xk = {16 + al, ek}, xv = {1, (void *)&h->priority};
+        uint8_t prio = (uint8_t)h->priority;
+        MDB_val xk = {16 + al, ek}, xv = {1, &prio};
         if ((rc = refbus_store_err(mdb_put(txn, s->expiry, &xk, &xv, 0))) != 0)
             return rc;
     }

@@ -6,8 +6,10 @@
  * the rotated bundle yet), a REVOKED one never. */
 #include "broker/internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <zmq.h>
 
 #include "common/log.h"
@@ -25,6 +27,40 @@ static void reply(void *sock, const char *version, const zmq_msg_t *reqid, const
     zmq_send(sock, text, strlen(text), ZMQ_SNDMORE);
     zmq_send(sock, user, strlen(user), ZMQ_SNDMORE);
     zmq_send(sock, "", 0, 0);
+}
+
+/* Remember a refused handshake for the audit trail (written by the next batch). The agency
+ * is named when the key is one of its epochs, whatever the status. */
+static void note_refusal(refbus_broker *b, const uint8_t key[32], const char *hex, int reason)
+{
+    if (b->n_zap_refusals >= sizeof b->zap_refusals / sizeof b->zap_refusals[0])
+        return;
+    size_t slot = b->n_zap_refusals++;
+    b->zap_refusals[slot].agency[0] = 0;
+    snprintf(b->zap_refusals[slot].key, sizeof b->zap_refusals[slot].key, "%s", hex);
+    b->zap_refusals[slot].reason = reason;
+    for (size_t i = 0; i < refbus_directory_agency_count(b->dir); i++)
+        for (size_t j = 0; j < refbus_directory_agency_key_count(b->dir, i); j++) {
+            const refbus_dir_key *k = refbus_directory_agency_key_at(b->dir, i, j);
+            if (k && sodium_memcmp(k->curve_pk, key, 32) == 0)
+                snprintf(b->zap_refusals[slot].agency, sizeof b->zap_refusals[slot].agency,
+                         "%s", refbus_directory_agency_id(b->dir, i));
+        }
+}
+
+void broker_zap_audit(refbus_broker *b, MDB_txn *txn)
+{
+    for (size_t i = 0; i < b->n_zap_refusals; i++) {
+        Refbus__V1__AuditRecord r;
+        int reason = b->zap_refusals[i].reason;
+        broker_audit_init(&r, reason == REFBUS_EREVOKED ? REFBUS__V1__EVENT_TYPE__EVENT_PEER_REVOKED
+                                                        : REFBUS__V1__EVENT_TYPE__EVENT_PEER_REFUSED);
+        r.agency = b->zap_refusals[i].agency;
+        r.reason = reason;
+        r.reason_text = (char *)(reason == REFBUS_EREVOKED ? "handshake refused: key revoked"
+                                                           : "handshake refused: unknown key");
+        (void)broker_audit(b, txn, &r);
+    }
 }
 
 void broker_zap_handle(refbus_broker *b)
@@ -73,7 +109,12 @@ void broker_zap_handle(refbus_broker *b)
                     log_debug("zap: admitted %s (epoch %u)", agency, epoch);
                 } else {
                     text = rc == REFBUS_EREVOKED ? "key revoked" : "unknown key";
-                    log_warn("zap: refused a connection: %s (key %.16s...)", text, user);
+                    /* anyone can knock: one budget for all unknown keys keeps the log sane */
+                    if (broker_audit_budget(b, rc == REFBUS_EREVOKED ? "(revoked keys)"
+                                                                     : "(unknown keys)")) {
+                        log_warn("zap: refused a connection: %s (key %.16s...)", text, user);
+                        note_refusal(b, key, user, rc);
+                    }
                     user[0] = 0;
                 }
             }
