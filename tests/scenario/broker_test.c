@@ -682,6 +682,36 @@ static void test_stolen_device_all_epochs(void **s)
     assert_true(epoch_gets_through("ngo.hots.v3", "ngo.hots", 3));
 }
 
+static void test_flood_does_not_starve(void **s)
+{
+    (void)s;
+    /* One enrolled node floods garbage: the administrators still get answers, another agency
+     * still connects and is served, and the audit trail does not grow one record per refusal. */
+    bclient pol, ngo;
+    refbus_receipt r;
+    assert_int_equal(bclient_open(&pol, &N, "cac.chiangmai", 64, 1), 0);
+    assert_int_equal(net_sh(&N, "refbus-broker status -a %s > st0.json", N.admin), 0);
+    for (int i = 0; i < 3000; i++)
+        if (bclient_send(&pol, REFBUS_CMD_SUBMIT, "\xff\xfe garbage", 10) != 0)
+            break;
+    /* while the flood is being worked through */
+    assert_int_equal(net_sh(&N, "timeout 5 refbus-broker status -a %s > st1.json", N.admin), 0);
+    /* (ngo.hots and police.ticac are revoked by the tests before this one) */
+    assert_int_equal(bclient_open(&ngo, &N, "welfare.cm", 64, 1), 0);
+    assert_int_equal(submit_payload(&ngo, "cac.chiangmai", "during a flood", 0, &r),
+                     REFBUS_CMD_ACCEPTED);
+    bclient_close(&ngo);
+    /* drain the flood's answers, then look at the trail's growth */
+    refbus_wire_msg m;
+    while (bclient_recv(&pol, &m, 1000) == 0)
+        refbus_wire_msg_clear(&m);
+    bclient_close(&pol);
+    assert_int_equal(net_sh(&N, "refbus-broker status -a %s > st2.json", N.admin), 0);
+    assert_int_equal(net_sh(&N, "test $(( $(jq .audit_size st2.json) - $(jq .audit_size st0.json) ))"
+                                " -lt 400"),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -694,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_revoked_while_connected),
         cmocka_unit_test(test_rotation_mid_flight),
         cmocka_unit_test(test_stolen_device_all_epochs),
+        cmocka_unit_test(test_flood_does_not_starve),
         cmocka_unit_test(test_map_full),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
