@@ -22,6 +22,22 @@ static const char broker_usage[] =
     "                   [--bundle-passphrase-file F] [--kdf COST]\n"
     "  Enrols the broker (one per directory) with the endpoints nodes connect to.\n";
 
+/* What enrolling an agency and the broker share: the KDF cost, the new bundle's passphrase
+ * (asked twice on a terminal), the administrator's state (locked). On success the caller owns
+ * *pass (refbus_passphrase_free) and *a (released by finish()). Returns 0 or an exit code. */
+static int enrol_begin(cmd_ctx *ctx, const char *id, refbus_kdf *kdf, char **pass, size_t *len,
+                       refbus_admin **a)
+{
+    int ex;
+    if ((ex = cmd_kdf(ctx, kdf)) != 0 || (ex = cmd_bundle_pass(ctx, NULL, id, pass, len, 1)))
+        return ex;
+    if ((ex = cmd_admin_open(ctx, a)) != 0) {
+        refbus_passphrase_free(pass, *len);
+        return ex;
+    }
+    return 0;
+}
+
 static int finish(const cmd_ctx *ctx, const char *what, const char *id, const char *out,
                   refbus_admin *a, int rc)
 {
@@ -77,12 +93,8 @@ int cmd_agency(cmd_ctx *ctx, int argc, char **argv)
     refbus_admin *a = NULL;
     char *pass = NULL;
     size_t len = 0;
-    if ((ex = cmd_kdf(ctx, &kdf)) != 0 || (ex = cmd_bundle_pass(ctx, NULL, id, &pass, &len, 1)))
+    if ((ex = enrol_begin(ctx, id, &kdf, &pass, &len, &a)) != 0)
         return ex;
-    if ((ex = cmd_admin_open(ctx, &a)) != 0) {
-        refbus_passphrase_free(&pass, len);
-        return ex;
-    }
     int rc = refbus_admin_agency_add(a, id, name, kind, out, pass, len, &kdf);
     refbus_passphrase_free(&pass, len);
     if (rc == REFBUS_EINVAL)
@@ -125,12 +137,8 @@ int cmd_broker(cmd_ctx *ctx, int argc, char **argv)
     refbus_admin *a = NULL;
     char *pass = NULL;
     size_t len = 0;
-    if ((ex = cmd_kdf(ctx, &kdf)) != 0 || (ex = cmd_bundle_pass(ctx, NULL, id, &pass, &len, 1)))
+    if ((ex = enrol_begin(ctx, id, &kdf, &pass, &len, &a)) != 0)
         return ex;
-    if ((ex = cmd_admin_open(ctx, &a)) != 0) {
-        refbus_passphrase_free(&pass, len);
-        return ex;
-    }
     int rc = refbus_admin_broker_add(a, id, eps, n_eps, out, pass, len, &kdf);
     refbus_passphrase_free(&pass, len);
     if (rc == REFBUS_EINVAL)
