@@ -22,6 +22,8 @@ enum refbus_err {
     REFBUS_EJSON = -1009,        /* bad JSON */
     REFBUS_ETIMEOUT = -1010,     /* timed out */
     REFBUS_ECORRUPT = -1011,     /* stored data is corrupt */
+    REFBUS_ENOSPC = -1012,       /* no space left on the device (disk full) */
+    REFBUS_EQUOTA = -1013,       /* this agency's share of the store is used up */
 
     /* envelope: -1100.. */
     REFBUS_EMALFORMED = -1100,     /* malformed envelope */
@@ -65,6 +67,13 @@ enum refbus_err {
 
 /* A static, human-readable text for `err` (a refbus code, 0, or -errno). Never NULL. */
 const char *refbus_strerror(int err);
+
+/* 1 when `err` is a proven property of the bytes it was returned for (a bad signature, not a
+ * recipient, expired, malformed as shown by a parser that did not run out of memory, ...):
+ * only then may a message be refused for good. 0 for everything that may pass (out of memory,
+ * I/O, a full store or disk, a busy or absent peer, a key or directory we do not hold yet,
+ * unknown codes and -errno values): the message is kept and tried again later. DESIGN §7.4. */
+int refbus_err_permanent(int err);
 
 /* A short stable machine name for `err`, e.g. "EBADSIG". Never NULL. */
 const char *refbus_errname(int err);
