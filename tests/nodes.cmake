@@ -18,3 +18,12 @@ refbus_test(node_inbound_test SOURCES unit/node_inbound_test.c unit/testutil.c
 refbus_test(node_config_test SOURCES unit/node_config_test.c LIBS refbus_nodes PkgConfig::CMOCKA)
 refbus_test(node_client_test SOURCES unit/node_client_test.c
             LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::ZMQ pthread)
+# The kill -9 torture suite (issue 10): broker and four nodes killed at random under concurrent
+# sends; invariants at the end. Longer: REFBUS_TORTURE_ROUNDS=N (tests/README, docs).
+refbus_script_test(torture_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/torture_test.sh
+                   TIMEOUT 600)
+if(REFBUS_SANITIZE)
+  set_property(TEST torture_scenario APPEND PROPERTY ENVIRONMENT REFBUS_TORTURE_DEFAULT_ROUNDS=8)
+else()
+  set_property(TEST torture_scenario APPEND PROPERTY ENVIRONMENT REFBUS_TORTURE_DEFAULT_ROUNDS=40)
+endif()
