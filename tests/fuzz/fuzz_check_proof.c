@@ -14,13 +14,14 @@
 
 #include "audit/tool/cli.h"
 #include "common/log.h"
+#include "fuzz_util.h"
 #include "common/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64], pkarg[80];
+    static char path[300], pkarg[80];
     if (!path[0]) {
         uint8_t seed[32], pk[32], sk[64];
         if (sodium_init() < 0 || !freopen("/dev/null", "w", stdout))
@@ -28,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memset(seed, 0x77, sizeof seed);
         crypto_sign_seed_keypair(pk, sk, seed);
         refbus_hex(pkarg, pk, 32);
-        snprintf(path, sizeof path, "/tmp/refbus-fuzz-proof.%ld", (long)getpid());
+        snprintf(path, sizeof path, "%s/input", fuzz_tmpdir("proof"));
         refbus_log_init("fuzz", REFBUS_LOG_ERROR, 0);
     }
     if (size < 1)

@@ -11,11 +11,12 @@
 
 #include "broker/broker.h"
 #include "common/log.h"
+#include "fuzz_util.h"
 #include "nodes/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[64];
+static char path[300];
 
 static void put(const uint8_t *d, size_t n)
 {
@@ -29,7 +30,7 @@ static void put(const uint8_t *d, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!path[0]) {
-        snprintf(path, sizeof path, "/tmp/refbus-fuzz-config.%ld", (long)getpid());
+        snprintf(path, sizeof path, "%s/input", fuzz_tmpdir("config"));
         refbus_log_init("fuzz", REFBUS_LOG_ERROR, 0);
     }
     if (size < 1)

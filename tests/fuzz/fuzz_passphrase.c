@@ -12,17 +12,18 @@
 #include <sodium.h>
 
 #include "common/log.h"
+#include "fuzz_util.h"
 #include "keys/passphrase.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
+    static char path[300];
     if (!path[0]) {
         if (sodium_init() < 0) /* as every program does before reading a passphrase */
             abort();
-        snprintf(path, sizeof path, "/tmp/refbus-fuzz-pass.%ld", (long)getpid());
+        snprintf(path, sizeof path, "%s/input", fuzz_tmpdir("pass"));
         refbus_log_init("fuzz", REFBUS_LOG_ERROR, 0);
     }
     FILE *f = fopen(path, "wb");
