@@ -180,6 +180,10 @@ if ! cmp -s "$NL_T/expected" "$NL_T/got"; then
     fail "the inboxes do not hold exactly the referrals sent"
 fi
 echo "torture: $(wc -l <"$NL_T/got") inbox items, each exactly once"
+# What the run went through (redeliveries recognised as duplicates, reconnects).
+for a in "${NL_AGENCIES[@]}"; do
+    nl_node "$a" status | jq -r --arg a "$a" '"torture: \($a): \(.counters | "delivered_in \(.delivered_in), duplicates_in \(.duplicates_in), submitted \(.submitted), accepted \(.accepted), reconnects \(.reconnects)")"'
+done
 
 nl_step "the trail: verify, one ACCEPTED per message, one DELIVERED per message and recipient"
 nl_finish
