@@ -8,8 +8,10 @@
 # Then every node and the broker drain, and the invariants are checked:
 #   - every referral is in each recipient's inbox exactly once, in no other inbox, and every
 #     inbox item is one we sent (no strays, no doubles);
-#   - the broker's queues and every node's outbox are empty;
-#   - `refbus-audit verify` passes on the broker's data directory;
+#   - the broker's queues and every node's outbox are empty, and each sender's view of each
+#     message shows every recipient as delivered;
+#   - `refbus-audit verify` passes on the broker's data directory (broker key pinned by the
+#     signed directory and the root key);
 #   - the trail holds exactly one ACCEPTED record per message and one DELIVERED record per
 #     message and recipient.
 # The broken case: losing or doubling one message, leaving one queued, or one extra/missing
@@ -185,9 +187,35 @@ for a in "${NL_AGENCIES[@]}"; do
     nl_node "$a" status | jq -r --arg a "$a" '"torture: \($a): \(.counters | "delivered_in \(.delivered_in), duplicates_in \(.duplicates_in), submitted \(.submitted), accepted \(.accepted), reconnects \(.reconnects)")"'
 done
 
+nl_step "every sender sees every delivery"
+# Pairs "sender msg_id recipient" not yet shown as delivered in the sender's outbox view.
+: >"$NL_T/unconfirmed"
+for m in "$S"/*.meta; do
+    read -r sender to mid <"$m"
+    for a in ${to//,/ }; do echo "$sender $mid $a" >>"$NL_T/unconfirmed"; done
+done
+confirm_some() {
+    local sender mid a left=$NL_T/unconfirmed.next
+    : >"$left"
+    while read -r sender mid a; do
+        nl_node "$sender" outbox "$mid" | jq -e --arg a "$a" \
+            '[.deliveries[] | select(.agency == $a and .state == "delivered")] | length == 1' \
+            >/dev/null 2>&1 || echo "$sender $mid $a" >>"$left"
+    done <"$NL_T/unconfirmed"
+    mv "$left" "$NL_T/unconfirmed"
+    [ ! -s "$NL_T/unconfirmed" ]
+}
+until=$((SECONDS + 90))
+until confirm_some; do
+    [ "$SECONDS" -ge "$until" ] && fail "deliveries the sender never saw as delivered (sender msg_id recipient):
+$(head -20 "$NL_T/unconfirmed")"
+    sleep 1
+done
+
 nl_step "the trail: verify, one ACCEPTED per message, one DELIVERED per message and recipient"
 nl_finish
-"$NL_BIN/refbus-audit" verify "$NL_T/broker" >"$NL_T/verify.out" 2>&1 ||
+"$NL_BIN/refbus-audit" verify "$NL_T/broker" --directory "$NL_T/directory.bin" \
+    --root-pk "$(cat "$NL_T/admin/root.pub")" >"$NL_T/verify.out" 2>&1 ||
     fail "refbus-audit verify: $(cat "$NL_T/verify.out")"
 "$NL_BIN/refbus-audit" replay "$NL_T/broker" --format jsonl >"$NL_T/trail.jsonl" ||
     fail "refbus-audit replay"
