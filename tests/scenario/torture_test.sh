@@ -219,6 +219,7 @@ nl_finish
     fail "refbus-audit verify: $(cat "$NL_T/verify.out")"
 "$NL_BIN/refbus-audit" replay "$NL_T/broker" --format jsonl >"$NL_T/trail.jsonl" ||
     fail "refbus-audit replay"
+echo "torture: trail $(jq -r .event "$NL_T/trail.jsonl" | sort | uniq -c | awk '{printf "%s %s, ", $2, $1}')"
 awk '{print $2}' "$NL_T/expected" | sort -u >"$NL_T/want.accepted"
 jq -r 'select(.event == "ACCEPTED") | .msg_id' "$NL_T/trail.jsonl" | sort >"$NL_T/got.accepted"
 if ! cmp -s "$NL_T/want.accepted" "$NL_T/got.accepted"; then
