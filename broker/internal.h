@@ -105,16 +105,6 @@ int broker_audit_budget(refbus_broker *b, const char *agency);
 int broker_txn_check(refbus_broker *b, int rc);
 void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev);
 
-/* An agency's key epoch that may still be used: not REVOKED and not at or below a revoked
- * epoch of the same agency (a stolen device holds the older epochs' secrets too).
- * 0 (sets *out when out != NULL), REFBUS_EREVOKED, REFBUS_EUNKNOWNAGENCY, REFBUS_ENOTFOUND. */
-int broker_key_usable(const refbus_directory *d, const char *agency, uint32_t epoch,
-                      const refbus_dir_key **out);
-/* The agency behind a CURVE key: ACTIVE or usable RETIRED keys (0), revoked (REFBUS_EREVOKED),
- * unknown (REFBUS_EUNKNOWNPEER). */
-int broker_find_transport_key(const refbus_directory *d, const uint8_t key[32],
-                              const char **agency, uint32_t *epoch);
-
 /* accept.c: SUBMIT handling inside the batch txn. */
 int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint8_t *rid,
                   size_t rid_len, const uint8_t *env, size_t len);
