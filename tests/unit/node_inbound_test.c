@@ -493,6 +493,95 @@ static void test_checkpoints(void **s)
     assert_non_null(d->cp_alarm);
 }
 
+/* A referral payload sealed to ngo.hots by `sender` with the given epoch keys. */
+static uint8_t *sealed_by(size_t *len, const char *sender, const refbus_epoch_keys *sk)
+{
+    const refbus_dir_key *k = NULL;
+    uint8_t tid[16], *env = NULL;
+    uint8_t *pl = NULL;
+    size_t pl_len, tl;
+    char *text = test_read_source("deploy/examples/referral.json", &tl), err[256];
+    json_t *j = NULL;
+    int urg;
+    randombytes_buf(tid, 16);
+    assert_int_equal(refbus_json_parse_text(&j, text, tl, err), 0);
+    assert_int_equal(refbus_referral_from_json(&pl, &pl_len, &urg, j, tid, err), 0);
+    assert_int_equal(refbus_directory_current_key(d->dir, "ngo.hots", &k), 0);
+    refbus_recipient r = {"ngo.hots", k->epoch, k->enc_pk};
+    refbus_seal_params p = {.sender = sender,
+                            .sender_epoch = sk->epoch,
+                            .sign_sk = sk->sign_sk,
+                            .recipients = &r,
+                            .n_recipients = 1,
+                            .kind = REFBUS_KIND_REFERRAL,
+                            .expires_ms = refbus_now_ms() + 3600000};
+    assert_int_equal(refbus_envelope_seal(&env, len, &p, pl, pl_len), 0);
+    free(pl);
+    free(text);
+    json_decref(j);
+    return env;
+}
+
+static void publish(const char *name)
+{
+    char p[300];
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    path(p, sizeof p, name);
+    assert_int_equal(refbus_admin_sign(adm, PASS, strlen(PASS), p, NULL), 0);
+    assert_int_equal(refbus_file_read(&bytes, &n, p, 1u << 24), 0);
+    assert_int_equal(ident_install_directory(d, bytes, n, 1), 0);
+    free(bytes);
+}
+
+/* Defect 3 of issue 10: a rotated bundle carries the older epochs' secrets. The police rotate
+ * (epoch 1 retired, 2 active): what epoch 1 signed still opens (rotation loses nothing). Then
+ * the device holding the rotated bundle is stolen and epoch 2 revoked: a malicious broker hands
+ * the node an envelope the thief signed with epoch 1 — still only "retired" in the directory —
+ * and the node must refuse it, as the broker would (before the fix it was stored). */
+static void test_stolen_older_epoch(void **s)
+{
+    (void)s;
+    char p1[300], p2[300];
+    refbus_kdf kdf;
+    refbus_keystore *pol = NULL;
+    uint32_t epoch = 0;
+    size_t len;
+    uint8_t *env;
+    assert_int_equal(refbus_kdf_named(&kdf, "min"), 0);
+    path(p1, sizeof p1, "police.ticac.bundle");
+    path(p2, sizeof p2, "police.ticac.2.bundle");
+    assert_int_equal(refbus_keystore_open(&pol, p1, PASS, strlen(PASS)), 0);
+    const refbus_epoch_keys *e1 = refbus_keystore_find(pol, 1);
+    assert_non_null(e1);
+    assert_int_equal(refbus_admin_rotate(adm, "police.ticac", p1, PASS, strlen(PASS), p2, PASS,
+                                         strlen(PASS), &kdf, &epoch),
+                     0);
+    assert_int_equal(epoch, 2);
+    publish("dir-rotated.bin");
+    uint64_t before = inbox_count();
+    env = sealed_by(&len, "police.ticac", e1); /* sealed before the rotation reached it */
+    deliver(d, env, len);
+    free(env);
+    assert_int_equal(inbox_count(), before + 1);
+
+    assert_int_equal(refbus_admin_revoke(adm, "police.ticac", 2, 0, "rotated bundle stolen",
+                                         NULL),
+                     0);
+    publish("dir-stolen.bin");
+    const refbus_dir_key *k1 = NULL;
+    assert_int_equal(refbus_directory_key(d->dir, "police.ticac", 1, &k1), 0);
+    assert_int_equal(k1->status, REFBUS_KEY_RETIRED); /* the directory still says "retired" */
+    env = sealed_by(&len, "police.ticac", e1);
+    deliver(d, env, len);
+    free(env);
+    assert_int_equal(last_refusal(), REFBUS_EREVOKED);
+    assert_non_null(strstr(d->recent[(d->recent_next + NODE_RECENT - 1) % NODE_RECENT].text,
+                           "rotated bundle stolen"));
+    assert_int_equal(inbox_count(), before + 1);
+    refbus_keystore_free(&pol);
+}
+
 static void test_revoked_sender(void **s)
 {
     (void)s;
@@ -532,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_nonsense_answer_kept_not_applied),
         cmocka_unit_test(test_broker_receipts),
         cmocka_unit_test(test_checkpoints),
+        cmocka_unit_test(test_stolen_older_epoch),
         cmocka_unit_test(test_revoked_sender),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
