@@ -183,6 +183,8 @@ static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *
     snprintf(p->agency, sizeof p->agency, "%s", agency);
     p->epoch = epoch;
     p->hello = 1;
+    p->fd = m->peer_fd;
+    p->probe_left = 0;
     p->credit = h->credit == 0 ? 64 : (h->credit > MAX_INFLIGHT ? MAX_INFLIGHT : h->credit);
     p->n_fl = 0;
     p->cp_size = h->checkpoint_size;
@@ -454,14 +456,18 @@ static void pump_all(refbus_broker *b)
 
 int refbus_broker_run(refbus_broker *b)
 {
-    zmq_pollitem_t items[3] = {{b->router, 0, ZMQ_POLLIN, 0},
+    (void)broker_monitor_open(b); /* without it, dead peers are found by failed sends only */
+    zmq_pollitem_t items[4] = {{b->router, 0, ZMQ_POLLIN, 0},
                                {b->zap, 0, ZMQ_POLLIN, 0},
-                               {b->admin, 0, ZMQ_POLLIN, 0}};
+                               {b->admin, 0, ZMQ_POLLIN, 0},
+                               {b->mon, 0, ZMQ_POLLIN, 0}};
     log_info("broker %s serving on %s (directory serial %llu, audit size %llu)", b->id,
              b->cfg.bind, (unsigned long long)refbus_directory_serial(b->dir),
              (unsigned long long)b->audit_size);
     while (!*b->stop) {
-        int n = zmq_poll(items, 3, 200);
+        uint64_t due = broker_probe_due(b), now = refbus_mono_ms();
+        long wait = due == UINT64_MAX ? 200 : due <= now ? 0 : due - now < 200 ? (long)(due - now) : 200;
+        int n = zmq_poll(items, b->mon ? 4 : 3, wait);
         if (n < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));
             return REFBUS_ETRANSPORT;
@@ -470,6 +476,9 @@ int refbus_broker_run(refbus_broker *b)
             broker_zap_handle(b);
         if (items[2].revents & ZMQ_POLLIN)
             broker_admin_handle(b);
+        if (b->mon && (items[3].revents & ZMQ_POLLIN))
+            broker_monitor_handle(b);
+        broker_probe(b);
         int got, passes = 0;
         do {
             got = batch(b);
@@ -490,6 +499,7 @@ int refbus_broker_run(refbus_broker *b)
         } while (got > 0 && !*b->stop);
         broker_redeliver_timeouts(b);
     }
+    broker_monitor_close(b);
     /* Clean shutdown: a final checkpoint and a BROKER_STOPPED record. */
     MDB_txn *txn = NULL;
     if (mdb_txn_begin(b->store->env, NULL, 0, &txn) == 0) {

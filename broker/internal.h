@@ -36,6 +36,9 @@ typedef struct peer {
     int want_notices;   /* resend pending notices */
     int want_deliver;
     uint64_t notices_sent_upto; /* highest nseq sent on this connection */
+    int fd;             /* the connection's descriptor (ZMQ_SRCFD), -1 unknown (liveness.c) */
+    int probe_left;     /* the monitor saw that descriptor close: probes still to send */
+    uint64_t probe_at;  /* monotonic */
 } peer;
 
 /* Something to do once the batch's transaction has committed. */
@@ -58,6 +61,7 @@ struct refbus_broker {
     uint8_t root_pk[32];
     refbus_directory *dir;
     void *zctx, *router, *zap, *admin;
+    void *mon;         /* PAIR reading the ROUTER's socket monitor (liveness.c) */
     peer *peers;
     size_t n_peers;
     outmsg *out;       /* post-commit sends */
@@ -119,6 +123,13 @@ void broker_pump(refbus_broker *b, peer *p, MDB_txn *rtxn);
 /* Expire at most 512 queue entries; returns how many were looked at, or a negative code. */
 int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms);
 void broker_redeliver_timeouts(refbus_broker *b);
+
+/* liveness.c: the ROUTER's socket monitor, and probes of peers whose connection closed. */
+int broker_monitor_open(refbus_broker *b);
+void broker_monitor_close(refbus_broker *b);
+void broker_monitor_handle(refbus_broker *b);
+void broker_probe(refbus_broker *b);
+uint64_t broker_probe_due(const refbus_broker *b); /* monotonic ms, UINT64_MAX: none */
 
 /* admin.c */
 void broker_admin_handle(refbus_broker *b);

@@ -43,6 +43,7 @@ typedef struct refbus_wire_msg {
     uint8_t *body;
     size_t body_len;
     char peer_user_id[256]; /* ZAP user id of the connection ("" when none) */
+    int peer_fd;            /* the connection's descriptor (ZMQ_SRCFD), -1 when unknown */
 } refbus_wire_msg;
 
 /* Send one message without blocking. `rid` NULL on a DEALER. Success is not delivery.
