@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 #include <sodium.h>
+#include <unistd.h>
+#include <zmq.h>
 
 #include "audit.pb-c.h"
 #include "audit/checkpoint.h"
@@ -493,6 +495,68 @@ static void test_checkpoints(void **s)
     assert_non_null(d->cp_alarm);
 }
 
+/* Defect 9 of issue 10: an ERROR from the broker is not signed. One saying EREVOKED while our
+ * signed directory says the key is active must not silence the node: nothing is marked
+ * revoked, the outbox stays, the node reconnects with back-off, and status shows the claim.
+ * And a REJECTED ERETIRED (the broker knows of a rotation we have not read yet) keeps the
+ * message to be re-sealed, never FAILED. */
+static void test_unsigned_revoked_error(void **s)
+{
+    (void)s;
+    uint8_t hash[32], hash2[32];
+    char mid[33], mid2[33], why[256];
+    void *ctx = zmq_ctx_new(), *fake = zmq_socket(ctx, ZMQ_PAIR);
+    assert_non_null(fake);
+    d->dealer = zmq_socket(ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_bind(fake, "inproc://fake-broker"), 0);
+    assert_int_equal(zmq_connect(d->dealer, "inproc://fake-broker"), 0);
+    d->state = NODE_READY;
+    memcpy(d->broker_curve, refbus_directory_broker_curve_pk(d->dir), 32); /* as connected */
+    snprintf(mid, sizeof mid, "%s", queue_referral(hash));
+    Refbus__V1__WireError e = REFBUS__V1__WIRE_ERROR__INIT;
+    uint8_t buf[256];
+    e.code = REFBUS_EREVOKED;
+    e.text = (char *)"your transport key is revoked or retired";
+    size_t n = refbus__v1__wire_error__pack(&e, buf);
+    uint64_t t0 = refbus_mono_ms();
+    assert_int_equal(refbus_wire_send(fake, NULL, 0, REFBUS_CMD_ERROR, buf, n), 0);
+    for (int i = 0; i < 200 && d->dealer; i++) {
+        session_on_broker(d);
+        usleep(5000);
+    }
+    assert_null(d->dealer); /* the session was dropped ... */
+    assert_int_equal(d->state, NODE_DOWN);
+    assert_true(d->reconnect_at > t0); /* ... to be tried again after a back-off */
+    assert_int_equal(d->revoked, 0);  /* the signed directory says active: not revoked */
+    assert_int_equal(ident_can_send(d, why, sizeof why), 0);
+    assert_int_equal(d->broker_claim, REFBUS_EREVOKED);
+    json_t *st = outbox_state(mid);
+    assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
+    json_decref(st);
+    json_t *status = NULL;
+    assert_int_equal(view_status(d, NULL, &status, why, sizeof why), 0);
+    assert_string_equal(json_string_value(json_object_get(status, "key_state")), "active");
+    json_t *claim = json_object_get(json_object_get(status, "broker"), "claim");
+    assert_string_equal(json_string_value(json_object_get(claim, "error")), "EREVOKED");
+    json_decref(status);
+    zmq_close(fake);
+    zmq_ctx_term(ctx);
+
+    /* REJECTED ERETIRED for our current epoch: kept, not failed */
+    const refbus_epoch_keys *bk = refbus_keystore_current(broker);
+    snprintf(mid2, sizeof mid2, "%s", queue_referral(hash2));
+    uint8_t *b = NULL;
+    size_t len = 0;
+    b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid2, hash2, REFBUS_ERETIRED,
+                       "broker.cm", bk->sign_sk);
+    inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
+    free(b);
+    st = outbox_state(mid2);
+    assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
+    json_decref(st);
+    d->broker_claim = 0;
+}
+
 /* A referral payload sealed to ngo.hots by `sender` with the given epoch keys. */
 static uint8_t *sealed_by(size_t *len, const char *sender, const refbus_epoch_keys *sk)
 {
@@ -621,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_nonsense_answer_kept_not_applied),
         cmocka_unit_test(test_broker_receipts),
         cmocka_unit_test(test_checkpoints),
+        cmocka_unit_test(test_unsigned_revoked_error),
         cmocka_unit_test(test_stolen_older_epoch),
         cmocka_unit_test(test_revoked_sender),
     };
