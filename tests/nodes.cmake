@@ -11,6 +11,8 @@ refbus_script_test(node_crash_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node
                    TIMEOUT 300)
 refbus_script_test(node_keys_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_keys_test.sh
                    TIMEOUT 300)
+refbus_script_test(node_session_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_session_test.sh
+                   TIMEOUT 300)
 refbus_script_test(node_audit_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_audit_test.sh
                    TIMEOUT 300)
 refbus_test(node_inbound_test SOURCES unit/node_inbound_test.c unit/testutil.c
