@@ -317,6 +317,10 @@ static void handle_msg(refbus_broker *b, MDB_txn *txn, refbus_wire_msg *m, int r
         if (p && p->hello)
             (void)broker_notice_ack(b, txn, p, m->body, m->body_len);
         break;
+    case REFBUS_CMD_PROOF_REQUEST:
+        if (p && p->hello)
+            broker_proof_request(b, txn, p, m->body, m->body_len);
+        break;
     case REFBUS_CMD_PING: {
         if (m->body_len > 64) { /* a Ping is a timestamp: do not echo (and buffer) megabytes */
             send_error(b, m->rid, m->rid_len, REFBUS_EPROTO, "PING body too large");
