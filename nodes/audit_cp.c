@@ -109,6 +109,16 @@ static void ask_proof(refbus_noded *d, uint64_t from, uint64_t to, uint64_t now)
     free(b);
 }
 
+/* Ask for what we miss most: the checkpoint a re-anchor statement names, else the proof from
+ * ours to the newest one shown. */
+static void ask_next(refbus_noded *d, uint64_t now)
+{
+    if (d->ra_wanted)
+        ask_proof(d, d->ra.size, d->ra.size, now);
+    else if (d->behind && d->cp.size < d->ahead.size)
+        ask_proof(d, d->cp.size, d->ahead.size, now);
+}
+
 /* A newer checkpoint (signature verified) that we cannot check against ours. */
 static void fall_behind(refbus_noded *d, const refbus_checkpoint *cp, uint64_t from_size)
 {
@@ -131,7 +141,7 @@ static void fall_behind(refbus_noded *d, const refbus_checkpoint *cp, uint64_t f
         behind_store(d);
     }
     if (!d->proof_outstanding)
-        ask_proof(d, d->cp.size, d->ahead.size, refbus_mono_ms());
+        ask_next(d, refbus_mono_ms());
 }
 
 /* After installing a checkpoint: caught up with everything the broker has shown? */
@@ -140,7 +150,7 @@ static void check_caught_up(refbus_noded *d)
     if (!d->behind)
         return;
     if (d->cp.size < d->ahead.size) {
-        ask_proof(d, d->cp.size, d->ahead.size, refbus_mono_ms());
+        ask_next(d, refbus_mono_ms());
         return;
     }
     if (d->cp.size == d->ahead.size && memcmp(d->cp.root, d->ahead.root, 32) != 0)
@@ -376,10 +386,7 @@ void audit_cp_timers(refbus_noded *d, uint64_t now)
         return;
     if (d->proof_asked_ms && now - d->proof_asked_ms < retry_ms(d))
         return;
-    if (d->ra_wanted)
-        ask_proof(d, d->ra.size, d->ra.size, now);
-    else
-        ask_proof(d, d->cp.size, d->ahead.size, now);
+    ask_next(d, now);
 }
 
 int audit_cp_on_error(refbus_noded *d, int code, const char *text)
