@@ -209,7 +209,10 @@ void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t
         proof_refuse(b, p, REFBUS_EINVAL, "PROOF_REQUEST needs 1 <= from_size <= to_size");
         return;
     }
+    /* PROTOCOL.md 3.3 step 10: ENOTFOUND, EINVAL, or ELMDB for any failure of our own. */
     int rc = refbus_audit_checkpoint_at(b->store->audit, txn, to, &cp, &cp_len);
+    if (rc && rc != REFBUS_ENOTFOUND)
+        rc = REFBUS_ELMDB;
     if (rc) {
         snprintf(why, sizeof why, "no checkpoint of %llu records here: %s",
                  (unsigned long long)to, refbus_strerror(rc));
@@ -217,6 +220,7 @@ void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t
         return;
     }
     if ((rc = build_push(b, txn, cp, cp_len, from, to, &buf, &n))) {
+        rc = rc == REFBUS_EINVAL ? rc : REFBUS_ELMDB;
         snprintf(why, sizeof why, "no proof from %llu to %llu records: %s",
                  (unsigned long long)from, (unsigned long long)to, refbus_strerror(rc));
         proof_refuse(b, p, rc, why);
