@@ -47,6 +47,30 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
     broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_DIRECTORY_INSTALLED);
     r.directory_serial = refbus_directory_serial(nd);
     r.reason_text = (char *)(from_admin ? "published by an administrator" : "loaded at start");
+    /* A new re-anchor statement (after a restore) is named in the record, so the trail itself
+     * says when the nodes were told to take a new anchor, and why. */
+    char ratext[400];
+    const refbus_dir_reanchor *ra = refbus_directory_reanchor(nd);
+    const refbus_dir_reanchor *old_ra = refbus_directory_reanchor(b->dir);
+    if (ra && (!old_ra || old_ra->size != ra->size || memcmp(old_ra->root, ra->root, 32) != 0)) {
+        char hex[65];
+        refbus_hex(hex, ra->root, 32);
+        snprintf(ratext, sizeof ratext, "%s; re-anchors the nodes at checkpoint %llu root %s: %s",
+                 r.reason_text, (unsigned long long)ra->size, hex, ra->reason);
+        r.reason_text = ratext;
+        log_warn("directory serial %llu re-anchors the nodes at audit checkpoint %llu (%s)",
+                 (unsigned long long)refbus_directory_serial(nd), (unsigned long long)ra->size,
+                 ra->reason);
+        refbus_checkpoint info;
+        uint8_t *cp = NULL;
+        size_t cl = 0;
+        if (refbus_audit_checkpoint_at(b->store->audit, txn, ra->size, &cp, &cl) != 0 ||
+            refbus_checkpoint_parse(&info, cp, cl) != 0 || memcmp(info.root, ra->root, 32) != 0)
+            log_warn("this broker's trail has no checkpoint of %llu records with that root: "
+                     "no node can re-anchor until one that has is published",
+                     (unsigned long long)ra->size);
+        free(cp);
+    }
     if ((rc = broker_audit(b, txn, &r)) != 0)
         goto fail;
     /* Connected peers whose key this directory revokes: recorded now, with the revocation. */

@@ -338,6 +338,10 @@ static void handle_msg(refbus_broker *b, MDB_txn *txn, refbus_wire_msg *m, int r
         if (p && p->hello)
             (void)broker_notice_ack(b, txn, p, m->body, m->body_len);
         break;
+    case REFBUS_CMD_PROOF_REQUEST:
+        if (p && p->hello)
+            broker_proof_request(b, txn, p, m->body, m->body_len);
+        break;
     case REFBUS_CMD_PING:
         pong(b, m, agency);
         break;

@@ -140,8 +140,12 @@ void broker_zap_handle(refbus_broker *b);
 /* Write the audit records of refused handshakes noted since the last batch. */
 void broker_zap_audit(refbus_broker *b, MDB_txn *txn);
 
-/* checkpoints (broker.c) */
+/* checkpoints (trail.c) */
 int broker_checkpoint(refbus_broker *b, MDB_txn *txn);
 void broker_push_checkpoint(refbus_broker *b, peer *p, MDB_txn *rtxn);
+/* PROOF_REQUEST: queue a CHECKPOINT with the stored checkpoint of to_size and PROOF(from_size,
+ * to_size), or an ERROR saying why not (EPROTO, EINVAL, ENOTFOUND, the proof's error). */
+void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body,
+                          size_t len);
 
 #endif

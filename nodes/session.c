@@ -257,6 +257,8 @@ static void on_welcome(refbus_noded *d, const uint8_t *b, size_t n)
     d->pump_from = 0;
     d->n_fl = 0;
     d->last_err = 0;
+    d->proof_asked_ms = 0; /* a missing proof is asked for again on the new session */
+    d->proof_outstanding = 0;
     log_info("session with broker %s ready (its directory serial %llu, audit size %llu)",
              w.broker_id, (unsigned long long)w.directory_serial,
              (unsigned long long)w.audit_size);
@@ -292,6 +294,8 @@ static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
         session_drop(d, "malformed ERROR from the broker", 1);
         return;
     }
+    if (audit_cp_on_error(d, e.code, e.text))
+        return; /* the answer to our PROOF_REQUEST, not about the session */
     if (e.code == REFBUS_ESUPERSEDED) {
         on_superseded(d, e.text);
         return; /* the connection stays */
@@ -540,6 +544,7 @@ static void resend_stale(refbus_noded *d, uint64_t now)
 void session_timers(refbus_noded *d, uint64_t now)
 {
     int changed = 0;
+    audit_cp_timers(d, now);
     ident_watch_files(d, now, &changed);
     if (changed && d->state != NODE_DOWN)
         session_drop(d, "keys changed: reconnecting with the new ones", 0);

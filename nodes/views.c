@@ -389,5 +389,7 @@ int view_status(refbus_noded *d, const json_t *req, json_t **reply, char *why, s
         (json_int_t)d->n_fl, "sent", (json_int_t)sent, "inbox", "messages", (json_int_t)inbox,
         "threads", (json_int_t)threads, "checkpoint", cp, "checkpoint_alarm", d->cp_alarm,
         "recent_refusals", recent, "counters", counters);
+    if (*reply)
+        audit_cp_status(d, *reply);
     return *reply ? 0 : REFBUS_ENOMEM;
 }
