@@ -88,9 +88,13 @@ static void sync_with_broker(void)
             abort(); /* the broker hung, died, or stopped serving this agency */
         }
         refbus_wire_msg m;
-        int rc = refbus_wire_recv(dealer, 0, &m);
-        int done = rc == 0 && m.cmd == REFBUS_CMD_PONG && m.body_len == n &&
-                   memcmp(m.body, body, n) == 0;
+        int rc = refbus_wire_recv(dealer, 0, &m), done = 0;
+        if (rc == 0 && m.cmd == REFBUS_CMD_PONG) { /* the Ping's time, and the session state */
+            Refbus__V1__Ping *pong = refbus__v1__ping__unpack(NULL, m.body_len, m.body);
+            done = pong && pong->time_ms == ping_n;
+            if (pong)
+                refbus__v1__ping__free_unpacked(pong, NULL);
+        }
         refbus_wire_msg_clear(&m);
         if (done)
             return;

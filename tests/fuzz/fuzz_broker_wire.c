@@ -1,8 +1,8 @@
 /* libFuzzer: the broker's frame reading (refbus_wire_recv on its ROUTER socket, and on a node's
  * socket) and the node -> broker bodies the broker decodes: HELLO (Hello), RECEIPT_ACK
- * (NoticeAck), PING and DELIVERED (a SignedReceipt, checked against a fixed key nobody gave the
- * fuzzer). The frames travel over a real inproc ZeroMQ connection, so multipart handling,
- * oversize and missing frames go through the same code as on TCP.
+ * (NoticeAck), PING, PROOF_REQUEST and DELIVERED (a SignedReceipt, checked against a fixed key
+ * nobody gave the fuzzer). The frames travel over a real inproc ZeroMQ connection, so
+ * multipart handling, oversize and missing frames go through the same code as on TCP.
  *
  * Input: byte 0 picks the mode. Even: one well-framed message, byte 1 the command, the rest the
  * body. Odd: raw frames, each a 2-byte big-endian length and that many bytes (the last one may
@@ -76,6 +76,12 @@ static void bodies(uint8_t cmd, const uint8_t *b, size_t n, const uint8_t pk[32]
         Refbus__V1__Ping *p = refbus__v1__ping__unpack(NULL, n, b);
         if (p)
             refbus__v1__ping__free_unpacked(p, NULL);
+        break;
+    }
+    case REFBUS_CMD_PROOF_REQUEST: {
+        Refbus__V1__ProofRequest *r = refbus__v1__proof_request__unpack(NULL, n, b);
+        if (r)
+            refbus__v1__proof_request__free_unpacked(r, NULL);
         break;
     }
     case REFBUS_CMD_DELIVERED: {

@@ -26,7 +26,8 @@ ROUNDS=${1:-${REFBUS_TORTURE_ROUNDS:-${REFBUS_TORTURE_DEFAULT_ROUNDS:-40}}}
 SEED=${REFBUS_TORTURE_SEED:-$(($(date +%s%N) % 2147483647))}
 [[ $ROUNDS =~ ^[0-9]+$ && $SEED =~ ^[0-9]+$ ]] || { echo "usage: $0 [ROUNDS]" >&2; exit 2; }
 RANDOM=$SEED
-echo "torture: seed $SEED, $ROUNDS rounds (replay: REFBUS_TORTURE_SEED=$SEED REFBUS_TORTURE_ROUNDS=$ROUNDS)"
+echo "torture: seed $SEED, $ROUNDS rounds" \
+    "(replay: REFBUS_TORTURE_SEED=$SEED REFBUS_TORTURE_ROUNDS=$ROUNDS)"
 nl_init torture
 nl_network
 nl_broker_start
@@ -184,7 +185,9 @@ fi
 echo "torture: $(wc -l <"$NL_T/got") inbox items, each exactly once"
 # What the run went through (redeliveries recognised as duplicates, reconnects).
 for a in "${NL_AGENCIES[@]}"; do
-    nl_node "$a" status | jq -r --arg a "$a" '"torture: \($a): \(.counters | "delivered_in \(.delivered_in), duplicates_in \(.duplicates_in), submitted \(.submitted), accepted \(.accepted), reconnects \(.reconnects)")"'
+    nl_node "$a" status | jq -r --arg a "$a" '.counters | "torture: \($a): delivered_in
+        \(.delivered_in), duplicates_in \(.duplicates_in), submitted \(.submitted), accepted
+        \(.accepted), reconnects \(.reconnects)" | gsub("\\s+"; " ")'
 done
 
 nl_step "every sender sees every delivery"
@@ -207,7 +210,8 @@ confirm_some() {
 }
 until=$((SECONDS + 90))
 until confirm_some; do
-    [ "$SECONDS" -ge "$until" ] && fail "deliveries the sender never saw as delivered (sender msg_id recipient):
+    [ "$SECONDS" -ge "$until" ] &&
+        fail "deliveries the sender never saw as delivered (sender msg_id recipient):
 $(head -20 "$NL_T/unconfirmed")"
     sleep 1
 done
@@ -219,7 +223,8 @@ nl_finish
     fail "refbus-audit verify: $(cat "$NL_T/verify.out")"
 "$NL_BIN/refbus-audit" replay "$NL_T/broker" --format jsonl >"$NL_T/trail.jsonl" ||
     fail "refbus-audit replay"
-echo "torture: trail $(jq -r .event "$NL_T/trail.jsonl" | sort | uniq -c | awk '{printf "%s %s, ", $2, $1}')"
+echo "torture: trail events: $(jq -r .event "$NL_T/trail.jsonl" | sort | uniq -c |
+    awk '{printf "%s %s, ", $2, $1}')"
 awk '{print $2}' "$NL_T/expected" | sort -u >"$NL_T/want.accepted"
 jq -r 'select(.event == "ACCEPTED") | .msg_id' "$NL_T/trail.jsonl" | sort >"$NL_T/got.accepted"
 if ! cmp -s "$NL_T/want.accepted" "$NL_T/got.accepted"; then
