@@ -33,5 +33,5 @@ refbus_script_test(torture_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/torture
 if(REFBUS_SANITIZE)
   set_property(TEST torture_scenario APPEND PROPERTY ENVIRONMENT REFBUS_TORTURE_DEFAULT_ROUNDS=8)
 else()
-  set_property(TEST torture_scenario APPEND PROPERTY ENVIRONMENT REFBUS_TORTURE_DEFAULT_ROUNDS=40)
+  set_property(TEST torture_scenario APPEND PROPERTY ENVIRONMENT REFBUS_TORTURE_DEFAULT_ROUNDS=25)
 endif()

@@ -22,7 +22,7 @@
 # replays the same decisions (which process dies, when, what is sent; process timing differs).
 # Long run: REFBUS_BIN_DIR=build/bin bash tests/scenario/torture_test.sh 120
 source "$(dirname "$0")/node_lib.sh"
-ROUNDS=${1:-${REFBUS_TORTURE_ROUNDS:-${REFBUS_TORTURE_DEFAULT_ROUNDS:-40}}}
+ROUNDS=${1:-${REFBUS_TORTURE_ROUNDS:-${REFBUS_TORTURE_DEFAULT_ROUNDS:-25}}}
 SEED=${REFBUS_TORTURE_SEED:-$(($(date +%s%N) % 2147483647))}
 [[ $ROUNDS =~ ^[0-9]+$ && $SEED =~ ^[0-9]+$ ]] || { echo "usage: $0 [ROUNDS]" >&2; exit 2; }
 RANDOM=$SEED
