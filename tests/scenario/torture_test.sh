@@ -131,14 +131,19 @@ for m in "$S"/*.meta; do
     fi
     RESENT=$((RESENT + 1))
 done
+# Every answered send named the msg id it was given.
 for m in "$S"/*.meta; do
     c=$(basename "$m" .meta)
+    [ "$(cat "$S/$c.rc")" = 0 ] || continue
     read -r _ _ mid <"$m"
-    if [ "$(cat "$S/$c.rc")" = 0 ]; then
-        got=$(jq -r .msg_id "$S/$c.out")
-        [ "$got" = "$mid" ] || fail "$c: the node answered msg id $got for --msg-id $mid"
-    fi
-done
+    echo "$c $mid"
+done | sort >"$NL_T/want.ids"
+sed 's/ .*//' "$NL_T/want.ids" | sed "s|^|$S/|; s|\$|.out|" | xargs -r jq -r \
+    '"\(input_filename | sub(".*/"; "") | sub("\\.out$"; "")) \(.msg_id)"' |
+    sort >"$NL_T/got.ids"
+cmp -s "$NL_T/want.ids" "$NL_T/got.ids" ||
+    fail "a send answered another msg id than the one given: $(diff "$NL_T/want.ids" \
+        "$NL_T/got.ids" | head -5)"
 echo "torture: $N sends ($RESENT resent), $KILLS_BROKER broker kills, $KILLS_NODE node kills"
 
 nl_step "drain: every outbox and every broker queue empties"
@@ -191,19 +196,19 @@ for a in "${NL_AGENCIES[@]}"; do
 done
 
 nl_step "every sender sees every delivery"
-# Pairs "sender msg_id recipient" not yet shown as delivered in the sender's outbox view.
+# Messages ("sender msg_id to,...") whose sender does not yet show every recipient delivered.
 : >"$NL_T/unconfirmed"
 for m in "$S"/*.meta; do
     read -r sender to mid <"$m"
-    for a in ${to//,/ }; do echo "$sender $mid $a" >>"$NL_T/unconfirmed"; done
+    echo "$sender $mid $to" >>"$NL_T/unconfirmed"
 done
 confirm_some() {
-    local sender mid a left=$NL_T/unconfirmed.next
+    local sender mid to left=$NL_T/unconfirmed.next
     : >"$left"
-    while read -r sender mid a; do
-        nl_node "$sender" outbox "$mid" | jq -e --arg a "$a" \
-            '[.deliveries[] | select(.agency == $a and .state == "delivered")] | length == 1' \
-            >/dev/null 2>&1 || echo "$sender $mid $a" >>"$left"
+    while read -r sender mid to; do
+        nl_node "$sender" outbox "$mid" | jq -e --arg to "$to" '($to | split(",")) as $want |
+            [.deliveries[] | select(.state == "delivered") | .agency] | sort == ($want | sort)' \
+            >/dev/null 2>&1 || echo "$sender $mid $to" >>"$left"
     done <"$NL_T/unconfirmed"
     mv "$left" "$NL_T/unconfirmed"
     [ ! -s "$NL_T/unconfirmed" ]
@@ -211,7 +216,7 @@ confirm_some() {
 until=$((SECONDS + 90))
 until confirm_some; do
     [ "$SECONDS" -ge "$until" ] &&
-        fail "deliveries the sender never saw as delivered (sender msg_id recipient):
+        fail "messages whose sender never saw every recipient delivered (sender msg_id to):
 $(head -20 "$NL_T/unconfirmed")"
     sleep 1
 done
