@@ -466,7 +466,7 @@ int refbus_broker_run(refbus_broker *b)
              (unsigned long long)b->audit_size);
     while (!*b->stop) {
         uint64_t due = broker_probe_due(b), now = refbus_mono_ms();
-        long wait = due == UINT64_MAX ? 200 : due <= now ? 0 : due - now < 200 ? (long)(due - now) : 200;
+        long wait = due <= now ? 0 : due - now < 200 ? (long)(due - now) : 200;
         int n = zmq_poll(items, b->mon ? 4 : 3, wait);
         if (n < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));

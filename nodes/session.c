@@ -222,14 +222,19 @@ void session_on_monitor(refbus_noded *d)
                 note_claim(d, REFBUS_EUNKNOWNPEER, "handshake refused: our transport key is "
                                                    "unknown, retired or revoked at the broker");
             }
-            break;
+            /* libzmq does not reconnect after a refused handshake: a fresh socket after a
+             * back-off, or the node would sit "connecting" for good (e.g. when it read its
+             * rotated bundle before the broker had the directory that lists it). */
+            session_drop(d, NULL, 1);
+            return; /* the monitor socket is gone */
         }
         default:
             node_note_error(d, REFBUS_ETRANSPORT,
                             "CurveZMQ handshake with %s failed (is the directory's broker "
                             "key right?)",
                             d->endpoint);
-            break;
+            session_drop(d, NULL, 1); /* as above: libzmq gives this connection up */
+            return;
         }
     }
 }
