@@ -50,6 +50,7 @@ typedef struct outmsg {
 struct refbus_broker {
     refbus_broker_config cfg;
     volatile sig_atomic_t *stop;
+    int lock_fd;       /* DATA_DIR/broker.lock, flock'd for the process lifetime */
     refbus_store *store;
     refbus_keystore *ks;
     const uint8_t *sign_sk; /* broker's Ed25519 secret (inside ks) */
@@ -129,6 +130,9 @@ void broker_pump(refbus_broker *b, peer *p, MDB_txn *rtxn);
 /* Expire at most 512 queue entries; returns how many were looked at, or a negative code. */
 int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms);
 void broker_redeliver_timeouts(refbus_broker *b);
+
+/* lifecycle.c: take DATA_DIR/broker.lock (refbus_datadir_lock), logging who holds it. */
+int broker_lock_data_dir(const char *dir, int *fd);
 
 /* admin.c */
 void broker_admin_handle(refbus_broker *b);

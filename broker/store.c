@@ -3,10 +3,12 @@
  * committed together or not at all (DESIGN promise 1). */
 #include "broker/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/datadir.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -21,14 +23,12 @@ struct dedup_val {
 
 int refbus_store_err(int mdb_rc)
 {
-    if (mdb_rc == 0)
-        return 0;
-    if (mdb_rc == MDB_MAP_FULL || mdb_rc == MDB_TXN_FULL)
-        return REFBUS_EMAPFULL;
-    if (mdb_rc == MDB_NOTFOUND)
-        return REFBUS_ENOTFOUND;
-    log_error("lmdb: %s", mdb_strerror(mdb_rc));
-    return REFBUS_ELMDB;
+    int rc = refbus_lmdb_code(mdb_rc);
+    /* A full map or disk is answered to senders and logged (rate-limited) by the batch loop,
+     * a fatal error stops the broker; only the odd ones are worth a line each here. */
+    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE)
+        log_error("lmdb: %s", mdb_strerror(mdb_rc));
+    return rc;
 }
 
 size_t refbus_store_qkey(uint8_t *out, const char *agency, int prio_byte, uint64_t seq)
@@ -52,21 +52,38 @@ static size_t dkey(uint8_t *out, const char *sender, const uint8_t msg_id[16])
     return n + 17;
 }
 
-int refbus_store_open(refbus_store **out, const char *dir, size_t map_size)
+int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int create)
 {
     int rc, mrc, dead = 0;
     MDB_txn *txn = NULL;
+    char file[600], why[256];
     refbus_store *s = calloc(1, sizeof *s);
     if (!s)
         return REFBUS_ENOMEM;
-    if ((rc = refbus_mkdirs(dir, 0700)) != 0)
+    snprintf(file, sizeof file, "%s/data.mdb", dir);
+    rc = refbus_lmdb_file_check(file, why, sizeof why);
+    if (create && rc != REFBUS_ENOTFOUND) {
+        log_error("store: %s already exists; refusing to start a new store over it (move it "
+                  "away first if that is really meant)", file);
+        rc = REFBUS_EEXIST;
         goto fail;
+    }
+    if (!create && rc == REFBUS_ENOTFOUND) {
+        log_error("store: %s does not exist: is data_dir right? A new store is created only by "
+                  "'refbus-broker init'", file);
+        goto fail;
+    }
+    if (!create && rc != 0) {
+        log_error("store: %s is damaged: %s; refusing to use it (restore it from a backup)",
+                  file, rc == REFBUS_ECORRUPT ? why : refbus_strerror(rc));
+        goto fail;
+    }
     if ((mrc = mdb_env_create(&s->env)) != 0 || (mrc = mdb_env_set_maxdbs(s->env, MAX_DBS)) ||
         (mrc = mdb_env_set_mapsize(s->env, map_size)) ||
         (mrc = mdb_env_set_maxreaders(s->env, 126)) ||
         (mrc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600)) != 0) {
-        log_error("store: cannot open %s: %s", dir, mdb_strerror(mrc));
-        rc = REFBUS_ELMDB;
+        log_error("store: cannot open %s: %s", file, mdb_strerror(mrc));
+        rc = refbus_lmdb_code(mrc) == REFBUS_ESTORAGE ? REFBUS_ECORRUPT : REFBUS_ELMDB;
         goto fail;
     }
     mdb_reader_check(s->env, &dead); /* clear slots of readers that died (kill -9) */
@@ -84,8 +101,11 @@ int refbus_store_open(refbus_store **out, const char *dir, size_t map_size)
                {"broker.notices", &s->notices}, {"broker.expiry", &s->expiry},
                {"broker.meta", &s->meta}};
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++)
-        if ((mrc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi)) != 0) {
-            rc = refbus_store_err(mrc);
+        if ((mrc = mdb_dbi_open(txn, dbs[i].name, create ? MDB_CREATE : 0, dbs[i].dbi)) != 0) {
+            if (mrc == MDB_NOTFOUND)
+                log_error("store: %s is not a broker store (no %s database)", file,
+                          dbs[i].name);
+            rc = mrc == MDB_NOTFOUND ? REFBUS_ECORRUPT : refbus_store_err(mrc);
             goto fail;
         }
     MDB_val v;

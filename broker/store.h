@@ -37,12 +37,17 @@ typedef struct refbus_dedup_info {
     size_t receipt_len;
 } refbus_dedup_info;
 
-/* Open or create DATA_DIR/data.mdb with `map_size` bytes of map; runs mdb_reader_check.
- * Errors: REFBUS_EIO, REFBUS_ELMDB, REFBUS_ENOMEM. */
-int refbus_store_open(refbus_store **out, const char *dir, size_t map_size) REFBUS_WUR;
+/* Open DATA_DIR/data.mdb with `map_size` bytes of map; runs mdb_reader_check. With `create`
+ * the file must not exist yet and a new store is made (refbus-broker init); without it the file
+ * must exist, pass refbus_lmdb_file_check and hold the broker's databases: a missing, empty or
+ * damaged file is an error naming it, never a new empty store. The directory must exist.
+ * Errors: REFBUS_ENOTFOUND (no data.mdb), REFBUS_EEXIST (create, and it exists),
+ * REFBUS_ECORRUPT (damaged or not a broker store), REFBUS_EIO, REFBUS_ELMDB, REFBUS_ENOMEM. */
+int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int create) REFBUS_WUR;
 void refbus_store_close(refbus_store **s);
 
-/* Map an LMDB return code to a refbus code (MDB_MAP_FULL -> REFBUS_EMAPFULL). */
+/* Map an LMDB return code to a refbus code (refbus_lmdb_code: MDB_MAP_FULL -> REFBUS_EMAPFULL,
+ * ENOSPC -> REFBUS_ENOSPC, MDB_PANIC and the like -> REFBUS_ESTORAGE), logging the odd ones. */
 int refbus_store_err(int mdb_rc);
 
 
