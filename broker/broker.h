@@ -25,6 +25,12 @@ typedef struct refbus_broker_config {
     uint32_t expiry_scan_seconds;
     uint32_t max_batch;      /* messages per loop pass = per group commit */
     uint32_t max_peers;
+    /* New messages are refused (EMAPFULL, transient) once the live data would pass this share
+     * of the map: the rest is kept for the work that frees space (receipts, acks, expiry). */
+    uint32_t high_water_percent;
+    /* Queued (undelivered) envelope bytes one sending agency may hold; over it its new
+     * messages are refused with EQUOTA (transient). 0: a quarter of map_size_mb. */
+    uint64_t agency_quota_mb;
     int log_level;
     int syslog;
 } refbus_broker_config;

@@ -130,6 +130,17 @@ fail:
     return rc ? rc : REFBUS_ELMDB;
 }
 
+int refbus_store_health(refbus_store *s)
+{
+    MDB_txn *t = NULL;
+    /* LMDB marks the environment after a failed write (MDB_FATAL_ERROR): from then on every
+     * begin says MDB_PANIC. A read txn costs a reader slot and no I/O. */
+    int rc = refbus_lmdb_code(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t));
+    if (rc == 0)
+        mdb_txn_abort(t);
+    return rc == REFBUS_ESTORAGE ? rc : 0;
+}
+
 void refbus_store_close(refbus_store **sp)
 {
     if (!sp || !*sp)
@@ -140,6 +151,88 @@ void refbus_store_close(refbus_store **sp)
         mdb_env_close(s->env);
     free(s);
     *sp = NULL;
+}
+
+/* Queued envelope bytes per sending agency, in meta under "queued:AGENCY" (u64 BE). */
+static int queued_key(char *out, size_t cap, const char *agency)
+{
+    return snprintf(out, cap, "queued:%s", agency) < (int)cap ? 0 : REFBUS_EINVAL;
+}
+
+int refbus_store_queued_bytes(refbus_store *s, MDB_txn *txn, const char *agency, uint64_t *bytes)
+{
+    char key[16 + REFBUS_AGENCY_ID_MAX];
+    MDB_val v;
+    int rc = queued_key(key, sizeof key, agency);
+    *bytes = 0;
+    if (rc == 0)
+        rc = refbus_store_meta_get(s, txn, key, &v);
+    if (rc == REFBUS_ENOTFOUND)
+        return 0;
+    if (rc == 0 && v.mv_size == 8)
+        *bytes = refbus_get_u64be(v.mv_data);
+    return rc;
+}
+
+static int queued_add(refbus_store *s, MDB_txn *txn, const char *agency, int64_t delta)
+{
+    char key[16 + REFBUS_AGENCY_ID_MAX];
+    uint8_t b[8];
+    uint64_t cur = 0;
+    int rc = queued_key(key, sizeof key, agency);
+    if (rc == 0)
+        rc = refbus_store_queued_bytes(s, txn, agency, &cur);
+    if (rc != 0)
+        return rc;
+    if (delta < 0)
+        cur = cur > (uint64_t)-delta ? cur - (uint64_t)-delta : 0;
+    else
+        cur += (uint64_t)delta;
+    refbus_put_u64be(b, cur);
+    return refbus_store_meta_put(s, txn, key, b, 8);
+}
+
+int refbus_store_usage(refbus_store *s, MDB_txn *txn, uint64_t enough, uint64_t *used,
+                       uint64_t *map)
+{
+    MDB_envinfo ei;
+    MDB_stat st;
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    uint64_t free_pages = 0;
+    int mrc;
+    if ((mrc = mdb_env_info(s->env, &ei)) != 0 || (mrc = mdb_env_stat(s->env, &st)) != 0)
+        return refbus_store_err(mrc);
+    *map = ei.me_mapsize;
+    *used = ((uint64_t)ei.me_last_pgno + 1) * st.ms_psize;
+    if (*used <= enough)
+        return 0; /* the file's high-water mark is below: no need to look at free pages */
+    /* Pages freed by earlier transactions are reused before the file grows: count them from
+     * LMDB's free list (database 0; each value is a page list led by its length), as mdb_stat
+     * -f does. O(free-list records), and only while the file is above `enough`. */
+    /* LMDB opens no cursor on the free list inside a write txn: a read txn (MDB_NOTLS lets this
+     * thread hold one next to its write txn) sees the last commit, which is what we want. */
+    MDB_txn *r = NULL;
+    (void)txn;
+    if ((mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r)) != 0)
+        return refbus_store_err(mrc);
+    if ((mrc = mdb_cursor_open(r, 0, &c)) != 0) {
+        mdb_txn_abort(r);
+        return refbus_store_err(mrc);
+    }
+    while ((mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0)
+        if (v.mv_size >= sizeof(size_t)) {
+            size_t n;
+            memcpy(&n, v.mv_data, sizeof n);
+            free_pages += n;
+        }
+    mdb_cursor_close(c);
+    mdb_txn_abort(r);
+    if (mrc != MDB_NOTFOUND)
+        return refbus_store_err(mrc);
+    uint64_t fb = free_pages * st.ms_psize;
+    *used = fb < *used ? *used - fb : 0;
+    return 0;
 }
 
 int refbus_store_meta_get(refbus_store *s, MDB_txn *txn, const char *key, MDB_val *val)
@@ -180,19 +273,23 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
 {
     int rc;
     uint64_t seq = s->next_seq;
-    uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8], exp[8], cnt[4];
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8], exp[8], cnt[4 + REFBUS_AGENCY_ID_MAX];
     refbus_put_u64be(seqb, seq);
     refbus_put_u64be(exp, h->expires_ms);
     MDB_val k = {8, seqb}, v = {env_len, (void *)env};
     if ((rc = refbus_store_err(mdb_put(txn, s->envs, &k, &v, MDB_APPEND))) != 0)
         return rc;
     uint32_t n = (uint32_t)h->n_recipients;
+    size_t sl = strlen(h->sender);
     cnt[0] = (uint8_t)n;
     cnt[1] = (uint8_t)(n >> 8);
     cnt[2] = (uint8_t)(n >> 16);
     cnt[3] = (uint8_t)(n >> 24);
-    v = (MDB_val){4, cnt};
+    memcpy(cnt + 4, h->sender, sl); /* whose quota the envelope counts against */
+    v = (MDB_val){4 + sl, cnt};
     if ((rc = refbus_store_err(mdb_put(txn, s->pending, &k, &v, MDB_APPEND))) != 0)
+        return rc;
+    if ((rc = queued_add(s, txn, h->sender, (int64_t)env_len)) != 0)
         return rc;
     for (size_t i = 0; i < h->n_recipients; i++) {
         const char *a = h->recipients[i].agency;
@@ -259,21 +356,33 @@ int refbus_store_dequeue(refbus_store *s, MDB_txn *txn, const char *agency, uint
     if (rc && rc != REFBUS_ENOTFOUND)
         return rc;
     refbus_put_u64be(seqb, seq);
-    MDB_val pk = {8, seqb}, pv;
-    if ((rc = refbus_store_err(mdb_get(txn, s->pending, &pk, &pv))) != 0 || pv.mv_size != 4)
+    MDB_val pk = {8, seqb}, pv, ev;
+    /* 4 bytes of count, then the sender (stores written before quotas have the count only) */
+    if ((rc = refbus_store_err(mdb_get(txn, s->pending, &pk, &pv))) != 0 || pv.mv_size < 4 ||
+        pv.mv_size > 4 + REFBUS_AGENCY_ID_MAX)
         return rc ? rc : REFBUS_ECORRUPT;
-    const uint8_t *c = pv.mv_data;
+    uint8_t c[4 + REFBUS_AGENCY_ID_MAX + 1];
+    size_t plen = pv.mv_size;
+    memcpy(c, pv.mv_data, plen);
+    c[plen] = 0;
     uint32_t n = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 |
                  (uint32_t)c[3] << 24;
     if (n <= 1) {
         /* Last recipient served: the ciphertext is no longer needed; dedup stays forever. */
-        if ((rc = refbus_store_err(mdb_del(txn, s->pending, &pk, NULL))) != 0)
+        if ((rc = refbus_store_err(mdb_get(txn, s->envs, &pk, &ev))) != 0)
             return rc;
-        return refbus_store_err(mdb_del(txn, s->envs, &pk, NULL));
+        size_t elen = ev.mv_size;
+        if ((rc = refbus_store_err(mdb_del(txn, s->pending, &pk, NULL))) != 0 ||
+            (rc = refbus_store_err(mdb_del(txn, s->envs, &pk, NULL))) != 0)
+            return rc;
+        return plen > 4 ? queued_add(s, txn, (const char *)c + 4, -(int64_t)elen) : 0;
     }
     n--;
-    uint8_t nc[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
-    pv = (MDB_val){4, nc};
+    c[0] = (uint8_t)n;
+    c[1] = (uint8_t)(n >> 8);
+    c[2] = (uint8_t)(n >> 16);
+    c[3] = (uint8_t)(n >> 24);
+    pv = (MDB_val){plen, c};
     return refbus_store_err(mdb_put(txn, s->pending, &pk, &pv, 0));
 }
 

@@ -45,6 +45,9 @@ typedef struct refbus_dedup_info {
  * REFBUS_ECORRUPT (damaged or not a broker store), REFBUS_EIO, REFBUS_ELMDB, REFBUS_ENOMEM. */
 int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int create) REFBUS_WUR;
 void refbus_store_close(refbus_store **s);
+/* REFBUS_ESTORAGE when the environment is unusable (LMDB panic after a failed write, ...): the
+ * broker must stop. 0 otherwise (a transient failure to begin is not reported here). */
+int refbus_store_health(refbus_store *s) REFBUS_WUR;
 
 /* Map an LMDB return code to a refbus code (refbus_lmdb_code: MDB_MAP_FULL -> REFBUS_EMAPFULL,
  * ENOSPC -> REFBUS_ENOSPC, MDB_PANIC and the like -> REFBUS_ESTORAGE), logging the odd ones. */
@@ -83,6 +86,17 @@ size_t refbus_store_qkey(uint8_t *out, const char *agency, int prio_byte, uint64
 
 /* Count queue entries for `agency` (O(depth); for status only). */
 uint64_t refbus_store_queue_depth(refbus_store *s, MDB_txn *txn, const char *agency);
+
+/* Envelope bytes `agency` has queued (accepted, not yet delivered to or expired for every
+ * recipient): counted by refbus_store_accept, released when the envelope is freed. 0, or a
+ * storage error. */
+int refbus_store_queued_bytes(refbus_store *s, MDB_txn *txn, const char *agency, uint64_t *bytes)
+    REFBUS_WUR;
+
+/* Bytes of live data in the environment and its map size: the file's last page, less the pages
+ * on LMDB's free list (counted only when the file is above `enough` bytes). */
+int refbus_store_usage(refbus_store *s, MDB_txn *txn, uint64_t enough, uint64_t *used,
+                       uint64_t *map) REFBUS_WUR;
 
 int refbus_store_meta_get(refbus_store *s, MDB_txn *txn, const char *key, MDB_val *val)
     REFBUS_WUR;
