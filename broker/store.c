@@ -61,7 +61,7 @@ int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int 
     if (!s)
         return REFBUS_ENOMEM;
     snprintf(file, sizeof file, "%s/data.mdb", dir);
-    rc = refbus_lmdb_file_check(file, why, sizeof why);
+    rc = refbus_lmdb_file_check(file, why, sizeof why, NULL);
     if (create && rc != REFBUS_ENOTFOUND) {
         log_error("store: %s already exists; refusing to start a new store over it (move it "
                   "away first if that is really meant)", file);

@@ -128,13 +128,15 @@ static void read_meta(int fd, off_t off, uint64_t fsize, meta_info *m)
     m->ok = 1;
 }
 
-int refbus_lmdb_file_check(const char *path, char *why, size_t whylen)
+int refbus_lmdb_file_check(const char *path, char *why, size_t whylen, int *truncated)
 {
     struct stat st;
     meta_info m0, m1;
     int rc = REFBUS_ECORRUPT;
     if (whylen)
         why[0] = 0;
+    if (truncated)
+        *truncated = 0;
     if (sizeof(size_t) != 8)
         return 0; /* the offsets above are the 64-bit layout; LMDB checks the rest itself */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -173,6 +175,8 @@ int refbus_lmdb_file_check(const char *path, char *why, size_t whylen)
                  "%u bytes (%llu bytes)",
                  (unsigned long long)fsize, (unsigned long long)(m->last_pg + 1), m->psize,
                  (unsigned long long)need);
+        if (truncated)
+            *truncated = 1;
         goto out;
     }
     rc = 0;

@@ -22,9 +22,12 @@ int refbus_datadir_lock(const char *dir, const char *name, int *fd, long *holder
  * page up to the last one the newest meta page names (a shorter file is what turns into SIGBUS
  * once mapped). This catches truncation, an empty file and damaged meta pages; it cannot prove
  * that the tree pages are sound. 0 when the file looks usable; REFBUS_ENOTFOUND when it does not
- * exist; REFBUS_ECORRUPT with a reason in `why` (always NUL-terminated when whylen > 0);
+ * exist; REFBUS_ECORRUPT with a reason in `why` (always NUL-terminated when whylen > 0), and
+ * *truncated (when not NULL) set to 1 when the meta pages are sound and the file is only too
+ * short (the pages before the cut may still be read, at the risk of SIGBUS), else 0;
  * REFBUS_EIO when it cannot be read. */
-int refbus_lmdb_file_check(const char *path, char *why, size_t whylen) REFBUS_WUR;
+int refbus_lmdb_file_check(const char *path, char *why, size_t whylen, int *truncated)
+    REFBUS_WUR;
 
 /* An LMDB (or errno) return code as a refbus code: 0; MDB_NOTFOUND -> REFBUS_ENOTFOUND;
  * MDB_MAP_FULL, MDB_TXN_FULL -> REFBUS_EMAPFULL (the map is full: frees itself as queues drain);

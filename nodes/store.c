@@ -159,7 +159,7 @@ int refbus_store_open(refbus_store **out, const char *dir, const uint8_t storage
     if (create && (rc = refbus_mkdirs(dir, 0700)))
         return rc;
     snprintf(file, sizeof file, "%s/data.mdb", dir);
-    rc = refbus_lmdb_file_check(file, why, sizeof why);
+    rc = refbus_lmdb_file_check(file, why, sizeof why, NULL);
     if (rc == REFBUS_ENOTFOUND && !create) {
         log_error("store: %s does not exist: is data_dir right? A new store is created only by "
                   "'refbus-node init'", file);
