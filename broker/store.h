@@ -94,7 +94,8 @@ int refbus_store_queued_bytes(refbus_store *s, MDB_txn *txn, const char *agency,
     REFBUS_WUR;
 
 /* Bytes of live data in the environment and its map size: the file's last page, less the pages
- * on LMDB's free list (counted only when the file is above `enough` bytes). */
+ * on LMDB's free list as of the last commit (counted, in a read txn of its own, only when the
+ * file is above `enough` bytes). `txn` is not used (may be NULL). */
 int refbus_store_usage(refbus_store *s, MDB_txn *txn, uint64_t enough, uint64_t *used,
                        uint64_t *map) REFBUS_WUR;
 
