@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "audit/checkpoint.h"
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -79,6 +80,17 @@ fail:
     return rc;
 }
 
+/* What bounds the process (refbus_harden_process, the connection limits): for operators. */
+static json_t *broker_process_json(const refbus_broker *b)
+{
+    int dumpable = 1;
+    uint64_t core = 0;
+    (void)b;
+    refbus_harden_state(&dumpable, &core);
+    return json_pack("{s:b, s:I}", "dumpable", dumpable != 0, "core_limit",
+                     core == UINT64_MAX ? (json_int_t)-1 : (json_int_t)core);
+}
+
 static json_t *status_json(refbus_broker *b)
 {
     json_t *o = json_object(), *peers = json_array(), *queues = json_object();
@@ -87,6 +99,7 @@ static json_t *status_json(refbus_broker *b)
     json_object_set_new(o, "broker_id", json_string(b->id));
     json_object_set_new(o, "directory_serial", json_integer((json_int_t)refbus_directory_serial(b->dir)));
     json_object_set_new(o, "storage_full", json_boolean(b->map_full));
+    json_object_set_new(o, "process", broker_process_json(b));
     for (size_t i = 0; i < b->n_peers; i++) {
         peer *p = &b->peers[i];
         if (!p->hello)

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "keys/cmd.h"
 
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
     cmd_ctx ctx = {0};
     int c;
     refbus_log_init("refbus-keys", REFBUS_LOG_WARN, 0);
+    if (refbus_harden_process() != 0) /* the root key must never land in a core file */
+        return 1;
     if (sodium_init() < 0) {
         fprintf(stderr, "refbus-keys: libsodium failed to initialise\n");
         return 1;

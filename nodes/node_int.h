@@ -101,6 +101,11 @@ typedef struct refbus_noded {
     refbus_checkpoint cp;
     json_t *cp_alarm; /* the last refused checkpoint, reported in status; NULL = none */
 
+    /* the control request being answered (control.c): the msg id a send/reply chose, and
+     * whether it was queued, so that even an error answer names it */
+    char req_msg_id[33];
+    int req_queued;
+
     /* status */
     int last_err;
     char last_err_text[256];

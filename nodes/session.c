@@ -332,7 +332,7 @@ static int pump_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
     uint64_t seq = refbus_store_get_u64be(key);
     if (d->n_fl >= d->cfg.send_window)
         return 1;
-    Refbus__Nodestore__OutboxRecord *r = refbus__nodestore__outbox_record__unpack(NULL, len, val);
+    refbus_outbox_rec *r = refbus_outbox_unpack(val, len);
     if (!r || r->msg_id.len != 16 || r->state != REFBUS__NODESTORE__OUT_STATE__OUT_PENDING ||
         inflight_find(d, r->msg_id.data)) {
         d->pump_from = seq + 1;
@@ -348,13 +348,13 @@ static int pump_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
     int rc = session_send(d, REFBUS_CMD_SUBMIT, r->envelope.data, r->envelope.len);
     if (rc) {
         p->blocked = 1;
-        refbus__nodestore__outbox_record__free_unpacked(r, NULL);
+        refbus_outbox_free(&r); /* wiped: it holds the plaintext payload */
         return 1;
     }
     d->n.submitted++;
     if (inflight_add(d, seq, r->msg_id.data)) {
         p->blocked = 1;
-        refbus__nodestore__outbox_record__free_unpacked(r, NULL);
+        refbus_outbox_free(&r); /* wiped: it holds the plaintext payload */
         return 1;
     }
     d->pump_from = seq + 1;
