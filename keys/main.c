@@ -28,6 +28,7 @@ static const cmd commands[] = {
     {"show", cmd_show, "show [FILE] [--json] print a signed directory"},
     {"verify", cmd_verify, "verify FILE ...      check a directory against the root key"},
     {"inspect", cmd_inspect, "inspect BUNDLE       show the public half of a key bundle"},
+    {"passphrase", cmd_passphrase, "passphrase [--out F] make a strong random passphrase"},
 };
 
 static void usage(FILE *f)
@@ -38,7 +39,9 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %s\n", commands[i].synopsis);
     fputs("\nADMIN_DIR: -d, or $REFBUS_ADMIN_DIR. Passphrases come from files or a prompt, never\n"
-          "the command line; see refbus-keys(1). Exit: 0 ok, 1 failure, 2 usage.\n",
+          "the command line; a new one must have 12 characters and about 60 bits (see\n"
+          "'passphrase'; --allow-weak-passphrase for tests). See refbus-keys(1).\n"
+          "Exit: 0 ok, 1 failure, 2 usage.\n",
           f);
 }
 
