@@ -85,10 +85,14 @@ static json_t *broker_process_json(const refbus_broker *b)
 {
     int dumpable = 1;
     uint64_t core = 0;
-    (void)b;
     refbus_harden_state(&dumpable, &core);
-    return json_pack("{s:b, s:I}", "dumpable", dumpable != 0, "core_limit",
-                     core == UINT64_MAX ? (json_int_t)-1 : (json_int_t)core);
+    return json_pack("{s:b, s:I, s:I, s:I, s:i, s:i, s:I}", "dumpable", dumpable != 0,
+                     "core_limit", core == UINT64_MAX ? (json_int_t)-1 : (json_int_t)core,
+                     "nofile", b->nofile == UINT64_MAX ? (json_int_t)-1 : (json_int_t)b->nofile,
+                     "memory_mb", (json_int_t)(refbus_mem_anon_bytes() >> 20), "max_memory_mb",
+                     (int)b->cfg.max_memory_mb, "handshake_seconds",
+                     (int)b->cfg.handshake_seconds, "connections_cut",
+                     (json_int_t)b->inflow_cuts);
 }
 
 static json_t *status_json(refbus_broker *b)

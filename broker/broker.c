@@ -353,6 +353,7 @@ static int batch(refbus_broker *b)
             refbus_wire_msg_clear(&msgs[n]);
             break;
         }
+        broker_inflow_note(b, &msgs[n], NULL);
         rcs[n++] = r;
     }
     uint64_t now = refbus_now_ms();
@@ -451,7 +452,8 @@ int refbus_broker_run(refbus_broker *b)
              b->cfg.bind, (unsigned long long)refbus_directory_serial(b->dir),
              (unsigned long long)b->audit_size);
     while (!*b->stop) {
-        int n = zmq_poll(items, 3, 200);
+        /* 50 ms: the inflow check (a peer filling memory sends no whole message to wake us) */
+        int n = zmq_poll(items, 3, 50);
         if (n < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));
             return REFBUS_ETRANSPORT;
@@ -477,8 +479,10 @@ int refbus_broker_run(refbus_broker *b)
             }
             if (++passes % 64 == 0)
                 broker_redeliver_timeouts(b);
+            broker_inflow_check(b);
         } while (got > 0 && !*b->stop);
         broker_redeliver_timeouts(b);
+        broker_inflow_check(b);
     }
     /* Clean shutdown: a final checkpoint and a BROKER_STOPPED record. */
     MDB_txn *txn = NULL;

@@ -25,6 +25,9 @@ typedef struct refbus_broker_config {
     uint32_t expiry_scan_seconds;
     uint32_t max_batch;      /* messages per loop pass = per group commit */
     uint32_t max_peers;
+    uint32_t handshake_seconds; /* a connection must finish its CURVE handshake by then */
+    uint32_t max_memory_mb;     /* anonymous memory above which the connection holding the
+                                 * most unread bytes is cut (broker/inflow.c) */
     int log_level;
     int syslog;
 } refbus_broker_config;

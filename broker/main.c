@@ -58,6 +58,7 @@ int main(int argc, char **argv)
     /* before anything is read: no core file may ever hold the keys */
     if (refbus_harden_process() != 0)
         return 1;
+    refbus_harden_heap_return(); /* what a cut connection buffered goes back to the system */
     refbus_broker_config_defaults(&cfg);
     if (argc > 1 && argv[1][0] != '-') {
         sub = argv[1];

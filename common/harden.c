@@ -3,8 +3,11 @@
  * refbus cannot wipe); a node's holds referral text. Disabling dumps costs nothing. */
 #include "common/harden.h"
 
+#include <fcntl.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
@@ -40,6 +43,29 @@ void refbus_harden_heap_wipe(void)
 {
     if (mallopt(M_PERTURB, 0x5a) != 1)
         log_warn("mallopt(M_PERTURB) refused: freed heap blocks are not overwritten");
+}
+
+uint64_t refbus_mem_anon_bytes(void)
+{
+    char buf[128];
+    unsigned long long size = 0, resident = 0, shared = 0;
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3 || shared > resident)
+        return 0;
+    return (uint64_t)(resident - shared) * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+void refbus_harden_heap_return(void)
+{
+    if (mallopt(M_MMAP_THRESHOLD, 256 * 1024) != 1)
+        log_warn("mallopt(M_MMAP_THRESHOLD) refused: freed buffers may stay in the heap");
 }
 
 void refbus_harden_state(int *dumpable, uint64_t *core_limit)

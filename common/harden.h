@@ -31,6 +31,16 @@ void refbus_wipe_free(void *p);
  * explicitly too (refbus_wipe_free). Costs a memset per malloc and free. */
 void refbus_harden_heap_wipe(void);
 
+/* The process's anonymous resident memory in bytes (resident minus file-backed and shared
+ * pages, /proc/self/statm): the heap and what libzmq buffers, not the LMDB map. 0 when it
+ * cannot be read. One small read; cheap enough for every loop pass. */
+uint64_t refbus_mem_anon_bytes(void);
+
+/* Large blocks (above 256 KiB) straight from mmap and back to the system when freed, so that
+ * memory a peer made libzmq buffer is returned once that connection is cut (glibc otherwise
+ * raises its mmap threshold after the first such free and keeps the memory in the heap). */
+void refbus_harden_heap_return(void);
+
 /* Raise the soft RLIMIT_NOFILE towards `want` (at most the hard limit) and return in *got the
  * soft limit now in force. Errors: REFBUS_EIO (getrlimit failed). */
 int refbus_harden_nofile(uint64_t want, uint64_t *got) REFBUS_WUR;
