@@ -148,6 +148,7 @@ int main(int argc, char **argv)
     if (refbus_harden_process() != 0)
         return 1;
     refbus_harden_heap_wipe(); /* libzmq's buffers too: they hold each control answer */
+    refbus_harden_heap_return(); /* and big ones go back to the system when freed */
     json_set_alloc_funcs(malloc, refbus_wipe_free);
     refbus_node_config_init(&g.cfg);
 
