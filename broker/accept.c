@@ -17,7 +17,6 @@
 #define MAX_CLOCK_SKEW_MS (10u * 60u * 1000u)
 #define MAX_LIFETIME_DAYS 90u
 #define MAX_LIFETIME_MS ((uint64_t)MAX_LIFETIME_DAYS * 86400000u)
-#define RETIRED_GRACE_MS (7ull * 86400000u) /* an outbox drains long before a week is out */
 
 void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
                    const char *agency, const refbus_envelope_header *h, int reason,
@@ -70,7 +69,10 @@ static int check_routing(refbus_broker *b, const refbus_envelope_header *h, char
     for (size_t i = 0; i < h->n_recipients; i++) {
         const char *to = h->recipients[i].agency;
         const refbus_dir_key *k = NULL;
-        int rc = broker_key_usable(b->dir, to, h->recipients[i].epoch, &k);
+        /* READ: a stanza may be sealed to an epoch retired after the sender sealed it (the
+         * recipient keeps its old secrets); never to a revoked one. */
+        int rc = refbus_directory_key_trust(b->dir, to, h->recipients[i].epoch, REFBUS_KEY_READ,
+                                            &k);
         if (rc == REFBUS_EUNKNOWNAGENCY) {
             snprintf(why, whylen, "unknown recipient agency %s", to);
             return rc;
@@ -145,13 +147,10 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         return REFBUS_EMAPFULL;
     }
     const refbus_dir_key *sk = NULL;
-    rc = refbus_directory_sender_key(b->dir, h.sender, h.sender_epoch, &sk);
-    /* Sealed before its key was retired (waiting in an outbox during the rotation): keep it,
-     * within a grace period, and never for an epoch at or below a revoked one. */
-    if (rc == REFBUS_ERETIRED && broker_key_usable(b->dir, h.sender, h.sender_epoch, &sk) == 0 &&
-        sk->status == REFBUS_KEY_RETIRED && h.created_ms <= sk->status_changed_ms &&
-        refbus_now_ms() <= sk->status_changed_ms + RETIRED_GRACE_MS)
-        rc = 0;
+    /* A retired key sends nothing new: created_ms is the sender's own claim, so no backdated
+     * grace. A node re-seals what waits in its outbox with its current epoch (nodes/compose.c)
+     * and keeps a message refused ERETIRED until it has. */
+    rc = refbus_directory_key_trust(b->dir, h.sender, h.sender_epoch, REFBUS_KEY_SEND, &sk);
     if (rc != 0) {
         snprintf(why, sizeof why, "sender key epoch %u: %s", h.sender_epoch,
                  refbus_strerror(rc));

@@ -46,10 +46,10 @@ void broker_inflow_note(refbus_broker *b, const refbus_wire_msg *m, const char *
 {
     struct broker_inflow_conn *c = NULL;
     (void)agency;
-    if (m->src_fd < 0)
+    if (m->peer_fd < 0)
         return;
     for (size_t i = 0; i < b->n_conns && !c; i++)
-        if (b->conns[i].fd == m->src_fd)
+        if (b->conns[i].fd == m->peer_fd)
             c = &b->conns[i];
     if (!c) {
         if (b->n_conns == b->cap_conns) {
@@ -62,7 +62,7 @@ void broker_inflow_note(refbus_broker *b, const refbus_wire_msg *m, const char *
         }
         c = &b->conns[b->n_conns++];
         memset(c, 0, sizeof *c);
-        c->fd = m->src_fd;
+        c->fd = m->peer_fd;
     }
     if (c->rid_len != m->rid_len || memcmp(c->rid, m->rid, m->rid_len) != 0) {
         memcpy(c->rid, m->rid, m->rid_len);

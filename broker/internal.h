@@ -36,6 +36,9 @@ typedef struct peer {
     int want_notices;   /* resend pending notices */
     int want_deliver;
     uint64_t notices_sent_upto; /* highest nseq sent on this connection */
+    int fd;             /* the connection's descriptor (ZMQ_SRCFD), -1 unknown (liveness.c) */
+    int probe_left;     /* the monitor saw that descriptor close: probes still to send */
+    uint64_t probe_at;  /* monotonic */
 } peer;
 
 /* Something to do once the batch's transaction has committed. */
@@ -58,6 +61,7 @@ struct refbus_broker {
     uint8_t root_pk[32];
     refbus_directory *dir;
     void *zctx, *router, *zap, *admin;
+    void *mon;         /* PAIR reading the ROUTER's socket monitor (liveness.c) */
     peer *peers;
     size_t n_peers;
     outmsg *out;       /* post-commit sends */
@@ -109,16 +113,6 @@ int broker_audit_budget(refbus_broker *b, const char *agency);
 int broker_txn_check(refbus_broker *b, int rc);
 void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev);
 
-/* An agency's key epoch that may still be used: not REVOKED and not at or below a revoked
- * epoch of the same agency (a stolen device holds the older epochs' secrets too).
- * 0 (sets *out when out != NULL), REFBUS_EREVOKED, REFBUS_EUNKNOWNAGENCY, REFBUS_ENOTFOUND. */
-int broker_key_usable(const refbus_directory *d, const char *agency, uint32_t epoch,
-                      const refbus_dir_key **out);
-/* The agency behind a CURVE key: ACTIVE or usable RETIRED keys (0), revoked (REFBUS_EREVOKED),
- * unknown (REFBUS_EUNKNOWNPEER). */
-int broker_find_transport_key(const refbus_directory *d, const uint8_t key[32],
-                              const char **agency, uint32_t *epoch);
-
 /* inflow.c: memory bounded by what peers send (docs/PROTOCOL.md "Limits"). note(): a whole
  * message `m` came from its connection (counted against what libzmq read from it). check():
  * when the process's anonymous memory is over max_memory_mb, cut the connection that holds the
@@ -144,6 +138,13 @@ void broker_pump(refbus_broker *b, peer *p, MDB_txn *rtxn);
 int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms);
 void broker_redeliver_timeouts(refbus_broker *b);
 
+/* liveness.c: the ROUTER's socket monitor, and probes of peers whose connection closed. */
+int broker_monitor_open(refbus_broker *b);
+void broker_monitor_close(refbus_broker *b);
+void broker_monitor_handle(refbus_broker *b);
+void broker_probe(refbus_broker *b);
+uint64_t broker_probe_due(const refbus_broker *b); /* monotonic ms, UINT64_MAX: none */
+
 /* admin.c */
 void broker_admin_handle(refbus_broker *b);
 int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len, int from_admin);
@@ -153,8 +154,12 @@ void broker_zap_handle(refbus_broker *b);
 /* Write the audit records of refused handshakes noted since the last batch. */
 void broker_zap_audit(refbus_broker *b, MDB_txn *txn);
 
-/* checkpoints (broker.c) */
+/* checkpoints (trail.c) */
 int broker_checkpoint(refbus_broker *b, MDB_txn *txn);
 void broker_push_checkpoint(refbus_broker *b, peer *p, MDB_txn *rtxn);
+/* PROOF_REQUEST: queue a CHECKPOINT with the stored checkpoint of to_size and PROOF(from_size,
+ * to_size), or an ERROR saying why not (EPROTO, EINVAL, ENOTFOUND, the proof's error). */
+void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body,
+                          size_t len);
 
 #endif

@@ -61,6 +61,8 @@ static const struct entry table[] = {
     {REFBUS_ETRANSITION, "ETRANSITION", "thread state transition not allowed", P},
     {REFBUS_ERECEIPT, "ERECEIPT", "bad receipt", P},
     {REFBUS_EUNAVAILABLE, "EUNAVAILABLE", "service not available", T},
+    {REFBUS_ESUPERSEDED, "ESUPERSEDED",
+     "session taken over by another connection with the same agency key", T},
 };
 
 #undef P

@@ -64,6 +64,7 @@ enum refbus_err {
     REFBUS_ETRANSITION = -1407,    /* thread state transition not allowed */
     REFBUS_ERECEIPT = -1408,       /* bad receipt */
     REFBUS_EUNAVAILABLE = -1409,   /* service not available (daemon not running) */
+    REFBUS_ESUPERSEDED = -1430,    /* session taken over by another connection with the same key */
 };
 
 /* A static, human-readable text for `err` (a refbus code, 0, or -errno). Never NULL. */

@@ -74,6 +74,7 @@ int cmd_broker(cmd_ctx *ctx, int argc, char **argv);
 int cmd_rotate(cmd_ctx *ctx, int argc, char **argv);
 int cmd_revoke(cmd_ctx *ctx, int argc, char **argv);
 int cmd_policy(cmd_ctx *ctx, int argc, char **argv);
+int cmd_reanchor(cmd_ctx *ctx, int argc, char **argv);
 int cmd_sign(cmd_ctx *ctx, int argc, char **argv);
 int cmd_status(cmd_ctx *ctx, int argc, char **argv);
 int cmd_show(cmd_ctx *ctx, int argc, char **argv);

@@ -23,6 +23,7 @@ static const cmd commands[] = {
     {"rotate", cmd_rotate, "rotate ID ...        new key epoch, new bundle keeping the old"},
     {"revoke", cmd_revoke, "revoke ID ...        revoke a key epoch (or all) with a reason"},
     {"policy", cmd_policy, "policy allow|deny|remove FROM TO   routing policy"},
+    {"reanchor", cmd_reanchor, "reanchor --size N --root HEX --reason TEXT   nodes' audit anchor after a restore"},
     {"sign", cmd_sign, "sign [--out FILE]    sign the next directory (serial + 1)"},
     {"status", cmd_status, "status [--json]      show the working (unsigned) directory"},
     {"show", cmd_show, "show [FILE] [--json] print a signed directory"},

@@ -32,6 +32,8 @@ typedef struct refbus_node_config {
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
     uint32_t resend_seconds;                 /* resubmit without ACCEPTED after this */
+    uint32_t checkpoint_proof_seconds;       /* audit alarm when a newer checkpoint stays
+                                              * unproven this long (default 600) */
     uint64_t default_expiry_ms;
     uint64_t map_size_mb;
     int log_level;                           /* enum refbus_log_level */

@@ -150,7 +150,7 @@ static void stop(refbus_noded *d)
         zmq_ctx_term(d->zctx);
     refbus_store_close(&d->store);
     ident_close(d);
-    json_decref(d->cp_alarm);
+    audit_cp_free(d);
     free(d->fl);
     free(d->pending);
     if (d->lock_fd >= 0)

@@ -344,7 +344,20 @@ int view_status(refbus_noded *d, const json_t *req, json_t **reply, char *why, s
     refbus_store_abort(&txn);
     if (rc)
         return WHY(rc, "reading the store: %s", refbus_strerror(rc));
-    json_t *broker = json_pack("{s:s, s:s}", "endpoint", d->endpoint, "state", states[d->state]);
+    static const char *const sessions[] = {"unknown", "active", "other", "none"};
+    /* "superseded": connected, but another connection holds the agency's session (nothing is
+     * delivered here); never shown as "ready". */
+    json_t *broker = json_pack(
+        "{s:s, s:s, s:s}", "endpoint", d->endpoint, "state",
+        d->state == NODE_READY && d->superseded ? "superseded" : states[d->state], "session",
+        sessions[d->session <= NODE_SESSION_NONE ? d->session : 0]);
+    if (broker && d->superseded)
+        json_object_set_new(broker, "not_served", json_string(d->session_note));
+    if (broker && d->broker_claim)
+        json_object_set_new(broker, "claim",
+                            json_pack("{s:s, s:s, s:I}", "error", refbus_errname(d->broker_claim),
+                                      "message", d->broker_claim_text, "time_ms",
+                                      (json_int_t)d->broker_claim_ms));
     if (broker && d->state == NODE_READY) {
         json_object_set_new(broker, "broker_id", json_string(d->welcome.broker_id));
         json_object_set_new(broker, "ready_since_ms", json_integer((json_int_t)d->ready_since_ms));
@@ -399,5 +412,7 @@ int view_status(refbus_noded *d, const json_t *req, json_t **reply, char *why, s
         (json_int_t)d->n_fl, "sent", (json_int_t)sent, "inbox", "messages", (json_int_t)inbox,
         "threads", (json_int_t)threads, "checkpoint", cp, "checkpoint_alarm", d->cp_alarm,
         "recent_refusals", recent, "counters", counters, "process", process);
+    if (*reply)
+        audit_cp_status(d, *reply);
     return *reply ? 0 : REFBUS_ENOMEM;
 }

@@ -11,6 +11,8 @@ refbus_script_test(node_crash_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node
                    TIMEOUT 300)
 refbus_script_test(node_keys_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_keys_test.sh
                    TIMEOUT 300)
+refbus_script_test(node_session_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_session_test.sh
+                   TIMEOUT 300)
 refbus_script_test(node_audit_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_audit_test.sh
                    TIMEOUT 300)
 refbus_test(node_inbound_test SOURCES unit/node_inbound_test.c unit/testutil.c
@@ -23,3 +25,9 @@ refbus_script_test(check_nodestore_wipe ${CMAKE_CURRENT_SOURCE_DIR}/check_nodest
                    TIMEOUT 60)
 refbus_script_test(node_hardening_scenario
                    ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_hardening_test.sh TIMEOUT 300)
+refbus_script_test(node_reanchor_scenario
+                   ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_reanchor_test.sh TIMEOUT 300)
+# The standing malicious-broker suite (Python speaking the broker side with the broker's keys).
+refbus_script_test(evil_broker_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/evil_broker_test.sh
+                   TIMEOUT 300)
+set_tests_properties(evil_broker_scenario PROPERTIES SKIP_RETURN_CODE 77)

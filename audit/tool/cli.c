@@ -62,7 +62,11 @@ int cli_directory_pks(const char *cmd, const char *dir_file, const char *root_pk
         return cli_fail(cmd, dir_file, rc);
     for (size_t i = 0; i < refbus_directory_broker_key_count(d); i++) {
         const refbus_dir_key *k = refbus_directory_broker_key_at(d, i);
-        if (!k || k->status == REFBUS_KEY_REVOKED || *n == CLI_MAX_PKS)
+        /* The one key-trust rule: READ admits retired epochs (old checkpoints), never a revoked
+         * one nor one at or below a revoked epoch. */
+        if (!k || *n == CLI_MAX_PKS ||
+            refbus_directory_key_trust(d, refbus_directory_broker_id(d), k->epoch,
+                                       REFBUS_KEY_READ, NULL) != 0)
             continue;
         memcpy(pks[(*n)++], k->sign_pk, 32);
         refbus_hex(hex, k->sign_pk, 32);
