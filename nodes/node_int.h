@@ -135,6 +135,11 @@ typedef struct refbus_noded {
     uint8_t ra_applied[40];      /* size (u64be) || root of the last statement applied */
     json_t *ra_last;             /* the last re-anchor applied, for status; NULL = none */
 
+    /* the control request being answered (control.c): the msg id a send/reply chose, and
+     * whether it was queued, so that even an error answer names it */
+    char req_msg_id[33];
+    int req_queued;
+
     /* status */
     int last_err;
     char last_err_text[256];

@@ -346,7 +346,7 @@ static int collect_pending(void *ctx, const uint8_t *key, size_t klen, const uin
                            size_t len)
 {
     seqs *s = ctx;
-    Refbus__Nodestore__OutboxRecord *r = refbus__nodestore__outbox_record__unpack(NULL, len, val);
+    refbus_outbox_rec *r = refbus_outbox_unpack(val, len);
     int pending = r && r->state == REFBUS__NODESTORE__OUT_STATE__OUT_PENDING;
     refbus_outbox_free(&r);
     if (!pending || klen != 8)
