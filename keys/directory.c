@@ -185,6 +185,11 @@ void refbus_directory_free(refbus_directory **d)
     *d = NULL;
 }
 
+const refbus_dir_reanchor *refbus_directory_reanchor(const refbus_directory *d)
+{
+    return d && d->dd.has_reanchor ? &d->dd.reanchor : NULL;
+}
+
 uint64_t refbus_directory_serial(const refbus_directory *d)
 {
     return d->dd.serial;

@@ -47,6 +47,15 @@ typedef struct refbus_dir_key {
     uint64_t created_ms;
 } refbus_dir_key;
 
+/* A re-anchor statement (docs/KEYS-FORMAT.md section 3): after a broker restore the root names
+ * the audit checkpoint (tree size and root hash) that nodes take as their new anchor. */
+typedef struct refbus_dir_reanchor {
+    uint64_t size;            /* >= 1 */
+    uint8_t root[32];
+    uint64_t time_ms;
+    char reason[256];         /* 1..255 bytes of printable UTF-8 */
+} refbus_dir_reanchor;
+
 typedef struct refbus_directory refbus_directory; /* immutable once loaded */
 
 /* Verify the root signature over the exact bytes (a SignedDirectory), the structure, the ids,
@@ -78,6 +87,8 @@ uint64_t refbus_directory_issued_ms(const refbus_directory *d);
 int refbus_directory_verified(const refbus_directory *d); /* 1 when loaded with a root key */
 /* The root public key named in the directory (32 bytes), NULL when it names none. */
 const uint8_t *refbus_directory_root_pk(const refbus_directory *d);
+/* The directory's re-anchor statement (points into d), or NULL when it has none. */
+const refbus_dir_reanchor *refbus_directory_reanchor(const refbus_directory *d);
 /* The exact signed bytes (to push to nodes, to store); owned by d. */
 const uint8_t *refbus_directory_bytes(const refbus_directory *d, size_t *len);
 

@@ -167,3 +167,11 @@ int refbus_bmsg_ping(uint8_t **out, size_t *len, uint64_t time_ms)
     p.time_ms = time_ms;
     return pack(out, len, &p.base);
 }
+
+int refbus_bmsg_proof_request(uint8_t **out, size_t *len, uint64_t from_size, uint64_t to_size)
+{
+    Refbus__V1__ProofRequest r = REFBUS__V1__PROOF_REQUEST__INIT;
+    r.from_size = from_size;
+    r.to_size = to_size;
+    return pack(out, len, &r.base);
+}

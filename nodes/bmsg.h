@@ -63,5 +63,7 @@ int refbus_bmsg_hello(uint8_t **out, size_t *len, const char *agency, uint32_t e
 int refbus_bmsg_notice_ack(uint8_t **out, size_t *len, const uint64_t *seqs, size_t n)
     REFBUS_WUR;
 int refbus_bmsg_ping(uint8_t **out, size_t *len, uint64_t time_ms) REFBUS_WUR;
+int refbus_bmsg_proof_request(uint8_t **out, size_t *len, uint64_t from_size, uint64_t to_size)
+    REFBUS_WUR;
 
 #endif

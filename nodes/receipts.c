@@ -170,7 +170,8 @@ void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, s
     /* REJECTED */
     log_warn("message %s rejected by the broker: %s (%s)", hex, r.reason_text,
              refbus_errname(r.reason));
-    if (r.reason == REFBUS_EMAPFULL || r.reason == REFBUS_EAGAIN) {
+    if (r.reason == REFBUS_EMAPFULL || r.reason == REFBUS_EAGAIN || r.reason == REFBUS_ENOSPC ||
+        r.reason == REFBUS_EQUOTA) { /* the broker's storage refusals are all transient */
         node_note_error(d, r.reason, "broker cannot take %s now: %s; will retry", hex,
                         r.reason_text);
         goto out; /* stays in flight: the resend timer submits it again */
@@ -350,7 +351,7 @@ static int collect_pending(void *ctx, const uint8_t *key, size_t klen, const uin
                            size_t len)
 {
     seqs *s = ctx;
-    Refbus__Nodestore__OutboxRecord *r = refbus__nodestore__outbox_record__unpack(NULL, len, val);
+    refbus_outbox_rec *r = refbus_outbox_unpack(val, len);
     int pending = r && r->state == REFBUS__NODESTORE__OUT_STATE__OUT_PENDING;
     refbus_outbox_free(&r);
     if (!pending || klen != 8)

@@ -2,12 +2,14 @@
  * the first message on it), a socket monitor to see handshakes and disconnects, HELLO/WELCOME,
  * back-off, application pings, and the outbox pump with its send window and resend timer. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <zmq.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/node_int.h"
@@ -63,7 +65,10 @@ void session_connect(refbus_noded *d)
         setopt_int(d->dealer, ZMQ_HEARTBEAT_TIMEOUT, (int)d->cfg.ping_timeout_seconds * 1000) ||
         setopt_int(d->dealer, ZMQ_RECONNECT_IVL, (int)d->cfg.reconnect_min_ms) ||
         setopt_int(d->dealer, ZMQ_RECONNECT_IVL_MAX, (int)d->cfg.reconnect_max_ms) ||
-        zmq_setsockopt(d->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg))
+        zmq_setsockopt(d->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        /* whole messages libzmq may hold for us: the broker never has more in flight than
+         * our credit plus answers; past it libzmq stops reading (docs/PROTOCOL.md "Limits") */
+        setopt_int(d->dealer, ZMQ_RCVHWM, (int)(d->cfg.credit + d->cfg.send_window + 256)))
         goto fail;
     snprintf(mon_ep, sizeof mon_ep, "inproc://refbus-node-monitor-%u", ++d->mon_n);
     if (zmq_socket_monitor(d->dealer, mon_ep, MON_EVENTS) ||
@@ -262,6 +267,8 @@ static void on_welcome(refbus_noded *d, const uint8_t *b, size_t n)
     d->pump_from = 0;
     d->n_fl = 0;
     d->last_err = 0;
+    d->proof_asked_ms = 0; /* a missing proof is asked for again on the new session */
+    d->proof_outstanding = 0;
     log_info("session with broker %s ready (its directory serial %llu, audit size %llu)",
              w.broker_id, (unsigned long long)w.directory_serial,
              (unsigned long long)w.audit_size);
@@ -297,6 +304,8 @@ static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
         session_drop(d, "malformed ERROR from the broker", 1);
         return;
     }
+    if (audit_cp_on_error(d, e.code, e.text))
+        return; /* the answer to our PROOF_REQUEST, not about the session */
     if (e.code == REFBUS_ESUPERSEDED) {
         on_superseded(d, e.text);
         return; /* the connection stays */
@@ -441,7 +450,7 @@ static int pump_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
     uint64_t seq = refbus_store_get_u64be(key);
     if (d->n_fl >= d->cfg.send_window)
         return 1;
-    Refbus__Nodestore__OutboxRecord *r = refbus__nodestore__outbox_record__unpack(NULL, len, val);
+    refbus_outbox_rec *r = refbus_outbox_unpack(val, len);
     if (!r || r->msg_id.len != 16 || r->state != REFBUS__NODESTORE__OUT_STATE__OUT_PENDING ||
         inflight_find(d, r->msg_id.data)) {
         d->pump_from = seq + 1;
@@ -457,13 +466,13 @@ static int pump_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
     int rc = session_send(d, REFBUS_CMD_SUBMIT, r->envelope.data, r->envelope.len);
     if (rc) {
         p->blocked = 1;
-        refbus__nodestore__outbox_record__free_unpacked(r, NULL);
+        refbus_outbox_free(&r); /* wiped: it holds the plaintext payload */
         return 1;
     }
     d->n.submitted++;
     if (inflight_add(d, seq, r->msg_id.data)) {
         p->blocked = 1;
-        refbus__nodestore__outbox_record__free_unpacked(r, NULL);
+        refbus_outbox_free(&r); /* wiped: it holds the plaintext payload */
         return 1;
     }
     d->pump_from = seq + 1;
@@ -542,9 +551,31 @@ static void resend_stale(refbus_noded *d, uint64_t now)
     }
 }
 
+/* libzmq holds a multipart message until its last frame and nothing in libzmq bounds its
+ * frames (ZMQ_MAXMSGSIZE is per frame): a broker could fill our memory with one endless
+ * message. Our only connection is the broker's, so over max_memory_mb it is the one to drop;
+ * closing the socket frees what libzmq buffered. */
+static void memory_guard(refbus_noded *d)
+{
+    uint64_t limit = (uint64_t)d->cfg.max_memory_mb << 20;
+    if (!d->dealer || refbus_mem_anon_bytes() <= limit)
+        return;
+    malloc_trim(0);
+    uint64_t anon = refbus_mem_anon_bytes();
+    if (anon <= limit)
+        return;
+    node_note_error(d, REFBUS_ETOOLARGE,
+                    "broker session dropped: memory %llu MiB over max_memory_mb %u while the "
+                    "broker's messages were being received (a message no broker may send)",
+                    (unsigned long long)(anon >> 20), d->cfg.max_memory_mb);
+    session_drop(d, "memory over max_memory_mb", 1);
+}
+
 void session_timers(refbus_noded *d, uint64_t now)
 {
     int changed = 0;
+    memory_guard(d);
+    audit_cp_timers(d, now);
     ident_watch_files(d, now, &changed);
     if (changed && d->state != NODE_DOWN)
         session_drop(d, "keys changed: reconnecting with the new ones", 0);
@@ -587,7 +618,9 @@ void session_timers(refbus_noded *d, uint64_t now)
 
 uint64_t session_next_timer(const refbus_noded *d, uint64_t now)
 {
-    uint64_t t = now + 1000;
+    /* 200 ms while a session is up: a broker filling our memory with an unfinished message
+     * sends nothing that wakes the loop (session_timers checks memory) */
+    uint64_t t = now + (d->dealer ? 200 : 1000);
 #define EARLIER(x)                                                                          \
     do {                                                                                    \
         if ((x) < t)                                                                        \

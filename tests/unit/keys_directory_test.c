@@ -688,6 +688,61 @@ static void test_proto_level(void **state)
     assert_int_equal(load_proto(NULL, junk, sizeof junk), REFBUS_EMALFORMED);
 }
 
+/* The re-anchor statement (field 8): read back as signed; its rules enforced; a root of the
+ * wrong length refused; absent means none. */
+static void reanchor_root_16(Refbus__V1__Directory *m)
+{
+    /* malloc'd: load_proto frees m with free_unpacked */
+    Refbus__V1__Reanchor *ra = malloc(sizeof *ra);
+    assert_non_null(ra);
+    refbus__v1__reanchor__init(ra);
+    ra->size = 5;
+    ra->root.data = calloc(1, 16);
+    ra->root.len = 16;
+    ra->reason = strdup("restore");
+    m->reanchor = ra;
+}
+
+static void test_reanchor(void **state)
+{
+    (void)state;
+    refbus_dd d;
+    refbus_directory *dir = load_sample(3);
+    assert_null(refbus_directory_reanchor(dir));
+    refbus_directory_free(&dir);
+    kt_sample(&d, 3);
+    d.has_reanchor = 1;
+    d.reanchor.size = 48213;
+    memset(d.reanchor.root, 0xab, 32);
+    d.reanchor.time_ms = 1700000000000ull;
+    strcpy(d.reanchor.reason, "ศูนย์ restored from the backup of 2025-03-14");
+    uint8_t *b = NULL;
+    size_t n = 0;
+    kt_sign_dd(&b, &n, &d, root_sk);
+    assert_int_equal(refbus_directory_load(&dir, b, n, root_pk, NULL), 0);
+    const refbus_dir_reanchor *ra = refbus_directory_reanchor(dir);
+    assert_non_null(ra);
+    assert_int_equal(ra->size, 48213);
+    assert_memory_equal(ra->root, d.reanchor.root, 32);
+    assert_int_equal(ra->time_ms, 1700000000000ull);
+    assert_string_equal(ra->reason, d.reanchor.reason);
+    refbus_directory_free(&dir);
+    /* signed by another key: refused like any directory */
+    free(b);
+    kt_sign_dd(&b, &n, &d, other_sk);
+    assert_int_equal(refbus_directory_load(&dir, b, n, root_pk, NULL), REFBUS_EBADSIG);
+    free(b);
+    d.reanchor.size = 0;
+    assert_int_equal(load_dd(&d), REFBUS_EMALFORMED);
+    d.reanchor.size = 1;
+    d.reanchor.reason[0] = 0;
+    assert_int_equal(load_dd(&d), REFBUS_EMALFORMED);
+    strcpy(d.reanchor.reason, "line\nbreak");
+    assert_int_equal(load_dd(&d), REFBUS_EMALFORMED);
+    refbus_dd_clear(&d);
+    assert_int_equal(load_proto(reanchor_root_16, NULL, 0), REFBUS_EMALFORMED);
+}
+
 static void test_outer_frame(void **state)
 {
     (void)state;
@@ -778,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_rules_enforced), cmocka_unit_test(test_proto_level),
         cmocka_unit_test(test_outer_frame),    cmocka_unit_test(test_key_id_vector),
         cmocka_unit_test(test_signed_vector),  cmocka_unit_test(test_names),
+        cmocka_unit_test(test_reanchor),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
