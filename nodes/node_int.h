@@ -183,6 +183,18 @@ uint64_t session_next_timer(const refbus_noded *d, uint64_t now);
 void session_pump(refbus_noded *d);
 int session_send(refbus_noded *d, uint8_t cmd, const void *body, size_t len);
 void session_inflight_remove(refbus_noded *d, const uint8_t msg_id[16]);
+void session_hello(refbus_noded *d); /* send HELLO (again when the socket is busy) */
+
+/* served.c: the broker's word on our session, and unsigned claims about our key. */
+/* An unsigned refusal (EREVOKED, ...) that the signed directory does not confirm: status,
+ * a warning once, nothing else (the caller reconnects with back-off). */
+void served_note_claim(refbus_noded *d, int code, const char *text);
+/* Connected without the session: READY, pinging at once, no HELLO until it is free. */
+void served_standby(refbus_noded *d);
+/* Told ESUPERSEDED (or a PONG said another connection holds the session). */
+void served_superseded(refbus_noded *d, const char *text);
+/* A PONG: ACTIVE, OTHER (standby) or NONE (take the session with HELLO). */
+void served_on_pong(refbus_noded *d, const uint8_t *b, size_t n);
 
 /* inbound.c. inbound_deliver() stores into the current batch (opened on demand);
  * inbound_batch_end() commits it and only then sends the DELIVERED receipts. The session calls
