@@ -112,8 +112,8 @@ S=$(st)
 [ "$(jq -r .reanchor.last.previous_alarm.reason <<<"$S")" != null ] ||
     nl_fail "the old alarm is not in the history: $S"
 grep -q "AUDIT RE-ANCHOR" "$NL_T/nodes/$A/log" || nl_fail "the re-anchor was not logged"
-"$NL_BIN/refbus-audit" replay "$NL_T/broker" --json 2>/dev/null | grep -q "re-anchors the nodes" ||
-    nl_fail "the broker's trail does not record the re-anchor"
+"$NL_BIN/refbus-audit" replay "$NL_T/broker" --json >"$NL_T/replay" 2>&1; grep -q "re-anchors the nodes" "$NL_T/replay" ||
+    nl_fail "the broker's trail does not record the re-anchor: $(tail -3 "$NL_T/replay")"
 
 nl_step "later checkpoints are accepted again (with proofs)"
 send RA-6
