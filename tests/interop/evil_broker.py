@@ -276,6 +276,9 @@ def case_garbage(br, node):
     br.serve(2)
     node.alive()
     check(node.status()['inbox']['messages'] == before, 'garbage changed the inbox')
+    log = node.log()
+    for why in ('from broker: wrong frame count', 'from broker: ', 'malformed'):
+        check(why in log, 'the node did not say why it dropped the garbage ("%s")' % why)
 
 
 def case_forged_envelope(br, node):
@@ -342,7 +345,8 @@ def case_forged_directory(br, node):
     blob = bytearray(br.dir.blob)
     blob[-5] ^= 0x55
     br.send('DIRECTORY', bytes(blob))
-    br.serve(1)
+    check(br.serve(5, lambda: 'pushed a directory that was refused: bad signature' in node.log()),
+          'the node did not say why it refused the forged directory')
     check(node.status()['directory']['serial'] == serial, 'a forged directory was installed')
     node.alive()
 
