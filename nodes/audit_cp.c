@@ -287,7 +287,8 @@ out:
     json_decref(hist);
 }
 
-/* Verify with the broker's active key, else any of its non-revoked keys (a rotation). */
+/* Verify with the broker's active key, else any of its keys the directory trusts for READ
+ * (a rotation; never a revoked epoch nor one at or below a revoked one). */
 static int verify_cp(refbus_noded *d, refbus_checkpoint *out, const uint8_t *b, size_t n)
 {
     const uint8_t *pk = refbus_directory_broker_sign_pk(d->dir);
@@ -295,7 +296,8 @@ static int verify_cp(refbus_noded *d, refbus_checkpoint *out, const uint8_t *b, 
     for (size_t i = 0; rc == REFBUS_EBADSIG && i < refbus_directory_broker_key_count(d->dir);
          i++) {
         const refbus_dir_key *k = refbus_directory_broker_key_at(d->dir, i);
-        if (k && k->status != REFBUS_KEY_REVOKED)
+        if (k && refbus_directory_key_trust(d->dir, refbus_directory_broker_id(d->dir), k->epoch,
+                                            REFBUS_KEY_READ, NULL) == 0)
             rc = refbus_checkpoint_verify(out, b, n, k->sign_pk);
     }
     return rc;

@@ -116,12 +116,14 @@ int refbus_bmsg_error_parse(refbus_bmsg_error *e, const uint8_t *b, size_t len)
     return 0;
 }
 
-int refbus_bmsg_ping_parse(uint64_t *time_ms, const uint8_t *b, size_t len)
+int refbus_bmsg_ping_parse(uint64_t *time_ms, int *session, const uint8_t *b, size_t len)
 {
     Refbus__V1__Ping *m = refbus__v1__ping__unpack(NULL, len, b);
     if (!m)
         return REFBUS_EPROTO;
     *time_ms = m->time_ms;
+    if (session)
+        *session = (int)m->session;
     refbus__v1__ping__free_unpacked(m, NULL);
     return 0;
 }

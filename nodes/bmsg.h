@@ -52,7 +52,9 @@ int refbus_bmsg_checkpoint_parse(refbus_bmsg_checkpoint *c, const uint8_t *b, si
     REFBUS_WUR;
 void refbus_bmsg_checkpoint_clear(refbus_bmsg_checkpoint *c);
 int refbus_bmsg_error_parse(refbus_bmsg_error *e, const uint8_t *b, size_t len) REFBUS_WUR;
-int refbus_bmsg_ping_parse(uint64_t *time_ms, const uint8_t *b, size_t len) REFBUS_WUR;
+/* *session (may be NULL): the SessionState a broker's PONG carries (0 when absent). */
+int refbus_bmsg_ping_parse(uint64_t *time_ms, int *session, const uint8_t *b, size_t len)
+    REFBUS_WUR;
 
 /* Bodies the node sends. *out malloc'd, owned by the caller. Errors: REFBUS_ENOMEM. */
 int refbus_bmsg_hello(uint8_t **out, size_t *len, const char *agency, uint32_t epoch,

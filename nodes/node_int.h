@@ -19,6 +19,10 @@
 #include "nodes/store.h"
 
 enum node_state { NODE_DOWN = 0, NODE_CONNECTING, NODE_HELLO, NODE_READY };
+/* The broker's last word on whether our connection holds the agency's session (the values of
+ * refbus.v1.SessionState, carried in its PONG). */
+enum node_session { NODE_SESSION_UNKNOWN = 0, NODE_SESSION_ACTIVE, NODE_SESSION_OTHER,
+                    NODE_SESSION_NONE };
 
 #define NODE_RECENT 8
 #define NODE_HELLO_TIMEOUT_MS 10000u
@@ -86,6 +90,17 @@ typedef struct refbus_noded {
     size_t n_fl, cap_fl;
     uint64_t pump_from; /* next outbox seq to consider on this session */
     uint64_t pump_retry_at;
+    /* Not served: another connection with our keys holds the session (told ESUPERSEDED, or a
+     * PONG said so). The connection stays (it still sends its outbox) and takes the session
+     * back only when the broker says nobody holds it: two nodes never fight over it. */
+    enum node_session session;
+    int superseded;
+    char session_note[256];
+    /* An unsigned ERROR (EREVOKED, ...) that the signed directory does not confirm: reported,
+     * retried with back-off, never a reason to stop sending. 0: none. */
+    int broker_claim;
+    char broker_claim_text[256];
+    uint64_t broker_claim_ms;
 
     /* deliveries of one receive pass share one write transaction (one fsync); their DELIVERED
      * receipts go out only after it commits (inbound.c) */
@@ -122,6 +137,11 @@ typedef struct refbus_noded {
     int ra_have_applied;
     uint8_t ra_applied[40];      /* size (u64be) || root of the last statement applied */
     json_t *ra_last;             /* the last re-anchor applied, for status; NULL = none */
+
+    /* the control request being answered (control.c): the msg id a send/reply chose, and
+     * whether it was queued, so that even an error answer names it */
+    char req_msg_id[33];
+    int req_queued;
 
     /* status */
     int last_err;

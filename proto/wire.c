@@ -61,6 +61,7 @@ int refbus_wire_recv(void *sock, int router, refbus_wire_msg *msg)
     zmq_msg_t part;
     int rc = 0, nframes = 0, more = 1;
     memset(msg, 0, sizeof *msg);
+    msg->peer_fd = -1;
     while (more) {
         zmq_msg_init(&part);
         if (zmq_msg_recv(&part, sock, nframes == 0 ? ZMQ_DONTWAIT : 0) < 0) {
@@ -79,8 +80,13 @@ int refbus_wire_recv(void *sock, int router, refbus_wire_msg *msg)
             /* A ROUTER's routing-id frame is made locally and carries no metadata; the
              * frames that came over the connection do. */
             const char *uid = zmq_msg_gets(&part, "User-Id");
-            if (uid)
+            if (uid) {
                 strncpy(msg->peer_user_id, uid, sizeof msg->peer_user_id - 1);
+                msg->peer_fd = zmq_msg_get(&part, ZMQ_SRCFD); /* -1 when libzmq has none */
+            }
+        }
+        if (!router || nframes > 0) {
+            msg->wire_bytes += n + REFBUS_WIRE_FRAME_OVERHEAD;
         }
         if (router && nframes == 0) {
             if (n <= sizeof msg->rid) {

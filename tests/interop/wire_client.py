@@ -13,8 +13,8 @@ import zmq
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from wire_proto import (CHECKPOINT, CHECKPOINT_PUSH, CODES, ENV_CODES, EnvError, HELLO, NOTICE,
-    NOTICE_ACK, PAYLOAD, PING, Refused, SIGNED_CHECKPOINT, WELCOME, WIRE_ERROR, ed_verify,
-    env_open, env_parse, load_directory, open_bundle, pb_decode, pb_encode, read_passphrase,
+    NOTICE_ACK, PAYLOAD, PING, Refused, SESSION_STATE, SIGNED_CHECKPOINT, WELCOME, WIRE_ERROR,
+    ed_verify, env_open, env_parse, load_directory, open_bundle, pb_decode, pb_encode, read_passphrase,
     receipt_check, receipt_json, receipt_sign, seal)
 
 EXIT_OK, EXIT_FAIL, EXIT_NOTHING, EXIT_ERROR = 0, 1, 3, 4
@@ -151,8 +151,9 @@ class Client:
             m = self.recv(deadline)
             if m is None:
                 raise Refused('no PONG')
-            if m == ('PONG', body):
-                return
+            if m[0] == 'PONG' and pb_decode(m[1], PING).get(1) == pb_decode(body, PING)[1]:
+                # the broker's PONG carries our time_ms and whether we hold the session
+                return SESSION_STATE.get(pb_decode(m[1], PING).get(2, 0), 'unspecified')
             if on_msg:
                 on_msg(*m)
 

@@ -18,7 +18,7 @@ CODES = {-1003: 'ENOTFOUND', -1008: 'EMAPFULL',
          -1108: 'ETOOMANYRCPT', -1109: 'ECOMMIT',
          -1202: 'EREVOKED', -1203: 'EUNKNOWNAGENCY', -1205: 'ERETIRED', -1206: 'EPOLICY',
          -1400: 'EPROTO', -1401: 'EFRAMES', -1402: 'ESENDER', -1403: 'EDUPLICATE',
-         -1404: 'EUNKNOWNPEER', -1408: 'ERECEIPT'}
+         -1404: 'EUNKNOWNPEER', -1408: 'ERECEIPT', -1430: 'ESUPERSEDED'}
 ENV_CODES = {c: n for c, n in CODES.items() if -1109 <= c <= -1100}
 
 
@@ -148,7 +148,8 @@ NOTICE_ACK = {1: 'ru'}
 CHECKPOINT_PUSH = {1: 'b', 2: 'u', 3: 'rb'}
 PROOF_REQUEST = {1: 'u', 2: 'u'}
 WIRE_ERROR = {1: 'z', 2: 's'}
-PING = {1: 'u'}
+PING = {1: 'u', 2: 'u'}  # time_ms; session (SessionState), in the broker's PONG
+SESSION_STATE = {0: 'unspecified', 1: 'active', 2: 'other', 3: 'none'}
 # proto/receipt.proto
 RECEIPT = {1: 'u', 2: 'u', 3: 'b', 4: 's', 5: 's', 6: 'b', 7: 'u', 8: 'z', 9: 's', 10: 'u',
            11: 's', 12: 'u'}
