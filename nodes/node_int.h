@@ -125,6 +125,9 @@ typedef struct refbus_noded {
     uint64_t unproven_logged_ms; /* monotonic: the alarm is logged again every period */
     uint64_t proof_asked_ms;     /* monotonic time of the last PROOF_REQUEST; 0 = ask now */
     int proof_outstanding;       /* a PROOF_REQUEST has no answer yet */
+    uint64_t asked_to[8];        /* to_size of the last PROOF_REQUESTs: a late answer to one of
+                                  * them is older than what we hold by then, not a truncation */
+    unsigned asked_next;
     char proof_refused[200];     /* the broker's last refusal of a PROOF_REQUEST ("" = none) */
     /* re-anchoring after a broker restore (audit_cp.c): a root-signed statement in the
      * directory names the checkpoint to take as the new anchor */
