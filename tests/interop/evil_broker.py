@@ -22,7 +22,6 @@ from wire_proto import (CHECKPOINT, CHECKPOINT_PUSH, HELLO, PAYLOAD, PROOF_REQUE
 EXPECTED_FAIL = {
     'revoked_old_epoch': 'helper trust, defect 3 (one key-trust rule for node and broker)',
     'unsigned_error_erevoked': 'helper trust, defect 9 (trust the signed directory, not ERROR)',
-    'giant_frame_memory': 'helper hardening, defect 11 (memory bounded by what a peer sends)',
 }
 
 SIG = b'RBUS\x01'
