@@ -152,7 +152,15 @@ static json_t *status_json(refbus_broker *b)
     json_object_set_new(o, "ok", json_true());
     json_object_set_new(o, "broker_id", json_string(b->id));
     json_object_set_new(o, "directory_serial", json_integer((json_int_t)refbus_directory_serial(b->dir)));
-    json_object_set_new(o, "storage_full", json_boolean(b->map_full));
+    /* Full: the map or disk is full, or the live data passed the high-water mark (new
+     * messages refused; deliveries, receipts and expiry go on). */
+    json_object_set_new(o, "storage_full", json_boolean(b->map_full || b->above_high_water));
+    uint64_t used = 0, map = 0;
+    if (refbus_store_usage(b->store, NULL, 0, &used, &map) == 0)
+        json_object_set_new(o, "storage",
+                            json_pack("{s:I, s:I, s:i}", "used_bytes", (json_int_t)used,
+                                      "map_bytes", (json_int_t)map, "high_water_percent",
+                                      (int)b->cfg.high_water_percent));
     json_object_set_new(o, "process", broker_process_json(b));
     for (size_t i = 0; i < b->n_peers; i++) {
         peer *p = &b->peers[i];

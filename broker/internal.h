@@ -48,11 +48,23 @@ typedef struct outmsg {
     uint8_t cmd;
     uint8_t *body; /* malloc'd */
     size_t body_len;
+    int storage_refusal; /* a REJECTED for a full store: true whether or not the txn commits */
 } outmsg;
 
 struct refbus_broker {
     refbus_broker_config cfg;
     volatile sig_atomic_t *stop;
+    int lock_fd;       /* DATA_DIR/broker.lock, flock'd for the process lifetime */
+    int fatal;         /* a storage error left the environment unusable: stop */
+    int full_err;      /* REFBUS_EMAPFULL or REFBUS_ENOSPC while retrying a batch (full_level) */
+    uint64_t room_used, room_limit, room_map; /* live bytes at the start of the batch txn */
+    uint64_t room_batch; /* estimated bytes of the messages accepted in this batch so far */
+    int above_high_water;
+    struct {
+        int rc;
+        uint64_t at_ms;
+        uint32_t suppressed;
+    } slog;            /* rate limit of storage error lines (room.c) */
     refbus_store *store;
     refbus_keystore *ks;
     const uint8_t *sign_sk; /* broker's Ed25519 secret (inside ks) */
@@ -137,6 +149,19 @@ void broker_pump(refbus_broker *b, peer *p, MDB_txn *rtxn);
 /* Expire at most 512 queue entries; returns how many were looked at, or a negative code. */
 int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms);
 void broker_redeliver_timeouts(refbus_broker *b);
+
+/* lifecycle.c: take DATA_DIR/broker.lock (refbus_datadir_lock), logging who holds it. */
+int broker_lock_data_dir(const char *dir, int *fd);
+
+/* room.c: measure the store at the start of a batch txn; admit a new message (0) or refuse it
+ * transiently (REFBUS_EMAPFULL above the high-water mark or while retrying a full batch,
+ * REFBUS_ENOSPC on a full disk, REFBUS_EQUOTA over the sender's quota) with a reason in why. */
+void broker_room_begin(refbus_broker *b, MDB_txn *txn);
+int broker_room_admit(refbus_broker *b, MDB_txn *txn, const refbus_envelope_header *h,
+                      size_t len, char *why, size_t whylen);
+/* log_error, at most once per 10 s for the same code (the rest are counted in the next line). */
+void broker_storage_log(refbus_broker *b, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* liveness.c: the ROUTER's socket monitor, and probes of peers whose connection closed. */
 int broker_monitor_open(refbus_broker *b);

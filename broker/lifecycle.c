@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
 
 #include "audit/checkpoint.h"
+#include "common/datadir.h"
 #include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -92,7 +94,7 @@ static int load_directory(refbus_broker *b)
                         if (rc == 0)
                             rc = broker_audit(b, w, &a);
                         if (rc == 0)
-                            rc = refbus_store_err(mdb_txn_commit(w));
+                            rc = refbus_store_err(mdb_txn_commit(w)); /* frees w either way */
                         else
                             mdb_txn_abort(w);
                     }
@@ -198,6 +200,7 @@ int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
         return REFBUS_ENOMEM;
     b->cfg = *cfg;
     b->stop = stop;
+    b->lock_fd = -1;
     if (!b->cfg.data_dir[0] || !b->cfg.keystore[0]) {
         log_error("data_dir and keystore must be configured");
         rc = REFBUS_ECONFIG;
@@ -205,6 +208,10 @@ int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
     }
     if (!b->cfg.admin[0])
         snprintf(b->cfg.admin, sizeof b->cfg.admin, "ipc://%s/admin.sock", b->cfg.data_dir);
+    /* Before anything else (and long before the admin socket is bound): one broker per data
+     * directory, or two would write one store and fight over the admin socket. */
+    if ((rc = broker_lock_data_dir(b->cfg.data_dir, &b->lock_fd)) != 0)
+        goto fail;
     b->peers = calloc(b->cfg.max_peers, sizeof *b->peers);
     b->batch_msgs = calloc(b->cfg.max_batch, sizeof *b->batch_msgs);
     b->batch_rcs = calloc(b->cfg.max_batch, sizeof *b->batch_rcs);
@@ -214,23 +221,35 @@ int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
     }
     if ((rc = load_keys(b)) != 0)
         goto fail;
-    if ((rc = refbus_store_open(&b->store, b->cfg.data_dir, b->cfg.map_size_mb << 20)) != 0)
+    if ((rc = refbus_store_open(&b->store, b->cfg.data_dir, b->cfg.map_size_mb << 20, 0)) != 0)
         goto fail;
     broker_sync_audit_size(b, NULL);
     if ((rc = load_directory(b)) != 0)
         goto fail;
     {
+        /* A full store must still start (so that it can drain): a BROKER_STARTED record that
+         * does not fit is logged, not fatal. mdb_txn_commit frees the txn even when it fails,
+         * so it is never aborted after a commit. */
         MDB_txn *w = NULL;
-        if (mdb_txn_begin(b->store->env, NULL, 0, &w) == 0) {
+        int src = refbus_store_err(mdb_txn_begin(b->store->env, NULL, 0, &w));
+        if (src == 0) {
             Refbus__V1__AuditRecord a;
             broker_audit_init(&a, REFBUS__V1__EVENT_TYPE__EVENT_BROKER_STARTED);
             a.directory_serial = refbus_directory_serial(b->dir);
             a.agency = b->id;
-            if (broker_audit(b, w, &a) == 0 && mdb_txn_commit(w) == 0)
-                w = NULL;
-            if (w)
+            if ((src = broker_audit(b, w, &a)) == 0)
+                src = refbus_store_err(mdb_txn_commit(w));
+            else
                 mdb_txn_abort(w);
+            w = NULL;
         }
+        if (src == REFBUS_ESTORAGE) {
+            rc = src;
+            goto fail;
+        }
+        if (src != 0)
+            log_warn("BROKER_STARTED not recorded: %s", refbus_strerror(src));
+        broker_sync_audit_size(b, NULL);
         uint8_t *cp = NULL;
         size_t cl = 0;
         MDB_txn *r = NULL;
@@ -280,6 +299,46 @@ void refbus_broker_close(refbus_broker **bp)
     refbus_directory_free(&b->dir);
     refbus_store_close(&b->store);
     refbus_keystore_free(&b->ks);
+    if (b->lock_fd >= 0)
+        close(b->lock_fd); /* releases the data directory */
     free(b);
     *bp = NULL;
+}
+
+int broker_lock_data_dir(const char *dir, int *fd)
+{
+    long holder = 0;
+    int rc = refbus_datadir_lock(dir, "broker.lock", fd, &holder);
+    if (rc == REFBUS_ENOTFOUND)
+        log_error("data directory %s does not exist: is data_dir right? A new store is created "
+                  "only by 'refbus-broker init'", dir);
+    else if (rc == REFBUS_EEXIST && holder > 0)
+        log_error("another refbus-broker (pid %ld) is running on %s", holder, dir);
+    else if (rc == REFBUS_EEXIST)
+        log_error("another refbus-broker is running on %s", dir);
+    else if (rc != 0)
+        log_error("%s/broker.lock: %s", dir, strerror(errno));
+    return rc;
+}
+
+int refbus_broker_init(const refbus_broker_config *cfg)
+{
+    refbus_store *s = NULL;
+    int fd = -1, rc;
+    if (!cfg->data_dir[0]) {
+        log_error("data_dir must be configured");
+        return REFBUS_ECONFIG;
+    }
+    if ((rc = refbus_mkdirs(cfg->data_dir, 0700)) != 0) {
+        log_error("cannot create %s", cfg->data_dir);
+        return rc;
+    }
+    if ((rc = broker_lock_data_dir(cfg->data_dir, &fd)) != 0)
+        return rc;
+    rc = refbus_store_open(&s, cfg->data_dir, cfg->map_size_mb << 20, 1);
+    refbus_store_close(&s);
+    close(fd);
+    if (rc == 0)
+        log_info("new store %s/data.mdb created", cfg->data_dir);
+    return rc;
 }

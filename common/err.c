@@ -29,6 +29,7 @@ static const struct entry table[] = {
     {REFBUS_ECORRUPT, "ECORRUPT", "stored data is corrupt", T},
     {REFBUS_ENOSPC, "ENOSPC", "disk full: refusing new messages until there is room", T},
     {REFBUS_EQUOTA, "EQUOTA", "this agency's share of the store is used up: try again later", T},
+    {REFBUS_ESTORAGE, "ESTORAGE", "the store is unusable (LMDB panic, corruption or I/O error): the daemon must stop", T},
     {REFBUS_EMALFORMED, "EMALFORMED", "malformed envelope", P},
     {REFBUS_EVERSION, "EVERSION", "unsupported protocol version", P},
     {REFBUS_EBADSIG, "EBADSIG", "bad signature", P},

@@ -24,6 +24,7 @@ enum refbus_err {
     REFBUS_ECORRUPT = -1011,     /* stored data is corrupt */
     REFBUS_ENOSPC = -1012,       /* no space left on the device (disk full) */
     REFBUS_EQUOTA = -1013,       /* this agency's share of the store is used up */
+    REFBUS_ESTORAGE = -1014,     /* the store is unusable (LMDB panic, corruption, I/O error) */
 
     /* envelope: -1100.. */
     REFBUS_EMALFORMED = -1100,     /* malformed envelope */

@@ -107,6 +107,23 @@ int refbus_node_cli_run(refbus_node_cli *g)
     return 0;
 }
 
+int refbus_node_cli_init(refbus_node_cli *g)
+{
+    char err[512];
+    int rc = refbus_node_config_finish(&g->cfg, 1, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "refbus-node init: %s\n", err);
+        return 1;
+    }
+    refbus_log_init("refbus-node", (enum refbus_log_level)g->cfg.log_level, g->cfg.syslog);
+    rc = refbus_node_daemon_init(&g->cfg);
+    if (rc) {
+        fprintf(stderr, "refbus-node init: %s (%s)\n", refbus_strerror(rc), refbus_errname(rc));
+        return 1;
+    }
+    return 0;
+}
+
 static int read_input(char **out, const char *file)
 {
     uint8_t *b = NULL;

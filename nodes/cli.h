@@ -15,6 +15,8 @@ typedef struct refbus_node_cli {
 } refbus_node_cli;
 
 int refbus_node_cli_run(refbus_node_cli *g);
+/* refbus-node init: create the data directory's store (refbus_node_daemon_init). */
+int refbus_node_cli_init(refbus_node_cli *g);
 /* `file` NULL or "-" = standard input; `to` comma-separated; `urgency`, `expires_in`,
  * `msg_id` NULL = default; `wait_s` > 0: wait that long for the broker's ACCEPTED. */
 int refbus_node_cli_send(refbus_node_cli *g, const char *file, const char *to,

@@ -20,7 +20,9 @@ static void usage(FILE *f)
     fputs("usage: refbus-node [options] COMMAND [arguments]\n"
           "\n"
           "commands:\n"
-          "  run                              run the node daemon (foreground)\n"
+          "  init                             create a new, empty store in DATA_DIR (once)\n"
+          "  run                              run the node daemon (foreground) on an existing\n"
+          "                                   store (see init)\n"
           "  send [FILE|-] --to A[,B...]      queue a referral (JSON) for one or more agencies\n"
           "       [--urgency U] [--expires-in D] [--msg-id HEX] [--wait[=SECONDS]]\n"
           "  inbox [list] [--after SEQ] [--limit N]   received messages, oldest first\n"
@@ -244,6 +246,8 @@ int main(int argc, char **argv)
 
     if (strcmp(cmd, "run") == 0 && na == 1)
         return refbus_node_cli_run(&g);
+    if (strcmp(cmd, "init") == 0 && na == 1)
+        return refbus_node_cli_init(&g);
     if (strcmp(cmd, "send") == 0 && na <= 2 && !o.to)
         return misuse("send: --to AGENCY[,AGENCY...] is required");
     if (strcmp(cmd, "send") == 0 && na <= 2)

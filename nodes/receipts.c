@@ -173,7 +173,8 @@ void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, s
     /* REJECTED */
     log_warn("message %s rejected by the broker: %s (%s)", hex, r.reason_text,
              refbus_errname(r.reason));
-    if (r.reason == REFBUS_EMAPFULL || r.reason == REFBUS_EAGAIN) {
+    if (r.reason == REFBUS_EMAPFULL || r.reason == REFBUS_EAGAIN || r.reason == REFBUS_ENOSPC ||
+        r.reason == REFBUS_EQUOTA) { /* the broker's storage refusals are all transient */
         node_note_error(d, r.reason, "broker cannot take %s now: %s; will retry", hex,
                         r.reason_text);
         goto out; /* stays in flight: the resend timer submits it again */

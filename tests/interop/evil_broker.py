@@ -17,11 +17,9 @@ from wire_proto import (CHECKPOINT, CHECKPOINT_PUSH, HELLO, PAYLOAD, PROOF_REQUE
     SIGNED, SIGNED_CHECKPOINT, WELCOME, WIRE_ERROR, ed_pub, ed_sign, load_directory, open_bundle,
     pb_decode, pb_encode, read_passphrase, receipt_sign, seal)
 
-# Cases that fail on this branch only because another helper's fix is not merged yet. Each is
+# Cases that are known to fail until their fix lands (none should stay here long). Each is
 # run and reported; once it passes, the harness fails until its name is removed from here.
 EXPECTED_FAIL = {
-    'revoked_old_epoch': 'helper trust, defect 3 (one key-trust rule for node and broker)',
-    'unsigned_error_erevoked': 'helper trust, defect 9 (trust the signed directory, not ERROR)',
 }
 
 SIG = b'RBUS\x01'

@@ -79,6 +79,11 @@ void net_init(net *n)
         abort();
     free(hex);
     net_reload_directory(n);
+    /* A store is created only by an explicit init (refbus-broker run never makes one). */
+    if (net_sh(n, "refbus-broker init -d broker -l warn") != 0) {
+        fprintf(stderr, "refbus-broker init failed\n");
+        abort();
+    }
     /* a free port: bind 0, read it, close (the broker binds it right after) */
     void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_ROUTER);
     char ep[64];

@@ -530,7 +530,7 @@ static void test_map_full(void **s)
     /* A broker with a tiny map: fill it, get EMAPFULL with a reason, nothing corrupt. */
     net small;
     net_init(&small);
-    const char *opts[] = {"map_size_mb=1", NULL};
+    const char *opts[] = {"map_size_mb=1", "agency_quota_mb=1", NULL}; /* the map fills first */
     net_start_broker(&small, opts);
     bclient ngo;
     assert_int_equal(bclient_open(&ngo, &small, "ngo.hots", 64, 1), 0);

@@ -80,8 +80,8 @@ S=$(st)
 nl_step "a re-anchor not signed by the root (forged signature) is refused by the node"
 nl_keys reanchor --size "$N" --root "$R" --reason "restored from the backup of today (incident 7)" \
     >/dev/null || nl_fail "reanchor"
-nl_sign
-cp "$NL_T/directory.bin" "$NL_T/directory.good"
+# sign beside, not into, the directory file the node watches (it would install it at once)
+nl_keys sign --out "$NL_T/directory.good" >/dev/null || nl_fail "refbus-keys sign"
 # the signature is the last 64 bytes of a SignedDirectory: make it someone else's
 sz=$(stat -c %s "$NL_T/directory.good")
 cp "$NL_T/directory.good" "$NL_T/directory.forged"

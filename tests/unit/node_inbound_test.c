@@ -94,7 +94,7 @@ static int setup(void **s)
     path(p, sizeof p, "ngo/store");
     int reconnect;
     if (ident_open(d) ||
-        refbus_store_open(&d->store, p, refbus_keystore_storage_key(d->ks), 16u << 20) ||
+        refbus_store_open(&d->store, p, refbus_keystore_storage_key(d->ks), 16u << 20, 1) ||
         ident_refresh(d, &reconnect))
         return -1;
     return 0;
