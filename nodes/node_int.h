@@ -89,6 +89,10 @@ typedef struct refbus_noded {
     node_inflight *fl;
     size_t n_fl, cap_fl;
     uint64_t pump_from; /* next outbox seq to consider on this session */
+    /* inflow guard (session.c): the broker connection's socket, the bytes of whole messages
+     * taken from it, since when, and the next check */
+    int conn_fd;
+    uint64_t conn_taken, conn_since_ms, guard_next_ms;
     uint64_t pump_retry_at;
     /* Not served: another connection with our keys holds the session (told ESUPERSEDED, or a
      * PONG said so). The connection stays (it still sends its outbox) and takes the session
