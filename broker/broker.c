@@ -14,6 +14,7 @@
 
 #include "audit/checkpoint.h"
 #include "audit/log.h"
+#include "common/datadir.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "keys/passphrase.h"
@@ -411,7 +412,7 @@ static int batch(refbus_broker *b)
         /* Nothing of this attempt is durable: drop every answer we were about to send, but
          * for the last attempt's "storage full, try again" refusals, which hold whether or not
          * anything was written (the sender hears why instead of waiting for a timeout). */
-        rc = b->txn_error ? b->txn_error : refbus_store_err(mrc);
+        rc = b->txn_error ? b->txn_error : refbus_lmdb_commit_code(mrc, b->cfg.data_dir);
         int last = rc == REFBUS_ESTORAGE ||
                    (rc != REFBUS_EMAPFULL && rc != REFBUS_ENOSPC) || b->full_level == 2;
         size_t kept = 0;
@@ -437,8 +438,7 @@ static int batch(refbus_broker *b)
         }
         b->full_err = rc;
         if (!b->map_full)
-            log_error("storage full (%s): refusing new messages until there is room",
-                      refbus_strerror(rc));
+            log_error("storage full: %s", refbus_strerror(rc));
         b->map_full = 1;
     }
     rc = 0;

@@ -89,6 +89,10 @@ typedef struct refbus_noded {
     node_inflight *fl;
     size_t n_fl, cap_fl;
     uint64_t pump_from; /* next outbox seq to consider on this session */
+    /* inflow guard (session.c): the broker connection's socket, the bytes of whole messages
+     * taken from it, since when, and the next check */
+    int conn_fd;
+    uint64_t conn_taken, conn_since_ms, guard_next_ms;
     uint64_t pump_retry_at;
     /* Not served: another connection with our keys holds the session (told ESUPERSEDED, or a
      * PONG said so). The connection stays (it still sends its outbox) and takes the session
@@ -125,6 +129,9 @@ typedef struct refbus_noded {
     uint64_t unproven_logged_ms; /* monotonic: the alarm is logged again every period */
     uint64_t proof_asked_ms;     /* monotonic time of the last PROOF_REQUEST; 0 = ask now */
     int proof_outstanding;       /* a PROOF_REQUEST has no answer yet */
+    uint64_t asked_to[8];        /* to_size of the last PROOF_REQUESTs: a late answer to one of
+                                  * them is older than what we hold by then, not a truncation */
+    unsigned asked_next;
     char proof_refused[200];     /* the broker's last refusal of a PROOF_REQUEST ("" = none) */
     /* re-anchoring after a broker restore (audit_cp.c): a root-signed statement in the
      * directory names the checkpoint to take as the new anchor */
