@@ -14,6 +14,7 @@
 
 #include "audit/checkpoint.h"
 #include "audit/log.h"
+#include "common/datadir.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "keys/passphrase.h"
@@ -62,6 +63,7 @@ void broker_queue_out(refbus_broker *b, const uint8_t *rid, size_t rid_len, uint
     o->cmd = cmd;
     o->body = body;
     o->body_len = body_len;
+    o->storage_refusal = 0;
 }
 
 void broker_send_out(refbus_broker *b)
@@ -369,6 +371,7 @@ static int batch(refbus_broker *b)
             refbus_wire_msg_clear(&msgs[n]);
             break;
         }
+        broker_inflow_note(b, &msgs[n], NULL);
         rcs[n++] = r;
     }
     uint64_t now = refbus_now_ms();
@@ -389,6 +392,7 @@ static int batch(refbus_broker *b)
             goto out;
         }
         b->txn_error = 0;
+        broker_room_begin(b, txn);
         broker_zap_audit(b, txn);
         for (size_t i = 0; i < n; i++)
             handle_msg(b, txn, &msgs[i], rcs[i]);
@@ -405,20 +409,36 @@ static int batch(refbus_broker *b)
         txn = NULL;
         if (mrc == 0)
             break;
-        /* Nothing of this attempt is durable: drop every answer we were about to send. */
-        rc = b->txn_error ? b->txn_error : refbus_store_err(mrc);
-        for (size_t i = 0; i < b->n_out; i++)
-            free(b->out[i].body);
-        b->n_out = 0;
+        /* Nothing of this attempt is durable: drop every answer we were about to send, but
+         * for the last attempt's "storage full, try again" refusals, which hold whether or not
+         * anything was written (the sender hears why instead of waiting for a timeout). */
+        rc = b->txn_error ? b->txn_error : refbus_lmdb_commit_code(mrc, b->cfg.data_dir);
+        int last = rc == REFBUS_ESTORAGE ||
+                   (rc != REFBUS_EMAPFULL && rc != REFBUS_ENOSPC) || b->full_level == 2;
+        size_t kept = 0;
+        for (size_t i = 0; i < b->n_out; i++) {
+            if (last && b->out[i].storage_refusal && rc != REFBUS_ESTORAGE)
+                b->out[kept++] = b->out[i];
+            else
+                free(b->out[i].body);
+        }
+        b->n_out = kept;
         broker_sync_audit_size(b, NULL);
-        if (rc != REFBUS_EMAPFULL || b->full_level == 2) {
-            log_error("batch not committed: %s; %zu message(s) not accepted (senders resend)",
-                      refbus_strerror(rc), n);
+        if (rc == REFBUS_ESTORAGE) {
+            b->fatal = 1;
             b->full_level = 0;
             goto out;
         }
+        if (last) {
+            broker_storage_log(b, rc, "batch not committed: %s; %zu message(s) not applied "
+                                      "(nodes send them again)", refbus_strerror(rc), n);
+            b->full_level = 0;
+            broker_send_out(b);
+            goto out;
+        }
+        b->full_err = rc;
         if (!b->map_full)
-            log_error("storage full: refusing new messages until there is room");
+            log_error("storage full: %s", refbus_strerror(rc));
         b->map_full = 1;
     }
     rc = 0;
@@ -468,9 +488,20 @@ int refbus_broker_run(refbus_broker *b)
     log_info("broker %s serving on %s (directory serial %llu, audit size %llu)", b->id,
              b->cfg.bind, (unsigned long long)refbus_directory_serial(b->dir),
              (unsigned long long)b->audit_size);
+    int fatal = 0;
     while (!*b->stop) {
+        /* A store that can no longer be written must not be hidden behind a running process
+         * (welcoming nobody, status ok): stop with the reason, the supervisor restarts us. */
+        if (b->fatal || (fatal = refbus_store_health(b->store)) != 0) {
+            fatal = REFBUS_ESTORAGE;
+            log_error("the store %s/data.mdb is unusable (%s): stopping", b->cfg.data_dir,
+                      refbus_strerror(fatal));
+            break;
+        }
+        /* at most 50 ms: the inflow check (a peer filling memory with an unfinished message
+         * sends nothing that wakes the loop) */
         uint64_t due = broker_probe_due(b), now = refbus_mono_ms();
-        long wait = due == UINT64_MAX ? 200 : due <= now ? 0 : due - now < 200 ? (long)(due - now) : 200;
+        long wait = due <= now ? 0 : due - now < 50 ? (long)(due - now) : 50;
         int n = zmq_poll(items, b->mon ? 4 : 3, wait);
         if (n < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));
@@ -486,8 +517,10 @@ int refbus_broker_run(refbus_broker *b)
         int got, passes = 0;
         do {
             got = batch(b);
-            if (got < 0)
-                log_error("batch: %s", refbus_strerror(got));
+            if (got == REFBUS_ESTORAGE)
+                b->fatal = 1;
+            if (b->fatal)
+                break;
             pump_all(b);
             /* A busy peer must not starve handshakes (ZAP) or the administrators (a revocation
              * arrives through the admin socket): look at both between passes. */
@@ -500,10 +533,14 @@ int refbus_broker_run(refbus_broker *b)
             }
             if (++passes % 64 == 0)
                 broker_redeliver_timeouts(b);
+            broker_inflow_check(b);
         } while (got > 0 && !*b->stop);
         broker_redeliver_timeouts(b);
+        broker_inflow_check(b);
     }
     broker_monitor_close(b);
+    if (fatal)
+        return fatal; /* nothing more can be written */
     /* Clean shutdown: a final checkpoint and a BROKER_STOPPED record. */
     MDB_txn *txn = NULL;
     if (mdb_txn_begin(b->store->env, NULL, 0, &txn) == 0) {

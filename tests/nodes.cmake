@@ -20,6 +20,11 @@ refbus_test(node_inbound_test SOURCES unit/node_inbound_test.c unit/testutil.c
 refbus_test(node_config_test SOURCES unit/node_config_test.c LIBS refbus_nodes PkgConfig::CMOCKA)
 refbus_test(node_client_test SOURCES unit/node_client_test.c
             LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::ZMQ pthread)
+# Issue 10: node store records are unpacked/freed (and wiped) only in nodes/records.c.
+refbus_script_test(check_nodestore_wipe ${CMAKE_CURRENT_SOURCE_DIR}/check_nodestore_wipe.sh
+                   TIMEOUT 60)
+refbus_script_test(node_hardening_scenario
+                   ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_hardening_test.sh TIMEOUT 300)
 refbus_script_test(node_reanchor_scenario
                    ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_reanchor_test.sh TIMEOUT 300)
 # The standing malicious-broker suite (Python speaking the broker side with the broker's keys).

@@ -79,6 +79,11 @@ void net_init(net *n)
         abort();
     free(hex);
     net_reload_directory(n);
+    /* A store is created only by an explicit init (refbus-broker run never makes one). */
+    if (net_sh(n, "refbus-broker init -d broker -l warn") != 0) {
+        fprintf(stderr, "refbus-broker init failed\n");
+        abort();
+    }
     /* a free port: bind 0, read it, close (the broker binds it right after) */
     void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_ROUTER);
     char ep[64];
@@ -120,6 +125,12 @@ void net_start_broker(net *n, const char *const *extra)
         argv[argc++] = extra[i];
     }
     argv[argc] = NULL;
+    /* A broker killed with -9 leaves its admin socket file behind: remove it, so that waiting
+     * for it below waits for this broker (which binds it after installing its signal handlers
+     * and opening its store). */
+    char stale[400];
+    snprintf(stale, sizeof stale, "%s/broker/admin.sock", n->dir);
+    unlink(stale);
     pid_t pid = fork();
     if (pid == 0) {
         /* stdout is the test runner's pipe: do not hold it open */

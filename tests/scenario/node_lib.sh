@@ -109,6 +109,7 @@ nl_sign() {
     nl_keys sign --out "$NL_T/directory.bin" >/dev/null || nl_fail "refbus-keys sign"
 }
 
+# nl_broker_start: (re)start the broker; $NL_BROKER_EXTRA holds extra config lines.
 nl_broker_start() {
     mkdir -p "$NL_T/broker"
     cat >"$NL_T/broker.conf" <<CONF
@@ -122,7 +123,12 @@ checkpoint_records = 1
 checkpoint_seconds = 1
 redeliver_seconds = 3
 log_level = debug
+${NL_BROKER_EXTRA:-}
 CONF
+    # A store is created only by an explicit init; run never makes one (a restart reuses it).
+    [ -e "$NL_T/broker/data.mdb" ] ||
+        "$NL_BIN/refbus-broker" init -c "$NL_T/broker.conf" >>"$NL_T/broker/log" 2>&1 ||
+        nl_fail "refbus-broker init"
     "$NL_BIN/refbus-broker" run -c "$NL_T/broker.conf" >>"$NL_T/broker/log" 2>&1 &
     NL_BROKER_PID=$!
     nl_wait 20 "$NL_BIN/refbus-broker" status -c "$NL_T/broker.conf" ||
@@ -171,6 +177,9 @@ nl_node_start() {
     local id=$1 d=$NL_T/nodes/$1
     shift
     [ -f "$d/node.conf" ] || nl_node_conf "$id"
+    # The first start creates the store explicitly (refbus-node init); later ones reuse it.
+    [ -e "$d/data/store/data.mdb" ] ||
+        "$NL_BIN/refbus-node" init -c "$d/node.conf" >>"$d/log" 2>&1 || nl_fail "node $id init"
     env "$@" "$NL_BIN/refbus-node" run -c "$d/node.conf" >>"$d/log" 2>&1 &
     NL_PID[$id]=$!
     nl_wait 20 "$NL_BIN/refbus-node" -c "$d/node.conf" status || nl_fail "node $id did not start"
