@@ -173,6 +173,7 @@ static void setup(void)
         fprintf(stderr, "fuzz_control setup: %s\n", err);
         abort();
     }
+    fuzz_must(refbus_node_daemon_init(&cfg), "node init"); /* a store is made only by init */
     pthread_t th;
     if (pthread_create(&th, NULL, daemon_thread, NULL) != 0)
         abort();

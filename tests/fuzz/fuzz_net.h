@@ -134,6 +134,7 @@ static void fuzz_net_start(fuzz_net *n, const char *what)
     fuzz_set(n, "directory", n->directory);
     fuzz_set(n, "log_level", "error");
     fuzz_set(n, "map_size_mb", "256");
+    fuzz_must(refbus_broker_init(&n->cfg), "broker init"); /* a store is made only by init */
     fuzz_must(refbus_broker_open(&n->broker, &n->cfg, &fuzz_net_stop), "broker open");
     pthread_t th;
     if (pthread_create(&th, NULL, fuzz_broker_thread, n) != 0)
@@ -167,6 +168,17 @@ static void fuzz_net_start(fuzz_net *n, const char *what)
         abort();
     pid_t parent = getpid(), pid = fork();
     if (pid < 0)
+        abort();
+    if (pid == 0) { /* init (a store is made only by init), then run */
+        execl(REFBUS_BROKER_BIN, "refbus-broker", "init", "-c", conf, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "fuzz setup: refbus-broker init failed\n");
+        abort();
+    }
+    if ((pid = fork()) < 0)
         abort();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
