@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "audit/checkpoint.h"
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "wire.pb-c.h"
@@ -49,7 +50,7 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
     r.reason_text = (char *)(from_admin ? "published by an administrator" : "loaded at start");
     /* A new re-anchor statement (after a restore) is named in the record, so the trail itself
      * says when the nodes were told to take a new anchor, and why. */
-    char ratext[400];
+    char ratext[512]; /* fits the longest reason (255 bytes) whole: no cut UTF-8 */
     const refbus_dir_reanchor *ra = refbus_directory_reanchor(nd);
     const refbus_dir_reanchor *old_ra = refbus_directory_reanchor(b->dir);
     if (ra && (!old_ra || old_ra->size != ra->size || memcmp(old_ra->root, ra->root, 32) != 0)) {
@@ -129,6 +130,21 @@ fail:
     return rc;
 }
 
+/* What bounds the process (refbus_harden_process, the connection limits): for operators. */
+static json_t *broker_process_json(const refbus_broker *b)
+{
+    int dumpable = 1;
+    uint64_t core = 0;
+    refbus_harden_state(&dumpable, &core);
+    return json_pack("{s:b, s:I, s:I, s:I, s:i, s:i, s:I}", "dumpable", dumpable != 0,
+                     "core_limit", core == UINT64_MAX ? (json_int_t)-1 : (json_int_t)core,
+                     "nofile", b->nofile == UINT64_MAX ? (json_int_t)-1 : (json_int_t)b->nofile,
+                     "memory_mb", (json_int_t)(refbus_mem_anon_bytes() >> 20), "max_memory_mb",
+                     (int)b->cfg.max_memory_mb, "handshake_seconds",
+                     (int)b->cfg.handshake_seconds, "connections_cut",
+                     (json_int_t)b->inflow_cuts);
+}
+
 static json_t *status_json(refbus_broker *b)
 {
     json_t *o = json_object(), *peers = json_array(), *queues = json_object();
@@ -145,6 +161,7 @@ static json_t *status_json(refbus_broker *b)
                             json_pack("{s:I, s:I, s:i}", "used_bytes", (json_int_t)used,
                                       "map_bytes", (json_int_t)map, "high_water_percent",
                                       (int)b->cfg.high_water_percent));
+    json_object_set_new(o, "process", broker_process_json(b));
     for (size_t i = 0; i < b->n_peers; i++) {
         peer *p = &b->peers[i];
         if (!p->hello)

@@ -371,6 +371,7 @@ static int batch(refbus_broker *b)
             refbus_wire_msg_clear(&msgs[n]);
             break;
         }
+        broker_inflow_note(b, &msgs[n], NULL);
         rcs[n++] = r;
     }
     uint64_t now = refbus_now_ms();
@@ -497,8 +498,10 @@ int refbus_broker_run(refbus_broker *b)
                       refbus_strerror(fatal));
             break;
         }
+        /* at most 50 ms: the inflow check (a peer filling memory with an unfinished message
+         * sends nothing that wakes the loop) */
         uint64_t due = broker_probe_due(b), now = refbus_mono_ms();
-        long wait = due == UINT64_MAX ? 200 : due <= now ? 0 : due - now < 200 ? (long)(due - now) : 200;
+        long wait = due <= now ? 0 : due - now < 50 ? (long)(due - now) : 50;
         int n = zmq_poll(items, b->mon ? 4 : 3, wait);
         if (n < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));
@@ -530,8 +533,10 @@ int refbus_broker_run(refbus_broker *b)
             }
             if (++passes % 64 == 0)
                 broker_redeliver_timeouts(b);
+            broker_inflow_check(b);
         } while (got > 0 && !*b->stop);
         broker_redeliver_timeouts(b);
+        broker_inflow_check(b);
     }
     broker_monitor_close(b);
     if (fatal)

@@ -31,6 +31,9 @@ typedef struct refbus_broker_config {
     /* Queued (undelivered) envelope bytes one sending agency may hold; over it its new
      * messages are refused with EQUOTA (transient). 0: a quarter of map_size_mb. */
     uint64_t agency_quota_mb;
+    uint32_t handshake_seconds; /* a connection must finish its CURVE handshake by then */
+    uint32_t max_memory_mb;     /* anonymous memory above which the connection holding the
+                                 * most unread bytes is cut (broker/inflow.c) */
     int log_level;
     int syslog;
 } refbus_broker_config;

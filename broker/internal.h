@@ -104,6 +104,10 @@ struct refbus_broker {
         uint64_t at_ms;
     } refused[64];     /* rate limit for PEER_REFUSED audit records */
     int n_refused_pending;
+    struct broker_inflow_conn *conns; /* inflow.c: bytes refbus took from each connection */
+    size_t n_conns, cap_conns;
+    uint64_t inflow_cuts, inflow_next_ms, inflow_warned_ms;
+    uint64_t nofile;                  /* RLIMIT_NOFILE in force (lifecycle.c) */
 };
 
 /* broker.c */
@@ -120,6 +124,16 @@ int broker_audit_budget(refbus_broker *b, const char *agency);
 /* Note a storage error inside the batch txn: the txn can no longer commit. Returns rc. */
 int broker_txn_check(refbus_broker *b, int rc);
 void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev);
+
+/* inflow.c: memory bounded by what peers send (docs/PROTOCOL.md "Limits"). note(): a whole
+ * message `m` came from its connection (counted against what libzmq read from it). check():
+ * when the process's anonymous memory is over max_memory_mb, cut the connection that holds the
+ * most bytes refbus has not received as whole messages (a multipart message libzmq is still
+ * buffering), audit it (PEER_REFUSED, ETOOLARGE). Cheap when under the limit: one read of
+ * /proc/self/statm. free(): at close. */
+void broker_inflow_note(refbus_broker *b, const refbus_wire_msg *m, const char *agency);
+void broker_inflow_check(refbus_broker *b);
+void broker_inflow_free(refbus_broker *b);
 
 /* accept.c: SUBMIT handling inside the batch txn. */
 int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint8_t *rid,

@@ -15,6 +15,7 @@
 
 #include "audit/checkpoint.h"
 #include "common/datadir.h"
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "keys/passphrase.h"
@@ -130,6 +131,11 @@ static int open_sockets(refbus_broker *b)
 {
     int one = 1, zero = 0, hb = 5000, hbt = 15000;
     const refbus_epoch_keys *k = refbus_keystore_current(b->ks);
+    /* Every connection, even one still in its handshake, is a file descriptor: take what the
+     * hard limit allows, so that running out needs many connections within handshake_seconds
+     * (libzmq then refuses new ones and keeps serving the established). */
+    if (refbus_harden_nofile(1u << 20, &b->nofile) == 0)
+        log_info("file descriptor limit %llu", (unsigned long long)b->nofile);
     b->zctx = zmq_ctx_new();
     if (!b->zctx)
         return REFBUS_ETRANSPORT;
@@ -149,13 +155,24 @@ static int open_sockets(refbus_broker *b)
         log_debug("libzmq has no ZMQ_ZAP_ENFORCE_DOMAIN; the handler enforces the domain");
     zmq_setsockopt(b->router, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
     zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
+    /* Limits (docs/PROTOCOL.md "Limits"). Per frame: libzmq drops a connection that sends a
+     * frame over REFBUS_WIRE_MAX_BODY + 4096; a body frame between REFBUS_WIRE_MAX_BODY and that
+     * is read, answered ETOOLARGE and audited by refbus itself (refbus_wire_recv). Per message:
+     * libzmq cannot bound the frames of one message; inflow.c cuts the connection instead. A
+     * connection that has not finished its CURVE handshake after handshake_seconds is closed,
+     * so idle unauthenticated connections cannot pile up and take every file descriptor. */
     int64_t maxmsg = REFBUS_WIRE_MAX_BODY + 4096;
+    int hs = (int)b->cfg.handshake_seconds * 1000;
     zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    zmq_setsockopt(b->router, ZMQ_HANDSHAKE_IVL, &hs, sizeof hs);
     /* Per-peer pipe limit: a peer that stops reading makes sends fail (EAGAIN: the message
      * stays in LMDB) instead of growing the broker's memory. Above the largest credit window
      * plus a batch of notices and answers. */
     int hwm = (int)MAX_INFLIGHT + 512;
     zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    /* The same bound on whole messages read but not yet taken, per connection: a node never
+     * has more in flight (its send window), and past it libzmq stops reading that socket. */
+    zmq_setsockopt(b->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
     if (zmq_bind(b->router, b->cfg.bind) != 0) {
         log_error("cannot bind %s: %s", b->cfg.bind, zmq_strerror(errno));
         return REFBUS_ETRANSPORT;
@@ -275,6 +292,7 @@ void refbus_broker_close(refbus_broker **bp)
     free(b->peers);
     free(b->batch_msgs);
     free(b->batch_rcs);
+    broker_inflow_free(b);
     for (size_t i = 0; i < b->n_out; i++)
         free(b->out[i].body);
     free(b->out);

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "broker/broker.h"
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -56,6 +57,10 @@ int main(int argc, char **argv)
     const char *sub = "run";
     char *sets[64];
     int nsets = 0, c, rc;
+    /* before anything is read: no core file may ever hold the keys */
+    if (refbus_harden_process() != 0)
+        return 1;
+    refbus_harden_heap_return(); /* what a cut connection buffered goes back to the system */
     refbus_broker_config_defaults(&cfg);
     if (argc > 1 && argv[1][0] != '-') {
         sub = argv[1];

@@ -48,6 +48,7 @@ static const struct entry table[] = {
     {REFBUS_ERETIRED, "ERETIRED", "key epoch retired: not the agency's current key", P},
     {REFBUS_EPOLICY, "EPOLICY", "not allowed by the routing policy", P},
     {REFBUS_EKEYFORMAT, "EKEYFORMAT", "bad key file format", P},
+    {REFBUS_EWEAK, "EWEAK", "passphrase too weak to protect a new key", P},
     {REFBUS_EAUDIT, "EAUDIT", "audit trail verification failed", P},
     {REFBUS_EINCONSISTENT, "EINCONSISTENT", "checkpoint inconsistent with an earlier one", P},
     {REFBUS_EPROOF, "EPROOF", "proof does not verify", P},

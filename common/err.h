@@ -47,6 +47,7 @@ enum refbus_err {
     REFBUS_ERETIRED = -1205,       /* key epoch retired (not current) */
     REFBUS_EPOLICY = -1206,        /* not allowed by the routing policy */
     REFBUS_EKEYFORMAT = -1207,     /* bad key file format */
+    REFBUS_EWEAK = -1208,          /* passphrase too weak to protect a new key */
 
     /* audit: -1300.. */
     REFBUS_EAUDIT = -1300,         /* audit trail verification failed */

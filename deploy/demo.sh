@@ -145,7 +145,9 @@ export REFBUS_KDF_LIMIT=min
 # --- 1. the administrator -----------------------------------------------------------------------
 step "The administrator creates the root key and enrols the broker and four agencies"
 ADM=$W/admin/state
-printf 'demo root passphrase - not for production\n' >"$W/admin/root.pass"
+# A generated passphrase (six random groups, 150 bits): refbus-keys refuses weak ones.
+as admin "$KEYS" passphrase --out "$W/admin/root.pass" 2>/dev/null ||
+    die "refbus-keys passphrase failed"
 mkdir -p "$W/admin/out"
 k() { as admin "$KEYS" -d "$ADM" --passphrase-file "$W/admin/root.pass" "$@"; }
 kb() { # enrol: kb ID PASSFILE ARGS...

@@ -28,7 +28,10 @@ int refbus_node_cli_inbox_show(refbus_node_cli *g, const char *id);
 int refbus_node_cli_reply(refbus_node_cli *g, const char *msg_id, const char *status,
                           const char *reason_code, const char *text, const char *text_file);
 int refbus_node_cli_thread_show(refbus_node_cli *g, const char *thread_id);
-int refbus_node_cli_outbox(refbus_node_cli *g, const char *msg_id);
+/* One message (msg_id), or one page of the outbox list: entries with a sequence number above
+ * `after`, at most `limit` (0 = 1000). */
+int refbus_node_cli_outbox(refbus_node_cli *g, const char *msg_id, uint64_t after,
+                           unsigned limit);
 int refbus_node_cli_status(refbus_node_cli *g);
 
 #endif

@@ -15,6 +15,7 @@ void refbus_node_config_init(refbus_node_config *c)
     c->control_mode = 0600;
     c->credit = 32;
     c->send_window = 64;
+    c->max_memory_mb = 256;
     c->ping_seconds = 5;
     c->ping_timeout_seconds = 20;
     c->reconnect_min_ms = 100;
@@ -139,6 +140,8 @@ static int apply(refbus_node_config *c, const char *base, const char *k, const c
         return (*why = "expected 1..1024", set_u32(&c->credit, v, 1, 1024));
     if (strcmp(k, "send_window") == 0)
         return (*why = "expected 1..1024", set_u32(&c->send_window, v, 1, 1024));
+    if (strcmp(k, "max_memory_mb") == 0)
+        return (*why = "expected 16..1048576", set_u32(&c->max_memory_mb, v, 16, 1u << 20));
     if (strcmp(k, "ping_seconds") == 0)
         return (*why = "expected 1..3600", set_u32(&c->ping_seconds, v, 1, 3600));
     if (strcmp(k, "ping_timeout_seconds") == 0)

@@ -24,6 +24,9 @@ typedef struct refbus_node_config {
     char control_group[64];                  /* "" = the daemon's group */
     uint32_t credit;                         /* DELIVERs in flight, 1..1024 */
     uint32_t send_window;                    /* SUBMITs without ACCEPTED, 1..1024 */
+    uint32_t max_memory_mb;                  /* anonymous memory above which the broker
+                                              * session is dropped (a message no broker may
+                                              * send is being buffered), 16..1048576 */
     uint32_t ping_seconds;
     uint32_t ping_timeout_seconds;
     uint32_t reconnect_min_ms;

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/node_int.h"
@@ -333,6 +334,6 @@ void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len)
         goto out;
     }
 out:
-    free(pi);
+    refbus_wipe_free(pi); /* case reference, answer text */
     refbus_envelope_payload_free(&pl, pl_len);
 }

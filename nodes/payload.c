@@ -9,6 +9,7 @@
 #include "nodes/referral_json.h"
 #include "nodes/thread.h"
 #include "proto/envelope.h"
+#include "proto/pbutil.h"
 #include "referral.pb-c.h"
 
 static void copy_trunc(char *dst, size_t cap, const char *src)
@@ -77,7 +78,7 @@ static int strings_valid(const ProtobufCMessage *m)
 int refbus_payload_inspect(refbus_payload_info *info, const uint8_t *payload, size_t len)
 {
     int rc = REFBUS_EMALFORMED;
-    Refbus__V1__Payload *pl = refbus__v1__payload__unpack(NULL, len, payload);
+    Refbus__V1__Payload *pl = refbus__v1__payload__unpack(&refbus_pb_wiping, len, payload);
     if (!pl)
         return REFBUS_EMALFORMED;
     memset(info, 0, offsetof(refbus_payload_info, text));
@@ -110,7 +111,7 @@ int refbus_payload_inspect(refbus_payload_info *info, const uint8_t *payload, si
     }
     rc = 0;
 out:
-    refbus__v1__payload__free_unpacked(pl, NULL);
+    refbus__v1__payload__free_unpacked(pl, &refbus_pb_wiping);
     return rc;
 }
 
@@ -203,7 +204,7 @@ int refbus_payload_to_json(json_t **out, const uint8_t *payload, size_t len)
 {
     int rc = REFBUS_EMALFORMED;
     json_t *j = NULL, *b = NULL;
-    Refbus__V1__Payload *pl = refbus__v1__payload__unpack(NULL, len, payload);
+    Refbus__V1__Payload *pl = refbus__v1__payload__unpack(&refbus_pb_wiping, len, payload);
     if (!pl)
         return REFBUS_EMALFORMED;
     if (pl->body_case == REFBUS__V1__PAYLOAD__BODY_REFERRAL && pl->referral) {
@@ -227,6 +228,6 @@ int refbus_payload_to_json(json_t **out, const uint8_t *payload, size_t len)
     if (j)
         *out = j;
 out:
-    refbus__v1__payload__free_unpacked(pl, NULL);
+    refbus__v1__payload__free_unpacked(pl, &refbus_pb_wiping);
     return rc;
 }

@@ -4,6 +4,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/harden.h"
+
+static void *wipe_alloc(void *data, size_t size)
+{
+    (void)data;
+    return malloc(size ? size : 1);
+}
+
+static void wipe_release(void *data, void *p)
+{
+    (void)data;
+    refbus_wipe_free(p);
+}
+
+ProtobufCAllocator refbus_pb_wiping = {wipe_alloc, wipe_release, NULL};
+
 int refbus_pb_canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t len)
 {
     uint8_t stackbuf[1024], *buf = stackbuf;

@@ -13,4 +13,10 @@
  * Costs one pack into a temporary buffer. */
 int refbus_pb_canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t len);
 
+/* An allocator for messages that hold plaintext (a decrypted Payload, the node's store
+ * records): malloc, and a free that wipes every block before releasing it (strings, bytes,
+ * repeated arrays, the structs). Compatible with plain malloc, so hand-built messages can be
+ * freed with it too. Pass its address to *__unpack / *__free_unpacked. */
+extern ProtobufCAllocator refbus_pb_wiping;
+
 #endif

@@ -46,7 +46,13 @@ typedef struct refbus_wire_msg {
     size_t body_len;
     char peer_user_id[256]; /* ZAP user id of the connection ("" when none) */
     int peer_fd;            /* the connection's descriptor (ZMQ_SRCFD), -1 when unknown */
+    size_t wire_bytes;      /* what the message cost on the connection: its frames plus
+                             * REFBUS_WIRE_FRAME_OVERHEAD each (broker/inflow.c) */
 } refbus_wire_msg;
+
+/* Bytes a frame costs on a CurveZMQ connection beyond its data, rounded up: the ZMTP command
+ * header (up to 9), "\x07MESSAGE" (8), nonce (8), flags (1), MAC (16). */
+#define REFBUS_WIRE_FRAME_OVERHEAD 48u
 
 /* Send one message without blocking. `rid` NULL on a DEALER. Success is not delivery.
  * Errors: REFBUS_EAGAIN (EAGAIN: the peer's pipe is full; not sent, keep it queued),

@@ -2,6 +2,9 @@
  * every kind of bad input refused with its reason while others are served, revocation on the
  * next message, offline recipients served urgent first, kill -9 losing nothing accepted, no
  * plaintext at rest, map full refused cleanly. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -885,6 +889,145 @@ static void test_flood_does_not_starve(void **s)
                      0);
 }
 
+/* VmRSS or VmHWM of a process, in KiB (0 when unreadable). */
+static unsigned long vm_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    unsigned long v = 0;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':')
+            v = strtoul(line + strlen(field) + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static size_t open_fds(pid_t pid)
+{
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "ls /proc/%d/fd | wc -l", (int)pid);
+    FILE *p = popen(cmd, "r");
+    size_t n = 0;
+    if (p && fscanf(p, "%zu", &n) != 1)
+        n = 0;
+    if (p)
+        pclose(p);
+    return n;
+}
+
+/* Issue 10, defect 11: memory and descriptors bounded by what peers send. (a) 200 idle TCP
+ * connections that never start the CURVE handshake are closed after handshake_seconds and the
+ * broker keeps serving; (b) an enrolled agency sending 400 frames of 1 MiB in one message (which
+ * libzmq buffers whole: 400 MiB before) is cut near max_memory_mb, audited PEER_REFUSED /
+ * ETOOLARGE, and everyone else is served. The bounds are generous; nothing is timed. */
+static void test_limits_per_peer(void **s)
+{
+    (void)s;
+    net lim;
+    net_init(&lim);
+    const char *opts[] = {"max_memory_mb=64", "handshake_seconds=1", NULL};
+    net_start_broker(&lim, opts);
+    bclient ngo, cac, wel;
+    refbus_receipt r;
+    assert_int_equal(bclient_open(&ngo, &lim, "ngo.hots", 64, 1), 0);
+    assert_int_equal(bclient_open(&cac, &lim, "cac.chiangmai", 64, 1), 0);
+
+    /* (a) idle unauthenticated connections */
+    enum { IDLE = 200 };
+    int port = atoi(strrchr(lim.endpoint, ':') + 1), fds[IDLE];
+    size_t base_fds = open_fds(lim.broker);
+    for (int i = 0; i < IDLE; i++) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof a), 0);
+    }
+    int closed = 0;
+    uint64_t until = refbus_mono_ms() + 20000; /* a bound (20x handshake_seconds), not timed */
+    while (closed < IDLE && refbus_mono_ms() < until) {
+        for (int i = 0; i < IDLE; i++) {
+            char buf[256];
+            if (fds[i] < 0)
+                continue;
+            ssize_t n = recv(fds[i], buf, sizeof buf, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                close(fds[i]);
+                fds[i] = -1;
+                closed++;
+            }
+        }
+        usleep(50000);
+    }
+    for (int i = 0; i < IDLE; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (closed != IDLE)
+        fail_msg("%d of %d idle unauthenticated connections still open", IDLE - closed, IDLE);
+    assert_true(open_fds(lim.broker) <= base_fds + 2);
+    uint8_t *env = NULL;
+    size_t len = 0;
+    assert_int_equal(bclient_seal(&ngo, &lim, "cac.chiangmai", "after idle", 10, 0, 0, &env,
+                                  &len),
+                     0);
+    assert_int_equal(submit_to(&lim, &ngo, env, len, &r), REFBUS_CMD_ACCEPTED);
+    free(env);
+
+    /* (b) one message of 400 frames of 1 MiB from an enrolled agency */
+    unsigned long before = vm_kib(lim.broker, "VmRSS");
+    assert_int_equal(bclient_open(&wel, &lim, "welfare.cm", 64, 1), 0);
+    size_t frame = 1u << 20;
+    uint8_t *junk = calloc(1, frame);
+    assert_non_null(junk);
+    assert_int_equal(zmq_send(wel.sock, REFBUS_WIRE_SIG, REFBUS_WIRE_SIG_LEN, ZMQ_SNDMORE),
+                     (int)REFBUS_WIRE_SIG_LEN);
+    uint8_t cmd = REFBUS_CMD_SUBMIT;
+    assert_int_equal(zmq_send(wel.sock, &cmd, 1, ZMQ_SNDMORE), 1);
+    for (int i = 0; i < 400; i++)
+        assert_int_equal(zmq_send(wel.sock, junk, frame, i + 1 < 400 ? ZMQ_SNDMORE : 0),
+                         (int)frame);
+    free(junk);
+    /* the broker cuts the connection: its status counts it, and it is audited */
+    int cut = 0;
+    until = refbus_mono_ms() + 60000;
+    while (!cut && refbus_mono_ms() < until) {
+        usleep(200000);
+        cut = net_sh(&lim, "refbus-broker status -a %s | jq -e '.process.connections_cut >= 1' "
+                           ">/dev/null",
+                     lim.admin) == 0;
+    }
+    unsigned long peak = vm_kib(lim.broker, "VmHWM");
+    print_message("broker VmRSS %lu KiB before, VmHWM %lu KiB after 400 MiB in one message\n",
+                  before, peak);
+    assert_true(cut);
+    assert_true(peak < before + 200ul * 1024); /* 400 MiB without the bound */
+    bclient_close(&wel);
+
+    /* everyone else is served, and the agency itself may come back */
+    assert_int_equal(bclient_seal(&ngo, &lim, "cac.chiangmai", "after the flood", 15, 0, 0, &env,
+                                  &len),
+                     0);
+    assert_int_equal(submit_to(&lim, &ngo, env, len, &r), REFBUS_CMD_ACCEPTED);
+    free(env);
+    assert_int_equal(drain_n(&lim, &cac, 2, NULL, 5000), 2);
+    assert_int_equal(bclient_open(&wel, &lim, "welfare.cm", 64, 1), 0);
+    assert_int_equal(bclient_seal(&wel, &lim, "cac.chiangmai", "back", 4, 0, 0, &env, &len), 0);
+    assert_int_equal(submit_to(&lim, &wel, env, len, &r), REFBUS_CMD_ACCEPTED);
+    free(env);
+    bclient_close(&wel);
+    bclient_close(&ngo);
+    bclient_close(&cac);
+    net_kill_broker(&lim, SIGTERM);
+    assert_int_equal(net_sh(&lim, "refbus-audit replay broker --format jsonl > replay.jsonl && "
+                                  "grep '\"event\":\"PEER_REFUSED\"' replay.jsonl | "
+                                  "grep -q '\"reason_name\":\"ETOOLARGE\"'"),
+                     0);
+    assert_int_equal(net_sh(&lim, "refbus-audit verify broker >/dev/null 2>&1"), 0);
+    net_free(&lim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -901,6 +1044,7 @@ int main(void)
         cmocka_unit_test(test_session_takeover),
         cmocka_unit_test(test_retired_bundle_cannot_take_over),
         cmocka_unit_test(test_map_full),
+        cmocka_unit_test(test_limits_per_peer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
