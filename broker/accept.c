@@ -39,6 +39,15 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
         if (broker_audit(b, txn, &r) != 0)
             log_warn("could not audit a rejection (%s)", refbus_strerror(reason));
     }
+    if (!refbus_err_permanent(reason)) {
+        /* Not a property of the message: the sender keeps it and submits it again. */
+        broker_send_error(b, rid, rid_len, reason, text ? text : refbus_strerror(reason),
+                          h ? h->msg_id : NULL);
+        if (h && noted)
+            log_info("asked %s to resend a message later: %s", agency ? agency : "?",
+                     text ? text : refbus_strerror(reason));
+        return;
+    }
     refbus_receipt rc;
     memset(&rc, 0, sizeof rc);
     rc.type = REFBUS_RECEIPT_REJECTED;
