@@ -54,6 +54,7 @@ void node_note_refusal(refbus_noded *d, const char *sender, const uint8_t msg_id
     snprintf(r->text, sizeof r->text, "%s", text ? text : "");
 }
 
+#ifdef REFBUS_TEST_HOOKS
 void node_crash_point(const char *name)
 {
     const char *v = getenv(name);
@@ -65,6 +66,7 @@ void node_crash_point(const char *name)
         _exit(86);
     }
 }
+#endif
 
 static int lock_data_dir(refbus_noded *d)
 {
