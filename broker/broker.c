@@ -276,7 +276,10 @@ static void refuse_peer(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *m
         Refbus__V1__AuditRecord r;
         broker_audit_init(&r, why == REFBUS_EREVOKED ? REFBUS__V1__EVENT_TYPE__EVENT_PEER_REVOKED
                                                      : REFBUS__V1__EVENT_TYPE__EVENT_PEER_REFUSED);
+        uint8_t key[32];
         r.agency = agency;
+        if (refbus_unhex(key, 32, m->peer_user_id) == 0) /* which key was refused */
+            r.peer_key = (ProtobufCBinaryData){32, key};
         r.reason = why;
         r.reason_text = (char *)refbus_strerror(why);
         (void)broker_audit(b, txn, &r);

@@ -173,6 +173,13 @@ static void test_unknown_key_refused(void **s)
     assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);
     assert_int_equal(drain(&cac, 1, NULL, 5000), 1);
     bclient_close(&cac);
+    /* the refusal names the refused key in the trail (PEER_REFUSED, peer_key) */
+    char hex[65];
+    refbus_hex(hex, pk, 32);
+    assert_int_equal(net_sh(&N, "refbus-audit replay broker --format jsonl | "
+                                "grep '\"event\":\"PEER_REFUSED\"' | grep -q '\"peer_key\":\"%s\"'",
+                            hex),
+                     0);
 }
 
 static void test_flow_and_receipts(void **s)
@@ -311,10 +318,22 @@ static void test_bad_input(void **s)
     }
     free(env);
 
-    /* garbage protobuf */
+    /* garbage protobuf: refused, and the receipt and the audit record name the bytes sent */
     assert_int_equal(submit(&ngo, (const uint8_t *)"\xff\xff\xff garbage", 12, &r),
                      REFBUS_CMD_REJECTED);
     assert_int_equal(r.reason, REFBUS_EMALFORMED);
+    {
+        uint8_t gh[32];
+        char ghex[65];
+        crypto_generichash(gh, 32, (const uint8_t *)"\xff\xff\xff garbage", 12, NULL, 0);
+        assert_memory_equal(r.envelope_hash, gh, 32);
+        refbus_hex(ghex, gh, 32);
+        assert_int_equal(net_sh(&N, "refbus-audit replay broker --format jsonl | "
+                                    "grep '\"event\":\"REJECTED\"' | "
+                                    "grep -q '\"envelope_hash\":\"%s\"'",
+                                ghex),
+                         0);
+    }
 
     /* oversized frame: over the wire limit */
     size_t big = REFBUS_WIRE_MAX_BODY + 10;
