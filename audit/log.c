@@ -2,6 +2,8 @@
  * Appending hashes the record and about one node per record, reading about one stored subtree
  * hash to merge with; nothing ever rehashes the log. */
 #include "audit/log.h"
+
+#include "common/datadir.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -32,7 +34,7 @@ int refbus_audit_mdb_err(int mdb_rc)
     case MDB_MAP_FULL: return REFBUS_EMAPFULL;
     case MDB_KEYEXIST: return REFBUS_ECORRUPT; /* an append that is not past the end */
     case ENOMEM: return REFBUS_ENOMEM;
-    default: return REFBUS_ELMDB;
+    default: return refbus_lmdb_code(mdb_rc); /* full disk, fatal errors: one mapping */
     }
 }
 

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/datadir.h"
 #include "common/log.h"
 
 struct refbus_audit_reader {
@@ -18,6 +19,7 @@ struct refbus_audit_reader {
     MDB_txn *txn;
     int txn_live; /* txn begun and not reset */
     int unlocked;
+    refbus_audit_watch *watch;
 };
 
 static int env_try(MDB_env **out, const char *path, unsigned flags)
@@ -38,9 +40,20 @@ static int env_try(MDB_env **out, const char *path, unsigned flags)
 
 int refbus_audit_reader_open(refbus_audit_reader **out, const char *path)
 {
+    return refbus_audit_reader_open_watched(out, path, NULL);
+}
+
+refbus_audit_watch *refbus_audit_reader_watch(refbus_audit_reader *r)
+{
+    return r->watch;
+}
+
+int refbus_audit_reader_open_watched(refbus_audit_reader **out, const char *path,
+                                     refbus_audit_watch *w)
+{
     refbus_audit_reader *r = NULL;
     struct stat st;
-    char *data = NULL;
+    char data[4200], why[256];
     unsigned flags = 0;
     int rc, mrc;
     if (!out || !path)
@@ -48,17 +61,33 @@ int refbus_audit_reader_open(refbus_audit_reader **out, const char *path)
     if (stat(path, &st) != 0)
         return REFBUS_ENOTFOUND;
     if (S_ISDIR(st.st_mode)) {
-        if (asprintf(&data, "%s/data.mdb", path) < 0)
-            return REFBUS_ENOMEM;
-        int present = access(data, F_OK) == 0;
-        free(data);
-        if (!present)
-            return REFBUS_ENOTFOUND;
+        if ((size_t)snprintf(data, sizeof data, "%s/data.mdb", path) >= sizeof data)
+            return REFBUS_EINVAL;
     } else {
+        snprintf(data, sizeof data, "%s", path);
         flags |= MDB_NOSUBDIR;
+    }
+    /* Before LMDB maps it: a truncated file would be SIGBUS, not an error. */
+    int truncated = 0;
+    rc = refbus_lmdb_file_check(data, why, sizeof why, &truncated);
+    if (rc == REFBUS_ENOTFOUND || rc == REFBUS_EIO)
+        return rc;
+    if (w) {
+        snprintf(w->path, sizeof w->path, "%.500s", data);
+        if (rc == REFBUS_ECORRUPT) {
+            w->damaged = 1;
+            snprintf(w->why, sizeof w->why, "%s", why);
+        }
+    }
+    /* Only a file that is merely too short is worth reading (under the guard): with broken
+     * meta pages LMDB has nothing to start from. */
+    if (rc == REFBUS_ECORRUPT && (!w || !truncated)) {
+        log_debug("audit reader: %s: %s", data, why);
+        return rc;
     }
     if (!(r = calloc(1, sizeof *r)))
         return REFBUS_ENOMEM;
+    r->watch = w;
     mrc = env_try(&r->env, path, flags);
     if (mrc == EACCES || mrc == EROFS || mrc == EPERM) {
         /* No lock file to be had: a copy on read-only media, or files we may only read. */
@@ -70,6 +99,8 @@ int refbus_audit_reader_open(refbus_audit_reader **out, const char *path)
         rc = mrc == ENOENT ? REFBUS_ENOTFOUND : REFBUS_ELMDB;
         goto out;
     }
+    if (w)
+        w->opened = 1;
     if ((rc = refbus_audit_open(&r->log, r->env, 1)) != 0)
         goto out;
     *out = r;
@@ -174,6 +205,8 @@ int refbus_audit_scan(refbus_audit_reader *r, uint64_t from, uint64_t to,
             if ((rc = fn(ctx, idx, v.mv_data, v.mv_size)) != 0)
                 break;
             next = idx + 1;
+            if (r->watch)
+                r->watch->read = next;
             mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
         }
         mdb_cursor_close(c);

@@ -9,6 +9,7 @@
 
 #include <lmdb.h>
 
+#include "audit/guard.h"
 #include "audit/log.h"
 #include "common/err.h"
 
@@ -21,9 +22,19 @@ typedef struct refbus_audit_reader refbus_audit_reader;
  * one) or a data file itself (mdb_copy -n). When the lock file cannot be created or opened
  * (read-only media, no permission), the trail is opened without locking; that is safe only when
  * no broker writes to it, and refbus_audit_reader_unlocked() says so.
- * Errors: REFBUS_ENOTFOUND (no such path, no data.mdb, or no audit log in it), REFBUS_ELMDB,
- * REFBUS_EIO, REFBUS_ENOMEM. */
+ * Errors: REFBUS_ENOTFOUND (no such path, no data.mdb, or no audit log in it), REFBUS_ECORRUPT
+ * (the data file is truncated or its meta pages are damaged: see refbus_lmdb_file_check),
+ * REFBUS_ELMDB, REFBUS_EIO, REFBUS_ENOMEM. */
 int refbus_audit_reader_open(refbus_audit_reader **out, const char *path) REFBUS_WUR;
+/* The same, for a caller that reads under refbus_audit_guard: the data file is checked first
+ * (refbus_lmdb_file_check); a damaged one is noted in `w` (damaged, why) and opened all the
+ * same, so that whatever can still be read is (a crash is the guard's to report). Without a
+ * watch (`w` NULL, refbus_audit_reader_open) a damaged file is REFBUS_ECORRUPT, never mapped.
+ * The reader notes its progress in `w` (records read) as it goes. */
+int refbus_audit_reader_open_watched(refbus_audit_reader **out, const char *path,
+                                     refbus_audit_watch *w) REFBUS_WUR;
+/* The watch given at open (NULL if none): verify notes what it has proven there. */
+refbus_audit_watch *refbus_audit_reader_watch(refbus_audit_reader *r);
 void refbus_audit_reader_close(refbus_audit_reader **r);
 
 int refbus_audit_reader_unlocked(const refbus_audit_reader *r);

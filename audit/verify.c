@@ -529,6 +529,9 @@ int refbus_audit_verify(refbus_audit_reader *r, const refbus_audit_verify_opts *
     if ((rc = refbus_audit_reader_txn(r, &v->txn)) != 0 || (rc = snapshot(v)) != 0)
         goto out;
     res->size = v->S;
+    refbus_audit_watch *w = refbus_audit_reader_watch(r);
+    if (w)
+        w->size = v->S;
     while (!v->failed) {
         MDB_val k, val;
         uint8_t kb[8];
@@ -579,6 +582,10 @@ int refbus_audit_verify(refbus_audit_reader *r, const refbus_audit_verify_opts *
             if (have_pk && pk.has_index && pk.index != i)
                 self_index_mismatch(v, i, pk.index, leaf);
             res->checked++;
+            if (w) { /* for refbus_audit_guard's caller, should reading crash further on */
+                w->read = i + 1;
+                w->proven = res->covered < i + 1 ? res->covered : i + 1;
+            }
             if (v->o->progress && (i + 1) % PROGRESS_EVERY == 0)
                 v->o->progress(v->o->progress_ctx, i + 1, v->S);
             mrc = mdb_cursor_get(rcur, &k, &val, MDB_NEXT);

@@ -1,7 +1,8 @@
 /* SUBMIT: the checks of DESIGN promise 4, then the envelope, its queue entries and its audit
  * record in the batch transaction. ACCEPTED receipts are queued here and sent only after the
- * commit. A storage error poisons the batch transaction; broker.c retries the batch refusing
- * new messages, so a full map refuses them with EMAPFULL and keeps serving receipts. */
+ * commit. New messages are admitted only while there is room (room.c: high-water mark, the
+ * sender's quota); a storage error poisons the batch transaction and broker.c retries the batch
+ * refusing new messages, so a full store keeps serving receipts. */
 #include "broker/internal.h"
 
 #include <stdio.h>
@@ -17,7 +18,6 @@
 #define MAX_CLOCK_SKEW_MS (10u * 60u * 1000u)
 #define MAX_LIFETIME_DAYS 90u
 #define MAX_LIFETIME_MS ((uint64_t)MAX_LIFETIME_DAYS * 86400000u)
-#define RETIRED_GRACE_MS (7ull * 86400000u) /* an outbox drains long before a week is out */
 
 void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
                    const char *agency, const refbus_envelope_header *h, int reason,
@@ -68,10 +68,16 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
     rc.signer_epoch = b->sign_epoch;
     uint8_t *body = NULL;
     size_t len = 0;
+    size_t before = b->n_out;
     if (refbus_receipt_sign(&body, &len, &rc, b->sign_sk) == 0)
         broker_queue_out(b, rid, rid_len, REFBUS_CMD_REJECTED, body, len);
-    if (h && noted)
+    if (b->n_out > before && (reason == REFBUS_EMAPFULL || reason == REFBUS_ENOSPC ||
+                              reason == REFBUS_EQUOTA))
+        b->out[b->n_out - 1].storage_refusal = 1;
+    if (h && noted && refbus_err_permanent(reason))
         log_info("rejected a message from %s: %s", agency ? agency : "?", rc.reason_text);
+    else if (h && noted)
+        log_debug("asked %s to send again later: %s", agency ? agency : "?", rc.reason_text);
 }
 
 /* Routing checks on a verified header: recipients known, their stanza epochs not revoked,
@@ -82,7 +88,10 @@ static int check_routing(refbus_broker *b, const refbus_envelope_header *h, char
     for (size_t i = 0; i < h->n_recipients; i++) {
         const char *to = h->recipients[i].agency;
         const refbus_dir_key *k = NULL;
-        int rc = broker_key_usable(b->dir, to, h->recipients[i].epoch, &k);
+        /* READ: a stanza may be sealed to an epoch retired after the sender sealed it (the
+         * recipient keeps its old secrets); never to a revoked one. */
+        int rc = refbus_directory_key_trust(b->dir, to, h->recipients[i].epoch, REFBUS_KEY_READ,
+                                            &k);
         if (rc == REFBUS_EUNKNOWNAGENCY) {
             snprintf(why, whylen, "unknown recipient agency %s", to);
             return rc;
@@ -155,19 +164,11 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     }
     if (rc != REFBUS_ENOTFOUND)
         return broker_txn_check(b, rc);
-    if (b->full_level > 0) {
-        broker_reject(b, b->full_level == 1 ? txn : NULL, rid, rid_len, agency, &h,
-                      REFBUS_EMAPFULL, "broker storage full: try again later");
-        return REFBUS_EMAPFULL;
-    }
     const refbus_dir_key *sk = NULL;
-    rc = refbus_directory_sender_key(b->dir, h.sender, h.sender_epoch, &sk);
-    /* Sealed before its key was retired (waiting in an outbox during the rotation): keep it,
-     * within a grace period, and never for an epoch at or below a revoked one. */
-    if (rc == REFBUS_ERETIRED && broker_key_usable(b->dir, h.sender, h.sender_epoch, &sk) == 0 &&
-        sk->status == REFBUS_KEY_RETIRED && h.created_ms <= sk->status_changed_ms &&
-        refbus_now_ms() <= sk->status_changed_ms + RETIRED_GRACE_MS)
-        rc = 0;
+    /* A retired key sends nothing new: created_ms is the sender's own claim, so no backdated
+     * grace. A node re-seals what waits in its outbox with its current epoch (nodes/compose.c)
+     * and keeps a message refused ERETIRED until it has. */
+    rc = refbus_directory_key_trust(b->dir, h.sender, h.sender_epoch, REFBUS_KEY_SEND, &sk);
     if (rc != 0) {
         snprintf(why, sizeof why, "sender key epoch %u: %s", h.sender_epoch,
                  refbus_strerror(rc));
@@ -193,6 +194,14 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         rc = check_routing(b, &h, why, sizeof why);
     if (rc != 0) {
         broker_reject(b, txn, rid, rid_len, agency, &h, rc, why);
+        return rc;
+    }
+
+    /* Room: above the high-water mark, over the sender's quota, or while a full batch is
+     * retried, refuse transiently (the sender's node keeps it and tries again); the refusal is
+     * audited except on the last retry, which must write as little as possible. */
+    if ((rc = broker_room_admit(b, txn, &h, len, why, sizeof why)) != 0) {
+        broker_reject(b, b->full_level == 2 ? NULL : txn, rid, rid_len, agency, &h, rc, why);
         return rc;
     }
 
@@ -247,6 +256,7 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     if (b->map_full)
         log_info("storage has room again: accepting messages");
     b->map_full = 0;
+    b->full_err = 0;
     broker_queue_out(b, rid, rid_len, REFBUS_CMD_ACCEPTED, receipt, rlen);
     for (size_t i = 0; i < h.n_recipients; i++) {
         peer *p = broker_peer_by_agency(b, h.recipients[i].agency);

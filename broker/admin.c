@@ -11,8 +11,26 @@
 #include <zmq.h>
 
 #include "audit/checkpoint.h"
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "wire.pb-c.h"
+
+/* An ERROR sent at once (outside a batch: nothing durable depends on it). */
+static void error_now(refbus_broker *b, const peer *p, int code, const char *text)
+{
+    Refbus__V1__WireError e = REFBUS__V1__WIRE_ERROR__INIT;
+    e.code = code;
+    e.text = (char *)text;
+    size_t n = refbus__v1__wire_error__get_packed_size(&e);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return;
+    refbus__v1__wire_error__pack(&e, buf);
+    if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_ERROR, buf, n) != 0)
+        log_debug("ERROR to %s not sent", p->agency);
+    free(buf);
+}
 
 int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len, int from_admin)
 {
@@ -30,12 +48,37 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
     broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_DIRECTORY_INSTALLED);
     r.directory_serial = refbus_directory_serial(nd);
     r.reason_text = (char *)(from_admin ? "published by an administrator" : "loaded at start");
+    /* A new re-anchor statement (after a restore) is named in the record, so the trail itself
+     * says when the nodes were told to take a new anchor, and why. */
+    char ratext[400];
+    const refbus_dir_reanchor *ra = refbus_directory_reanchor(nd);
+    const refbus_dir_reanchor *old_ra = refbus_directory_reanchor(b->dir);
+    if (ra && (!old_ra || old_ra->size != ra->size || memcmp(old_ra->root, ra->root, 32) != 0)) {
+        char hex[65];
+        refbus_hex(hex, ra->root, 32);
+        snprintf(ratext, sizeof ratext, "%s; re-anchors the nodes at checkpoint %llu root %s: %s",
+                 r.reason_text, (unsigned long long)ra->size, hex, ra->reason);
+        r.reason_text = ratext;
+        log_warn("directory serial %llu re-anchors the nodes at audit checkpoint %llu (%s)",
+                 (unsigned long long)refbus_directory_serial(nd), (unsigned long long)ra->size,
+                 ra->reason);
+        refbus_checkpoint info;
+        uint8_t *cp = NULL;
+        size_t cl = 0;
+        if (refbus_audit_checkpoint_at(b->store->audit, txn, ra->size, &cp, &cl) != 0 ||
+            refbus_checkpoint_parse(&info, cp, cl) != 0 || memcmp(info.root, ra->root, 32) != 0)
+            log_warn("this broker's trail has no checkpoint of %llu records with that root: "
+                     "no node can re-anchor until one that has is published",
+                     (unsigned long long)ra->size);
+        free(cp);
+    }
     if ((rc = broker_audit(b, txn, &r)) != 0)
         goto fail;
     /* Connected peers whose key this directory revokes: recorded now, with the revocation. */
     for (size_t i = 0; i < b->n_peers; i++) {
         peer *p = &b->peers[i];
-        if (!p->hello || broker_key_usable(nd, p->agency, p->epoch, NULL) != REFBUS_EREVOKED)
+        if (!p->hello || refbus_directory_key_trust(nd, p->agency, p->epoch, REFBUS_KEY_SESSION,
+                                                    NULL) != REFBUS_EREVOKED)
             continue;
         Refbus__V1__AuditRecord pr;
         broker_audit_init(&pr, REFBUS__V1__EVENT_TYPE__EVENT_PEER_REVOKED);
@@ -62,10 +105,18 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
      * message is refused (and audited) by the per-message check. */
     for (size_t i = 0; i < b->n_peers; i++) {
         peer *p = &b->peers[i];
-        const refbus_dir_key *k = NULL;
         if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DIRECTORY, bytes, len))
             log_debug("directory push to %s deferred to its next HELLO", p->agency);
-        if (broker_key_usable(b->dir, p->agency, p->epoch, &k) != 0) {
+        int trc = refbus_directory_key_trust(b->dir, p->agency, p->epoch, REFBUS_KEY_SESSION,
+                                             NULL);
+        if (p->hello && trc != 0) {
+            /* Only the active key holds a session: this one ends, and is told why. */
+            char text[160];
+            snprintf(text, sizeof text, "session ended: key epoch %u of %s is %s in directory "
+                                        "serial %llu",
+                     p->epoch, p->agency, trc == REFBUS_ERETIRED ? "retired" : "revoked",
+                     (unsigned long long)refbus_directory_serial(b->dir));
+            error_now(b, p, trc, text);
             p->hello = 0;
             p->n_fl = 0;
         }
@@ -79,6 +130,21 @@ fail:
     return rc;
 }
 
+/* What bounds the process (refbus_harden_process, the connection limits): for operators. */
+static json_t *broker_process_json(const refbus_broker *b)
+{
+    int dumpable = 1;
+    uint64_t core = 0;
+    refbus_harden_state(&dumpable, &core);
+    return json_pack("{s:b, s:I, s:I, s:I, s:i, s:i, s:I}", "dumpable", dumpable != 0,
+                     "core_limit", core == UINT64_MAX ? (json_int_t)-1 : (json_int_t)core,
+                     "nofile", b->nofile == UINT64_MAX ? (json_int_t)-1 : (json_int_t)b->nofile,
+                     "memory_mb", (json_int_t)(refbus_mem_anon_bytes() >> 20), "max_memory_mb",
+                     (int)b->cfg.max_memory_mb, "handshake_seconds",
+                     (int)b->cfg.handshake_seconds, "connections_cut",
+                     (json_int_t)b->inflow_cuts);
+}
+
 static json_t *status_json(refbus_broker *b)
 {
     json_t *o = json_object(), *peers = json_array(), *queues = json_object();
@@ -86,7 +152,16 @@ static json_t *status_json(refbus_broker *b)
     json_object_set_new(o, "ok", json_true());
     json_object_set_new(o, "broker_id", json_string(b->id));
     json_object_set_new(o, "directory_serial", json_integer((json_int_t)refbus_directory_serial(b->dir)));
-    json_object_set_new(o, "storage_full", json_boolean(b->map_full));
+    /* Full: the map or disk is full, or the live data passed the high-water mark (new
+     * messages refused; deliveries, receipts and expiry go on). */
+    json_object_set_new(o, "storage_full", json_boolean(b->map_full || b->above_high_water));
+    uint64_t used = 0, map = 0;
+    if (refbus_store_usage(b->store, NULL, 0, &used, &map) == 0)
+        json_object_set_new(o, "storage",
+                            json_pack("{s:I, s:I, s:i}", "used_bytes", (json_int_t)used,
+                                      "map_bytes", (json_int_t)map, "high_water_percent",
+                                      (int)b->cfg.high_water_percent));
+    json_object_set_new(o, "process", broker_process_json(b));
     for (size_t i = 0; i < b->n_peers; i++) {
         peer *p = &b->peers[i];
         if (!p->hello)

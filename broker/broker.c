@@ -63,6 +63,7 @@ void broker_queue_out(refbus_broker *b, const uint8_t *rid, size_t rid_len, uint
     o->cmd = cmd;
     o->body = body;
     o->body_len = body_len;
+    o->storage_refusal = 0;
 }
 
 void broker_send_out(refbus_broker *b)
@@ -102,63 +103,16 @@ static void send_error(refbus_broker *b, const uint8_t *rid, size_t rid_len, int
 
 /* ---- per-message handling inside the batch txn ------------------------------------------ */
 
-/* See internal.h. Linear in the agency's epochs (a handful). */
-int broker_key_usable(const refbus_directory *d, const char *agency, uint32_t epoch,
-                      const refbus_dir_key **out)
-{
-    const refbus_dir_key *k = NULL;
-    size_t ai = 0;
-    int rc = refbus_directory_key(d, agency, epoch, &k);
-    if (rc != 0)
-        return rc;
-    if (k->status == REFBUS_KEY_REVOKED)
-        return REFBUS_EREVOKED;
-    /* A rotated bundle carries every older epoch's secrets, so a stolen device holds them all:
-     * once any epoch of an agency is revoked, every epoch up to it counts as revoked too. */
-    if (refbus_directory_agency_index(d, agency, &ai) == 0)
-        for (size_t j = 0; j < refbus_directory_agency_key_count(d, ai); j++) {
-            const refbus_dir_key *o = refbus_directory_agency_key_at(d, ai, j);
-            if (o && o->status == REFBUS_KEY_REVOKED && o->epoch >= epoch)
-                return REFBUS_EREVOKED;
-        }
-    if (out)
-        *out = k;
-    return 0;
-}
-
-int broker_find_transport_key(const refbus_directory *d, const uint8_t key[32],
-                              const char **agency, uint32_t *epoch)
-{
-    int rc = refbus_directory_find_curve(d, key, agency, epoch);
-    if (rc != REFBUS_EREVOKED)
-        return rc;
-    /* A RETIRED transport key (the agency rotated, its node may not have the new bundle yet)
-     * still connects: it can receive what was sealed to its old epoch, while what it may sign
-     * is decided per envelope. A REVOKED key — or one at or below a revoked epoch — does not. */
-    for (size_t i = 0; i < refbus_directory_agency_count(d); i++)
-        for (size_t j = 0; j < refbus_directory_agency_key_count(d, i); j++) {
-            const refbus_dir_key *k = refbus_directory_agency_key_at(d, i, j);
-            if (k && k->status == REFBUS_KEY_RETIRED && sodium_memcmp(k->curve_pk, key, 32) == 0) {
-                const char *a = refbus_directory_agency_id(d, i);
-                if (broker_key_usable(d, a, k->epoch, NULL) != 0)
-                    return REFBUS_EREVOKED;
-                *agency = a;
-                *epoch = k->epoch;
-                return 0;
-            }
-        }
-    return REFBUS_EREVOKED;
-}
-
 /* Which agency is behind this connection, by its CURVE key and the CURRENT directory: checked
- * on every message, so a revocation bites on the next one. */
+ * on every message, so a revocation bites on the next one. A RETIRED key passes here (it may
+ * fetch the newer directory); what else it may do is decided per command (SESSION, SEND). */
 static int authenticate(refbus_broker *b, const refbus_wire_msg *m, const char **agency,
                         uint32_t *epoch)
 {
     uint8_t key[32];
     if (refbus_unhex(key, 32, m->peer_user_id) != 0)
         return REFBUS_EUNKNOWNPEER;
-    return broker_find_transport_key(b->dir, key, agency, epoch);
+    return refbus_directory_curve_trust(b->dir, key, REFBUS_KEY_FETCH_DIRECTORY, agency, epoch);
 }
 
 static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *m,
@@ -178,11 +132,50 @@ static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *
             refbus__v1__hello__free_unpacked(h, NULL);
         return;
     }
-    /* One connection per agency: a new HELLO replaces an older connection's state, and
-     * everything that was in flight there is delivered again here. */
+    /* Only the ACTIVE key holds the session: a rotated-away bundle gets the newer directory
+     * and an explanation, and never displaces the session of the agency's real node. */
+    int trc = refbus_directory_key_trust(b->dir, agency, epoch, REFBUS_KEY_SESSION, NULL);
+    if (trc != 0) {
+        char text[200];
+        size_t dl = 0;
+        const uint8_t *dir = refbus_directory_bytes(b->dir, &dl);
+        uint8_t *copy = h->directory_serial < refbus_directory_serial(b->dir) ? malloc(dl) : NULL;
+        if (copy) {
+            memcpy(copy, dir, dl);
+            broker_queue_out(b, m->rid, m->rid_len, REFBUS_CMD_DIRECTORY, copy, dl);
+        }
+        snprintf(text, sizeof text,
+                 "key epoch %u of %s is %s: it may fetch the directory but not hold the "
+                 "session; install the agency's current bundle",
+                 epoch, agency, trc == REFBUS_ERETIRED ? "retired" : refbus_strerror(trc));
+        send_error(b, m->rid, m->rid_len, trc, text);
+        if (broker_audit_budget(b, agency)) {
+            Refbus__V1__AuditRecord r;
+            broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_PEER_REFUSED);
+            r.agency = (char *)agency;
+            r.sender_epoch = epoch;
+            r.reason = trc;
+            r.reason_text = text;
+            (void)broker_audit(b, txn, &r);
+            log_warn("HELLO from %s refused: %s", agency, text);
+        }
+        refbus__v1__hello__free_unpacked(h, NULL);
+        return;
+    }
+    /* One session per agency: a new HELLO under the active key takes it over (a restarted
+     * node's old connection may be dead), everything in flight there is delivered again here,
+     * and the old connection is told why, so that a duplicate node is seen, not silent. */
     peer *old = broker_peer_by_agency(b, agency);
-    if (old && !(old->rid_len == m->rid_len && memcmp(old->rid, m->rid, m->rid_len) == 0))
+    if (old && !(old->rid_len == m->rid_len && memcmp(old->rid, m->rid, m->rid_len) == 0)) {
+        char text[200];
+        snprintf(text, sizeof text,
+                 "session of %s taken over by another connection with key epoch %u: is a "
+                 "second node running with this agency's keys?",
+                 agency, epoch);
+        log_warn("%s", text);
+        send_error(b, old->rid, old->rid_len, REFBUS_ESUPERSEDED, text);
         peer_drop(b, old);
+    }
     peer *p = broker_peer_by_rid(b, m->rid, m->rid_len);
     if (!p) {
         if (b->n_peers >= b->cfg.max_peers) {
@@ -205,6 +198,8 @@ static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *
     snprintf(p->agency, sizeof p->agency, "%s", agency);
     p->epoch = epoch;
     p->hello = 1;
+    p->fd = m->peer_fd;
+    p->probe_left = 0;
     p->credit = h->credit == 0 ? 64 : (h->credit > MAX_INFLIGHT ? MAX_INFLIGHT : h->credit);
     p->n_fl = 0;
     p->cp_size = h->checkpoint_size;
@@ -291,6 +286,37 @@ static void refuse_peer(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *m
                                       : "unknown transport key");
 }
 
+/* PONG: the Ping's time and whether this connection holds the agency's session, so that a
+ * node that is connected but not served (taken over, or never told) notices. */
+static void pong(refbus_broker *b, const refbus_wire_msg *m, const char *agency)
+{
+    Refbus__V1__Ping *in = NULL;
+    int urc = m->body_len <= 64 ? refbus_pb_unpack(&in, &refbus__v1__ping__descriptor, m->body,
+                                                   m->body_len)
+                                : REFBUS_EMALFORMED;
+    if (urc) { /* a Ping is a timestamp: do not echo (and buffer) megabytes */
+        send_error(b, m->rid, m->rid_len, urc == REFBUS_ENOMEM ? REFBUS_ENOMEM : REFBUS_EPROTO,
+                   urc == REFBUS_ENOMEM    ? "broker out of memory: try again"
+                   : m->body_len > 64 ? "PING body too large"
+                                      : "PING body is not a Ping");
+        return;
+    }
+    Refbus__V1__Ping out = REFBUS__V1__PING__INIT;
+    const peer *s = broker_peer_by_agency(b, agency);
+    out.time_ms = in->time_ms;
+    out.session = !s ? REFBUS__V1__SESSION_STATE__SESSION_NONE
+                  : s->rid_len == m->rid_len && memcmp(s->rid, m->rid, m->rid_len) == 0
+                      ? REFBUS__V1__SESSION_STATE__SESSION_ACTIVE
+                      : REFBUS__V1__SESSION_STATE__SESSION_OTHER;
+    refbus__v1__ping__free_unpacked(in, NULL);
+    size_t n = refbus__v1__ping__get_packed_size(&out);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return;
+    refbus__v1__ping__pack(&out, buf);
+    broker_queue_out(b, m->rid, m->rid_len, REFBUS_CMD_PONG, buf, n);
+}
+
 static void handle_msg(refbus_broker *b, MDB_txn *txn, refbus_wire_msg *m, int rc)
 {
     const char *agency = NULL;
@@ -334,18 +360,13 @@ static void handle_msg(refbus_broker *b, MDB_txn *txn, refbus_wire_msg *m, int r
         if (p && p->hello)
             (void)broker_notice_ack(b, txn, p, m->body, m->body_len);
         break;
-    case REFBUS_CMD_PING: {
-        if (m->body_len > 64) { /* a Ping is a timestamp: do not echo (and buffer) megabytes */
-            send_error(b, m->rid, m->rid_len, REFBUS_EPROTO, "PING body too large");
-            break;
-        }
-        uint8_t *copy = malloc(m->body_len ? m->body_len : 1);
-        if (copy) {
-            memcpy(copy, m->body, m->body_len);
-            broker_queue_out(b, m->rid, m->rid_len, REFBUS_CMD_PONG, copy, m->body_len);
-        }
+    case REFBUS_CMD_PROOF_REQUEST:
+        if (p && p->hello)
+            broker_proof_request(b, txn, p, m->body, m->body_len);
         break;
-    }
+    case REFBUS_CMD_PING:
+        pong(b, m, agency);
+        break;
     case REFBUS_CMD_PONG:
         break;
     default:
@@ -370,6 +391,7 @@ static int batch(refbus_broker *b)
             refbus_wire_msg_clear(&msgs[n]);
             break;
         }
+        broker_inflow_note(b, &msgs[n], NULL);
         rcs[n++] = r;
     }
     uint64_t now = refbus_now_ms();
@@ -390,6 +412,7 @@ static int batch(refbus_broker *b)
             goto out;
         }
         b->txn_error = 0;
+        broker_room_begin(b, txn);
         broker_zap_audit(b, txn);
         for (size_t i = 0; i < n; i++)
             handle_msg(b, txn, &msgs[i], rcs[i]);
@@ -406,20 +429,37 @@ static int batch(refbus_broker *b)
         txn = NULL;
         if (mrc == 0)
             break;
-        /* Nothing of this attempt is durable: drop every answer we were about to send. */
+        /* Nothing of this attempt is durable: drop every answer we were about to send, but
+         * for the last attempt's "storage full, try again" refusals, which hold whether or not
+         * anything was written (the sender hears why instead of waiting for a timeout). */
         rc = b->txn_error ? b->txn_error : refbus_store_err(mrc);
-        for (size_t i = 0; i < b->n_out; i++)
-            free(b->out[i].body);
-        b->n_out = 0;
+        int last = rc == REFBUS_ESTORAGE ||
+                   (rc != REFBUS_EMAPFULL && rc != REFBUS_ENOSPC) || b->full_level == 2;
+        size_t kept = 0;
+        for (size_t i = 0; i < b->n_out; i++) {
+            if (last && b->out[i].storage_refusal && rc != REFBUS_ESTORAGE)
+                b->out[kept++] = b->out[i];
+            else
+                free(b->out[i].body);
+        }
+        b->n_out = kept;
         broker_sync_audit_size(b, NULL);
-        if (rc != REFBUS_EMAPFULL || b->full_level == 2) {
-            log_error("batch not committed: %s; %zu message(s) not accepted (senders resend)",
-                      refbus_strerror(rc), n);
+        if (rc == REFBUS_ESTORAGE) {
+            b->fatal = 1;
             b->full_level = 0;
             goto out;
         }
+        if (last) {
+            broker_storage_log(b, rc, "batch not committed: %s; %zu message(s) not applied "
+                                      "(nodes send them again)", refbus_strerror(rc), n);
+            b->full_level = 0;
+            broker_send_out(b);
+            goto out;
+        }
+        b->full_err = rc;
         if (!b->map_full)
-            log_error("storage full: refusing new messages until there is room");
+            log_error("storage full (%s): refusing new messages until there is room",
+                      refbus_strerror(rc));
         b->map_full = 1;
     }
     rc = 0;
@@ -461,14 +501,29 @@ static void pump_all(refbus_broker *b)
 
 int refbus_broker_run(refbus_broker *b)
 {
-    zmq_pollitem_t items[3] = {{b->router, 0, ZMQ_POLLIN, 0},
+    (void)broker_monitor_open(b); /* without it, dead peers are found by failed sends only */
+    zmq_pollitem_t items[4] = {{b->router, 0, ZMQ_POLLIN, 0},
                                {b->zap, 0, ZMQ_POLLIN, 0},
-                               {b->admin, 0, ZMQ_POLLIN, 0}};
+                               {b->admin, 0, ZMQ_POLLIN, 0},
+                               {b->mon, 0, ZMQ_POLLIN, 0}};
     log_info("broker %s serving on %s (directory serial %llu, audit size %llu)", b->id,
              b->cfg.bind, (unsigned long long)refbus_directory_serial(b->dir),
              (unsigned long long)b->audit_size);
+    int fatal = 0;
     while (!*b->stop) {
-        int n = zmq_poll(items, 3, 200);
+        /* A store that can no longer be written must not be hidden behind a running process
+         * (welcoming nobody, status ok): stop with the reason, the supervisor restarts us. */
+        if (b->fatal || (fatal = refbus_store_health(b->store)) != 0) {
+            fatal = REFBUS_ESTORAGE;
+            log_error("the store %s/data.mdb is unusable (%s): stopping", b->cfg.data_dir,
+                      refbus_strerror(fatal));
+            break;
+        }
+        /* at most 50 ms: the inflow check (a peer filling memory with an unfinished message
+         * sends nothing that wakes the loop) */
+        uint64_t due = broker_probe_due(b), now = refbus_mono_ms();
+        long wait = due == UINT64_MAX ? 50 : due <= now ? 0 : due - now < 50 ? (long)(due - now) : 50;
+        int n = zmq_poll(items, b->mon ? 4 : 3, wait);
         if (n < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));
             return REFBUS_ETRANSPORT;
@@ -477,11 +532,16 @@ int refbus_broker_run(refbus_broker *b)
             broker_zap_handle(b);
         if (items[2].revents & ZMQ_POLLIN)
             broker_admin_handle(b);
+        if (b->mon && (items[3].revents & ZMQ_POLLIN))
+            broker_monitor_handle(b);
+        broker_probe(b);
         int got, passes = 0;
         do {
             got = batch(b);
-            if (got < 0)
-                log_error("batch: %s", refbus_strerror(got));
+            if (got == REFBUS_ESTORAGE)
+                b->fatal = 1;
+            if (b->fatal)
+                break;
             pump_all(b);
             /* A busy peer must not starve handshakes (ZAP) or the administrators (a revocation
              * arrives through the admin socket): look at both between passes. */
@@ -494,9 +554,14 @@ int refbus_broker_run(refbus_broker *b)
             }
             if (++passes % 64 == 0)
                 broker_redeliver_timeouts(b);
+            broker_inflow_check(b);
         } while (got > 0 && !*b->stop);
         broker_redeliver_timeouts(b);
+        broker_inflow_check(b);
     }
+    broker_monitor_close(b);
+    if (fatal)
+        return fatal; /* nothing more can be written */
     /* Clean shutdown: a final checkpoint and a BROKER_STOPPED record. */
     MDB_txn *txn = NULL;
     if (mdb_txn_begin(b->store->env, NULL, 0, &txn) == 0) {

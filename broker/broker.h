@@ -25,6 +25,15 @@ typedef struct refbus_broker_config {
     uint32_t expiry_scan_seconds;
     uint32_t max_batch;      /* messages per loop pass = per group commit */
     uint32_t max_peers;
+    /* New messages are refused (EMAPFULL, transient) once the live data would pass this share
+     * of the map: the rest is kept for the work that frees space (receipts, acks, expiry). */
+    uint32_t high_water_percent;
+    /* Queued (undelivered) envelope bytes one sending agency may hold; over it its new
+     * messages are refused with EQUOTA (transient). 0: a quarter of map_size_mb. */
+    uint64_t agency_quota_mb;
+    uint32_t handshake_seconds; /* a connection must finish its CURVE handshake by then */
+    uint32_t max_memory_mb;     /* anonymous memory above which the connection holding the
+                                 * most unread bytes is cut (broker/inflow.c) */
     int log_level;
     int syslog;
 } refbus_broker_config;
@@ -41,11 +50,21 @@ int refbus_broker_config_load(refbus_broker_config *c, const char *path) REFBUS_
 int refbus_broker_config_set(refbus_broker_config *c, const char *key, const char *value)
     REFBUS_WUR;
 
-/* Open the store, keys and directory, start the ZAP handler, then bind. `stop` is the signal
- * flag the loop watches. Errors: any refbus code, logged with its reason. */
+/* Create a new, empty store in cfg->data_dir (the directory is created 0700 if missing): the
+ * one explicit act that starts a store. Errors: REFBUS_EEXIST (a data.mdb is already there, even
+ * an empty or damaged one, or another broker holds the directory), REFBUS_ECONFIG, REFBUS_EIO,
+ * REFBUS_ELMDB. */
+int refbus_broker_init(const refbus_broker_config *cfg) REFBUS_WUR;
+
+/* Take the data directory's lock (another broker there: REFBUS_EEXIST, its pid logged), then
+ * open the existing store (never creating one: see refbus_broker_init), keys and directory,
+ * start the ZAP handler, then bind. `stop` is the signal flag the loop watches. Errors: any
+ * refbus code, logged with its reason. */
 int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
                        volatile sig_atomic_t *stop) REFBUS_WUR;
-/* Serve until *stop; writes a final checkpoint on the way out. */
+/* Serve until *stop; writes a final checkpoint on the way out. Returns 0 after a stop, or
+ * REFBUS_ESTORAGE when the store became unusable (LMDB panic, corruption, I/O error): the
+ * caller must exit non-zero so that the supervisor restarts it. */
 int refbus_broker_run(refbus_broker *b) REFBUS_WUR;
 void refbus_broker_close(refbus_broker **b);
 

@@ -22,6 +22,10 @@ void refbus_broker_config_defaults(refbus_broker_config *c)
     c->expiry_scan_seconds = 1;
     c->max_batch = 256;
     c->max_peers = 1024;
+    c->high_water_percent = 90;
+    c->agency_quota_mb = 0; /* a quarter of the map */
+    c->handshake_seconds = 10;
+    c->max_memory_mb = 256;
     c->log_level = REFBUS_LOG_INFO;
 }
 
@@ -76,6 +80,11 @@ int refbus_broker_config_set(refbus_broker_config *c, const char *key, const cha
     U32(expiry_scan_seconds, 1, 3600)
     U32(max_batch, 1, 65536)
     U32(max_peers, 1, 65536)
+    U32(high_water_percent, 10, 99)
+    if (strcmp(key, "agency_quota_mb") == 0)
+        return set_u(&c->agency_quota_mb, v, 0, 1u << 24);
+    U32(handshake_seconds, 1, 3600)
+    U32(max_memory_mb, 16, 1u << 20)
     if (strcmp(key, "log_level") == 0) {
         int l = refbus_log_level_parse(v);
         if (l < 0)

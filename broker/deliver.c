@@ -144,8 +144,11 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
     if (rc == 0 && (strcmp(r.signer, p->agency) != 0 || strcmp(r.recipient, p->agency) != 0 ||
                     (r.type != REFBUS_RECEIPT_DELIVERED && r.type != REFBUS_RECEIPT_REJECTED)))
         rc = REFBUS_ERECEIPT;
+    /* Only the recipient's ACTIVE key signs a receipt that counts: a rotated-away bundle must
+     * not be able to dequeue (and make the sender believe in) a delivery it did not take. */
     if (rc == 0)
-        rc = broker_key_usable(b->dir, r.signer, r.signer_epoch, &k);
+        rc = refbus_directory_key_trust(b->dir, r.signer, r.signer_epoch, REFBUS_KEY_RECEIPT,
+                                        &k);
     if (rc == 0)
         rc = refbus_receipt_verify(&r, body, len, k->sign_pk);
     if (rc == 0 && !refbus_agency_id_valid(r.sender))

@@ -36,6 +36,9 @@ typedef struct peer {
     int want_notices;   /* resend pending notices */
     int want_deliver;
     uint64_t notices_sent_upto; /* highest nseq sent on this connection */
+    int fd;             /* the connection's descriptor (ZMQ_SRCFD), -1 unknown (liveness.c) */
+    int probe_left;     /* the monitor saw that descriptor close: probes still to send */
+    uint64_t probe_at;  /* monotonic */
 } peer;
 
 /* Something to do once the batch's transaction has committed. */
@@ -45,11 +48,23 @@ typedef struct outmsg {
     uint8_t cmd;
     uint8_t *body; /* malloc'd */
     size_t body_len;
+    int storage_refusal; /* a REJECTED for a full store: true whether or not the txn commits */
 } outmsg;
 
 struct refbus_broker {
     refbus_broker_config cfg;
     volatile sig_atomic_t *stop;
+    int lock_fd;       /* DATA_DIR/broker.lock, flock'd for the process lifetime */
+    int fatal;         /* a storage error left the environment unusable: stop */
+    int full_err;      /* REFBUS_EMAPFULL or REFBUS_ENOSPC while retrying a batch (full_level) */
+    uint64_t room_used, room_limit, room_map; /* live bytes at the start of the batch txn */
+    uint64_t room_batch; /* estimated bytes of the messages accepted in this batch so far */
+    int above_high_water;
+    struct {
+        int rc;
+        uint64_t at_ms;
+        uint32_t suppressed;
+    } slog;            /* rate limit of storage error lines (room.c) */
     refbus_store *store;
     refbus_keystore *ks;
     const uint8_t *sign_sk; /* broker's Ed25519 secret (inside ks) */
@@ -58,6 +73,7 @@ struct refbus_broker {
     uint8_t root_pk[32];
     refbus_directory *dir;
     void *zctx, *router, *zap, *admin;
+    void *mon;         /* PAIR reading the ROUTER's socket monitor (liveness.c) */
     peer *peers;
     size_t n_peers;
     outmsg *out;       /* post-commit sends */
@@ -88,6 +104,10 @@ struct refbus_broker {
         uint64_t at_ms;
     } refused[64];     /* rate limit for PEER_REFUSED audit records */
     int n_refused_pending;
+    struct broker_inflow_conn *conns; /* inflow.c: bytes refbus took from each connection */
+    size_t n_conns, cap_conns;
+    uint64_t inflow_cuts, inflow_next_ms, inflow_warned_ms;
+    uint64_t nofile;                  /* RLIMIT_NOFILE in force (lifecycle.c) */
 };
 
 /* broker.c */
@@ -105,15 +125,15 @@ int broker_audit_budget(refbus_broker *b, const char *agency);
 int broker_txn_check(refbus_broker *b, int rc);
 void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev);
 
-/* An agency's key epoch that may still be used: not REVOKED and not at or below a revoked
- * epoch of the same agency (a stolen device holds the older epochs' secrets too).
- * 0 (sets *out when out != NULL), REFBUS_EREVOKED, REFBUS_EUNKNOWNAGENCY, REFBUS_ENOTFOUND. */
-int broker_key_usable(const refbus_directory *d, const char *agency, uint32_t epoch,
-                      const refbus_dir_key **out);
-/* The agency behind a CURVE key: ACTIVE or usable RETIRED keys (0), revoked (REFBUS_EREVOKED),
- * unknown (REFBUS_EUNKNOWNPEER). */
-int broker_find_transport_key(const refbus_directory *d, const uint8_t key[32],
-                              const char **agency, uint32_t *epoch);
+/* inflow.c: memory bounded by what peers send (docs/PROTOCOL.md "Limits"). note(): a whole
+ * message `m` came from its connection (counted against what libzmq read from it). check():
+ * when the process's anonymous memory is over max_memory_mb, cut the connection that holds the
+ * most bytes refbus has not received as whole messages (a multipart message libzmq is still
+ * buffering), audit it (PEER_REFUSED, ETOOLARGE). Cheap when under the limit: one read of
+ * /proc/self/statm. free(): at close. */
+void broker_inflow_note(refbus_broker *b, const refbus_wire_msg *m, const char *agency);
+void broker_inflow_check(refbus_broker *b);
+void broker_inflow_free(refbus_broker *b);
 
 /* accept.c: SUBMIT handling inside the batch txn. */
 int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint8_t *rid,
@@ -137,6 +157,26 @@ void broker_pump(refbus_broker *b, peer *p, MDB_txn *rtxn);
 int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms);
 void broker_redeliver_timeouts(refbus_broker *b);
 
+/* lifecycle.c: take DATA_DIR/broker.lock (refbus_datadir_lock), logging who holds it. */
+int broker_lock_data_dir(const char *dir, int *fd);
+
+/* room.c: measure the store at the start of a batch txn; admit a new message (0) or refuse it
+ * transiently (REFBUS_EMAPFULL above the high-water mark or while retrying a full batch,
+ * REFBUS_ENOSPC on a full disk, REFBUS_EQUOTA over the sender's quota) with a reason in why. */
+void broker_room_begin(refbus_broker *b, MDB_txn *txn);
+int broker_room_admit(refbus_broker *b, MDB_txn *txn, const refbus_envelope_header *h,
+                      size_t len, char *why, size_t whylen);
+/* log_error, at most once per 10 s for the same code (the rest are counted in the next line). */
+void broker_storage_log(refbus_broker *b, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* liveness.c: the ROUTER's socket monitor, and probes of peers whose connection closed. */
+int broker_monitor_open(refbus_broker *b);
+void broker_monitor_close(refbus_broker *b);
+void broker_monitor_handle(refbus_broker *b);
+void broker_probe(refbus_broker *b);
+uint64_t broker_probe_due(const refbus_broker *b); /* monotonic ms, UINT64_MAX: none */
+
 /* admin.c */
 void broker_admin_handle(refbus_broker *b);
 int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len, int from_admin);
@@ -146,8 +186,12 @@ void broker_zap_handle(refbus_broker *b);
 /* Write the audit records of refused handshakes noted since the last batch. */
 void broker_zap_audit(refbus_broker *b, MDB_txn *txn);
 
-/* checkpoints (broker.c) */
+/* checkpoints (trail.c) */
 int broker_checkpoint(refbus_broker *b, MDB_txn *txn);
 void broker_push_checkpoint(refbus_broker *b, peer *p, MDB_txn *rtxn);
+/* PROOF_REQUEST: queue a CHECKPOINT with the stored checkpoint of to_size and PROOF(from_size,
+ * to_size), or an ERROR saying why not (EPROTO, EINVAL, ENOTFOUND, the proof's error). */
+void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body,
+                          size_t len);
 
 #endif

@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
 
 #include "audit/checkpoint.h"
+#include "common/datadir.h"
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "keys/passphrase.h"
@@ -91,7 +94,7 @@ static int load_directory(refbus_broker *b)
                         if (rc == 0)
                             rc = broker_audit(b, w, &a);
                         if (rc == 0)
-                            rc = refbus_store_err(mdb_txn_commit(w));
+                            rc = refbus_store_err(mdb_txn_commit(w)); /* frees w either way */
                         else
                             mdb_txn_abort(w);
                     }
@@ -128,6 +131,11 @@ static int open_sockets(refbus_broker *b)
 {
     int one = 1, zero = 0, hb = 5000, hbt = 15000;
     const refbus_epoch_keys *k = refbus_keystore_current(b->ks);
+    /* Every connection, even one still in its handshake, is a file descriptor: take what the
+     * hard limit allows, so that running out needs many connections within handshake_seconds
+     * (libzmq then refuses new ones and keeps serving the established). */
+    if (refbus_harden_nofile(1u << 20, &b->nofile) == 0)
+        log_info("file descriptor limit %llu", (unsigned long long)b->nofile);
     b->zctx = zmq_ctx_new();
     if (!b->zctx)
         return REFBUS_ETRANSPORT;
@@ -147,13 +155,24 @@ static int open_sockets(refbus_broker *b)
         log_debug("libzmq has no ZMQ_ZAP_ENFORCE_DOMAIN; the handler enforces the domain");
     zmq_setsockopt(b->router, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
     zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
+    /* Limits (docs/PROTOCOL.md "Limits"). Per frame: libzmq drops a connection that sends a
+     * frame over REFBUS_WIRE_MAX_BODY + 4096; a body frame between REFBUS_WIRE_MAX_BODY and that
+     * is read, answered ETOOLARGE and audited by refbus itself (refbus_wire_recv). Per message:
+     * libzmq cannot bound the frames of one message; inflow.c cuts the connection instead. A
+     * connection that has not finished its CURVE handshake after handshake_seconds is closed,
+     * so idle unauthenticated connections cannot pile up and take every file descriptor. */
     int64_t maxmsg = REFBUS_WIRE_MAX_BODY + 4096;
+    int hs = (int)b->cfg.handshake_seconds * 1000;
     zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    zmq_setsockopt(b->router, ZMQ_HANDSHAKE_IVL, &hs, sizeof hs);
     /* Per-peer pipe limit: a peer that stops reading makes sends fail (EAGAIN: the message
      * stays in LMDB) instead of growing the broker's memory. Above the largest credit window
      * plus a batch of notices and answers. */
     int hwm = (int)MAX_INFLIGHT + 512;
     zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    /* The same bound on whole messages read but not yet taken, per connection: a node never
+     * has more in flight (its send window), and past it libzmq stops reading that socket. */
+    zmq_setsockopt(b->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
     if (zmq_bind(b->router, b->cfg.bind) != 0) {
         log_error("cannot bind %s: %s", b->cfg.bind, zmq_strerror(errno));
         return REFBUS_ETRANSPORT;
@@ -181,6 +200,7 @@ int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
         return REFBUS_ENOMEM;
     b->cfg = *cfg;
     b->stop = stop;
+    b->lock_fd = -1;
     if (!b->cfg.data_dir[0] || !b->cfg.keystore[0]) {
         log_error("data_dir and keystore must be configured");
         rc = REFBUS_ECONFIG;
@@ -188,6 +208,10 @@ int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
     }
     if (!b->cfg.admin[0])
         snprintf(b->cfg.admin, sizeof b->cfg.admin, "ipc://%s/admin.sock", b->cfg.data_dir);
+    /* Before anything else (and long before the admin socket is bound): one broker per data
+     * directory, or two would write one store and fight over the admin socket. */
+    if ((rc = broker_lock_data_dir(b->cfg.data_dir, &b->lock_fd)) != 0)
+        goto fail;
     b->peers = calloc(b->cfg.max_peers, sizeof *b->peers);
     b->batch_msgs = calloc(b->cfg.max_batch, sizeof *b->batch_msgs);
     b->batch_rcs = calloc(b->cfg.max_batch, sizeof *b->batch_rcs);
@@ -197,23 +221,35 @@ int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
     }
     if ((rc = load_keys(b)) != 0)
         goto fail;
-    if ((rc = refbus_store_open(&b->store, b->cfg.data_dir, b->cfg.map_size_mb << 20)) != 0)
+    if ((rc = refbus_store_open(&b->store, b->cfg.data_dir, b->cfg.map_size_mb << 20, 0)) != 0)
         goto fail;
     broker_sync_audit_size(b, NULL);
     if ((rc = load_directory(b)) != 0)
         goto fail;
     {
+        /* A full store must still start (so that it can drain): a BROKER_STARTED record that
+         * does not fit is logged, not fatal. mdb_txn_commit frees the txn even when it fails,
+         * so it is never aborted after a commit. */
         MDB_txn *w = NULL;
-        if (mdb_txn_begin(b->store->env, NULL, 0, &w) == 0) {
+        int src = refbus_store_err(mdb_txn_begin(b->store->env, NULL, 0, &w));
+        if (src == 0) {
             Refbus__V1__AuditRecord a;
             broker_audit_init(&a, REFBUS__V1__EVENT_TYPE__EVENT_BROKER_STARTED);
             a.directory_serial = refbus_directory_serial(b->dir);
             a.agency = b->id;
-            if (broker_audit(b, w, &a) == 0 && mdb_txn_commit(w) == 0)
-                w = NULL;
-            if (w)
+            if ((src = broker_audit(b, w, &a)) == 0)
+                src = refbus_store_err(mdb_txn_commit(w));
+            else
                 mdb_txn_abort(w);
+            w = NULL;
         }
+        if (src == REFBUS_ESTORAGE) {
+            rc = src;
+            goto fail;
+        }
+        if (src != 0)
+            log_warn("BROKER_STARTED not recorded: %s", refbus_strerror(src));
+        broker_sync_audit_size(b, NULL);
         uint8_t *cp = NULL;
         size_t cl = 0;
         MDB_txn *r = NULL;
@@ -256,12 +292,53 @@ void refbus_broker_close(refbus_broker **bp)
     free(b->peers);
     free(b->batch_msgs);
     free(b->batch_rcs);
+    broker_inflow_free(b);
     for (size_t i = 0; i < b->n_out; i++)
         free(b->out[i].body);
     free(b->out);
     refbus_directory_free(&b->dir);
     refbus_store_close(&b->store);
     refbus_keystore_free(&b->ks);
+    if (b->lock_fd >= 0)
+        close(b->lock_fd); /* releases the data directory */
     free(b);
     *bp = NULL;
+}
+
+int broker_lock_data_dir(const char *dir, int *fd)
+{
+    long holder = 0;
+    int rc = refbus_datadir_lock(dir, "broker.lock", fd, &holder);
+    if (rc == REFBUS_ENOTFOUND)
+        log_error("data directory %s does not exist: is data_dir right? A new store is created "
+                  "only by 'refbus-broker init'", dir);
+    else if (rc == REFBUS_EEXIST && holder > 0)
+        log_error("another refbus-broker (pid %ld) is running on %s", holder, dir);
+    else if (rc == REFBUS_EEXIST)
+        log_error("another refbus-broker is running on %s", dir);
+    else if (rc != 0)
+        log_error("%s/broker.lock: %s", dir, strerror(errno));
+    return rc;
+}
+
+int refbus_broker_init(const refbus_broker_config *cfg)
+{
+    refbus_store *s = NULL;
+    int fd = -1, rc;
+    if (!cfg->data_dir[0]) {
+        log_error("data_dir must be configured");
+        return REFBUS_ECONFIG;
+    }
+    if ((rc = refbus_mkdirs(cfg->data_dir, 0700)) != 0) {
+        log_error("cannot create %s", cfg->data_dir);
+        return rc;
+    }
+    if ((rc = broker_lock_data_dir(cfg->data_dir, &fd)) != 0)
+        return rc;
+    rc = refbus_store_open(&s, cfg->data_dir, cfg->map_size_mb << 20, 1);
+    refbus_store_close(&s);
+    close(fd);
+    if (rc == 0)
+        log_info("new store %s/data.mdb created", cfg->data_dir);
+    return rc;
 }

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "broker/broker.h"
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -23,7 +24,9 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: refbus-broker [run] [-c FILE] [options]     run the broker\n"
+            "usage: refbus-broker init [-c FILE] [-d DIR]        create a new, empty store\n"
+            "       refbus-broker [run] [-c FILE] [options]     run the broker (on an existing\n"
+            "                                                   store: see init)\n"
             "       refbus-broker status [-c FILE | -a ENDPOINT]  print status as JSON\n"
             "       refbus-broker publish [-c FILE | -a ENDPOINT] DIRECTORY_FILE\n"
             "       refbus-broker checkpoint [-c FILE | -a ENDPOINT]\n"
@@ -54,6 +57,10 @@ int main(int argc, char **argv)
     const char *sub = "run";
     char *sets[64];
     int nsets = 0, c, rc;
+    /* before anything is read: no core file may ever hold the keys */
+    if (refbus_harden_process() != 0)
+        return 1;
+    refbus_harden_heap_return(); /* what a cut connection buffered goes back to the system */
     refbus_broker_config_defaults(&cfg);
     if (argc > 1 && argv[1][0] != '-') {
         sub = argv[1];
@@ -133,12 +140,19 @@ int main(int argc, char **argv)
         free(bytes);
         return rc == 0 ? 0 : 1;
     }
-    if (strcmp(sub, "run") != 0 || optind != argc) {
+    if ((strcmp(sub, "run") != 0 && strcmp(sub, "init") != 0) || optind != argc) {
         usage(stderr);
         return 2;
     }
 
     refbus_log_init("refbus-broker", (enum refbus_log_level)cfg.log_level, cfg.syslog);
+    if (strcmp(sub, "init") == 0) {
+        if ((rc = refbus_broker_init(&cfg)) != 0) {
+            log_error("init: %s", refbus_strerror(rc));
+            return 1;
+        }
+        return 0;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -152,5 +166,11 @@ int main(int argc, char **argv)
     }
     rc = refbus_broker_run(b);
     refbus_broker_close(&b);
-    return rc == 0 ? 0 : 1;
+    if (rc != 0) {
+        /* Exit non-zero with the reason: the supervisor restarts us, and a store that cannot
+         * be opened again is then refused with its file named. */
+        log_error("stopping: %s", refbus_strerror(rc));
+        return 1;
+    }
+    return 0;
 }

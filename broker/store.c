@@ -3,10 +3,12 @@
  * committed together or not at all (DESIGN promise 1). */
 #include "broker/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/datadir.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -21,14 +23,12 @@ struct dedup_val {
 
 int refbus_store_err(int mdb_rc)
 {
-    if (mdb_rc == 0)
-        return 0;
-    if (mdb_rc == MDB_MAP_FULL || mdb_rc == MDB_TXN_FULL)
-        return REFBUS_EMAPFULL;
-    if (mdb_rc == MDB_NOTFOUND)
-        return REFBUS_ENOTFOUND;
-    log_error("lmdb: %s", mdb_strerror(mdb_rc));
-    return REFBUS_ELMDB;
+    int rc = refbus_lmdb_code(mdb_rc);
+    /* A full map or disk is answered to senders and logged (rate-limited) by the batch loop,
+     * a fatal error stops the broker; only the odd ones are worth a line each here. */
+    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE)
+        log_error("lmdb: %s", mdb_strerror(mdb_rc));
+    return rc;
 }
 
 size_t refbus_store_qkey(uint8_t *out, const char *agency, int prio_byte, uint64_t seq)
@@ -52,21 +52,38 @@ static size_t dkey(uint8_t *out, const char *sender, const uint8_t msg_id[16])
     return n + 17;
 }
 
-int refbus_store_open(refbus_store **out, const char *dir, size_t map_size)
+int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int create)
 {
     int rc, mrc, dead = 0;
     MDB_txn *txn = NULL;
+    char file[600], why[256];
     refbus_store *s = calloc(1, sizeof *s);
     if (!s)
         return REFBUS_ENOMEM;
-    if ((rc = refbus_mkdirs(dir, 0700)) != 0)
+    snprintf(file, sizeof file, "%s/data.mdb", dir);
+    rc = refbus_lmdb_file_check(file, why, sizeof why, NULL);
+    if (create && rc != REFBUS_ENOTFOUND) {
+        log_error("store: %s already exists; refusing to start a new store over it (move it "
+                  "away first if that is really meant)", file);
+        rc = REFBUS_EEXIST;
         goto fail;
+    }
+    if (!create && rc == REFBUS_ENOTFOUND) {
+        log_error("store: %s does not exist: is data_dir right? A new store is created only by "
+                  "'refbus-broker init'", file);
+        goto fail;
+    }
+    if (!create && rc != 0) {
+        log_error("store: %s is damaged: %s; refusing to use it (restore it from a backup)",
+                  file, rc == REFBUS_ECORRUPT ? why : refbus_strerror(rc));
+        goto fail;
+    }
     if ((mrc = mdb_env_create(&s->env)) != 0 || (mrc = mdb_env_set_maxdbs(s->env, MAX_DBS)) ||
         (mrc = mdb_env_set_mapsize(s->env, map_size)) ||
         (mrc = mdb_env_set_maxreaders(s->env, 126)) ||
         (mrc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600)) != 0) {
-        log_error("store: cannot open %s: %s", dir, mdb_strerror(mrc));
-        rc = REFBUS_ELMDB;
+        log_error("store: cannot open %s: %s", file, mdb_strerror(mrc));
+        rc = refbus_lmdb_code(mrc) == REFBUS_ESTORAGE ? REFBUS_ECORRUPT : REFBUS_ELMDB;
         goto fail;
     }
     mdb_reader_check(s->env, &dead); /* clear slots of readers that died (kill -9) */
@@ -84,8 +101,11 @@ int refbus_store_open(refbus_store **out, const char *dir, size_t map_size)
                {"broker.notices", &s->notices}, {"broker.expiry", &s->expiry},
                {"broker.meta", &s->meta}};
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++)
-        if ((mrc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi)) != 0) {
-            rc = refbus_store_err(mrc);
+        if ((mrc = mdb_dbi_open(txn, dbs[i].name, create ? MDB_CREATE : 0, dbs[i].dbi)) != 0) {
+            if (mrc == MDB_NOTFOUND)
+                log_error("store: %s is not a broker store (no %s database)", file,
+                          dbs[i].name);
+            rc = mrc == MDB_NOTFOUND ? REFBUS_ECORRUPT : refbus_store_err(mrc);
             goto fail;
         }
     MDB_val v;
@@ -110,6 +130,17 @@ fail:
     return rc ? rc : REFBUS_ELMDB;
 }
 
+int refbus_store_health(refbus_store *s)
+{
+    MDB_txn *t = NULL;
+    /* LMDB marks the environment after a failed write (MDB_FATAL_ERROR): from then on every
+     * begin says MDB_PANIC. A read txn costs a reader slot and no I/O. */
+    int rc = refbus_lmdb_code(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t));
+    if (rc == 0)
+        mdb_txn_abort(t);
+    return rc == REFBUS_ESTORAGE ? rc : 0;
+}
+
 void refbus_store_close(refbus_store **sp)
 {
     if (!sp || !*sp)
@@ -120,6 +151,88 @@ void refbus_store_close(refbus_store **sp)
         mdb_env_close(s->env);
     free(s);
     *sp = NULL;
+}
+
+/* Queued envelope bytes per sending agency, in meta under "queued:AGENCY" (u64 BE). */
+static int queued_key(char *out, size_t cap, const char *agency)
+{
+    return snprintf(out, cap, "queued:%s", agency) < (int)cap ? 0 : REFBUS_EINVAL;
+}
+
+int refbus_store_queued_bytes(refbus_store *s, MDB_txn *txn, const char *agency, uint64_t *bytes)
+{
+    char key[16 + REFBUS_AGENCY_ID_MAX];
+    MDB_val v;
+    int rc = queued_key(key, sizeof key, agency);
+    *bytes = 0;
+    if (rc == 0)
+        rc = refbus_store_meta_get(s, txn, key, &v);
+    if (rc == REFBUS_ENOTFOUND)
+        return 0;
+    if (rc == 0 && v.mv_size == 8)
+        *bytes = refbus_get_u64be(v.mv_data);
+    return rc;
+}
+
+static int queued_add(refbus_store *s, MDB_txn *txn, const char *agency, int64_t delta)
+{
+    char key[16 + REFBUS_AGENCY_ID_MAX];
+    uint8_t b[8];
+    uint64_t cur = 0;
+    int rc = queued_key(key, sizeof key, agency);
+    if (rc == 0)
+        rc = refbus_store_queued_bytes(s, txn, agency, &cur);
+    if (rc != 0)
+        return rc;
+    if (delta < 0)
+        cur = cur > (uint64_t)-delta ? cur - (uint64_t)-delta : 0;
+    else
+        cur += (uint64_t)delta;
+    refbus_put_u64be(b, cur);
+    return refbus_store_meta_put(s, txn, key, b, 8);
+}
+
+int refbus_store_usage(refbus_store *s, MDB_txn *txn, uint64_t enough, uint64_t *used,
+                       uint64_t *map)
+{
+    MDB_envinfo ei;
+    MDB_stat st;
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    uint64_t free_pages = 0;
+    int mrc;
+    if ((mrc = mdb_env_info(s->env, &ei)) != 0 || (mrc = mdb_env_stat(s->env, &st)) != 0)
+        return refbus_store_err(mrc);
+    *map = ei.me_mapsize;
+    *used = ((uint64_t)ei.me_last_pgno + 1) * st.ms_psize;
+    if (*used <= enough)
+        return 0; /* the file's high-water mark is below: no need to look at free pages */
+    /* Pages freed by earlier transactions are reused before the file grows: count them from
+     * LMDB's free list (database 0; each value is a page list led by its length), as mdb_stat
+     * -f does. O(free-list records), and only while the file is above `enough`. */
+    /* LMDB opens no cursor on the free list inside a write txn: a read txn (MDB_NOTLS lets this
+     * thread hold one next to its write txn) sees the last commit, which is what we want. */
+    MDB_txn *r = NULL;
+    (void)txn;
+    if ((mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r)) != 0)
+        return refbus_store_err(mrc);
+    if ((mrc = mdb_cursor_open(r, 0, &c)) != 0) {
+        mdb_txn_abort(r);
+        return refbus_store_err(mrc);
+    }
+    while ((mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0)
+        if (v.mv_size >= sizeof(size_t)) {
+            size_t n;
+            memcpy(&n, v.mv_data, sizeof n);
+            free_pages += n;
+        }
+    mdb_cursor_close(c);
+    mdb_txn_abort(r);
+    if (mrc != MDB_NOTFOUND)
+        return refbus_store_err(mrc);
+    uint64_t fb = free_pages * st.ms_psize;
+    *used = fb < *used ? *used - fb : 0;
+    return 0;
 }
 
 int refbus_store_meta_get(refbus_store *s, MDB_txn *txn, const char *key, MDB_val *val)
@@ -160,19 +273,23 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
 {
     int rc;
     uint64_t seq = s->next_seq;
-    uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8], exp[8], cnt[4];
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8], exp[8], cnt[4 + REFBUS_AGENCY_ID_MAX];
     refbus_put_u64be(seqb, seq);
     refbus_put_u64be(exp, h->expires_ms);
     MDB_val k = {8, seqb}, v = {env_len, (void *)env};
     if ((rc = refbus_store_err(mdb_put(txn, s->envs, &k, &v, MDB_APPEND))) != 0)
         return rc;
     uint32_t n = (uint32_t)h->n_recipients;
+    size_t sl = strlen(h->sender);
     cnt[0] = (uint8_t)n;
     cnt[1] = (uint8_t)(n >> 8);
     cnt[2] = (uint8_t)(n >> 16);
     cnt[3] = (uint8_t)(n >> 24);
-    v = (MDB_val){4, cnt};
+    memcpy(cnt + 4, h->sender, sl); /* whose quota the envelope counts against */
+    v = (MDB_val){4 + sl, cnt};
     if ((rc = refbus_store_err(mdb_put(txn, s->pending, &k, &v, MDB_APPEND))) != 0)
+        return rc;
+    if ((rc = queued_add(s, txn, h->sender, (int64_t)env_len)) != 0)
         return rc;
     for (size_t i = 0; i < h->n_recipients; i++) {
         const char *a = h->recipients[i].agency;
@@ -239,21 +356,33 @@ int refbus_store_dequeue(refbus_store *s, MDB_txn *txn, const char *agency, uint
     if (rc && rc != REFBUS_ENOTFOUND)
         return rc;
     refbus_put_u64be(seqb, seq);
-    MDB_val pk = {8, seqb}, pv;
-    if ((rc = refbus_store_err(mdb_get(txn, s->pending, &pk, &pv))) != 0 || pv.mv_size != 4)
+    MDB_val pk = {8, seqb}, pv, ev;
+    /* 4 bytes of count, then the sender (stores written before quotas have the count only) */
+    if ((rc = refbus_store_err(mdb_get(txn, s->pending, &pk, &pv))) != 0 || pv.mv_size < 4 ||
+        pv.mv_size > 4 + REFBUS_AGENCY_ID_MAX)
         return rc ? rc : REFBUS_ECORRUPT;
-    const uint8_t *c = pv.mv_data;
+    uint8_t c[4 + REFBUS_AGENCY_ID_MAX + 1];
+    size_t plen = pv.mv_size;
+    memcpy(c, pv.mv_data, plen);
+    c[plen] = 0;
     uint32_t n = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 |
                  (uint32_t)c[3] << 24;
     if (n <= 1) {
         /* Last recipient served: the ciphertext is no longer needed; dedup stays forever. */
-        if ((rc = refbus_store_err(mdb_del(txn, s->pending, &pk, NULL))) != 0)
+        if ((rc = refbus_store_err(mdb_get(txn, s->envs, &pk, &ev))) != 0)
             return rc;
-        return refbus_store_err(mdb_del(txn, s->envs, &pk, NULL));
+        size_t elen = ev.mv_size;
+        if ((rc = refbus_store_err(mdb_del(txn, s->pending, &pk, NULL))) != 0 ||
+            (rc = refbus_store_err(mdb_del(txn, s->envs, &pk, NULL))) != 0)
+            return rc;
+        return plen > 4 ? queued_add(s, txn, (const char *)c + 4, -(int64_t)elen) : 0;
     }
     n--;
-    uint8_t nc[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
-    pv = (MDB_val){4, nc};
+    c[0] = (uint8_t)n;
+    c[1] = (uint8_t)(n >> 8);
+    c[2] = (uint8_t)(n >> 16);
+    c[3] = (uint8_t)(n >> 24);
+    pv = (MDB_val){plen, c};
     return refbus_store_err(mdb_put(txn, s->pending, &pk, &pv, 0));
 }
 

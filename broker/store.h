@@ -37,12 +37,20 @@ typedef struct refbus_dedup_info {
     size_t receipt_len;
 } refbus_dedup_info;
 
-/* Open or create DATA_DIR/data.mdb with `map_size` bytes of map; runs mdb_reader_check.
- * Errors: REFBUS_EIO, REFBUS_ELMDB, REFBUS_ENOMEM. */
-int refbus_store_open(refbus_store **out, const char *dir, size_t map_size) REFBUS_WUR;
+/* Open DATA_DIR/data.mdb with `map_size` bytes of map; runs mdb_reader_check. With `create`
+ * the file must not exist yet and a new store is made (refbus-broker init); without it the file
+ * must exist, pass refbus_lmdb_file_check and hold the broker's databases: a missing, empty or
+ * damaged file is an error naming it, never a new empty store. The directory must exist.
+ * Errors: REFBUS_ENOTFOUND (no data.mdb), REFBUS_EEXIST (create, and it exists),
+ * REFBUS_ECORRUPT (damaged or not a broker store), REFBUS_EIO, REFBUS_ELMDB, REFBUS_ENOMEM. */
+int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int create) REFBUS_WUR;
 void refbus_store_close(refbus_store **s);
+/* REFBUS_ESTORAGE when the environment is unusable (LMDB panic after a failed write, ...): the
+ * broker must stop. 0 otherwise (a transient failure to begin is not reported here). */
+int refbus_store_health(refbus_store *s) REFBUS_WUR;
 
-/* Map an LMDB return code to a refbus code (MDB_MAP_FULL -> REFBUS_EMAPFULL). */
+/* Map an LMDB return code to a refbus code (refbus_lmdb_code: MDB_MAP_FULL -> REFBUS_EMAPFULL,
+ * ENOSPC -> REFBUS_ENOSPC, MDB_PANIC and the like -> REFBUS_ESTORAGE), logging the odd ones. */
 int refbus_store_err(int mdb_rc);
 
 
@@ -78,6 +86,18 @@ size_t refbus_store_qkey(uint8_t *out, const char *agency, int prio_byte, uint64
 
 /* Count queue entries for `agency` (O(depth); for status only). */
 uint64_t refbus_store_queue_depth(refbus_store *s, MDB_txn *txn, const char *agency);
+
+/* Envelope bytes `agency` has queued (accepted, not yet delivered to or expired for every
+ * recipient): counted by refbus_store_accept, released when the envelope is freed. 0, or a
+ * storage error. */
+int refbus_store_queued_bytes(refbus_store *s, MDB_txn *txn, const char *agency, uint64_t *bytes)
+    REFBUS_WUR;
+
+/* Bytes of live data in the environment and its map size: the file's last page, less the pages
+ * on LMDB's free list as of the last commit (counted, in a read txn of its own, only when the
+ * file is above `enough` bytes). `txn` is not used (may be NULL). */
+int refbus_store_usage(refbus_store *s, MDB_txn *txn, uint64_t enough, uint64_t *used,
+                       uint64_t *map) REFBUS_WUR;
 
 int refbus_store_meta_get(refbus_store *s, MDB_txn *txn, const char *key, MDB_val *val)
     REFBUS_WUR;

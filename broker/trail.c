@@ -11,6 +11,7 @@
 #include "audit/log.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/pbutil.h"
 #include "wire.pb-c.h"
 
 void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev)
@@ -33,7 +34,9 @@ void broker_sync_audit_size(refbus_broker *b, MDB_txn *txn)
 
 int broker_txn_check(refbus_broker *b, int rc)
 {
-    if ((rc == REFBUS_EMAPFULL || rc == REFBUS_ELMDB || rc == REFBUS_ECORRUPT) && !b->txn_error)
+    if ((rc == REFBUS_EMAPFULL || rc == REFBUS_ENOSPC || rc == REFBUS_ELMDB ||
+         rc == REFBUS_ECORRUPT || rc == REFBUS_ESTORAGE) &&
+        !b->txn_error)
         b->txn_error = rc;
     return rc;
 }
@@ -111,10 +114,51 @@ int broker_checkpoint(refbus_broker *b, MDB_txn *txn)
     return broker_txn_check(b, rc);
 }
 
+/* CheckpointPush{signed_cp, from, PROOF(from, size)} in a malloc'd buffer; no proof when
+ * from is 0 or not below size. Errors: those of refbus_audit_consistency_proof, REFBUS_ENOMEM. */
+static int build_push(refbus_broker *b, MDB_txn *txn, uint8_t *cp, size_t cp_len, uint64_t from,
+                      uint64_t size, uint8_t **out, size_t *out_len)
+{
+    uint8_t(*proof)[32] = NULL;
+    size_t n = 0;
+    ProtobufCBinaryData *hs = NULL;
+    int rc = 0;
+    Refbus__V1__CheckpointPush m = REFBUS__V1__CHECKPOINT_PUSH__INIT;
+    m.signed_checkpoint = (ProtobufCBinaryData){cp_len, cp};
+    if (from > 0 && from < size) {
+        if ((rc = refbus_audit_consistency_proof(b->store->audit, txn, from, size, &proof, &n)))
+            goto out;
+        if (!(hs = calloc(n ? n : 1, sizeof *hs))) {
+            rc = REFBUS_ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+            hs[i] = (ProtobufCBinaryData){32, proof[i]};
+        m.from_size = from;
+        m.n_consistency = n;
+        m.consistency = hs;
+    } else if (from == size) {
+        m.from_size = from; /* PROOF(m, m) is empty */
+    }
+    size_t len = refbus__v1__checkpoint_push__get_packed_size(&m);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        rc = REFBUS_ENOMEM;
+        goto out;
+    }
+    refbus__v1__checkpoint_push__pack(&m, buf);
+    *out = buf;
+    *out_len = len;
+out:
+    free(hs);
+    free(proof);
+    return rc;
+}
+
 void broker_push_checkpoint(refbus_broker *b, peer *p, MDB_txn *rtxn)
 {
-    uint8_t *cp = NULL, (*proof)[32] = NULL;
-    size_t cp_len = 0, n = 0;
+    uint8_t *cp = NULL, *buf = NULL;
+    size_t cp_len = 0, len = 0;
     refbus_checkpoint info;
     if (refbus_audit_latest_checkpoint(b->store->audit, rtxn, &cp, &cp_len) != 0)
         return;
@@ -124,29 +168,74 @@ void broker_push_checkpoint(refbus_broker *b, peer *p, MDB_txn *rtxn)
         free(cp);
         return;
     }
-    Refbus__V1__CheckpointPush m = REFBUS__V1__CHECKPOINT_PUSH__INIT;
-    ProtobufCBinaryData *hs = NULL;
-    m.signed_checkpoint = (ProtobufCBinaryData){cp_len, cp};
-    if (p->cp_size > 0 && p->cp_size < info.size &&
-        refbus_audit_consistency_proof(b->store->audit, rtxn, p->cp_size, info.size, &proof,
-                                       &n) == 0) {
-        hs = calloc(n ? n : 1, sizeof *hs);
-        for (size_t i = 0; hs && i < n; i++)
-            hs[i] = (ProtobufCBinaryData){32, proof[i]};
-        m.from_size = p->cp_size;
-        m.n_consistency = hs ? n : 0;
-        m.consistency = hs;
+    /* With no usable proof (the node announced nothing, or a size this trail does not reach)
+     * the checkpoint goes alone: the node then asks for the proof it needs (PROOF_REQUEST). */
+    uint64_t from = p->cp_size < info.size ? p->cp_size : 0;
+    if (build_push(b, rtxn, cp, cp_len, from, info.size, &buf, &len) != 0 &&
+        build_push(b, rtxn, cp, cp_len, 0, info.size, &buf, &len) != 0)
+        goto out;
+    if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_CHECKPOINT, buf, len) == 0)
+        p->cp_size = info.size;
+out:
+    free(buf);
+    free(cp);
+}
+
+static void proof_refuse(refbus_broker *b, const peer *p, int code, const char *text)
+{
+    Refbus__V1__WireError e = REFBUS__V1__WIRE_ERROR__INIT;
+    e.code = code;
+    e.text = (char *)text;
+    size_t n = refbus__v1__wire_error__get_packed_size(&e);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return;
+    refbus__v1__wire_error__pack(&e, buf);
+    broker_queue_out(b, p->rid, p->rid_len, REFBUS_CMD_ERROR, buf, n);
+    log_info("PROOF_REQUEST from %s refused: %s", p->agency, text);
+}
+
+void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body,
+                          size_t len)
+{
+    uint8_t *cp = NULL, *buf = NULL;
+    size_t cp_len = 0, n = 0;
+    char why[160];
+    Refbus__V1__ProofRequest *r = NULL;
+    int urc = refbus_pb_unpack(&r, &refbus__v1__proof_request__descriptor, body, len);
+    if (urc) {
+        if (urc == REFBUS_ENOMEM) /* ours, not the node's: it may ask again */
+            proof_refuse(b, p, REFBUS_ENOMEM, "broker out of memory: ask again later");
+        else
+            proof_refuse(b, p, REFBUS_EPROTO, "PROOF_REQUEST body is not a ProofRequest");
+        return;
     }
-    size_t len = refbus__v1__checkpoint_push__get_packed_size(&m);
-    uint8_t *buf = malloc(len);
-    if (buf) {
-        refbus__v1__checkpoint_push__pack(&m, buf);
-        if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_CHECKPOINT, buf, len) ==
-            0)
-            p->cp_size = info.size;
-        free(buf);
+    uint64_t from = r->from_size, to = r->to_size;
+    refbus__v1__proof_request__free_unpacked(r, NULL);
+    if (from == 0 || from > to) {
+        proof_refuse(b, p, REFBUS_EINVAL, "PROOF_REQUEST needs 1 <= from_size <= to_size");
+        return;
     }
-    free(hs);
-    free(proof);
+    /* PROTOCOL.md 3.3 step 10: ENOTFOUND, EINVAL, or ELMDB for any failure of our own. */
+    int rc = refbus_audit_checkpoint_at(b->store->audit, txn, to, &cp, &cp_len);
+    if (rc && rc != REFBUS_ENOTFOUND)
+        rc = REFBUS_ELMDB;
+    if (rc) {
+        snprintf(why, sizeof why, "no checkpoint of %llu records here: %s",
+                 (unsigned long long)to, refbus_strerror(rc));
+        proof_refuse(b, p, rc, why);
+        return;
+    }
+    if ((rc = build_push(b, txn, cp, cp_len, from, to, &buf, &n))) {
+        rc = rc == REFBUS_EINVAL ? rc : REFBUS_ELMDB;
+        snprintf(why, sizeof why, "no proof from %llu to %llu records: %s",
+                 (unsigned long long)from, (unsigned long long)to, refbus_strerror(rc));
+        proof_refuse(b, p, rc, why);
+    } else {
+        broker_queue_out(b, p->rid, p->rid_len, REFBUS_CMD_CHECKPOINT, buf, n); /* owns buf */
+        p->cp_size = to; /* what the node will hold: later pushes prove from here */
+        log_debug("PROOF_REQUEST from %s: %llu -> %llu answered", p->agency,
+                  (unsigned long long)from, (unsigned long long)to);
+    }
     free(cp);
 }

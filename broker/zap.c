@@ -1,9 +1,11 @@
 /* The ZAP handler (RFC 27) that admits CURVE clients. It runs in the broker's own loop on a REP
  * socket bound to inproc://zeromq.zap.01 BEFORE the ROUTER binds: with no handler libzmq 4.3
- * lets any CURVE key in. Only the "refbus" domain is served, and only keys listed ACTIVE (or RETIRED) in the
- * installed directory are admitted; the User-Id handed back is the key in hex, which the broker
- * maps to an agency again on every message. A RETIRED key is admitted (its node may not have
- * the rotated bundle yet), a REVOKED one never. */
+ * lets any CURVE key in. Only the "refbus" domain is served, and only keys the installed
+ * directory trusts for FETCH_DIRECTORY (refbus_directory_curve_trust) are admitted: ACTIVE ones,
+ * and RETIRED ones so that a node that missed a rotation can fetch the newer directory (it can
+ * neither hold the session nor send: broker.c decides that per command). A REVOKED key, or one
+ * at or below a revoked epoch, never. The User-Id handed back is the key in hex, which the
+ * broker maps to an agency again on every message. */
 #include "broker/internal.h"
 
 #include <stdio.h>
@@ -104,7 +106,8 @@ void broker_zap_handle(refbus_broker *b)
                 const uint8_t *key = zmq_msg_data(&f[6]);
                 const char *agency = NULL;
                 uint32_t epoch = 0;
-                int rc = broker_find_transport_key(b->dir, key, &agency, &epoch);
+                int rc = refbus_directory_curve_trust(b->dir, key, REFBUS_KEY_FETCH_DIRECTORY,
+                                                      &agency, &epoch);
                 refbus_hex(user, key, 32);
                 if (rc == 0) {
                     code = "200";

@@ -29,6 +29,7 @@ static const struct entry table[] = {
     {REFBUS_ECORRUPT, "ECORRUPT", "stored data is corrupt", T},
     {REFBUS_ENOSPC, "ENOSPC", "disk full: refusing new messages until there is room", T},
     {REFBUS_EQUOTA, "EQUOTA", "this agency's share of the store is used up: try again later", T},
+    {REFBUS_ESTORAGE, "ESTORAGE", "the store is unusable (LMDB panic, corruption or I/O error): the daemon must stop", T},
     {REFBUS_EMALFORMED, "EMALFORMED", "malformed envelope", P},
     {REFBUS_EVERSION, "EVERSION", "unsupported protocol version", P},
     {REFBUS_EBADSIG, "EBADSIG", "bad signature", P},
@@ -47,6 +48,7 @@ static const struct entry table[] = {
     {REFBUS_ERETIRED, "ERETIRED", "key epoch retired: not the agency's current key", P},
     {REFBUS_EPOLICY, "EPOLICY", "not allowed by the routing policy", P},
     {REFBUS_EKEYFORMAT, "EKEYFORMAT", "bad key file format", P},
+    {REFBUS_EWEAK, "EWEAK", "passphrase too weak to protect a new key", P},
     {REFBUS_EAUDIT, "EAUDIT", "audit trail verification failed", P},
     {REFBUS_EINCONSISTENT, "EINCONSISTENT", "checkpoint inconsistent with an earlier one", P},
     {REFBUS_EPROOF, "EPROOF", "proof does not verify", P},
@@ -60,6 +62,8 @@ static const struct entry table[] = {
     {REFBUS_ETRANSITION, "ETRANSITION", "thread state transition not allowed", P},
     {REFBUS_ERECEIPT, "ERECEIPT", "bad receipt", P},
     {REFBUS_EUNAVAILABLE, "EUNAVAILABLE", "service not available", T},
+    {REFBUS_ESUPERSEDED, "ESUPERSEDED",
+     "session taken over by another connection with the same agency key", T},
 };
 
 #undef P

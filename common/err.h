@@ -24,6 +24,7 @@ enum refbus_err {
     REFBUS_ECORRUPT = -1011,     /* stored data is corrupt */
     REFBUS_ENOSPC = -1012,       /* no space left on the device (disk full) */
     REFBUS_EQUOTA = -1013,       /* this agency's share of the store is used up */
+    REFBUS_ESTORAGE = -1014,     /* the store is unusable (LMDB panic, corruption, I/O error) */
 
     /* envelope: -1100.. */
     REFBUS_EMALFORMED = -1100,     /* malformed envelope */
@@ -46,6 +47,7 @@ enum refbus_err {
     REFBUS_ERETIRED = -1205,       /* key epoch retired (not current) */
     REFBUS_EPOLICY = -1206,        /* not allowed by the routing policy */
     REFBUS_EKEYFORMAT = -1207,     /* bad key file format */
+    REFBUS_EWEAK = -1208,          /* passphrase too weak to protect a new key */
 
     /* audit: -1300.. */
     REFBUS_EAUDIT = -1300,         /* audit trail verification failed */
@@ -63,6 +65,7 @@ enum refbus_err {
     REFBUS_ETRANSITION = -1407,    /* thread state transition not allowed */
     REFBUS_ERECEIPT = -1408,       /* bad receipt */
     REFBUS_EUNAVAILABLE = -1409,   /* service not available (daemon not running) */
+    REFBUS_ESUPERSEDED = -1430,    /* session taken over by another connection with the same key */
 };
 
 /* A static, human-readable text for `err` (a refbus code, 0, or -errno). Never NULL. */

@@ -145,7 +145,9 @@ export REFBUS_KDF_LIMIT=min
 # --- 1. the administrator -----------------------------------------------------------------------
 step "The administrator creates the root key and enrols the broker and four agencies"
 ADM=$W/admin/state
-printf 'demo root passphrase - not for production\n' >"$W/admin/root.pass"
+# A generated passphrase (six random groups, 150 bits): refbus-keys refuses weak ones.
+as admin "$KEYS" passphrase --out "$W/admin/root.pass" 2>/dev/null ||
+    die "refbus-keys passphrase failed"
 mkdir -p "$W/admin/out"
 k() { as admin "$KEYS" -d "$ADM" --passphrase-file "$W/admin/root.pass" "$@"; }
 kb() { # enrol: kb ID PASSFILE ARGS...
@@ -197,6 +199,9 @@ ok "each bundle handed to its agency (in real life: bundle and passphrase by two
 step "The broker starts on $ENDPOINT"
 ADMIN_EP=ipc://$W/broker/admin.sock
 bstatus() { as broker "$BROKER" status -a "$ADMIN_EP"; }
+# A new store is an explicit act: init once; run never creates one (a mistyped -d is an error).
+as broker "$BROKER" init -d "$W/broker" >>"$W/broker/broker.log" 2>&1 ||
+    die "refbus-broker init failed: $(tail -3 "$W/broker/broker.log")"
 start broker "$BROKER" run -d "$W/broker" -b "$ENDPOINT" -a "$ADMIN_EP" -k "$W/broker/bundle" \
     -p "$W/broker/passphrase" -D "$W/broker/directory.signed" -o checkpoint_seconds=1
 wait_for 20 bstatus || die "the broker does not answer on its admin socket: $OUT"
@@ -227,7 +232,11 @@ n() { # n AGENCY ARGS...: one refbus-node command for that agency, JSON on stdou
     as "$a" "$NODE" -c "$W/$a/node.conf" --compact "$@"
 }
 node_ready() { n "$1" status | jq -e '.broker.state == "ready"' >/dev/null; }
-for a in "${AGENCIES[@]}"; do start "$a" "$NODE" run -c "$W/$a/node.conf"; done
+for a in "${AGENCIES[@]}"; do
+    as "$a" "$NODE" init -c "$W/$a/node.conf" >>"$W/$a/$a.log" 2>&1 ||
+        die "refbus-node init for $a failed: $(tail -3 "$W/$a/$a.log")"
+    start "$a" "$NODE" run -c "$W/$a/node.conf"
+done
 for a in "${AGENCIES[@]}"; do
     wait_for 30 node_ready "$a" || die "$a's node did not connect to the broker: $(n "$a" status)"
 done

@@ -81,6 +81,14 @@ int refbus_admin_revoke(refbus_admin *a, const char *id, uint32_t epoch, int all
 int refbus_admin_policy(refbus_admin *a, const char *from, const char *to,
                         enum refbus_policy_action action) REFBUS_WUR;
 
+/* Re-anchor the nodes after a broker restore: the working directory names the audit
+ * checkpoint of `size` records with RFC 6962 root `root` as the nodes' new anchor, with the
+ * administrators' `reason` (it replaces an earlier statement). Takes effect when signed and
+ * published. Errors: REFBUS_EINVAL (size 0, reason empty, over 255 bytes or not printable
+ * UTF-8), REFBUS_EIO. */
+int refbus_admin_reanchor(refbus_admin *a, uint64_t size, const uint8_t root[32],
+                          const char *reason) REFBUS_WUR;
+
 /* Sign the working directory as the next serial with the root key (opened with `pass`) and
  * write it to directory.signed, signed/SERIAL.dir and, if non-NULL, `out` (0644).
  * *serial (may be NULL) receives the serial. Nothing is written unless all is well.

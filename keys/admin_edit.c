@@ -330,3 +330,16 @@ int refbus_admin_policy(refbus_admin *a, const char *from, const char *to,
     a->dd.rules[at].allow = action == REFBUS_POLICY_ALLOW;
     return refbus_admin_commit(a);
 }
+
+int refbus_admin_reanchor(refbus_admin *a, uint64_t size, const uint8_t root[32],
+                          const char *reason)
+{
+    if (size == 0 || !refbus_dd_text_valid(reason, REFBUS_DIR_REASON_MAX))
+        return REFBUS_EINVAL;
+    a->dd.has_reanchor = 1;
+    a->dd.reanchor.size = size;
+    memcpy(a->dd.reanchor.root, root, 32);
+    a->dd.reanchor.time_ms = refbus_now_ms();
+    snprintf(a->dd.reanchor.reason, sizeof a->dd.reanchor.reason, "%s", reason);
+    return refbus_admin_commit(a);
+}

@@ -19,6 +19,7 @@ typedef struct cmd_ctx {
     const char *bundle_pass_file; /* --bundle-passphrase-file (an agency's or the broker's) */
     const char *kdf_name;         /* --kdf */
     int json;                     /* --json, where a command supports it */
+    int allow_weak;               /* --allow-weak-passphrase: tests and demos only */
 } cmd_ctx;
 
 typedef struct cmd {
@@ -27,14 +28,15 @@ typedef struct cmd {
     const char *synopsis;
 } cmd;
 
-enum { OPT_PASS = 1000, OPT_BPASS, OPT_KDF, OPT_JSON, OPT_FIRST_LOCAL = 1100 };
+enum { OPT_PASS = 1000, OPT_BPASS, OPT_KDF, OPT_JSON, OPT_WEAK, OPT_FIRST_LOCAL = 1100 };
 
 /* The common long options; a command's table is COMMON_OPTS followed by its own and a zero
  * entry. The short options string of every command starts with COMMON_SHORT. */
 #define COMMON_OPTS                                                                          \
     {"dir", required_argument, NULL, 'd'}, {"passphrase-file", required_argument, NULL, OPT_PASS}, \
         {"bundle-passphrase-file", required_argument, NULL, OPT_BPASS},                     \
-        {"kdf", required_argument, NULL, OPT_KDF}, {"help", no_argument, NULL, 'h'}
+        {"kdf", required_argument, NULL, OPT_KDF},                                          \
+        {"allow-weak-passphrase", no_argument, NULL, OPT_WEAK}, {"help", no_argument, NULL, 'h'}
 #define COMMON_SHORT "d:h"
 
 /* Handle one common option: 1 handled, 0 not a common one. 'h' prints `usage` and exits 0. */
@@ -55,6 +57,9 @@ int cmd_root_pass(const cmd_ctx *ctx, char **pass, size_t *len, int confirm);
  * prompt naming `for_id`). 0 or an exit code. */
 int cmd_bundle_pass(const cmd_ctx *ctx, const char *file, const char *for_id, char **pass,
                     size_t *len, int confirm);
+/* May `pass` protect a new root key or bundle (`what` names it)? 0, or 1 after saying why on
+ * stderr. Weak ones pass only with --allow-weak-passphrase (with a warning). */
+int cmd_new_pass_ok(const cmd_ctx *ctx, const char *pass, size_t len, const char *what);
 /* The KDF cost from --kdf / $REFBUS_KDF_LIMIT. 0 or an exit code. */
 int cmd_kdf(const cmd_ctx *ctx, refbus_kdf *kdf);
 /* Parse a decimal number (no sign, no junk) up to `max`. 0 or -1. */
@@ -69,10 +74,12 @@ int cmd_broker(cmd_ctx *ctx, int argc, char **argv);
 int cmd_rotate(cmd_ctx *ctx, int argc, char **argv);
 int cmd_revoke(cmd_ctx *ctx, int argc, char **argv);
 int cmd_policy(cmd_ctx *ctx, int argc, char **argv);
+int cmd_reanchor(cmd_ctx *ctx, int argc, char **argv);
 int cmd_sign(cmd_ctx *ctx, int argc, char **argv);
 int cmd_status(cmd_ctx *ctx, int argc, char **argv);
 int cmd_show(cmd_ctx *ctx, int argc, char **argv);
 int cmd_verify(cmd_ctx *ctx, int argc, char **argv);
 int cmd_inspect(cmd_ctx *ctx, int argc, char **argv);
+int cmd_passphrase(cmd_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -11,7 +11,7 @@ enum { OPT_NAME = OPT_FIRST_LOCAL, OPT_KIND, OPT_OUT, OPT_ENDPOINT };
 
 static const char agency_usage[] =
     "usage: refbus-keys -d ADMIN_DIR agency add ID --name NAME --kind KIND --out BUNDLE\n"
-    "                   [--bundle-passphrase-file F] [--kdf COST]\n"
+    "                   [--bundle-passphrase-file F] [--kdf COST] [--allow-weak-passphrase]\n"
     "  ID: [a-z0-9.-], 1 to 64 characters, starting with a letter or digit. NAME: display\n"
     "  name in any language (UTF-8).\n"
     "  KIND: cac, police, welfare, ngo, health, court or other. BUNDLE is created (never\n"
@@ -19,7 +19,7 @@ static const char agency_usage[] =
 
 static const char broker_usage[] =
     "usage: refbus-keys -d ADMIN_DIR broker add ID --out BUNDLE [--endpoint URL]...\n"
-    "                   [--bundle-passphrase-file F] [--kdf COST]\n"
+    "                   [--bundle-passphrase-file F] [--kdf COST] [--allow-weak-passphrase]\n"
     "  Enrols the broker (one per directory) with the endpoints nodes connect to.\n";
 
 /* What enrolling an agency and the broker share: the KDF cost, the new bundle's passphrase
@@ -31,6 +31,10 @@ static int enrol_begin(cmd_ctx *ctx, const char *id, refbus_kdf *kdf, char **pas
     int ex;
     if ((ex = cmd_kdf(ctx, kdf)) != 0 || (ex = cmd_bundle_pass(ctx, NULL, id, pass, len, 1)))
         return ex;
+    if ((ex = cmd_new_pass_ok(ctx, *pass, *len, "bundle passphrase")) != 0) {
+        refbus_passphrase_free(pass, *len);
+        return ex;
+    }
     if ((ex = cmd_admin_open(ctx, a)) != 0) {
         refbus_passphrase_free(pass, *len);
         return ex;

@@ -36,6 +36,9 @@ int cmd_common_opt(cmd_ctx *ctx, int c, const char *usage)
     case OPT_KDF:
         ctx->kdf_name = optarg;
         return 1;
+    case OPT_WEAK:
+        ctx->allow_weak = 1;
+        return 1;
     case 'h':
         fputs(usage, stdout);
         exit(0);
@@ -80,6 +83,23 @@ int cmd_bundle_pass(const cmd_ctx *ctx, const char *file, const char *for_id, ch
     int rc = refbus_passphrase_get_env(pass, len, file ? file : ctx->bundle_pass_file,
                                        "REFBUS_BUNDLE_PASSPHRASE_FILE", prompt, confirm);
     return rc == 0 ? 0 : cmd_fail("bundle passphrase", rc);
+}
+
+int cmd_new_pass_ok(const cmd_ctx *ctx, const char *pass, size_t len, const char *what)
+{
+    char why[256];
+    if (refbus_passphrase_check(pass, len, why, sizeof why) == 0)
+        return 0;
+    if (ctx->allow_weak) {
+        fprintf(stderr, "refbus-keys: warning: weak %s accepted (--allow-weak-passphrase): %s\n",
+                what, why);
+        return 0;
+    }
+    fprintf(stderr,
+            "refbus-keys: %s refused: %s (EWEAK). Use a longer one (four or more random words), "
+            "or let 'refbus-keys passphrase --out FILE' make one.\n",
+            what, why);
+    return 1;
 }
 
 int cmd_kdf(const cmd_ctx *ctx, refbus_kdf *kdf)

@@ -8,6 +8,7 @@
 
 static const char init_usage[] =
     "usage: refbus-keys -d ADMIN_DIR init [--passphrase-file F] [--kdf COST]\n"
+    "                   [--allow-weak-passphrase]\n"
     "  Creates ADMIN_DIR with the root key (encrypted under the passphrase, asked twice on a\n"
     "  terminal) and the empty directory signed at serial 0. Prints the root public key.\n";
 
@@ -29,6 +30,10 @@ int cmd_init(cmd_ctx *ctx, int argc, char **argv)
         return EXIT_USAGE;
     if ((ex = cmd_kdf(ctx, &kdf)) != 0 || (ex = cmd_root_pass(ctx, &pass, &len, 1)) != 0)
         return ex;
+    if ((ex = cmd_new_pass_ok(ctx, pass, len, "root key passphrase")) != 0) {
+        refbus_passphrase_free(&pass, len);
+        return ex;
+    }
     int rc = refbus_admin_init(dir, pass, len, &kdf, pk);
     refbus_passphrase_free(&pass, len);
     if (rc == REFBUS_EEXIST) {

@@ -12,6 +12,7 @@ enum { OPT_BUNDLE = OPT_FIRST_LOCAL, OPT_OUT, OPT_NEWPASS, OPT_EPOCH, OPT_ALL, O
 static const char rotate_usage[] =
     "usage: refbus-keys -d ADMIN_DIR rotate ID --bundle OLD --out NEW\n"
     "                   [--bundle-passphrase-file F] [--new-passphrase-file F2] [--kdf COST]\n"
+    "                   [--allow-weak-passphrase]\n"
     "  Adds key epoch N+1 for agency (or broker) ID. OLD must be its newest bundle; NEW is\n"
     "  created (never replaced) with every epoch's secrets, under F2's passphrase or, without\n"
     "  --new-passphrase-file, OLD's. Epoch N becomes retired. Publish with 'sign'.\n";
@@ -54,6 +55,23 @@ int cmd_rotate(cmd_ctx *ctx, int argc, char **argv)
     if (newpass_file && (ex = cmd_bundle_pass(ctx, newpass_file, id, &newpass, &newlen, 0))) {
         refbus_passphrase_free(&pass, len);
         return ex;
+    }
+    /* The new bundle is protected by the new passphrase, or by the old one kept. A weak old one
+     * is first tried on OLD, so that a mistyped passphrase is reported as wrong, not weak. */
+    if (newpass) {
+        if ((ex = cmd_new_pass_ok(ctx, newpass, newlen, "new bundle passphrase")) != 0)
+            goto out;
+    } else if (!ctx->allow_weak && refbus_passphrase_check(pass, len, NULL, 0) != 0) {
+        refbus_keystore *ks = NULL;
+        int orc = refbus_keystore_open(&ks, old, pass, len);
+        refbus_keystore_free(&ks);
+        if (orc != 0) {
+            ex = cmd_fail(old, orc);
+            goto out;
+        }
+        if ((ex = cmd_new_pass_ok(ctx, pass, len, "bundle passphrase (kept for the new bundle; "
+                                                  "give --new-passphrase-file)")) != 0)
+            goto out;
     }
     if ((ex = cmd_admin_open(ctx, &a)) != 0)
         goto out;

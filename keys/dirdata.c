@@ -225,6 +225,9 @@ int refbus_dd_validate(const refbus_dd *d)
     } else if (d->n_endpoints || d->broker.n_keys || d->broker.id[0]) {
         return REFBUS_EMALFORMED;
     }
+    if (d->has_reanchor && (d->reanchor.size == 0 ||
+                            !refbus_dd_text_valid(d->reanchor.reason, REFBUS_DIR_REASON_MAX)))
+        return REFBUS_EMALFORMED;
     for (size_t i = 0; i < d->n_rules; i++) {
         if ((rc = rule_end_valid(d, d->rules[i].from)) != 0 ||
             (rc = rule_end_valid(d, d->rules[i].to)) != 0)
@@ -340,6 +343,16 @@ static int copy_in(refbus_dd *d, const Refbus__V1__Directory *m)
             strcpy(d->rules[i].to, "*");
         d->rules[i].allow = m->policy[i]->allow ? 1 : 0;
     }
+    if (m->reanchor) {
+        const Refbus__V1__Reanchor *r = m->reanchor;
+        if (r->root.len != 32 || strlen(r->reason) > REFBUS_DIR_REASON_MAX)
+            return REFBUS_EMALFORMED;
+        d->has_reanchor = 1;
+        d->reanchor.size = r->size;
+        memcpy(d->reanchor.root, r->root.data, 32);
+        d->reanchor.time_ms = r->time_ms;
+        strcpy(d->reanchor.reason, r->reason);
+    }
     return 0;
 }
 
@@ -402,6 +415,7 @@ int refbus_dd_encode(const refbus_dd *d, uint8_t **out, size_t *len)
     /* The protobuf-c structs only point at d's memory: nothing is copied. */
     Refbus__V1__Directory m = REFBUS__V1__DIRECTORY__INIT;
     Refbus__V1__BrokerEntry b = REFBUS__V1__BROKER_ENTRY__INIT;
+    Refbus__V1__Reanchor ra = REFBUS__V1__REANCHOR__INIT;
     Refbus__V1__Agency *ag = calloc(d->n_agencies + 1, sizeof *ag);
     Refbus__V1__Agency **agp = calloc(d->n_agencies + 1, sizeof *agp);
     Refbus__V1__AgencyKey *ks = calloc(nk + 1, sizeof *ks);
@@ -454,6 +468,14 @@ int refbus_dd_encode(const refbus_dd *d, uint8_t **out, size_t *len)
     }
     m.policy = rsp;
     m.n_policy = d->n_rules;
+    if (d->has_reanchor) {
+        ra.size = d->reanchor.size;
+        ra.root.data = (uint8_t *)d->reanchor.root;
+        ra.root.len = 32;
+        ra.time_ms = d->reanchor.time_ms;
+        ra.reason = (char *)d->reanchor.reason;
+        m.reanchor = &ra;
+    }
     size_t n = refbus__v1__directory__get_packed_size(&m);
     if (n > REFBUS_DIRECTORY_MAX_BYTES - 128) {
         rc = REFBUS_ETOOLARGE;

@@ -41,6 +41,8 @@ typedef struct refbus_dd {
     size_t n_endpoints;
     refbus_dd_rule *rules;
     size_t n_rules;
+    int has_reanchor;
+    refbus_dir_reanchor reanchor;
 } refbus_dd;
 
 /* Decode a Directory (not signed) and apply every rule of docs/KEYS-FORMAT.md section 3.

@@ -13,7 +13,7 @@
 
 #define KEY_ID_DOMAIN "refbus/v1/key-id"
 
-/* A CURVE key and where it lives, sorted by key for find_curve(). */
+/* A CURVE key and where it lives, sorted by key for curve_trust(). */
 typedef struct curve_ref {
     const refbus_dir_key *key;
     const char *agency;
@@ -185,6 +185,11 @@ void refbus_directory_free(refbus_directory **d)
     *d = NULL;
 }
 
+const refbus_dir_reanchor *refbus_directory_reanchor(const refbus_directory *d)
+{
+    return d && d->dd.has_reanchor ? &d->dd.reanchor : NULL;
+}
+
 uint64_t refbus_directory_serial(const refbus_directory *d)
 {
     return d->dd.serial;
@@ -246,21 +251,6 @@ int refbus_directory_key(const refbus_directory *d, const char *agency_id, uint3
     return 0;
 }
 
-int refbus_directory_sender_key(const refbus_directory *d, const char *agency_id,
-                                uint32_t epoch, const refbus_dir_key **out)
-{
-    const refbus_dir_key *k = NULL;
-    int rc = refbus_directory_key(d, agency_id, epoch, &k);
-    if (rc != 0)
-        return rc;
-    if (k->status == REFBUS_KEY_REVOKED)
-        return REFBUS_EREVOKED;
-    if (k->status != REFBUS_KEY_ACTIVE)
-        return REFBUS_ERETIRED;
-    *out = k;
-    return 0;
-}
-
 /* The active key is always the newest epoch (a rule load() enforces). */
 static const refbus_dir_key *active_of(const refbus_dd_agency *a)
 {
@@ -281,17 +271,63 @@ int refbus_directory_current_key(const refbus_directory *d, const char *agency_i
     return 0;
 }
 
-int refbus_directory_find_curve(const refbus_directory *d, const uint8_t curve_pk[32],
-                                const char **agency_id, uint32_t *epoch)
+/* Keys are sorted by epoch (load() enforces it), so the revoked epochs at or above `epoch`
+ * are found by walking down from the newest. */
+static int trust(const refbus_dd_agency *a, uint32_t epoch, enum refbus_key_purpose purpose,
+                 const refbus_dir_key **out)
 {
+    const refbus_dir_key *k = epoch_key(a, epoch);
+    if (!k)
+        return REFBUS_ENOTFOUND;
+    for (size_t j = a->n_keys; j-- > 0 && a->keys[j].epoch >= epoch;)
+        if (a->keys[j].status == REFBUS_KEY_REVOKED)
+            return REFBUS_EREVOKED;
+    switch (purpose) {
+    case REFBUS_KEY_SEND:
+    case REFBUS_KEY_SESSION:
+    case REFBUS_KEY_RECEIPT:
+        if (k->status != REFBUS_KEY_ACTIVE)
+            return REFBUS_ERETIRED;
+        break;
+    case REFBUS_KEY_READ:
+    case REFBUS_KEY_FETCH_DIRECTORY:
+        break;
+    default:
+        return REFBUS_EINVAL;
+    }
+    if (out)
+        *out = k;
+    return 0;
+}
+
+int refbus_directory_key_trust(const refbus_directory *d, const char *id, uint32_t epoch,
+                               enum refbus_key_purpose purpose, const refbus_dir_key **out)
+{
+    if (!d || !id)
+        return REFBUS_EINVAL;
+    const refbus_dd_agency *a = agency(d, id);
+    if (!a && d->dd.has_broker && strcmp(d->dd.broker.id, id) == 0)
+        a = &d->dd.broker;
+    if (!a)
+        return REFBUS_EUNKNOWNAGENCY;
+    return trust(a, epoch, purpose, out);
+}
+
+int refbus_directory_curve_trust(const refbus_directory *d, const uint8_t curve_pk[32],
+                                 enum refbus_key_purpose purpose, const char **agency_id,
+                                 uint32_t *epoch)
+{
+    if (!d || !curve_pk)
+        return REFBUS_EINVAL;
     size_t lo = 0, hi = d->n_curves;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         int c = memcmp(d->curves[mid].key->curve_pk, curve_pk, 32);
         if (c == 0) {
             const curve_ref *r = &d->curves[mid];
-            if (r->key->status != REFBUS_KEY_ACTIVE)
-                return REFBUS_EREVOKED;
+            int rc = refbus_directory_key_trust(d, r->agency, r->key->epoch, purpose, NULL);
+            if (rc != 0)
+                return rc;
             if (agency_id)
                 *agency_id = r->agency;
             if (epoch)
@@ -304,6 +340,33 @@ int refbus_directory_find_curve(const refbus_directory *d, const uint8_t curve_p
             hi = mid;
     }
     return REFBUS_EUNKNOWNPEER;
+}
+
+const char *refbus_directory_revocation(const refbus_directory *d, const char *id,
+                                        uint32_t epoch)
+{
+    const refbus_dd_agency *a = d && id ? agency(d, id) : NULL;
+    for (size_t j = 0; a && j < a->n_keys; j++)
+        if (a->keys[j].epoch >= epoch && a->keys[j].status == REFBUS_KEY_REVOKED)
+            return a->keys[j].revoked_reason;
+    return NULL;
+}
+
+const char *refbus_key_purpose_name(enum refbus_key_purpose purpose)
+{
+    switch (purpose) {
+    case REFBUS_KEY_SEND:
+        return "send";
+    case REFBUS_KEY_SESSION:
+        return "session";
+    case REFBUS_KEY_RECEIPT:
+        return "receipt";
+    case REFBUS_KEY_READ:
+        return "read";
+    case REFBUS_KEY_FETCH_DIRECTORY:
+        return "fetch-directory";
+    }
+    return "unknown";
 }
 
 static int matches(const char *pattern, const char *id)

@@ -47,6 +47,15 @@ typedef struct refbus_dir_key {
     uint64_t created_ms;
 } refbus_dir_key;
 
+/* A re-anchor statement (docs/KEYS-FORMAT.md section 3): after a broker restore the root names
+ * the audit checkpoint (tree size and root hash) that nodes take as their new anchor. */
+typedef struct refbus_dir_reanchor {
+    uint64_t size;            /* >= 1 */
+    uint8_t root[32];
+    uint64_t time_ms;
+    char reason[256];         /* 1..255 bytes of printable UTF-8 */
+} refbus_dir_reanchor;
+
 typedef struct refbus_directory refbus_directory; /* immutable once loaded */
 
 /* Verify the root signature over the exact bytes (a SignedDirectory), the structure, the ids,
@@ -78,28 +87,54 @@ uint64_t refbus_directory_issued_ms(const refbus_directory *d);
 int refbus_directory_verified(const refbus_directory *d); /* 1 when loaded with a root key */
 /* The root public key named in the directory (32 bytes), NULL when it names none. */
 const uint8_t *refbus_directory_root_pk(const refbus_directory *d);
+/* The directory's re-anchor statement (points into d), or NULL when it has none. */
+const refbus_dir_reanchor *refbus_directory_reanchor(const refbus_directory *d);
 /* The exact signed bytes (to push to nodes, to store); owned by d. */
 const uint8_t *refbus_directory_bytes(const refbus_directory *d, size_t *len);
 
-/* The key an agency may SEND with: 0 only when `epoch` is its ACTIVE key; *out points into d.
- * Errors: REFBUS_EUNKNOWNAGENCY, REFBUS_ENOTFOUND (no such epoch), REFBUS_EREVOKED,
- * REFBUS_ERETIRED. */
-int refbus_directory_sender_key(const refbus_directory *d, const char *agency, uint32_t epoch,
-                                const refbus_dir_key **out) REFBUS_WUR;
-/* Any epoch whatever its status (to check old messages); *out points into d.
- * Errors: REFBUS_EUNKNOWNAGENCY, REFBUS_ENOTFOUND. */
+/* What a key epoch is to be trusted for (DESIGN section 2: one rule, used by broker, node and
+ * auditor alike; refbus_directory_key_trust decides). */
+enum refbus_key_purpose {
+    REFBUS_KEY_SEND = 1,    /* sign a new message; be accepted as its sender */
+    REFBUS_KEY_SESSION = 2, /* hold the agency's broker session and receive its deliveries */
+    REFBUS_KEY_RECEIPT = 3, /* sign a receipt that counts (a recipient's DELIVERED / REJECTED) */
+    REFBUS_KEY_READ = 4,    /* verify or open something old: an already accepted message, a
+                             * stored receipt or checkpoint, a stanza sealed before a rotation */
+    REFBUS_KEY_FETCH_DIRECTORY = 5 /* connect to the broker only to fetch the newer directory */
+};
+
+/* The one key-trust rule. `id` names an agency or the broker. An ACTIVE key may be trusted for
+ * every purpose; a RETIRED key only for READ and FETCH_DIRECTORY; once any epoch of the same
+ * agency (or broker) is REVOKED, every epoch up to it counts as revoked (a rotated bundle
+ * carries the older epochs' secrets, so a stolen device holds them all). On 0 *out (when not
+ * NULL) points into d. O(epochs of that agency).
+ * Errors: REFBUS_EUNKNOWNAGENCY (no such agency or broker), REFBUS_ENOTFOUND (no such epoch),
+ * REFBUS_EREVOKED (this or a later epoch revoked), REFBUS_ERETIRED (retired, and the purpose
+ * needs the active key), REFBUS_EINVAL (NULL argument or unknown purpose). */
+int refbus_directory_key_trust(const refbus_directory *d, const char *id, uint32_t epoch,
+                               enum refbus_key_purpose purpose, const refbus_dir_key **out)
+    REFBUS_WUR;
+/* The same for the agency behind a CURVE transport key (the broker's own key is not an
+ * agency's): on 0 sets *agency (pointing into d) and *epoch, either may be NULL. O(log n).
+ * Errors: REFBUS_EUNKNOWNPEER (no agency has this key), and those of key_trust. */
+int refbus_directory_curve_trust(const refbus_directory *d, const uint8_t curve_pk[32],
+                                 enum refbus_key_purpose purpose, const char **agency,
+                                 uint32_t *epoch) REFBUS_WUR;
+/* Why key_trust said REFBUS_EREVOKED for this epoch: the reason recorded on the first revoked
+ * epoch at or above it (pointing into d), or NULL when none is revoked. For messages only. */
+const char *refbus_directory_revocation(const refbus_directory *d, const char *id,
+                                        uint32_t epoch);
+/* The name of a purpose ("send", "session", ...), for messages. */
+const char *refbus_key_purpose_name(enum refbus_key_purpose purpose);
+
+/* Any epoch whatever its status (for display and tools: never to decide trust, which is
+ * key_trust's); *out points into d. Errors: REFBUS_EUNKNOWNAGENCY, REFBUS_ENOTFOUND. */
 int refbus_directory_key(const refbus_directory *d, const char *agency, uint32_t epoch,
                          const refbus_dir_key **out) REFBUS_WUR;
-/* The agency's ACTIVE key (to seal to it); *out points into d.
+/* The agency's ACTIVE key (the one to seal to); *out points into d.
  * Errors: REFBUS_EUNKNOWNAGENCY, REFBUS_EREVOKED (no active key). */
 int refbus_directory_current_key(const refbus_directory *d, const char *agency,
                                  const refbus_dir_key **out) REFBUS_WUR;
-/* Transport admission: 0 when an agency's ACTIVE key has this CURVE public key (sets *agency,
- * pointing into d, and *epoch; either may be NULL). REFBUS_EREVOKED when it belongs to a
- * revoked or retired key, REFBUS_EUNKNOWNPEER otherwise (the broker's own key included).
- * O(log n). */
-int refbus_directory_find_curve(const refbus_directory *d, const uint8_t curve_pk[32],
-                                const char **agency, uint32_t *epoch) REFBUS_WUR;
 /* Routing policy: 1 when `from` may refer to `to`, else 0. Default deny; a matching deny rule
  * wins over any allow; "*" in a rule matches any agency. Unknown agencies are never allowed.
  * O(number of rules). */

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "keys/cmd.h"
 
@@ -22,11 +23,13 @@ static const cmd commands[] = {
     {"rotate", cmd_rotate, "rotate ID ...        new key epoch, new bundle keeping the old"},
     {"revoke", cmd_revoke, "revoke ID ...        revoke a key epoch (or all) with a reason"},
     {"policy", cmd_policy, "policy allow|deny|remove FROM TO   routing policy"},
+    {"reanchor", cmd_reanchor, "reanchor --size N --root HEX --reason TEXT   nodes' audit anchor after a restore"},
     {"sign", cmd_sign, "sign [--out FILE]    sign the next directory (serial + 1)"},
     {"status", cmd_status, "status [--json]      show the working (unsigned) directory"},
     {"show", cmd_show, "show [FILE] [--json] print a signed directory"},
     {"verify", cmd_verify, "verify FILE ...      check a directory against the root key"},
     {"inspect", cmd_inspect, "inspect BUNDLE       show the public half of a key bundle"},
+    {"passphrase", cmd_passphrase, "passphrase [--out F] make a strong random passphrase"},
 };
 
 static void usage(FILE *f)
@@ -37,7 +40,9 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %s\n", commands[i].synopsis);
     fputs("\nADMIN_DIR: -d, or $REFBUS_ADMIN_DIR. Passphrases come from files or a prompt, never\n"
-          "the command line; see refbus-keys(1). Exit: 0 ok, 1 failure, 2 usage.\n",
+          "the command line; a new one must have 12 characters and about 60 bits (see\n"
+          "'passphrase'; --allow-weak-passphrase for tests). See refbus-keys(1).\n"
+          "Exit: 0 ok, 1 failure, 2 usage.\n",
           f);
 }
 
@@ -48,6 +53,8 @@ int main(int argc, char **argv)
     cmd_ctx ctx = {0};
     int c;
     refbus_log_init("refbus-keys", REFBUS_LOG_WARN, 0);
+    if (refbus_harden_process() != 0) /* the root key must never land in a core file */
+        return 1;
     if (sodium_init() < 0) {
         fprintf(stderr, "refbus-keys: libsodium failed to initialise\n");
         return 1;

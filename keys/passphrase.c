@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -14,6 +16,79 @@
 #include "common/log.h"
 
 #define BUF (REFBUS_PASSPHRASE_MAX + 4) /* "\r\n", one byte to see it is too long, a NUL */
+
+static int cls_of(unsigned char c)
+{
+    return c >= 0x80 ? 4 : c >= 'a' && c <= 'z' ? 0 : c >= 'A' && c <= 'Z' ? 1
+                                             : c >= '0' && c <= '9' ? 2 : 3;
+}
+
+unsigned refbus_passphrase_strength(const char *p, size_t len, size_t *chars)
+{
+    static const unsigned pool[5] = {26, 26, 10, 33, 100};
+    const unsigned char *s = (const unsigned char *)p;
+    unsigned used = 0, alphabet = 0;
+    size_t n = 0, eff = 0;
+    long prev = -1;
+    for (size_t i = 0; i < len; i++) {
+        if ((s[i] & 0xc0) == 0x80)
+            continue; /* a UTF-8 continuation byte: part of the character before */
+        long cp = s[i];
+        if (s[i] >= 0x80) /* a multibyte character: a value that orders like its code point */
+            for (size_t j = i + 1; j < len && (s[j] & 0xc0) == 0x80; j++)
+                cp = cp * 64 + (s[j] & 0x3f);
+        used |= 1u << cls_of(s[i]);
+        n++;
+        int run = prev >= 0 && cls_of(s[i]) != 3 && (cp == prev + 1 || cp == prev - 1);
+        if (cp != prev && !run)
+            eff++;
+        prev = cp;
+    }
+    for (int c = 0; c < 5; c++)
+        if (used & (1u << c))
+            alphabet += pool[c];
+    if (chars)
+        *chars = n;
+    return alphabet ? (unsigned)((double)eff * log2((double)alphabet)) : 0;
+}
+
+int refbus_passphrase_check(const char *p, size_t len, char *why, size_t why_len)
+{
+    size_t chars = 0;
+    unsigned bits = refbus_passphrase_strength(p, len, &chars);
+    if (chars < REFBUS_PASSPHRASE_MIN_CHARS) {
+        snprintf(why, why_len, "too short: %zu characters, at least %u are required", chars,
+                 REFBUS_PASSPHRASE_MIN_CHARS);
+        return REFBUS_EWEAK;
+    }
+    if (bits < REFBUS_PASSPHRASE_MIN_BITS) {
+        snprintf(why, why_len,
+                 "too easy to guess: about %u bits (repeats and runs such as \"aaa\" or "
+                 "\"123\" count little), at least %u are required",
+                 bits, REFBUS_PASSPHRASE_MIN_BITS);
+        return REFBUS_EWEAK;
+    }
+    return 0;
+}
+
+int refbus_passphrase_generate(char **out, size_t *len)
+{
+    static const char alpha[] = "abcdefghijkmnpqrstuvwxyz23456789"; /* 32: 5 bits each */
+    enum { GROUPS = 6, GROUP = 5, N = GROUPS * (GROUP + 1) - 1 };
+    char *b = sodium_malloc(N + 1);
+    if (!b)
+        return REFBUS_ENOMEM;
+    for (size_t i = 0, k = 0; i < GROUPS; i++) {
+        for (size_t j = 0; j < GROUP; j++)
+            b[k++] = alpha[randombytes_uniform(32)];
+        if (i + 1 < GROUPS)
+            b[k++] = '-';
+    }
+    b[N] = 0;
+    *out = b;
+    *len = N;
+    return 0;
+}
 
 void refbus_passphrase_free(char **p, size_t len)
 {

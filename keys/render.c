@@ -122,6 +122,17 @@ int refbus_directory_json(char **out, const refbus_directory *d)
                                              "action", allow ? "allow" : "deny"));
     }
     json_object_set_new(o, "policy", pol);
+    const refbus_dir_reanchor *ra = refbus_directory_reanchor(d);
+    if (ra) {
+        char rh[65];
+        refbus_hex(rh, ra->root, 32);
+        json_object_set_new(o, "reanchor",
+                            json_pack("{s:I, s:s, s:I, s:s}", "size", (json_int_t)ra->size,
+                                      "root", rh, "time_ms", (json_int_t)ra->time_ms, "reason",
+                                      ra->reason));
+    } else {
+        json_object_set_new(o, "reanchor", json_null());
+    }
     *out = dump(o);
     return *out ? 0 : REFBUS_ENOMEM;
 }
@@ -178,6 +189,14 @@ int refbus_directory_print(FILE *f, const refbus_directory *d)
         int allow;
         refbus_directory_policy_rule(d, i, &from, &to, &allow);
         fprintf(f, "  %-5s %s -> %s\n", allow ? "allow" : "deny", from, to);
+    }
+    const refbus_dir_reanchor *ra = refbus_directory_reanchor(d);
+    if (ra) {
+        refbus_hex(hex, ra->root, 32);
+        refbus_format_ms(when, ra->time_ms);
+        fprintf(f, "\nre-anchor (after a broker restore), stated %s:\n  audit checkpoint size "
+                   "%llu root %s\n  reason: %s\n",
+                when, (unsigned long long)ra->size, hex, ra->reason);
     }
     return ferror(f) ? REFBUS_EIO : 0;
 }

@@ -139,13 +139,15 @@ int refbus_bmsg_error_parse(refbus_bmsg_error *e, const uint8_t *b, size_t len)
     return 0;
 }
 
-int refbus_bmsg_ping_parse(uint64_t *time_ms, const uint8_t *b, size_t len)
+int refbus_bmsg_ping_parse(uint64_t *time_ms, int *session, const uint8_t *b, size_t len)
 {
     Refbus__V1__Ping *m = NULL;
     int urc = unpack(&m, &refbus__v1__ping__descriptor, b, len);
     if (urc)
         return urc;
     *time_ms = m->time_ms;
+    if (session)
+        *session = (int)m->session;
     refbus__v1__ping__free_unpacked(m, NULL);
     return 0;
 }
@@ -188,4 +190,12 @@ int refbus_bmsg_ping(uint8_t **out, size_t *len, uint64_t time_ms)
     Refbus__V1__Ping p = REFBUS__V1__PING__INIT;
     p.time_ms = time_ms;
     return pack(out, len, &p.base);
+}
+
+int refbus_bmsg_proof_request(uint8_t **out, size_t *len, uint64_t from_size, uint64_t to_size)
+{
+    Refbus__V1__ProofRequest r = REFBUS__V1__PROOF_REQUEST__INIT;
+    r.from_size = from_size;
+    r.to_size = to_size;
+    return pack(out, len, &r.base);
 }

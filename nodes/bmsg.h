@@ -54,7 +54,9 @@ int refbus_bmsg_checkpoint_parse(refbus_bmsg_checkpoint *c, const uint8_t *b, si
     REFBUS_WUR;
 void refbus_bmsg_checkpoint_clear(refbus_bmsg_checkpoint *c);
 int refbus_bmsg_error_parse(refbus_bmsg_error *e, const uint8_t *b, size_t len) REFBUS_WUR;
-int refbus_bmsg_ping_parse(uint64_t *time_ms, const uint8_t *b, size_t len) REFBUS_WUR;
+/* *session (may be NULL): the SessionState a broker's PONG carries (0 when absent). */
+int refbus_bmsg_ping_parse(uint64_t *time_ms, int *session, const uint8_t *b, size_t len)
+    REFBUS_WUR;
 
 /* Bodies the node sends. *out malloc'd, owned by the caller. Errors: REFBUS_ENOMEM. */
 int refbus_bmsg_hello(uint8_t **out, size_t *len, const char *agency, uint32_t epoch,
@@ -63,5 +65,7 @@ int refbus_bmsg_hello(uint8_t **out, size_t *len, const char *agency, uint32_t e
 int refbus_bmsg_notice_ack(uint8_t **out, size_t *len, const uint64_t *seqs, size_t n)
     REFBUS_WUR;
 int refbus_bmsg_ping(uint8_t **out, size_t *len, uint64_t time_ms) REFBUS_WUR;
+int refbus_bmsg_proof_request(uint8_t **out, size_t *len, uint64_t from_size, uint64_t to_size)
+    REFBUS_WUR;
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/daemon.h"
@@ -25,11 +26,19 @@ static void print_json_text(const refbus_node_cli *g, const char *text)
     json_decref(j);
 }
 
-/* Print an error both ways: a JSON document for programs, a sentence for people. */
-static int fail(const refbus_node_cli *g, const char *what, int code, const char *msg)
+/* Print an error both ways: a JSON document for programs, a sentence for people. When the
+ * referral was queued before the failure (`send --wait` timing out), `queued_id` names it in
+ * the document's "msg_id" field so that a program looks it up instead of sending it again. */
+static int fail_queued(const refbus_node_cli *g, const char *what, int code, const char *msg,
+                       const char *queued_id)
 {
     json_t *j = json_pack("{s:b, s:s, s:i, s:s}", "ok", 0, "error", refbus_errname(code), "code",
                           code, "message", msg && msg[0] ? msg : refbus_strerror(code));
+    if (j && queued_id) {
+        json_object_set_new(j, "msg_id", json_string(queued_id));
+        json_object_set_new(j, "queued", json_true());
+        json_object_set_new(j, "state", json_string("pending"));
+    }
     char *out = j ? json_dumps(j, g->compact ? JSON_COMPACT : JSON_INDENT(2)) : NULL;
     if (out)
         puts(out);
@@ -38,6 +47,11 @@ static int fail(const refbus_node_cli *g, const char *what, int code, const char
     fprintf(stderr, "refbus-node %s: %s (%s)\n", what,
             msg && msg[0] ? msg : refbus_strerror(code), refbus_errname(code));
     return 1;
+}
+
+static int fail(const refbus_node_cli *g, const char *what, int code, const char *msg)
+{
+    return fail_queued(g, what, code, msg, NULL);
 }
 
 static int connect_node(refbus_node_cli *g, refbus_node **n, const char *what)
@@ -88,6 +102,23 @@ int refbus_node_cli_run(refbus_node_cli *g)
     rc = refbus_node_daemon_run(&g->cfg);
     if (rc) {
         fprintf(stderr, "refbus-node run: %s (%s)\n", refbus_strerror(rc), refbus_errname(rc));
+        return 1;
+    }
+    return 0;
+}
+
+int refbus_node_cli_init(refbus_node_cli *g)
+{
+    char err[512];
+    int rc = refbus_node_config_finish(&g->cfg, 1, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "refbus-node init: %s\n", err);
+        return 1;
+    }
+    refbus_log_init("refbus-node", (enum refbus_log_level)g->cfg.log_level, g->cfg.syslog);
+    rc = refbus_node_daemon_init(&g->cfg);
+    if (rc) {
+        fprintf(stderr, "refbus-node init: %s (%s)\n", refbus_strerror(rc), refbus_errname(rc));
         return 1;
     }
     return 0;
@@ -155,12 +186,13 @@ static int wait_accepted(refbus_node_cli *g, refbus_node *n, const char *msg_id,
         json_decref(j);
         free(reply);
         if (rc && rc != REFBUS_ETIMEOUT)
-            return fail(g, "send", rc, refbus_node_last_error(n));
+            return fail_queued(g, "send", rc, refbus_node_last_error(n), msg_id);
         if (refbus_mono_ms() >= until) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "not accepted by the broker within %d s; still queued "
-                                      "(see `refbus-node outbox %s`)", wait_s, msg_id);
-            return fail(g, "send", REFBUS_ETIMEOUT, msg);
+            char msg[160];
+            snprintf(msg, sizeof msg, "not accepted by the broker within %d s; still queued, "
+                                      "do not send it again (see `refbus-node outbox %s`)",
+                     wait_s, msg_id);
+            return fail_queued(g, "send", REFBUS_ETIMEOUT, msg, msg_id);
         }
         nanosleep(&ts, NULL);
     }
@@ -199,11 +231,11 @@ int refbus_node_cli_send(refbus_node_cli *g, const char *file, const char *to,
     }
     if ((rc = connect_node(g, &n, "send"))) {
         free(tos);
-        free(text);
+        refbus_wipe_free(text);
         return rc;
     }
     rc = refbus_node_send(n, text, list, nt, &o, &reply);
-    free(text);
+    refbus_wipe_free(text);
     free(tos);
     if (rc || wait_s <= 0)
         return finish(g, &n, "send", rc, reply);
@@ -271,14 +303,16 @@ int refbus_node_cli_thread_show(refbus_node_cli *g, const char *thread_id)
     return finish(g, &n, "thread show", rc, reply);
 }
 
-int refbus_node_cli_outbox(refbus_node_cli *g, const char *msg_id)
+int refbus_node_cli_outbox(refbus_node_cli *g, const char *msg_id, uint64_t after,
+                           unsigned limit)
 {
     refbus_node *n = NULL;
     char *reply = NULL;
     int rc = connect_node(g, &n, "outbox");
     if (rc)
         return rc;
-    rc = refbus_node_outbox(n, msg_id, &reply);
+    rc = msg_id ? refbus_node_outbox(n, msg_id, &reply)
+                : refbus_node_outbox_list(n, after, limit, &reply);
     return finish(g, &n, "outbox", rc, reply);
 }
 

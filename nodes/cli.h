@@ -15,6 +15,8 @@ typedef struct refbus_node_cli {
 } refbus_node_cli;
 
 int refbus_node_cli_run(refbus_node_cli *g);
+/* refbus-node init: create the data directory's store (refbus_node_daemon_init). */
+int refbus_node_cli_init(refbus_node_cli *g);
 /* `file` NULL or "-" = standard input; `to` comma-separated; `urgency`, `expires_in`,
  * `msg_id` NULL = default; `wait_s` > 0: wait that long for the broker's ACCEPTED. */
 int refbus_node_cli_send(refbus_node_cli *g, const char *file, const char *to,
@@ -26,7 +28,10 @@ int refbus_node_cli_inbox_show(refbus_node_cli *g, const char *id);
 int refbus_node_cli_reply(refbus_node_cli *g, const char *msg_id, const char *status,
                           const char *reason_code, const char *text, const char *text_file);
 int refbus_node_cli_thread_show(refbus_node_cli *g, const char *thread_id);
-int refbus_node_cli_outbox(refbus_node_cli *g, const char *msg_id);
+/* One message (msg_id), or one page of the outbox list: entries with a sequence number above
+ * `after`, at most `limit` (0 = 1000). */
+int refbus_node_cli_outbox(refbus_node_cli *g, const char *msg_id, uint64_t after,
+                           unsigned limit);
 int refbus_node_cli_status(refbus_node_cli *g);
 
 #endif

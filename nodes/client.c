@@ -10,8 +10,11 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <sodium.h>
 #include <zmq.h>
 
+#include "common/harden.h"
+#include "common/util.h"
 #include "nodes/config.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -144,6 +147,7 @@ static int exchange(refbus_node *n, const char *text, char **reply)
         memcpy(copy, zmq_msg_data(&m), len);
         copy[len] = 0;
     }
+    sodium_memzero(zmq_msg_data(&m), len); /* it may hold referral text (`inbox show`) */
     zmq_msg_close(&m);
     if (!j || !copy) {
         free(copy);
@@ -178,7 +182,7 @@ static int request(refbus_node *n, json_t *req, char **reply)
     if (!text)
         return REFBUS_ENOMEM;
     int rc = exchange(n, text, reply);
-    free(text);
+    refbus_wipe_free(text); /* a referral, as sent */
     return rc;
 }
 
@@ -194,8 +198,12 @@ int refbus_node_send(refbus_node *n, const char *referral_json, const char *cons
 {
     json_error_t je;
     json_t *ref, *arr, *req;
+    if (reply)
+        *reply = NULL;
     if (!n || !referral_json || !to)
         return REFBUS_EINVAL;
+    if (sodium_init() < 0) /* idempotent; randombytes below */
+        return REFBUS_ENOMEM;
     if (!(ref = json_loads(referral_json, JSON_REJECT_DUPLICATES, &je))) {
         snprintf(n->last_error, sizeof n->last_error, "invalid JSON at line %d column %d: %s",
                  je.line, je.column, je.text);
@@ -210,17 +218,36 @@ int refbus_node_send(refbus_node *n, const char *referral_json, const char *cons
         snprintf(n->last_error, sizeof n->last_error, "--to: agency ids must be UTF-8 text");
         return REFBUS_EINVAL;
     }
-    req = json_pack("{s:s, s:o, s:o}", "cmd", "send", "referral", ref, "to", arr);
+    /* The msg id is chosen here when the caller did not: then even an answer lost in transit
+     * (a timeout) can name the referral that may have been queued. */
+    char mid[33];
+    if (opts && opts->msg_id) {
+        snprintf(mid, sizeof mid, "%s", opts->msg_id);
+    } else {
+        uint8_t raw[16];
+        randombytes_buf(raw, sizeof raw);
+        refbus_hex(mid, raw, sizeof raw);
+    }
+    req = json_pack("{s:s, s:o, s:o, s:s}", "cmd", "send", "referral", ref, "to", arr, "msg_id",
+                    opts && opts->msg_id ? opts->msg_id : mid);
     if (req && opts) {
         if (opts->urgency)
             json_object_set_new(req, "urgency", json_string(opts->urgency));
         if (opts->expires_in_ms)
             json_object_set_new(req, "expires_in_ms",
                                 json_integer((json_int_t)opts->expires_in_ms));
-        if (opts->msg_id)
-            json_object_set_new(req, "msg_id", json_string(opts->msg_id));
     }
-    return request(n, req, reply);
+    int rc = request(n, req, reply);
+    if ((rc == REFBUS_ETIMEOUT || rc == REFBUS_ETRANSPORT) && reply && !*reply) {
+        /* The request left; whether the daemon queued it is unknown. Say which id to look up
+         * (refbus_node_outbox) before anything is sent again. */
+        json_t *j = json_pack("{s:b, s:s, s:i, s:s, s:s, s:n}", "ok", 0, "error",
+                              refbus_errname(rc), "code", rc, "message", n->last_error, "msg_id",
+                              mid, "queued");
+        *reply = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+    }
+    return rc;
 }
 
 int refbus_node_inbox_poll(refbus_node *n, uint64_t after_seq, unsigned max, char **reply)
@@ -258,6 +285,13 @@ int refbus_node_thread_show(refbus_node *n, const char *thread_id, char **reply)
                    thread_id ? json_pack("{s:s, s:s}", "cmd", "thread_show", "thread_id",
                                          thread_id)
                              : NULL,
+                   reply);
+}
+
+int refbus_node_outbox_list(refbus_node *n, uint64_t after_seq, unsigned max, char **reply)
+{
+    return request(n, json_pack("{s:s, s:I, s:i}", "cmd", "outbox", "after",
+                                (json_int_t)after_seq, "limit", max ? (int)max : 1000),
                    reply);
 }
 

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/node_int.h"
@@ -164,6 +165,7 @@ int compose_send(refbus_noded *d, const json_t *req, json_t **reply, char *why, 
     } else {
         randombytes_buf(msg_id, 16);
     }
+    refbus_hex(d->req_msg_id, msg_id, 16);
     if (!(copy = json_deep_copy(ref)))
         return WHY(REFBUS_ENOMEM, "out of memory");
     if (urg_flag) {
@@ -212,6 +214,7 @@ int compose_send(refbus_noded *d, const json_t *req, json_t **reply, char *why, 
     o.sender_epoch = d->epoch;
     if ((rc = queue(d, &o, t, why, why_len)))
         goto out;
+    d->req_queued = 1;
     char mh[33], th[33];
     refbus_hex(mh, msg_id, 16);
     refbus_hex(th, thread_id, 16);
@@ -223,9 +226,7 @@ int compose_send(refbus_noded *d, const json_t *req, json_t **reply, char *why, 
     rc = *reply ? 0 : REFBUS_ENOMEM;
 out:
     refbus_thread_free(&t);
-    if (pl)
-        sodium_memzero(pl, pl_len);
-    free(pl);
+    refbus_wipe_free(pl);
     free(env);
     json_decref(copy);
     return rc;
@@ -259,7 +260,7 @@ static int thread_of(refbus_noded *d, MDB_txn *txn, const uint8_t msg_id[16],
     refbus_inbox_free(&in);
     refbus_sent_free(&s);
     refbus_outbox_free(&o);
-    free(pi);
+    refbus_wipe_free(pi); /* case reference, answer text */
     return rc;
 }
 
@@ -328,6 +329,7 @@ int compose_reply(refbus_noded *d, const json_t *req, json_t **reply, char *why,
         goto out;
     }
     randombytes_buf(msg_id, 16);
+    refbus_hex(d->req_msg_id, msg_id, 16);
     uint64_t expires = refbus_now_ms() + d->cfg.default_expiry_ms;
     if ((rc = seal(d, &env, &elen, tos, n, REFBUS_KIND_STATUS, t->urgency, expires, msg_id, pl,
                    pl_len, why, why_len)))
@@ -354,6 +356,7 @@ int compose_reply(refbus_noded *d, const json_t *req, json_t **reply, char *why,
         snprintf(why, why_len, "storing in the outbox: %s", refbus_strerror(rc));
         goto out;
     }
+    d->req_queued = 1;
     char mh[33], th[33];
     refbus_hex(mh, msg_id, 16);
     refbus_hex(th, thread_id, 16);
@@ -367,9 +370,7 @@ int compose_reply(refbus_noded *d, const json_t *req, json_t **reply, char *why,
 out:
     refbus_store_abort(&txn);
     refbus_thread_free(&t);
-    if (pl)
-        sodium_memzero(pl, pl_len);
-    free(pl);
+    refbus_wipe_free(pl);
     free(env);
     json_decref(skipped);
     return rc;

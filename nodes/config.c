@@ -15,11 +15,13 @@ void refbus_node_config_init(refbus_node_config *c)
     c->control_mode = 0600;
     c->credit = 32;
     c->send_window = 64;
+    c->max_memory_mb = 256;
     c->ping_seconds = 5;
     c->ping_timeout_seconds = 20;
     c->reconnect_min_ms = 100;
     c->reconnect_max_ms = 10000;
     c->resend_seconds = 30;
+    c->checkpoint_proof_seconds = 600;
     c->default_expiry_ms = 14ull * 86400 * 1000;
     c->map_size_mb = 1024;
     c->log_level = REFBUS_LOG_INFO;
@@ -138,6 +140,8 @@ static int apply(refbus_node_config *c, const char *base, const char *k, const c
         return (*why = "expected 1..1024", set_u32(&c->credit, v, 1, 1024));
     if (strcmp(k, "send_window") == 0)
         return (*why = "expected 1..1024", set_u32(&c->send_window, v, 1, 1024));
+    if (strcmp(k, "max_memory_mb") == 0)
+        return (*why = "expected 16..1048576", set_u32(&c->max_memory_mb, v, 16, 1u << 20));
     if (strcmp(k, "ping_seconds") == 0)
         return (*why = "expected 1..3600", set_u32(&c->ping_seconds, v, 1, 3600));
     if (strcmp(k, "ping_timeout_seconds") == 0)
@@ -148,6 +152,9 @@ static int apply(refbus_node_config *c, const char *base, const char *k, const c
         return (*why = "expected 10..600000", set_u32(&c->reconnect_max_ms, v, 10, 600000));
     if (strcmp(k, "resend_seconds") == 0)
         return (*why = "expected 1..86400", set_u32(&c->resend_seconds, v, 1, 86400));
+    if (strcmp(k, "checkpoint_proof_seconds") == 0)
+        return (*why = "expected 1..86400",
+                set_u32(&c->checkpoint_proof_seconds, v, 1, 86400));
     if (strcmp(k, "default_expiry") == 0) {
         *why = "expected a duration such as 14d, 12h, 30m";
         return refbus_duration_parse(&c->default_expiry_ms, v) ? -1 : 0;

@@ -24,11 +24,16 @@ typedef struct refbus_node_config {
     char control_group[64];                  /* "" = the daemon's group */
     uint32_t credit;                         /* DELIVERs in flight, 1..1024 */
     uint32_t send_window;                    /* SUBMITs without ACCEPTED, 1..1024 */
+    uint32_t max_memory_mb;                  /* anonymous memory above which the broker
+                                              * session is dropped (a message no broker may
+                                              * send is being buffered), 16..1048576 */
     uint32_t ping_seconds;
     uint32_t ping_timeout_seconds;
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
     uint32_t resend_seconds;                 /* resubmit without ACCEPTED after this */
+    uint32_t checkpoint_proof_seconds;       /* audit alarm when a newer checkpoint stays
+                                              * unproven this long (default 600) */
     uint64_t default_expiry_ms;
     uint64_t map_size_mb;
     int log_level;                           /* enum refbus_log_level */

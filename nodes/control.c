@@ -11,8 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <zmq.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "nodes/node_int.h"
 
@@ -90,13 +92,40 @@ static json_t *error_json(int code, const char *msg)
                      code, "message", msg && msg[0] ? msg : refbus_strerror(code));
 }
 
+static void wipe_zmq_free(void *data, void *hint)
+{
+    (void)hint;
+    refbus_wipe_free(data);
+}
+
+/* The answer may hold referral text (`inbox show`): it is handed to libzmq without a copy
+ * (zmq_msg_init_data) and wiped by wipe_zmq_free once libzmq is done with it. */
 static void answer(refbus_noded *d, json_t *reply)
 {
+    static const char nomem[] = "{\"ok\":false,\"error\":\"ENOMEM\",\"code\":-1000}";
     char *text = reply ? json_dumps(reply, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-    const char *out = text ? text : "{\"ok\":false,\"error\":\"ENOMEM\",\"code\":-1000}";
-    if (zmq_send(d->ctl, out, strlen(out), ZMQ_DONTWAIT) < 0)
+    zmq_msg_t m;
+    int rc;
+    if (text) {
+        rc = zmq_msg_init_data(&m, text, strlen(text), wipe_zmq_free, NULL);
+        if (rc != 0)
+            refbus_wipe_free(text);
+    } else {
+        rc = zmq_msg_init_size(&m, sizeof nomem - 1);
+        if (rc == 0)
+            memcpy(zmq_msg_data(&m), nomem, sizeof nomem - 1);
+    }
+    if (rc == 0 && zmq_msg_send(&m, d->ctl, ZMQ_DONTWAIT) < 0) {
         log_warn("control: answer not sent: %s", zmq_strerror(errno));
-    free(text);
+        zmq_msg_close(&m); /* still ours after a failed send: wiped by wipe_zmq_free */
+    }
+}
+
+/* Requests carry referral text: wipe a received frame before libzmq releases it. */
+static void close_wiped(zmq_msg_t *m)
+{
+    sodium_memzero(zmq_msg_data(m), zmq_msg_size(m));
+    zmq_msg_close(m);
 }
 
 static void one_request(refbus_noded *d, const char *body, size_t len)
@@ -114,10 +143,19 @@ static void one_request(refbus_noded *d, const char *body, size_t len)
     for (size_t i = 0; cmd && i < sizeof handlers / sizeof handlers[0]; i++) {
         if (strcmp(cmd, handlers[i].cmd) != 0)
             continue;
+        d->req_msg_id[0] = 0;
+        d->req_queued = 0;
         int rc = handlers[i].fn(d, req, &reply, why, sizeof why);
         if (rc) {
             json_decref(reply);
             reply = error_json(rc, why);
+            /* Once a msg id was chosen the answer names it, and says whether this request
+             * queued it, so that a program never sends the same referral twice. */
+            if (reply && d->req_msg_id[0]) {
+                json_object_set_new(reply, "msg_id", json_string(d->req_msg_id));
+                json_object_set_new(reply, "queued", json_boolean(d->req_queued));
+                pump = d->req_queued;
+            }
         } else {
             pump = handlers[i].pump;
         }
@@ -149,7 +187,7 @@ void control_on_request(refbus_noded *d)
                 zmq_msg_init(&x);
                 zmq_msg_recv(&x, d->ctl, 0);
                 more = zmq_msg_more(&x);
-                zmq_msg_close(&x);
+                close_wiped(&x);
             }
             json_t *r = error_json(REFBUS_EFRAMES, "one JSON frame per request");
             answer(d, r);
@@ -157,6 +195,6 @@ void control_on_request(refbus_noded *d)
         } else {
             one_request(d, zmq_msg_data(&m), zmq_msg_size(&m));
         }
-        zmq_msg_close(&m);
+        close_wiped(&m);
     }
 }

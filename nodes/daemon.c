@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "common/datadir.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/daemon.h"
@@ -68,25 +69,22 @@ void node_crash_point(const char *name)
 }
 #endif
 
+/* One node per data directory, before anything else: the directory is never created here (a
+ * mistyped data_dir is an error, not a new store: refbus-node init creates one). */
 static int lock_data_dir(refbus_noded *d)
 {
-    char path[PATH_MAX + 16];
-    int rc = refbus_mkdirs(d->cfg.data_dir, 0700);
-    if (rc) {
-        log_error("data_dir %s: cannot create", d->cfg.data_dir);
-        return rc;
-    }
-    snprintf(path, sizeof path, "%s/node.lock", d->cfg.data_dir);
-    d->lock_fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-    if (d->lock_fd < 0) {
-        log_error("%s: %s", path, strerror(errno));
-        return REFBUS_EIO;
-    }
-    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    long holder = 0;
+    int rc = refbus_datadir_lock(d->cfg.data_dir, "node.lock", &d->lock_fd, &holder);
+    if (rc == REFBUS_ENOTFOUND)
+        log_error("data directory %s does not exist: is data_dir right? A new store is created "
+                  "only by 'refbus-node init'", d->cfg.data_dir);
+    else if (rc == REFBUS_EEXIST && holder > 0)
+        log_error("another refbus-node (pid %ld) is running on %s", holder, d->cfg.data_dir);
+    else if (rc == REFBUS_EEXIST)
         log_error("another refbus-node is running on %s", d->cfg.data_dir);
-        return REFBUS_EEXIST;
-    }
-    return 0;
+    else if (rc)
+        log_error("%s/node.lock: %s", d->cfg.data_dir, strerror(errno));
+    return rc;
 }
 
 /* Use the newer of the configured directory file and the one installed earlier. */
@@ -126,7 +124,7 @@ static int start(refbus_noded *d)
         return rc;
     snprintf(path, sizeof path, "%s/store", d->cfg.data_dir);
     if ((rc = refbus_store_open(&d->store, path, refbus_keystore_storage_key(d->ks),
-                                (size_t)d->cfg.map_size_mb * 1024 * 1024))) {
+                                (size_t)d->cfg.map_size_mb * 1024 * 1024, 0))) {
         log_error("store %s: %s", path, refbus_strerror(rc));
         return rc;
     }
@@ -152,16 +150,24 @@ static void stop(refbus_noded *d)
         zmq_ctx_term(d->zctx);
     refbus_store_close(&d->store);
     ident_close(d);
-    json_decref(d->cp_alarm);
+    audit_cp_free(d);
     free(d->fl);
     free(d->pending);
     if (d->lock_fd >= 0)
         close(d->lock_fd);
 }
 
-static void loop(refbus_noded *d)
+static int loop(refbus_noded *d)
 {
     while (!*d->stop) {
+        /* A store that can no longer be written (MDB_PANIC, I/O error): stop and say why, so
+         * that the supervisor restarts us, instead of answering as if all were well. */
+        int frc = refbus_store_fatal(d->store);
+        if (frc) {
+            log_error("the store %s/store is unusable (%s): stopping", d->cfg.data_dir,
+                      refbus_strerror(frc));
+            return frc;
+        }
         zmq_pollitem_t it[3];
         int n = 0, ictl, idealer = -1, imon = -1;
         void *dealer = d->dealer, *mon = d->mon;
@@ -175,7 +181,7 @@ static void loop(refbus_noded *d)
             if (errno == EINTR)
                 continue;
             log_error("zmq_poll: %s", zmq_strerror(errno));
-            break;
+            return REFBUS_ETRANSPORT;
         }
         /* Each handler may replace the broker socket: only touch the ones polled. */
         if (idealer >= 0 && (it[idealer].revents & ZMQ_POLLIN) && d->dealer == dealer)
@@ -186,6 +192,46 @@ static void loop(refbus_noded *d)
             control_on_request(d);
         session_timers(d, refbus_mono_ms());
     }
+    return 0;
+}
+
+int refbus_node_daemon_init(const refbus_node_config *c)
+{
+    char path[PATH_MAX + 16];
+    refbus_noded *d = calloc(1, sizeof *d);
+    int rc;
+    if (!d)
+        return REFBUS_ENOMEM;
+    if (sodium_init() < 0) {
+        free(d);
+        return REFBUS_ENOMEM;
+    }
+    d->cfg = *c;
+    d->lock_fd = -1;
+    if ((rc = refbus_mkdirs(d->cfg.data_dir, 0700))) {
+        log_error("data_dir %s: cannot create", d->cfg.data_dir);
+        goto out;
+    }
+    if ((rc = lock_data_dir(d)) || (rc = ident_open(d)))
+        goto out;
+    snprintf(path, sizeof path, "%s/store/data.mdb", d->cfg.data_dir);
+    if (access(path, F_OK) == 0) {
+        log_error("%s already exists; refusing to start a new store over it (move it away "
+                  "first if that is really meant)", path);
+        rc = REFBUS_EEXIST;
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/store", d->cfg.data_dir);
+    if ((rc = refbus_store_open(&d->store, path, refbus_keystore_storage_key(d->ks),
+                                (size_t)d->cfg.map_size_mb * 1024 * 1024, 1)) == 0)
+        log_info("new store %s/data.mdb created for %s", path, d->me);
+out:
+    refbus_store_close(&d->store);
+    ident_close(d); /* wipes the passphrase too */
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    free(d);
+    return rc;
 }
 
 int refbus_node_daemon_run(const refbus_node_config *c)
@@ -210,7 +256,7 @@ int refbus_node_daemon_run(const refbus_node_config *c)
     if ((rc = start(d)) == 0) {
         log_info("refbus-node for %s running: data %s, control %s", d->me, d->cfg.data_dir,
                  d->cfg.control);
-        loop(d);
+        rc = loop(d);
         log_info("refbus-node for %s stopping", d->me);
     }
     stop(d);

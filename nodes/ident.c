@@ -298,7 +298,7 @@ int ident_can_send(const refbus_noded *d, char *why, size_t why_len)
         snprintf(why, why_len, "%s", d->revoked_reason);
         return REFBUS_EREVOKED;
     }
-    int rc = refbus_directory_sender_key(d->dir, d->me, d->epoch, &k);
+    int rc = refbus_directory_key_trust(d->dir, d->me, d->epoch, REFBUS_KEY_SEND, &k);
     if (rc == REFBUS_ERETIRED && d->rekey_pending)
         return 0; /* queued now, sealed again once the new bundle is read */
     if (rc == REFBUS_ENOTFOUND)

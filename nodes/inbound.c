@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/node_int.h"
@@ -282,17 +283,21 @@ void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len)
         defer(d, &h, rc, "store error");
         return;
     }
-    /* The sender's key at the epoch that signed: active or retired, never revoked. */
-    if ((rc = refbus_directory_key(d->dir, h.sender, h.sender_epoch, &sk))) {
-        snprintf(text, sizeof text, "sender %s key epoch %u: %s", h.sender, h.sender_epoch,
-                 refbus_strerror(rc));
+    /* The sender's key at the epoch that signed, by the one key-trust rule (READ: the broker
+     * accepted it under the active key; the sender may have rotated since). Never a revoked
+     * epoch, nor one at or below a revoked epoch: a broker must not be able to hand us what a
+     * thief signed with the older secrets of a stolen bundle. */
+    if ((rc = refbus_directory_key_trust(d->dir, h.sender, h.sender_epoch, REFBUS_KEY_READ,
+                                         &sk))) {
+        const char *why = refbus_directory_revocation(d->dir, h.sender, h.sender_epoch);
+        if (rc == REFBUS_EREVOKED)
+            snprintf(text, sizeof text, "sender %s key epoch %u is revoked (or an epoch after "
+                                        "it is): %.120s",
+                     h.sender, h.sender_epoch, why && why[0] ? why : "(no reason given)");
+        else
+            snprintf(text, sizeof text, "sender %s key epoch %u: %s", h.sender, h.sender_epoch,
+                     refbus_strerror(rc));
         refuse(d, &h, hash, rc, text);
-        return;
-    }
-    if (sk->status == REFBUS_KEY_REVOKED) {
-        snprintf(text, sizeof text, "sender %s key epoch %u is revoked: %.150s", h.sender,
-                 h.sender_epoch, sk->revoked_reason);
-        refuse(d, &h, hash, REFBUS_EREVOKED, text);
         return;
     }
     uint64_t now = refbus_now_ms();
@@ -342,6 +347,6 @@ void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len)
         goto out;
     }
 out:
-    free(pi);
+    refbus_wipe_free(pi); /* case reference, answer text */
     refbus_envelope_payload_free(&pl, pl_len);
 }

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "common/harden.h"
 #include "nodes/cli.h"
 
 #ifndef REFBUS_VERSION
@@ -17,7 +20,9 @@ static void usage(FILE *f)
     fputs("usage: refbus-node [options] COMMAND [arguments]\n"
           "\n"
           "commands:\n"
-          "  run                              run the node daemon (foreground)\n"
+          "  init                             create a new, empty store in DATA_DIR (once)\n"
+          "  run                              run the node daemon (foreground) on an existing\n"
+          "                                   store (see init)\n"
           "  send [FILE|-] --to A[,B...]      queue a referral (JSON) for one or more agencies\n"
           "       [--urgency U] [--expires-in D] [--msg-id HEX] [--wait[=SECONDS]]\n"
           "  inbox [list] [--after SEQ] [--limit N]   received messages, oldest first\n"
@@ -25,7 +30,8 @@ static void usage(FILE *f)
           "  reply MSGID --status S [--reason-code X] [--text T | --text-file F]\n"
           "                                   answer in the thread of message MSGID\n"
           "  thread show THREAD_ID            a thread's state per agency and its history\n"
-          "  outbox [MSGID]                   what waits for the broker, or one message\n"
+          "  outbox [--after SEQ] [--limit N] what waits for the broker (paged: \"more\")\n"
+          "  outbox MSGID                     one message: pending, failed, or accepted\n"
           "  status                           the node's state\n"
           "\n"
           "options (each also a key of the [node] section of the config file; -o for others):\n"
@@ -136,6 +142,16 @@ int main(int argc, char **argv)
     unsigned long long v;
     memset(&g, 0, sizeof g);
     memset(&o, 0, sizeof o);
+    /* Before anything is read: no core file may hold the keys or referral text, and every
+     * block jansson frees (requests, answers, decrypted referrals as JSON, the parser's own
+     * buffers) is wiped. A free that wipes by malloc_usable_size is used rather than a walk
+     * over each json_t before json_decref, because a walk cannot reach jansson's internal
+     * copies (the lexer's string buffer, the dump buffer as it grows, hashtable keys). */
+    if (refbus_harden_process() != 0)
+        return 1;
+    refbus_harden_heap_wipe(); /* libzmq's buffers too: they hold each control answer */
+    refbus_harden_heap_return(); /* and big ones go back to the system when freed */
+    json_set_alloc_funcs(malloc, refbus_wipe_free);
     refbus_node_config_init(&g.cfg);
 
     /* Pass 1: the config file, so that every other option overrides it. */
@@ -192,7 +208,7 @@ int main(int argc, char **argv)
             break;
         case OPT_AFTER:
             if (number(optarg, &o.after))
-                return misuse("--after: an inbox sequence number, got \"%s\"", optarg);
+                return misuse("--after: a sequence number, got \"%s\"", optarg);
             o.has_after = 1;
             cmd_specific |= 2;
             break;
@@ -223,12 +239,15 @@ int main(int argc, char **argv)
     int allowed = strcmp(cmd, "send") == 0    ? 1
                   : strcmp(cmd, "inbox") == 0 ? 2
                   : strcmp(cmd, "reply") == 0 ? 4
+                  : strcmp(cmd, "outbox") == 0 ? 2 /* --after, --limit: paging */
                                               : 0;
     if (cmd_specific & ~allowed)
         return misuse("an option given does not belong to \"%s\"", cmd);
 
     if (strcmp(cmd, "run") == 0 && na == 1)
         return refbus_node_cli_run(&g);
+    if (strcmp(cmd, "init") == 0 && na == 1)
+        return refbus_node_cli_init(&g);
     if (strcmp(cmd, "send") == 0 && na <= 2 && !o.to)
         return misuse("send: --to AGENCY[,AGENCY...] is required");
     if (strcmp(cmd, "send") == 0 && na <= 2)
@@ -247,8 +266,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "thread") == 0 && na == 3 && strcmp(a[1], "show") == 0)
         return refbus_node_cli_thread_show(&g, a[2]);
+    if (strcmp(cmd, "outbox") == 0 && na == 2 && cmd_specific)
+        return misuse("outbox MSGID: --after and --limit page the list, not one message");
     if (strcmp(cmd, "outbox") == 0 && na <= 2)
-        return refbus_node_cli_outbox(&g, na == 2 ? a[1] : NULL);
+        return refbus_node_cli_outbox(&g, na == 2 ? a[1] : NULL, o.after, (unsigned)o.limit);
     if (strcmp(cmd, "status") == 0 && na == 1)
         return refbus_node_cli_status(&g);
     return misuse("unknown command or wrong arguments: \"%s\"", cmd);

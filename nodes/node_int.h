@@ -19,6 +19,10 @@
 #include "nodes/store.h"
 
 enum node_state { NODE_DOWN = 0, NODE_CONNECTING, NODE_HELLO, NODE_READY };
+/* The broker's last word on whether our connection holds the agency's session (the values of
+ * refbus.v1.SessionState, carried in its PONG). */
+enum node_session { NODE_SESSION_UNKNOWN = 0, NODE_SESSION_ACTIVE, NODE_SESSION_OTHER,
+                    NODE_SESSION_NONE };
 
 #define NODE_RECENT 8
 #define NODE_HELLO_TIMEOUT_MS 10000u
@@ -44,6 +48,8 @@ typedef struct node_counters {
     uint64_t delivered_in, duplicates_in, refused_in, deferred_in;
     uint64_t submitted, accepted, rejected, receipts_in, bad_receipts;
     uint64_t directories_installed, checkpoints_verified, checkpoints_refused, reconnects;
+    uint64_t checkpoints_unproven; /* times the "no proof in time" alarm was raised */
+    uint64_t proof_requests, reanchors;
 } node_counters;
 
 typedef struct refbus_noded {
@@ -84,6 +90,17 @@ typedef struct refbus_noded {
     size_t n_fl, cap_fl;
     uint64_t pump_from; /* next outbox seq to consider on this session */
     uint64_t pump_retry_at;
+    /* Not served: another connection with our keys holds the session (told ESUPERSEDED, or a
+     * PONG said so). The connection stays (it still sends its outbox) and takes the session
+     * back only when the broker says nobody holds it: two nodes never fight over it. */
+    enum node_session session;
+    int superseded;
+    char session_note[256];
+    /* An unsigned ERROR (EREVOKED, ...) that the signed directory does not confirm: reported,
+     * retried with back-off, never a reason to stop sending. 0: none. */
+    int broker_claim;
+    char broker_claim_text[256];
+    uint64_t broker_claim_ms;
 
     /* deliveries of one receive pass share one write transaction (one fsync); their DELIVERED
      * receipts go out only after it commits (inbound.c) */
@@ -96,10 +113,32 @@ typedef struct refbus_noded {
     } *pending;
     size_t n_pending, cap_pending;
 
-    /* audit checkpoint (inbound.c) */
+    /* audit checkpoint (audit_cp.c) */
     int have_cp;
     refbus_checkpoint cp;
     json_t *cp_alarm; /* the last refused checkpoint, reported in status; NULL = none */
+    /* a newer checkpoint the broker showed without a proof from ours: we ask for one */
+    int behind;
+    refbus_checkpoint ahead;     /* the newest such checkpoint (its signature verified) */
+    uint64_t behind_since_ms;    /* wall clock; kept in the store, so a restart does not reset it */
+    int unproven_alarm;          /* behind for cfg.checkpoint_proof_seconds or longer */
+    uint64_t unproven_logged_ms; /* monotonic: the alarm is logged again every period */
+    uint64_t proof_asked_ms;     /* monotonic time of the last PROOF_REQUEST; 0 = ask now */
+    int proof_outstanding;       /* a PROOF_REQUEST has no answer yet */
+    char proof_refused[200];     /* the broker's last refusal of a PROOF_REQUEST ("" = none) */
+    /* re-anchoring after a broker restore (audit_cp.c): a root-signed statement in the
+     * directory names the checkpoint to take as the new anchor */
+    uint64_t ra_serial_seen;     /* directory serial last looked at, plus one (0 = never) */
+    int ra_wanted;
+    refbus_dir_reanchor ra;      /* the statement not applied yet */
+    int ra_have_applied;
+    uint8_t ra_applied[40];      /* size (u64be) || root of the last statement applied */
+    json_t *ra_last;             /* the last re-anchor applied, for status; NULL = none */
+
+    /* the control request being answered (control.c): the msg id a send/reply chose, and
+     * whether it was queued, so that even an error answer names it */
+    char req_msg_id[33];
+    int req_queued;
 
     /* status */
     int last_err;
@@ -152,8 +191,19 @@ void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len);
 void inbound_batch_end(refbus_noded *d);
 void inbound_notice(refbus_noded *d, const uint8_t *body, size_t len);
 void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, size_t len);
+/* audit_cp.c: checkpoints pushed by the broker (or answering our PROOF_REQUEST), the
+ * "behind without a proof" alarm, re-anchoring. */
 void inbound_checkpoint(refbus_noded *d, const uint8_t *body, size_t len);
 int inbound_load_checkpoint(refbus_noded *d) REFBUS_WUR;
+/* Every loop pass (monotonic `now`): ask for missing proofs, raise the alarm when one is
+ * overdue, notice a re-anchor statement in a newly installed directory. */
+void audit_cp_timers(refbus_noded *d, uint64_t now);
+/* An ERROR from the broker: 1 when it answers our PROOF_REQUEST (noted, the session goes on),
+ * 0 when it is about the session. */
+int audit_cp_on_error(refbus_noded *d, int code, const char *text);
+/* Add the audit fields (checkpoint_unproven, reanchor, counters) to a status reply. */
+void audit_cp_status(refbus_noded *d, json_t *reply);
+void audit_cp_free(refbus_noded *d);
 /* Mark every PENDING outbox entry FAILED with `code` and `text` (our key was revoked). */
 void inbound_fail_pending(refbus_noded *d, int code, const char *text);
 

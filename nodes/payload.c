@@ -83,7 +83,8 @@ int refbus_payload_inspect(refbus_payload_info *info, const uint8_t *payload, si
      * last), no unknown field at any depth, not both a referral and a status (the oneof keeps
      * the last) — so every conforming reader sees the same content. ENOMEM (the parser ran out
      * of memory) is passed on: it says nothing about the bytes. */
-    int rc = refbus_pb_unpack_canonical(&pl, &refbus__v1__payload__descriptor, payload, len);
+    int rc = refbus_pb_unpack_with(&pl, &refbus_pb_wiping, 1, &refbus__v1__payload__descriptor,
+                                   payload, len);
     if (rc)
         return rc;
     rc = REFBUS_EMALFORMED;
@@ -117,7 +118,7 @@ int refbus_payload_inspect(refbus_payload_info *info, const uint8_t *payload, si
     }
     rc = 0;
 out:
-    refbus__v1__payload__free_unpacked(pl, NULL);
+    refbus__v1__payload__free_unpacked(pl, &refbus_pb_wiping);
     return rc;
 }
 
@@ -210,7 +211,8 @@ int refbus_payload_to_json(json_t **out, const uint8_t *payload, size_t len)
 {
     json_t *j = NULL, *b = NULL;
     Refbus__V1__Payload *pl = NULL;
-    int rc = refbus_pb_unpack(&pl, &refbus__v1__payload__descriptor, payload, len);
+    int rc = refbus_pb_unpack_with(&pl, &refbus_pb_wiping, 0, &refbus__v1__payload__descriptor,
+                                   payload, len);
     if (rc)
         return rc;
     rc = REFBUS_EMALFORMED;
@@ -235,6 +237,6 @@ int refbus_payload_to_json(json_t **out, const uint8_t *payload, size_t len)
     if (j)
         *out = j;
 out:
-    refbus__v1__payload__free_unpacked(pl, NULL);
+    refbus__v1__payload__free_unpacked(pl, &refbus_pb_wiping);
     return rc;
 }

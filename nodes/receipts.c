@@ -13,33 +13,32 @@
 #include "nodes/node_int.h"
 #include "proto/wire.h"
 
-/* The signer's public key for a receipt: the broker's (by epoch) or an agency's, never a
- * revoked one. */
-static int signer_key(refbus_noded *d, const refbus_receipt *r, const uint8_t **pk)
-{
-    const refbus_dir_key *k = NULL;
-    const char *bid = refbus_directory_broker_id(d->dir);
-    int rc;
-    if (bid && strcmp(bid, r->signer) == 0)
-        rc = refbus_directory_broker_key(d->dir, r->signer_epoch, &k);
-    else
-        rc = refbus_directory_key(d->dir, r->signer, r->signer_epoch, &k);
-    if (rc)
-        return rc;
-    if (k->status == REFBUS_KEY_REVOKED)
-        return REFBUS_EREVOKED;
-    *pk = k->sign_pk;
-    return 0;
-}
-
 static int is_broker(refbus_noded *d, const char *signer)
 {
     const char *bid = refbus_directory_broker_id(d->dir);
     return bid && strcmp(bid, signer) == 0;
 }
 
+/* The signer's public key for a receipt, by the one key-trust rule: the broker's receipts are
+ * checked like its checkpoints (READ: its older epochs keep stored receipts verifiable); a
+ * recipient's DELIVERED / REJECTED counts only under its ACTIVE key (RECEIPT), as at the
+ * broker, so a rotated-away bundle cannot make us believe in a delivery. */
+static int signer_key(refbus_noded *d, const refbus_receipt *r, const uint8_t **pk)
+{
+    const refbus_dir_key *k = NULL;
+    int rc = refbus_directory_key_trust(d->dir, r->signer, r->signer_epoch,
+                                        is_broker(d, r->signer) ? REFBUS_KEY_READ
+                                                                : REFBUS_KEY_RECEIPT,
+                                        &k);
+    if (rc == 0)
+        *pk = k->sign_pk;
+    return rc;
+}
+
+/* hash_known 0: the broker holds an earlier sealing of this message (a resend after a
+ * rotation was answered EDUPLICATE), whose envelope hash we do not have. */
 static int to_sent(refbus_noded *d, MDB_txn *txn, uint64_t seq, const refbus_outbox_rec *o,
-                   const refbus_receipt *r, const uint8_t *bytes, size_t len)
+                   const refbus_receipt *r, const uint8_t *bytes, size_t len, int hash_known)
 {
     refbus_sent_rec s = REFBUS__NODESTORE__SENT_RECORD__INIT;
     Refbus__Nodestore__Delivery dl[REFBUS_MAX_RECIPIENTS], *dp[REFBUS_MAX_RECIPIENTS];
@@ -56,7 +55,7 @@ static int to_sent(refbus_noded *d, MDB_txn *txn, uint64_t seq, const refbus_out
     s.accepted_ms = r ? r->time_ms : refbus_now_ms();
     s.audit_index = r ? r->audit_index : 0;
     s.accepted_receipt = (ProtobufCBinaryData){len, (uint8_t *)bytes};
-    s.envelope_hash = (ProtobufCBinaryData){32, h.envelope_hash};
+    s.envelope_hash = (ProtobufCBinaryData){hash_known ? 32u : 0u, h.envelope_hash};
     s.payload = o->payload;
     for (size_t i = 0; i < o->n_to; i++) {
         refbus__nodestore__delivery__init(&dl[i]);
@@ -162,7 +161,7 @@ void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, s
                                                 "ignored", hex);
             goto out;
         }
-        rc = to_sent(d, txn, seq, o, &r, body, len);
+        rc = to_sent(d, txn, seq, o, &r, body, len, 1);
         if (rc == 0 && (rc = refbus_store_commit(&txn)) == 0) {
             d->n.accepted++;
             log_info("message %s accepted by the broker (audit index %llu)", hex,
@@ -193,11 +192,19 @@ void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, s
                 d->pump_from = seq; /* the pump re-seals it with our current epoch */
             goto out;
         }
+        if (r.reason == REFBUS_ERETIRED) {
+            /* Our epoch is retired but we hold no newer one yet: the message is not lost, it
+             * waits, and is re-sealed and sent once the rotated bundle is read. */
+            node_note_error(d, r.reason, "message %s kept: key epoch %u is retired at the "
+                                         "broker; install the agency's rotated bundle",
+                            hex, o->sender_epoch);
+            goto out;
+        }
     }
     if (r.reason == REFBUS_EDUPLICATE && o->resealed) {
         /* The broker holds the first sealing (accepted before the rotation; that receipt was
          * lost): the message is durable there. */
-        rc = to_sent(d, txn, seq, o, NULL, NULL, 0);
+        rc = to_sent(d, txn, seq, o, NULL, NULL, 0, 0);
         if (rc == 0 && (rc = refbus_store_commit(&txn)) == 0)
             log_info("message %s was accepted before it was re-sealed", hex);
         goto out;
@@ -245,13 +252,18 @@ static int record_delivery(refbus_noded *d, const refbus_receipt *r, const uint8
             rc = REFBUS_ERECEIPT;
             goto out;
         }
-        if ((rc = to_sent(d, txn, seq, o, NULL, NULL, 0)) ||
+        if ((rc = to_sent(d, txn, seq, o, NULL, NULL, 0, 1)) ||
             (rc = refbus_sent_get(d->store, txn, r->msg_id, &s)))
             goto out;
         session_inflight_remove(d, r->msg_id);
     }
     if (rc)
         goto out;
+    /* A receipt counts only for exactly the envelope we sent (the one the broker accepted). */
+    if (s->envelope_hash.len == 32 && memcmp(s->envelope_hash.data, r->envelope_hash, 32) != 0) {
+        rc = REFBUS_ERECEIPT;
+        goto out;
+    }
     for (size_t i = 0; i < s->n_deliveries; i++) {
         Refbus__Nodestore__Delivery *dl = s->deliveries[i];
         if (strcmp(dl->agency, r->recipient) != 0)
@@ -341,7 +353,7 @@ static int collect_pending(void *ctx, const uint8_t *key, size_t klen, const uin
                            size_t len)
 {
     seqs *s = ctx;
-    Refbus__Nodestore__OutboxRecord *r = refbus__nodestore__outbox_record__unpack(NULL, len, val);
+    refbus_outbox_rec *r = refbus_outbox_unpack(val, len);
     int pending = r && r->state == REFBUS__NODESTORE__OUT_STATE__OUT_PENDING;
     refbus_outbox_free(&r);
     if (!pending || klen != 8)

@@ -7,9 +7,35 @@
 
 #include <sodium.h>
 
+#include "proto/pbutil.h"
+
 #define IDX_SENDER_MSG "inbox/sender+msg"
 #define IDX_MSG "inbox/msg"
 #define OUTBOX_NEXT "outbox-next-seq"
+
+ProtobufCMessage *refbus_rec_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *b,
+                                    size_t len)
+{
+    return protobuf_c_message_unpack(desc, &refbus_pb_wiping, len, b);
+}
+
+void refbus_rec_free(ProtobufCMessage *m)
+{
+    if (m)
+        protobuf_c_message_free_unpacked(m, &refbus_pb_wiping);
+}
+
+refbus_outbox_rec *refbus_outbox_unpack(const uint8_t *b, size_t len)
+{
+    return (refbus_outbox_rec *)refbus_rec_unpack(&refbus__nodestore__outbox_record__descriptor,
+                                                  b, len);
+}
+
+refbus_inbox_rec *refbus_inbox_unpack(const uint8_t *b, size_t len)
+{
+    return (refbus_inbox_rec *)refbus_rec_unpack(&refbus__nodestore__inbox_record__descriptor, b,
+                                                 len);
+}
 
 int refbus_rec_pack(uint8_t **out, size_t *len, const ProtobufCMessage *m)
 {
@@ -49,7 +75,7 @@ static int get_msg(refbus_store *s, MDB_txn *txn, enum refbus_table t, const voi
     int rc = refbus_store_get(s, txn, t, key, klen, &b, &n);
     if (rc)
         return rc;
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, n, b);
+    ProtobufCMessage *m = refbus_rec_unpack(desc, b, n);
     wipe_free(&b, n);
     if (!m)
         return REFBUS_ECORRUPT;
@@ -145,9 +171,7 @@ int refbus_outbox_remove(refbus_store *s, MDB_txn *txn, uint64_t seq, const uint
 void refbus_outbox_free(refbus_outbox_rec **r)
 {
     if (r && *r) {
-        if ((*r)->payload.data)
-            sodium_memzero((*r)->payload.data, (*r)->payload.len);
-        refbus__nodestore__outbox_record__free_unpacked(*r, NULL);
+        refbus_rec_free(&(*r)->base);
         *r = NULL;
     }
 }
@@ -169,9 +193,7 @@ int refbus_sent_get(refbus_store *s, MDB_txn *txn, const uint8_t msg_id[16],
 void refbus_sent_free(refbus_sent_rec **r)
 {
     if (r && *r) {
-        if ((*r)->payload.data)
-            sodium_memzero((*r)->payload.data, (*r)->payload.len);
-        refbus__nodestore__sent_record__free_unpacked(*r, NULL);
+        refbus_rec_free(&(*r)->base);
         *r = NULL;
     }
 }
@@ -246,9 +268,7 @@ int refbus_inbox_get(refbus_store *s, MDB_txn *txn, uint64_t seq, refbus_inbox_r
 void refbus_inbox_free(refbus_inbox_rec **r)
 {
     if (r && *r) {
-        if ((*r)->payload.data)
-            sodium_memzero((*r)->payload.data, (*r)->payload.len);
-        refbus__nodestore__inbox_record__free_unpacked(*r, NULL);
+        refbus_rec_free(&(*r)->base);
         *r = NULL;
     }
 }

@@ -17,6 +17,18 @@ typedef Refbus__Nodestore__OutboxRecord refbus_outbox_rec;
 typedef Refbus__Nodestore__SentRecord refbus_sent_rec;
 typedef Refbus__Nodestore__InboxRecord refbus_inbox_rec;
 
+/* The one place node store records are unpacked and freed (tests/check_nodestore_wipe.sh keeps
+ * it so): protobuf-c's allocator here is malloc plus a free that wipes every block (strings,
+ * bytes, repeated arrays, the message structs) before releasing it, so no case text, case
+ * reference or payload outlives its record. Records built by hand with malloc/strdup (thread.c)
+ * are freed the same way. unpack: NULL when the bytes do not decode (or out of memory). */
+ProtobufCMessage *refbus_rec_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *b,
+                                    size_t len);
+/* Wipe and free any node store record (unpacked or hand-built); accepts NULL. */
+void refbus_rec_free(ProtobufCMessage *m);
+refbus_outbox_rec *refbus_outbox_unpack(const uint8_t *b, size_t len);
+refbus_inbox_rec *refbus_inbox_unpack(const uint8_t *b, size_t len);
+
 /* Pack any record into malloc'd bytes (wiped and freed by the callers below).
  * Errors: REFBUS_ENOMEM. */
 int refbus_rec_pack(uint8_t **out, size_t *len, const ProtobufCMessage *m) REFBUS_WUR;

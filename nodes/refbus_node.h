@@ -51,7 +51,20 @@ typedef struct refbus_node_send_opts {
 /* Queue the referral `referral_json` (docs/NODE.md "Referral JSON") for `n_to` agencies. The
  * daemon checks it (an error names the field; nothing is queued), seals it, stores it in its
  * outbox and answers {"ok":true,"msg_id":..,"thread_id":..,"state":"pending",...}; it is sent
- * to the broker and kept until ACCEPTED (see refbus_node_outbox). *reply may be NULL. */
+ * to the broker and kept until ACCEPTED (see refbus_node_outbox). `reply` may be NULL; else
+ * *reply is set (or NULL) on every return.
+ *
+ * Retrying safely (a child must never be referred twice): the msg id is chosen before the
+ * request leaves (opts->msg_id, or a random one made here), and every answer that may have
+ * queued something carries it in its "msg_id" field:
+ *  - REFBUS_ETIMEOUT / REFBUS_ETRANSPORT: the daemon may or may not have queued it; *reply is
+ *    {"ok":false,...,"msg_id":ID,"queued":null}. Do NOT send a new referral: look ID up with
+ *    refbus_node_outbox(n, ID, ...) — found means queued (or already sent); REFBUS_ENOTFOUND
+ *    means not queued, and the same call may be repeated with opts->msg_id = ID;
+ *  - REFBUS_EEXIST: an earlier call with this msg id already queued it (nothing new queued);
+ *  - the daemon's other refusals carry "msg_id" and "queued": false (nothing queued), or
+ *    "queued": true when it failed after queuing (then it is in the outbox).
+ * Repeating the call with the same opts->msg_id is always safe: it queues at most once. */
 int refbus_node_send(refbus_node *n, const char *referral_json, const char *const *to,
                      size_t n_to, const refbus_node_send_opts *opts, char **reply) REFBUS_WUR;
 
@@ -76,6 +89,12 @@ int refbus_node_thread_show(refbus_node *n, const char *thread_id, char **reply)
 /* What is waiting for the broker (msg_id NULL), or one message: pending / failed (with the
  * reason) / accepted with each recipient's delivery receipt. */
 int refbus_node_outbox(refbus_node *n, const char *msg_id, char **reply) REFBUS_WUR;
+/* One page of the outbox list: entries with a sequence number above `after_seq`, at most `max`
+ * (1..1000; 0 = 1000), oldest first: {"ok":true,"items":[...],"last_seq":N,"more":bool}. When
+ * "more" is true, call again with after_seq = last_seq for the rest. refbus_node_outbox(n,
+ * NULL, ...) is the first page. */
+int refbus_node_outbox_list(refbus_node *n, uint64_t after_seq, unsigned max, char **reply)
+    REFBUS_WUR;
 /* The node's state: broker session, key state, directory, outbox, inbox, audit checkpoint. */
 int refbus_node_status(refbus_node *n, char **reply) REFBUS_WUR;
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/harden.h"
 #include "common/util.h"
 #include "nodes/referral_enums.h"
 #include "nodes/thread.h"
@@ -397,7 +398,7 @@ int refbus_referral_from_json(uint8_t **payload, size_t *payload_len, int *urgen
     if ((rc = pack_payload(payload, payload_len, &pl)))
         goto out;
     if (*payload_len > REFBUS_MAX_PAYLOAD) {
-        free(*payload);
+        refbus_wipe_free(*payload);
         *payload = NULL;
         rc = fail(err, "(referral)", "too large: %zu bytes encoded, at most %u", *payload_len,
                   REFBUS_MAX_PAYLOAD);
@@ -406,7 +407,7 @@ int refbus_referral_from_json(uint8_t **payload, size_t *payload_len, int *urgen
     if (urgency)
         *urgency = urg;
 out:
-    free(s);
+    refbus_wipe_free(s);
     return rc;
 }
 

@@ -2,12 +2,14 @@
  * the first message on it), a socket monitor to see handshakes and disconnects, HELLO/WELCOME,
  * back-off, application pings, and the outbox pump with its send window and resend timer. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <zmq.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/node_int.h"
@@ -63,7 +65,10 @@ void session_connect(refbus_noded *d)
         setopt_int(d->dealer, ZMQ_HEARTBEAT_TIMEOUT, (int)d->cfg.ping_timeout_seconds * 1000) ||
         setopt_int(d->dealer, ZMQ_RECONNECT_IVL, (int)d->cfg.reconnect_min_ms) ||
         setopt_int(d->dealer, ZMQ_RECONNECT_IVL_MAX, (int)d->cfg.reconnect_max_ms) ||
-        zmq_setsockopt(d->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg))
+        zmq_setsockopt(d->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        /* whole messages libzmq may hold for us: the broker never has more in flight than
+         * our credit plus answers; past it libzmq stops reading (docs/PROTOCOL.md "Limits") */
+        setopt_int(d->dealer, ZMQ_RCVHWM, (int)(d->cfg.credit + d->cfg.send_window + 256)))
         goto fail;
     snprintf(mon_ep, sizeof mon_ep, "inproc://refbus-node-monitor-%u", ++d->mon_n);
     if (zmq_socket_monitor(d->dealer, mon_ep, MON_EVENTS) ||
@@ -97,6 +102,7 @@ void session_drop(refbus_noded *d, const char *why, int backoff)
     d->state = NODE_DOWN;
     d->n_fl = 0;
     d->hello_pending = 0;
+    d->session = NODE_SESSION_UNKNOWN;
     if (!backoff) {
         d->reconnect_at = now;
         return;
@@ -106,6 +112,51 @@ void session_drop(refbus_noded *d, const char *why, int backoff)
     d->reconnect_at = now + d->backoff_ms;
     d->backoff_ms = d->backoff_ms * 2 > d->cfg.reconnect_max_ms ? d->cfg.reconnect_max_ms
                                                                  : d->backoff_ms * 2;
+}
+
+/* The broker said something about our key that only the signed directory may decide (an
+ * ERROR is not signed, and the broker is trusted for availability only): keep everything,
+ * say so in status and the log, and try again with back-off. */
+static void note_claim(refbus_noded *d, int code, const char *text)
+{
+    const refbus_dir_key *k = NULL;
+    int st = refbus_directory_key_trust(d->dir, d->me, d->epoch, REFBUS_KEY_SEND, &k);
+    if (d->broker_claim != code)
+        log_warn("the broker says %s (%s), but our signed directory (serial %llu) says key "
+                 "epoch %u of %s is %s: the outbox is kept and sending is retried; ask the "
+                 "administrators if it persists",
+                 text, refbus_errname(code),
+                 (unsigned long long)refbus_directory_serial(d->dir), d->epoch, d->me,
+                 st == 0 ? "active" : refbus_strerror(st));
+    d->broker_claim = code;
+    snprintf(d->broker_claim_text, sizeof d->broker_claim_text, "%s", text);
+    d->broker_claim_ms = refbus_now_ms();
+}
+
+/* Connected, but another connection holds the agency's session: keep the connection (the
+ * outbox still goes out, ACCEPTED comes back here), ping now to learn when the session is
+ * free, and never take it over by HELLO while someone else holds it. */
+static void standby(refbus_noded *d)
+{
+    d->state = NODE_READY;
+    d->session = NODE_SESSION_OTHER;
+    d->superseded = 1;
+    d->ready_since_ms = refbus_now_ms();
+    d->next_ping = refbus_mono_ms();
+    d->pump_from = 0;
+    d->n_fl = 0;
+}
+
+static void on_superseded(refbus_noded *d, const char *text)
+{
+    if (!d->superseded || d->session != NODE_SESSION_OTHER)
+        log_warn("NOT SERVED: %s; this node keeps its connection and outbox but receives "
+                 "nothing until the session is free (stop the other node)",
+                 text);
+    snprintf(d->session_note, sizeof d->session_note, "%s", text);
+    if (d->state == NODE_READY || d->state == NODE_HELLO)
+        standby(d);
+    d->superseded = 1;
 }
 
 static void send_hello(refbus_noded *d)
@@ -144,8 +195,12 @@ void session_on_monitor(refbus_noded *d)
         }
         switch (event) {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-            d->state = NODE_HELLO;
             d->hello_at = d->last_rx = refbus_mono_ms();
+            if (d->superseded) {
+                standby(d); /* ask first: HELLO only when nobody holds the session */
+                break;
+            }
+            d->state = NODE_HELLO;
             send_hello(d);
             break;
         case ZMQ_EVENT_DISCONNECTED:
@@ -168,6 +223,9 @@ void session_on_monitor(refbus_noded *d)
                 const refbus_dir_key *k = NULL;
                 if (refbus_directory_current_key(d->dir, d->me, &k) != 0)
                     inbound_fail_pending(d, REFBUS_EREVOKED, d->revoked_reason);
+            } else if (!d->revoked && !d->rekey_pending) {
+                note_claim(d, REFBUS_EUNKNOWNPEER, "handshake refused: our transport key is "
+                                                   "unknown, retired or revoked at the broker");
             }
             break;
         }
@@ -190,12 +248,22 @@ static void on_welcome(refbus_noded *d, const uint8_t *b, size_t n)
     }
     d->welcome = w;
     d->state = NODE_READY;
+    d->session = NODE_SESSION_ACTIVE;
+    d->superseded = 0;
+    d->session_note[0] = 0;
+    if (d->broker_claim)
+        log_info("the broker serves us again: its earlier claim (%s) is withdrawn",
+                 refbus_errname(d->broker_claim));
+    d->broker_claim = 0;
+    d->broker_claim_text[0] = 0;
     d->backoff_ms = d->cfg.reconnect_min_ms;
     d->ready_since_ms = refbus_now_ms();
     d->next_ping = refbus_mono_ms() + d->cfg.ping_seconds * 1000u;
     d->pump_from = 0;
     d->n_fl = 0;
     d->last_err = 0;
+    d->proof_asked_ms = 0; /* a missing proof is asked for again on the new session */
+    d->proof_outstanding = 0;
     log_info("session with broker %s ready (its directory serial %llu, audit size %llu)",
              w.broker_id, (unsigned long long)w.directory_serial,
              (unsigned long long)w.audit_size);
@@ -241,25 +309,70 @@ static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
                         refbus_errname(e.code));
         return;
     }
+    if (audit_cp_on_error(d, e.code, e.text))
+        return; /* the answer to our PROOF_REQUEST, not about the session */
+    if (e.code == REFBUS_ESUPERSEDED) {
+        on_superseded(d, e.text);
+        return; /* the connection stays */
+    }
     node_note_error(d, e.code, "the broker refused this node: %s (%s)", e.text,
                     refbus_errname(e.code));
-    if (e.code == REFBUS_EREVOKED || e.code == REFBUS_EUNKNOWNPEER) {
-        /* Retired after a rotation (a newer bundle may be on disk already) or revoked. */
+    if (e.code == REFBUS_EREVOKED || e.code == REFBUS_EUNKNOWNPEER ||
+        e.code == REFBUS_ERETIRED) {
+        /* An ERROR is unsigned: the signed directory decides. Re-read the directory file and
+         * the keystore (a rotated bundle may be there already); the next HELLO announces our
+         * serial, and a broker with a newer directory pushes it. */
         if (ident_try_keystore(d, &reconnect) == 0 && reconnect) {
             session_drop(d, "a newer key epoch is in the keystore: reconnecting with it", 0);
             return;
         }
-        if (ident_refresh(d, &reconnect) == 0 && !d->revoked) { /* not (yet) in our directory */
-            d->revoked = 1;
-            snprintf(d->revoked_reason, sizeof d->revoked_reason,
-                     "the broker refuses key epoch %u of %s: %.120s", d->epoch, d->me, e.text);
+        if (ident_refresh(d, &reconnect) == 0 && reconnect) {
+            session_drop(d, "keys changed: reconnecting with the new ones", 0);
+            return;
         }
         const refbus_dir_key *k = NULL;
-        /* The directory confirms it: what is queued was signed by a revoked key for good. */
-        if (d->revoked && refbus_directory_current_key(d->dir, d->me, &k) != 0)
-            inbound_fail_pending(d, REFBUS_EREVOKED, d->revoked_reason);
+        if (d->revoked) {
+            /* The directory confirms it: what is queued was signed by a revoked key. */
+            if (refbus_directory_current_key(d->dir, d->me, &k) != 0)
+                inbound_fail_pending(d, REFBUS_EREVOKED, d->revoked_reason);
+        } else if (!d->rekey_pending) {
+            note_claim(d, e.code, e.text);
+        }
     }
     session_drop(d, NULL, 1);
+}
+
+/* PONG from the broker: does this connection hold our session? */
+static void on_pong(refbus_noded *d, const uint8_t *b, size_t n)
+{
+    uint64_t t = 0;
+    int s = 0;
+    if (refbus_bmsg_ping_parse(&t, &s, b, n) || d->state != NODE_READY)
+        return;
+    switch (s) {
+    case NODE_SESSION_ACTIVE:
+        d->session = NODE_SESSION_ACTIVE;
+        d->superseded = 0;
+        d->session_note[0] = 0;
+        break;
+    case NODE_SESSION_OTHER:
+        if (d->session != NODE_SESSION_OTHER || !d->superseded)
+            on_superseded(d, d->session_note[0] ? d->session_note
+                                                : "connected, but another connection holds "
+                                                  "this agency's session at the broker (a "
+                                                  "second node with these keys?)");
+        break;
+    case NODE_SESSION_NONE:
+        /* Nobody holds it (the other node is gone, or the broker ended ours): take it. */
+        log_info("the broker says nobody holds %s's session: taking it", d->me);
+        d->session = NODE_SESSION_NONE;
+        d->state = NODE_HELLO;
+        d->hello_at = refbus_mono_ms();
+        send_hello(d);
+        break;
+    default:
+        break; /* a broker that does not say */
+    }
 }
 
 void session_on_broker(refbus_noded *d)
@@ -284,7 +397,7 @@ void session_on_broker(refbus_noded *d)
         case REFBUS_CMD_DELIVER: inbound_deliver(d, m.body, m.body_len); break;
         case REFBUS_CMD_RECEIPT: inbound_notice(d, m.body, m.body_len); break;
         case REFBUS_CMD_PING: (void)session_send(d, REFBUS_CMD_PONG, m.body, m.body_len); break;
-        case REFBUS_CMD_PONG: break;
+        case REFBUS_CMD_PONG: on_pong(d, m.body, m.body_len); break;
         case REFBUS_CMD_DIRECTORY: on_directory(d, m.body, m.body_len); break;
         case REFBUS_CMD_CHECKPOINT: inbound_checkpoint(d, m.body, m.body_len); break;
         case REFBUS_CMD_ERROR: on_error(d, m.body, m.body_len); break;
@@ -342,7 +455,7 @@ static int pump_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
     uint64_t seq = refbus_store_get_u64be(key);
     if (d->n_fl >= d->cfg.send_window)
         return 1;
-    Refbus__Nodestore__OutboxRecord *r = refbus__nodestore__outbox_record__unpack(NULL, len, val);
+    refbus_outbox_rec *r = refbus_outbox_unpack(val, len);
     if (!r || r->msg_id.len != 16 || r->state != REFBUS__NODESTORE__OUT_STATE__OUT_PENDING ||
         inflight_find(d, r->msg_id.data)) {
         d->pump_from = seq + 1;
@@ -358,13 +471,13 @@ static int pump_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
     int rc = session_send(d, REFBUS_CMD_SUBMIT, r->envelope.data, r->envelope.len);
     if (rc) {
         p->blocked = 1;
-        refbus__nodestore__outbox_record__free_unpacked(r, NULL);
+        refbus_outbox_free(&r); /* wiped: it holds the plaintext payload */
         return 1;
     }
     d->n.submitted++;
     if (inflight_add(d, seq, r->msg_id.data)) {
         p->blocked = 1;
-        refbus__nodestore__outbox_record__free_unpacked(r, NULL);
+        refbus_outbox_free(&r); /* wiped: it holds the plaintext payload */
         return 1;
     }
     d->pump_from = seq + 1;
@@ -443,9 +556,31 @@ static void resend_stale(refbus_noded *d, uint64_t now)
     }
 }
 
+/* libzmq holds a multipart message until its last frame and nothing in libzmq bounds its
+ * frames (ZMQ_MAXMSGSIZE is per frame): a broker could fill our memory with one endless
+ * message. Our only connection is the broker's, so over max_memory_mb it is the one to drop;
+ * closing the socket frees what libzmq buffered. */
+static void memory_guard(refbus_noded *d)
+{
+    uint64_t limit = (uint64_t)d->cfg.max_memory_mb << 20;
+    if (!d->dealer || refbus_mem_anon_bytes() <= limit)
+        return;
+    malloc_trim(0);
+    uint64_t anon = refbus_mem_anon_bytes();
+    if (anon <= limit)
+        return;
+    node_note_error(d, REFBUS_ETOOLARGE,
+                    "broker session dropped: memory %llu MiB over max_memory_mb %u while the "
+                    "broker's messages were being received (a message no broker may send)",
+                    (unsigned long long)(anon >> 20), d->cfg.max_memory_mb);
+    session_drop(d, "memory over max_memory_mb", 1);
+}
+
 void session_timers(refbus_noded *d, uint64_t now)
 {
     int changed = 0;
+    memory_guard(d);
+    audit_cp_timers(d, now);
     ident_watch_files(d, now, &changed);
     if (changed && d->state != NODE_DOWN)
         session_drop(d, "keys changed: reconnecting with the new ones", 0);
@@ -488,7 +623,9 @@ void session_timers(refbus_noded *d, uint64_t now)
 
 uint64_t session_next_timer(const refbus_noded *d, uint64_t now)
 {
-    uint64_t t = now + 1000;
+    /* 200 ms while a session is up: a broker filling our memory with an unfinished message
+     * sends nothing that wakes the loop (session_timers checks memory) */
+    uint64_t t = now + (d->dealer ? 200 : 1000);
 #define EARLIER(x)                                                                          \
     do {                                                                                    \
         if ((x) < t)                                                                        \

@@ -3,12 +3,14 @@
  * another slot does not open. Values are written in place with MDB_RESERVE (no extra copy). */
 #include "nodes/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include <sodium.h>
 
+#include "common/datadir.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -29,18 +31,20 @@ static const int sealed_tables[REFBUS_T_COUNT] = {0, 1, 0, 1, 1, 0, 1};
 
 struct refbus_store {
     MDB_env *env;
+    int fatal; /* the first fatal LMDB code seen (MDB_PANIC, ...): the env is unusable */
     MDB_dbi dbi[REFBUS_T_COUNT];
     uint8_t *keys; /* N_KEYS x 32, sodium_malloc'd, read-only */
 };
 
-static int lmdb_err(int e, const char *what)
+/* One mapping (refbus_lmdb_code); a fatal error is remembered so that the daemon stops. */
+static int lmdb_err(refbus_store *s, int e, const char *what)
 {
-    if (e == MDB_NOTFOUND)
-        return REFBUS_ENOTFOUND;
-    if (e == MDB_MAP_FULL)
-        return REFBUS_EMAPFULL;
-    log_error("store: %s: %s", what, mdb_strerror(e));
-    return REFBUS_ELMDB;
+    int rc = refbus_lmdb_code(e);
+    if (rc == REFBUS_ESTORAGE && s && !s->fatal)
+        s->fatal = e;
+    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE)
+        log_error("store: %s: %s", what, mdb_strerror(e));
+    return rc;
 }
 
 void refbus_store_u64be(uint8_t out[8], uint64_t v)
@@ -125,13 +129,13 @@ static int check_key(refbus_store *s, MDB_txn *txn)
     if (e == MDB_NOTFOUND) {
         v.mv_size = SEAL_OVERHEAD + sizeof CHECK_TEXT - 1;
         if ((e = mdb_put(txn, s->dbi[REFBUS_T_META], &k, &v, MDB_RESERVE)))
-            return lmdb_err(e, "write key check");
+            return lmdb_err(s, e, "write key check");
         seal_into(s, v.mv_data, KEY_CHECK, REFBUS_T_META, k.mv_data, k.mv_size, CHECK_TEXT,
                   sizeof CHECK_TEXT - 1);
         return 0;
     }
     if (e)
-        return lmdb_err(e, "read key check");
+        return lmdb_err(s, e, "read key check");
     int rc = open_from(s, &plain, &plen, KEY_CHECK, REFBUS_T_META, k.mv_data, k.mv_size,
                        v.mv_data, v.mv_size);
     if (rc == 0 && (plen != sizeof CHECK_TEXT - 1 || memcmp(plain, CHECK_TEXT, plen) != 0))
@@ -144,15 +148,28 @@ static int check_key(refbus_store *s, MDB_txn *txn)
 }
 
 int refbus_store_open(refbus_store **out, const char *dir, const uint8_t storage_key[32],
-                      size_t map_bytes)
+                      size_t map_bytes, int create)
 {
     int rc, e;
     refbus_store *s = NULL;
     MDB_txn *txn = NULL;
+    char file[4200], why[256];
     if (!out || !dir || !storage_key || map_bytes < 1024 * 1024)
         return REFBUS_EINVAL;
-    if ((rc = refbus_mkdirs(dir, 0700)))
+    if (create && (rc = refbus_mkdirs(dir, 0700)))
         return rc;
+    snprintf(file, sizeof file, "%s/data.mdb", dir);
+    rc = refbus_lmdb_file_check(file, why, sizeof why, NULL);
+    if (rc == REFBUS_ENOTFOUND && !create) {
+        log_error("store: %s does not exist: is data_dir right? A new store is created only by "
+                  "'refbus-node init'", file);
+        return rc;
+    }
+    if (rc != 0 && rc != REFBUS_ENOTFOUND) {
+        log_error("store: %s is damaged: %s; refusing to use it (restore it from a backup)",
+                  file, rc == REFBUS_ECORRUPT ? why : refbus_strerror(rc));
+        return rc;
+    }
     if (!(s = calloc(1, sizeof *s)) || !(s->keys = sodium_malloc(32u * N_KEYS))) {
         rc = REFBUS_ENOMEM;
         goto out;
@@ -163,23 +180,26 @@ int refbus_store_open(refbus_store **out, const char *dir, const uint8_t storage
     rc = REFBUS_ELMDB;
     if ((e = mdb_env_create(&s->env)) || (e = mdb_env_set_maxdbs(s->env, REFBUS_T_COUNT)) ||
         (e = mdb_env_set_mapsize(s->env, map_bytes)) || (e = mdb_env_open(s->env, dir, 0, 0600))) {
-        rc = lmdb_err(e, dir);
+        rc = lmdb_err(s, e, file);
         goto out;
     }
     if ((e = mdb_txn_begin(s->env, NULL, 0, &txn))) {
-        rc = lmdb_err(e, "begin");
+        rc = lmdb_err(s, e, "begin");
         goto out;
     }
     for (int t = 0; t < REFBUS_T_COUNT; t++)
-        if ((e = mdb_dbi_open(txn, table_names[t], MDB_CREATE, &s->dbi[t]))) {
-            rc = lmdb_err(e, table_names[t]);
+        if ((e = mdb_dbi_open(txn, table_names[t], create ? MDB_CREATE : 0, &s->dbi[t]))) {
+            if (e == MDB_NOTFOUND)
+                log_error("store: %s is not a refbus-node store (no table %s)", file,
+                          table_names[t]);
+            rc = lmdb_err(s, e, table_names[t]);
             goto out;
         }
     if ((rc = check_key(s, txn)))
         goto out;
     if ((e = mdb_txn_commit(txn))) {
         txn = NULL;
-        rc = lmdb_err(e, "commit");
+        rc = lmdb_err(s, e, "commit");
         goto out;
     }
     txn = NULL;
@@ -191,6 +211,22 @@ out:
         mdb_txn_abort(txn);
     refbus_store_close(&s);
     return rc;
+}
+
+int refbus_store_fatal(refbus_store *s)
+{
+    MDB_txn *t = NULL;
+    if (!s || !s->env)
+        return 0;
+    if (!s->fatal) {
+        /* LMDB marks the environment after a failed commit: every later begin says MDB_PANIC. */
+        int e = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t);
+        if (e == 0)
+            mdb_txn_abort(t);
+        else
+            (void)lmdb_err(s, e, "begin");
+    }
+    return s->fatal ? REFBUS_ESTORAGE : 0;
 }
 
 void refbus_store_close(refbus_store **sp)
@@ -208,14 +244,14 @@ void refbus_store_close(refbus_store **sp)
 int refbus_store_begin(refbus_store *s, int write, MDB_txn **txn)
 {
     int e = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
-    return e ? lmdb_err(e, "begin") : 0;
+    return e ? lmdb_err(s, e, "begin") : 0;
 }
 
 int refbus_store_commit(MDB_txn **txn)
 {
     int e = mdb_txn_commit(*txn);
     *txn = NULL;
-    return e ? lmdb_err(e, "commit") : 0;
+    return e ? lmdb_err(NULL, e, "commit") : 0; /* a fatal one shows at the next begin */
 }
 
 void refbus_store_abort(MDB_txn **txn)
@@ -236,10 +272,10 @@ int refbus_store_put(refbus_store *s, MDB_txn *txn, enum refbus_table t, const v
     MDB_val k = {klen, (void *)key}, v = {len, (void *)val};
     int e;
     if (!sealed_tables[t])
-        return (e = mdb_put(txn, s->dbi[t], &k, &v, 0)) ? lmdb_err(e, "put") : 0;
+        return (e = mdb_put(txn, s->dbi[t], &k, &v, 0)) ? lmdb_err(s, e, "put") : 0;
     v.mv_size = len + SEAL_OVERHEAD;
     if ((e = mdb_put(txn, s->dbi[t], &k, &v, MDB_RESERVE)))
-        return lmdb_err(e, "put");
+        return lmdb_err(s, e, "put");
     seal_into(s, v.mv_data, (unsigned)t, (unsigned)t, key, klen, val, len);
     return 0;
 }
@@ -267,7 +303,7 @@ int refbus_store_get(refbus_store *s, MDB_txn *txn, enum refbus_table t, const v
     MDB_val k = {klen, (void *)key}, v;
     int e = mdb_get(txn, s->dbi[t], &k, &v);
     if (e)
-        return lmdb_err(e, "get");
+        return lmdb_err(s, e, "get");
     return value_out(s, t, &k, &v, val, len);
 }
 
@@ -278,7 +314,7 @@ int refbus_store_del(refbus_store *s, MDB_txn *txn, enum refbus_table t, const v
         return REFBUS_EINVAL;
     MDB_val k = {klen, (void *)key};
     int e = mdb_del(txn, s->dbi[t], &k, NULL);
-    return e ? lmdb_err(e, "del") : 0;
+    return e ? lmdb_err(s, e, "del") : 0;
 }
 
 int refbus_store_next_seq(refbus_store *s, MDB_txn *txn, enum refbus_table t, uint64_t *seq)
@@ -287,7 +323,7 @@ int refbus_store_next_seq(refbus_store *s, MDB_txn *txn, enum refbus_table t, ui
     MDB_val k, v;
     int e = mdb_cursor_open(txn, s->dbi[t], &c);
     if (e)
-        return lmdb_err(e, "cursor");
+        return lmdb_err(s, e, "cursor");
     e = mdb_cursor_get(c, &k, &v, MDB_LAST);
     mdb_cursor_close(c);
     if (e == MDB_NOTFOUND) {
@@ -295,7 +331,7 @@ int refbus_store_next_seq(refbus_store *s, MDB_txn *txn, enum refbus_table t, ui
         return 0;
     }
     if (e)
-        return lmdb_err(e, "last");
+        return lmdb_err(s, e, "last");
     if (k.mv_size != 8)
         return REFBUS_ECORRUPT;
     *seq = refbus_store_get_u64be(k.mv_data) + 1;
@@ -310,7 +346,7 @@ int refbus_store_scan(refbus_store *s, MDB_txn *txn, enum refbus_table t, const 
     int rc = 0, e = mdb_cursor_open(txn, s->dbi[t], &c);
     MDB_cursor_op step = reverse ? MDB_PREV : MDB_NEXT;
     if (e)
-        return lmdb_err(e, "cursor");
+        return lmdb_err(s, e, "cursor");
     if (!from) {
         e = mdb_cursor_get(c, &k, &v, reverse ? MDB_LAST : MDB_FIRST);
     } else {
@@ -336,7 +372,7 @@ int refbus_store_scan(refbus_store *s, MDB_txn *txn, enum refbus_table t, const 
         return 0;
     if (rc)
         return rc;
-    return e == MDB_NOTFOUND ? 0 : lmdb_err(e, "scan");
+    return e == MDB_NOTFOUND ? 0 : lmdb_err(s, e, "scan");
 }
 
 int refbus_store_count(refbus_store *s, MDB_txn *txn, enum refbus_table t, uint64_t *n)
@@ -344,7 +380,7 @@ int refbus_store_count(refbus_store *s, MDB_txn *txn, enum refbus_table t, uint6
     MDB_stat st;
     int e = mdb_stat(txn, s->dbi[t], &st);
     if (e)
-        return lmdb_err(e, "stat");
+        return lmdb_err(s, e, "stat");
     *n = st.ms_entries;
     return 0;
 }

@@ -26,14 +26,21 @@ enum refbus_table {
 
 typedef struct refbus_store refbus_store;
 
-/* Open (creating when missing) DATA_DIR-relative `dir` with map size `map_bytes`, keys derived
- * from `storage_key` (32 bytes; copied into sodium_malloc'd memory). A store made under another
- * storage key is refused. On success *out is the caller's (refbus_store_close).
- * Errors: REFBUS_EIO, REFBUS_ELMDB, REFBUS_ECORRUPT (wrong storage key), REFBUS_ENOMEM,
+/* Open `dir` (DIR/data.mdb) with map size `map_bytes`, keys derived from `storage_key` (32
+ * bytes; copied into sodium_malloc'd memory). With `create` a missing store is created (the
+ * directory too; refbus-node init); without it DIR/data.mdb must exist and pass
+ * refbus_lmdb_file_check: a missing, empty or damaged file is an error naming it, never a new
+ * empty store. A store made under another storage key is refused. On success *out is the
+ * caller's (refbus_store_close). Errors: REFBUS_ENOTFOUND (no data.mdb and not `create`),
+ * REFBUS_EIO, REFBUS_ELMDB, REFBUS_ECORRUPT (damaged, or another storage key), REFBUS_ENOMEM,
  * REFBUS_EINVAL. */
 int refbus_store_open(refbus_store **out, const char *dir, const uint8_t storage_key[32],
-                      size_t map_bytes) REFBUS_WUR;
+                      size_t map_bytes, int create) REFBUS_WUR;
 /* Closes the environment and wipes the keys; accepts NULL; sets *s to NULL. */
+/* REFBUS_ESTORAGE once the store has seen a fatal LMDB error (MDB_PANIC, corruption, I/O):
+ * the environment can no longer be used and the daemon must stop and say why; 0 otherwise.
+ * Probes with a read transaction (cheap) while no error has been seen. */
+int refbus_store_fatal(refbus_store *s) REFBUS_WUR;
 void refbus_store_close(refbus_store **s);
 
 /* Transactions: write ones are committed with a full sync (durable when commit returns 0).

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "common/util.h"
+#include "nodes/records.h"
 
 static const char *const names[] = {"referred",    "received",  "accepted",
                                     "declined",    "in_progress", "completed",
@@ -62,7 +63,7 @@ static Refbus__Nodestore__MemberState *member_new(const char *agency)
     m->agency = dupstr(agency);
     m->reason_code = dupstr("");
     if (!m->agency || !m->reason_code) {
-        refbus__nodestore__member_state__free_unpacked(m, NULL);
+        refbus_rec_free(&m->base);
         return NULL;
     }
     return m;
@@ -123,7 +124,8 @@ out:
 
 int refbus_thread_unpack(refbus_thread **out, const uint8_t *bytes, size_t len)
 {
-    refbus_thread *t = refbus__nodestore__thread_record__unpack(NULL, len, bytes);
+    refbus_thread *t = (refbus_thread *)refbus_rec_unpack(
+        &refbus__nodestore__thread_record__descriptor, bytes, len);
     if (!t)
         return REFBUS_ECORRUPT;
     if (t->thread_id.len != 16) {
@@ -149,7 +151,7 @@ int refbus_thread_pack(uint8_t **out, size_t *len, const refbus_thread *t)
 void refbus_thread_free(refbus_thread **t)
 {
     if (t && *t) {
-        refbus__nodestore__thread_record__free_unpacked(*t, NULL);
+        refbus_rec_free(&(*t)->base);
         *t = NULL;
     }
 }
@@ -296,7 +298,7 @@ int refbus_thread_apply(refbus_thread *t, const uint8_t msg_id[16], const char *
     m->time_ms = time_ms;
     return 0;
 nomem:
-    refbus__nodestore__thread_event__free_unpacked(e, NULL);
+    refbus_rec_free(&e->base);
     return REFBUS_ENOMEM;
 }
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/harden.h"
+
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/node_int.h"
@@ -55,7 +57,7 @@ static json_t *inbox_summary(const refbus_inbox_rec *r)
         json_object_set_new(o, "thread_error", json_string(refbus_errname(r->thread_error)));
         json_object_set_new(o, "thread_error_text", json_string(r->thread_error_text));
     }
-    free(pi);
+    refbus_wipe_free(pi); /* the case reference and thread of a referral */
     return o;
 }
 
@@ -75,7 +77,7 @@ static int list_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
         l->more = 1;
         return 1;
     }
-    refbus_inbox_rec *r = refbus__nodestore__inbox_record__unpack(NULL, len, val);
+    refbus_inbox_rec *r = refbus_inbox_unpack(val, len);
     if (!r)
         return REFBUS_ECORRUPT;
     json_array_append_new(l->items, inbox_summary(r));
@@ -206,18 +208,26 @@ static json_t *outbox_json(refbus_noded *d, uint64_t seq, const refbus_outbox_re
 typedef struct ob_ctx {
     refbus_noded *d;
     json_t *items;
+    size_t limit;
+    uint64_t last;
+    int more;
 } ob_ctx;
 
 static int outbox_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
                       size_t len)
 {
     ob_ctx *c = ctx;
-    if (klen != 8 || json_array_size(c->items) >= LIST_MAX)
-        return json_array_size(c->items) >= LIST_MAX;
-    refbus_outbox_rec *r = refbus__nodestore__outbox_record__unpack(NULL, len, val);
+    if (klen != 8)
+        return 0;
+    if (json_array_size(c->items) >= c->limit) {
+        c->more = 1; /* said in the answer: the list is never cut silently */
+        return 1;
+    }
+    refbus_outbox_rec *r = refbus_outbox_unpack(val, len);
     if (!r)
         return REFBUS_ECORRUPT;
-    json_array_append_new(c->items, outbox_json(c->d, refbus_store_get_u64be(key), r));
+    c->last = refbus_store_get_u64be(key);
+    json_array_append_new(c->items, outbox_json(c->d, c->last, r));
     refbus_outbox_free(&r);
     return 0;
 }
@@ -276,15 +286,23 @@ int view_outbox(refbus_noded *d, const json_t *req, json_t **reply, char *why, s
         refbus_store_abort(&txn);
         return rc ? rc : *reply ? 0 : REFBUS_ENOMEM;
     }
-    ob_ctx c = {d, json_array()};
-    rc = c.items ? refbus_store_scan(d->store, txn, REFBUS_T_OUTBOX, NULL, 0, 0, outbox_one, &c)
+    /* Paged like inbox_list: entries after `after`, at most `limit`; "more" says there are
+     * others and "last_seq" is where the next page starts. */
+    json_int_t after = json_integer_value(json_object_get(req, "after"));
+    json_int_t limit = json_integer_value(json_object_get(req, "limit"));
+    ob_ctx c = {d, json_array(), limit > 0 && limit <= LIST_MAX ? (size_t)limit : LIST_MAX,
+                after > 0 ? (uint64_t)after : 0, 0};
+    uint8_t from[8];
+    refbus_store_u64be(from, c.last + 1);
+    rc = c.items ? refbus_store_scan(d->store, txn, REFBUS_T_OUTBOX, from, 8, 0, outbox_one, &c)
                  : REFBUS_ENOMEM;
     refbus_store_abort(&txn);
     if (rc) {
         json_decref(c.items);
         return WHY(rc, "reading the outbox: %s", refbus_strerror(rc));
     }
-    *reply = json_pack("{s:b, s:o}", "ok", 1, "items", c.items);
+    *reply = json_pack("{s:b, s:o, s:I, s:b}", "ok", 1, "items", c.items, "last_seq",
+                       (json_int_t)c.last, "more", c.more);
     return *reply ? 0 : REFBUS_ENOMEM;
 }
 
@@ -297,7 +315,7 @@ static int count_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
     count_ctx *c = ctx;
     (void)key;
     (void)klen;
-    refbus_outbox_rec *r = refbus__nodestore__outbox_record__unpack(NULL, len, val);
+    refbus_outbox_rec *r = refbus_outbox_unpack(val, len);
     if (r && r->state == REFBUS__NODESTORE__OUT_STATE__OUT_FAILED)
         c->failed++;
     else if (r)
@@ -326,7 +344,20 @@ int view_status(refbus_noded *d, const json_t *req, json_t **reply, char *why, s
     refbus_store_abort(&txn);
     if (rc)
         return WHY(rc, "reading the store: %s", refbus_strerror(rc));
-    json_t *broker = json_pack("{s:s, s:s}", "endpoint", d->endpoint, "state", states[d->state]);
+    static const char *const sessions[] = {"unknown", "active", "other", "none"};
+    /* "superseded": connected, but another connection holds the agency's session (nothing is
+     * delivered here); never shown as "ready". */
+    json_t *broker = json_pack(
+        "{s:s, s:s, s:s}", "endpoint", d->endpoint, "state",
+        d->state == NODE_READY && d->superseded ? "superseded" : states[d->state], "session",
+        sessions[d->session <= NODE_SESSION_NONE ? d->session : 0]);
+    if (broker && d->superseded)
+        json_object_set_new(broker, "not_served", json_string(d->session_note));
+    if (broker && d->broker_claim)
+        json_object_set_new(broker, "claim",
+                            json_pack("{s:s, s:s, s:I}", "error", refbus_errname(d->broker_claim),
+                                      "message", d->broker_claim_text, "time_ms",
+                                      (json_int_t)d->broker_claim_ms));
     if (broker && d->state == NODE_READY) {
         json_object_set_new(broker, "broker_id", json_string(d->welcome.broker_id));
         json_object_set_new(broker, "ready_since_ms", json_integer((json_int_t)d->ready_since_ms));
@@ -362,12 +393,17 @@ int view_status(refbus_noded *d, const json_t *req, json_t **reply, char *why, s
         (json_int_t)n->directories_installed, "checkpoints_verified",
         (json_int_t)n->checkpoints_verified, "checkpoints_refused",
         (json_int_t)n->checkpoints_refused, "reconnects", (json_int_t)n->reconnects);
+    int dumpable = 1;
+    uint64_t core = 0;
+    refbus_harden_state(&dumpable, &core);
+    json_t *process = json_pack("{s:b, s:I}", "dumpable", dumpable != 0, "core_limit",
+                                core == UINT64_MAX ? (json_int_t)-1 : (json_int_t)core);
     const char *key_state = d->revoked         ? "revoked"
                             : d->rekey_pending ? "rotation_pending"
                                                : "active";
     *reply = json_pack(
         "{s:b, s:s, s:i, s:s, s:s?, s:o, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I}, s:I, "
-        "s:o, s:O?, s:o, s:o}",
+        "s:o, s:O?, s:o, s:o, s:o}",
         "ok", 1, "agency", d->me, "epoch", (int)d->epoch, "key_state", key_state,
         "revoked_reason", d->revoked ? d->revoked_reason : NULL, "broker", broker, "directory",
         "serial", (json_int_t)refbus_directory_serial(d->dir), "issued_ms",
@@ -375,6 +411,8 @@ int view_status(refbus_noded *d, const json_t *req, json_t **reply, char *why, s
         (json_int_t)c.pending, "failed", (json_int_t)c.failed, "in_flight",
         (json_int_t)d->n_fl, "sent", (json_int_t)sent, "inbox", "messages", (json_int_t)inbox,
         "threads", (json_int_t)threads, "checkpoint", cp, "checkpoint_alarm", d->cp_alarm,
-        "recent_refusals", recent, "counters", counters);
+        "recent_refusals", recent, "counters", counters, "process", process);
+    if (*reply)
+        audit_cp_status(d, *reply);
     return *reply ? 0 : REFBUS_ENOMEM;
 }

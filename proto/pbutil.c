@@ -5,49 +5,77 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* protobuf-c calls this for every allocation of an unpack; `data` is the caller's flag. The
- * memory is ordinary malloc memory, so the message is freed with the default (NULL) allocator. */
+#include "common/harden.h"
+
+static void *wipe_alloc(void *data, size_t size)
+{
+    (void)data;
+    return malloc(size ? size : 1);
+}
+
+static void wipe_release(void *data, void *p)
+{
+    (void)data;
+    refbus_wipe_free(p);
+}
+
+ProtobufCAllocator refbus_pb_wiping = {wipe_alloc, wipe_release, NULL};
+
+/* protobuf-c calls this for every allocation of an unpack: the base allocator (or malloc) does
+ * the work, and a failure is noted, so that NULL from the unpack can be told apart. */
+typedef struct track {
+    ProtobufCAllocator *base; /* NULL: malloc / free */
+    int failed;
+} track;
+
 static void *track_alloc(void *data, size_t size)
 {
-    void *p = malloc(size);
-    if (!p && size)
-        *(int *)data = 1;
+    track *t = data;
+    void *p = t->base ? t->base->alloc(t->base->allocator_data, size) : malloc(size ? size : 1);
+    if (!p)
+        t->failed = 1;
     return p;
 }
 
 static void track_free(void *data, void *p)
 {
-    (void)data;
-    free(p);
+    track *t = data;
+    if (t->base)
+        t->base->free(t->base->allocator_data, p);
+    else
+        free(p);
+}
+
+int refbus_pb_unpack_with(void *out, ProtobufCAllocator *base, int canonical,
+                          const ProtobufCMessageDescriptor *desc, const uint8_t *bytes,
+                          size_t len)
+{
+    track t = {base, 0};
+    ProtobufCAllocator a = {track_alloc, track_free, &t};
+    if (!bytes && len)
+        return REFBUS_EMALFORMED;
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(desc, &a, len, bytes ? bytes : (const uint8_t *)"");
+    if (!m)
+        return t.failed ? REFBUS_ENOMEM : REFBUS_EMALFORMED;
+    if (canonical && !refbus_pb_canonical(m, bytes, len)) {
+        protobuf_c_message_free_unpacked(m, base);
+        return REFBUS_EMALFORMED;
+    }
+    memcpy(out, &m, sizeof m);
+    return 0;
 }
 
 int refbus_pb_unpack(void *out, const ProtobufCMessageDescriptor *desc, const uint8_t *bytes,
                      size_t len)
 {
-    int failed = 0;
-    ProtobufCAllocator a = {track_alloc, track_free, &failed};
-    if (!bytes && len)
-        return REFBUS_EMALFORMED;
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a, len, bytes ? bytes : (const uint8_t *)"");
-    if (!m)
-        return failed ? REFBUS_ENOMEM : REFBUS_EMALFORMED;
-    memcpy(out, &m, sizeof m);
-    return 0;
+    return refbus_pb_unpack_with(out, NULL, 0, desc, bytes, len);
 }
 
 int refbus_pb_unpack_canonical(void *out, const ProtobufCMessageDescriptor *desc,
                                const uint8_t *bytes, size_t len)
 {
-    ProtobufCMessage *m = NULL;
-    int rc = refbus_pb_unpack(&m, desc, bytes, len);
-    if (rc)
-        return rc;
-    if (!refbus_pb_canonical(m, bytes, len)) {
-        protobuf_c_message_free_unpacked(m, NULL);
-        return REFBUS_EMALFORMED;
-    }
-    memcpy(out, &m, sizeof m);
-    return 0;
+    return refbus_pb_unpack_with(out, NULL, 1, desc, bytes, len);
 }
 
 /* A ProtobufCBuffer that compares what is packed with the expected bytes instead of storing it. */

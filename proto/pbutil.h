@@ -28,16 +28,29 @@ int refbus_pb_unpack(void *out, const ProtobufCMessageDescriptor *desc, const ui
 int refbus_pb_unpack_canonical(void *out, const ProtobufCMessageDescriptor *desc,
                                const uint8_t *bytes, size_t len) REFBUS_WUR;
 
+/* Both of the above with the allocator `base` underneath (NULL = malloc/free), e.g.
+ * &refbus_pb_wiping for messages that hold plaintext: the message is then freed with `base`.
+ * `canonical` 1 adds the canonical check. Same errors. */
+int refbus_pb_unpack_with(void *out, ProtobufCAllocator *base, int canonical,
+                          const ProtobufCMessageDescriptor *desc, const uint8_t *bytes,
+                          size_t len) REFBUS_WUR;
+
 /* 1 when `m` (unpacked from `bytes`) re-encodes to exactly `bytes`, unknown fields (which
  * protobuf-c writes back) included: the byte comparison alone. The signed directory allows
  * unknown fields (KEYS-FORMAT.md); everything else uses refbus_pb_canonical(). No allocation. */
 int refbus_pb_reencodes(const ProtobufCMessage *m, const uint8_t *bytes, size_t len);
 
 /* 1 when `m` (unpacked from `bytes`) re-encodes to exactly `bytes`: no unknown fields (in `m` or
- * any message inside it), no
- * reordering, no duplicate or non-minimal fields, no field given twice. Signed bytes must be
+ * any message inside it), no reordering, no duplicate or non-minimal fields, no field given
+ * twice. Signed bytes must be
  * the only encoding of what they say, so a hash of them names the message and nothing unsigned
  * rides along. Compares while packing (no allocation), so 0 is always a property of the bytes. */
 int refbus_pb_canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t len);
+
+/* An allocator for messages that hold plaintext (a decrypted Payload, the node's store
+ * records): malloc, and a free that wipes every block before releasing it (strings, bytes,
+ * repeated arrays, the structs). Compatible with plain malloc, so hand-built messages can be
+ * freed with it too. Pass its address to *__unpack / *__free_unpacked. */
+extern ProtobufCAllocator refbus_pb_wiping;
 
 #endif

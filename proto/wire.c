@@ -8,15 +8,26 @@
 
 #include <zmq.h>
 
+/* Indexed by command number; NULL for the numbers this version does not assign. */
+static const char *const cmd_names[REFBUS_CMD_MAX + 1] = {
+    [REFBUS_CMD_HELLO] = "HELLO",           [REFBUS_CMD_WELCOME] = "WELCOME",
+    [REFBUS_CMD_SUBMIT] = "SUBMIT",         [REFBUS_CMD_ACCEPTED] = "ACCEPTED",
+    [REFBUS_CMD_REJECTED] = "REJECTED",     [REFBUS_CMD_DELIVER] = "DELIVER",
+    [REFBUS_CMD_DELIVERED] = "DELIVERED",   [REFBUS_CMD_RECEIPT] = "RECEIPT",
+    [REFBUS_CMD_RECEIPT_ACK] = "RECEIPT_ACK", [REFBUS_CMD_PING] = "PING",
+    [REFBUS_CMD_PONG] = "PONG",             [REFBUS_CMD_DIRECTORY] = "DIRECTORY",
+    [REFBUS_CMD_CHECKPOINT] = "CHECKPOINT", [REFBUS_CMD_ERROR] = "ERROR",
+    [REFBUS_CMD_PROOF_REQUEST] = "PROOF_REQUEST",
+};
+
+int refbus_wire_cmd_known(uint8_t cmd)
+{
+    return cmd <= REFBUS_CMD_MAX && cmd_names[cmd] != NULL;
+}
+
 const char *refbus_wire_cmd_name(uint8_t cmd)
 {
-    static const char *names[] = {"?",        "HELLO",     "WELCOME",     "SUBMIT",
-                                  "ACCEPTED", "REJECTED",  "DELIVER",     "DELIVERED",
-                                  "RECEIPT",  "RECEIPT_ACK", "PING",      "PONG",
-                                  "DIRECTORY", "CHECKPOINT", "ERROR"};
-    if (cmd == 0 || cmd > REFBUS_CMD_MAX)
-        return "UNKNOWN";
-    return names[cmd];
+    return refbus_wire_cmd_known(cmd) ? cmd_names[cmd] : "UNKNOWN";
 }
 
 int refbus_wire_send(void *sock, const uint8_t *rid, size_t rid_len, uint8_t cmd,
@@ -50,6 +61,7 @@ int refbus_wire_recv(void *sock, int router, refbus_wire_msg *msg)
     zmq_msg_t part;
     int rc = 0, nframes = 0, more = 1;
     memset(msg, 0, sizeof *msg);
+    msg->peer_fd = -1;
     while (more) {
         zmq_msg_init(&part);
         if (zmq_msg_recv(&part, sock, nframes == 0 ? ZMQ_DONTWAIT : 0) < 0) {
@@ -68,8 +80,13 @@ int refbus_wire_recv(void *sock, int router, refbus_wire_msg *msg)
             /* A ROUTER's routing-id frame is made locally and carries no metadata; the
              * frames that came over the connection do. */
             const char *uid = zmq_msg_gets(&part, "User-Id");
-            if (uid)
+            if (uid) {
                 strncpy(msg->peer_user_id, uid, sizeof msg->peer_user_id - 1);
+                msg->peer_fd = zmq_msg_get(&part, ZMQ_SRCFD); /* -1 when libzmq has none */
+            }
+        }
+        if (!router || nframes > 0) {
+            msg->wire_bytes += n + REFBUS_WIRE_FRAME_OVERHEAD;
         }
         if (router && nframes == 0) {
             if (n <= sizeof msg->rid) {
@@ -80,7 +97,7 @@ int refbus_wire_recv(void *sock, int router, refbus_wire_msg *msg)
             if (n != REFBUS_WIRE_SIG_LEN || memcmp(d, REFBUS_WIRE_SIG, n) != 0)
                 rc = rc ? rc : REFBUS_EPROTO;
         } else if (logical == 1) {
-            if (n != 1 || d[0] == 0 || d[0] > REFBUS_CMD_MAX)
+            if (n != 1 || !refbus_wire_cmd_known(d[0]))
                 rc = rc ? rc : REFBUS_EPROTO;
             else
                 msg->cmd = d[0];

@@ -31,7 +31,9 @@ enum refbus_cmd {
     REFBUS_CMD_DIRECTORY = 0x0c,   /* broker -> node: SignedDirectory bytes */
     REFBUS_CMD_CHECKPOINT = 0x0d,  /* broker -> node: CheckpointPush */
     REFBUS_CMD_ERROR = 0x0e,       /* broker -> node: WireError */
-    REFBUS_CMD_MAX = 0x0e
+    /* 0x0f..0x12: reserved (not assigned in this version: refused with EPROTO) */
+    REFBUS_CMD_PROOF_REQUEST = 0x13, /* node -> broker: ProofRequest; answered by CHECKPOINT */
+    REFBUS_CMD_MAX = 0x13
 };
 
 /* One received message. `rid` is the ROUTER routing id (empty on a DEALER). `body` is malloc'd
@@ -43,7 +45,14 @@ typedef struct refbus_wire_msg {
     uint8_t *body;
     size_t body_len;
     char peer_user_id[256]; /* ZAP user id of the connection ("" when none) */
+    int peer_fd;            /* the connection's descriptor (ZMQ_SRCFD), -1 when unknown */
+    size_t wire_bytes;      /* what the message cost on the connection: its frames plus
+                             * REFBUS_WIRE_FRAME_OVERHEAD each (broker/inflow.c) */
 } refbus_wire_msg;
+
+/* Bytes a frame costs on a CurveZMQ connection beyond its data, rounded up: the ZMTP command
+ * header (up to 9), "\x07MESSAGE" (8), nonce (8), flags (1), MAC (16). */
+#define REFBUS_WIRE_FRAME_OVERHEAD 48u
 
 /* Send one message without blocking. `rid` NULL on a DEALER. Success is not delivery.
  * Errors: REFBUS_EAGAIN (EAGAIN: the peer's pipe is full; not sent, keep it queued),
@@ -60,7 +69,9 @@ int refbus_wire_recv(void *sock, int router, refbus_wire_msg *msg) REFBUS_WUR;
 
 void refbus_wire_msg_clear(refbus_wire_msg *msg);
 
-/* The command's name ("SUBMIT"), or "UNKNOWN". */
+/* The command's name ("SUBMIT"), or "UNKNOWN" for a number this version does not assign. */
 const char *refbus_wire_cmd_name(uint8_t cmd);
+/* 1 when `cmd` is a command of this version (the unassigned numbers below CMD_MAX are not). */
+int refbus_wire_cmd_known(uint8_t cmd);
 
 #endif

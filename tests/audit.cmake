@@ -21,6 +21,6 @@ target_compile_options(audit_gen PRIVATE ${REFBUS_WARN})
 target_link_libraries(audit_gen PRIVATE refbus_audit refbus_keys)
 
 # Scenario scripts (bash; refbus-audit and audit_gen from the build).
-foreach(s tamper replay prove crash cli directory)
+foreach(s tamper replay prove crash cli directory damaged)
   refbus_script_test(audit_${s} ${CMAKE_CURRENT_SOURCE_DIR}/scenario/audit_${s}.sh)
 endforeach()

@@ -11,6 +11,8 @@ refbus_script_test(node_crash_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node
                    TIMEOUT 300)
 refbus_script_test(node_keys_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_keys_test.sh
                    TIMEOUT 300)
+refbus_script_test(node_session_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_session_test.sh
+                   TIMEOUT 300)
 refbus_script_test(node_audit_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_audit_test.sh
                    TIMEOUT 300)
 refbus_test(node_inbound_test SOURCES unit/node_inbound_test.c unit/testutil.c ${REFBUS_FAULT_SRC}
@@ -21,6 +23,17 @@ endif()
 refbus_test(node_config_test SOURCES unit/node_config_test.c LIBS refbus_nodes PkgConfig::CMOCKA)
 refbus_test(node_client_test SOURCES unit/node_client_test.c
             LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::ZMQ pthread)
+# Issue 10: node store records are unpacked/freed (and wiped) only in nodes/records.c.
+refbus_script_test(check_nodestore_wipe ${CMAKE_CURRENT_SOURCE_DIR}/check_nodestore_wipe.sh
+                   TIMEOUT 60)
+refbus_script_test(node_hardening_scenario
+                   ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_hardening_test.sh TIMEOUT 300)
+refbus_script_test(node_reanchor_scenario
+                   ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_reanchor_test.sh TIMEOUT 300)
+# The standing malicious-broker suite (Python speaking the broker side with the broker's keys).
+refbus_script_test(evil_broker_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/evil_broker_test.sh
+                   TIMEOUT 300)
+set_tests_properties(evil_broker_scenario PROPERTIES SKIP_RETURN_CODE 77)
 # Fault injection (tests/fault shim in LD_PRELOAD): full stores, failing allocations and I/O on
 # broker and nodes, invariants after each. Skipped (77) where the shim is not built (sanitizers).
 refbus_script_test(fault_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/fault_test.sh TIMEOUT 600)

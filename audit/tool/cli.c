@@ -62,7 +62,11 @@ int cli_directory_pks(const char *cmd, const char *dir_file, const char *root_pk
         return cli_fail(cmd, dir_file, rc);
     for (size_t i = 0; i < refbus_directory_broker_key_count(d); i++) {
         const refbus_dir_key *k = refbus_directory_broker_key_at(d, i);
-        if (!k || k->status == REFBUS_KEY_REVOKED || *n == CLI_MAX_PKS)
+        /* The one key-trust rule: READ admits retired epochs (old checkpoints), never a revoked
+         * one nor one at or below a revoked epoch. */
+        if (!k || *n == CLI_MAX_PKS ||
+            refbus_directory_key_trust(d, refbus_directory_broker_id(d), k->epoch,
+                                       REFBUS_KEY_READ, NULL) != 0)
             continue;
         memcpy(pks[(*n)++], k->sign_pk, 32);
         refbus_hex(hex, k->sign_pk, 32);
@@ -90,9 +94,30 @@ int cli_u64(uint64_t *out, const char *arg)
     return 0;
 }
 
+static refbus_audit_watch *cli_watch; /* set once by main() in the guarded child */
+
+void cli_set_watch(refbus_audit_watch *w)
+{
+    cli_watch = w;
+}
+
 int cli_open(const char *cmd, const char *path, refbus_audit_reader **r)
 {
-    int rc = refbus_audit_reader_open(r, path);
+    int rc = refbus_audit_reader_open_watched(r, path, cli_watch);
+    if (rc == 0 && cli_watch && cli_watch->damaged)
+        fprintf(stderr,
+                "refbus-audit %s: %s is damaged: %s; reading what can still be read\n", cmd,
+                cli_watch->path, cli_watch->why);
+    if (rc == REFBUS_ECORRUPT) {
+        if (cli_watch && cli_watch->damaged)
+            fprintf(stderr, "refbus-audit %s: %s is damaged: %s\n", cmd, cli_watch->path,
+                    cli_watch->why);
+        else
+            fprintf(stderr, "refbus-audit %s: %s: the data file is damaged (truncated, or its "
+                            "meta pages are broken)\n", cmd, path);
+        cli_watch = NULL; /* said: main() need not say it again */
+        return EXIT_FAIL;
+    }
     if (rc == REFBUS_ENOTFOUND) {
         fprintf(stderr,
                 "refbus-audit %s: %s: no audit trail there (a broker data directory holds "

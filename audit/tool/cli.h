@@ -20,6 +20,7 @@ typedef struct cli_cmd {
     const char *name;
     int (*run)(int argc, char **argv); /* argv[0] is the subcommand's name */
     const char *synopsis;
+    int reads_trail; /* runs in a guarded child (audit/guard.h): a hostile file cannot crash us */
 } cli_cmd;
 
 int cmd_verify(int argc, char **argv);
@@ -43,7 +44,12 @@ int cli_directory_pks(const char *cmd, const char *dir_file, const char *root_pk
                       uint8_t (*pks)[32], size_t *n);
 /* A decimal number with no sign or junk. 0 or -1. */
 int cli_u64(uint64_t *out, const char *arg);
-/* Open a trail read-only, reporting failures. 0 or EXIT_FAIL. Warns when opened unlocked. */
+/* The watch of the guarded child this command runs in (main.c sets it before running the
+ * command; NULL when unguarded): cli_open opens through it. */
+void cli_set_watch(refbus_audit_watch *w);
+/* Open a trail read-only, reporting failures. 0 or EXIT_FAIL. Warns when opened unlocked, and
+ * when the data file is damaged (truncated, bad meta pages): then what can be read is read, and
+ * main.c makes the exit status 1 whatever the command found. */
 int cli_open(const char *cmd, const char *path, refbus_audit_reader **r);
 /* Read a whole file ("-": standard input), at most `max` bytes. 0 or a REFBUS_E* code. */
 int cli_read(const char *path, uint8_t **out, size_t *len, size_t max);

@@ -1,12 +1,16 @@
 /* refbus-audit: the auditors' tool — verify a broker's audit trail, replay it, prove one record
  * and check such a proof, show statistics. main() only finds the subcommand in the table below
  * and hands it the rest of the command line; each cmd_*.c parses its own options. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include <signal.h>
+
+#include "audit/guard.h"
 #include "audit/tool/cli.h"
 #include "common/log.h"
 
@@ -17,14 +21,14 @@
 static const cli_cmd commands[] = {
     {"verify", cmd_verify,
      "verify DIR [--broker-pk HEX | --directory FILE --root-pk HEX] [--checkpoint FILE]\n"
-     "              [--json]"},
+     "              [--json]", 1},
     {"replay", cmd_replay,
      "replay DIR [--agency ID] [--msg HEX] [--since T] [--until T] [--group]\n"
-     "              [--format text|jsonl]"},
-    {"prove", cmd_prove, "prove DIR INDEX [-o FILE]  |  prove DIR --consistency M [-o FILE]"},
-    {"check-proof", cmd_check_proof, "check-proof FILE [--broker-pk HEX] [--json]"},
-    {"stats", cmd_stats, "stats DIR [--json]"},
-    {"checkpoint", cmd_checkpoint, "checkpoint DIR [--at SIZE] [-o FILE] [--json]"},
+     "              [--format text|jsonl]", 1},
+    {"prove", cmd_prove, "prove DIR INDEX [-o FILE]  |  prove DIR --consistency M [-o FILE]", 1},
+    {"check-proof", cmd_check_proof, "check-proof FILE [--broker-pk HEX] [--json]", 0},
+    {"stats", cmd_stats, "stats DIR [--json]", 1},
+    {"checkpoint", cmd_checkpoint, "checkpoint DIR [--at SIZE] [-o FILE] [--json]", 1},
 };
 
 static void usage(FILE *f)
@@ -37,6 +41,63 @@ static void usage(FILE *f)
     fputs("\nDIR: a broker data directory (or an mdb_copy of it, or the data file itself),\n"
           "opened read-only. See refbus-audit(1). Exit: 0 ok, 1 failure, 2 usage.\n",
           f);
+}
+
+typedef struct guarded {
+    const cli_cmd *cmd;
+    int argc;
+    char **argv;
+} guarded;
+
+static int run_guarded(void *ctx, refbus_audit_watch *w)
+{
+    guarded *g = ctx;
+    cli_set_watch(w);
+    return g->cmd->run(g->argc, g->argv);
+}
+
+/* A command that reads a trail runs in a child (audit/guard.h): if LMDB crashes on a hostile
+ * file, the auditor learns how far the reading got instead of seeing refbus-audit die. A
+ * damaged file is a failure even when everything in it that could be read was fine. */
+static int run_command(const cli_cmd *c, int argc, char **argv)
+{
+    guarded g = {c, argc, argv};
+    refbus_audit_outcome o;
+    if (!c->reads_trail)
+        return c->run(argc, argv);
+    if (refbus_audit_guard(run_guarded, &g, &o) != 0) {
+        fprintf(stderr, "refbus-audit %s: cannot start the reader: %s\n", c->name,
+                strerror(errno));
+        return EXIT_FAIL;
+    }
+    const refbus_audit_watch *w = &o.seen;
+    if (o.signal == 0) {
+        if (o.status == 0 && w->damaged) {
+            fprintf(stderr, "refbus-audit %s: %s is damaged (%s): what could be read is shown "
+                            "above, but the file is not intact\n", c->name, w->path, w->why);
+            return EXIT_FAIL;
+        }
+        return o.status;
+    }
+    char proven[160] = "";
+    if (w->proven)
+        snprintf(proven, sizeof proven, "; records 0 to %llu match a verified signed checkpoint",
+                 (unsigned long long)w->proven - 1);
+    if (!w->opened)
+        fprintf(stderr, "refbus-audit %s: %s: damaged: LMDB cannot open it (the reader died of "
+                        "signal %s)%s%s\n", c->name, w->path[0] ? w->path : "the trail",
+                strsignal(o.signal), w->damaged ? ": " : "", w->damaged ? w->why : "");
+    else if (w->read == 0)
+        fprintf(stderr, "refbus-audit %s: %s: damaged: LMDB crashed (signal %s) before a "
+                        "single record could be read%s%s\n", c->name, w->path,
+                strsignal(o.signal), w->damaged ? ": " : "", w->damaged ? w->why : "");
+    else
+        fprintf(stderr,
+                "refbus-audit %s: %s: damaged at or after record %llu: reading it crashed LMDB "
+                "(signal %s); records 0 to %llu were read%s\n",
+                c->name, w->path, (unsigned long long)w->read, strsignal(o.signal),
+                (unsigned long long)w->read - 1, proven);
+    return EXIT_FAIL;
 }
 
 int main(int argc, char **argv)
@@ -76,7 +137,7 @@ int main(int argc, char **argv)
             char **sub = argv + optind;
             int subc = argc - optind;
             optind = 0; /* glibc: restart getopt for the command's own arguments */
-            return commands[i].run(subc, sub);
+            return run_command(&commands[i], subc, sub);
         }
     fprintf(stderr, "refbus-audit: unknown command '%s'\n", argv[optind]);
     usage(stderr);

@@ -30,18 +30,23 @@ static void exercise(const refbus_directory *d)
         const char *id = refbus_directory_agency_id(d, i);
         if (refbus_directory_current_key(d, id, &k) == 0 &&
             (k->status != REFBUS_KEY_ACTIVE ||
-             refbus_directory_sender_key(d, id, k->epoch, &k) != 0))
+             refbus_directory_key_trust(d, id, k->epoch, REFBUS_KEY_SEND, &k) != 0))
             abort();
         for (size_t j = 0; j < refbus_directory_agency_key_count(d, i); j++) {
             const refbus_dir_key *e = refbus_directory_agency_key_at(d, i, j);
             const char *who = NULL;
-            int rc = refbus_directory_find_curve(d, e->curve_pk, &who, NULL);
+            int rc = refbus_directory_curve_trust(d, e->curve_pk, REFBUS_KEY_SESSION, &who, NULL);
             if ((rc == 0) != (e->status == REFBUS_KEY_ACTIVE) || (rc == 0 && strcmp(who, id)))
                 abort(); /* CURVE keys are unique, so the lookup finds this very key */
+            /* the one rule: READ never admits what SEND admits not and is not retired */
+            int read = refbus_directory_key_trust(d, id, e->epoch, REFBUS_KEY_READ, NULL);
+            int send = refbus_directory_key_trust(d, id, e->epoch, REFBUS_KEY_SEND, NULL);
+            if ((send == 0 && read != 0) || (read == 0 && e->status == REFBUS_KEY_REVOKED))
+                abort();
         }
         (void)refbus_directory_allowed(d, id, refbus_directory_agency_id(d, (i + 1) % n));
     }
-    (void)refbus_directory_find_curve(d, zero, NULL, NULL);
+    (void)refbus_directory_curve_trust(d, zero, REFBUS_KEY_READ, NULL, NULL);
     (void)refbus_directory_broker_sign_pk(d);
     if (refbus_directory_json(&json, d) == 0)
         free(json);

@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     default: {
         uint64_t t;
-        (void)refbus_bmsg_ping_parse(&t, b, n);
+        (void)refbus_bmsg_ping_parse(&t, NULL, b, n);
         break;
     }
     }

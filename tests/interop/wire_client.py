@@ -13,14 +13,15 @@ import zmq
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from wire_proto import (CHECKPOINT, CHECKPOINT_PUSH, CODES, ENV_CODES, EnvError, HELLO, NOTICE,
-    NOTICE_ACK, PAYLOAD, PING, Refused, SIGNED_CHECKPOINT, WELCOME, WIRE_ERROR, ed_verify,
-    env_open, env_parse, load_directory, open_bundle, pb_decode, pb_encode, read_passphrase,
+    NOTICE_ACK, PAYLOAD, PING, Refused, SESSION_STATE, SIGNED_CHECKPOINT, WELCOME, WIRE_ERROR,
+    ed_verify, env_open, env_parse, load_directory, open_bundle, pb_decode, pb_encode, read_passphrase,
     receipt_check, receipt_json, receipt_sign, seal)
 
 EXIT_OK, EXIT_FAIL, EXIT_NOTHING, EXIT_ERROR = 0, 1, 3, 4
 SIG = b'RBUS\x01'
 CMD = dict(HELLO=1, WELCOME=2, SUBMIT=3, ACCEPTED=4, REJECTED=5, DELIVER=6, DELIVERED=7,
-           RECEIPT=8, RECEIPT_ACK=9, PING=10, PONG=11, DIRECTORY=12, CHECKPOINT=13, ERROR=14)
+           RECEIPT=8, RECEIPT_ACK=9, PING=10, PONG=11, DIRECTORY=12, CHECKPOINT=13, ERROR=14,
+           PROOF_REQUEST=19)
 CMD_NAME = {v: k for k, v in CMD.items()}
 MAX_BODY = 1572864
 
@@ -150,8 +151,9 @@ class Client:
             m = self.recv(deadline)
             if m is None:
                 raise Refused('no PONG')
-            if m == ('PONG', body):
-                return
+            if m[0] == 'PONG' and pb_decode(m[1], PING).get(1) == pb_decode(body, PING)[1]:
+                # the broker's PONG carries our time_ms and whether we hold the session
+                return SESSION_STATE.get(pb_decode(m[1], PING).get(2, 0), 'unspecified')
             if on_msg:
                 on_msg(*m)
 

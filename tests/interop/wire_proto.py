@@ -13,12 +13,12 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 # Reason and error codes (PROTOCOL.md 2.10 and 3.4).
 CODES = {-1003: 'ENOTFOUND', -1008: 'EMAPFULL',
-         -1100: 'EMALFORMED', -1101: 'EVERSION', -1102: 'EBADSIG', -1103: 'ENOTRECIPIENT',
+         -1001: 'EINVAL', -1100: 'EMALFORMED', -1101: 'EVERSION', -1102: 'EBADSIG', -1103: 'ENOTRECIPIENT',
          -1104: 'ENOEPOCHKEY', -1105: 'EDECRYPT', -1106: 'EEXPIRED', -1107: 'ETOOLARGE',
          -1108: 'ETOOMANYRCPT', -1109: 'ECOMMIT',
          -1202: 'EREVOKED', -1203: 'EUNKNOWNAGENCY', -1205: 'ERETIRED', -1206: 'EPOLICY',
          -1400: 'EPROTO', -1401: 'EFRAMES', -1402: 'ESENDER', -1403: 'EDUPLICATE',
-         -1404: 'EUNKNOWNPEER', -1408: 'ERECEIPT'}
+         -1404: 'EUNKNOWNPEER', -1408: 'ERECEIPT', -1430: 'ESUPERSEDED'}
 ENV_CODES = {c: n for c, n in CODES.items() if -1109 <= c <= -1100}
 
 
@@ -136,7 +136,9 @@ KEY = {1: 'u', 2: 'b', 3: 'b', 4: 'b', 5: 'u', 6: 'u', 7: 'u', 8: 's'}
 AGENCY = {1: 's', 2: 's', 3: 'u', 4: ('rm', KEY)}
 BROKER = {1: 's', 4: 'rs', 6: ('rm', KEY)}
 RULE = {1: 's', 2: 's', 3: 'u'}
-DIRECTORY = {1: 'u', 2: 'u', 3: 'u', 4: ('rm', AGENCY), 5: ('m', BROKER), 6: ('rm', RULE), 7: 'b'}
+REANCHOR = {1: 'u', 2: 'b', 3: 'u', 4: 's'}
+DIRECTORY = {1: 'u', 2: 'u', 3: 'u', 4: ('rm', AGENCY), 5: ('m', BROKER), 6: ('rm', RULE), 7: 'b',
+             8: ('m', REANCHOR)}
 SIGNED = {1: 'b', 2: 'b'}  # SignedDirectory and SignedReceipt alike
 # proto/wire.proto
 HELLO = {1: 'u', 2: 's', 3: 'u', 4: 'u', 5: 'u', 6: 'u'}
@@ -144,8 +146,10 @@ WELCOME = {1: 'u', 2: 's', 3: 'u', 4: 'u', 5: 'u'}
 NOTICE = {1: 'u', 2: 'b'}
 NOTICE_ACK = {1: 'ru'}
 CHECKPOINT_PUSH = {1: 'b', 2: 'u', 3: 'rb'}
+PROOF_REQUEST = {1: 'u', 2: 'u'}
 WIRE_ERROR = {1: 'z', 2: 's'}
-PING = {1: 'u'}
+PING = {1: 'u', 2: 'u'}  # time_ms; session (SessionState), in the broker's PONG
+SESSION_STATE = {0: 'unspecified', 1: 'active', 2: 'other', 3: 'none'}
 # proto/receipt.proto
 RECEIPT = {1: 'u', 2: 'u', 3: 'b', 4: 's', 5: 's', 6: 'b', 7: 'u', 8: 'z', 9: 's', 10: 'u',
            11: 's', 12: 'u'}
@@ -321,9 +325,11 @@ class Directory:
 
 
 # ---------------------------------------------------------------- envelope (PROTOCOL 2)
-def seal(sender, epoch, sign_seed, rcpts, payload, kind=1, priority=0, ttl_ms=7 * 86400000):
-    """rcpts: [(agency id, epoch, X25519 public key)]. Returns (envelope bytes, msg_id)."""
-    msg_id, K, nonce = os.urandom(16), os.urandom(32), os.urandom(24)
+def seal(sender, epoch, sign_seed, rcpts, payload, kind=1, priority=0, ttl_ms=7 * 86400000,
+         msg_id=None):
+    """rcpts: [(agency id, epoch, X25519 public key)]. Returns (envelope bytes, msg_id).
+    msg_id: a given id (tests that replay an id with other content), else a random one."""
+    msg_id, K, nonce = msg_id or os.urandom(16), os.urandom(32), os.urandom(24)
     esk = X25519PrivateKey.generate(); epk = ev.raw_pub(esk.public_key())
     stanzas = []
     for aid, e, rpk in rcpts:

@@ -2,6 +2,9 @@
  * every kind of bad input refused with its reason while others are served, revocation on the
  * next message, offline recipients served urgent first, kill -9 losing nothing accepted, no
  * plaintext at rest, map full refused cleanly. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -44,38 +48,10 @@ static int teardown(void **s)
 /* Submit and wait for the broker's answer; returns the command and fills the receipt. */
 static int submit_to(net *n, bclient *c, const uint8_t *env, size_t len, refbus_receipt *r)
 {
-    refbus_wire_msg m;
-    assert_int_equal(bclient_send(c, REFBUS_CMD_SUBMIT, env, len), 0);
-    for (;;) {
-        int rc = bclient_recv(c, &m, 5000);
-        if (rc != 0)
-            fail_msg("no answer to SUBMIT: %s", refbus_strerror(rc));
-        if (getenv("REFBUS_TEST_DEBUG"))
-            print_message("got %s\n", refbus_wire_cmd_name(m.cmd));
-        if (m.cmd == REFBUS_CMD_ACCEPTED || m.cmd == REFBUS_CMD_REJECTED)
-            break;
-        if (m.cmd == REFBUS_CMD_ERROR) {
-            /* "try again later" (a transient code): r gets the code, text and msg id */
-            Refbus__V1__WireError *e = refbus__v1__wire_error__unpack(NULL, m.body_len, m.body);
-            assert_non_null(e);
-            memset(r, 0, sizeof *r);
-            r->reason = e->code;
-            snprintf(r->reason_text, sizeof r->reason_text, "%s", e->text);
-            if (e->msg_id.len == 16)
-                memcpy(r->msg_id, e->msg_id.data, 16);
-            refbus__v1__wire_error__free_unpacked(e, NULL);
-            int cmd = m.cmd;
-            refbus_wire_msg_clear(&m);
-            return cmd;
-        }
-        refbus_wire_msg_clear(&m);
-    }
-    /* every answer is signed by the broker */
-    assert_int_equal(refbus_receipt_verify(r, m.body, m.body_len,
-                                           refbus_directory_broker_sign_pk(n->d)),
-                     0);
-    int cmd = m.cmd;
-    refbus_wire_msg_clear(&m);
+    /* ACCEPTED / REJECTED are signed by the broker (verified); ERROR is "try again later" */
+    int cmd = bclient_submit(c, n, env, len, r, 5000);
+    if (cmd < 0)
+        fail_msg("no valid answer to SUBMIT: %s", refbus_strerror(cmd));
     return cmd;
 }
 
@@ -616,7 +592,7 @@ static void test_map_full(void **s)
     /* A broker with a tiny map: fill it, get EMAPFULL with a reason, nothing corrupt. */
     net small;
     net_init(&small);
-    const char *opts[] = {"map_size_mb=1", NULL};
+    const char *opts[] = {"map_size_mb=1", "agency_quota_mb=1", NULL}; /* the map fills first */
     net_start_broker(&small, opts);
     bclient ngo;
     assert_int_equal(bclient_open(&ngo, &small, "ngo.hots", 64, 1), 0);
@@ -659,9 +635,10 @@ static void test_map_full(void **s)
 static void test_rotation_mid_flight(void **s)
 {
     (void)s;
-    /* The NGO's keys are rotated while it has a sealed message in its outbox: that message is
-     * still accepted (sealed before the rotation), a message signed afterwards with the retired
-     * key is refused, and the new bundle works at once. */
+    /* The NGO's keys are rotated while it has a sealed message in its outbox: the connection
+     * under the retired key loses its session (ERETIRED), that message (sealed before the
+     * rotation) and one signed afterwards are both refused ERETIRED, and the new bundle works
+     * at once. */
     bclient old, cur, cac;
     refbus_receipt r;
     uint8_t *pre = NULL, *post = NULL;
@@ -691,8 +668,12 @@ static void test_rotation_mid_flight(void **s)
         refbus_directory_free(&pushed);
         refbus_wire_msg_clear(&dm);
     }
-    /* the old connection (its CURVE key now RETIRED) still talks to the broker */
-    assert_int_equal(submit(&old, pre, pre_len, &r), REFBUS_CMD_ACCEPTED);
+    /* the old connection (its CURVE key now RETIRED) lost the session and is told so */
+    assert_int_equal(wire_error(&old, 5000), REFBUS_ERETIRED);
+    /* a retired key sends nothing new: not even what was sealed (created_ms) before the
+     * rotation — the sender's claim of time proves nothing; a node re-seals its outbox */
+    assert_int_equal(submit(&old, pre, pre_len, &r), REFBUS_CMD_REJECTED);
+    assert_int_equal(r.reason, REFBUS_ERETIRED);
     assert_int_equal(bclient_seal(&old, &N, "cac.chiangmai", "signed after rotation", 21, 0, 0,
                                   &post, &post_len),
                      0);
@@ -710,14 +691,12 @@ static void test_rotation_mid_flight(void **s)
     bclient_close(&cur);
     assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);
     char texts[4][64];
-    assert_int_equal(drain(&cac, 3, texts, 3000), 2);
-    assert_string_equal(texts[0], "sealed before rotation");
-    assert_string_equal(texts[1], "with the new key");
+    assert_int_equal(drain(&cac, 3, texts, 3000), 1);
+    assert_string_equal(texts[0], "with the new key");
     bclient_close(&cac);
 }
 
-/* Connect with the CURVE key of one epoch of a bundle; 1 when the broker answers HELLO. */
-static int epoch_gets_through(const char *bundle, const char *agency, uint32_t epoch)
+static refbus_keystore *open_bundle(const char *bundle)
 {
     char path[400], *pass = NULL;
     size_t plen = 0;
@@ -727,11 +706,25 @@ static int epoch_gets_through(const char *bundle, const char *agency, uint32_t e
     snprintf(path, sizeof path, "%s/keys/%s", N.dir, bundle);
     assert_int_equal(refbus_keystore_open(&ks, path, pass, plen), 0);
     refbus_passphrase_free(&pass, plen);
-    const refbus_epoch_keys *k = NULL;
+    return ks;
+}
+
+static const refbus_epoch_keys *epoch_of(const refbus_keystore *ks, uint32_t epoch)
+{
     for (size_t i = 0; i < refbus_keystore_epoch_count(ks); i++)
         if (refbus_keystore_epoch(ks, i)->epoch == epoch)
-            k = refbus_keystore_epoch(ks, i);
-    assert_non_null(k);
+            return refbus_keystore_epoch(ks, i);
+    fail_msg("no epoch %u in the bundle", epoch);
+    return NULL;
+}
+
+/* Connect with the CURVE key of one epoch of a bundle and send HELLO: 1 when the broker
+ * answers WELCOME, the code of its ERROR (the handshake passed, the session was refused), or
+ * 0 when nothing comes back (the handshake was refused). */
+static int hello_answer(const char *bundle, const char *agency, uint32_t epoch)
+{
+    refbus_keystore *ks = open_bundle(bundle);
+    const refbus_epoch_keys *k = epoch_of(ks, epoch);
     bclient c;
     assert_int_equal(bclient_open_raw(&c, &N, k->curve_pk, k->curve_sk), 0);
     Refbus__V1__Hello h = REFBUS__V1__HELLO__INIT;
@@ -740,16 +733,33 @@ static int epoch_gets_through(const char *bundle, const char *agency, uint32_t e
     h.agency = (char *)agency;
     h.epoch = epoch;
     size_t len = refbus__v1__hello__pack(&h, buf);
-    int through = 0;
+    int answer = 0;
     if (refbus_wire_send(c.sock, NULL, 0, REFBUS_CMD_HELLO, buf, len) == 0) {
         refbus_wire_msg m;
-        through = bclient_expect(&c, REFBUS_CMD_WELCOME, &m, 1500) == 0;
-        if (through)
+        uint64_t end = refbus_mono_ms() + 1500;
+        while (!answer && bclient_recv(&c, &m, (int)(end - refbus_mono_ms())) == 0) {
+            if (m.cmd == REFBUS_CMD_WELCOME) {
+                answer = 1;
+            } else if (m.cmd == REFBUS_CMD_ERROR) {
+                Refbus__V1__WireError *e =
+                    refbus__v1__wire_error__unpack(NULL, m.body_len, m.body);
+                answer = e ? e->code : REFBUS_EPROTO;
+                if (e)
+                    refbus__v1__wire_error__free_unpacked(e, NULL);
+            }
             refbus_wire_msg_clear(&m);
+            if (refbus_mono_ms() >= end)
+                break;
+        }
     }
     bclient_close(&c);
     refbus_keystore_free(&ks);
-    return through;
+    return answer;
+}
+
+static int epoch_gets_through(const char *bundle, const char *agency, uint32_t epoch)
+{
+    return hello_answer(bundle, agency, epoch) == 1;
 }
 
 static void test_stolen_device_all_epochs(void **s)
@@ -758,7 +768,8 @@ static void test_stolen_device_all_epochs(void **s)
     /* After test_rotation_mid_flight the NGO is at epoch 2 and its bundle holds epoch 1 too.
      * The laptop is stolen: the newest epoch is revoked and a new laptop gets epoch 3. The
      * stolen bundle's epoch 1 (merely RETIRED) must be shut out as well as epoch 2. */
-    assert_true(epoch_gets_through("ngo.hots.v2", "ngo.hots", 1)); /* retired: still admitted */
+    /* retired: through the handshake (it may fetch the directory), but no session */
+    assert_int_equal(hello_answer("ngo.hots.v2", "ngo.hots", 1), REFBUS_ERETIRED);
     assert_int_equal(net_sh(&N, "refbus-keys -d admin revoke ngo.hots --reason 'stolen laptop' "
                                 ">/dev/null && refbus-keys -d admin rotate ngo.hots --bundle "
                                 "keys/ngo.hots.v2 --out keys/ngo.hots.v3 --bundle-passphrase-file "
@@ -767,9 +778,147 @@ static void test_stolen_device_all_epochs(void **s)
                             N.admin),
                      0);
     net_reload_directory(&N);
-    assert_false(epoch_gets_through("ngo.hots.v2", "ngo.hots", 2));
-    assert_false(epoch_gets_through("ngo.hots.v2", "ngo.hots", 1));
+    assert_int_equal(hello_answer("ngo.hots.v2", "ngo.hots", 2), 0); /* not even connected */
+    assert_int_equal(hello_answer("ngo.hots.v2", "ngo.hots", 1), 0);
     assert_true(epoch_gets_through("ngo.hots.v3", "ngo.hots", 3));
+}
+
+/* PING, and the session state its PONG reports for this connection. */
+static int pong_session(bclient *c)
+{
+    Refbus__V1__Ping p = REFBUS__V1__PING__INIT;
+    uint8_t buf[32];
+    refbus_wire_msg m;
+    p.time_ms = refbus_now_ms();
+    size_t n = refbus__v1__ping__pack(&p, buf);
+    assert_int_equal(bclient_send(c, REFBUS_CMD_PING, buf, n), 0);
+    for (;;) {
+        assert_int_equal(bclient_expect(c, REFBUS_CMD_PONG, &m, 5000), 0);
+        Refbus__V1__Ping *q = refbus__v1__ping__unpack(NULL, m.body_len, m.body);
+        assert_non_null(q);
+        int mine = q->time_ms == p.time_ms, st = (int)q->session;
+        refbus__v1__ping__free_unpacked(q, NULL);
+        refbus_wire_msg_clear(&m);
+        if (mine)
+            return st;
+    }
+}
+
+static void test_session_takeover(void **s)
+{
+    (void)s;
+    /* A second connection with the same agency's keys takes the session over; the first is
+     * told why (ESUPERSEDED) and its PONGs say another connection holds the session. When the
+     * second goes away the broker forgets it at once (socket monitor) and the first hears
+     * that the session is free. */
+    bclient a, b;
+    assert_int_equal(bclient_open(&a, &N, "cac.chiangmai", 64, 1), 0);
+    assert_int_equal(pong_session(&a), REFBUS__V1__SESSION_STATE__SESSION_ACTIVE);
+    assert_int_equal(bclient_open(&b, &N, "cac.chiangmai", 64, 1), 0);
+    assert_int_equal(wire_error(&a, 5000), REFBUS_ESUPERSEDED);
+    assert_int_equal(pong_session(&a), REFBUS__V1__SESSION_STATE__SESSION_OTHER);
+    assert_int_equal(pong_session(&b), REFBUS__V1__SESSION_STATE__SESSION_ACTIVE);
+    bclient_close(&b); /* LINGER 0: the TCP connection closes */
+    int st = 0;
+    for (int i = 0; i < 100 && st != REFBUS__V1__SESSION_STATE__SESSION_NONE; i++) {
+        usleep(50000);
+        st = pong_session(&a);
+    }
+    assert_int_equal(st, REFBUS__V1__SESSION_STATE__SESSION_NONE);
+    /* the first takes the session back with HELLO */
+    assert_int_equal(bclient_hello(&a, 64), 0);
+    refbus_wire_msg m;
+    assert_int_equal(bclient_expect(&a, REFBUS_CMD_WELCOME, &m, 5000), 0);
+    refbus_wire_msg_clear(&m);
+    assert_int_equal(pong_session(&a), REFBUS__V1__SESSION_STATE__SESSION_ACTIVE);
+    bclient_close(&a);
+}
+
+static int queue_depth(const char *agency)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd,
+             "refbus-broker status -a %s | jq -e '.queues[\"%s\"]' > qdepth.txt", N.admin,
+             agency);
+    assert_int_equal(net_sh(&N, "%s", cmd), 0);
+    assert_int_equal(net_sh(&N, "test -s qdepth.txt"), 0);
+    char path[400];
+    snprintf(path, sizeof path, "%s/qdepth.txt", N.dir);
+    FILE *f = fopen(path, "r");
+    int v = -1;
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%d", &v), 1);
+    fclose(f);
+    return v;
+}
+
+/* A DELIVERED receipt for this delivery, signed by `k` as `agency`; `flip` breaks the hash. */
+static void send_delivered(bclient *c, const char *agency, const refbus_epoch_keys *k,
+                           const refbus_wire_msg *m, int flip)
+{
+    refbus_envelope_header h;
+    refbus_receipt r;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    assert_int_equal(refbus_envelope_parse(&h, m->body, m->body_len), 0);
+    memset(&r, 0, sizeof r);
+    r.type = REFBUS_RECEIPT_DELIVERED;
+    memcpy(r.msg_id, h.msg_id, 16);
+    snprintf(r.sender, sizeof r.sender, "%s", h.sender);
+    snprintf(r.recipient, sizeof r.recipient, "%s", agency);
+    memcpy(r.envelope_hash, h.envelope_hash, 32);
+    r.envelope_hash[0] ^= (uint8_t)flip;
+    r.time_ms = refbus_now_ms();
+    snprintf(r.signer, sizeof r.signer, "%s", agency);
+    r.signer_epoch = k->epoch;
+    assert_int_equal(refbus_receipt_sign(&body, &len, &r, k->sign_sk), 0);
+    assert_int_equal(bclient_send(c, REFBUS_CMD_DELIVERED, body, len), 0);
+    free(body);
+}
+
+static void test_retired_bundle_cannot_take_over(void **s)
+{
+    (void)s;
+    /* welfare.cm rotates (the guide: a staff member who knew the passphrase left). The
+     * rotated-away bundle still connects, but only to fetch the directory: its HELLO is
+     * refused ERETIRED and the active node keeps the session. A DELIVERED receipt signed with
+     * the retired key, or for another envelope hash, does not dequeue the referral; the active
+     * key's receipt for exactly the delivered envelope does. */
+    assert_int_equal(net_sh(&N, "mv keys/welfare.cm.bundle keys/welfare.v1 && refbus-keys -d "
+                                "admin rotate welfare.cm --bundle keys/welfare.v1 --out "
+                                "keys/welfare.cm.bundle --bundle-passphrase-file pass >/dev/null "
+                                "&& refbus-keys -d admin sign --out directory.bin >/dev/null && "
+                                "refbus-broker publish -a %s directory.bin >/dev/null",
+                            N.admin),
+                     0);
+    net_reload_directory(&N);
+    bclient cur, cac;
+    refbus_receipt r;
+    refbus_wire_msg m;
+    assert_int_equal(bclient_open(&cur, &N, "welfare.cm", 64, 1), 0);
+    assert_int_equal(refbus_keystore_current(cur.ks)->epoch, 2);
+    assert_int_equal(hello_answer("welfare.v1", "welfare.cm", 1), REFBUS_ERETIRED);
+    assert_int_equal(pong_session(&cur), REFBUS__V1__SESSION_STATE__SESSION_ACTIVE);
+    assert_int_equal(wire_error(&cur, 300), 0); /* not told to go: nobody took over */
+
+    assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);
+    assert_int_equal(submit_payload(&cac, "welfare.cm", "child in danger", 2, &r),
+                     REFBUS_CMD_ACCEPTED);
+    assert_int_equal(bclient_expect(&cur, REFBUS_CMD_DELIVER, &m, 5000), 0);
+    int before = queue_depth("welfare.cm");
+    assert_true(before >= 1);
+    refbus_keystore *old = open_bundle("welfare.v1");
+    send_delivered(&cur, "welfare.cm", epoch_of(old, 1), &m, 0); /* retired key */
+    send_delivered(&cur, "welfare.cm", epoch_of(cur.ks, 2), &m, 1); /* another envelope */
+    sync_with_broker(&cur);
+    assert_int_equal(queue_depth("welfare.cm"), before);
+    send_delivered(&cur, "welfare.cm", epoch_of(cur.ks, 2), &m, 0);
+    sync_with_broker(&cur);
+    assert_int_equal(queue_depth("welfare.cm"), before - 1);
+    refbus_wire_msg_clear(&m);
+    refbus_keystore_free(&old);
+    bclient_close(&cac);
+    bclient_close(&cur);
 }
 
 static void test_flood_does_not_starve(void **s)
@@ -802,6 +951,145 @@ static void test_flood_does_not_starve(void **s)
                      0);
 }
 
+/* VmRSS or VmHWM of a process, in KiB (0 when unreadable). */
+static unsigned long vm_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    unsigned long v = 0;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':')
+            v = strtoul(line + strlen(field) + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static size_t open_fds(pid_t pid)
+{
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "ls /proc/%d/fd | wc -l", (int)pid);
+    FILE *p = popen(cmd, "r");
+    size_t n = 0;
+    if (p && fscanf(p, "%zu", &n) != 1)
+        n = 0;
+    if (p)
+        pclose(p);
+    return n;
+}
+
+/* Issue 10, defect 11: memory and descriptors bounded by what peers send. (a) 200 idle TCP
+ * connections that never start the CURVE handshake are closed after handshake_seconds and the
+ * broker keeps serving; (b) an enrolled agency sending 400 frames of 1 MiB in one message (which
+ * libzmq buffers whole: 400 MiB before) is cut near max_memory_mb, audited PEER_REFUSED /
+ * ETOOLARGE, and everyone else is served. The bounds are generous; nothing is timed. */
+static void test_limits_per_peer(void **s)
+{
+    (void)s;
+    net lim;
+    net_init(&lim);
+    const char *opts[] = {"max_memory_mb=64", "handshake_seconds=1", NULL};
+    net_start_broker(&lim, opts);
+    bclient ngo, cac, wel;
+    refbus_receipt r;
+    assert_int_equal(bclient_open(&ngo, &lim, "ngo.hots", 64, 1), 0);
+    assert_int_equal(bclient_open(&cac, &lim, "cac.chiangmai", 64, 1), 0);
+
+    /* (a) idle unauthenticated connections */
+    enum { IDLE = 200 };
+    int port = atoi(strrchr(lim.endpoint, ':') + 1), fds[IDLE];
+    size_t base_fds = open_fds(lim.broker);
+    for (int i = 0; i < IDLE; i++) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof a), 0);
+    }
+    int closed = 0;
+    uint64_t until = refbus_mono_ms() + 20000; /* a bound (20x handshake_seconds), not timed */
+    while (closed < IDLE && refbus_mono_ms() < until) {
+        for (int i = 0; i < IDLE; i++) {
+            char buf[256];
+            if (fds[i] < 0)
+                continue;
+            ssize_t n = recv(fds[i], buf, sizeof buf, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                close(fds[i]);
+                fds[i] = -1;
+                closed++;
+            }
+        }
+        usleep(50000);
+    }
+    for (int i = 0; i < IDLE; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (closed != IDLE)
+        fail_msg("%d of %d idle unauthenticated connections still open", IDLE - closed, IDLE);
+    assert_true(open_fds(lim.broker) <= base_fds + 2);
+    uint8_t *env = NULL;
+    size_t len = 0;
+    assert_int_equal(bclient_seal(&ngo, &lim, "cac.chiangmai", "after idle", 10, 0, 0, &env,
+                                  &len),
+                     0);
+    assert_int_equal(submit_to(&lim, &ngo, env, len, &r), REFBUS_CMD_ACCEPTED);
+    free(env);
+
+    /* (b) one message of 400 frames of 1 MiB from an enrolled agency */
+    unsigned long before = vm_kib(lim.broker, "VmRSS");
+    assert_int_equal(bclient_open(&wel, &lim, "welfare.cm", 64, 1), 0);
+    size_t frame = 1u << 20;
+    uint8_t *junk = calloc(1, frame);
+    assert_non_null(junk);
+    assert_int_equal(zmq_send(wel.sock, REFBUS_WIRE_SIG, REFBUS_WIRE_SIG_LEN, ZMQ_SNDMORE),
+                     (int)REFBUS_WIRE_SIG_LEN);
+    uint8_t cmd = REFBUS_CMD_SUBMIT;
+    assert_int_equal(zmq_send(wel.sock, &cmd, 1, ZMQ_SNDMORE), 1);
+    for (int i = 0; i < 400; i++)
+        assert_int_equal(zmq_send(wel.sock, junk, frame, i + 1 < 400 ? ZMQ_SNDMORE : 0),
+                         (int)frame);
+    free(junk);
+    /* the broker cuts the connection: its status counts it, and it is audited */
+    int cut = 0;
+    until = refbus_mono_ms() + 60000;
+    while (!cut && refbus_mono_ms() < until) {
+        usleep(200000);
+        cut = net_sh(&lim, "refbus-broker status -a %s | jq -e '.process.connections_cut >= 1' "
+                           ">/dev/null",
+                     lim.admin) == 0;
+    }
+    unsigned long peak = vm_kib(lim.broker, "VmHWM");
+    print_message("broker VmRSS %lu KiB before, VmHWM %lu KiB after 400 MiB in one message\n",
+                  before, peak);
+    assert_true(cut);
+    assert_true(peak < before + 200ul * 1024); /* 400 MiB without the bound */
+    bclient_close(&wel);
+
+    /* everyone else is served, and the agency itself may come back */
+    assert_int_equal(bclient_seal(&ngo, &lim, "cac.chiangmai", "after the flood", 15, 0, 0, &env,
+                                  &len),
+                     0);
+    assert_int_equal(submit_to(&lim, &ngo, env, len, &r), REFBUS_CMD_ACCEPTED);
+    free(env);
+    assert_int_equal(drain_n(&lim, &cac, 2, NULL, 5000), 2);
+    assert_int_equal(bclient_open(&wel, &lim, "welfare.cm", 64, 1), 0);
+    assert_int_equal(bclient_seal(&wel, &lim, "cac.chiangmai", "back", 4, 0, 0, &env, &len), 0);
+    assert_int_equal(submit_to(&lim, &wel, env, len, &r), REFBUS_CMD_ACCEPTED);
+    free(env);
+    bclient_close(&wel);
+    bclient_close(&ngo);
+    bclient_close(&cac);
+    net_kill_broker(&lim, SIGTERM);
+    assert_int_equal(net_sh(&lim, "refbus-audit replay broker --format jsonl > replay.jsonl && "
+                                  "grep '\"event\":\"PEER_REFUSED\"' replay.jsonl | "
+                                  "grep -q '\"reason_name\":\"ETOOLARGE\"'"),
+                     0);
+    assert_int_equal(net_sh(&lim, "refbus-audit verify broker >/dev/null 2>&1"), 0);
+    net_free(&lim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -816,7 +1104,10 @@ int main(void)
         cmocka_unit_test(test_rotation_mid_flight),
         cmocka_unit_test(test_stolen_device_all_epochs),
         cmocka_unit_test(test_flood_does_not_starve),
+        cmocka_unit_test(test_session_takeover),
+        cmocka_unit_test(test_retired_bundle_cannot_take_over),
         cmocka_unit_test(test_map_full),
+        cmocka_unit_test(test_limits_per_peer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

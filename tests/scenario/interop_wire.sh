@@ -89,9 +89,10 @@ step "network (refbus-keys), broker, a refbus-node for cac.chiangmai"
 export REFBUS_KDF_LIMIT=min
 bash "$SRC/tests/scenario/net_setup.sh" "$T" >/dev/null 2>&1 || fail "net_setup.sh"
 PORT=$(free_port) || fail "no free port"
-mkdir -p "$T/broker" "$T/node"
+mkdir -p "$T/node"
+"$BIN/refbus-broker" init -d "$T/broker" >"$T/broker.log" 2>&1 || fail "refbus-broker init"
 "$BIN/refbus-broker" run -d "$T/broker" -b "tcp://127.0.0.1:$PORT" -k "$T/keys/broker.cm.bundle" \
-    -p "$T/pass" -D "$T/directory.bin" -l debug >"$T/broker.log" 2>&1 &
+    -p "$T/pass" -D "$T/directory.bin" -l debug >>"$T/broker.log" 2>&1 &
 BROKER_PID=$!
 wait_for 20 "$BIN/refbus-broker" status -a "ipc://$T/broker/admin.sock" ||
     fail "the broker did not come up"
@@ -110,7 +111,8 @@ reconnect_min_ms = 50
 reconnect_max_ms = 1000
 log_level = debug
 CONF
-"$BIN/refbus-node" run -c "$T/node/node.conf" >"$T/node/log" 2>&1 &
+"$BIN/refbus-node" init -c "$T/node/node.conf" >"$T/node/log" 2>&1 || fail "refbus-node init"
+"$BIN/refbus-node" run -c "$T/node/node.conf" >>"$T/node/log" 2>&1 &
 NODE_PID=$!
 wait_for 20 node_ready || fail "the node has no broker session"
 

@@ -257,4 +257,34 @@ expect_exit 0 "$K" verify dir3.signed --trusted-serial 2
 expect_exit 1 "$K" verify dir2.signed --trusted-serial 3
 [ -e "$A/signed/00000000000000000003.dir" ] || fail "archive"
 
+step "weak passphrases are refused for new keys, with a reason; the override and generated ones work"
+printf 'a\n' >weak.pass
+printf 'password1234\n' >weak2.pass
+before=$(digest)
+expect_exit 1 "$K" -d "$W/admin-weak" init --passphrase-file "$W/weak.pass"
+grep -q "too short" "$W/err" && grep -q EWEAK "$W/err" || fail "init: no reason given: $(cat "$W/err")"
+[ ! -e "$W/admin-weak/root.key" ] || fail "a refused init wrote a root key"
+expect_exit 1 "$K" agency add ngo.weak --name W --kind ngo --out weak.bundle \
+    --bundle-passphrase-file "$W/weak2.pass"
+grep -q "too easy to guess" "$W/err" || fail "agency add: no reason given: $(cat "$W/err")"
+[ ! -e weak.bundle ] || fail "a refused enrolment wrote a bundle"
+expect_exit 1 "$K" broker add broker.weak --out weakb.bundle --bundle-passphrase-file "$W/weak.pass"
+expect_exit 1 "$K" rotate welfare.cm --bundle welfare.bundle --out weak3.bundle "${BK[@]}" \
+    --new-passphrase-file "$W/weak.pass"
+[ ! -e weak3.bundle ] || fail "a refused rotation wrote a bundle"
+[ "$before" = "$(digest)" ] || fail "a refused weak passphrase changed the admin directory"
+# the explicit override (tests, demos): accepted with a warning
+expect_exit 0 "$K" -d "$W/admin-weak" init --passphrase-file "$W/weak.pass" --allow-weak-passphrase
+grep -q "warning: weak" "$W/err" || fail "the override does not warn"
+# a generated passphrase: 0600, never replaced, accepted, opens the bundle it protects
+expect_exit 0 "$K" passphrase --out gen.pass
+[ "$(mode gen.pass)" = 600 ] || fail "generated passphrase file mode $(mode gen.pass)"
+grep -qE '^([a-km-np-z2-9]{5}-){5}[a-km-np-z2-9]{5}$' gen.pass || fail "generated: $(cat gen.pass)"
+expect_exit 1 "$K" passphrase --out gen.pass
+expect_exit 0 "$K" passphrase
+[ "$(cat "$W/out")" != "$(cat gen.pass)" ] || fail "two generated passphrases are equal"
+expect_exit 0 "$K" agency add ngo.gen --name G --kind ngo --out gen.bundle \
+    --bundle-passphrase-file "$W/gen.pass"
+expect_exit 0 "$K" inspect gen.bundle --bundle-passphrase-file "$W/gen.pass"
+
 echo "PASS: keys_admin scenario"

@@ -131,6 +131,10 @@ redeliver_seconds = 3
 log_level = debug
 ${NL_BROKER_EXTRA:-}
 CONF
+    # A store is created only by an explicit init; run never makes one (a restart reuses it).
+    [ -e "$NL_T/broker/data.mdb" ] ||
+        "$NL_BIN/refbus-broker" init -c "$NL_T/broker.conf" >>"$NL_T/broker/log" 2>&1 ||
+        nl_fail "refbus-broker init"
     # NL_BROKER_EXTRA: more config lines; NL_BROKER_PRELOAD / NL_BROKER_ENV: the fault shim and
     # its settings (tests/fault), for this start only when set around the call.
     env ${NL_BROKER_PRELOAD:+LD_PRELOAD="$NL_BROKER_PRELOAD"} ${NL_BROKER_ENV:-} \
@@ -198,6 +202,9 @@ nl_node_launch() {
     [ -f "$d/node.conf" ] || nl_node_conf "$id"
     case " $* " in *" REFBUS_NODE_CRASH_"*) bin=refbus-node-testhooks ;; esac
     [ -x "$NL_BIN/$bin" ] || nl_skip "$bin not built (REFBUS_TEST_HOOKS=OFF)"
+    # The first start creates the store explicitly (refbus-node init); later ones reuse it.
+    [ -e "$d/data/store/data.mdb" ] ||
+        "$NL_BIN/refbus-node" init -c "$d/node.conf" >>"$d/log" 2>&1 || nl_fail "node $id init"
     env ${NL_NODE_PRELOAD:+LD_PRELOAD="$NL_NODE_PRELOAD"} "$@" "$NL_BIN/$bin" run \
         -c "$d/node.conf" >>"$d/log" 2>&1 &
     NL_PID[$id]=$!

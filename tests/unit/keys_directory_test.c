@@ -115,16 +115,16 @@ static void test_key_status(void **state)
     const refbus_dir_key *k = NULL;
     refbus_dir_key expect;
     /* cac.cm: epoch 2 active, epoch 1 retired. */
-    assert_int_equal(refbus_directory_sender_key(d, "cac.cm", 2, &k), 0);
+    assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 2, REFBUS_KEY_SEND, &k), 0);
     kt_dir_key(&expect, 0x21, 2, REFBUS_KEY_ACTIVE, NULL);
     assert_memory_equal(k->sign_pk, expect.sign_pk, 32);
     assert_memory_equal(k->enc_pk, expect.enc_pk, 32);
     assert_memory_equal(k->curve_pk, expect.curve_pk, 32);
-    assert_int_equal(refbus_directory_sender_key(d, "cac.cm", 1, &k), REFBUS_ERETIRED);
-    assert_int_equal(refbus_directory_sender_key(d, "cac.cm", 3, &k), REFBUS_ENOTFOUND);
-    assert_int_equal(refbus_directory_sender_key(d, "nobody", 1, &k), REFBUS_EUNKNOWNAGENCY);
+    assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 1, REFBUS_KEY_SEND, &k), REFBUS_ERETIRED);
+    assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 3, REFBUS_KEY_SEND, &k), REFBUS_ENOTFOUND);
+    assert_int_equal(refbus_directory_key_trust(d, "nobody", 1, REFBUS_KEY_SEND, &k), REFBUS_EUNKNOWNAGENCY);
     /* police.cm: revoked, with its reason and time. */
-    assert_int_equal(refbus_directory_sender_key(d, "police.cm", 1, &k), REFBUS_EREVOKED);
+    assert_int_equal(refbus_directory_key_trust(d, "police.cm", 1, REFBUS_KEY_SEND, &k), REFBUS_EREVOKED);
     assert_int_equal(refbus_directory_key(d, "police.cm", 1, &k), 0);
     assert_int_equal(k->status, REFBUS_KEY_REVOKED);
     assert_string_equal(k->revoked_reason, "laptop stolen");
@@ -149,23 +149,183 @@ static void test_find_curve(void **state)
     const char *ag = NULL;
     uint32_t epoch = 0;
     kt_dir_key(&k, 0x21, 2, REFBUS_KEY_ACTIVE, NULL);
-    assert_int_equal(refbus_directory_find_curve(d, k.curve_pk, &ag, &epoch), 0);
+    assert_int_equal(refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_SESSION, &ag, &epoch),
+                     0);
     assert_string_equal(ag, "cac.cm");
     assert_int_equal(epoch, 2);
     kt_dir_key(&k, 0x30, 1, REFBUS_KEY_ACTIVE, NULL);
-    assert_int_equal(refbus_directory_find_curve(d, k.curve_pk, &ag, NULL), 0);
+    assert_int_equal(refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_SESSION, &ag, NULL),
+                     0);
     assert_string_equal(ag, "ngo.hots");
-    kt_dir_key(&k, 0x20, 1, REFBUS_KEY_RETIRED, NULL); /* retired: no longer admitted */
-    assert_int_equal(refbus_directory_find_curve(d, k.curve_pk, &ag, &epoch), REFBUS_EREVOKED);
+    /* retired: may fetch the directory, never hold the session */
+    kt_dir_key(&k, 0x20, 1, REFBUS_KEY_RETIRED, NULL);
+    ag = NULL;
+    assert_int_equal(refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_SESSION, &ag, &epoch),
+                     REFBUS_ERETIRED);
+    assert_null(ag); /* nothing written on failure */
+    assert_int_equal(
+        refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_FETCH_DIRECTORY, &ag, &epoch), 0);
+    assert_string_equal(ag, "cac.cm");
+    assert_int_equal(epoch, 1);
     kt_dir_key(&k, 0x40, 1, REFBUS_KEY_REVOKED, NULL);
-    assert_int_equal(refbus_directory_find_curve(d, k.curve_pk, NULL, NULL), REFBUS_EREVOKED);
+    assert_int_equal(
+        refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_FETCH_DIRECTORY, NULL, NULL),
+        REFBUS_EREVOKED);
     kt_dir_key(&k, 0x10, 1, REFBUS_KEY_ACTIVE, NULL); /* the broker's own key is no peer */
-    assert_int_equal(refbus_directory_find_curve(d, k.curve_pk, NULL, NULL), REFBUS_EUNKNOWNPEER);
+    assert_int_equal(refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_READ, NULL, NULL),
+                     REFBUS_EUNKNOWNPEER);
     kt_dir_key(&k, 0x77, 1, REFBUS_KEY_ACTIVE, NULL);
-    assert_int_equal(refbus_directory_find_curve(d, k.curve_pk, NULL, NULL), REFBUS_EUNKNOWNPEER);
+    assert_int_equal(refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_READ, NULL, NULL),
+                     REFBUS_EUNKNOWNPEER);
     /* The sign key of an active epoch is not its CURVE key. */
     kt_dir_key(&k, 0x21, 2, REFBUS_KEY_ACTIVE, NULL);
-    assert_int_equal(refbus_directory_find_curve(d, k.sign_pk, NULL, NULL), REFBUS_EUNKNOWNPEER);
+    assert_int_equal(refbus_directory_curve_trust(d, k.sign_pk, REFBUS_KEY_READ, NULL, NULL),
+                     REFBUS_EUNKNOWNPEER);
+    refbus_directory_free(&d);
+}
+
+/* The one key-trust rule, every purpose x status x "a later epoch is revoked". Agency a.cm:
+ * epochs 1 retired, 2 revoked, 3 retired, 4 active (a stolen bundle held 1 and 2; 3 and 4 were
+ * issued after); b.cm: 1 retired, 2 active (plain rotation); c.cm: 1 retired, 2 retired,
+ * 3 revoked (whole agency shut out); the broker: 1 retired, 2 active. */
+static const enum refbus_key_purpose purposes[] = {
+    REFBUS_KEY_SEND, REFBUS_KEY_SESSION, REFBUS_KEY_RECEIPT, REFBUS_KEY_READ,
+    REFBUS_KEY_FETCH_DIRECTORY};
+
+static refbus_directory *load_matrix(void)
+{
+    refbus_dd dd;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    refbus_directory *d = NULL;
+    static const struct {
+        const char *id;
+        size_t n;
+        enum refbus_key_status st[4];
+    } ag[] = {{"a.cm", 4, {REFBUS_KEY_RETIRED, REFBUS_KEY_REVOKED, REFBUS_KEY_RETIRED,
+                           REFBUS_KEY_ACTIVE}},
+              {"b.cm", 2, {REFBUS_KEY_RETIRED, REFBUS_KEY_ACTIVE}},
+              {"c.cm", 3, {REFBUS_KEY_RETIRED, REFBUS_KEY_RETIRED, REFBUS_KEY_REVOKED}}};
+    kt_sample(&dd, 1);
+    for (size_t i = 0; i < dd.n_agencies; i++)
+        refbus_dd_agency_clear(&dd.agencies[i]);
+    free(dd.agencies);
+    dd.n_agencies = 3;
+    dd.agencies = calloc(3, sizeof *dd.agencies);
+    assert_non_null(dd.agencies);
+    uint8_t seed = 0x50;
+    for (size_t i = 0; i < 3; i++) {
+        refbus_dd_agency *a = &dd.agencies[i];
+        snprintf(a->id, sizeof a->id, "%s", ag[i].id);
+        a->name = strdup("Agency");
+        a->kind = REFBUS_AGENCY_NGO;
+        a->keys = calloc(ag[i].n, sizeof *a->keys);
+        a->n_keys = ag[i].n;
+        for (size_t k = 0; k < ag[i].n; k++)
+            kt_dir_key(&a->keys[k], seed++, (uint32_t)k + 1, ag[i].st[k],
+                       ag[i].st[k] == REFBUS_KEY_REVOKED ? "device stolen" : NULL);
+    }
+    dd.n_rules = 1; /* "*" -> "*": the sample's other rule names agencies not in this one */
+    refbus_dd_agency_clear(&dd.broker);
+    snprintf(dd.broker.id, sizeof dd.broker.id, "broker.cm");
+    dd.broker.keys = calloc(2, sizeof *dd.broker.keys);
+    dd.broker.n_keys = 2;
+    kt_dir_key(&dd.broker.keys[0], 0x10, 1, REFBUS_KEY_RETIRED, NULL);
+    kt_dir_key(&dd.broker.keys[1], 0x11, 2, REFBUS_KEY_ACTIVE, NULL);
+    kt_sign_dd(&b, &n, &dd, root_sk);
+    assert_int_equal(refbus_directory_load(&d, b, n, root_pk, NULL), 0);
+    free(b);
+    refbus_dd_clear(&dd);
+    return d;
+}
+
+/* What the rule must say: revoked (itself or a later epoch) refuses everything; retired is
+ * good for READ and FETCH_DIRECTORY only; active for everything. */
+static int expected(enum refbus_key_status st, int later_revoked, enum refbus_key_purpose p)
+{
+    if (st == REFBUS_KEY_REVOKED || later_revoked)
+        return REFBUS_EREVOKED;
+    if (st == REFBUS_KEY_RETIRED && p != REFBUS_KEY_READ && p != REFBUS_KEY_FETCH_DIRECTORY)
+        return REFBUS_ERETIRED;
+    return 0;
+}
+
+static void test_key_trust_matrix(void **state)
+{
+    (void)state;
+    refbus_directory *d = load_matrix();
+    int checked = 0;
+    for (size_t i = 0; i < refbus_directory_agency_count(d); i++) {
+        const char *id = refbus_directory_agency_id(d, i);
+        size_t nk = refbus_directory_agency_key_count(d, i);
+        for (size_t k = 0; k < nk; k++) {
+            const refbus_dir_key *key = refbus_directory_agency_key_at(d, i, k);
+            int later_revoked = 0;
+            for (size_t j = k + 1; j < nk; j++)
+                later_revoked |= refbus_directory_agency_key_at(d, i, j)->status ==
+                                 REFBUS_KEY_REVOKED;
+            for (size_t p = 0; p < sizeof purposes / sizeof purposes[0]; p++) {
+                const refbus_dir_key *out = NULL;
+                const char *who = NULL;
+                uint32_t ep = 0;
+                int want = expected(key->status, later_revoked, purposes[p]);
+                int rc = refbus_directory_key_trust(d, id, key->epoch, purposes[p], &out);
+                if (rc != want)
+                    fail_msg("%s epoch %u (%s) for %s: got %s, want %s", id, key->epoch,
+                             refbus_key_status_name(key->status),
+                             refbus_key_purpose_name(purposes[p]), refbus_errname(rc),
+                             refbus_errname(want));
+                if (rc == 0)
+                    assert_ptr_equal(out, key);
+                else
+                    assert_null(out);
+                /* the transport lookup applies the very same rule */
+                rc = refbus_directory_curve_trust(d, key->curve_pk, purposes[p], &who, &ep);
+                assert_int_equal(rc, want);
+                if (rc == 0) {
+                    assert_string_equal(who, id);
+                    assert_int_equal(ep, key->epoch);
+                }
+                checked++;
+            }
+        }
+    }
+    assert_int_equal(checked, (4 + 2 + 3) * 5);
+    /* Spot checks that say the rule in words. */
+    assert_int_equal(refbus_directory_key_trust(d, "a.cm", 1, REFBUS_KEY_READ, NULL),
+                     REFBUS_EREVOKED); /* retired, but below the revoked epoch 2 */
+    assert_int_equal(refbus_directory_key_trust(d, "a.cm", 3, REFBUS_KEY_READ, NULL), 0);
+    assert_int_equal(refbus_directory_key_trust(d, "a.cm", 3, REFBUS_KEY_SESSION, NULL),
+                     REFBUS_ERETIRED);
+    assert_int_equal(refbus_directory_key_trust(d, "a.cm", 4, REFBUS_KEY_RECEIPT, NULL), 0);
+    assert_int_equal(refbus_directory_key_trust(d, "c.cm", 1, REFBUS_KEY_FETCH_DIRECTORY, NULL),
+                     REFBUS_EREVOKED);
+    /* The broker's epochs follow the same rule (its receipts and checkpoints). */
+    assert_int_equal(refbus_directory_key_trust(d, "broker.cm", 1, REFBUS_KEY_READ, NULL), 0);
+    assert_int_equal(refbus_directory_key_trust(d, "broker.cm", 1, REFBUS_KEY_RECEIPT, NULL),
+                     REFBUS_ERETIRED);
+    assert_int_equal(refbus_directory_key_trust(d, "broker.cm", 2, REFBUS_KEY_RECEIPT, NULL), 0);
+    assert_int_equal(refbus_directory_key_trust(d, "broker.cm", 3, REFBUS_KEY_READ, NULL),
+                     REFBUS_ENOTFOUND);
+    /* Unknown names and epochs, bad arguments. */
+    assert_int_equal(refbus_directory_key_trust(d, "nobody", 1, REFBUS_KEY_READ, NULL),
+                     REFBUS_EUNKNOWNAGENCY);
+    assert_int_equal(refbus_directory_key_trust(d, "b.cm", 0, REFBUS_KEY_READ, NULL),
+                     REFBUS_ENOTFOUND);
+    assert_int_equal(refbus_directory_key_trust(d, "b.cm", 9, REFBUS_KEY_READ, NULL),
+                     REFBUS_ENOTFOUND);
+    assert_int_equal(refbus_directory_key_trust(d, "b.cm", 2, (enum refbus_key_purpose)0, NULL),
+                     REFBUS_EINVAL);
+    assert_int_equal(refbus_directory_key_trust(d, "b.cm", 2, (enum refbus_key_purpose)99, NULL),
+                     REFBUS_EINVAL);
+    assert_int_equal(refbus_directory_key_trust(d, NULL, 2, REFBUS_KEY_READ, NULL), REFBUS_EINVAL);
+    assert_int_equal(refbus_directory_key_trust(NULL, "b.cm", 2, REFBUS_KEY_READ, NULL),
+                     REFBUS_EINVAL);
+    assert_string_equal(refbus_directory_revocation(d, "a.cm", 1), "device stolen");
+    assert_null(refbus_directory_revocation(d, "a.cm", 3));
+    assert_null(refbus_directory_revocation(d, "b.cm", 1));
+    assert_string_equal(refbus_key_purpose_name(REFBUS_KEY_FETCH_DIRECTORY), "fetch-directory");
+    assert_string_equal(refbus_key_purpose_name((enum refbus_key_purpose)99), "unknown");
     refbus_directory_free(&d);
 }
 
@@ -524,6 +684,61 @@ static void test_proto_level(void **state)
     assert_int_equal(load_proto(NULL, junk, sizeof junk), REFBUS_EMALFORMED);
 }
 
+/* The re-anchor statement (field 8): read back as signed; its rules enforced; a root of the
+ * wrong length refused; absent means none. */
+static void reanchor_root_16(Refbus__V1__Directory *m)
+{
+    /* malloc'd: load_proto frees m with free_unpacked */
+    Refbus__V1__Reanchor *ra = malloc(sizeof *ra);
+    assert_non_null(ra);
+    refbus__v1__reanchor__init(ra);
+    ra->size = 5;
+    ra->root.data = calloc(1, 16);
+    ra->root.len = 16;
+    ra->reason = strdup("restore");
+    m->reanchor = ra;
+}
+
+static void test_reanchor(void **state)
+{
+    (void)state;
+    refbus_dd d;
+    refbus_directory *dir = load_sample(3);
+    assert_null(refbus_directory_reanchor(dir));
+    refbus_directory_free(&dir);
+    kt_sample(&d, 3);
+    d.has_reanchor = 1;
+    d.reanchor.size = 48213;
+    memset(d.reanchor.root, 0xab, 32);
+    d.reanchor.time_ms = 1700000000000ull;
+    strcpy(d.reanchor.reason, "ศูนย์ restored from the backup of 2025-03-14");
+    uint8_t *b = NULL;
+    size_t n = 0;
+    kt_sign_dd(&b, &n, &d, root_sk);
+    assert_int_equal(refbus_directory_load(&dir, b, n, root_pk, NULL), 0);
+    const refbus_dir_reanchor *ra = refbus_directory_reanchor(dir);
+    assert_non_null(ra);
+    assert_int_equal(ra->size, 48213);
+    assert_memory_equal(ra->root, d.reanchor.root, 32);
+    assert_int_equal(ra->time_ms, 1700000000000ull);
+    assert_string_equal(ra->reason, d.reanchor.reason);
+    refbus_directory_free(&dir);
+    /* signed by another key: refused like any directory */
+    free(b);
+    kt_sign_dd(&b, &n, &d, other_sk);
+    assert_int_equal(refbus_directory_load(&dir, b, n, root_pk, NULL), REFBUS_EBADSIG);
+    free(b);
+    d.reanchor.size = 0;
+    assert_int_equal(load_dd(&d), REFBUS_EMALFORMED);
+    d.reanchor.size = 1;
+    d.reanchor.reason[0] = 0;
+    assert_int_equal(load_dd(&d), REFBUS_EMALFORMED);
+    strcpy(d.reanchor.reason, "line\nbreak");
+    assert_int_equal(load_dd(&d), REFBUS_EMALFORMED);
+    refbus_dd_clear(&d);
+    assert_int_equal(load_proto(reanchor_root_16, NULL, 0), REFBUS_EMALFORMED);
+}
+
 static void test_outer_frame(void **state)
 {
     (void)state;
@@ -608,11 +823,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_and_read),  cmocka_unit_test(test_key_status),
         cmocka_unit_test(test_find_curve),     cmocka_unit_test(test_broker),
+        cmocka_unit_test(test_key_trust_matrix),
         cmocka_unit_test(test_policy),         cmocka_unit_test(test_every_byte_flipped),
         cmocka_unit_test(test_wrong_root_and_domain), cmocka_unit_test(test_rollback),
         cmocka_unit_test(test_rules_enforced), cmocka_unit_test(test_proto_level),
         cmocka_unit_test(test_outer_frame),    cmocka_unit_test(test_key_id_vector),
         cmocka_unit_test(test_signed_vector),  cmocka_unit_test(test_names),
+        cmocka_unit_test(test_reanchor),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -146,11 +146,57 @@ static void test_fallbacks(void **state)
     free(q);
 }
 
+static int check(const char *p)
+{
+    char why[256] = "";
+    int rc = refbus_passphrase_check(p, strlen(p), why, sizeof why);
+    assert_true(rc == 0 ? why[0] == 0 : why[0] != 0); /* a refusal always says why */
+    return rc;
+}
+
+/* Issue 10, defect 14: weak passphrases are refused with a reason; good ones and generated
+ * ones pass. */
+static void test_strength(void **state)
+{
+    (void)state;
+    char why[256];
+    assert_int_equal(refbus_passphrase_check("a", 1, why, sizeof why), REFBUS_EWEAK);
+    assert_non_null(strstr(why, "too short"));
+    assert_int_equal(check("Tr0ub4dor&3"), REFBUS_EWEAK);        /* 11 characters */
+    assert_int_equal(check("password1234"), REFBUS_EWEAK);       /* runs and repeats */
+    assert_int_equal(refbus_passphrase_check("aaaaaaaaaaaaaaaaaaaa", 20, why, sizeof why),
+                     REFBUS_EWEAK);
+    assert_non_null(strstr(why, "bits"));
+    assert_int_equal(check("abcdefghijklmnopqrstuvwxyz"), REFBUS_EWEAK);
+    assert_int_equal(check("123456789012345678"), REFBUS_EWEAK);
+    assert_int_equal(check("correct horse battery staple"), 0);
+    assert_int_equal(check("test passphrase, not for production"), 0);
+    assert_int_equal(check("ม้าลายกินหญ้าริมแม่น้ำปิง"), 0); /* Thai: counted by characters */
+    assert_int_equal(check("ม้าม้าม้า"), REFBUS_EWEAK);       /* 9 characters */
+    for (int i = 0; i < 200; i++) {
+        char *g = NULL, *h = NULL;
+        size_t gl = 0, hl = 0;
+        assert_int_equal(refbus_passphrase_generate(&g, &gl), 0);
+        assert_int_equal(refbus_passphrase_generate(&h, &hl), 0);
+        assert_int_equal(gl, 35);
+        assert_int_equal(strlen(g), 35);
+        for (size_t j = 0; j < gl; j++)
+            assert_true(j % 6 == 5 ? g[j] == '-'
+                                   : strchr("abcdefghijkmnpqrstuvwxyz23456789", g[j]) != NULL);
+        assert_int_equal(refbus_passphrase_check(g, gl, why, sizeof why), 0);
+        assert_true(refbus_passphrase_strength(g, gl, NULL) >= 100);
+        assert_true(gl != hl || memcmp(g, h, gl) != 0);
+        refbus_passphrase_free(&g, gl);
+        refbus_passphrase_free(&h, hl);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_from_file),
         cmocka_unit_test(test_fallbacks),
+        cmocka_unit_test(test_strength),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

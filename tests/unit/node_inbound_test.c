@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 #include <sodium.h>
+#include <unistd.h>
+#include <zmq.h>
 
 #include "audit.pb-c.h"
 #include "audit/checkpoint.h"
@@ -95,7 +97,7 @@ static int setup(void **s)
     path(p, sizeof p, "ngo/store");
     int reconnect;
     if (ident_open(d) ||
-        refbus_store_open(&d->store, p, refbus_keystore_storage_key(d->ks), 16u << 20) ||
+        refbus_store_open(&d->store, p, refbus_keystore_storage_key(d->ks), 16u << 20, 1) ||
         ident_refresh(d, &reconnect))
         return -1;
     return 0;
@@ -648,6 +650,156 @@ static void test_alloc_failure_defers(void **s)
     free(env);
 }
 #endif
+/* Defect 9 of issue 10: an ERROR from the broker is not signed. One saying EREVOKED while our
+ * signed directory says the key is active must not silence the node: nothing is marked
+ * revoked, the outbox stays, the node reconnects with back-off, and status shows the claim.
+ * And a REJECTED ERETIRED (the broker knows of a rotation we have not read yet) keeps the
+ * message to be re-sealed, never FAILED. */
+static void test_unsigned_revoked_error(void **s)
+{
+    (void)s;
+    uint8_t hash[32], hash2[32];
+    char mid[33], mid2[33], why[256];
+    void *ctx = zmq_ctx_new(), *fake = zmq_socket(ctx, ZMQ_PAIR);
+    assert_non_null(fake);
+    d->dealer = zmq_socket(ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_bind(fake, "inproc://fake-broker"), 0);
+    assert_int_equal(zmq_connect(d->dealer, "inproc://fake-broker"), 0);
+    d->state = NODE_READY;
+    memcpy(d->broker_curve, refbus_directory_broker_curve_pk(d->dir), 32); /* as connected */
+    snprintf(mid, sizeof mid, "%s", queue_referral(hash));
+    Refbus__V1__WireError e = REFBUS__V1__WIRE_ERROR__INIT;
+    uint8_t buf[256];
+    e.code = REFBUS_EREVOKED;
+    e.text = (char *)"your transport key is revoked or retired";
+    size_t n = refbus__v1__wire_error__pack(&e, buf);
+    uint64_t t0 = refbus_mono_ms();
+    assert_int_equal(refbus_wire_send(fake, NULL, 0, REFBUS_CMD_ERROR, buf, n), 0);
+    for (int i = 0; i < 200 && d->dealer; i++) {
+        session_on_broker(d);
+        usleep(5000);
+    }
+    assert_null(d->dealer); /* the session was dropped ... */
+    assert_int_equal(d->state, NODE_DOWN);
+    assert_true(d->reconnect_at > t0); /* ... to be tried again after a back-off */
+    assert_int_equal(d->revoked, 0);  /* the signed directory says active: not revoked */
+    assert_int_equal(ident_can_send(d, why, sizeof why), 0);
+    assert_int_equal(d->broker_claim, REFBUS_EREVOKED);
+    json_t *st = outbox_state(mid);
+    assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
+    json_decref(st);
+    json_t *status = NULL;
+    assert_int_equal(view_status(d, NULL, &status, why, sizeof why), 0);
+    assert_string_equal(json_string_value(json_object_get(status, "key_state")), "active");
+    json_t *claim = json_object_get(json_object_get(status, "broker"), "claim");
+    assert_string_equal(json_string_value(json_object_get(claim, "error")), "EREVOKED");
+    json_decref(status);
+    zmq_close(fake);
+    zmq_ctx_term(ctx);
+
+    /* REJECTED ERETIRED for our current epoch: kept, not failed */
+    const refbus_epoch_keys *bk = refbus_keystore_current(broker);
+    snprintf(mid2, sizeof mid2, "%s", queue_referral(hash2));
+    uint8_t *b = NULL;
+    size_t len = 0;
+    b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid2, hash2, REFBUS_ERETIRED,
+                       "broker.cm", bk->sign_sk);
+    inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
+    free(b);
+    st = outbox_state(mid2);
+    assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
+    json_decref(st);
+    d->broker_claim = 0;
+}
+
+/* A referral payload sealed to ngo.hots by `sender` with the given epoch keys. */
+static uint8_t *sealed_by(size_t *len, const char *sender, const refbus_epoch_keys *sk)
+{
+    const refbus_dir_key *k = NULL;
+    uint8_t tid[16], *env = NULL;
+    uint8_t *pl = NULL;
+    size_t pl_len, tl;
+    char *text = test_read_source("deploy/examples/referral.json", &tl), err[256];
+    json_t *j = NULL;
+    int urg;
+    randombytes_buf(tid, 16);
+    assert_int_equal(refbus_json_parse_text(&j, text, tl, err), 0);
+    assert_int_equal(refbus_referral_from_json(&pl, &pl_len, &urg, j, tid, err), 0);
+    assert_int_equal(refbus_directory_current_key(d->dir, "ngo.hots", &k), 0);
+    refbus_recipient r = {"ngo.hots", k->epoch, k->enc_pk};
+    refbus_seal_params p = {.sender = sender,
+                            .sender_epoch = sk->epoch,
+                            .sign_sk = sk->sign_sk,
+                            .recipients = &r,
+                            .n_recipients = 1,
+                            .kind = REFBUS_KIND_REFERRAL,
+                            .expires_ms = refbus_now_ms() + 3600000};
+    assert_int_equal(refbus_envelope_seal(&env, len, &p, pl, pl_len), 0);
+    free(pl);
+    free(text);
+    json_decref(j);
+    return env;
+}
+
+static void publish(const char *name)
+{
+    char p[300];
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    path(p, sizeof p, name);
+    assert_int_equal(refbus_admin_sign(adm, PASS, strlen(PASS), p, NULL), 0);
+    assert_int_equal(refbus_file_read(&bytes, &n, p, 1u << 24), 0);
+    assert_int_equal(ident_install_directory(d, bytes, n, 1), 0);
+    free(bytes);
+}
+
+/* Defect 3 of issue 10: a rotated bundle carries the older epochs' secrets. The police rotate
+ * (epoch 1 retired, 2 active): what epoch 1 signed still opens (rotation loses nothing). Then
+ * the device holding the rotated bundle is stolen and epoch 2 revoked: a malicious broker hands
+ * the node an envelope the thief signed with epoch 1 — still only "retired" in the directory —
+ * and the node must refuse it, as the broker would (before the fix it was stored). */
+static void test_stolen_older_epoch(void **s)
+{
+    (void)s;
+    char p1[300], p2[300];
+    refbus_kdf kdf;
+    refbus_keystore *pol = NULL;
+    uint32_t epoch = 0;
+    size_t len;
+    uint8_t *env;
+    assert_int_equal(refbus_kdf_named(&kdf, "min"), 0);
+    path(p1, sizeof p1, "police.ticac.bundle");
+    path(p2, sizeof p2, "police.ticac.2.bundle");
+    assert_int_equal(refbus_keystore_open(&pol, p1, PASS, strlen(PASS)), 0);
+    const refbus_epoch_keys *e1 = refbus_keystore_find(pol, 1);
+    assert_non_null(e1);
+    assert_int_equal(refbus_admin_rotate(adm, "police.ticac", p1, PASS, strlen(PASS), p2, PASS,
+                                         strlen(PASS), &kdf, &epoch),
+                     0);
+    assert_int_equal(epoch, 2);
+    publish("dir-rotated.bin");
+    uint64_t before = inbox_count();
+    env = sealed_by(&len, "police.ticac", e1); /* sealed before the rotation reached it */
+    deliver(d, env, len);
+    free(env);
+    assert_int_equal(inbox_count(), before + 1);
+
+    assert_int_equal(refbus_admin_revoke(adm, "police.ticac", 2, 0, "rotated bundle stolen",
+                                         NULL),
+                     0);
+    publish("dir-stolen.bin");
+    const refbus_dir_key *k1 = NULL;
+    assert_int_equal(refbus_directory_key(d->dir, "police.ticac", 1, &k1), 0);
+    assert_int_equal(k1->status, REFBUS_KEY_RETIRED); /* the directory still says "retired" */
+    env = sealed_by(&len, "police.ticac", e1);
+    deliver(d, env, len);
+    free(env);
+    assert_int_equal(last_refusal(), REFBUS_EREVOKED);
+    assert_non_null(strstr(d->recent[(d->recent_next + NODE_RECENT - 1) % NODE_RECENT].text,
+                           "rotated bundle stolen"));
+    assert_int_equal(inbox_count(), before + 1);
+    refbus_keystore_free(&pol);
+}
 
 static void test_revoked_sender(void **s)
 {
@@ -692,6 +844,8 @@ int main(void)
 #ifdef REFBUS_TEST_FAULT
         cmocka_unit_test(test_alloc_failure_defers),
 #endif
+        cmocka_unit_test(test_unsigned_revoked_error),
+        cmocka_unit_test(test_stolen_older_epoch),
         cmocka_unit_test(test_revoked_sender),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -63,7 +63,7 @@ static refbus_store *open_store(const char *sub, const uint8_t *key, int expect)
     char path[300];
     refbus_store *st = NULL;
     snprintf(path, sizeof path, "%s/%s", dir, sub);
-    assert_int_equal(refbus_store_open(&st, path, key, 1024 * 1024 * 4), expect);
+    assert_int_equal(refbus_store_open(&st, path, key, 1024 * 1024 * 4, 1), expect);
     return st;
 }
 
@@ -261,7 +261,7 @@ static void test_map_full(void **s)
     char path[300];
     refbus_store *st = NULL;
     snprintf(path, sizeof path, "%s/full", dir);
-    assert_int_equal(refbus_store_open(&st, path, key1, 1024 * 1024), 0);
+    assert_int_equal(refbus_store_open(&st, path, key1, 1024 * 1024, 1), 0);
     uint8_t *big = calloc(1, 64 * 1024);
     MDB_txn *txn = NULL;
     int rc = 0;
@@ -286,7 +286,7 @@ static void test_map_full(void **s)
     free(big);
     refbus_store_close(&st);
     /* bad arguments */
-    assert_int_equal(refbus_store_open(&st, path, key1, 10), REFBUS_EINVAL);
+    assert_int_equal(refbus_store_open(&st, path, key1, 10, 1), REFBUS_EINVAL);
 }
 
 int main(void)

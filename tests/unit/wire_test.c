@@ -108,6 +108,21 @@ static void test_bad_frames(void **s)
     zmq_send(p.dealer, "x", 1, 0);
     assert_int_equal(recv_wait(p.router, 1, &m), REFBUS_EPROTO);
     refbus_wire_msg_clear(&m);
+    /* every number this version does not assign, the gaps below CMD_MAX included */
+    for (unsigned c = 0; c < 256; c++) {
+        uint8_t cb = (uint8_t)c;
+        int known = refbus_wire_cmd_known(cb);
+        assert_int_equal(known, strcmp(refbus_wire_cmd_name(cb), "UNKNOWN") != 0);
+        if (known)
+            continue;
+        zmq_send(p.dealer, REFBUS_WIRE_SIG, REFBUS_WIRE_SIG_LEN, ZMQ_SNDMORE);
+        zmq_send(p.dealer, &cb, 1, ZMQ_SNDMORE);
+        zmq_send(p.dealer, "x", 1, 0);
+        assert_int_equal(recv_wait(p.router, 1, &m), REFBUS_EPROTO);
+        refbus_wire_msg_clear(&m);
+    }
+    assert_true(refbus_wire_cmd_known(REFBUS_CMD_PROOF_REQUEST));
+    assert_string_equal(refbus_wire_cmd_name(REFBUS_CMD_PROOF_REQUEST), "PROOF_REQUEST");
     /* oversized body */
     size_t big = REFBUS_WIRE_MAX_BODY + 1;
     uint8_t *buf = calloc(1, big);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Node store records (nodes/node_store.proto) hold referral text, case references and payloads:
+# they may be unpacked and freed only in nodes/records.c, whose protobuf-c allocator wipes every
+# block it frees (issue 10, defect 10). Two independent checks, so that neither a macro nor a
+# generic call slips past: the sources (grep) and the built libraries (nm: who references the
+# unpack/free functions). Also: the daemons disable core dumps first thing in main().
+set -uo pipefail
+SRC=${REFBUS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+BIN=${REFBUS_BIN_DIR:-$SRC/build/bin}
+LIB=$(cd "$BIN/../lib" 2>/dev/null && pwd) || { echo "FAIL: no $BIN/../lib" >&2; exit 1; }
+bad=0
+
+# 1. sources: no generated nodestore unpack/free, and no generic protobuf-c unpack/free in
+#    nodes/, outside nodes/records.c.
+hits=$(cd "$SRC" && grep -rnE \
+    'refbus__nodestore__[a-z_]+__(unpack|free_unpacked)[[:space:]]*\(' \
+    --include='*.c' --include='*.h' common proto keys audit broker nodes tests |
+    grep -v '^nodes/records\.c:')
+hits+=$(cd "$SRC" && grep -rnE 'protobuf_c_message_(unpack|free_unpacked)[[:space:]]*\(' \
+    --include='*.c' --include='*.h' nodes | grep -v '^nodes/records\.c:')
+if [ -n "$hits" ]; then
+    echo "FAIL: node store records unpacked or freed outside nodes/records.c (not wiped):" >&2
+    echo "$hits" >&2
+    bad=1
+fi
+
+# 2. objects: only records.c.o references protobuf_c_message_unpack/free_unpacked in the node
+#    library, and no refbus library but the generated one references the nodestore functions.
+command -v nm >/dev/null || { echo "FAIL: nm not found" >&2; exit 1; }
+[ -f "$LIB/librefbus_nodes.a" ] || { echo "FAIL: $LIB/librefbus_nodes.a not built" >&2; exit 1; }
+objs=$(nm -A "$LIB/librefbus_nodes.a" 2>/dev/null |
+    grep -E ' U protobuf_c_message_(unpack|free_unpacked)$' | grep -v ':records\.c\.o:')
+for l in "$LIB"/librefbus_*.a; do
+    [ "$(basename "$l")" = librefbus_node_pb.a ] && continue
+    objs+=$(nm -A "$l" 2>/dev/null |
+        grep -E ' U refbus__nodestore__[a-z_]+__(unpack|free_unpacked)$')
+done
+if [ -n "$objs" ]; then
+    echo "FAIL: built objects unpack or free node store records outside records.c:" >&2
+    echo "$objs" >&2
+    bad=1
+fi
+# the check must see what it checks: records.c.o is there and does reference them
+syms=$(nm -A "$LIB/librefbus_nodes.a" 2>/dev/null)
+grep -qE ':records\.c\.o: +U protobuf_c_message_unpack$' <<<"$syms" ||
+    { echo "FAIL: records.c.o does not reference protobuf_c_message_unpack: check is blind" >&2; bad=1; }
+
+# 3. every program that holds keys or plaintext hardens itself before reading anything.
+for m in broker/main.c nodes/main.c keys/main.c; do
+    grep -q 'refbus_harden_process()' "$SRC/$m" ||
+        { echo "FAIL: $m does not call refbus_harden_process()" >&2; bad=1; }
+done
+[ "$bad" = 0 ] && echo "ok: node store records are unpacked and freed only in nodes/records.c"
+exit "$bad"
