@@ -37,3 +37,5 @@ set_tests_properties(evil_broker_scenario PROPERTIES SKIP_RETURN_CODE 77)
 # Fault injection (tests/fault shim in LD_PRELOAD): full stores, failing allocations and I/O on
 # broker and nodes, invariants after each. Skipped (77) where the shim is not built (sanitizers).
 refbus_script_test(fault_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/fault_test.sh TIMEOUT 600)
+refbus_script_test(fault_enospc_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/fault_enospc_test.sh
+                   TIMEOUT 300)
