@@ -16,13 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <arpa/inet.h>
-#include <linux/sockios.h>
-#include <linux/tcp.h>
 #include <netinet/in.h>
 
 #include "broker/internal.h"
@@ -101,21 +98,16 @@ static int64_t read_by_libzmq(int fd, int port, struct sockaddr_storage *remote)
 {
     struct stat st;
     struct sockaddr_storage local;
-    struct tcp_info ti;
-    socklen_t ll = sizeof local, pl = sizeof *remote, tl = sizeof ti;
-    int queued = 0;
+    socklen_t ll = sizeof local, pl = sizeof *remote;
+    uint64_t read = 0;
     if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
         getsockname(fd, (struct sockaddr *)&local, &ll) != 0 || port_of(&local) != port ||
         getpeername(fd, (struct sockaddr *)remote, &pl) != 0)
         return -1;
-    memset(&ti, 0, sizeof ti);
-    /* not ESTABLISHED: already cut (shutdown) or closing; libzmq is letting it go */
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) != 0 || ti.tcpi_state != 1 ||
-        tl < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received ||
-        ioctl(fd, SIOCINQ, &queued) != 0 || queued < 0)
+    /* not ESTABLISHED (already cut, or closing: libzmq is letting it go) is skipped */
+    if (refbus_sock_bytes_read(fd, &read) != 0 || read > INT64_MAX)
         return -1;
-    uint64_t got = ti.tcpi_bytes_received;
-    return (int64_t)(got > (uint64_t)queued ? got - (uint64_t)queued : 0);
+    return (int64_t)read;
 }
 
 static void audit_cut(refbus_broker *b, const char *agency, const char *text)

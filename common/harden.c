@@ -3,14 +3,24 @@
  * refbus cannot wipe); a node's holds referral text. Disabling dumps costs nothing. */
 #include "common/harden.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <arpa/inet.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <sodium.h>
 
 #include "common/log.h"
@@ -66,6 +76,62 @@ void refbus_harden_heap_return(void)
 {
     if (mallopt(M_MMAP_THRESHOLD, 256 * 1024) != 1)
         log_warn("mallopt(M_MMAP_THRESHOLD) refused: freed buffers may stay in the heap");
+}
+
+int refbus_sock_bytes_read(int fd, uint64_t *read)
+{
+    struct tcp_info ti;
+    socklen_t tl = sizeof ti;
+    int queued = 0;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) != 0)
+        return REFBUS_EINVAL;
+    /* 1 = TCP_ESTABLISHED: a socket being shut down is already on its way out */
+    if (ti.tcpi_state != 1 ||
+        tl < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+        return REFBUS_EINVAL;
+    if (ioctl(fd, SIOCINQ, &queued) != 0 || queued < 0)
+        return REFBUS_EIO;
+    uint64_t got = ti.tcpi_bytes_received;
+    *read = got > (uint64_t)queued ? got - (uint64_t)queued : 0;
+    return 0;
+}
+
+static int port_of(const struct sockaddr_storage *s)
+{
+    if (s->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)s)->sin_port);
+    if (s->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)s)->sin6_port);
+    return -1;
+}
+
+int refbus_sock_find_port(int port, int local, int after)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    int found = -1;
+    for (struct dirent *e; dir && found < 0 && (e = readdir(dir));) {
+        struct stat st;
+        struct sockaddr_storage a;
+        socklen_t al = sizeof a;
+        uint64_t read;
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd <= after || fd == dirfd(dir))
+            continue;
+        if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        if ((local ? getsockname(fd, (struct sockaddr *)&a, &al)
+                   : getpeername(fd, (struct sockaddr *)&a, &al)) != 0 ||
+            port_of(&a) != port)
+            continue;
+        if (local && getpeername(fd, (struct sockaddr *)&a, &(socklen_t){sizeof a}) != 0)
+            continue; /* the listening socket */
+        if (refbus_sock_bytes_read(fd, &read) == 0)
+            found = fd;
+    }
+    if (dir)
+        closedir(dir);
+    return found;
 }
 
 void refbus_harden_state(int *dumpable, uint64_t *core_limit)

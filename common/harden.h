@@ -41,6 +41,14 @@ uint64_t refbus_mem_anon_bytes(void);
  * raises its mmap threshold after the first such free and keeps the memory in the heap). */
 void refbus_harden_heap_return(void);
 
+/* Bytes libzmq (or whoever reads it) has read from the TCP socket `fd`: what the kernel
+ * received (TCP_INFO) minus what still waits in its queue (SIOCINQ). Errors: REFBUS_EINVAL
+ * (not an ESTABLISHED TCP socket, e.g. one already shut down), REFBUS_EIO. */
+int refbus_sock_bytes_read(int fd, uint64_t *read) REFBUS_WUR;
+/* The first ESTABLISHED TCP socket of this process whose local (`local` = 1) or remote port is
+ * `port`, from `after` + 1 on (start with -1); -1 when there is none. Walks /proc/self/fd. */
+int refbus_sock_find_port(int port, int local, int after);
+
 /* Raise the soft RLIMIT_NOFILE towards `want` (at most the hard limit) and return in *got the
  * soft limit now in force. Errors: REFBUS_EIO (getrlimit failed). */
 int refbus_harden_nofile(uint64_t want, uint64_t *got) REFBUS_WUR;

@@ -248,6 +248,7 @@ int refbus_node_daemon_run(const refbus_node_config *c)
     d->cfg = *c;
     d->stop = &stop_flag;
     d->lock_fd = -1;
+    d->conn_fd = -1;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);

@@ -89,6 +89,10 @@ typedef struct refbus_noded {
     node_inflight *fl;
     size_t n_fl, cap_fl;
     uint64_t pump_from; /* next outbox seq to consider on this session */
+    /* inflow guard (session.c): the broker connection's socket, the bytes of whole messages
+     * taken from it, since when, and the next check */
+    int conn_fd;
+    uint64_t conn_taken, conn_since_ms, guard_next_ms;
     uint64_t pump_retry_at;
     /* Not served: another connection with our keys holds the session (told ESUPERSEDED, or a
      * PONG said so). The connection stays (it still sends its outbox) and takes the session
@@ -125,6 +129,9 @@ typedef struct refbus_noded {
     uint64_t unproven_logged_ms; /* monotonic: the alarm is logged again every period */
     uint64_t proof_asked_ms;     /* monotonic time of the last PROOF_REQUEST; 0 = ask now */
     int proof_outstanding;       /* a PROOF_REQUEST has no answer yet */
+    uint64_t asked_to[8];        /* to_size of the last PROOF_REQUESTs: a late answer to one of
+                                  * them is older than what we hold by then, not a truncation */
+    unsigned asked_next;
     char proof_refused[200];     /* the broker's last refusal of a PROOF_REQUEST ("" = none) */
     /* re-anchoring after a broker restore (audit_cp.c): a root-signed statement in the
      * directory names the checkpoint to take as the new anchor */
@@ -183,6 +190,18 @@ uint64_t session_next_timer(const refbus_noded *d, uint64_t now);
 void session_pump(refbus_noded *d);
 int session_send(refbus_noded *d, uint8_t cmd, const void *body, size_t len);
 void session_inflight_remove(refbus_noded *d, const uint8_t msg_id[16]);
+void session_hello(refbus_noded *d); /* send HELLO (again when the socket is busy) */
+
+/* served.c: the broker's word on our session, and unsigned claims about our key. */
+/* An unsigned refusal (EREVOKED, ...) that the signed directory does not confirm: status,
+ * a warning once, nothing else (the caller reconnects with back-off). */
+void served_note_claim(refbus_noded *d, int code, const char *text);
+/* Connected without the session: READY, pinging at once, no HELLO until it is free. */
+void served_standby(refbus_noded *d);
+/* Told ESUPERSEDED (or a PONG said another connection holds the session). */
+void served_superseded(refbus_noded *d, const char *text);
+/* A PONG: ACTIVE, OTHER (standby) or NONE (take the session with HELLO). */
+void served_on_pong(refbus_noded *d, const uint8_t *b, size_t n);
 
 /* inbound.c. inbound_deliver() stores into the current batch (opened on demand);
  * inbound_batch_end() commits it and only then sends the DELIVERED receipts. The session calls

@@ -97,6 +97,7 @@ void session_drop(refbus_noded *d, const char *why, int backoff)
     if (d->dealer)
         zmq_close(d->dealer);
     d->mon = d->dealer = NULL;
+    d->conn_fd = -1;
     if (d->state != NODE_DOWN)
         d->n.reconnects++;
     d->state = NODE_DOWN;
@@ -114,52 +115,7 @@ void session_drop(refbus_noded *d, const char *why, int backoff)
                                                                  : d->backoff_ms * 2;
 }
 
-/* The broker said something about our key that only the signed directory may decide (an
- * ERROR is not signed, and the broker is trusted for availability only): keep everything,
- * say so in status and the log, and try again with back-off. */
-static void note_claim(refbus_noded *d, int code, const char *text)
-{
-    const refbus_dir_key *k = NULL;
-    int st = refbus_directory_key_trust(d->dir, d->me, d->epoch, REFBUS_KEY_SEND, &k);
-    if (d->broker_claim != code)
-        log_warn("the broker says %s (%s), but our signed directory (serial %llu) says key "
-                 "epoch %u of %s is %s: the outbox is kept and sending is retried; ask the "
-                 "administrators if it persists",
-                 text, refbus_errname(code),
-                 (unsigned long long)refbus_directory_serial(d->dir), d->epoch, d->me,
-                 st == 0 ? "active" : refbus_strerror(st));
-    d->broker_claim = code;
-    snprintf(d->broker_claim_text, sizeof d->broker_claim_text, "%s", text);
-    d->broker_claim_ms = refbus_now_ms();
-}
-
-/* Connected, but another connection holds the agency's session: keep the connection (the
- * outbox still goes out, ACCEPTED comes back here), ping now to learn when the session is
- * free, and never take it over by HELLO while someone else holds it. */
-static void standby(refbus_noded *d)
-{
-    d->state = NODE_READY;
-    d->session = NODE_SESSION_OTHER;
-    d->superseded = 1;
-    d->ready_since_ms = refbus_now_ms();
-    d->next_ping = refbus_mono_ms();
-    d->pump_from = 0;
-    d->n_fl = 0;
-}
-
-static void on_superseded(refbus_noded *d, const char *text)
-{
-    if (!d->superseded || d->session != NODE_SESSION_OTHER)
-        log_warn("NOT SERVED: %s; this node keeps its connection and outbox but receives "
-                 "nothing until the session is free (stop the other node)",
-                 text);
-    snprintf(d->session_note, sizeof d->session_note, "%s", text);
-    if (d->state == NODE_READY || d->state == NODE_HELLO)
-        standby(d);
-    d->superseded = 1;
-}
-
-static void send_hello(refbus_noded *d)
+void session_hello(refbus_noded *d)
 {
     uint8_t *b = NULL;
     size_t n = 0;
@@ -197,11 +153,11 @@ void session_on_monitor(refbus_noded *d)
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
             d->hello_at = d->last_rx = refbus_mono_ms();
             if (d->superseded) {
-                standby(d); /* ask first: HELLO only when nobody holds the session */
+                served_standby(d); /* ask first: HELLO only when nobody holds the session */
                 break;
             }
             d->state = NODE_HELLO;
-            send_hello(d);
+            session_hello(d);
             break;
         case ZMQ_EVENT_DISCONNECTED:
             if (d->state >= NODE_HELLO) {
@@ -224,17 +180,22 @@ void session_on_monitor(refbus_noded *d)
                 if (refbus_directory_current_key(d->dir, d->me, &k) != 0)
                     inbound_fail_pending(d, REFBUS_EREVOKED, d->revoked_reason);
             } else if (!d->revoked && !d->rekey_pending) {
-                note_claim(d, REFBUS_EUNKNOWNPEER, "handshake refused: our transport key is "
+                served_note_claim(d, REFBUS_EUNKNOWNPEER, "handshake refused: our transport key is "
                                                    "unknown, retired or revoked at the broker");
             }
-            break;
+            /* libzmq does not reconnect after a refused handshake: a fresh socket after a
+             * back-off, or the node would sit "connecting" for good (e.g. when it read its
+             * rotated bundle before the broker had the directory that lists it). */
+            session_drop(d, NULL, 1);
+            return; /* the monitor socket is gone */
         }
         default:
             node_note_error(d, REFBUS_ETRANSPORT,
                             "CurveZMQ handshake with %s failed (is the directory's broker "
                             "key right?)",
                             d->endpoint);
-            break;
+            session_drop(d, NULL, 1); /* as above: libzmq gives this connection up */
+            return;
         }
     }
 }
@@ -312,7 +273,7 @@ static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
     if (audit_cp_on_error(d, e.code, e.text))
         return; /* the answer to our PROOF_REQUEST, not about the session */
     if (e.code == REFBUS_ESUPERSEDED) {
-        on_superseded(d, e.text);
+        served_superseded(d, e.text);
         return; /* the connection stays */
     }
     node_note_error(d, e.code, "the broker refused this node: %s (%s)", e.text,
@@ -336,44 +297,13 @@ static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
             if (refbus_directory_current_key(d->dir, d->me, &k) != 0)
                 inbound_fail_pending(d, REFBUS_EREVOKED, d->revoked_reason);
         } else if (!d->rekey_pending) {
-            note_claim(d, e.code, e.text);
+            served_note_claim(d, e.code, e.text);
         }
     }
     session_drop(d, NULL, 1);
 }
 
-/* PONG from the broker: does this connection hold our session? */
-static void on_pong(refbus_noded *d, const uint8_t *b, size_t n)
-{
-    uint64_t t = 0;
-    int s = 0;
-    if (refbus_bmsg_ping_parse(&t, &s, b, n) || d->state != NODE_READY)
-        return;
-    switch (s) {
-    case NODE_SESSION_ACTIVE:
-        d->session = NODE_SESSION_ACTIVE;
-        d->superseded = 0;
-        d->session_note[0] = 0;
-        break;
-    case NODE_SESSION_OTHER:
-        if (d->session != NODE_SESSION_OTHER || !d->superseded)
-            on_superseded(d, d->session_note[0] ? d->session_note
-                                                : "connected, but another connection holds "
-                                                  "this agency's session at the broker (a "
-                                                  "second node with these keys?)");
-        break;
-    case NODE_SESSION_NONE:
-        /* Nobody holds it (the other node is gone, or the broker ended ours): take it. */
-        log_info("the broker says nobody holds %s's session: taking it", d->me);
-        d->session = NODE_SESSION_NONE;
-        d->state = NODE_HELLO;
-        d->hello_at = refbus_mono_ms();
-        send_hello(d);
-        break;
-    default:
-        break; /* a broker that does not say */
-    }
-}
+static void inflow_taken(refbus_noded *d, const refbus_wire_msg *m);
 
 void session_on_broker(refbus_noded *d)
 {
@@ -382,6 +312,8 @@ void session_on_broker(refbus_noded *d)
         int rc = refbus_wire_recv(d->dealer, 0, &m);
         if (rc == REFBUS_EAGAIN)
             break;
+        if (rc != REFBUS_ETRANSPORT)
+            inflow_taken(d, &m);
         if (rc) {
             log_warn("from broker: %s", refbus_strerror(rc));
             refbus_wire_msg_clear(&m);
@@ -397,7 +329,7 @@ void session_on_broker(refbus_noded *d)
         case REFBUS_CMD_DELIVER: inbound_deliver(d, m.body, m.body_len); break;
         case REFBUS_CMD_RECEIPT: inbound_notice(d, m.body, m.body_len); break;
         case REFBUS_CMD_PING: (void)session_send(d, REFBUS_CMD_PONG, m.body, m.body_len); break;
-        case REFBUS_CMD_PONG: on_pong(d, m.body, m.body_len); break;
+        case REFBUS_CMD_PONG: served_on_pong(d, m.body, m.body_len); break;
         case REFBUS_CMD_DIRECTORY: on_directory(d, m.body, m.body_len); break;
         case REFBUS_CMD_CHECKPOINT: inbound_checkpoint(d, m.body, m.body_len); break;
         case REFBUS_CMD_ERROR: on_error(d, m.body, m.body_len); break;
@@ -558,28 +490,68 @@ static void resend_stale(refbus_noded *d, uint64_t now)
 
 /* libzmq holds a multipart message until its last frame and nothing in libzmq bounds its
  * frames (ZMQ_MAXMSGSIZE is per frame): a broker could fill our memory with one endless
- * message. Our only connection is the broker's, so over max_memory_mb it is the one to drop;
- * closing the socket frees what libzmq buffered. */
-static void memory_guard(refbus_noded *d)
+ * message. So every 20 ms the bytes libzmq read from the broker connection (TCP_INFO minus
+ * SIOCINQ) are compared with the bytes of whole messages we took from it: more than
+ * NODE_INFLOW_MAX ahead (plus 64 bytes a second for heartbeats) means an unfinished message
+ * bigger than any legal one, and the session is dropped (closing the socket frees it). Over
+ * max_memory_mb of anonymous memory the session is dropped too (a backstop). */
+#define NODE_INFLOW_MAX (16u << 20)
+
+static void inflow_guard(refbus_noded *d, uint64_t now)
 {
-    uint64_t limit = (uint64_t)d->cfg.max_memory_mb << 20;
-    if (!d->dealer || refbus_mem_anon_bytes() <= limit)
+    uint64_t limit = (uint64_t)d->cfg.max_memory_mb << 20, read = 0;
+    char why[200] = "";
+    if (!d->dealer || now < d->guard_next_ms)
         return;
-    malloc_trim(0);
-    uint64_t anon = refbus_mem_anon_bytes();
-    if (anon <= limit)
+    d->guard_next_ms = now + 20;
+    if (d->conn_fd < 0) { /* no whole message yet: find the connection by the broker's port */
+        const char *colon = strrchr(d->endpoint, ':');
+        int fd = colon && strncmp(d->endpoint, "tcp://", 6) == 0
+                     ? refbus_sock_find_port(atoi(colon + 1), 0, -1)
+                     : -1;
+        if (fd >= 0) {
+            d->conn_fd = fd;
+            d->conn_taken = 0;
+            d->conn_since_ms = now;
+        }
+    }
+    if (d->conn_fd >= 0 && refbus_sock_bytes_read(d->conn_fd, &read) == 0) {
+        uint64_t allowed = NODE_INFLOW_MAX + (now - d->conn_since_ms) / 1000u * 64u;
+        if (read > d->conn_taken && read - d->conn_taken > allowed)
+            snprintf(why, sizeof why, "the broker sent %llu MiB without finishing a message "
+                                      "(more than any legal one)",
+                     (unsigned long long)((read - d->conn_taken) >> 20));
+    }
+    if (!why[0] && refbus_mem_anon_bytes() > limit) {
+        malloc_trim(0);
+        uint64_t anon = refbus_mem_anon_bytes();
+        if (anon > limit)
+            snprintf(why, sizeof why, "memory %llu MiB over max_memory_mb %u",
+                     (unsigned long long)(anon >> 20), d->cfg.max_memory_mb);
+    }
+    if (!why[0])
         return;
-    node_note_error(d, REFBUS_ETOOLARGE,
-                    "broker session dropped: memory %llu MiB over max_memory_mb %u while the "
-                    "broker's messages were being received (a message no broker may send)",
-                    (unsigned long long)(anon >> 20), d->cfg.max_memory_mb);
-    session_drop(d, "memory over max_memory_mb", 1);
+    node_note_error(d, REFBUS_ETOOLARGE, "broker session dropped: %s", why);
+    session_drop(d, why, 1);
+}
+
+/* A whole message came from the broker: count it against what its connection read. */
+static void inflow_taken(refbus_noded *d, const refbus_wire_msg *m)
+{
+    if (m->peer_fd < 0)
+        return;
+    if (m->peer_fd != d->conn_fd) {
+        d->conn_fd = m->peer_fd;
+        d->conn_taken = 0;
+        d->conn_since_ms = refbus_mono_ms();
+    }
+    d->conn_taken += m->wire_bytes;
 }
 
 void session_timers(refbus_noded *d, uint64_t now)
 {
     int changed = 0;
-    memory_guard(d);
+    inflow_guard(d, now);
     audit_cp_timers(d, now);
     ident_watch_files(d, now, &changed);
     if (changed && d->state != NODE_DOWN)
@@ -597,7 +569,7 @@ void session_timers(refbus_noded *d, uint64_t now)
     }
     if (d->state == NODE_HELLO) {
         if (d->hello_pending)
-            send_hello(d);
+            session_hello(d);
         if (now - d->hello_at > NODE_HELLO_TIMEOUT_MS)
             session_drop(d, "no WELCOME from the broker", 1);
         return;
@@ -623,9 +595,9 @@ void session_timers(refbus_noded *d, uint64_t now)
 
 uint64_t session_next_timer(const refbus_noded *d, uint64_t now)
 {
-    /* 200 ms while a session is up: a broker filling our memory with an unfinished message
-     * sends nothing that wakes the loop (session_timers checks memory) */
-    uint64_t t = now + (d->dealer ? 200 : 1000);
+    /* 20 ms while a session is up: a broker filling our memory with an unfinished message
+     * sends nothing that wakes the loop (session_timers runs the inflow guard) */
+    uint64_t t = now + (d->dealer ? 20 : 1000);
 #define EARLIER(x)                                                                          \
     do {                                                                                    \
         if ((x) < t)                                                                        \

@@ -87,6 +87,8 @@ int refbus_wire_recv(void *sock, int router, refbus_wire_msg *msg)
         }
         if (!router || nframes > 0) {
             msg->wire_bytes += n + REFBUS_WIRE_FRAME_OVERHEAD;
+            if (msg->peer_fd < 0) /* a DEALER's frames carry no User-Id, but their fd */
+                msg->peer_fd = zmq_msg_get(&part, ZMQ_SRCFD);
         }
         if (router && nframes == 0) {
             if (n <= sizeof msg->rid) {

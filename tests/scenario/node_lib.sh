@@ -115,7 +115,8 @@ nl_sign() {
 }
 
 # nl_broker_launch: write the config and start the broker in the background, without waiting
-# (a fault-injection run may see it exit at once). nl_broker_start also waits until it answers.
+# (a fault-injection run may see it exit at once); $NL_BROKER_EXTRA holds extra config lines.
+# nl_broker_start also waits until it answers.
 nl_broker_launch() {
     mkdir -p "$NL_T/broker"
     cat >"$NL_T/broker.conf" <<CONF

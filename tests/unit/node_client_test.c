@@ -40,7 +40,9 @@ static void *daemon_main(void *arg)
             json_decref(req);
             break;
         }
-        if (cmd && strcmp(cmd, "stall") == 0) {
+        const char *cref = json_string_value(
+            json_object_get(json_object_get(req, "referral"), "case_ref"));
+        if ((cmd && strcmp(cmd, "stall") == 0) || (cref && strcmp(cref, "stall") == 0)) {
             json_decref(req);
             usleep(600 * 1000); /* longer than the client waits */
             zmq_send(rep, "{\"ok\":true}", 11, 0);
@@ -105,6 +107,35 @@ static void test_api(void **s)
     /* an answer that is not JSON */
     assert_int_equal(refbus_node_status(n, &reply), REFBUS_EPROTO);
     assert_null(reply);
+    /* issue 10, defect 12: a send without a caller's msg id still carries one, and when the
+     * daemon's answer is lost the reply names it (queued: unknown) so that nothing is sent
+     * twice; the outbox list pages */
+    assert_int_equal(refbus_node_send(n, "{\"case_ref\":\"x\"}", to, 1, NULL, &reply), 0);
+    j = json_loads(reply, 0, NULL);
+    const char *mid = json_string_value(json_object_get(json_object_get(j, "echo"), "msg_id"));
+    assert_non_null(mid);
+    assert_int_equal(strlen(mid), 32);
+    json_decref(j);
+    free(reply);
+    reply = NULL;
+    assert_int_equal(refbus_node_send(n, "{\"case_ref\":\"stall\"}", to, 1, NULL, &reply),
+                     REFBUS_ETIMEOUT);
+    assert_non_null(reply);
+    j = json_loads(reply, 0, NULL);
+    mid = json_string_value(json_object_get(j, "msg_id"));
+    assert_non_null(mid);
+    assert_int_equal(strlen(mid), 32);
+    assert_true(json_is_null(json_object_get(j, "queued")));
+    assert_string_equal(json_string_value(json_object_get(j, "error")), "ETIMEOUT");
+    json_decref(j);
+    free(reply);
+    reply = NULL;
+    usleep(500 * 1000);
+    assert_int_equal(refbus_node_outbox_list(n, 7, 2, &reply), 0);
+    assert_non_null(strstr(reply, "\"after\":7"));
+    assert_non_null(strstr(reply, "\"limit\":2"));
+    free(reply);
+    reply = NULL;
     /* a daemon that does not answer in time; the next call works again */
     assert_int_equal(refbus_node_request(n, "{\"cmd\":\"stall\"}", &reply), REFBUS_ETIMEOUT);
     usleep(500 * 1000);
