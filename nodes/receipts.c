@@ -246,11 +246,8 @@ static int record_delivery(refbus_noded *d, const refbus_receipt *r, const uint8
          * accepted that one (its ACCEPTED was lost) and the recipient took it; the msg id is
          * ours alone, so this proves it too. Which sealing counts we do not know: no hash is
          * kept (as for EDUPLICATE in inbound_broker_receipt). */
-        if (refbus_envelope_parse(&h, o->envelope.data, o->envelope.len) != 0) {
-            rc = REFBUS_ECORRUPT;
-            goto out;
-        }
-        int same = memcmp(h.envelope_hash, r->envelope_hash, 32) == 0;
+        int same = refbus_envelope_parse(&h, o->envelope.data, o->envelope.len) == 0 &&
+                   memcmp(h.envelope_hash, r->envelope_hash, 32) == 0;
         if (!same && !o->resealed) {
             rc = REFBUS_ERECEIPT;
             goto out;
