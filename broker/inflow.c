@@ -37,7 +37,21 @@ struct broker_inflow_conn {
     uint8_t rid[256]; /* the routing id: a new connection on a reused fd has another one */
     size_t rid_len;
     uint64_t taken; /* bytes of whole messages received from it (wire_bytes) */
+    struct sockaddr_storage remote; /* the peer's address: a reused fd has another one */
+    int have_remote;
 };
+
+/* A descriptor libzmq reported closed (liveness.c: socket monitor): its count must not pass to
+ * the next connection that gets the same number, or that connection could buffer as much as
+ * the old one ever sent before it looked "ahead" and was cut. */
+void broker_inflow_forget(refbus_broker *b, int fd)
+{
+    for (size_t i = 0; i < b->n_conns; i++)
+        if (b->conns[i].fd == fd) {
+            b->conns[i] = b->conns[--b->n_conns];
+            return;
+        }
+}
 
 void broker_inflow_note(refbus_broker *b, const refbus_wire_msg *m, const char *agency)
 {
@@ -62,9 +76,11 @@ void broker_inflow_note(refbus_broker *b, const refbus_wire_msg *m, const char *
         c->fd = m->peer_fd;
     }
     if (c->rid_len != m->rid_len || memcmp(c->rid, m->rid, m->rid_len) != 0) {
+        socklen_t rl = sizeof c->remote;
         memcpy(c->rid, m->rid, m->rid_len);
         c->rid_len = m->rid_len;
         c->taken = 0;
+        c->have_remote = getpeername(c->fd, (struct sockaddr *)&c->remote, &rl) == 0;
     }
     c->taken += m->wire_bytes;
 }
@@ -108,6 +124,20 @@ static int64_t read_by_libzmq(int fd, int port, struct sockaddr_storage *remote)
     if (refbus_sock_bytes_read(fd, &read) != 0 || read > INT64_MAX)
         return -1;
     return (int64_t)read;
+}
+
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family || port_of(a) != port_of(b))
+        return 0;
+    if (a->ss_family == AF_INET)
+        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                      &((const struct sockaddr_in *)b)->sin_addr, sizeof(struct in_addr)) == 0;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr,
+                      sizeof(struct in6_addr)) == 0;
+    return 0;
 }
 
 static void audit_cut(refbus_broker *b, const char *agency, const char *text)
@@ -158,8 +188,9 @@ void broker_inflow_check(refbus_broker *b)
             continue;
         uint64_t taken = 0;
         for (size_t i = 0; i < b->n_conns; i++)
-            if (b->conns[i].fd == fd)
-                taken = b->conns[i].taken;
+            if (b->conns[i].fd == fd && b->conns[i].have_remote && same_addr(&b->conns[i].remote,
+                                                                             &remote))
+                taken = b->conns[i].taken; /* else a new connection on a reused fd: none yet */
         uint64_t ahead = (uint64_t)read > taken ? (uint64_t)read - taken : 0;
         if (ahead > best) {
             best = ahead;

@@ -134,6 +134,7 @@ void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev);
 void broker_inflow_note(refbus_broker *b, const refbus_wire_msg *m, const char *agency);
 void broker_inflow_check(refbus_broker *b);
 void broker_inflow_free(refbus_broker *b);
+void broker_inflow_forget(refbus_broker *b, int fd);
 
 /* accept.c: SUBMIT handling inside the batch txn. */
 int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint8_t *rid,

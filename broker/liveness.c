@@ -74,6 +74,7 @@ void broker_monitor_handle(refbus_broker *b)
         }
         if (event != ZMQ_EVENT_DISCONNECTED)
             continue;
+        broker_inflow_forget(b, (int)fd);
         for (size_t j = 0; j < b->n_peers; j++)
             if (b->peers[j].fd == (int)fd) {
                 b->peers[j].probe_left = PROBE_TRIES;

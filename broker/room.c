@@ -60,7 +60,9 @@ int broker_room_admit(refbus_broker *b, MDB_txn *txn, const refbus_envelope_head
         snprintf(why, whylen, "%s", refbus_strerror(rc));
         return rc;
     }
-    if (queued + len > quota) {
+    /* An agency with nothing queued may always send one message (the high-water mark still
+     * holds): a quota below one envelope must not refuse it for ever, "later" never comes. */
+    if (queued > 0 && queued + len > quota) {
         snprintf(why, whylen,
                  "agency %s has %llu bytes queued for recipients that have not taken them "
                  "(quota %llu): try again later",

@@ -244,12 +244,17 @@ static int record_delivery(refbus_noded *d, const refbus_receipt *r, const uint8
         if ((rc = refbus_outbox_find(d->store, txn, r->msg_id, &seq)) ||
             (rc = refbus_outbox_get(d->store, txn, seq, &o)))
             goto out;
-        if (refbus_envelope_parse(&h, o->envelope.data, o->envelope.len) != 0 ||
-            memcmp(h.envelope_hash, r->envelope_hash, 32) != 0) {
+        /* Re-sealed after a rotation, our receipt names the first sealing: the broker
+         * accepted that one (its ACCEPTED was lost) and the recipient took it; the msg id is
+         * ours alone, so this proves it too. Which sealing counts we do not know: no hash is
+         * kept (as for EDUPLICATE in inbound_broker_receipt). */
+        int same = refbus_envelope_parse(&h, o->envelope.data, o->envelope.len) == 0 &&
+                   memcmp(h.envelope_hash, r->envelope_hash, 32) == 0;
+        if (!same && !o->resealed) {
             rc = REFBUS_ERECEIPT;
             goto out;
         }
-        if ((rc = to_sent(d, txn, seq, o, NULL, NULL, 0, 1)) ||
+        if ((rc = to_sent(d, txn, seq, o, NULL, NULL, 0, same)) ||
             (rc = refbus_sent_get(d->store, txn, r->msg_id, &s)))
             goto out;
         session_inflight_remove(d, r->msg_id);

@@ -1090,6 +1090,73 @@ static void test_limits_per_peer(void **s)
     net_free(&lim);
 }
 
+/* The memory bound per connection counts what refbus took from each file descriptor. A closed
+ * connection's count must not carry over to the next connection that gets the same descriptor:
+ * an agency that first sent 340 MiB of whole messages (PINGs with oversized bodies, each
+ * answered) and then, on a new connection, 300 MiB in one unfinished message was never cut
+ * (300 < 340: "not ahead"), and the broker buffered all of it. */
+static void test_limits_reused_descriptor(void **s)
+{
+    (void)s;
+    net lim;
+    net_init(&lim);
+    const char *opts[] = {"max_memory_mb=64", NULL};
+    net_start_broker(&lim, opts);
+    bclient wel, raw;
+    refbus_wire_msg m;
+    uint8_t pk[32], sk[32];
+    size_t base_fds = open_fds(lim.broker);
+    assert_int_equal(bclient_open(&wel, &lim, "welfare.cm", 64, 1), 0);
+    memcpy(pk, refbus_keystore_current(wel.ks)->curve_pk, 32);
+    memcpy(sk, refbus_keystore_current(wel.ks)->curve_sk, 32);
+    size_t frame = 1u << 20;
+    uint8_t *junk = calloc(1, frame);
+    assert_non_null(junk);
+    for (int i = 0; i < 340; i++) { /* whole messages, one at a time: nothing piles up */
+        assert_int_equal(bclient_send(&wel, REFBUS_CMD_PING, junk, frame), 0);
+        assert_int_equal(bclient_expect(&wel, REFBUS_CMD_ERROR, &m, 10000), 0);
+        refbus_wire_msg_clear(&m);
+    }
+    bclient_close(&wel);
+    uint64_t until = refbus_mono_ms() + 10000; /* the broker lets the descriptor go */
+    while (open_fds(lim.broker) > base_fds && refbus_mono_ms() < until)
+        usleep(50000);
+    unsigned long before = vm_kib(lim.broker, "VmRSS");
+    /* a new connection (very likely on the same descriptor) whose first message never ends */
+    assert_int_equal(bclient_open_raw(&raw, &lim, pk, sk), 0);
+    assert_int_equal(zmq_send(raw.sock, REFBUS_WIRE_SIG, REFBUS_WIRE_SIG_LEN, ZMQ_SNDMORE),
+                     (int)REFBUS_WIRE_SIG_LEN);
+    uint8_t cmd = REFBUS_CMD_SUBMIT;
+    assert_int_equal(zmq_send(raw.sock, &cmd, 1, ZMQ_SNDMORE), 1);
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(zmq_send(raw.sock, junk, frame, i + 1 < 300 ? ZMQ_SNDMORE : 0),
+                         (int)frame);
+    free(junk);
+    int cut = 0, answered = 0;
+    until = refbus_mono_ms() + 60000;
+    while (!cut && !answered && refbus_mono_ms() < until) {
+        usleep(200000);
+        cut = net_sh(&lim, "refbus-broker status -a %s | jq -e '.process.connections_cut >= 1' "
+                           ">/dev/null",
+                     lim.admin) == 0;
+        if (!cut && bclient_recv(&raw, &m, 0) == 0) { /* the broker took all of it */
+            refbus_wire_msg_clear(&m);
+            answered = 1;
+        }
+    }
+    unsigned long peak = vm_kib(lim.broker, "VmHWM");
+    print_message("broker VmRSS %lu KiB before, VmHWM %lu KiB after 300 MiB in one message on "
+                  "a reused descriptor\n", before, peak);
+    if (!cut)
+        fail_msg("the broker took %s300 MiB in one message without cutting the connection",
+                 answered ? "all " : "");
+    assert_true(peak < before + 200ul * 1024);
+    raw.ks = NULL; /* no graceful close: the connection is cut */
+    bclient_close(&raw);
+    net_kill_broker(&lim, SIGTERM);
+    net_free(&lim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1108,6 +1175,9 @@ int main(void)
         cmocka_unit_test(test_retired_bundle_cannot_take_over),
         cmocka_unit_test(test_map_full),
         cmocka_unit_test(test_limits_per_peer),
+        cmocka_unit_test(test_limits_reused_descriptor),
     };
+    if (getenv("BROKER_TEST_FILTER")) /* run one case while working: BROKER_TEST_FILTER=name */
+        cmocka_set_test_filter(getenv("BROKER_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }

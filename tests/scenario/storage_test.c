@@ -242,6 +242,41 @@ static void test_disk_full_enospc(void **s)
     net_free(&S);
 }
 
+/* A quota smaller than one envelope (agency_quota_mb = 1, or a small map's quarter) must not
+ * refuse an agency with nothing queued for ever ("try again later" that never passes): the
+ * first maximum-size referral is taken, the quota stops the next one. */
+static void test_quota_below_one_envelope(void **s)
+{
+    (void)s;
+    net S;
+    bclient ngo;
+    refbus_receipt r;
+    net_init(&S);
+    const char *quota[] = {"map_size_mb=16", "agency_quota_mb=1", NULL};
+    net_start_broker(&S, quota);
+    assert_int_equal(bclient_open(&ngo, &S, "ngo.hots", 64, 1), 0);
+    char *blob = malloc(BIG);
+    assert_non_null(blob);
+    int cmd[2];
+    for (int i = 0; i < 2; i++) {
+        uint8_t *env = NULL;
+        size_t len = 0;
+        randombytes_buf(blob, BIG);
+        assert_int_equal(bclient_seal(&ngo, &S, "police.ticac", blob, BIG, 0, 0, &env, &len),
+                         0);
+        assert_true(len > (1u << 20)); /* bigger than the whole quota */
+        cmd[i] = submit_to(&S, &ngo, env, len, &r);
+        free(env);
+    }
+    free(blob);
+    assert_int_equal(cmd[0], REFBUS_CMD_ACCEPTED);
+    assert_int_not_equal(cmd[1], REFBUS_CMD_ACCEPTED);
+    assert_int_equal(r.reason, REFBUS_EQUOTA);
+    bclient_close(&ngo);
+    net_kill_broker(&S, SIGTERM);
+    net_free(&S);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -249,6 +284,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_store_keeps_serving),
         cmocka_unit_test(test_disk_full_enospc),
+        cmocka_unit_test(test_quota_below_one_envelope),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

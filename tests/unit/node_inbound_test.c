@@ -771,6 +771,35 @@ static void test_delivered_notice_hash(void **s)
     assert_string_equal(delivery_state(mid), "delivered");
 }
 
+/* A message re-sealed after a rotation (nodes/compose.c) whose first sealing the broker had
+ * accepted (the ACCEPTED was lost): the recipient's DELIVERED names the first sealing. It is
+ * ours (our msg id, signed by the recipient): it counts, and the message leaves the outbox.
+ * Before, it was refused as "another envelope" and the notice acked for good: the resend then
+ * got EDUPLICATE and the referral showed "not delivered" for ever. */
+static void test_delivered_after_reseal(void **s)
+{
+    (void)s;
+    uint8_t first[32];
+    char mid[33];
+    uint8_t id[16];
+    uint64_t seq;
+    MDB_txn *txn = NULL;
+    refbus_outbox_rec *o = NULL;
+    snprintf(mid, sizeof mid, "%s", queue_referral(first));
+    assert_int_equal(refbus_unhex(id, 16, mid), 0);
+    assert_int_equal(refbus_store_begin(d->store, 1, &txn), 0);
+    assert_int_equal(refbus_outbox_find(d->store, txn, id, &seq), 0);
+    assert_int_equal(refbus_outbox_get(d->store, txn, seq, &o), 0);
+    assert_int_equal(compose_reseal(d, o), 0);
+    assert_int_equal(refbus_outbox_update(d->store, txn, seq, o), 0);
+    assert_int_equal(refbus_store_commit(&txn), 0);
+    refbus_outbox_free(&o);
+    uint64_t bad = d->n.bad_receipts;
+    notice_delivered(3, mid, first);
+    assert_int_equal(d->n.bad_receipts, bad);
+    assert_string_equal(delivery_state(mid), "delivered");
+}
+
 /* A referral payload sealed to ngo.hots by `sender` with the given epoch keys. */
 static uint8_t *sealed_by(size_t *len, const char *sender, const refbus_epoch_keys *sk)
 {
@@ -905,6 +934,7 @@ int main(void)
 #endif
         cmocka_unit_test(test_unsigned_revoked_error),
         cmocka_unit_test(test_delivered_notice_hash),
+        cmocka_unit_test(test_delivered_after_reseal),
         cmocka_unit_test(test_stolen_older_epoch),
         cmocka_unit_test(test_revoked_sender),
     };
