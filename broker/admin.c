@@ -50,7 +50,7 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
     r.reason_text = (char *)(from_admin ? "published by an administrator" : "loaded at start");
     /* A new re-anchor statement (after a restore) is named in the record, so the trail itself
      * says when the nodes were told to take a new anchor, and why. */
-    char ratext[400];
+    char ratext[512]; /* fits the longest reason (255 bytes) whole: no cut UTF-8 */
     const refbus_dir_reanchor *ra = refbus_directory_reanchor(nd);
     const refbus_dir_reanchor *old_ra = refbus_directory_reanchor(b->dir);
     if (ra && (!old_ra || old_ra->size != ra->size || memcmp(old_ra->root, ra->root, 32) != 0)) {

@@ -14,6 +14,7 @@
 
 #include "audit/checkpoint.h"
 #include "audit/log.h"
+#include "common/datadir.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "keys/passphrase.h"
@@ -411,7 +412,7 @@ static int batch(refbus_broker *b)
         /* Nothing of this attempt is durable: drop every answer we were about to send, but
          * for the last attempt's "storage full, try again" refusals, which hold whether or not
          * anything was written (the sender hears why instead of waiting for a timeout). */
-        rc = b->txn_error ? b->txn_error : refbus_store_err(mrc);
+        rc = b->txn_error ? b->txn_error : refbus_lmdb_commit_code(mrc, b->cfg.data_dir);
         int last = rc == REFBUS_ESTORAGE ||
                    (rc != REFBUS_EMAPFULL && rc != REFBUS_ENOSPC) || b->full_level == 2;
         size_t kept = 0;
@@ -437,8 +438,7 @@ static int batch(refbus_broker *b)
         }
         b->full_err = rc;
         if (!b->map_full)
-            log_error("storage full (%s): refusing new messages until there is room",
-                      refbus_strerror(rc));
+            log_error("storage full: %s", refbus_strerror(rc));
         b->map_full = 1;
     }
     rc = 0;
@@ -501,7 +501,7 @@ int refbus_broker_run(refbus_broker *b)
         /* at most 50 ms: the inflow check (a peer filling memory with an unfinished message
          * sends nothing that wakes the loop) */
         uint64_t due = broker_probe_due(b), now = refbus_mono_ms();
-        long wait = due == UINT64_MAX ? 50 : due <= now ? 0 : due - now < 50 ? (long)(due - now) : 50;
+        long wait = due <= now ? 0 : due - now < 50 ? (long)(due - now) : 50;
         int n = zmq_poll(items, b->mon ? 4 : 3, wait);
         if (n < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));

@@ -26,7 +26,7 @@ int refbus_store_err(int mdb_rc)
     int rc = refbus_lmdb_code(mdb_rc);
     /* A full map or disk is answered to senders and logged (rate-limited) by the batch loop,
      * a fatal error stops the broker; only the odd ones are worth a line each here. */
-    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE)
+    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE || rc == REFBUS_EIO)
         log_error("lmdb: %s", mdb_strerror(mdb_rc));
     return rc;
 }

@@ -33,7 +33,7 @@ void broker_sync_audit_size(refbus_broker *b, MDB_txn *txn)
 
 int broker_txn_check(refbus_broker *b, int rc)
 {
-    if ((rc == REFBUS_EMAPFULL || rc == REFBUS_ENOSPC || rc == REFBUS_ELMDB ||
+    if ((rc == REFBUS_EMAPFULL || rc == REFBUS_ENOSPC || rc == REFBUS_ELMDB || rc == REFBUS_EIO ||
          rc == REFBUS_ECORRUPT || rc == REFBUS_ESTORAGE) &&
         !b->txn_error)
         b->txn_error = rc;

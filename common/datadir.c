@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define META_MAGIC 0xBEEFC0DEu
@@ -194,12 +195,25 @@ int refbus_lmdb_code(int mdb_rc)
     case MDB_TXN_FULL: return REFBUS_EMAPFULL;
     case ENOSPC:
     case EDQUOT: return REFBUS_ENOSPC;
+    case EIO: return REFBUS_EIO;
     case MDB_PANIC:
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:
-    case MDB_VERSION_MISMATCH:
-    case EIO: return REFBUS_ESTORAGE;
+    case MDB_VERSION_MISMATCH: return REFBUS_ESTORAGE;
     default: return REFBUS_ELMDB;
     }
+}
+
+int refbus_lmdb_commit_code(int mdb_rc, const char *dir)
+{
+    struct statvfs fs;
+    int rc = refbus_lmdb_code(mdb_rc);
+    if ((rc == REFBUS_EIO || rc == REFBUS_ENOSPC) && statvfs(dir, &fs) == 0) {
+        uint64_t avail = (uint64_t)fs.f_bavail * fs.f_frsize;
+        uint64_t total = (uint64_t)fs.f_blocks * fs.f_frsize;
+        if (avail < (16u << 20) || avail < total / 100u)
+            return REFBUS_ENOSPC;
+    }
+    return rc;
 }

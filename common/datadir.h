@@ -31,9 +31,16 @@ int refbus_lmdb_file_check(const char *path, char *why, size_t whylen, int *trun
 
 /* An LMDB (or errno) return code as a refbus code: 0; MDB_NOTFOUND -> REFBUS_ENOTFOUND;
  * MDB_MAP_FULL, MDB_TXN_FULL -> REFBUS_EMAPFULL (the map is full: frees itself as queues drain);
- * ENOSPC, EDQUOT -> REFBUS_ENOSPC (the disk is full); MDB_PANIC, MDB_CORRUPTED,
- * MDB_PAGE_NOTFOUND, MDB_INVALID, MDB_VERSION_MISMATCH, EIO -> REFBUS_ESTORAGE (the environment
- * can no longer be trusted: the daemon must stop and say why); anything else -> REFBUS_ELMDB. */
+ * ENOSPC, EDQUOT -> REFBUS_ENOSPC (the disk is full); EIO -> REFBUS_EIO (a write failed: the
+ * transaction is gone, the environment may still be fine — LMDB says MDB_PANIC from then on if
+ * it is not); MDB_PANIC, MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INVALID, MDB_VERSION_MISMATCH ->
+ * REFBUS_ESTORAGE (the environment can no longer be trusted: the daemon must stop and say why);
+ * anything else -> REFBUS_ELMDB. */
 int refbus_lmdb_code(int mdb_rc);
+
+/* The same for a failed commit of the environment in `dir`: LMDB turns a short write (a disk
+ * that filled up in the middle of writing pages) into EIO, so an EIO or ENOSPC while the file
+ * system of `dir` has less than 1% or 16 MiB free is REFBUS_ENOSPC. */
+int refbus_lmdb_commit_code(int mdb_rc, const char *dir);
 
 #endif

@@ -92,6 +92,14 @@ static void behind_store(refbus_noded *d)
     free(text);
 }
 
+static int asked_for(const refbus_noded *d, uint64_t size)
+{
+    for (unsigned i = 0; i < 8; i++)
+        if (d->asked_to[i] == size)
+            return 1;
+    return 0;
+}
+
 static void ask_proof(refbus_noded *d, uint64_t from, uint64_t to, uint64_t now)
 {
     uint8_t *b = NULL;
@@ -103,6 +111,7 @@ static void ask_proof(refbus_noded *d, uint64_t from, uint64_t to, uint64_t now)
         session_send(d, REFBUS_CMD_PROOF_REQUEST, b, n) == 0) {
         d->proof_outstanding = 1;
         d->n.proof_requests++;
+        d->asked_to[d->asked_next++ % 8] = to;
         log_info("asked the broker to prove checkpoint %llu consistent with %llu",
                  (unsigned long long)to, (unsigned long long)from);
     }
@@ -322,6 +331,13 @@ void inbound_checkpoint(refbus_noded *d, const uint8_t *body, size_t len)
     if (d->have_cp) {
         if (memcmp(cp.log_id, d->cp.log_id, 32) != 0) {
             raise_alarm(d, &cp, "it belongs to another log (log id differs)");
+            goto out;
+        }
+        if (cp.size < d->cp.size && c->from_size != 0 && asked_for(d, cp.size)) {
+            /* the answer to a request we made before we moved on (requests are repeated, and
+             * a push may prove more first): older than ours, no claim about the trail now */
+            log_debug("a late answer (checkpoint %llu) to a PROOF_REQUEST ignored",
+                      (unsigned long long)cp.size);
             goto out;
         }
         if (cp.size < d->cp.size) {

@@ -130,6 +130,9 @@ typedef struct refbus_noded {
     uint64_t unproven_logged_ms; /* monotonic: the alarm is logged again every period */
     uint64_t proof_asked_ms;     /* monotonic time of the last PROOF_REQUEST; 0 = ask now */
     int proof_outstanding;       /* a PROOF_REQUEST has no answer yet */
+    uint64_t asked_to[8];        /* to_size of the last PROOF_REQUESTs: a late answer to one of
+                                  * them is older than what we hold by then, not a truncation */
+    unsigned asked_next;
     char proof_refused[200];     /* the broker's last refusal of a PROOF_REQUEST ("" = none) */
     /* re-anchoring after a broker restore (audit_cp.c): a root-signed statement in the
      * directory names the checkpoint to take as the new anchor */
@@ -188,6 +191,18 @@ uint64_t session_next_timer(const refbus_noded *d, uint64_t now);
 void session_pump(refbus_noded *d);
 int session_send(refbus_noded *d, uint8_t cmd, const void *body, size_t len);
 void session_inflight_remove(refbus_noded *d, const uint8_t msg_id[16]);
+void session_hello(refbus_noded *d); /* send HELLO (again when the socket is busy) */
+
+/* served.c: the broker's word on our session, and unsigned claims about our key. */
+/* An unsigned refusal (EREVOKED, ...) that the signed directory does not confirm: status,
+ * a warning once, nothing else (the caller reconnects with back-off). */
+void served_note_claim(refbus_noded *d, int code, const char *text);
+/* Connected without the session: READY, pinging at once, no HELLO until it is free. */
+void served_standby(refbus_noded *d);
+/* Told ESUPERSEDED (or a PONG said another connection holds the session). */
+void served_superseded(refbus_noded *d, const char *text);
+/* A PONG: ACTIVE, OTHER (standby) or NONE (take the session with HELLO). */
+void served_on_pong(refbus_noded *d, const uint8_t *b, size_t n);
 
 /* inflow.c: check() every 20 ms while a session is up drops it when the broker connection is
  * far ahead of the whole messages taken from it (an unfinished message larger than any legal

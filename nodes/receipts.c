@@ -19,24 +19,21 @@ static int is_broker(refbus_noded *d, const char *signer)
     return bid && strcmp(bid, signer) == 0;
 }
 
-/* The signer's public key for a receipt, by the one key-trust rule: the broker's receipts are
- * checked like its checkpoints (READ: its older epochs keep stored receipts verifiable); a
- * recipient's DELIVERED / REJECTED counts only under its ACTIVE key (RECEIPT), as at the
- * broker, so a rotated-away bundle cannot make us believe in a delivery. */
+/* The signer's public key for a receipt, by the one key-trust rule, for READ: every receipt a
+ * node is shown was accepted before — the broker's own, and a recipient's DELIVERED / REJECTED
+ * that the broker took only under the recipient's ACTIVE key (RECEIPT, broker/deliver.c) and
+ * then kept as a notice, perhaps while the recipient rotated. Never a revoked key, nor one at
+ * or below a revoked epoch. What the receipt is about is checked by the caller (signer,
+ * recipient, and exactly the envelope hash we sent). */
 static int signer_key(refbus_noded *d, const refbus_receipt *r, const uint8_t **pk)
 {
     const refbus_dir_key *k = NULL;
-    int rc = refbus_directory_key_trust(d->dir, r->signer, r->signer_epoch,
-                                        is_broker(d, r->signer) ? REFBUS_KEY_READ
-                                                                : REFBUS_KEY_RECEIPT,
-                                        &k);
+    int rc = refbus_directory_key_trust(d->dir, r->signer, r->signer_epoch, REFBUS_KEY_READ, &k);
     if (rc == 0)
         *pk = k->sign_pk;
     return rc;
 }
 
-/* hash_known 0: the broker holds an earlier sealing of this message (a resend after a
- * rotation was answered EDUPLICATE), whose envelope hash we do not have. */
 static int to_sent(refbus_noded *d, MDB_txn *txn, uint64_t seq, const refbus_outbox_rec *o,
                    const refbus_receipt *r, const uint8_t *bytes, size_t len, int hash_known)
 {
@@ -325,7 +322,15 @@ void inbound_notice(refbus_noded *d, const uint8_t *body, size_t len)
     } else {
         d->n.receipts_in++;
         rc = record_delivery(d, &r, n.receipt, n.receipt_len);
-        log_info("message %s: %s by %s", hex, refbus_receipt_type_name(r.type), r.recipient);
+        if (rc == REFBUS_ERECEIPT) {
+            d->n.bad_receipts++;
+            node_note_error(d, rc, "a %s receipt for %s by %s names another envelope than the "
+                                   "one we sent: not counted",
+                            refbus_receipt_type_name(r.type), hex, r.recipient);
+        } else {
+            log_info("message %s: %s by %s", hex, refbus_receipt_type_name(r.type),
+                     r.recipient);
+        }
         if (rc == REFBUS_ENOTFOUND || rc == REFBUS_ENOTRECIPIENT) {
             log_warn("receipt for %s (%s) matches no sent message", hex, r.recipient);
             rc = 0;

@@ -113,52 +113,7 @@ void session_drop(refbus_noded *d, const char *why, int backoff)
                                                                  : d->backoff_ms * 2;
 }
 
-/* The broker said something about our key that only the signed directory may decide (an
- * ERROR is not signed, and the broker is trusted for availability only): keep everything,
- * say so in status and the log, and try again with back-off. */
-static void note_claim(refbus_noded *d, int code, const char *text)
-{
-    const refbus_dir_key *k = NULL;
-    int st = refbus_directory_key_trust(d->dir, d->me, d->epoch, REFBUS_KEY_SEND, &k);
-    if (d->broker_claim != code)
-        log_warn("the broker says %s (%s), but our signed directory (serial %llu) says key "
-                 "epoch %u of %s is %s: the outbox is kept and sending is retried; ask the "
-                 "administrators if it persists",
-                 text, refbus_errname(code),
-                 (unsigned long long)refbus_directory_serial(d->dir), d->epoch, d->me,
-                 st == 0 ? "active" : refbus_strerror(st));
-    d->broker_claim = code;
-    snprintf(d->broker_claim_text, sizeof d->broker_claim_text, "%s", text);
-    d->broker_claim_ms = refbus_now_ms();
-}
-
-/* Connected, but another connection holds the agency's session: keep the connection (the
- * outbox still goes out, ACCEPTED comes back here), ping now to learn when the session is
- * free, and never take it over by HELLO while someone else holds it. */
-static void standby(refbus_noded *d)
-{
-    d->state = NODE_READY;
-    d->session = NODE_SESSION_OTHER;
-    d->superseded = 1;
-    d->ready_since_ms = refbus_now_ms();
-    d->next_ping = refbus_mono_ms();
-    d->pump_from = 0;
-    d->n_fl = 0;
-}
-
-static void on_superseded(refbus_noded *d, const char *text)
-{
-    if (!d->superseded || d->session != NODE_SESSION_OTHER)
-        log_warn("NOT SERVED: %s; this node keeps its connection and outbox but receives "
-                 "nothing until the session is free (stop the other node)",
-                 text);
-    snprintf(d->session_note, sizeof d->session_note, "%s", text);
-    if (d->state == NODE_READY || d->state == NODE_HELLO)
-        standby(d);
-    d->superseded = 1;
-}
-
-static void send_hello(refbus_noded *d)
+void session_hello(refbus_noded *d)
 {
     uint8_t *b = NULL;
     size_t n = 0;
@@ -196,11 +151,11 @@ void session_on_monitor(refbus_noded *d)
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
             d->hello_at = d->last_rx = refbus_mono_ms();
             if (d->superseded) {
-                standby(d); /* ask first: HELLO only when nobody holds the session */
+                served_standby(d); /* ask first: HELLO only when nobody holds the session */
                 break;
             }
             d->state = NODE_HELLO;
-            send_hello(d);
+            session_hello(d);
             break;
         case ZMQ_EVENT_DISCONNECTED:
             if (d->state >= NODE_HELLO) {
@@ -223,17 +178,22 @@ void session_on_monitor(refbus_noded *d)
                 if (refbus_directory_current_key(d->dir, d->me, &k) != 0)
                     inbound_fail_pending(d, REFBUS_EREVOKED, d->revoked_reason);
             } else if (!d->revoked && !d->rekey_pending) {
-                note_claim(d, REFBUS_EUNKNOWNPEER, "handshake refused: our transport key is "
+                served_note_claim(d, REFBUS_EUNKNOWNPEER, "handshake refused: our transport key is "
                                                    "unknown, retired or revoked at the broker");
             }
-            break;
+            /* libzmq does not reconnect after a refused handshake: a fresh socket after a
+             * back-off, or the node would sit "connecting" for good (e.g. when it read its
+             * rotated bundle before the broker had the directory that lists it). */
+            session_drop(d, NULL, 1);
+            return; /* the monitor socket is gone */
         }
         default:
             node_note_error(d, REFBUS_ETRANSPORT,
                             "CurveZMQ handshake with %s failed (is the directory's broker "
                             "key right?)",
                             d->endpoint);
-            break;
+            session_drop(d, NULL, 1); /* as above: libzmq gives this connection up */
+            return;
         }
     }
 }
@@ -301,7 +261,7 @@ static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
     if (audit_cp_on_error(d, e.code, e.text))
         return; /* the answer to our PROOF_REQUEST, not about the session */
     if (e.code == REFBUS_ESUPERSEDED) {
-        on_superseded(d, e.text);
+        served_superseded(d, e.text);
         return; /* the connection stays */
     }
     node_note_error(d, e.code, "the broker refused this node: %s (%s)", e.text,
@@ -325,44 +285,12 @@ static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
             if (refbus_directory_current_key(d->dir, d->me, &k) != 0)
                 inbound_fail_pending(d, REFBUS_EREVOKED, d->revoked_reason);
         } else if (!d->rekey_pending) {
-            note_claim(d, e.code, e.text);
+            served_note_claim(d, e.code, e.text);
         }
     }
     session_drop(d, NULL, 1);
 }
 
-/* PONG from the broker: does this connection hold our session? */
-static void on_pong(refbus_noded *d, const uint8_t *b, size_t n)
-{
-    uint64_t t = 0;
-    int s = 0;
-    if (refbus_bmsg_ping_parse(&t, &s, b, n) || d->state != NODE_READY)
-        return;
-    switch (s) {
-    case NODE_SESSION_ACTIVE:
-        d->session = NODE_SESSION_ACTIVE;
-        d->superseded = 0;
-        d->session_note[0] = 0;
-        break;
-    case NODE_SESSION_OTHER:
-        if (d->session != NODE_SESSION_OTHER || !d->superseded)
-            on_superseded(d, d->session_note[0] ? d->session_note
-                                                : "connected, but another connection holds "
-                                                  "this agency's session at the broker (a "
-                                                  "second node with these keys?)");
-        break;
-    case NODE_SESSION_NONE:
-        /* Nobody holds it (the other node is gone, or the broker ended ours): take it. */
-        log_info("the broker says nobody holds %s's session: taking it", d->me);
-        d->session = NODE_SESSION_NONE;
-        d->state = NODE_HELLO;
-        d->hello_at = refbus_mono_ms();
-        send_hello(d);
-        break;
-    default:
-        break; /* a broker that does not say */
-    }
-}
 
 void session_on_broker(refbus_noded *d)
 {
@@ -388,7 +316,7 @@ void session_on_broker(refbus_noded *d)
         case REFBUS_CMD_DELIVER: inbound_deliver(d, m.body, m.body_len); break;
         case REFBUS_CMD_RECEIPT: inbound_notice(d, m.body, m.body_len); break;
         case REFBUS_CMD_PING: (void)session_send(d, REFBUS_CMD_PONG, m.body, m.body_len); break;
-        case REFBUS_CMD_PONG: on_pong(d, m.body, m.body_len); break;
+        case REFBUS_CMD_PONG: served_on_pong(d, m.body, m.body_len); break;
         case REFBUS_CMD_DIRECTORY: on_directory(d, m.body, m.body_len); break;
         case REFBUS_CMD_CHECKPOINT: inbound_checkpoint(d, m.body, m.body_len); break;
         case REFBUS_CMD_ERROR: on_error(d, m.body, m.body_len); break;
@@ -568,7 +496,7 @@ void session_timers(refbus_noded *d, uint64_t now)
     }
     if (d->state == NODE_HELLO) {
         if (d->hello_pending)
-            send_hello(d);
+            session_hello(d);
         if (now - d->hello_at > NODE_HELLO_TIMEOUT_MS)
             session_drop(d, "no WELCOME from the broker", 1);
         return;

@@ -42,7 +42,7 @@ static int lmdb_err(refbus_store *s, int e, const char *what)
     int rc = refbus_lmdb_code(e);
     if (rc == REFBUS_ESTORAGE && s && !s->fatal)
         s->fatal = e;
-    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE)
+    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE || rc == REFBUS_EIO)
         log_error("store: %s: %s", what, mdb_strerror(e));
     return rc;
 }

@@ -31,3 +31,12 @@ refbus_script_test(node_reanchor_scenario
 refbus_script_test(evil_broker_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/evil_broker_test.sh
                    TIMEOUT 300)
 set_tests_properties(evil_broker_scenario PROPERTIES SKIP_RETURN_CODE 77)
+# The kill -9 torture suite (issue 10): broker and four nodes killed at random under concurrent
+# sends; invariants at the end. Longer: REFBUS_TORTURE_ROUNDS=N (README "Standing suites").
+refbus_script_test(torture_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/torture_test.sh
+                   TIMEOUT 600)
+if(REFBUS_SANITIZE)
+  set_property(TEST torture_scenario APPEND PROPERTY ENVIRONMENT REFBUS_TORTURE_DEFAULT_ROUNDS=8)
+else()
+  set_property(TEST torture_scenario APPEND PROPERTY ENVIRONMENT REFBUS_TORTURE_DEFAULT_ROUNDS=25)
+endif()

@@ -40,15 +40,25 @@ if command -v clang >/dev/null 2>&1; then
   CC=clang cmake -S "$ROOT" -B build-fuzz -DREFBUS_FUZZ=ON -DREFBUS_WERROR=ON \
     -DCMAKE_BUILD_TYPE=Debug >/dev/null
   cmake --build build-fuzz -j "$JOBS" --target refbus_fuzz_targets
-  for f in build-fuzz/fuzz/fuzz_*; do
+  # Time: REFBUS_FUZZ_SECONDS per target when set; otherwise a total budget
+  # (REFBUS_FUZZ_TOTAL_SECONDS, default 360) shared by the targets, 15..30 s each.
+  targets=(build-fuzz/fuzz/fuzz_*)
+  per=${REFBUS_FUZZ_SECONDS:-}
+  if [ -z "$per" ]; then
+    per=$((${REFBUS_FUZZ_TOTAL_SECONDS:-360} / ${#targets[@]}))
+    [ "$per" -gt 30 ] && per=30
+    [ "$per" -lt 15 ] && per=15
+  fi
+  mkdir -p build-fuzz/artifacts
+  for f in "${targets[@]}"; do
     [ -x "$f" ] || continue
     name=$(basename "$f")
     corpus="tests/fuzz/corpus/${name#fuzz_}"
     work=$(mktemp -d)
     [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
-    echo "=== fuzz: $name (${REFBUS_FUZZ_SECONDS:-30}s)"
-    "$f" -max_total_time="${REFBUS_FUZZ_SECONDS:-30}" -max_len=65536 -print_final_stats=1 \
-      "$work" 2>&1 | tail -n 4
+    echo "=== fuzz: $name (${per}s; a crash input lands in build-fuzz/artifacts/)"
+    "$f" -max_total_time="$per" -max_len=65536 -print_final_stats=1 \
+      -artifact_prefix=build-fuzz/artifacts/"$name"- "$work" 2>&1 | tail -n 4
     rm -rf "$work"
   done
 else

@@ -71,6 +71,13 @@ static int run_command(const cli_cmd *c, int argc, char **argv)
         return EXIT_FAIL;
     }
     const refbus_audit_watch *w = &o.seen;
+    if (o.signal != 0 && o.signal != SIGSEGV && o.signal != SIGBUS && o.signal != SIGABRT &&
+        o.signal != SIGFPE && o.signal != SIGILL) {
+        /* not the file's doing (SIGPIPE from `| head`, SIGINT, SIGTERM): die the same way */
+        signal(o.signal, SIG_DFL);
+        raise(o.signal);
+        return EXIT_FAIL;
+    }
     if (o.signal == 0) {
         if (o.status == 0 && w->damaged) {
             fprintf(stderr, "refbus-audit %s: %s is damaged (%s): what could be read is shown "

@@ -231,6 +231,19 @@ class Node:
         check(rc == 0, 'inbox list failed')
         return [i.get('case_ref') for i in json.loads(out)['items']]
 
+    def max_memory_mb(self):
+        for line in open(self.a.node_conf):
+            k, _, v = line.partition('=')
+            if k.strip() == 'max_memory_mb':
+                return int(v)
+        return 256  # the default (deploy/examples/node.conf)
+
+    def anon_kib(self):
+        for line in open('/proc/%d/status' % self.pid):
+            if line.startswith('RssAnon:'):
+                return int(line.split()[1])
+        return 0
+
     def peak_rss_kib(self):
         for line in open('/proc/%d/status' % self.pid):
             if line.startswith('VmHWM:'):
@@ -273,6 +286,9 @@ def case_garbage(br, node):
     br.serve(2)
     node.alive()
     check(node.status()['inbox']['messages'] == before, 'garbage changed the inbox')
+    log = node.log()
+    for why in ('from broker: wrong frame count', 'from broker: ', 'malformed'):
+        check(why in log, 'the node did not say why it dropped the garbage ("%s")' % why)
 
 
 def case_forged_envelope(br, node):
@@ -339,7 +355,8 @@ def case_forged_directory(br, node):
     blob = bytearray(br.dir.blob)
     blob[-5] ^= 0x55
     br.send('DIRECTORY', bytes(blob))
-    br.serve(1)
+    check(br.serve(5, lambda: 'pushed a directory that was refused: bad signature' in node.log()),
+          'the node did not say why it refused the forged directory')
     check(node.status()['directory']['serial'] == serial, 'a forged directory was installed')
     node.alive()
 
@@ -453,16 +470,46 @@ def case_giant_frame(br, node):
 
 
 def case_giant_frame_memory(br, node):
-    # Many frames, each under the size limit, in one message: libzmq keeps a whole multipart
-    # message before the node sees its first frame (wrong frame count or not).
-    base = node.peak_rss_kib()
-    part = b'\0' * (1024 * 1024)
-    br.send_raw([SIG, bytes([CMD['DELIVER']])] + [part] * 64)
-    br.serve(3)
+    # Many frames, each under the size limit, in one message that never ends: libzmq keeps a
+    # multipart message until its last frame, so only the node bounds it: its memory guard
+    # (max_memory_mb, PROTOCOL.md 3.3 Limits), or its ping timeout (nothing else can reach it
+    # behind the unfinished message). Sent at up to about 64 MiB/s. Whichever comes first, the
+    # node must hang up, say why, and its peak memory stay near max_memory_mb.
+    limit = node.max_memory_mb() * 1024
+    anon0, base = node.anon_kib(), node.peak_rss_kib()
+    if anon0 > limit // 2:
+        raise CaseFailed('the node already uses %d of its %d MiB (set max_memory_mb higher)'
+                         % (anon0 // 1024, limit // 1024))
+    ended0 = node.log().count('broker session ended')
+    hung_up = lambda: node.log().count('broker session ended') > ended0
+    part, sent, deadline = b'\0' * (1024 * 1024), 0, time.time() + 60
+    br.sock.send(br.rid, zmq.SNDMORE)
+    br.sock.send(SIG, zmq.SNDMORE)
+    br.sock.send(bytes([CMD['DELIVER']]), zmq.SNDMORE)
+    while sent < limit + 128 * 1024 and time.time() < deadline:
+        if sent % (8 * 1024) == 0 and hung_up():
+            break
+        try:
+            br.sock.send(part, zmq.SNDMORE | zmq.NOBLOCK)
+            sent += 1024
+            time.sleep(1 / 64)
+        except zmq.Again:  # the node reads slowly: that is its business, not a failure
+            time.sleep(0.01)
+    # sent is not received: once all of it is in, the node would hold more than its limit
+    check(wait(60, hung_up), 'the node kept %d MiB of one unfinished message without dropping '
+          'the session (max_memory_mb %d)' % (sent // 1024, limit // 1024))
+    try:
+        br.sock.send(b'', zmq.NOBLOCK)  # the end (dropped by ROUTER: the node has hung up)
+    except zmq.ZMQError:
+        pass
+    log = node.log()
+    check('memory over max_memory_mb' in log or 'silent too long' in log,
+          'the node did not say why it hung up')
+    br.rehello(20)
     node.alive()
     grew = node.peak_rss_kib() - base
-    check(grew < 32 * 1024, 'the node\'s peak memory grew by %d MiB for one message it refuses'
-          % (grew // 1024))
+    check(grew < limit - anon0 + 96 * 1024, 'the node\'s peak memory grew by %d MiB (limit %d MiB)'
+          % (grew // 1024, limit // 1024))
 
 
 CASES = [('garbage', case_garbage), ('forged_envelope', case_forged_envelope),

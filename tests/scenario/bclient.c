@@ -125,6 +125,12 @@ void net_start_broker(net *n, const char *const *extra)
         argv[argc++] = extra[i];
     }
     argv[argc] = NULL;
+    /* A broker killed with -9 leaves its admin socket file behind: remove it, so that waiting
+     * for it below waits for this broker (which binds it after installing its signal handlers
+     * and opening its store). */
+    char stale[400];
+    snprintf(stale, sizeof stale, "%s/broker/admin.sock", n->dir);
+    unlink(stale);
     pid_t pid = fork();
     if (pid == 0) {
         /* stdout is the test runner's pipe: do not hold it open */

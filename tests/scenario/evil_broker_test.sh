@@ -27,7 +27,7 @@ nl_sign
 nl_step "a real refbus-node for cac.chiangmai, pointed at the malicious broker"
 A=cac.chiangmai
 nl_node_conf $A
-echo "checkpoint_proof_seconds = 3" >>"$NL_T/nodes/$A/node.conf"
+printf 'checkpoint_proof_seconds = 3\nmax_memory_mb = 128\n' >>"$NL_T/nodes/$A/node.conf"
 nl_node_start $A
 "$PY" "$NL_SRC/tests/interop/evil_broker.py" --bin "$NL_BIN" \
     --node-conf "$NL_T/nodes/$A/node.conf" --node-pid "${NL_PID[$A]}" \

@@ -109,6 +109,7 @@ nl_sign() {
     nl_keys sign --out "$NL_T/directory.bin" >/dev/null || nl_fail "refbus-keys sign"
 }
 
+# nl_broker_start: (re)start the broker; $NL_BROKER_EXTRA holds extra config lines.
 nl_broker_start() {
     mkdir -p "$NL_T/broker"
     cat >"$NL_T/broker.conf" <<CONF
@@ -122,6 +123,7 @@ checkpoint_records = 1
 checkpoint_seconds = 1
 redeliver_seconds = 3
 log_level = debug
+${NL_BROKER_EXTRA:-}
 CONF
     # A store is created only by an explicit init; run never makes one (a restart reuses it).
     [ -e "$NL_T/broker/data.mdb" ] ||

@@ -63,6 +63,17 @@ asked_twice() {
         [ "$(jq -r .counters.proof_requests <<<"$s")" -ge $(($2 + 2)) ]
 }
 
+nl_step "refbus-keys reanchor refuses what is not a statement (exit 2, nothing recorded)"
+for bad in "--size 0 --root $R --reason x" "--size $N --root zz --reason x" \
+    "--size $N --root $R" "--size -1 --root $R --reason x"; do
+    # shellcheck disable=SC2086
+    nl_keys reanchor $bad >/dev/null 2>&1
+    [ $? = 2 ] || nl_fail "reanchor $bad was not refused as misuse"
+done
+nl_keys reanchor --size "$N" --root "$R" --reason $'bell\a' >/dev/null 2>&1 &&
+    nl_fail "a reason with a control character was recorded"
+nl_keys status --json | jq -e '.reanchor == null' >/dev/null || nl_fail "a refused statement was recorded"
+
 nl_step "a re-anchor for another root hash is signed and published: nothing changes"
 WRONG=$(printf '%064x' 12345)
 nl_keys reanchor --size "$N" --root "$WRONG" --reason "typo test" >/dev/null ||
@@ -112,8 +123,8 @@ S=$(st)
 [ "$(jq -r .reanchor.last.previous_alarm.reason <<<"$S")" != null ] ||
     nl_fail "the old alarm is not in the history: $S"
 grep -q "AUDIT RE-ANCHOR" "$NL_T/nodes/$A/log" || nl_fail "the re-anchor was not logged"
-"$NL_BIN/refbus-audit" replay "$NL_T/broker" --json 2>/dev/null | grep -q "re-anchors the nodes" ||
-    nl_fail "the broker's trail does not record the re-anchor"
+"$NL_BIN/refbus-audit" replay "$NL_T/broker" --json >"$NL_T/replay" 2>&1; grep -q "re-anchors the nodes" "$NL_T/replay" ||
+    nl_fail "the broker's trail does not record the re-anchor: $(tail -3 "$NL_T/replay")"
 
 nl_step "later checkpoints are accepted again (with proofs)"
 send RA-6

@@ -5,7 +5,8 @@
 # directory, an empty data.mdb, a directory without a store are refused, never silently made
 # new); a truncated store is refused with its file named, never SIGBUS; a store that becomes
 # unusable while running (MDB_PANIC, injected by a test-only LD_PRELOAD shim) makes the daemon
-# exit 1 with the reason instead of running on.
+# exit 1 with the reason instead of running on; a node refused with EQUOTA keeps its referrals
+# and sends them when the recipient has drained.
 source "$(dirname "$0")/node_lib.sh"
 nl_init storage-daemons
 nl_network
@@ -120,6 +121,28 @@ nl_step "after the fault is gone, both start again on the same store"
 nl_broker_start
 nl_node_start cac.chiangmai
 nl_node_ready cac.chiangmai
+
+nl_step "a sender over its quota (EQUOTA) keeps its referrals and sends them once there is room"
+nl_broker_stop
+NL_BROKER_EXTRA="agency_quota_mb = 1" nl_broker_start
+nl_node_start ngo.hots
+nl_node_ready ngo.hots
+nl_node_ready cac.chiangmai
+big=$(head -c 12000 /dev/urandom | base64 -w0)
+nl_referral QUOTA "$big" >"$NL_T/big.json"
+n=0
+over_quota() { nl_json_eq ngo.hots '.broker.last_error.error' EQUOTA status; }
+while [ "$n" -lt 150 ] && ! over_quota; do
+    nl_node ngo.hots send "$NL_T/big.json" --to police.ticac >/dev/null || nl_fail "send $n"
+    n=$((n + 1))
+done
+nl_wait 20 over_quota || nl_fail "no EQUOTA after $n referrals to the offline police"
+nl_step "($n referrals sent; the broker refused some with EQUOTA; police comes online)"
+nl_node_start police.ticac
+nl_node_ready police.ticac
+all_in() { [ "$(nl_inbox_count police.ticac QUOTA)" = "$n" ]; }
+nl_wait 90 all_in || nl_fail "police has $(nl_inbox_count police.ticac QUOTA) of $n"
+nl_wait 20 nl_json_eq ngo.hots '.items | length' 0 outbox || nl_fail "the outbox did not drain"
 nl_finish
 "$NL_BIN/refbus-audit" verify "$NL_T/broker" >/dev/null 2>&1 || nl_fail "the trail does not verify"
 echo "storage_daemons_test: PASS"

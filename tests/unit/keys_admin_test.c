@@ -232,10 +232,13 @@ static void test_whole_flow(void **state)
     size_t i = 0;
     assert_int_equal(refbus_directory_agency_index(d, "ngo.fcd", &i), 0);
     assert_string_equal(refbus_directory_agency_name(d, i), kt_thai_name);
-    assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 1, REFBUS_KEY_SEND, &k), REFBUS_ERETIRED);
-    assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 2, REFBUS_KEY_SEND, &k), REFBUS_ERETIRED);
+    assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 1, REFBUS_KEY_SEND, &k),
+                     REFBUS_ERETIRED);
+    assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 2, REFBUS_KEY_SEND, &k),
+                     REFBUS_ERETIRED);
     assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 3, REFBUS_KEY_SEND, &k), 0);
-    assert_int_equal(refbus_directory_key_trust(d, "police.cm", 1, REFBUS_KEY_SEND, &k), REFBUS_EREVOKED);
+    assert_int_equal(refbus_directory_key_trust(d, "police.cm", 1, REFBUS_KEY_SEND, &k),
+                     REFBUS_EREVOKED);
     assert_int_equal(refbus_directory_key(d, "police.cm", 1, &k), 0);
     assert_string_equal(k->revoked_reason, "laptop stolen 2025-03-01");
     assert_int_equal(refbus_directory_allowed(d, "ngo.fcd", "police.cm"), 1);

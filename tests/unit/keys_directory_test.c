@@ -120,11 +120,15 @@ static void test_key_status(void **state)
     assert_memory_equal(k->sign_pk, expect.sign_pk, 32);
     assert_memory_equal(k->enc_pk, expect.enc_pk, 32);
     assert_memory_equal(k->curve_pk, expect.curve_pk, 32);
-    assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 1, REFBUS_KEY_SEND, &k), REFBUS_ERETIRED);
-    assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 3, REFBUS_KEY_SEND, &k), REFBUS_ENOTFOUND);
-    assert_int_equal(refbus_directory_key_trust(d, "nobody", 1, REFBUS_KEY_SEND, &k), REFBUS_EUNKNOWNAGENCY);
+    assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 1, REFBUS_KEY_SEND, &k),
+                     REFBUS_ERETIRED);
+    assert_int_equal(refbus_directory_key_trust(d, "cac.cm", 3, REFBUS_KEY_SEND, &k),
+                     REFBUS_ENOTFOUND);
+    assert_int_equal(refbus_directory_key_trust(d, "nobody", 1, REFBUS_KEY_SEND, &k),
+                     REFBUS_EUNKNOWNAGENCY);
     /* police.cm: revoked, with its reason and time. */
-    assert_int_equal(refbus_directory_key_trust(d, "police.cm", 1, REFBUS_KEY_SEND, &k), REFBUS_EREVOKED);
+    assert_int_equal(refbus_directory_key_trust(d, "police.cm", 1, REFBUS_KEY_SEND, &k),
+                     REFBUS_EREVOKED);
     assert_int_equal(refbus_directory_key(d, "police.cm", 1, &k), 0);
     assert_int_equal(k->status, REFBUS_KEY_REVOKED);
     assert_string_equal(k->revoked_reason, "laptop stolen");

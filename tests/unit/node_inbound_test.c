@@ -557,6 +557,65 @@ static void test_unsigned_revoked_error(void **s)
     d->broker_claim = 0;
 }
 
+/* A Notice carrying a DELIVERED receipt by cac.chiangmai for `mid`, naming `hash`. */
+static void notice_delivered(uint64_t seq, const char *mid, const uint8_t hash[32])
+{
+    const refbus_epoch_keys *ck = refbus_keystore_current(cac);
+    refbus_receipt r;
+    uint8_t *rb = NULL, buf[1024];
+    size_t rl = 0;
+    memset(&r, 0, sizeof r);
+    r.type = REFBUS_RECEIPT_DELIVERED;
+    assert_int_equal(refbus_unhex(r.msg_id, 16, mid), 0);
+    snprintf(r.sender, sizeof r.sender, "ngo.hots");
+    snprintf(r.recipient, sizeof r.recipient, "cac.chiangmai");
+    memcpy(r.envelope_hash, hash, 32);
+    r.time_ms = refbus_now_ms();
+    snprintf(r.signer, sizeof r.signer, "cac.chiangmai");
+    r.signer_epoch = ck->epoch;
+    assert_int_equal(refbus_receipt_sign(&rb, &rl, &r, ck->sign_sk), 0);
+    Refbus__V1__Notice n = REFBUS__V1__NOTICE__INIT;
+    n.seq = seq;
+    n.receipt = (ProtobufCBinaryData){rl, rb};
+    assert_true(refbus__v1__notice__get_packed_size(&n) <= sizeof buf);
+    size_t nl = refbus__v1__notice__pack(&n, buf);
+    inbound_notice(d, buf, nl);
+    free(rb);
+}
+
+static const char *delivery_state(const char *mid)
+{
+    static char out[32];
+    json_t *st = outbox_state(mid);
+    json_t *dl = json_array_get(json_object_get(st, "deliveries"), 0);
+    snprintf(out, sizeof out, "%s", json_string_value(json_object_get(dl, "state")));
+    json_decref(st);
+    return out;
+}
+
+/* Defect 4 of issue 10: a DELIVERED receipt counts only for exactly the envelope we sent. */
+static void test_delivered_notice_hash(void **s)
+{
+    (void)s;
+    uint8_t hash[32], other[32];
+    char mid[33];
+    size_t len;
+    snprintf(mid, sizeof mid, "%s", queue_referral(hash));
+    uint8_t *b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, hash, 0, "broker.cm",
+                                refbus_keystore_current(broker)->sign_sk);
+    inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
+    free(b);
+    assert_string_equal(delivery_state(mid), "queued"); /* accepted, not delivered yet */
+    uint64_t bad = d->n.bad_receipts;
+    memcpy(other, hash, 32);
+    other[0] ^= 1;
+    notice_delivered(1, mid, other); /* signed by the recipient, but for another envelope */
+    assert_string_equal(delivery_state(mid), "queued");
+    assert_int_equal(d->n.bad_receipts, bad + 1);
+    notice_delivered(2, mid, hash);
+    assert_string_equal(delivery_state(mid), "delivered");
+}
+
 /* A referral payload sealed to ngo.hots by `sender` with the given epoch keys. */
 static uint8_t *sealed_by(size_t *len, const char *sender, const refbus_epoch_keys *sk)
 {
@@ -686,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_broker_receipts),
         cmocka_unit_test(test_checkpoints),
         cmocka_unit_test(test_unsigned_revoked_error),
+        cmocka_unit_test(test_delivered_notice_hash),
         cmocka_unit_test(test_stolen_older_epoch),
         cmocka_unit_test(test_revoked_sender),
     };
