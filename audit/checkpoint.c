@@ -78,13 +78,17 @@ static int parse(refbus_checkpoint *cp, Refbus__V1__SignedCheckpoint **sc, const
     int rc = REFBUS_EMALFORMED;
     if (!b || len == 0 || len > REFBUS_CHECKPOINT_MAX)
         return REFBUS_EMALFORMED;
-    s = refbus__v1__signed_checkpoint__unpack(NULL, len, b);
-    if (!s || !refbus_pb_canonical(&s->base, b, len) || s->signature.len != 64 ||
-        s->signer_pk.len != 32 || s->checkpoint.len == 0)
+    /* ENOMEM (out of memory while unpacking) is passed on: it says nothing about the bytes */
+    if ((rc = refbus_pb_unpack_canonical(&s, &refbus__v1__signed_checkpoint__descriptor, b, len)))
         goto out;
-    c = refbus__v1__checkpoint__unpack(NULL, s->checkpoint.len, s->checkpoint.data);
-    if (!c || !refbus_pb_canonical(&c->base, s->checkpoint.data, s->checkpoint.len) ||
-        c->log_id.len != 32 || c->root.len != 32)
+    rc = REFBUS_EMALFORMED;
+    if (s->signature.len != 64 || s->signer_pk.len != 32 || s->checkpoint.len == 0)
+        goto out;
+    if ((rc = refbus_pb_unpack_canonical(&c, &refbus__v1__checkpoint__descriptor,
+                                         s->checkpoint.data, s->checkpoint.len)))
+        goto out;
+    rc = REFBUS_EMALFORMED;
+    if (c->log_id.len != 32 || c->root.len != 32)
         goto out;
     memcpy(cp->log_id, c->log_id.data, 32);
     cp->size = c->size;

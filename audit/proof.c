@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "audit.pb-c.h"
+#include "proto/pbutil.h"
 #include "audit/merkle.h"
 
 #define MAGIC_LEN (sizeof REFBUS_PROOF_MAGIC - 1)
@@ -176,8 +177,11 @@ static int decode(Refbus__V1__AuditProof **pp, refbus_audit_proof_info *info,
     if (!file || len < MAGIC_LEN || len > REFBUS_PROOF_MAX ||
         memcmp(file, REFBUS_PROOF_MAGIC, MAGIC_LEN) != 0)
         return REFBUS_EMALFORMED;
-    p = refbus__v1__audit_proof__unpack(NULL, len - MAGIC_LEN, file + MAGIC_LEN);
-    if (!p || p->version != 1)
+    int rc = refbus_pb_unpack(&p, &refbus__v1__audit_proof__descriptor, file + MAGIC_LEN,
+                              len - MAGIC_LEN);
+    if (rc == REFBUS_ENOMEM)
+        return rc; /* out of memory says nothing about the file */
+    if (rc || p->version != 1)
         goto bad;
     if (p->proof_case == REFBUS__V1__AUDIT_PROOF__PROOF_INCLUSION && p->inclusion) {
         const Refbus__V1__InclusionProof *ip = p->inclusion;

@@ -228,7 +228,7 @@ json_t *refbus_audit_record_json(uint64_t index, const uint8_t *rec, size_t len)
     /* json_pack steals the "o" references even on failure, so nothing leaks on ENOMEM. */
     json_t *j = json_pack(
         "{s:I, s:o, s:I, s:s, s:i, s:I, s:s, s:o, s:s, s:o, s:s, s:o, s:i, s:s, s:s, s:o, s:o,"
-        " s:I, s:s, s:s, s:I, s:I, s:o, s:o}",
+        " s:I, s:s, s:s, s:I, s:I, s:o, s:o, s:o}",
         "index", (json_int_t)index, "leaf_hash", hexj(leaf, 32), "version",
         (json_int_t)r->version, "event", refbus_audit_event_name(r->event), "event_code",
         (int)r->event, "time_ms", (json_int_t)r->time_ms, "time", t, "msg_id",
@@ -242,7 +242,8 @@ json_t *refbus_audit_record_json(uint64_t index, const uint8_t *rec, size_t len)
         refbus_audit_priority_name(r->priority), "sender_epoch", (json_int_t)r->sender_epoch,
         "checkpoint_size", (json_int_t)r->checkpoint_size, "checkpoint_root",
         hexj(r->checkpoint_root.data, r->checkpoint_root.len), "signed_checkpoint",
-        hexj(r->signed_checkpoint.data, r->signed_checkpoint.len));
+        hexj(r->signed_checkpoint.data, r->signed_checkpoint.len), "peer_key",
+        hexj(r->peer_key.data, r->peer_key.len));
     refbus__v1__audit_record__free_unpacked(r, NULL);
     return j;
 }

@@ -32,12 +32,24 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
         r.reason = reason;
         r.reason_text = (char *)text;
         if (h) {
-            r.msg_id = (ProtobufCBinaryData){16, (uint8_t *)h->msg_id};
+            /* tie the refusal back to what was sent: the msg id when the header parsed, and
+             * always the hash of the bytes (the sender can compute it from what it sent) */
+            if (!sodium_is_zero(h->msg_id, 16))
+                r.msg_id = (ProtobufCBinaryData){16, (uint8_t *)h->msg_id};
             r.envelope_hash = (ProtobufCBinaryData){32, (uint8_t *)h->envelope_hash};
             r.sender_epoch = h->sender_epoch;
         }
         if (broker_audit(b, txn, &r) != 0)
             log_warn("could not audit a rejection (%s)", refbus_strerror(reason));
+    }
+    if (!refbus_err_permanent(reason)) {
+        /* Not a property of the message: the sender keeps it and submits it again. */
+        broker_send_error(b, rid, rid_len, reason, text ? text : refbus_strerror(reason),
+                          h && !sodium_is_zero(h->msg_id, 16) ? h->msg_id : NULL);
+        if (h && noted)
+            log_info("asked %s to resend a message later: %s", agency ? agency : "?",
+                     text ? text : refbus_strerror(reason));
+        return;
     }
     refbus_receipt rc;
     memset(&rc, 0, sizeof rc);
@@ -45,7 +57,7 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
     if (h) {
         memcpy(rc.msg_id, h->msg_id, 16);
         memcpy(rc.envelope_hash, h->envelope_hash, 32);
-        snprintf(rc.sender, sizeof rc.sender, "%s", h->sender);
+        snprintf(rc.sender, sizeof rc.sender, "%s", h->sender[0] ? h->sender : agency ? agency : "");
     } else {
         snprintf(rc.sender, sizeof rc.sender, "%s", agency ? agency : "");
     }
@@ -109,8 +121,12 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     char why[300];
     int rc = refbus_envelope_parse(&h, env, len);
     if (rc != 0) {
+        /* Nothing of the header can be believed, but the hash of the bytes names what was sent
+         * (in the audit record and the REJECTED receipt). */
+        memset(&h, 0, sizeof h);
+        crypto_generichash(h.envelope_hash, 32, env, len, NULL, 0);
         snprintf(why, sizeof why, "%s", refbus_strerror(rc));
-        broker_reject(b, txn, rid, rid_len, agency, NULL, rc, why);
+        broker_reject(b, txn, rid, rid_len, agency, &h, rc, why);
         return rc;
     }
     if (strcmp(h.sender, agency) != 0) {

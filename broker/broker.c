@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "keys/passphrase.h"
+#include "proto/pbutil.h"
 #include "wire.pb-c.h"
 
 peer *broker_peer_by_rid(refbus_broker *b, const uint8_t *rid, size_t rid_len)
@@ -79,18 +80,26 @@ void broker_send_out(refbus_broker *b)
     b->n_out = 0;
 }
 
-static void send_error(refbus_broker *b, const uint8_t *rid, size_t rid_len, int code,
-                       const char *text)
+void broker_send_error(refbus_broker *b, const uint8_t *rid, size_t rid_len, int code,
+                       const char *text, const uint8_t *msg_id)
 {
     Refbus__V1__WireError e = REFBUS__V1__WIRE_ERROR__INIT;
     e.code = code;
     e.text = (char *)text;
+    if (msg_id)
+        e.msg_id = (ProtobufCBinaryData){16, (uint8_t *)msg_id};
     size_t n = refbus__v1__wire_error__get_packed_size(&e);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf)
         return;
     refbus__v1__wire_error__pack(&e, buf);
     broker_queue_out(b, rid, rid_len, REFBUS_CMD_ERROR, buf, n);
+}
+
+static void send_error(refbus_broker *b, const uint8_t *rid, size_t rid_len, int code,
+                       const char *text)
+{
+    broker_send_error(b, rid, rid_len, code, text, NULL);
 }
 
 /* ---- per-message handling inside the batch txn ------------------------------------------ */
@@ -110,7 +119,12 @@ static int authenticate(refbus_broker *b, const refbus_wire_msg *m, const char *
 static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *m,
                          const char *agency, uint32_t epoch)
 {
-    Refbus__V1__Hello *h = refbus__v1__hello__unpack(NULL, m->body_len, m->body);
+    Refbus__V1__Hello *h = NULL;
+    if (refbus_pb_unpack(&h, &refbus__v1__hello__descriptor, m->body, m->body_len) ==
+        REFBUS_ENOMEM) {
+        send_error(b, m->rid, m->rid_len, REFBUS_ENOMEM, "broker out of memory: try again");
+        return;
+    }
     if (!h || h->version != REFBUS_WIRE_VERSION || !h->agency || strcmp(h->agency, agency) != 0) {
         send_error(b, m->rid, m->rid_len, !h ? REFBUS_EPROTO : REFBUS_ESENDER,
                    !h ? "HELLO body is not a Hello"
@@ -258,7 +272,10 @@ static void refuse_peer(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *m
         Refbus__V1__AuditRecord r;
         broker_audit_init(&r, why == REFBUS_EREVOKED ? REFBUS__V1__EVENT_TYPE__EVENT_PEER_REVOKED
                                                      : REFBUS__V1__EVENT_TYPE__EVENT_PEER_REFUSED);
+        uint8_t key[32];
         r.agency = agency;
+        if (refbus_unhex(key, 32, m->peer_user_id) == 0) /* which key was refused */
+            r.peer_key = (ProtobufCBinaryData){32, key};
         r.reason = why;
         r.reason_text = (char *)refbus_strerror(why);
         (void)broker_audit(b, txn, &r);
@@ -274,11 +291,15 @@ static void refuse_peer(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *m
  * node that is connected but not served (taken over, or never told) notices. */
 static void pong(refbus_broker *b, const refbus_wire_msg *m, const char *agency)
 {
-    Refbus__V1__Ping *in = m->body_len <= 64 ? refbus__v1__ping__unpack(NULL, m->body_len, m->body)
-                                             : NULL;
-    if (!in) { /* a Ping is a timestamp: do not echo (and buffer) megabytes */
-        send_error(b, m->rid, m->rid_len, REFBUS_EPROTO,
-                   m->body_len > 64 ? "PING body too large" : "PING body is not a Ping");
+    Refbus__V1__Ping *in = NULL;
+    int urc = m->body_len <= 64 ? refbus_pb_unpack(&in, &refbus__v1__ping__descriptor, m->body,
+                                                   m->body_len)
+                                : REFBUS_EMALFORMED;
+    if (urc) { /* a Ping is a timestamp: do not echo (and buffer) megabytes */
+        send_error(b, m->rid, m->rid_len, urc == REFBUS_ENOMEM ? REFBUS_ENOMEM : REFBUS_EPROTO,
+                   urc == REFBUS_ENOMEM    ? "broker out of memory: try again"
+                   : m->body_len > 64 ? "PING body too large"
+                                      : "PING body is not a Ping");
         return;
     }
     Refbus__V1__Ping out = REFBUS__V1__PING__INIT;

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/pbutil.h"
 #include "proto/receipt.h"
 #include "wire.pb-c.h"
 
@@ -139,6 +140,7 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
     const refbus_dir_key *k = NULL;
     refbus_dedup_info d;
     int rc = refbus_receipt_parse(&r, body, len);
+    int parsed = rc == 0 && !sodium_is_zero(r.msg_id, 16);
     if (rc == 0 && (strcmp(r.signer, p->agency) != 0 || strcmp(r.recipient, p->agency) != 0 ||
                     (r.type != REFBUS_RECEIPT_DELIVERED && r.type != REFBUS_RECEIPT_REJECTED)))
         rc = REFBUS_ERECEIPT;
@@ -156,17 +158,40 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
         if (rc == 0 && sodium_memcmp(d.envelope_hash, r.envelope_hash, 32) != 0)
             rc = REFBUS_ERECEIPT;
     }
+    if (rc != 0 && !refbus_err_permanent(rc)) {
+        /* Out of memory while checking it, or a key we do not hold yet: the entry stays
+         * queued and in flight, the redelivery timer sends it again and gets a new receipt. */
+        log_warn("cannot check a DELIVERED receipt from %s now: %s (redelivering later)",
+                 p->agency, refbus_strerror(rc));
+        return rc;
+    }
     if (rc != 0) {
         Refbus__V1__AuditRecord a;
         broker_audit_init(&a, REFBUS__V1__EVENT_TYPE__EVENT_REJECTED);
         a.agency = p->agency;
         a.reason = rc;
         a.reason_text = (char *)"bad DELIVERED receipt";
+        /* tie the refusal back to what it names, when the receipt decoded that far */
+        if (parsed) {
+            a.msg_id = (ProtobufCBinaryData){16, r.msg_id};
+            a.envelope_hash = (ProtobufCBinaryData){32, r.envelope_hash};
+            a.sender = refbus_agency_id_valid(r.sender) ? r.sender : NULL;
+        }
         if (broker_audit_budget(b, p->agency)) {
             (void)broker_audit(b, txn, &a);
             log_warn("bad DELIVERED receipt from %s: %s", p->agency, refbus_strerror(rc));
         }
         return rc;
+    }
+    if (r.type == REFBUS_RECEIPT_REJECTED && !refbus_err_permanent(r.reason)) {
+        /* The recipient could not take it *now* (out of memory, storage full, a key epoch it
+         * does not hold yet): that is no reason to drop the referral. It stays queued and in
+         * flight; the redelivery timer (redeliver_seconds) sends it again. */
+        char hex[33];
+        refbus_hex(hex, r.msg_id, 16);
+        log_warn("%s cannot take %s from %s now: %s (%s); kept queued, redelivering later",
+                 p->agency, hex, r.sender, r.reason_text, refbus_errname(r.reason));
+        return 0;
     }
     fl_remove(p, d.seq);
     p->want_deliver = 1;
@@ -197,9 +222,10 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
 
 int broker_notice_ack(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body, size_t len)
 {
-    Refbus__V1__NoticeAck *a = refbus__v1__notice_ack__unpack(NULL, len, body);
-    if (!a)
-        return REFBUS_EPROTO;
+    Refbus__V1__NoticeAck *a = NULL;
+    int urc = refbus_pb_unpack(&a, &refbus__v1__notice_ack__descriptor, body, len);
+    if (urc) /* not acked now: the notices are sent again after the next HELLO */
+        return urc == REFBUS_ENOMEM ? urc : REFBUS_EPROTO;
     for (size_t i = 0; i < a->n_seq; i++) {
         int rc = broker_txn_check(b, refbus_store_notice_del(b->store, txn, p->agency, a->seq[i]));
         if (rc != 0 && rc != REFBUS_ENOTFOUND)

@@ -138,9 +138,16 @@ void broker_inflow_free(refbus_broker *b);
 /* accept.c: SUBMIT handling inside the batch txn. */
 int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint8_t *rid,
                   size_t rid_len, const uint8_t *env, size_t len);
+/* Refuse a SUBMIT: audited (within the budget) with the envelope's msg id and hash when it
+ * parsed. A permanent `reason` (refbus_err_permanent) is answered with a signed REJECTED
+ * receipt; a transient one (ours to fix: storage, memory, a directory we do not hold yet) with
+ * ERROR `reason` naming the msg id — "try again later", never a signed refusal. */
 void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
                    const char *agency, const refbus_envelope_header *h, int reason,
                    const char *text);
+/* broker.c: queue ERROR `code` with `text` and, when it answers one SUBMIT, its msg id. */
+void broker_send_error(refbus_broker *b, const uint8_t *rid, size_t rid_len, int code,
+                       const char *text, const uint8_t *msg_id);
 
 /* deliver.c */
 int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body, size_t len);

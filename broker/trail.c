@@ -11,6 +11,7 @@
 #include "audit/log.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/pbutil.h"
 #include "wire.pb-c.h"
 
 void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev)
@@ -200,9 +201,13 @@ void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t
     uint8_t *cp = NULL, *buf = NULL;
     size_t cp_len = 0, n = 0;
     char why[160];
-    Refbus__V1__ProofRequest *r = refbus__v1__proof_request__unpack(NULL, len, body);
-    if (!r) {
-        proof_refuse(b, p, REFBUS_EPROTO, "PROOF_REQUEST body is not a ProofRequest");
+    Refbus__V1__ProofRequest *r = NULL;
+    int urc = refbus_pb_unpack(&r, &refbus__v1__proof_request__descriptor, body, len);
+    if (urc) {
+        if (urc == REFBUS_ENOMEM) /* ours, not the node's: it may ask again */
+            proof_refuse(b, p, REFBUS_ENOMEM, "broker out of memory: ask again later");
+        else
+            proof_refuse(b, p, REFBUS_EPROTO, "PROOF_REQUEST body is not a ProofRequest");
         return;
     }
     uint64_t from = r->from_size, to = r->to_size;

@@ -57,7 +57,10 @@ void broker_zap_audit(refbus_broker *b, MDB_txn *txn)
         int reason = b->zap_refusals[i].reason;
         broker_audit_init(&r, reason == REFBUS_EREVOKED ? REFBUS__V1__EVENT_TYPE__EVENT_PEER_REVOKED
                                                         : REFBUS__V1__EVENT_TYPE__EVENT_PEER_REFUSED);
+        uint8_t key[32];
         r.agency = b->zap_refusals[i].agency;
+        if (refbus_unhex(key, 32, b->zap_refusals[i].key) == 0) /* which key was refused */
+            r.peer_key = (ProtobufCBinaryData){32, key};
         r.reason = reason;
         r.reason_text = (char *)(reason == REFBUS_EREVOKED ? "handshake refused: key revoked"
                                                            : "handshake refused: unknown key");

@@ -11,6 +11,7 @@
 
 #include "directory.pb-c.h"
 #include "proto/envelope.h"
+#include "proto/pbutil.h"
 
 void refbus_dd_agency_clear(refbus_dd_agency *a)
 {
@@ -235,20 +236,11 @@ int refbus_dd_validate(const refbus_dd *d)
     return keys_unique(d);
 }
 
-/* 1 when `m` re-encodes to exactly `bytes` (unknown fields are re-encoded too, at the end). */
+/* 1 when `m` re-encodes to exactly `bytes` (unknown fields are re-encoded too, at the end).
+ * Allocation-free, so 0 is always a property of the bytes. */
 static int canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t len)
 {
-    if (protobuf_c_message_get_packed_size(m) != len)
-        return 0;
-    if (len == 0)
-        return 1;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return 0;
-    protobuf_c_message_pack(m, buf);
-    int same = memcmp(buf, bytes, len) == 0;
-    free(buf);
-    return same;
+    return refbus_pb_reencodes(m, bytes, len);
 }
 
 static int copy_id(char dst[65], const char *src)
@@ -370,10 +362,11 @@ int refbus_dd_parse(refbus_dd *out, const uint8_t *bytes, size_t len)
     memset(&d, 0, sizeof d);
     if (!bytes && len)
         return REFBUS_EMALFORMED;
-    Refbus__V1__Directory *m = refbus__v1__directory__unpack(NULL, len, bytes);
-    int rc = REFBUS_EMALFORMED;
-    if (!m)
+    Refbus__V1__Directory *m = NULL;
+    int rc = refbus_pb_unpack(&m, &refbus__v1__directory__descriptor, bytes, len);
+    if (rc) /* EMALFORMED, or ENOMEM: the parser ran out of memory, the bytes may be fine */
         goto out;
+    rc = REFBUS_EMALFORMED;
     if (m->version != REFBUS_DIRECTORY_VERSION) {
         rc = REFBUS_EVERSION;
         goto out;
@@ -513,9 +506,12 @@ int refbus_dd_split_signed(const uint8_t *bytes, size_t len, const uint8_t **dir
         return REFBUS_ETOOLARGE;
     if (!bytes && len)
         return REFBUS_EMALFORMED;
-    Refbus__V1__SignedDirectory *s = refbus__v1__signed_directory__unpack(NULL, len, bytes);
-    int rc = REFBUS_EMALFORMED;
-    if (!s || s->base.n_unknown_fields != 0 || !canonical(&s->base, bytes, len) ||
+    Refbus__V1__SignedDirectory *s = NULL;
+    int rc = refbus_pb_unpack(&s, &refbus__v1__signed_directory__descriptor, bytes, len);
+    if (rc)
+        goto out;
+    rc = REFBUS_EMALFORMED;
+    if (s->base.n_unknown_fields != 0 || !canonical(&s->base, bytes, len) ||
         s->signature.len != 64 || s->directory.len == 0)
         goto out;
     /* Canonical form: 0x0a varint(len) directory 0x12 0x40 signature. Point into `bytes` so

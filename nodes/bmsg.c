@@ -6,14 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/pbutil.h"
 #include "wire.pb-c.h"
+
+/* The one unpack (proto/pbutil.h): bytes that do not parse are EPROTO, running out of memory on
+ * the way is ENOMEM (transient: the broker sends it again). */
+static int unpack(void *out, const ProtobufCMessageDescriptor *desc, const uint8_t *b,
+                  size_t len)
+{
+    int rc = refbus_pb_unpack(out, desc, b, len);
+    return rc == REFBUS_EMALFORMED ? REFBUS_EPROTO : rc;
+}
 
 int refbus_bmsg_welcome_parse(refbus_bmsg_welcome *w, const uint8_t *b, size_t len)
 {
     int rc = REFBUS_EPROTO;
-    Refbus__V1__Welcome *m = refbus__v1__welcome__unpack(NULL, len, b);
-    if (!m)
-        return REFBUS_EPROTO;
+    Refbus__V1__Welcome *m = NULL;
+    int urc = unpack(&m, &refbus__v1__welcome__descriptor, b, len);
+    if (urc)
+        return urc;
     memset(w, 0, sizeof *w);
     if (strlen(m->broker_id) > REFBUS_AGENCY_ID_MAX)
         goto out;
@@ -39,16 +50,17 @@ void refbus_bmsg_notice_clear(refbus_bmsg_notice *n)
 int refbus_bmsg_notice_parse(refbus_bmsg_notice *n, const uint8_t *b, size_t len)
 {
     int rc = REFBUS_EPROTO;
-    Refbus__V1__Notice *m = refbus__v1__notice__unpack(NULL, len, b);
+    Refbus__V1__Notice *m = NULL;
+    int urc = unpack(&m, &refbus__v1__notice__descriptor, b, len);
     memset(n, 0, sizeof *n);
-    if (!m)
-        return REFBUS_EPROTO;
+    if (urc)
+        return urc;
     n->seq = m->seq; /* known even when the receipt is bad: the notice can still be acked */
-    if (m->receipt.len == 0 ||
-        refbus_receipt_parse(&n->parsed, m->receipt.data, m->receipt.len)) {
-        rc = REFBUS_ERECEIPT;
+    rc = m->receipt.len == 0
+             ? REFBUS_ERECEIPT
+             : refbus_receipt_parse(&n->parsed, m->receipt.data, m->receipt.len);
+    if (rc) /* ERECEIPT, or ENOMEM (transient: not acked, so the broker sends it again) */
         goto out;
-    }
     if (!(n->receipt = malloc(m->receipt.len))) {
         rc = REFBUS_ENOMEM;
         goto out;
@@ -74,12 +86,13 @@ void refbus_bmsg_checkpoint_clear(refbus_bmsg_checkpoint *c)
 int refbus_bmsg_checkpoint_parse(refbus_bmsg_checkpoint *c, const uint8_t *b, size_t len)
 {
     int rc = REFBUS_EPROTO;
-    Refbus__V1__CheckpointPush *m = refbus__v1__checkpoint_push__unpack(NULL, len, b);
+    Refbus__V1__CheckpointPush *m = NULL;
+    int urc = unpack(&m, &refbus__v1__checkpoint_push__descriptor, b, len);
     c->signed_cp = NULL;
     c->signed_cp_len = 0;
     c->n_proof = 0;
-    if (!m)
-        return REFBUS_EPROTO;
+    if (urc)
+        return urc;
     if (m->signed_checkpoint.len == 0 || m->n_consistency > REFBUS_BMSG_MAX_PROOF)
         goto out;
     for (size_t i = 0; i < m->n_consistency; i++) {
@@ -103,10 +116,20 @@ out:
 
 int refbus_bmsg_error_parse(refbus_bmsg_error *e, const uint8_t *b, size_t len)
 {
-    Refbus__V1__WireError *m = refbus__v1__wire_error__unpack(NULL, len, b);
-    if (!m)
-        return REFBUS_EPROTO;
+    Refbus__V1__WireError *m = NULL;
+    int urc = unpack(&m, &refbus__v1__wire_error__descriptor, b, len);
+    if (urc)
+        return urc;
     e->code = m->code;
+    e->has_msg_id = 0;
+    if (m->msg_id.len != 0 && m->msg_id.len != 16) {
+        refbus__v1__wire_error__free_unpacked(m, NULL);
+        return REFBUS_EPROTO;
+    }
+    if (m->msg_id.len == 16) {
+        e->has_msg_id = 1;
+        memcpy(e->msg_id, m->msg_id.data, 16);
+    }
     /* printable ASCII only: it goes to the log and to status as is */
     size_t o = 0;
     for (const char *p = m->text; *p && o < sizeof e->text - 1; p++)
@@ -118,9 +141,10 @@ int refbus_bmsg_error_parse(refbus_bmsg_error *e, const uint8_t *b, size_t len)
 
 int refbus_bmsg_ping_parse(uint64_t *time_ms, int *session, const uint8_t *b, size_t len)
 {
-    Refbus__V1__Ping *m = refbus__v1__ping__unpack(NULL, len, b);
-    if (!m)
-        return REFBUS_EPROTO;
+    Refbus__V1__Ping *m = NULL;
+    int urc = unpack(&m, &refbus__v1__ping__descriptor, b, len);
+    if (urc)
+        return urc;
     *time_ms = m->time_ms;
     if (session)
         *session = (int)m->session;

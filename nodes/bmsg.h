@@ -41,6 +41,8 @@ typedef struct refbus_bmsg_checkpoint {
 typedef struct refbus_bmsg_error {
     int32_t code;
     char text[256];
+    int has_msg_id; /* the answer to one SUBMIT (a transient "try again later") */
+    uint8_t msg_id[16];
 } refbus_bmsg_error;
 
 /* Each: Errors: REFBUS_EPROTO (not that message, or fields of the wrong size), REFBUS_ENOMEM;

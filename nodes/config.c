@@ -160,8 +160,8 @@ static int apply(refbus_node_config *c, const char *base, const char *k, const c
         return refbus_duration_parse(&c->default_expiry_ms, v) ? -1 : 0;
     }
     if (strcmp(k, "map_size_mb") == 0) {
-        *why = "expected 16..1048576";
-        if (set_u32(&u, v, 16, 1048576))
+        *why = "expected 1..1048576";
+        if (set_u32(&u, v, 1, 1048576))
             return -1;
         c->map_size_mb = u;
         return 0;

@@ -55,6 +55,7 @@ void node_note_refusal(refbus_noded *d, const char *sender, const uint8_t msg_id
     snprintf(r->text, sizeof r->text, "%s", text ? text : "");
 }
 
+#ifdef REFBUS_TEST_HOOKS
 void node_crash_point(const char *name)
 {
     const char *v = getenv(name);
@@ -66,6 +67,7 @@ void node_crash_point(const char *name)
         _exit(86);
     }
 }
+#endif
 
 /* One node per data directory, before anything else: the directory is never created here (a
  * mistyped data_dir is an error, not a new store: refbus-node init creates one). */

@@ -2,7 +2,9 @@
  * our epochs, store once (dedup by sender and msg id) together with the thread update, and only
  * after the commit send the signed DELIVERED receipt. The deliveries of one receive pass share
  * one transaction (one fsync: group commit). A duplicate is receipted again; what can never be
- * opened gets a REJECTED receipt; what cannot be taken yet gets none. */
+ * opened (a permanent error, refbus_err_permanent) gets a REJECTED receipt; what cannot be
+ * taken yet (anything transient: out of memory, storage, a key we do not hold yet) gets none,
+ * and the broker delivers it again. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +46,18 @@ static void send_receipt(refbus_noded *d, uint32_t type, const refbus_envelope_h
     free(b);
 }
 
-/* Refuse for good: a REJECTED receipt so that the broker stops redelivering. */
+static void defer(refbus_noded *d, const refbus_envelope_header *h, int code, const char *text);
+
+/* Refuse for good: a REJECTED receipt so that the broker stops redelivering. Only a permanent
+ * code (a proven property of the bytes) may do that: anything else is deferred, whoever called
+ * — the one place where the rule is applied. */
 static void refuse(refbus_noded *d, const refbus_envelope_header *h, const uint8_t hash[32],
                    int code, const char *text)
 {
+    if (!refbus_err_permanent(code)) {
+        defer(d, h, code, text);
+        return;
+    }
     log_warn("refused a delivery from %s: %s (%s)", h ? h->sender : "?", text,
              refbus_errname(code));
     node_note_refusal(d, h ? h->sender : "", h ? h->msg_id : NULL, code, text);
@@ -55,11 +65,13 @@ static void refuse(refbus_noded *d, const refbus_envelope_header *h, const uint8
     send_receipt(d, REFBUS_RECEIPT_REJECTED, h, hash, code, text);
 }
 
-/* Not now (no receipt: the broker delivers it again later). */
+/* Not now (no receipt: the broker delivers it again later). `h` is NULL when the envelope
+ * could not even be parsed (the parser ran out of memory). */
 static void defer(refbus_noded *d, const refbus_envelope_header *h, int code, const char *text)
 {
-    node_note_error(d, code, "cannot take a delivery from %s yet: %s", h->sender, text);
-    node_note_refusal(d, h->sender, h->msg_id, code, text);
+    node_note_error(d, code, "cannot take a delivery from %s yet: %s (%s)", h ? h->sender : "?",
+                    text, refbus_errname(code));
+    node_note_refusal(d, h ? h->sender : "", h ? h->msg_id : NULL, code, text);
     d->n.deferred_in++;
 }
 
@@ -320,9 +332,10 @@ void inbound_deliver(refbus_noded *d, const uint8_t *env, size_t len)
         goto out;
     }
     if ((rc = refbus_payload_inspect(pi, pl, pl_len)) || (uint32_t)pi->kind != h.kind) {
-        refuse(d, &h, hash, REFBUS_EMALFORMED,
-               rc ? "the content is not a valid referral or answer"
-                  : "the header's kind does not match the content");
+        refuse(d, &h, hash, rc ? rc : REFBUS_EMALFORMED,
+               rc == REFBUS_ENOMEM ? "out of memory while reading the content"
+               : rc                ? "the content is not a valid, canonical referral or answer"
+                                   : "the header's kind does not match the content");
         goto out;
     }
     if ((rc = store_in(d, d->batch, &h, pl, pl_len, pi, my_epoch)) || (rc = pend(d, &h, 0))) {

@@ -263,7 +263,13 @@ void node_note_error(refbus_noded *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void node_note_refusal(refbus_noded *d, const char *sender, const uint8_t msg_id[16], int code,
                        const char *text);
-/* Test-only fault injection: _exit(86) when the environment variable `name` is "1". */
+/* Crash points, for the test variant (refbus-node-testhooks, built with REFBUS_TEST_HOOKS)
+ * only: _exit(86) when the environment variable `name` is "1". In every other build, the
+ * installed refbus-node included, they compile to nothing and nothing reads the environment. */
+#ifdef REFBUS_TEST_HOOKS
 void node_crash_point(const char *name);
+#else
+#define node_crash_point(name) ((void)0)
+#endif
 
 #endif

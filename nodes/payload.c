@@ -77,10 +77,17 @@ static int strings_valid(const ProtobufCMessage *m)
 
 int refbus_payload_inspect(refbus_payload_info *info, const uint8_t *payload, size_t len)
 {
-    int rc = REFBUS_EMALFORMED;
-    Refbus__V1__Payload *pl = refbus__v1__payload__unpack(&refbus_pb_wiping, len, payload);
-    if (!pl)
-        return REFBUS_EMALFORMED;
+    Refbus__V1__Payload *pl = NULL;
+    /* The same rule as the envelope (PROTOCOL.md 1.3): the bytes must be the one encoding of
+     * what they say — no redundant varint, no field given twice (protobuf-c would keep the
+     * last), no unknown field at any depth, not both a referral and a status (the oneof keeps
+     * the last) — so every conforming reader sees the same content. ENOMEM (the parser ran out
+     * of memory) is passed on: it says nothing about the bytes. */
+    int rc = refbus_pb_unpack_with(&pl, &refbus_pb_wiping, 1, &refbus__v1__payload__descriptor,
+                                   payload, len);
+    if (rc)
+        return rc;
+    rc = REFBUS_EMALFORMED;
     memset(info, 0, offsetof(refbus_payload_info, text));
     info->text[0] = 0;
     if (!strings_valid(&pl->base))
@@ -202,11 +209,13 @@ static json_t *referral_json(const Refbus__V1__Referral *r)
 
 int refbus_payload_to_json(json_t **out, const uint8_t *payload, size_t len)
 {
-    int rc = REFBUS_EMALFORMED;
     json_t *j = NULL, *b = NULL;
-    Refbus__V1__Payload *pl = refbus__v1__payload__unpack(&refbus_pb_wiping, len, payload);
-    if (!pl)
-        return REFBUS_EMALFORMED;
+    Refbus__V1__Payload *pl = NULL;
+    int rc = refbus_pb_unpack_with(&pl, &refbus_pb_wiping, 0, &refbus__v1__payload__descriptor,
+                                   payload, len);
+    if (rc)
+        return rc;
+    rc = REFBUS_EMALFORMED;
     if (pl->body_case == REFBUS__V1__PAYLOAD__BODY_REFERRAL && pl->referral) {
         b = referral_json(pl->referral);
         j = json_pack("{s:o}", "referral", b);

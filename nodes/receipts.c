@@ -170,11 +170,13 @@ void inbound_broker_receipt(refbus_noded *d, uint8_t cmd, const uint8_t *body, s
     /* REJECTED */
     log_warn("message %s rejected by the broker: %s (%s)", hex, r.reason_text,
              refbus_errname(r.reason));
-    if (r.reason == REFBUS_EMAPFULL || r.reason == REFBUS_EAGAIN || r.reason == REFBUS_ENOSPC ||
-        r.reason == REFBUS_EQUOTA) { /* the broker's storage refusals are all transient */
-        node_note_error(d, r.reason, "broker cannot take %s now: %s; will retry", hex,
-                        r.reason_text);
-        goto out; /* stays in flight: the resend timer submits it again */
+    if (!refbus_err_permanent(r.reason)) {
+        /* Not a property of the message (storage full, out of memory, a directory the broker
+         * does not hold yet...): it stays in the outbox and in flight, and the resend timer
+         * submits it again. Only a permanent reason marks it FAILED. */
+        node_note_error(d, r.reason, "broker cannot take %s now: %s (%s); will retry", hex,
+                        r.reason_text, refbus_errname(r.reason));
+        goto out;
     }
     session_inflight_remove(d, r.msg_id);
     if (r.reason == REFBUS_ERETIRED || r.reason == REFBUS_EREVOKED) {
@@ -315,7 +317,10 @@ void inbound_notice(refbus_noded *d, const uint8_t *body, size_t len)
              r.type != REFBUS_RECEIPT_REJECTED))
             rc = REFBUS_ERECEIPT;
     }
-    if (rc) {
+    if (rc && !refbus_err_permanent(rc)) {
+        node_note_error(d, rc, "cannot check a receipt notice now (%s): the broker sends it "
+                               "again", refbus_strerror(rc));
+    } else if (rc) {
         d->n.bad_receipts++;
         node_note_error(d, rc, "a receipt notice does not verify (%s): dropped",
                         refbus_strerror(rc));
@@ -336,9 +341,11 @@ void inbound_notice(refbus_noded *d, const uint8_t *body, size_t len)
             rc = 0;
         }
     }
-    if (rc == 0 || rc == REFBUS_ERECEIPT || rc == REFBUS_EBADSIG || rc == REFBUS_EREVOKED ||
-        rc == REFBUS_ERETIRED || rc == REFBUS_EUNKNOWNAGENCY || rc == REFBUS_ENOTFOUND)
-        ack_notice(d, n.seq); /* stored, or never going to be: either way not again */
+    /* Stored, or never going to be (a permanent property of the receipt): either way not
+     * again. Anything transient (out of memory, a store error, a signer our directory does
+     * not know yet) stays unacknowledged, so the broker sends it again after the next HELLO. */
+    if (rc == 0 || refbus_err_permanent(rc))
+        ack_notice(d, n.seq);
     refbus_bmsg_notice_clear(&n);
 }
 

@@ -63,8 +63,10 @@ typedef struct refbus_payload_info {
     char text[REFBUS_TEXT_MAX + 1]; /* status update text (notes, decline reasons) */
 } refbus_payload_info;
 
-/* Decode and check a payload. Errors: REFBUS_EMALFORMED (not a Payload, no body, thread id not
- * 16 bytes, status out of range, over-long fields), REFBUS_ENOMEM. */
+/* Decode and check a payload (PROTOCOL.md 2.14). Errors: REFBUS_EMALFORMED (not a Payload, not
+ * its canonical encoding — a redundant varint, a field given twice, an unknown field, both a
+ * referral and a status —, no body, thread id not 16 bytes, status out of range, over-long
+ * fields, invalid UTF-8: permanent), REFBUS_ENOMEM (transient). */
 int refbus_payload_inspect(refbus_payload_info *info, const uint8_t *payload, size_t len)
     REFBUS_WUR;
 

@@ -258,6 +258,16 @@ static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
         session_drop(d, "malformed ERROR from the broker", 1);
         return;
     }
+    if (e.has_msg_id && !refbus_err_permanent(e.code)) {
+        /* "Try again later" for one SUBMIT (the broker's storage is full, it ran out of
+         * memory...): the message stays in the outbox and in flight, the resend timer submits
+         * it again. The session is fine. */
+        char hex[33];
+        refbus_hex(hex, e.msg_id, 16);
+        node_note_error(d, e.code, "broker cannot take %s now: %s (%s); will retry", hex, e.text,
+                        refbus_errname(e.code));
+        return;
+    }
     if (audit_cp_on_error(d, e.code, e.text))
         return; /* the answer to our PROOF_REQUEST, not about the session */
     if (e.code == REFBUS_ESUPERSEDED) {

@@ -338,13 +338,14 @@ static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, 
         return REFBUS_EINVAL;
     if (len > REFBUS_MAX_ENVELOPE)
         return REFBUS_ETOOLARGE;
-    ps->env = refbus__v1__envelope__unpack(NULL, len, bytes);
-    if (!ps->env || !refbus_pb_canonical(&ps->env->base, bytes, len))
-        return REFBUS_EMALFORMED;
+    /* ENOMEM (the parser ran out of memory) says nothing about the bytes: transient. */
+    int rc = refbus_pb_unpack_canonical(&ps->env, &refbus__v1__envelope__descriptor, bytes, len);
+    if (rc)
+        return rc;
     Refbus__V1__Envelope *e = ps->env;
-    ps->h = refbus__v1__envelope_header__unpack(NULL, e->header.len, e->header.data);
-    if (!ps->h)
-        return REFBUS_EMALFORMED;
+    if ((rc = refbus_pb_unpack(&ps->h, &refbus__v1__envelope_header__descriptor, e->header.data,
+                               e->header.len)))
+        return rc;
     Refbus__V1__EnvelopeHeader *h = ps->h;
     if (h->version != REFBUS_ENVELOPE_VERSION)
         return REFBUS_EVERSION;
@@ -371,12 +372,12 @@ static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, 
         for (size_t j = 0; j < i; j++)
             if (strcmp(h->recipients[i], h->recipients[j]) == 0)
                 return REFBUS_EMALFORMED;
-        ps->st[i] = refbus__v1__recipient_stanza__unpack(NULL, e->stanzas[i].len,
-                                                         e->stanzas[i].data);
         ps->n = i + 1;
+        if ((rc = refbus_pb_unpack_canonical(&ps->st[i], &refbus__v1__recipient_stanza__descriptor,
+                                             e->stanzas[i].data, e->stanzas[i].len)))
+            return rc;
         Refbus__V1__RecipientStanza *s = ps->st[i];
-        if (!s || !refbus_pb_canonical(&s->base, e->stanzas[i].data, e->stanzas[i].len) ||
-            strcmp(s->agency, h->recipients[i]) != 0 || s->epoch == 0 ||
+        if (strcmp(s->agency, h->recipients[i]) != 0 || s->epoch == 0 ||
             s->wrapped_key.len != WRAPPED_BYTES)
             return REFBUS_EMALFORMED;
     }

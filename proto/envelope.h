@@ -91,7 +91,8 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
 
 /* Parse the envelope structure and header without checking the signature (the broker uses it
  * to learn the sender before looking up the sender's key). Fills *hdr.
- * Errors: REFBUS_EMALFORMED, REFBUS_EVERSION, REFBUS_ETOOLARGE, REFBUS_ETOOMANYRCPT. */
+ * Errors: REFBUS_EMALFORMED, REFBUS_EVERSION, REFBUS_ETOOLARGE, REFBUS_ETOOMANYRCPT (all
+ * permanent), REFBUS_ENOMEM (the parser ran out of memory: transient, refbus_err_permanent). */
 int refbus_envelope_parse(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len)
     REFBUS_WUR;
 

@@ -1,4 +1,5 @@
-/* protobuf-c helpers shared by every parser of signed bytes. */
+/* protobuf-c helpers shared by every parser of untrusted bytes: one way to unpack (which tells
+ * running out of memory apart from malformed bytes) and one canonical-encoding rule. */
 #ifndef REFBUS_PROTO_PBUTIL_H
 #define REFBUS_PROTO_PBUTIL_H
 
@@ -7,10 +8,43 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-/* 1 when `m` (unpacked from `bytes`) re-encodes to exactly `bytes`: no unknown fields, no
- * reordering, no duplicate or non-minimal fields. Signed bytes must be the only encoding of
- * what they say, so a hash of them names the message and nothing unsigned rides along.
- * Costs one pack into a temporary buffer. */
+#include "common/err.h"
+
+/* Unpack `len` bytes as a message of `desc`. protobuf-c's unpack returns NULL both for bytes
+ * that do not parse and for an allocation that failed on the way; this one unpacks through an
+ * allocator that notes a failed allocation, so the two are told apart: only bytes that do not
+ * parse with all the memory the parser asked for are malformed (a permanent property of the
+ * bytes), running out of memory is transient (refbus_err_permanent).
+ * `out` is the address of a `T *` for the message type of `desc`; on success *out is the message
+ * (the caller frees it with the type's __free_unpacked(m, NULL) or
+ * protobuf_c_message_free_unpacked(m, NULL)); on failure *out is untouched.
+ * Errors: REFBUS_ENOMEM (an allocation failed: try again later), REFBUS_EMALFORMED. */
+int refbus_pb_unpack(void *out, const ProtobufCMessageDescriptor *desc, const uint8_t *bytes,
+                     size_t len) REFBUS_WUR;
+
+/* refbus_pb_unpack() and then refbus_pb_canonical(): the bytes must also be the one encoding of
+ * what they say. Same ownership; errors: REFBUS_ENOMEM, REFBUS_EMALFORMED (does not parse, or
+ * not canonical). */
+int refbus_pb_unpack_canonical(void *out, const ProtobufCMessageDescriptor *desc,
+                               const uint8_t *bytes, size_t len) REFBUS_WUR;
+
+/* Both of the above with the allocator `base` underneath (NULL = malloc/free), e.g.
+ * &refbus_pb_wiping for messages that hold plaintext: the message is then freed with `base`.
+ * `canonical` 1 adds the canonical check. Same errors. */
+int refbus_pb_unpack_with(void *out, ProtobufCAllocator *base, int canonical,
+                          const ProtobufCMessageDescriptor *desc, const uint8_t *bytes,
+                          size_t len) REFBUS_WUR;
+
+/* 1 when `m` (unpacked from `bytes`) re-encodes to exactly `bytes`, unknown fields (which
+ * protobuf-c writes back) included: the byte comparison alone. The signed directory allows
+ * unknown fields (KEYS-FORMAT.md); everything else uses refbus_pb_canonical(). No allocation. */
+int refbus_pb_reencodes(const ProtobufCMessage *m, const uint8_t *bytes, size_t len);
+
+/* 1 when `m` (unpacked from `bytes`) re-encodes to exactly `bytes`: no unknown fields (in `m` or
+ * any message inside it), no reordering, no duplicate or non-minimal fields, no field given
+ * twice. Signed bytes must be
+ * the only encoding of what they say, so a hash of them names the message and nothing unsigned
+ * rides along. Compares while packing (no allocation), so 0 is always a property of the bytes. */
 int refbus_pb_canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t len);
 
 /* An allocator for messages that hold plaintext (a decrypted Payload, the node's store

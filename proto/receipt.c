@@ -96,14 +96,24 @@ static int copy_str(char *dst, size_t cap, const char *src)
 static int parse(refbus_receipt *r, Refbus__V1__SignedReceipt **sp, const uint8_t *bytes,
                  size_t len)
 {
-    Refbus__V1__SignedReceipt *s = refbus__v1__signed_receipt__unpack(NULL, len, bytes);
+    Refbus__V1__SignedReceipt *s = NULL;
     Refbus__V1__ReceiptBody *b = NULL;
-    int rc = REFBUS_ERECEIPT;
-    if (!s || s->signature.len != 64 || !refbus_pb_canonical(&s->base, bytes, len))
+    /* out of memory is not a property of the receipt: ENOMEM, not ERECEIPT */
+    int rc = refbus_pb_unpack_canonical(&s, &refbus__v1__signed_receipt__descriptor, bytes, len);
+    if (rc) {
+        rc = rc == REFBUS_ENOMEM ? rc : REFBUS_ERECEIPT;
         goto out;
-    b = refbus__v1__receipt_body__unpack(NULL, s->body.len, s->body.data);
-    if (!b || b->version != 1 || b->type < 1 || b->type > 4 ||
-        !refbus_pb_canonical(&b->base, s->body.data, s->body.len) ||
+    }
+    rc = REFBUS_ERECEIPT;
+    if (s->signature.len != 64)
+        goto out;
+    if ((rc = refbus_pb_unpack_canonical(&b, &refbus__v1__receipt_body__descriptor, s->body.data,
+                                         s->body.len))) {
+        rc = rc == REFBUS_ENOMEM ? rc : REFBUS_ERECEIPT;
+        goto out;
+    }
+    rc = REFBUS_ERECEIPT;
+    if (b->version != 1 || b->type < 1 || b->type > 4 ||
         (b->msg_id.len != 0 && b->msg_id.len != 16) ||
         (b->envelope_hash.len != 0 && b->envelope_hash.len != 32))
         goto out;

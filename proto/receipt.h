@@ -35,10 +35,12 @@ typedef struct refbus_receipt {
 int refbus_receipt_sign(uint8_t **out, size_t *out_len, const refbus_receipt *r,
                         const uint8_t sign_sk[64]) REFBUS_WUR;
 
-/* Decode without checking the signature (to learn the signer). Errors: REFBUS_ERECEIPT. */
+/* Decode without checking the signature (to learn the signer). Errors: REFBUS_ERECEIPT,
+ * REFBUS_ENOMEM (ran out of memory while unpacking: says nothing about the bytes). */
 int refbus_receipt_parse(refbus_receipt *r, const uint8_t *bytes, size_t len) REFBUS_WUR;
 
-/* Decode and verify against the signer's public key. Errors: REFBUS_ERECEIPT, REFBUS_EBADSIG. */
+/* Decode and verify against the signer's public key. Errors: REFBUS_ERECEIPT, REFBUS_EBADSIG,
+ * REFBUS_ENOMEM. */
 int refbus_receipt_verify(refbus_receipt *r, const uint8_t *bytes, size_t len,
                           const uint8_t sign_pk[32]) REFBUS_WUR;
 

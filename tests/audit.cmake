@@ -24,3 +24,5 @@ target_link_libraries(audit_gen PRIVATE refbus_audit refbus_keys)
 foreach(s tamper replay prove crash cli directory damaged)
   refbus_script_test(audit_${s} ${CMAKE_CURRENT_SOURCE_DIR}/scenario/audit_${s}.sh)
 endforeach()
+# hundreds of refbus-audit runs on damaged copies: bounded, but slow under ASan on two cores
+set_tests_properties(audit_damaged PROPERTIES TIMEOUT 600)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include <signal.h>
@@ -86,6 +87,19 @@ static int run_command(const cli_cmd *c, int argc, char **argv)
         }
         return o.status;
     }
+    for (int i = 1; i < argc && strcmp(c->name, "verify") == 0; i++)
+        if (strcmp(argv[i], "--json") == 0) { /* a program reading JSON gets JSON */
+            json_t *j = json_pack("{s:b, s:s, s:I, s:I, s:I, s:s, s:s}", "ok", 0, "problem",
+                                  "damaged", "index", (json_int_t)w->read, "checked",
+                                  (json_int_t)w->read, "covered", (json_int_t)w->proven,
+                                  "file", w->path, "detail", strsignal(o.signal));
+            char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            if (t)
+                printf("%s\n", t);
+            free(t);
+            json_decref(j);
+            break;
+        }
     char proven[160] = "";
     if (w->proven)
         snprintf(proven, sizeof proven, "; records 0 to %llu match a verified signed checkpoint",

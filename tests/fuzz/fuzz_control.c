@@ -174,6 +174,10 @@ static void setup(void)
         abort();
     }
     pthread_t th;
+    if (refbus_node_daemon_init(&cfg) != 0) { /* the store is made by an explicit init */
+        fprintf(stderr, "fuzz_control setup: refbus-node init failed\n");
+        abort();
+    }
     if (pthread_create(&th, NULL, daemon_thread, NULL) != 0)
         abort();
     pthread_detach(th);

@@ -134,6 +134,8 @@ static void fuzz_net_start(fuzz_net *n, const char *what)
     fuzz_set(n, "directory", n->directory);
     fuzz_set(n, "log_level", "error");
     fuzz_set(n, "map_size_mb", "256");
+    /* a store is created only by an explicit init; open never makes one */
+    fuzz_must(refbus_broker_init(&n->cfg), "broker init");
     fuzz_must(refbus_broker_open(&n->broker, &n->cfg, &fuzz_net_stop), "broker open");
     pthread_t th;
     if (pthread_create(&th, NULL, fuzz_broker_thread, n) != 0)
@@ -165,6 +167,19 @@ static void fuzz_net_start(fuzz_net *n, const char *what)
                       n->data, n->node_ep, n->bundle_broker, n->pass_file, n->directory) < 0 ||
         fclose(f) != 0)
         abort();
+    /* a store is created only by an explicit init; run never makes one */
+    pid_t ipid = fork();
+    int ist = 0;
+    if (ipid < 0)
+        abort();
+    if (ipid == 0) {
+        execl(REFBUS_BROKER_BIN, "refbus-broker", "init", "-c", conf, (char *)NULL);
+        _exit(127);
+    }
+    if (waitpid(ipid, &ist, 0) != ipid || !WIFEXITED(ist) || WEXITSTATUS(ist) != 0) {
+        fprintf(stderr, "fuzz setup: refbus-broker init failed\n");
+        abort();
+    }
     pid_t parent = getpid(), pid = fork();
     if (pid < 0)
         abort();

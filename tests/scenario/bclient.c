@@ -381,3 +381,39 @@ int bclient_accept_delivery(bclient *c, net *n, const refbus_wire_msg *m,
     free(body);
     return rc;
 }
+
+int bclient_submit(bclient *c, net *n, const uint8_t *env, size_t len, refbus_receipt *r,
+                   int timeout_ms)
+{
+    refbus_wire_msg m;
+    int rc = bclient_send(c, REFBUS_CMD_SUBMIT, env, len);
+    if (rc)
+        return rc;
+    for (;;) {
+        if ((rc = bclient_recv(c, &m, timeout_ms)) != 0)
+            return rc;
+        if (m.cmd == REFBUS_CMD_ACCEPTED || m.cmd == REFBUS_CMD_REJECTED ||
+            m.cmd == REFBUS_CMD_ERROR)
+            break;
+        refbus_wire_msg_clear(&m);
+    }
+    int cmd = m.cmd;
+    if (cmd == REFBUS_CMD_ERROR) {
+        Refbus__V1__WireError *e = refbus__v1__wire_error__unpack(NULL, m.body_len, m.body);
+        memset(r, 0, sizeof *r);
+        if (!e) {
+            cmd = REFBUS_EPROTO;
+        } else {
+            r->reason = e->code;
+            snprintf(r->reason_text, sizeof r->reason_text, "%s", e->text);
+            if (e->msg_id.len == 16)
+                memcpy(r->msg_id, e->msg_id.data, 16);
+            refbus__v1__wire_error__free_unpacked(e, NULL);
+        }
+    } else if ((rc = refbus_receipt_verify(r, m.body, m.body_len,
+                                           refbus_directory_broker_sign_pk(n->d))) != 0) {
+        cmd = rc;
+    }
+    refbus_wire_msg_clear(&m);
+    return cmd;
+}

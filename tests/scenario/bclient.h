@@ -11,6 +11,7 @@
 #include "keys/directory.h"
 #include "keys/keystore.h"
 #include "proto/envelope.h"
+#include "proto/receipt.h"
 #include "proto/wire.h"
 
 typedef struct net {
@@ -59,5 +60,13 @@ int bclient_expect(bclient *c, uint8_t cmd, refbus_wire_msg *m, int timeout_ms);
  * payload with refbus_envelope_payload_free). */
 int bclient_accept_delivery(bclient *c, net *n, const refbus_wire_msg *m,
                             refbus_envelope_header *h, uint8_t **pl, size_t *pl_len);
+
+/* SUBMIT `env` and wait up to timeout_ms for the broker's answer to it: ACCEPTED or REJECTED
+ * (a broker-signed receipt, verified, in *r), or ERROR — "try again later" for a transient
+ * reason: r->reason = the code, r->reason_text, r->msg_id (zero when the ERROR names none).
+ * Other commands are skipped. Returns the command, or a negative code (no answer in time, a
+ * receipt that does not verify, an ERROR body that does not decode). */
+int bclient_submit(bclient *c, net *n, const uint8_t *env, size_t len, refbus_receipt *r,
+                   int timeout_ms);
 
 #endif

@@ -48,29 +48,10 @@ static int teardown(void **s)
 /* Submit and wait for the broker's answer; returns the command and fills the receipt. */
 static int submit_to(net *n, bclient *c, const uint8_t *env, size_t len, refbus_receipt *r)
 {
-    refbus_wire_msg m;
-    assert_int_equal(bclient_send(c, REFBUS_CMD_SUBMIT, env, len), 0);
-    for (;;) {
-        int rc = bclient_recv(c, &m, 5000);
-        if (rc != 0)
-            fail_msg("no answer to SUBMIT: %s", refbus_strerror(rc));
-        if (getenv("REFBUS_TEST_DEBUG"))
-            print_message("got %s\n", refbus_wire_cmd_name(m.cmd));
-        if (m.cmd == REFBUS_CMD_ACCEPTED || m.cmd == REFBUS_CMD_REJECTED)
-            break;
-        if (m.cmd == REFBUS_CMD_ERROR) {
-            int cmd = m.cmd;
-            refbus_wire_msg_clear(&m);
-            return cmd;
-        }
-        refbus_wire_msg_clear(&m);
-    }
-    /* every answer is signed by the broker */
-    assert_int_equal(refbus_receipt_verify(r, m.body, m.body_len,
-                                           refbus_directory_broker_sign_pk(n->d)),
-                     0);
-    int cmd = m.cmd;
-    refbus_wire_msg_clear(&m);
+    /* ACCEPTED / REJECTED are signed by the broker (verified); ERROR is "try again later" */
+    int cmd = bclient_submit(c, n, env, len, r, 5000);
+    if (cmd < 0)
+        fail_msg("no valid answer to SUBMIT: %s", refbus_strerror(cmd));
     return cmd;
 }
 
@@ -168,6 +149,13 @@ static void test_unknown_key_refused(void **s)
     assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);
     assert_int_equal(drain(&cac, 1, NULL, 5000), 1);
     bclient_close(&cac);
+    /* the refusal names the refused key in the trail (PEER_REFUSED, peer_key) */
+    char hex[65];
+    refbus_hex(hex, pk, 32);
+    assert_int_equal(net_sh(&N, "refbus-audit replay broker --format jsonl | "
+                                "grep '\"event\":\"PEER_REFUSED\"' | grep -q '\"peer_key\":\"%s\"'",
+                            hex),
+                     0);
 }
 
 static void test_flow_and_receipts(void **s)
@@ -294,13 +282,34 @@ static void test_bad_input(void **s)
     /* policy: ngo.hots may not refer to itself; unknown recipient */
     assert_int_equal(submit_payload(&ngo, "ngo.hots", "x", 0, &r), REFBUS_CMD_REJECTED);
     assert_int_equal(r.reason, REFBUS_EPOLICY);
-    assert_int_equal(submit_payload(&ngo, "nobody.here", "x", 0, &r), REFBUS_CMD_REJECTED);
+    /* a recipient the broker's directory does not know (yet): transient, so "try again later"
+     * (ERROR naming the msg id), never a signed refusal that would make the sender give up */
+    assert_int_equal(bclient_seal(&ngo, &N, "nobody.here", "x", 1, 0, 0, &env, &len), 0);
+    assert_int_equal(submit(&ngo, env, len, &r), REFBUS_CMD_ERROR);
     assert_int_equal(r.reason, REFBUS_EUNKNOWNAGENCY);
+    {
+        refbus_envelope_header eh;
+        assert_int_equal(refbus_envelope_parse(&eh, env, len), 0);
+        assert_memory_equal(r.msg_id, eh.msg_id, 16);
+    }
+    free(env);
 
-    /* garbage protobuf */
+    /* garbage protobuf: refused, and the receipt and the audit record name the bytes sent */
     assert_int_equal(submit(&ngo, (const uint8_t *)"\xff\xff\xff garbage", 12, &r),
                      REFBUS_CMD_REJECTED);
     assert_int_equal(r.reason, REFBUS_EMALFORMED);
+    {
+        uint8_t gh[32];
+        char ghex[65];
+        crypto_generichash(gh, 32, (const uint8_t *)"\xff\xff\xff garbage", 12, NULL, 0);
+        assert_memory_equal(r.envelope_hash, gh, 32);
+        refbus_hex(ghex, gh, 32);
+        assert_int_equal(net_sh(&N, "refbus-audit replay broker --format jsonl | "
+                                    "grep '\"event\":\"REJECTED\"' | "
+                                    "grep -q '\"envelope_hash\":\"%s\"'",
+                                ghex),
+                         0);
+    }
 
     /* oversized frame: over the wire limit */
     size_t big = REFBUS_WIRE_MAX_BODY + 10;
@@ -524,6 +533,59 @@ static void test_kill9_loses_nothing(void **s)
     assert_int_equal(net_sh(&N, "refbus-audit verify broker >/dev/null 2>&1"), 0);
 }
 
+/* A recipient that cannot take a delivery *now* (its REJECTED receipt names a transient reason,
+ * e.g. ENOMEM) does not lose it: the broker keeps it queued and delivers it again (here after a
+ * reconnect). Before the fix the broker dequeued it for good and told the sender "rejected". */
+static void test_transient_rejection_keeps_queued(void **s)
+{
+    (void)s;
+    bclient ngo, cac;
+    refbus_receipt r;
+    refbus_wire_msg m;
+    refbus_envelope_header h;
+    assert_int_equal(bclient_open(&ngo, &N, "ngo.hots", 64, 1), 0);
+    assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);
+    (void)drain(&cac, 1000, NULL, 300); /* whatever earlier tests left */
+    assert_int_equal(submit_payload(&ngo, "cac.chiangmai", "transient-1", 0, &r),
+                     REFBUS_CMD_ACCEPTED);
+    assert_int_equal(bclient_expect(&cac, REFBUS_CMD_DELIVER, &m, 5000), 0);
+    assert_int_equal(refbus_envelope_parse(&h, m.body, m.body_len), 0);
+    refbus_wire_msg_clear(&m);
+    const refbus_epoch_keys *k = refbus_keystore_current(cac.ks);
+    refbus_receipt rj;
+    memset(&rj, 0, sizeof rj);
+    rj.type = REFBUS_RECEIPT_REJECTED;
+    memcpy(rj.msg_id, h.msg_id, 16);
+    snprintf(rj.sender, sizeof rj.sender, "%s", h.sender);
+    snprintf(rj.recipient, sizeof rj.recipient, "cac.chiangmai");
+    memcpy(rj.envelope_hash, h.envelope_hash, 32);
+    rj.time_ms = refbus_now_ms();
+    rj.reason = REFBUS_ENOMEM;
+    snprintf(rj.reason_text, sizeof rj.reason_text, "out of memory");
+    snprintf(rj.signer, sizeof rj.signer, "cac.chiangmai");
+    rj.signer_epoch = k->epoch;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    assert_int_equal(refbus_receipt_sign(&body, &len, &rj, k->sign_sk), 0);
+    assert_int_equal(bclient_send(&cac, REFBUS_CMD_DELIVERED, body, len), 0);
+    free(body);
+    sync_with_broker(&cac);
+    /* still queued: a new session gets it again, and then it is delivered for real */
+    bclient_close(&cac);
+    assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);
+    char texts[4][64];
+    assert_int_equal(drain(&cac, 1, texts, 5000), 1);
+    assert_string_equal(texts[0], "transient-1");
+    sync_with_broker(&cac);
+    bclient_close(&cac);
+    bclient_close(&ngo);
+    /* the trail holds no refusal for it: the ENOMEM receipt was not a REJECTED event */
+    assert_int_equal(net_sh(&N, "refbus-audit replay broker --format jsonl >replay-t.jsonl && "
+                                "! grep '\"event\":\"REJECTED\"' replay-t.jsonl | "
+                                "grep -q '\"reason_name\":\"ENOMEM\"'"),
+                     0);
+}
+
 static void test_map_full(void **s)
 {
     (void)s;
@@ -547,7 +609,7 @@ static void test_map_full(void **s)
                          0);
         int cmd = submit_to(&small, &ngo, env, len, &r);
         free(env);
-        if (cmd == REFBUS_CMD_REJECTED) {
+        if (cmd == REFBUS_CMD_ERROR) { /* "try again later", never a signed refusal */
             assert_int_equal(r.reason, REFBUS_EMAPFULL);
             full = 1;
         } else {
@@ -1034,6 +1096,7 @@ int main(void)
         cmocka_unit_test(test_unknown_key_refused),
         cmocka_unit_test(test_flow_and_receipts),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_transient_rejection_keeps_queued),
         cmocka_unit_test(test_offline_recipient_urgent_first),
         cmocka_unit_test(test_no_plaintext_at_rest),
         cmocka_unit_test(test_kill9_loses_nothing),

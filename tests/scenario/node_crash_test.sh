@@ -7,6 +7,11 @@
 # crash point that fires shows the test would notice a lost or doubled message.
 source "$(dirname "$0")/node_lib.sh"
 nl_init node-crash
+# The crash points live in the test variant only: the installed program has none, so nothing
+# in its environment can make it exit at a chosen point.
+if grep -q REFBUS_NODE_CRASH_ "$NL_BIN/refbus-node"; then
+    nl_fail "the production refbus-node contains crash points"
+fi
 nl_network
 nl_broker_start
 for a in ngo.hots cac.chiangmai; do nl_node_start "$a"; done

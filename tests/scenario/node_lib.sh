@@ -18,7 +18,12 @@ nl_fail() {
     nl_dump_logs
     exit 1
 }
-nl_step() { echo "--- $*"; }
+nl_step() { echo "--- $(date +%T) $*"; }
+# nl_skip WHY: this test cannot run here (ctest counts exit 77 as skipped).
+nl_skip() {
+    echo "SKIP: $*"
+    exit 77
+}
 
 nl_dump_logs() {
     [ -n "$NL_T" ] || return 0
@@ -109,8 +114,10 @@ nl_sign() {
     nl_keys sign --out "$NL_T/directory.bin" >/dev/null || nl_fail "refbus-keys sign"
 }
 
-# nl_broker_start: (re)start the broker; $NL_BROKER_EXTRA holds extra config lines.
-nl_broker_start() {
+# nl_broker_launch: write the config and start the broker in the background, without waiting
+# (a fault-injection run may see it exit at once); $NL_BROKER_EXTRA holds extra config lines.
+# nl_broker_start also waits until it answers.
+nl_broker_launch() {
     mkdir -p "$NL_T/broker"
     cat >"$NL_T/broker.conf" <<CONF
 [broker]
@@ -129,8 +136,15 @@ CONF
     [ -e "$NL_T/broker/data.mdb" ] ||
         "$NL_BIN/refbus-broker" init -c "$NL_T/broker.conf" >>"$NL_T/broker/log" 2>&1 ||
         nl_fail "refbus-broker init"
-    "$NL_BIN/refbus-broker" run -c "$NL_T/broker.conf" >>"$NL_T/broker/log" 2>&1 &
+    # NL_BROKER_EXTRA: more config lines; NL_BROKER_PRELOAD / NL_BROKER_ENV: the fault shim and
+    # its settings (tests/fault), for this start only when set around the call.
+    env ${NL_BROKER_PRELOAD:+LD_PRELOAD="$NL_BROKER_PRELOAD"} ${NL_BROKER_ENV:-} \
+        "$NL_BIN/refbus-broker" run -c "$NL_T/broker.conf" >>"$NL_T/broker/log" 2>&1 &
     NL_BROKER_PID=$!
+}
+
+nl_broker_start() {
+    nl_broker_launch
     nl_wait 20 "$NL_BIN/refbus-broker" status -c "$NL_T/broker.conf" ||
         nl_fail "the broker did not come up"
 }
@@ -172,17 +186,29 @@ CONF
 }
 
 # nl_node_start ID [VAR=VALUE...]: start the daemon (with extra environment), wait until its
-# control socket answers.
+# control socket answers. A crash point (REFBUS_NODE_CRASH_*=1) needs the test variant of the
+# program, refbus-node-testhooks: the installed refbus-node has none. NL_NODE_PRELOAD, when
+# set, goes into LD_PRELOAD (the fault shim, tests/fault).
 nl_node_start() {
-    local id=$1 d=$NL_T/nodes/$1
+    nl_node_launch "$@"
+    nl_wait 20 "$NL_BIN/refbus-node" -c "$NL_T/nodes/$1/node.conf" status ||
+        nl_fail "node $1 did not start"
+}
+
+# nl_node_launch ID [VAR=VALUE...]: start the daemon in the background without waiting (a
+# fault-injection run may see it exit at once).
+nl_node_launch() {
+    local id=$1 d=$NL_T/nodes/$1 bin=refbus-node
     shift
     [ -f "$d/node.conf" ] || nl_node_conf "$id"
+    case " $* " in *" REFBUS_NODE_CRASH_"*) bin=refbus-node-testhooks ;; esac
+    [ -x "$NL_BIN/$bin" ] || nl_skip "$bin not built (REFBUS_TEST_HOOKS=OFF)"
     # The first start creates the store explicitly (refbus-node init); later ones reuse it.
     [ -e "$d/data/store/data.mdb" ] ||
         "$NL_BIN/refbus-node" init -c "$d/node.conf" >>"$d/log" 2>&1 || nl_fail "node $id init"
-    env "$@" "$NL_BIN/refbus-node" run -c "$d/node.conf" >>"$d/log" 2>&1 &
+    env ${NL_NODE_PRELOAD:+LD_PRELOAD="$NL_NODE_PRELOAD"} "$@" "$NL_BIN/$bin" run \
+        -c "$d/node.conf" >>"$d/log" 2>&1 &
     NL_PID[$id]=$!
-    nl_wait 20 "$NL_BIN/refbus-node" -c "$d/node.conf" status || nl_fail "node $id did not start"
 }
 
 # nl_node_ready ID: wait until the node has a session with the broker.

@@ -24,24 +24,12 @@
 
 #define BIG (REFBUS_MAX_PAYLOAD - 4096u) /* a maximum-size referral */
 
-/* Submit and wait for the broker's signed answer; returns the command, fills the receipt. */
+/* Submit and wait for the broker's answer (bclient_submit); returns the command. */
 static int submit_to(net *n, bclient *c, const uint8_t *env, size_t len, refbus_receipt *r)
 {
-    refbus_wire_msg m;
-    assert_int_equal(bclient_send(c, REFBUS_CMD_SUBMIT, env, len), 0);
-    for (;;) {
-        int rc = bclient_recv(c, &m, 10000);
-        if (rc != 0)
-            fail_msg("no answer to SUBMIT: %s", refbus_strerror(rc));
-        if (m.cmd == REFBUS_CMD_ACCEPTED || m.cmd == REFBUS_CMD_REJECTED)
-            break;
-        refbus_wire_msg_clear(&m);
-    }
-    assert_int_equal(refbus_receipt_verify(r, m.body, m.body_len,
-                                           refbus_directory_broker_sign_pk(n->d)),
-                     0);
-    int cmd = m.cmd;
-    refbus_wire_msg_clear(&m);
+    int cmd = bclient_submit(c, n, env, len, r, 10000);
+    if (cmd < 0)
+        fail_msg("no valid answer to SUBMIT: %s", refbus_strerror(cmd));
     return cmd;
 }
 
@@ -70,10 +58,13 @@ static int flood(net *n, bclient *c, const char *to, size_t *accepted)
         assert_int_equal(bclient_seal(c, n, to, blob, BIG, 0, 0, &env, &len), 0);
         int cmd = submit_to(n, c, env, len, &r);
         free(env);
-        if (cmd == REFBUS_CMD_REJECTED) {
+        if (cmd == REFBUS_CMD_REJECTED || cmd == REFBUS_CMD_ERROR) {
             free(blob);
-            /* a full store is never a permanent refusal: the sender keeps it and retries */
+            /* a full store is never a permanent refusal: "try again later" (ERROR with the
+             * code and the msg id), never a signed REJECTED; the sender keeps it and retries */
+            assert_int_equal(cmd, REFBUS_CMD_ERROR);
             assert_false(refbus_err_permanent(r.reason));
+            assert_false(sodium_is_zero(r.msg_id, 16));
             return r.reason;
         }
         assert_int_equal(cmd, REFBUS_CMD_ACCEPTED);

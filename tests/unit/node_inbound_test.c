@@ -29,6 +29,9 @@
 #include "nodes/referral_json.h"
 #include "proto/wire.h"
 #include "testutil.h"
+#ifdef REFBUS_TEST_FAULT
+#include "../fault/fault.h"
+#endif
 #include "wire.pb-c.h"
 
 #define PASS "test pass"
@@ -399,6 +402,20 @@ static void test_broker_receipts(void **s)
     assert_string_equal(json_string_value(json_object_get(st, "error")), "EPOLICY");
     assert_string_equal(json_string_value(json_object_get(st, "reason")), "policy says no");
     json_decref(st);
+    /* REJECTED with a transient reason (the broker's storage full, out of memory, this agency's
+     * quota, a directory it does not hold yet): kept in the outbox, pending, to be resent */
+    const int transient[] = {REFBUS_ENOMEM, REFBUS_EMAPFULL, REFBUS_ENOSPC, REFBUS_EQUOTA,
+                             REFBUS_EIO, REFBUS_EUNKNOWNAGENCY, REFBUS_ENOEPOCHKEY};
+    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++) {
+        snprintf(mid, sizeof mid, "%s", queue_referral(hash));
+        b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid, hash, transient[i], "broker.cm",
+                           bk->sign_sk);
+        inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
+        free(b);
+        st = outbox_state(mid);
+        assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
+        json_decref(st);
+    }
 }
 
 /* Checkpoints over a list of leaves. */
@@ -495,6 +512,144 @@ static void test_checkpoints(void **s)
     assert_non_null(d->cp_alarm);
 }
 
+/* A delivery from cac.chiangmai whose payload is `pl` (raw bytes, sealed as `kind`). */
+static void deliver_raw_payload(const uint8_t *pl, size_t pl_len, enum refbus_kind kind)
+{
+    size_t len;
+    uint8_t *env = from_cac(&len, "ngo.hots", pl, pl_len, kind);
+    deliver(d, env, len);
+    free(env);
+}
+
+/* Two readers, one content: a payload that is not the one canonical encoding of what it says
+ * is refused for good (EMALFORMED, REJECTED receipt), like a non-canonical envelope. Each form
+ * below was stored (and shown) by the old code. */
+static void test_non_canonical_payloads(void **s)
+{
+    (void)s;
+    uint8_t tid[16], b[128];
+    randombytes_buf(tid, 16);
+    /* Referral{thread_id, urgency = 2} inside Payload{referral}, built by hand */
+    size_t n = 0;
+    b[n++] = 0x0a;
+    b[n++] = 20;
+    b[n++] = 0x12;
+    b[n++] = 16;
+    memcpy(b + n, tid, 16);
+    n += 16;
+    b[n++] = 0x20;
+    b[n++] = 0x02;
+    uint64_t before = inbox_count(), refused = d->n.refused_in;
+    deliver_raw_payload(b, n, REFBUS_KIND_REFERRAL); /* canonical: taken */
+    assert_int_equal(inbox_count(), before + 1);
+    assert_int_equal(d->n.refused_in, refused);
+
+    struct form {
+        const char *what;
+        uint8_t bytes[64];
+        size_t len;
+        enum refbus_kind kind;
+    } forms[8];
+    size_t nf = 0;
+#define TID_AT(f, off) memcpy((f)->bytes + (off), tid, 16)
+    /* a redundant varint: urgency 2 as 82 00 */
+    forms[nf] = (struct form){"redundant varint", {0x0a, 21, 0x12, 16}, 25, REFBUS_KIND_REFERRAL};
+    TID_AT(&forms[nf], 4);
+    memcpy(forms[nf].bytes + 20, "\x20\x82\x00", 3);
+    forms[nf].len = 23, nf++;
+    /* a non-minimal length prefix of the referral */
+    forms[nf] = (struct form){"long length prefix", {0x0a, 0x94, 0x00, 0x12, 16}, 0,
+                              REFBUS_KIND_REFERRAL};
+    TID_AT(&forms[nf], 5);
+    memcpy(forms[nf].bytes + 21, "\x20\x02", 2);
+    forms[nf].len = 23, nf++;
+    /* a field given twice (protobuf-c keeps the second): urgency 1 then 3 */
+    forms[nf] = (struct form){"field given twice", {0x0a, 22, 0x12, 16}, 0, REFBUS_KIND_REFERRAL};
+    TID_AT(&forms[nf], 4);
+    memcpy(forms[nf].bytes + 20, "\x20\x01\x20\x03", 4);
+    forms[nf].len = 24, nf++;
+    /* an unknown field in the Referral (field 31, varint) */
+    forms[nf] = (struct form){"unknown field", {0x0a, 23, 0x12, 16}, 0, REFBUS_KIND_REFERRAL};
+    TID_AT(&forms[nf], 4);
+    memcpy(forms[nf].bytes + 20, "\x20\x02\xf8\x01\x05", 5);
+    forms[nf].len = 25, nf++;
+    /* an unknown field two levels down: in the Child */
+    forms[nf] = (struct form){"unknown field in a sub-message", {0x0a, 25, 0x12, 16}, 0,
+                              REFBUS_KIND_REFERRAL};
+    TID_AT(&forms[nf], 4);
+    memcpy(forms[nf].bytes + 20, "\x20\x02\x2a\x03\xf8\x01\x05", 7);
+    forms[nf].len = 27, nf++;
+    /* an unknown field in the Payload itself */
+    forms[nf] = (struct form){"unknown payload field", {0x0a, 20, 0x12, 16}, 0,
+                              REFBUS_KIND_REFERRAL};
+    TID_AT(&forms[nf], 4);
+    memcpy(forms[nf].bytes + 20, "\x20\x02\x18\x01", 4);
+    forms[nf].len = 24, nf++;
+    /* both a referral and a status (the oneof keeps the last: the status, matching the kind) */
+    forms[nf] = (struct form){"referral and status", {0x0a, 20, 0x12, 16}, 0, REFBUS_KIND_STATUS};
+    TID_AT(&forms[nf], 4);
+    memcpy(forms[nf].bytes + 20, "\x20\x02\x12\x14\x0a\x10", 6);
+    TID_AT(&forms[nf], 26);
+    memcpy(forms[nf].bytes + 42, "\x18\x01", 2);
+    forms[nf].len = 44, nf++;
+#undef TID_AT
+    for (size_t i = 0; i < nf; i++) {
+        refused = d->n.refused_in;
+        before = inbox_count();
+        print_message("non-canonical payload: %s\n", forms[i].what);
+        deliver_raw_payload(forms[i].bytes, forms[i].len, forms[i].kind);
+        assert_int_equal(d->n.refused_in, refused + 1);
+        assert_int_equal(last_refusal(), REFBUS_EMALFORMED);
+        assert_int_equal(inbox_count(), before);
+    }
+}
+
+#ifdef REFBUS_TEST_FAULT
+/* Out of memory anywhere while a delivery is parsed, opened, inspected and stored (inside
+ * protobuf-c included: its unpack returns NULL for that as for garbage) is never a refusal:
+ * no REJECTED receipt, the delivery is deferred, and once memory is back it is stored, once.
+ * Every allocation of the path is failed in turn (the SQLite way). Before the fix a failure
+ * inside protobuf-c was refused for good as EMALFORMED (or ENOMEM), losing the referral. */
+static void test_alloc_failure_defers(void **s)
+{
+    (void)s;
+    uint8_t tid[16];
+    size_t len;
+    long n;
+    for (n = 1; n < 5000; n++) {
+        uint8_t *env = referral_env(&len, "ngo.hots", tid);
+        uint64_t before = inbox_count(), refused = d->n.refused_in;
+        refbus_fault_malloc(n, 1);
+        deliver(d, env, len);
+        long failed = refbus_fault_malloc_failed();
+        refbus_fault_malloc(0, 0);
+        if (d->n.refused_in != refused)
+            fail_msg("allocation %ld failed: refused for good (%s)", n,
+                     refbus_errname(last_refusal()));
+        /* the broker delivers it again: now it is stored, exactly once */
+        deliver(d, env, len);
+        deliver(d, env, len);
+        assert_int_equal(d->n.refused_in, refused);
+        assert_int_equal(inbox_count(), before + 1);
+        free(env);
+        if (!failed)
+            break; /* the path made fewer than n allocations: all of them were tried */
+    }
+    assert_true(n > 1 && n < 5000);
+    print_message("failed each of %ld allocations of a delivery in turn\n", n - 1);
+    /* and from some point on, every allocation fails (memory stays short for a while) */
+    uint8_t *env = referral_env(&len, "ngo.hots", tid);
+    uint64_t before = inbox_count(), refused = d->n.refused_in, deferred = d->n.deferred_in;
+    refbus_fault_malloc(1, 0);
+    deliver(d, env, len);
+    refbus_fault_malloc(0, 0);
+    assert_int_equal(d->n.refused_in, refused);
+    assert_true(d->n.deferred_in > deferred);
+    deliver(d, env, len);
+    assert_int_equal(inbox_count(), before + 1);
+    free(env);
+}
+#endif
 /* Defect 9 of issue 10: an ERROR from the broker is not signed. One saying EREVOKED while our
  * signed directory says the key is active must not silence the node: nothing is marked
  * revoked, the outbox stays, the node reconnects with back-off, and status shows the claim.
@@ -744,6 +899,10 @@ int main(void)
         cmocka_unit_test(test_nonsense_answer_kept_not_applied),
         cmocka_unit_test(test_broker_receipts),
         cmocka_unit_test(test_checkpoints),
+        cmocka_unit_test(test_non_canonical_payloads),
+#ifdef REFBUS_TEST_FAULT
+        cmocka_unit_test(test_alloc_failure_defers),
+#endif
         cmocka_unit_test(test_unsigned_revoked_error),
         cmocka_unit_test(test_delivered_notice_hash),
         cmocka_unit_test(test_stolen_older_epoch),

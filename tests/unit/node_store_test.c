@@ -289,6 +289,35 @@ static void test_map_full(void **s)
     assert_int_equal(refbus_store_open(&st, path, key1, 10, 1), REFBUS_EINVAL);
 }
 
+/* run (create = 0) never makes a store: a missing one, an empty data.mdb and a truncated one
+ * are refused and left as they were; a damaged one is never mapped (no SIGBUS). */
+static void test_no_accidental_store(void **s)
+{
+    (void)s;
+    char path[300], file[340], cmd[800];
+    refbus_store *st = NULL;
+    snprintf(path, sizeof path, "%s/none", dir);
+    assert_int_equal(refbus_store_open(&st, path, key1, 1024 * 1024, 0), REFBUS_ENOTFOUND);
+    assert_int_not_equal(access(path, F_OK), 0); /* not even the directory */
+    snprintf(path, sizeof path, "%s/empty", dir);
+    snprintf(file, sizeof file, "%s/data.mdb", path);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && : > %s", path, file);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(refbus_store_open(&st, path, key1, 1024 * 1024, 0), REFBUS_ECORRUPT);
+    assert_int_equal(refbus_store_open(&st, path, key1, 1024 * 1024, 1), REFBUS_ECORRUPT);
+    snprintf(cmd, sizeof cmd, "test ! -s %s", file);
+    assert_int_equal(system(cmd), 0); /* still 0 bytes */
+    /* a real store, then cut to half */
+    snprintf(path, sizeof path, "%s/cut", dir);
+    assert_int_equal(refbus_store_open(&st, path, key1, 1024 * 1024, 1), 0);
+    refbus_store_close(&st);
+    assert_int_equal(refbus_store_open(&st, path, key1, 1024 * 1024, 0), 0);
+    refbus_store_close(&st);
+    snprintf(cmd, sizeof cmd, "f=%s/data.mdb; truncate -s $(( $(stat -c %%s $f) / 2 )) $f", path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(refbus_store_open(&st, path, key1, 1024 * 1024, 0), REFBUS_ECORRUPT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_tamper_and_move),
         cmocka_unit_test(test_records),
         cmocka_unit_test(test_map_full),
+        cmocka_unit_test(test_no_accidental_store),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
