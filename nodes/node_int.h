@@ -17,6 +17,7 @@
 #include "nodes/config.h"
 #include "nodes/records.h"
 #include "nodes/store.h"
+#include "proto/wire.h"
 
 enum node_state { NODE_DOWN = 0, NODE_CONNECTING, NODE_HELLO, NODE_READY };
 /* The broker's last word on whether our connection holds the agency's session (the values of
@@ -89,7 +90,7 @@ typedef struct refbus_noded {
     node_inflight *fl;
     size_t n_fl, cap_fl;
     uint64_t pump_from; /* next outbox seq to consider on this session */
-    /* inflow guard (session.c): the broker connection's socket, the bytes of whole messages
+    /* inflow guard (inflow.c): the broker connection's socket, the bytes of whole messages
      * taken from it, since when, and the next check */
     int conn_fd;
     uint64_t conn_taken, conn_since_ms, guard_next_ms;
@@ -202,6 +203,12 @@ void served_standby(refbus_noded *d);
 void served_superseded(refbus_noded *d, const char *text);
 /* A PONG: ACTIVE, OTHER (standby) or NONE (take the session with HELLO). */
 void served_on_pong(refbus_noded *d, const uint8_t *b, size_t n);
+
+/* inflow.c: check() every 20 ms while a session is up drops it when the broker connection is
+ * far ahead of the whole messages taken from it (an unfinished message larger than any legal
+ * one) or memory passes max_memory_mb; taken() counts each whole message received. */
+void node_inflow_check(refbus_noded *d, uint64_t now);
+void node_inflow_taken(refbus_noded *d, const refbus_wire_msg *m);
 
 /* inbound.c. inbound_deliver() stores into the current batch (opened on demand);
  * inbound_batch_end() commits it and only then sends the DELIVERED receipts. The session calls

@@ -2,14 +2,12 @@
  * the first message on it), a socket monitor to see handshakes and disconnects, HELLO/WELCOME,
  * back-off, application pings, and the outbox pump with its send window and resend timer. */
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <zmq.h>
 
-#include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/node_int.h"
@@ -303,7 +301,6 @@ static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
     session_drop(d, NULL, 1);
 }
 
-static void inflow_taken(refbus_noded *d, const refbus_wire_msg *m);
 
 void session_on_broker(refbus_noded *d)
 {
@@ -313,7 +310,7 @@ void session_on_broker(refbus_noded *d)
         if (rc == REFBUS_EAGAIN)
             break;
         if (rc != REFBUS_ETRANSPORT)
-            inflow_taken(d, &m);
+            node_inflow_taken(d, &m);
         if (rc) {
             log_warn("from broker: %s", refbus_strerror(rc));
             refbus_wire_msg_clear(&m);
@@ -488,70 +485,10 @@ static void resend_stale(refbus_noded *d, uint64_t now)
     }
 }
 
-/* libzmq holds a multipart message until its last frame and nothing in libzmq bounds its
- * frames (ZMQ_MAXMSGSIZE is per frame): a broker could fill our memory with one endless
- * message. So every 20 ms the bytes libzmq read from the broker connection (TCP_INFO minus
- * SIOCINQ) are compared with the bytes of whole messages we took from it: more than
- * NODE_INFLOW_MAX ahead (plus 64 bytes a second for heartbeats) means an unfinished message
- * bigger than any legal one, and the session is dropped (closing the socket frees it). Over
- * max_memory_mb of anonymous memory the session is dropped too (a backstop). */
-#define NODE_INFLOW_MAX (16u << 20)
-
-static void inflow_guard(refbus_noded *d, uint64_t now)
-{
-    uint64_t limit = (uint64_t)d->cfg.max_memory_mb << 20, read = 0;
-    char why[200] = "";
-    if (!d->dealer || now < d->guard_next_ms)
-        return;
-    d->guard_next_ms = now + 20;
-    if (d->conn_fd < 0) { /* no whole message yet: find the connection by the broker's port */
-        const char *colon = strrchr(d->endpoint, ':');
-        int fd = colon && strncmp(d->endpoint, "tcp://", 6) == 0
-                     ? refbus_sock_find_port(atoi(colon + 1), 0, -1)
-                     : -1;
-        if (fd >= 0) {
-            d->conn_fd = fd;
-            d->conn_taken = 0;
-            d->conn_since_ms = now;
-        }
-    }
-    if (d->conn_fd >= 0 && refbus_sock_bytes_read(d->conn_fd, &read) == 0) {
-        uint64_t allowed = NODE_INFLOW_MAX + (now - d->conn_since_ms) / 1000u * 64u;
-        if (read > d->conn_taken && read - d->conn_taken > allowed)
-            snprintf(why, sizeof why, "the broker sent %llu MiB without finishing a message "
-                                      "(more than any legal one)",
-                     (unsigned long long)((read - d->conn_taken) >> 20));
-    }
-    if (!why[0] && refbus_mem_anon_bytes() > limit) {
-        malloc_trim(0);
-        uint64_t anon = refbus_mem_anon_bytes();
-        if (anon > limit)
-            snprintf(why, sizeof why, "memory %llu MiB over max_memory_mb %u",
-                     (unsigned long long)(anon >> 20), d->cfg.max_memory_mb);
-    }
-    if (!why[0])
-        return;
-    node_note_error(d, REFBUS_ETOOLARGE, "broker session dropped: %s", why);
-    session_drop(d, why, 1);
-}
-
-/* A whole message came from the broker: count it against what its connection read. */
-static void inflow_taken(refbus_noded *d, const refbus_wire_msg *m)
-{
-    if (m->peer_fd < 0)
-        return;
-    if (m->peer_fd != d->conn_fd) {
-        d->conn_fd = m->peer_fd;
-        d->conn_taken = 0;
-        d->conn_since_ms = refbus_mono_ms();
-    }
-    d->conn_taken += m->wire_bytes;
-}
-
 void session_timers(refbus_noded *d, uint64_t now)
 {
     int changed = 0;
-    inflow_guard(d, now);
+    node_inflow_check(d, now);
     audit_cp_timers(d, now);
     ident_watch_files(d, now, &changed);
     if (changed && d->state != NODE_DOWN)

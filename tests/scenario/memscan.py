@@ -15,10 +15,19 @@ with open(f'/proc/{pid}/maps') as maps, open(f'/proc/{pid}/mem', 'rb', 0) as mem
         lo, hi, perms, inode, name = int(m[1], 16), int(m[2], 16), m[3], int(m[4]), m[5]
         if 'r' not in perms or 'w' not in perms or inode != 0 or name.startswith('[v'):
             continue
-        try:
-            mem.seek(lo)
-            data = mem.read(hi - lo)
-        except (OSError, ValueError, OverflowError):
+        if hi - lo > (4 << 30):  # a sanitizer's shadow or a reservation, never touched data
             continue
-        count += data.count(marker)
+        pos, tail = lo, b''
+        while pos < hi:  # in chunks; a marker across two chunks is still found
+            try:
+                mem.seek(pos)
+                chunk = mem.read(min(16 << 20, hi - pos))
+            except (OSError, ValueError, OverflowError, MemoryError):
+                break
+            if not chunk:
+                break
+            data = tail + chunk
+            count += data.count(marker)
+            tail = data[-(len(marker) - 1):] if len(marker) > 1 else b''
+            pos += len(chunk)
 print(count)
