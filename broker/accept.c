@@ -43,9 +43,15 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
             log_warn("could not audit a rejection (%s)", refbus_strerror(reason));
     }
     if (!refbus_err_permanent(reason)) {
-        /* Not a property of the message: the sender keeps it and submits it again. */
+        /* Not a property of the message: the sender keeps it and submits it again. A full
+         * store's answer must go out even when the batch's last commit attempt fails (the
+         * batch keeps only storage refusals then), so it is marked as one. */
+        size_t queued = b->n_out;
         broker_send_error(b, rid, rid_len, reason, text ? text : refbus_strerror(reason),
                           h && !sodium_is_zero(h->msg_id, 16) ? h->msg_id : NULL);
+        if (b->n_out > queued && (reason == REFBUS_EMAPFULL || reason == REFBUS_ENOSPC ||
+                                  reason == REFBUS_EQUOTA))
+            b->out[b->n_out - 1].storage_refusal = 1;
         if (h && noted)
             log_info("asked %s to resend a message later: %s", agency ? agency : "?",
                      text ? text : refbus_strerror(reason));
@@ -68,16 +74,10 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
     rc.signer_epoch = b->sign_epoch;
     uint8_t *body = NULL;
     size_t len = 0;
-    size_t before = b->n_out;
     if (refbus_receipt_sign(&body, &len, &rc, b->sign_sk) == 0)
         broker_queue_out(b, rid, rid_len, REFBUS_CMD_REJECTED, body, len);
-    if (b->n_out > before && (reason == REFBUS_EMAPFULL || reason == REFBUS_ENOSPC ||
-                              reason == REFBUS_EQUOTA))
-        b->out[b->n_out - 1].storage_refusal = 1;
-    if (h && noted && refbus_err_permanent(reason))
+    if (h && noted)
         log_info("rejected a message from %s: %s", agency ? agency : "?", rc.reason_text);
-    else if (h && noted)
-        log_debug("asked %s to send again later: %s", agency ? agency : "?", rc.reason_text);
 }
 
 /* Routing checks on a verified header: recipients known, their stanza epochs not revoked,

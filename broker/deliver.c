@@ -155,14 +155,17 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
         rc = REFBUS_ERECEIPT;
     if (rc == 0) {
         rc = refbus_store_dedup_get(b->store, txn, r.sender, r.msg_id, &d);
+        if (rc == REFBUS_ENOTFOUND) /* names nothing this broker accepted: nothing to dequeue */
+            rc = REFBUS_ERECEIPT;
         if (rc == 0 && sodium_memcmp(d.envelope_hash, r.envelope_hash, 32) != 0)
             rc = REFBUS_ERECEIPT;
     }
     if (rc != 0 && !refbus_err_permanent(rc)) {
         /* Out of memory while checking it, or a key we do not hold yet: the entry stays
          * queued and in flight, the redelivery timer sends it again and gets a new receipt. */
-        log_warn("cannot check a DELIVERED receipt from %s now: %s (redelivering later)",
-                 p->agency, refbus_strerror(rc));
+        if (broker_audit_budget(b, p->agency)) /* a peer must not be able to flood the log */
+            log_warn("cannot check a DELIVERED receipt from %s now: %s (redelivering later)",
+                     p->agency, refbus_strerror(rc));
         return rc;
     }
     if (rc != 0) {
@@ -189,8 +192,9 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
          * flight; the redelivery timer (redeliver_seconds) sends it again. */
         char hex[33];
         refbus_hex(hex, r.msg_id, 16);
-        log_warn("%s cannot take %s from %s now: %s (%s); kept queued, redelivering later",
-                 p->agency, hex, r.sender, r.reason_text, refbus_errname(r.reason));
+        if (broker_audit_budget(b, p->agency))
+            log_warn("%s cannot take %s from %s now: %s (%s); kept queued, redelivering later",
+                     p->agency, hex, r.sender, r.reason_text, refbus_errname(r.reason));
         return 0;
     }
     fl_remove(p, d.seq);

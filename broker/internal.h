@@ -48,7 +48,7 @@ typedef struct outmsg {
     uint8_t cmd;
     uint8_t *body; /* malloc'd */
     size_t body_len;
-    int storage_refusal; /* a REJECTED for a full store: true whether or not the txn commits */
+    int storage_refusal; /* "storage full, try later" (ERROR): true whether or not the txn commits */
 } outmsg;
 
 struct refbus_broker {

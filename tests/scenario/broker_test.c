@@ -586,6 +586,43 @@ static void test_transient_rejection_keeps_queued(void **s)
                      0);
 }
 
+/* A correctly signed DELIVERED receipt for a message this broker never accepted names nothing
+ * to dequeue: refused for good and audited (it used to be "transient" and only logged, once per
+ * receipt, so any agency could flood the log with them). */
+static void test_delivered_for_unknown_message(void **s)
+{
+    (void)s;
+    bclient cac;
+    assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);
+    (void)drain(&cac, 1000, NULL, 300);
+    const refbus_epoch_keys *k = refbus_keystore_current(cac.ks);
+    refbus_receipt r;
+    memset(&r, 0, sizeof r);
+    r.type = REFBUS_RECEIPT_DELIVERED;
+    randombytes_buf(r.msg_id, 16);
+    snprintf(r.sender, sizeof r.sender, "ngo.hots");
+    snprintf(r.recipient, sizeof r.recipient, "cac.chiangmai");
+    randombytes_buf(r.envelope_hash, 32);
+    r.time_ms = refbus_now_ms();
+    snprintf(r.signer, sizeof r.signer, "cac.chiangmai");
+    r.signer_epoch = k->epoch;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    assert_int_equal(refbus_receipt_sign(&body, &len, &r, k->sign_sk), 0);
+    assert_int_equal(bclient_send(&cac, REFBUS_CMD_DELIVERED, body, len), 0);
+    free(body);
+    sync_with_broker(&cac);
+    bclient_close(&cac);
+    char hex[33];
+    refbus_hex(hex, r.msg_id, 16);
+    assert_int_equal(net_sh(&N,
+                            "refbus-audit replay broker --msg %s --format jsonl | "
+                            "grep '\"event\":\"REJECTED\"' | "
+                            "grep -q '\"reason_name\":\"ERECEIPT\"'",
+                            hex),
+                     0);
+}
+
 static void test_map_full(void **s)
 {
     (void)s;
@@ -1164,6 +1201,7 @@ int main(void)
         cmocka_unit_test(test_flow_and_receipts),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_transient_rejection_keeps_queued),
+        cmocka_unit_test(test_delivered_for_unknown_message),
         cmocka_unit_test(test_offline_recipient_urgent_first),
         cmocka_unit_test(test_no_plaintext_at_rest),
         cmocka_unit_test(test_kill9_loses_nothing),
