@@ -249,9 +249,22 @@ int refbus_store_begin(refbus_store *s, int write, MDB_txn **txn)
 
 int refbus_store_commit(MDB_txn **txn)
 {
+    const char *dir = NULL;
+    if (mdb_env_get_path(mdb_txn_env(*txn), &dir) != 0)
+        dir = NULL;
     int e = mdb_txn_commit(*txn);
     *txn = NULL;
-    return e ? lmdb_err(NULL, e, "commit") : 0; /* a fatal one shows at the next begin */
+    if (!e)
+        return 0;
+    /* LMDB reports a write cut short by a full disk as EIO: say "disk full" when it is (the
+     * same rule as the broker's), so deliveries wait for room instead of looking like a
+     * broken disk. A fatal one shows at the next begin. */
+    int rc = dir ? refbus_lmdb_commit_code(e, dir) : REFBUS_EIO;
+    if (rc == REFBUS_ENOSPC) {
+        log_error("store: commit: the disk holding %s is full", dir);
+        return rc;
+    }
+    return lmdb_err(NULL, e, "commit");
 }
 
 void refbus_store_abort(MDB_txn **txn)

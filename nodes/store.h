@@ -44,7 +44,9 @@ int refbus_store_fatal(refbus_store *s) REFBUS_WUR;
 void refbus_store_close(refbus_store **s);
 
 /* Transactions: write ones are committed with a full sync (durable when commit returns 0).
- * Errors: REFBUS_ELMDB, REFBUS_EMAPFULL (commit). abort() accepts NULL; both set *txn NULL. */
+ * Errors: REFBUS_ELMDB, REFBUS_EMAPFULL (commit), REFBUS_ENOSPC (commit: the disk is full,
+ * also when LMDB says EIO), REFBUS_EIO, REFBUS_ESTORAGE. abort() accepts NULL; both set *txn
+ * NULL. */
 int refbus_store_begin(refbus_store *s, int write, MDB_txn **txn) REFBUS_WUR;
 int refbus_store_commit(MDB_txn **txn) REFBUS_WUR;
 void refbus_store_abort(MDB_txn **txn);
