@@ -19,14 +19,10 @@
 /* An ERROR sent at once (outside a batch: nothing durable depends on it). */
 static void error_now(refbus_broker *b, const peer *p, int code, const char *text)
 {
-    Refbus__V1__WireError e = REFBUS__V1__WIRE_ERROR__INIT;
-    e.code = code;
-    e.text = (char *)text;
-    size_t n = refbus__v1__wire_error__get_packed_size(&e);
-    uint8_t *buf = malloc(n ? n : 1);
+    size_t n = 0;
+    uint8_t *buf = broker_error_body(code, text, NULL, &n);
     if (!buf)
         return;
-    refbus__v1__wire_error__pack(&e, buf);
     if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_ERROR, buf, n) != 0)
         log_debug("ERROR to %s not sent", p->agency);
     free(buf);

@@ -80,8 +80,7 @@ void broker_send_out(refbus_broker *b)
     b->n_out = 0;
 }
 
-void broker_send_error(refbus_broker *b, const uint8_t *rid, size_t rid_len, int code,
-                       const char *text, const uint8_t *msg_id)
+uint8_t *broker_error_body(int code, const char *text, const uint8_t *msg_id, size_t *len)
 {
     Refbus__V1__WireError e = REFBUS__V1__WIRE_ERROR__INIT;
     e.code = code;
@@ -90,10 +89,19 @@ void broker_send_error(refbus_broker *b, const uint8_t *rid, size_t rid_len, int
         e.msg_id = (ProtobufCBinaryData){16, (uint8_t *)msg_id};
     size_t n = refbus__v1__wire_error__get_packed_size(&e);
     uint8_t *buf = malloc(n ? n : 1);
-    if (!buf)
-        return;
-    refbus__v1__wire_error__pack(&e, buf);
-    broker_queue_out(b, rid, rid_len, REFBUS_CMD_ERROR, buf, n);
+    if (buf)
+        refbus__v1__wire_error__pack(&e, buf);
+    *len = n;
+    return buf;
+}
+
+void broker_send_error(refbus_broker *b, const uint8_t *rid, size_t rid_len, int code,
+                       const char *text, const uint8_t *msg_id)
+{
+    size_t n = 0;
+    uint8_t *buf = broker_error_body(code, text, msg_id, &n);
+    if (buf)
+        broker_queue_out(b, rid, rid_len, REFBUS_CMD_ERROR, buf, n);
 }
 
 static void send_error(refbus_broker *b, const uint8_t *rid, size_t rid_len, int code,

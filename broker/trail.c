@@ -183,15 +183,7 @@ out:
 
 static void proof_refuse(refbus_broker *b, const peer *p, int code, const char *text)
 {
-    Refbus__V1__WireError e = REFBUS__V1__WIRE_ERROR__INIT;
-    e.code = code;
-    e.text = (char *)text;
-    size_t n = refbus__v1__wire_error__get_packed_size(&e);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf)
-        return;
-    refbus__v1__wire_error__pack(&e, buf);
-    broker_queue_out(b, p->rid, p->rid_len, REFBUS_CMD_ERROR, buf, n);
+    broker_send_error(b, p->rid, p->rid_len, code, text, NULL);
     log_info("PROOF_REQUEST from %s refused: %s", p->agency, text);
 }
 
