@@ -152,9 +152,12 @@ static void audit_cut(refbus_broker *b, const char *agency, const char *text)
     r.agency = (char *)agency;
     r.reason = REFBUS_ETOOLARGE;
     r.reason_text = (char *)text;
-    if (broker_audit(b, txn, &r) != 0 || mdb_txn_commit(txn) != 0) {
-        if (txn)
-            mdb_txn_abort(txn);
+    int rc = broker_audit(b, txn, &r);
+    if (rc != 0)
+        mdb_txn_abort(txn); /* never after a failed commit: the commit freed the txn */
+    else
+        rc = mdb_txn_commit(txn);
+    if (rc != 0) {
         b->txn_error = 0;
         broker_sync_audit_size(b, NULL);
         log_error("the audit record of a cut connection was not written");
