@@ -271,7 +271,8 @@ int refbus_node_cli_inbox_show(refbus_node_cli *g, const char *id)
 }
 
 int refbus_node_cli_reply(refbus_node_cli *g, const char *msg_id, const char *status,
-                          const char *reason_code, const char *text, const char *text_file)
+                          const char *reason_code, const char *text, const char *text_file,
+                          const char *reply_id)
 {
     refbus_node *n = NULL;
     char *reply = NULL, *ftext = NULL;
@@ -285,7 +286,7 @@ int refbus_node_cli_reply(refbus_node_cli *g, const char *msg_id, const char *st
         text = ftext;
     }
     if ((rc = connect_node(g, &n, "reply")) == 0) {
-        rc = refbus_node_reply(n, msg_id, status, reason_code, text, &reply);
+        rc = refbus_node_reply_id(n, msg_id, reply_id, status, reason_code, text, &reply);
         rc = finish(g, &n, "reply", rc, reply);
     }
     free(ftext);

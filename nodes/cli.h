@@ -26,7 +26,7 @@ int refbus_node_cli_inbox_list(refbus_node_cli *g, uint64_t after, unsigned limi
 int refbus_node_cli_inbox_show(refbus_node_cli *g, const char *id);
 /* `text_file` (may be "-") instead of `text` for long notes. */
 int refbus_node_cli_reply(refbus_node_cli *g, const char *msg_id, const char *status,
-                          const char *reason_code, const char *text, const char *text_file);
+                          const char *reason_code, const char *text, const char *text_file, const char *reply_id);
 int refbus_node_cli_thread_show(refbus_node_cli *g, const char *thread_id);
 /* One message (msg_id), or one page of the outbox list: entries with a sequence number above
  * `after`, at most `limit` (0 = 1000). */

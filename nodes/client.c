@@ -262,13 +262,28 @@ int refbus_node_inbox_show(refbus_node *n, const char *id, char **reply)
     return request(n, id ? json_pack("{s:s, s:s}", "cmd", "inbox_show", "id", id) : NULL, reply);
 }
 
-int refbus_node_reply(refbus_node *n, const char *msg_id, const char *status,
-                      const char *reason_code, const char *text, char **reply)
+int refbus_node_reply_id(refbus_node *n, const char *msg_id, const char *reply_id,
+                         const char *status, const char *reason_code, const char *text,
+                         char **reply)
 {
-    if (!msg_id || !status)
+    if (reply)
+        *reply = NULL;
+    if (!n || !msg_id || !status)
         return REFBUS_EINVAL;
-    json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "reply", "msg_id", msg_id, "status",
-                            status);
+    if (sodium_init() < 0)
+        return REFBUS_ENOMEM;
+    /* As for send: the answer's id is chosen before the request leaves, so that even a lost
+     * answer names what may have been queued. */
+    char mid[33];
+    if (reply_id) {
+        snprintf(mid, sizeof mid, "%s", reply_id);
+    } else {
+        uint8_t raw[16];
+        randombytes_buf(raw, sizeof raw);
+        refbus_hex(mid, raw, sizeof raw);
+    }
+    json_t *req = json_pack("{s:s, s:s, s:s, s:s}", "cmd", "reply", "msg_id", msg_id, "status",
+                            status, "reply_id", reply_id ? reply_id : mid);
     if (req && ((reason_code && json_object_set_new(req, "reason_code",
                                                     json_string(reason_code))) ||
                 (text && json_object_set_new(req, "text", json_string(text))))) {
@@ -276,7 +291,21 @@ int refbus_node_reply(refbus_node *n, const char *msg_id, const char *status,
         snprintf(n->last_error, sizeof n->last_error, "reason code and text must be UTF-8");
         return REFBUS_EINVAL;
     }
-    return request(n, req, reply);
+    int rc = request(n, req, reply);
+    if ((rc == REFBUS_ETIMEOUT || rc == REFBUS_ETRANSPORT) && reply && !*reply) {
+        json_t *j = json_pack("{s:b, s:s, s:i, s:s, s:s, s:n}", "ok", 0, "error",
+                              refbus_errname(rc), "code", rc, "message", n->last_error, "msg_id",
+                              mid, "queued");
+        *reply = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+    }
+    return rc;
+}
+
+int refbus_node_reply(refbus_node *n, const char *msg_id, const char *status,
+                      const char *reason_code, const char *text, char **reply)
+{
+    return refbus_node_reply_id(n, msg_id, NULL, status, reason_code, text, reply);
 }
 
 int refbus_node_thread_show(refbus_node *n, const char *thread_id, char **reply)

@@ -270,6 +270,7 @@ int compose_reply(refbus_noded *d, const json_t *req, json_t **reply, char *why,
     const char *st = json_string_value(json_object_get(req, "status"));
     const char *reason = json_string_value(json_object_get(req, "reason_code"));
     const char *text = json_string_value(json_object_get(req, "text"));
+    const char *own = json_string_value(json_object_get(req, "reply_id"));
     uint8_t in_reply_to[16], thread_id[16], msg_id[16], *pl = NULL, *env = NULL;
     size_t pl_len = 0, elen = 0, np, n = 0;
     const char *peers[REFBUS_MAX_RECIPIENTS + 1];
@@ -291,10 +292,34 @@ int compose_reply(refbus_noded *d, const json_t *req, json_t **reply, char *why,
                                 "completed, cancelled, consent_withdrawn, note");
         goto out;
     }
+    if (own) { /* the answer's own id, chosen by the caller so that a retry queues it once */
+        if (strlen(own) != 32 || refbus_unhex(msg_id, 16, own)) {
+            rc = WHY(REFBUS_EINVAL, "--msg-id: 32 hex digits");
+            goto out;
+        }
+    } else {
+        randombytes_buf(msg_id, 16);
+    }
+    refbus_hex(d->req_msg_id, msg_id, 16);
     if ((rc = ident_can_send(d, why, why_len)))
         goto out;
     if ((rc = refbus_store_begin(d->store, 1, &txn)))
         goto out;
+    if (own) {
+        uint64_t seq;
+        refbus_sent_rec *sr = NULL;
+        int f = refbus_outbox_find(d->store, txn, msg_id, &seq);
+        if (f == REFBUS_ENOTFOUND && (f = refbus_sent_get(d->store, txn, msg_id, &sr)) == 0)
+            refbus_sent_free(&sr);
+        if (f == 0) { /* queued (or sent) by an earlier call with this id: nothing new */
+            rc = WHY(REFBUS_EEXIST, "a message with this id was already sent");
+            goto out;
+        }
+        if (f != REFBUS_ENOTFOUND) {
+            rc = WHY(f, "looking up --msg-id: %s", refbus_strerror(f));
+            goto out;
+        }
+    }
     if ((rc = thread_of(d, txn, in_reply_to, thread_id))) {
         snprintf(why, why_len, "message %s: %s", mid,
             rc == REFBUS_ENOTFOUND ? "not in the inbox, the outbox or among sent messages"
@@ -328,8 +353,6 @@ int compose_reply(refbus_noded *d, const json_t *req, json_t **reply, char *why,
         snprintf(why, why_len, "%s", err);
         goto out;
     }
-    randombytes_buf(msg_id, 16);
-    refbus_hex(d->req_msg_id, msg_id, 16);
     uint64_t expires = refbus_now_ms() + d->cfg.default_expiry_ms;
     if ((rc = seal(d, &env, &elen, tos, n, REFBUS_KIND_STATUS, t->urgency, expires, msg_id, pl,
                    pl_len, why, why_len)))

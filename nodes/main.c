@@ -197,7 +197,7 @@ int main(int argc, char **argv)
         case 't': o.to = optarg; cmd_specific |= 1; break;
         case 'u': o.urgency = optarg; cmd_specific |= 1; break;
         case 'e': o.expires = optarg; cmd_specific |= 1; break;
-        case OPT_MSG_ID: o.msg_id = optarg; cmd_specific |= 1; break;
+        case OPT_MSG_ID: o.msg_id = optarg; cmd_specific |= 8; break;
         case 'w':
             o.wait_s = 30;
             if (optarg && (number(optarg, &v) || v == 0 || v > 86400))
@@ -236,9 +236,9 @@ int main(int argc, char **argv)
     if (na < 1)
         return misuse("a command is required");
     const char *cmd = a[0];
-    int allowed = strcmp(cmd, "send") == 0    ? 1
+    int allowed = strcmp(cmd, "send") == 0    ? 1 | 8
                   : strcmp(cmd, "inbox") == 0 ? 2
-                  : strcmp(cmd, "reply") == 0 ? 4
+                  : strcmp(cmd, "reply") == 0 ? 4 | 8 /* --msg-id: the answer's own id */
                   : strcmp(cmd, "outbox") == 0 ? 2 /* --after, --limit: paging */
                                               : 0;
     if (cmd_specific & ~allowed)
@@ -262,7 +262,8 @@ int main(int argc, char **argv)
             return misuse("reply: --status is required");
         if (o.text && o.text_file)
             return misuse("reply: --text or --text-file, not both");
-        return refbus_node_cli_reply(&g, a[1], o.status, o.reason, o.text, o.text_file);
+        return refbus_node_cli_reply(&g, a[1], o.status, o.reason, o.text, o.text_file,
+                                     o.msg_id);
     }
     if (strcmp(cmd, "thread") == 0 && na == 3 && strcmp(a[1], "show") == 0)
         return refbus_node_cli_thread_show(&g, a[2]);

@@ -80,9 +80,18 @@ int refbus_node_inbox_show(refbus_node *n, const char *id, char **reply) REFBUS_
  * "accepted", "declined" (needs reason_code), "in_progress", "completed", "note" (needs text),
  * or, for the referring agency, "cancelled" / "consent_withdrawn". Refused with
  * REFBUS_ETRANSITION when it makes no sense in the thread's state. reason_code / text may be
- * NULL. *reply may be NULL. */
+ * NULL. *reply may be NULL. The answer is itself a message with an id of its own ("msg_id" in
+ * every answer that may have queued it, "in_reply_to" the one answered); retry exactly as for
+ * refbus_node_send: after REFBUS_ETIMEOUT / REFBUS_ETRANSPORT ("queued": null) look that id up
+ * with refbus_node_outbox, and repeat only with the same id (refbus_node_reply_id), which
+ * answers REFBUS_EEXIST when it was queued already. */
 int refbus_node_reply(refbus_node *n, const char *msg_id, const char *status,
                       const char *reason_code, const char *text, char **reply) REFBUS_WUR;
+/* The same with the answer's own id chosen by the caller (32 hex digits; NULL: a random one):
+ * repeating the call with the same reply_id queues the answer at most once. */
+int refbus_node_reply_id(refbus_node *n, const char *msg_id, const char *reply_id,
+                         const char *status, const char *reason_code, const char *text,
+                         char **reply) REFBUS_WUR;
 
 /* The thread's state per agency and its history. */
 int refbus_node_thread_show(refbus_node *n, const char *thread_id, char **reply) REFBUS_WUR;

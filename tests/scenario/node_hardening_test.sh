@@ -106,5 +106,24 @@ nl_broker_start
 nl_wait 30 nl_json_eq cac.chiangmai '.items | length' 0 outbox || nl_fail "outbox did not drain"
 nl_wait 30 nl_json_eq police.ticac '.items | length' 6 inbox list ||
     nl_fail "police.ticac has $(nl_node police.ticac inbox list | jq '.items | length') messages, not 6"
+
+nl_step "defect 12: a reply retried with its own --msg-id is queued once"
+in=$(nl_node police.ticac inbox list | jq -r '.items[0].msg_id')
+rid=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+r=$(nl_node police.ticac reply "$in" --status received --msg-id "$rid") ||
+    nl_fail "reply with --msg-id: $r"
+jq -e --arg m "$rid" --arg i "$in" '.ok and .msg_id == $m and .in_reply_to == $i' <<<"$r" \
+    >/dev/null || nl_fail "reply answer: $r"
+r=$(nl_node police.ticac reply "$in" --status received --msg-id "$rid" 2>/dev/null)
+[ $? = 1 ] || nl_fail "a retried reply with the same id was not refused: $r"
+jq -e --arg m "$rid" '.error == "EEXIST" and .msg_id == $m and .queued == false' <<<"$r" \
+    >/dev/null || nl_fail "retried reply answer: $r"
+r=$(nl_node police.ticac reply "$in" --status accepted 2>/dev/null) || nl_fail "reply: $r"
+jq -e '.ok and (.msg_id | test("^[0-9a-f]{32}$"))' <<<"$r" >/dev/null ||
+    nl_fail "a reply without --msg-id does not name its id: $r"
+nl_wait 30 nl_json_eq cac.chiangmai '.items | length' 2 inbox list ||
+    nl_fail "cac.chiangmai has $(nl_node cac.chiangmai inbox list | jq '.items | length') answers, not 2"
+nl_wait 30 nl_json_eq police.ticac '.items | length' 0 outbox || nl_fail "police outbox not empty"
+nl_json_eq cac.chiangmai '.items | length' 2 inbox list || nl_fail "an answer arrived twice"
 nl_finish
 echo "PASS: node hardening (defects 10, 12)"
