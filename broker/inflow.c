@@ -100,15 +100,6 @@ static int bind_port(const refbus_broker *b)
     return atoi(colon + 1);
 }
 
-static int port_of(const struct sockaddr_storage *s)
-{
-    if (s->ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)s)->sin_port);
-    if (s->ss_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)s)->sin6_port);
-    return -1;
-}
-
 /* Bytes libzmq read from `fd` when it is one of our accepted TCP connections; -1 otherwise. */
 static int64_t read_by_libzmq(int fd, int port, struct sockaddr_storage *remote)
 {
@@ -117,7 +108,8 @@ static int64_t read_by_libzmq(int fd, int port, struct sockaddr_storage *remote)
     socklen_t ll = sizeof local, pl = sizeof *remote;
     uint64_t read = 0;
     if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
-        getsockname(fd, (struct sockaddr *)&local, &ll) != 0 || port_of(&local) != port ||
+        getsockname(fd, (struct sockaddr *)&local, &ll) != 0 ||
+        refbus_sockaddr_port(&local) != port ||
         getpeername(fd, (struct sockaddr *)remote, &pl) != 0)
         return -1;
     /* not ESTABLISHED (already cut, or closing: libzmq is letting it go) is skipped */
@@ -128,7 +120,7 @@ static int64_t read_by_libzmq(int fd, int port, struct sockaddr_storage *remote)
 
 static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-    if (a->ss_family != b->ss_family || port_of(a) != port_of(b))
+    if (a->ss_family != b->ss_family || refbus_sockaddr_port(a) != refbus_sockaddr_port(b))
         return 0;
     if (a->ss_family == AF_INET)
         return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
@@ -232,7 +224,7 @@ void broker_inflow_check(refbus_broker *b)
     snprintf(text, sizeof text,
              "connection from %s:%d cut: %llu MiB sent without finishing a message while the "
              "broker held %llu MiB (max_memory_mb %u)",
-             addr, port_of(&best_peer), (unsigned long long)(best >> 20),
+             addr, refbus_sockaddr_port(&best_peer), (unsigned long long)(best >> 20),
              (unsigned long long)(anon >> 20), b->cfg.max_memory_mb);
     /* libzmq owns the descriptor: shutdown (not close) makes it read end of file and close
      * it itself, dropping what it buffered for that connection. */

@@ -97,7 +97,7 @@ int refbus_sock_bytes_read(int fd, uint64_t *read)
     return 0;
 }
 
-static int port_of(const struct sockaddr_storage *s)
+int refbus_sockaddr_port(const struct sockaddr_storage *s)
 {
     if (s->ss_family == AF_INET)
         return ntohs(((const struct sockaddr_in *)s)->sin_port);
@@ -122,7 +122,7 @@ int refbus_sock_find_port(int port, int local, int after)
             continue;
         if ((local ? getsockname(fd, (struct sockaddr *)&a, &al)
                    : getpeername(fd, (struct sockaddr *)&a, &al)) != 0 ||
-            port_of(&a) != port)
+            refbus_sockaddr_port(&a) != port)
             continue;
         if (local && getpeername(fd, (struct sockaddr *)&a, &(socklen_t){sizeof a}) != 0)
             continue; /* the listening socket */

@@ -45,6 +45,9 @@ void refbus_harden_heap_return(void);
  * received (TCP_INFO) minus what still waits in its queue (SIOCINQ). Errors: REFBUS_EINVAL
  * (not an ESTABLISHED TCP socket, e.g. one already shut down), REFBUS_EIO. */
 int refbus_sock_bytes_read(int fd, uint64_t *read) REFBUS_WUR;
+/* The port of an AF_INET / AF_INET6 address (host order), -1 for any other family. */
+struct sockaddr_storage;
+int refbus_sockaddr_port(const struct sockaddr_storage *s);
 /* The first ESTABLISHED TCP socket of this process whose local (`local` = 1) or remote port is
  * `port`, from `after` + 1 on (start with -1); -1 when there is none. Walks /proc/self/fd. */
 int refbus_sock_find_port(int port, int local, int after);

@@ -193,6 +193,22 @@ int refbus_node_request(refbus_node *n, const char *request_json, char **reply)
     return exchange(n, request_json, reply);
 }
 
+/* request() for something that queues a message with id `mid`: when the request left but no
+ * answer came (whether the daemon queued it is unknown), the answer made here names the id to
+ * look up (refbus_node_outbox) before anything is sent again. */
+static int request_queuing(refbus_node *n, json_t *req, const char *mid, char **reply)
+{
+    int rc = request(n, req, reply);
+    if ((rc == REFBUS_ETIMEOUT || rc == REFBUS_ETRANSPORT) && reply && !*reply) {
+        json_t *j = json_pack("{s:b, s:s, s:i, s:s, s:s, s:n}", "ok", 0, "error",
+                              refbus_errname(rc), "code", rc, "message", n->last_error, "msg_id",
+                              mid, "queued");
+        *reply = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+    }
+    return rc;
+}
+
 int refbus_node_send(refbus_node *n, const char *referral_json, const char *const *to,
                      size_t n_to, const refbus_node_send_opts *opts, char **reply)
 {
@@ -237,17 +253,7 @@ int refbus_node_send(refbus_node *n, const char *referral_json, const char *cons
             json_object_set_new(req, "expires_in_ms",
                                 json_integer((json_int_t)opts->expires_in_ms));
     }
-    int rc = request(n, req, reply);
-    if ((rc == REFBUS_ETIMEOUT || rc == REFBUS_ETRANSPORT) && reply && !*reply) {
-        /* The request left; whether the daemon queued it is unknown. Say which id to look up
-         * (refbus_node_outbox) before anything is sent again. */
-        json_t *j = json_pack("{s:b, s:s, s:i, s:s, s:s, s:n}", "ok", 0, "error",
-                              refbus_errname(rc), "code", rc, "message", n->last_error, "msg_id",
-                              mid, "queued");
-        *reply = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        json_decref(j);
-    }
-    return rc;
+    return request_queuing(n, req, mid, reply);
 }
 
 int refbus_node_inbox_poll(refbus_node *n, uint64_t after_seq, unsigned max, char **reply)
@@ -291,15 +297,7 @@ int refbus_node_reply_id(refbus_node *n, const char *msg_id, const char *reply_i
         snprintf(n->last_error, sizeof n->last_error, "reason code and text must be UTF-8");
         return REFBUS_EINVAL;
     }
-    int rc = request(n, req, reply);
-    if ((rc == REFBUS_ETIMEOUT || rc == REFBUS_ETRANSPORT) && reply && !*reply) {
-        json_t *j = json_pack("{s:b, s:s, s:i, s:s, s:s, s:n}", "ok", 0, "error",
-                              refbus_errname(rc), "code", rc, "message", n->last_error, "msg_id",
-                              mid, "queued");
-        *reply = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        json_decref(j);
-    }
-    return rc;
+    return request_queuing(n, req, mid, reply);
 }
 
 int refbus_node_reply(refbus_node *n, const char *msg_id, const char *status,
