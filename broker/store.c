@@ -23,12 +23,9 @@ struct dedup_val {
 
 int refbus_store_err(int mdb_rc)
 {
-    int rc = refbus_lmdb_code(mdb_rc);
     /* A full map or disk is answered to senders and logged (rate-limited) by the batch loop,
-     * a fatal error stops the broker; only the odd ones are worth a line each here. */
-    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE || rc == REFBUS_EIO)
-        log_error("lmdb: %s", mdb_strerror(mdb_rc));
-    return rc;
+     * a fatal error stops the broker; only the odd ones are worth a line each. */
+    return refbus_lmdb_err(mdb_rc, "broker store");
 }
 
 size_t refbus_store_qkey(uint8_t *out, const char *agency, int prio_byte, uint64_t seq)

@@ -44,6 +44,19 @@ uint64_t refbus_get_u64be(const uint8_t in[8])
     return v;
 }
 
+void refbus_put_u32be(uint8_t out[4], uint32_t v)
+{
+    for (int i = 3; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+uint32_t refbus_get_u32be(const uint8_t in[4])
+{
+    return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
+}
+
 void refbus_hex(char *out, const uint8_t *in, size_t len)
 {
     sodium_bin2hex(out, len * 2 + 1, in, len);

@@ -13,9 +13,12 @@ uint64_t refbus_now_ms(void);
 /* Monotonic milliseconds, for timeouts. */
 uint64_t refbus_mono_ms(void);
 
-/* 64-bit big-endian encoding: LMDB keys that sort in numeric order. */
+/* The one big-endian codec (network order): LMDB keys that sort in numeric order, the length
+ * and counter fields of signed inputs and key files. */
 void refbus_put_u64be(uint8_t out[8], uint64_t v);
 uint64_t refbus_get_u64be(const uint8_t in[8]);
+void refbus_put_u32be(uint8_t out[4], uint32_t v);
+uint32_t refbus_get_u32be(const uint8_t in[4]);
 
 /* Lower-case hex of `len` bytes into `out` (2*len+1 bytes, NUL-terminated). */
 void refbus_hex(char *out, const uint8_t *in, size_t len);

@@ -36,14 +36,12 @@ struct refbus_store {
     uint8_t *keys; /* N_KEYS x 32, sodium_malloc'd, read-only */
 };
 
-/* One mapping (refbus_lmdb_code); a fatal error is remembered so that the daemon stops. */
+/* The one mapping (refbus_lmdb_err); a fatal error is remembered so that the daemon stops. */
 static int lmdb_err(refbus_store *s, int e, const char *what)
 {
-    int rc = refbus_lmdb_code(e);
+    int rc = refbus_lmdb_err(e, what);
     if (rc == REFBUS_ESTORAGE && s && !s->fatal)
         s->fatal = e;
-    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE || rc == REFBUS_EIO)
-        log_error("store: %s: %s", what, mdb_strerror(e));
     return rc;
 }
 
