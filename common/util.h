@@ -13,6 +13,14 @@ uint64_t refbus_now_ms(void);
 /* Monotonic milliseconds, for timeouts. */
 uint64_t refbus_mono_ms(void);
 
+/* Room for any refbus_time_iso() text. */
+#define REFBUS_TIME_ISO_MAX 40
+/* The one time format, ISO-8601 in UTC: "2026-03-14T09:30:00Z", or with `with_ms`
+ * "2026-03-14T09:30:00.250Z", for Unix time `ms` (milliseconds) into `out` (`cap` bytes,
+ * REFBUS_TIME_ISO_MAX is always enough; always NUL-terminated when cap > 0). A time gmtime
+ * cannot convert is written "@MS". */
+void refbus_time_iso(char *out, size_t cap, uint64_t ms, int with_ms);
+
 /* The one big-endian codec (network order): LMDB keys that sort in numeric order, the length
  * and counter fields of signed inputs and key files. */
 void refbus_put_u64be(uint8_t out[8], uint64_t v);

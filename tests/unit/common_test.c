@@ -104,6 +104,25 @@ static void test_big_endian(void **s)
     assert_true(memcmp(a, b, 8) < 0);
 }
 
+/* The one time format, UTC, with and without milliseconds. */
+static void test_time_iso(void **s)
+{
+    (void)s;
+    char t[REFBUS_TIME_ISO_MAX], small[12];
+    refbus_time_iso(t, sizeof t, 0, 0);
+    assert_string_equal(t, "1970-01-01T00:00:00Z");
+    refbus_time_iso(t, sizeof t, 1773480600250ull, 1);
+    assert_string_equal(t, "2026-03-14T09:30:00.250Z");
+    refbus_time_iso(t, sizeof t, 1773480600250ull, 0);
+    assert_string_equal(t, "2026-03-14T09:30:00Z");
+    refbus_time_iso(t, sizeof t, 951782400007ull, 1); /* a leap day */
+    assert_string_equal(t, "2000-02-29T00:00:00.007Z");
+    refbus_time_iso(t, sizeof t, UINT64_MAX, 1); /* far beyond year 9999: still terminated */
+    assert_non_null(memchr(t, 0, sizeof t));
+    refbus_time_iso(small, sizeof small, 1773480600250ull, 1);
+    assert_string_equal(small, "2026-03-14T");
+}
+
 static void test_hex(void **s)
 {
     (void)s;
@@ -155,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_permanent),
         cmocka_unit_test(test_lmdb_code),
         cmocka_unit_test(test_big_endian),
+        cmocka_unit_test(test_time_iso),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_atomic_write),
     };
