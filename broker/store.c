@@ -278,10 +278,7 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
         return rc;
     uint32_t n = (uint32_t)h->n_recipients;
     size_t sl = strlen(h->sender);
-    cnt[0] = (uint8_t)n;
-    cnt[1] = (uint8_t)(n >> 8);
-    cnt[2] = (uint8_t)(n >> 16);
-    cnt[3] = (uint8_t)(n >> 24);
+    refbus_put_u32le(cnt, n);
     memcpy(cnt + 4, h->sender, sl); /* whose quota the envelope counts against */
     v = (MDB_val){4 + sl, cnt};
     if ((rc = refbus_store_err(mdb_put(txn, s->pending, &k, &v, MDB_APPEND))) != 0)
@@ -362,8 +359,7 @@ int refbus_store_dequeue(refbus_store *s, MDB_txn *txn, const char *agency, uint
     size_t plen = pv.mv_size;
     memcpy(c, pv.mv_data, plen);
     c[plen] = 0;
-    uint32_t n = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 |
-                 (uint32_t)c[3] << 24;
+    uint32_t n = refbus_get_u32le(c);
     if (n <= 1) {
         /* Last recipient served: the ciphertext is no longer needed; dedup stays forever. */
         if ((rc = refbus_store_err(mdb_get(txn, s->envs, &pk, &ev))) != 0)
@@ -375,10 +371,7 @@ int refbus_store_dequeue(refbus_store *s, MDB_txn *txn, const char *agency, uint
         return plen > 4 ? queued_add(s, txn, (const char *)c + 4, -(int64_t)elen) : 0;
     }
     n--;
-    c[0] = (uint8_t)n;
-    c[1] = (uint8_t)(n >> 8);
-    c[2] = (uint8_t)(n >> 16);
-    c[3] = (uint8_t)(n >> 24);
+    refbus_put_u32le(c, n);
     pv = (MDB_val){plen, c};
     return refbus_store_err(mdb_put(txn, s->pending, &pk, &pv, 0));
 }

@@ -74,6 +74,19 @@ uint32_t refbus_get_u32be(const uint8_t in[4])
     return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
 }
 
+void refbus_put_u32le(uint8_t out[4], uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+uint32_t refbus_get_u32le(const uint8_t in[4])
+{
+    return (uint32_t)in[3] << 24 | (uint32_t)in[2] << 16 | (uint32_t)in[1] << 8 | in[0];
+}
+
 void refbus_hex(char *out, const uint8_t *in, size_t len)
 {
     sodium_bin2hex(out, len * 2 + 1, in, len);

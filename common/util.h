@@ -27,6 +27,10 @@ void refbus_put_u64be(uint8_t out[8], uint64_t v);
 uint64_t refbus_get_u64be(const uint8_t in[8]);
 void refbus_put_u32be(uint8_t out[4], uint32_t v);
 uint32_t refbus_get_u32be(const uint8_t in[4]);
+/* Little-endian 32 bits: the envelope's padded-length prefix (docs/PROTOCOL.md) and the
+ * broker's pending-recipient counter, formats fixed before the rule above. */
+void refbus_put_u32le(uint8_t out[4], uint32_t v);
+uint32_t refbus_get_u32le(const uint8_t in[4]);
 
 /* Lower-case hex of `len` bytes into `out` (2*len+1 bytes, NUL-terminated). */
 void refbus_hex(char *out, const uint8_t *in, size_t len);

@@ -254,10 +254,7 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
         goto out;
     }
     memset(padded, 0, bucket);
-    padded[0] = (uint8_t)payload_len;
-    padded[1] = (uint8_t)(payload_len >> 8);
-    padded[2] = (uint8_t)(payload_len >> 16);
-    padded[3] = (uint8_t)(payload_len >> 24);
+    refbus_put_u32le(padded, (uint32_t)payload_len);
     if (payload_len)
         memcpy(padded + LEN_PREFIX, payload, payload_len);
     crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, padded, bucket, hdr_buf, hdr_len, NULL,
@@ -517,8 +514,7 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
         rc = REFBUS_EDECRYPT;
         goto out;
     }
-    size_t plen = (size_t)padded[0] | (size_t)padded[1] << 8 | (size_t)padded[2] << 16 |
-                  (size_t)padded[3] << 24;
+    size_t plen = refbus_get_u32le(padded);
     if (plen > bucket - LEN_PREFIX || plen > REFBUS_MAX_PAYLOAD ||
         refbus_envelope_bucket(plen) != bucket ||
         (bucket - LEN_PREFIX - plen &&

@@ -83,7 +83,7 @@ static void test_lmdb_code(void **s)
     }
 }
 
-/* The one big-endian codec, against fixed bytes. */
+/* The one big-endian codec (and the little-endian pair), against fixed bytes. */
 static void test_big_endian(void **s)
 {
     (void)s;
@@ -97,6 +97,9 @@ static void test_big_endian(void **s)
     assert_true(refbus_get_u32be(b8 + 4) == 0x89abcdefu);
     refbus_put_u32be(out, UINT32_MAX);
     assert_true(refbus_get_u32be(out) == UINT32_MAX);
+    refbus_put_u32le(out, 0x89abcdefu);
+    assert_memory_equal(out, (const uint8_t[]){0xef, 0xcd, 0xab, 0x89}, 4);
+    assert_true(refbus_get_u32le(out) == 0x89abcdefu);
     /* keys sort as numbers */
     uint8_t a[8], b[8];
     refbus_put_u64be(a, 255);
