@@ -97,8 +97,9 @@ static void test_big_endian(void **s)
     assert_true(refbus_get_u32be(b8 + 4) == 0x89abcdefu);
     refbus_put_u32be(out, UINT32_MAX);
     assert_true(refbus_get_u32be(out) == UINT32_MAX);
+    static const uint8_t le[4] = {0xef, 0xcd, 0xab, 0x89};
     refbus_put_u32le(out, 0x89abcdefu);
-    assert_memory_equal(out, (const uint8_t[]){0xef, 0xcd, 0xab, 0x89}, 4);
+    assert_memory_equal(out, le, 4);
     assert_true(refbus_get_u32le(out) == 0x89abcdefu);
     /* keys sort as numbers */
     uint8_t a[8], b[8];
