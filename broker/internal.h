@@ -65,7 +65,7 @@ struct refbus_broker {
         uint64_t at_ms;
         uint32_t suppressed;
     } slog;            /* rate limit of storage error lines (room.c) */
-    refbus_store *store;
+    refbus_bstore *store;
     refbus_keystore *ks;
     const uint8_t *sign_sk; /* broker's Ed25519 secret (inside ks) */
     uint32_t sign_epoch;

@@ -23,7 +23,7 @@ endif()
 refbus_test(node_config_test SOURCES unit/node_config_test.c LIBS refbus_nodes PkgConfig::CMOCKA)
 refbus_test(node_client_test SOURCES unit/node_client_test.c
             LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::ZMQ pthread)
-# Issue 10: node store records are unpacked/freed (and wiped) only in nodes/records.c.
+# Issue 10: node store records are unpacked/freed (and wiped) only in nodes/store/codec.c.
 refbus_script_test(check_nodestore_wipe ${CMAKE_CURRENT_SOURCE_DIR}/check_nodestore_wipe.sh
                    TIMEOUT 60)
 refbus_script_test(node_hardening_scenario
