@@ -1,4 +1,5 @@
-/* Broker internals shared by its modules (not a public API). */
+/* Broker internals shared by its modules (not a public API): they carry the broker's private
+ * prefix broker_ (public names: refbus_broker_* in broker.h, refbus_bstore_* in store.h). */
 #ifndef REFBUS_BROKER_INTERNAL_H
 #define REFBUS_BROKER_INTERNAL_H
 

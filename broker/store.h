@@ -24,7 +24,10 @@ typedef struct refbus_bstore {
     MDB_dbi expiry;  /* expires_ms(8 BE) seq(8 BE) agency -> "" */
     MDB_dbi meta;    /* "next_seq", "directory" (signed bytes) -> value */
     refbus_audit *audit;
-    uint64_t next_seq; /* mirrored in meta; advanced only inside committed txns */
+    /* The next envelope / notice sequence number. Written to meta ("next_seq") in the same
+     * write transaction as each use; when that transaction aborts later, this copy stays ahead
+     * of the disk: a gap in the numbers, never a reuse (reopening reads it back from meta). */
+    uint64_t next_seq;
 } refbus_bstore;
 
 /* What dedup remembers of an accepted message, forever (permanent de-duplication). */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One name per thing (STYLE rule 13, docs/DESIGN.md "Names"): nm over every built refbus static
+# One name per thing (STYLE rule 13, README "Names"): nm over every built refbus static
 # library. Fails on an exported (global, defined) symbol whose prefix is not registered to the
 # library that defines it, on a symbol defined in two libraries, on a library this table does
 # not know, and on crash points outside the test variant of the node daemon.

@@ -48,3 +48,7 @@ endif()
 refbus_script_test(fault_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/fault_test.sh TIMEOUT 600)
 refbus_script_test(fault_enospc_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/fault_enospc_test.sh
                    TIMEOUT 300)
+# The C API as agency systems get it: installed into a scratch prefix, built with pkg-config.
+refbus_script_test(node_client_install ${CMAKE_CURRENT_SOURCE_DIR}/scenario/client_install_test.sh
+                   TIMEOUT 120)
+set_property(TEST node_client_install APPEND PROPERTY ENVIRONMENT CC=${CMAKE_C_COMPILER})

@@ -1,5 +1,5 @@
-/* refbus-node: parse the command line and call the library (nodes/client/cli.h). GNU getopt
- * permutes the arguments, so options may come before or after the command. */
+/* refbus-node: parse the command line and call the subcommands (cli.h). GNU getopt permutes
+ * the arguments, so options may come before or after the command. */
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>

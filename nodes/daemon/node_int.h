@@ -1,6 +1,7 @@
-/* The refbus-node daemon's context and the functions its modules share (internal: agency
- * systems use nodes/client/refbus_node.h). One context per daemon, driven by one zmq_poll loop
- * (daemon.c); no other global state but the stop flag. */
+/* The refbus-node daemon's context (nd_daemon) and the functions its modules share, all with
+ * the daemon's private prefix nd_ (internal: agency systems use nodes/client/refbus_node.h; the
+ * public entry points are refbus_node_daemon_* in daemon.h). One context per daemon, driven by
+ * one zmq_poll loop (daemon.c); no other global state but the stop flag. */
 #ifndef REFBUS_NODES_NODE_INT_H
 #define REFBUS_NODES_NODE_INT_H
 

@@ -1,6 +1,7 @@
 /* The thread state machine: which answer may follow which, per agency, and the history of a
- * thread. Records are protobuf-c messages; everything added here is malloc'd so that
- * free_unpacked() releases it like an unpacked field. */
+ * thread. Records are protobuf-c messages (nodes/store/node_store.proto); everything added here
+ * is malloc'd so that the store's codec (refbus_nrec_free, nodes/store/codec.c) wipes and frees
+ * it like an unpacked field. */
 #include "nodes/rules/thread.h"
 
 #include <ctype.h>

@@ -1,6 +1,7 @@
-/* The node store's record codec: the one place node store records (nodes/store/node_store.proto)
- * are unpacked, packed and freed, with protobuf-c's wiping allocator. No LMDB here, so that the
- * thread rules (nodes/rules/thread.c) can use it without the store. */
+/* The node store's record codec: the one place node store records (node_store.proto) are
+ * unpacked, packed and freed, with protobuf-c's wiping allocator (tests/check_nodestore_wipe.sh
+ * keeps it so). No LMDB here, so the thread rules (nodes/rules/thread.c) use it without the
+ * store. */
 #include "nodes/store/codec.h"
 
 #include <stdlib.h>

@@ -1,5 +1,6 @@
-/* Typed store records: packing, the outbox with its msg-id index, sent messages, the inbox with
- * its keyed dedup index, threads and clear metadata. Plaintext buffers are wiped after use. */
+/* Typed store records on the sealed tables: the outbox with its msg-id index, sent messages, the
+ * inbox with its keyed dedup index, threads and clear metadata. Records are packed and unpacked
+ * by the codec (codec.c); plaintext buffers are wiped after use. */
 #include "nodes/store/records.h"
 
 #include <stdlib.h>
