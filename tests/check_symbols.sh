@@ -2,7 +2,9 @@
 # One name per thing (STYLE rule 13, README "Names"): nm over every built refbus static
 # library. Fails on an exported (global, defined) symbol whose prefix is not registered to the
 # library that defines it, on a symbol defined in two libraries, on a library this table does
-# not know, and on crash points outside the test variant of the node daemon.
+# not know, on crash points outside the test variant of the node daemon, and on a dependency
+# against the one-way order (DEPS: a library may use only the refbus libraries listed for it;
+# the node rules use no LMDB and no ZeroMQ, the node client no LMDB).
 #   check_symbols.sh             check build/lib (REFBUS_BIN_DIR/../lib under ctest)
 #   check_symbols.sh --selftest  show that the check fails on planted bad objects
 # A new module: add its prefix to PREFIXES below, on the line of the library that defines it.
@@ -29,6 +31,21 @@ refbus_node_daemon: refbus_node_daemon_ nd_
 refbus_node_client: refbus_node_
 refbus_pb: GENERATED
 EOF
+# library: the refbus libraries it may use (besides itself); NOLMDB / NOZMQ: no mdb_* / zmq_*.
+read -r -d '' DEPS <<'EOF'
+refbus_common:
+refbus_pb:
+refbus_proto: refbus_common refbus_pb
+refbus_keys: refbus_common refbus_pb refbus_proto
+refbus_audit: refbus_common refbus_pb refbus_proto
+refbus_broker: refbus_common refbus_pb refbus_proto refbus_keys refbus_audit
+refbus_node_records: refbus_common refbus_pb refbus_proto NOLMDB NOZMQ
+refbus_node_rules: refbus_common refbus_pb refbus_proto refbus_node_records NOLMDB NOZMQ
+refbus_node_store: refbus_common refbus_pb refbus_proto refbus_node_records refbus_node_rules NOZMQ
+refbus_node_config: refbus_common refbus_pb refbus_proto NOLMDB NOZMQ
+refbus_node_daemon: refbus_common refbus_pb refbus_proto refbus_keys refbus_audit refbus_node_records refbus_node_rules refbus_node_store refbus_node_config
+refbus_node_client: refbus_common refbus_pb refbus_proto refbus_node_config NOLMDB
+EOF
 GENERATED_RE='^refbus__[a-z0-9]+__[a-z0-9_]+$'
 # Only in the test variant (never installed): the node daemon's crash points.
 TESTONLY_RE='^nd_crash_point$'
@@ -39,16 +56,33 @@ check() {
     command -v nm >/dev/null || { echo "FAIL: nm not found" >&2; return 1; }
     local -a libs=("$libdir"/librefbus_*.a)
     [ -e "${libs[0]}" ] || { echo "FAIL: no refbus libraries in $libdir" >&2; return 1; }
-    # one line per defined global symbol: library  variant  object  symbol
-    local table
+    # one line per defined global symbol: library  variant  object  symbol  type; then one per
+    # undefined reference: U library variant object symbol
+    local table refs
     table=$(for f in "${libs[@]}"; do
         lib=$(basename "$f" .a); lib=${lib#lib}
         base=${lib%_testhooks}
         nm -A -P -g --defined-only "$f" 2>/dev/null |
             sed -nE "s/^[^[]*\[([^]]+)\]: ([^ ]+) ([A-Za-z]) .*/$base $lib \1 \2 \3/p"
     done)
-    out=$(awk -v prefixes="$PREFIXES" -v gen="$GENERATED_RE" -v testonly="$TESTONLY_RE" '
+    refs=$(for f in "${libs[@]}"; do
+        lib=$(basename "$f" .a); lib=${lib#lib}
+        base=${lib%_testhooks}
+        nm -A -P -u "$f" 2>/dev/null |
+            sed -nE "s/^[^[]*\[([^]]+)\]: ([^ ]+) U.*/U $base $lib \1 \2/p"
+    done)
+    out=$(awk -v prefixes="$PREFIXES" -v deps="$DEPS" -v gen="$GENERATED_RE" -v testonly="$TESTONLY_RE" '
         BEGIN {
+            n = split(deps, dl, "\n")
+            for (i = 1; i <= n; i++) {
+                if (dl[i] == "") continue
+                split(dl[i], w, " "); l = w[1]; sub(/:$/, "", l); hasdeps[l] = 1
+                for (j = 2; j in w; j++) {
+                    if (w[j] == "NOLMDB") nolmdb[l] = 1
+                    else if (w[j] == "NOZMQ") nozmq[l] = 1
+                    else may[l, w[j]] = 1
+                }
+            }
             n = split(prefixes, lines, "\n")
             for (i = 1; i <= n; i++) {
                 if (lines[i] == "") continue
@@ -59,10 +93,23 @@ check() {
                 }
             }
         }
+        $1 == "U" {
+            base = $2; lib = $3; obj = $4; sym = $5
+            if (sym ~ /^mdb_/ && (base in nolmdb)) { print lib "(" obj "): uses LMDB (" sym "), which " base " must not"; bad = 1 }
+            if (sym ~ /^zmq_/ && (base in nozmq)) { print lib "(" obj "): uses ZeroMQ (" sym "), which " base " must not"; bad = 1 }
+            if (!(sym in defbase) || defbase[sym] == base) next
+            if (!((base, defbase[sym]) in may)) {
+                k = base " -> " defbase[sym]
+                if (!(k in toldep)) print lib "(" obj "): uses " sym " from " defbase[sym] ", against the dependency order (DEPS in tests/check_symbols.sh)"
+                toldep[k] = 1; bad = 1
+            }
+            next
+        }
         {
             base = $1; lib = $2; obj = $3; sym = $4
-            if (!(base in known)) {
-                if (!(lib in told)) print "unknown library " lib ": register its prefixes in tests/check_symbols.sh"
+            if (lib == base && !(sym in defbase)) defbase[sym] = base
+            if (!(base in known) || !(base in hasdeps)) {
+                if (!(lib in told)) print "unknown library " lib ": register its prefixes and DEPS in tests/check_symbols.sh"
                 told[lib] = 1; bad = 1; next
             }
             # compiler-made names (sanitizers, coverage: __odr_asan.x, __sancov...) are not ours
@@ -83,16 +130,18 @@ check() {
             if (sym in where) { print sym " is defined twice: " where[sym] " and " lib "(" obj ")"; bad = 1 }
             else where[sym] = lib "(" obj ")"
         }
-        END { exit bad }' <<<"$table") || bad=1
+        END { exit bad }' <<<"$table"$'\n'"$refs") || bad=1
     [ -n "$out" ] && echo "$out" >&2
     # the check must see what it checks
     grep -q '^refbus_node_daemon refbus_node_daemon .* nd_session_connect T$' <<<"$table" ||
         { echo "FAIL: nd_session_connect not seen in refbus_node_daemon: check is blind" >&2; bad=1; }
+    grep -qE '^U refbus_node_daemon refbus_node_daemon [^ ]+ refbus_nstore_begin$' <<<"$refs" ||
+        { echo "FAIL: the daemon's use of refbus_nstore_begin not seen: dependency check is blind" >&2; bad=1; }
     if [ -f "$libdir/librefbus_node_daemon_testhooks.a" ]; then
         grep -qE '^refbus_node_daemon refbus_node_daemon_testhooks .* nd_crash_point T$' <<<"$table" ||
             { echo "FAIL: the test variant has no crash points (nd_crash_point)" >&2; bad=1; }
     fi
-    [ "$bad" = 0 ] && echo "ok: $(wc -l <<<"$table") exported symbols in ${#libs[@]} libraries, each prefixed for its library, none defined twice"
+    [ "$bad" = 0 ] && echo "ok: $(wc -l <<<"$table") exported symbols in ${#libs[@]} libraries, each prefixed for its library, none defined twice, dependencies one way"
     return "$bad"
 }
 
@@ -126,6 +175,12 @@ selftest() {
     printf 'void nd_crash_point(const char *n);\nvoid nd_crash_point(const char *n) { (void)n; }\n' >"$t/c.c"
     "$cc" -c -o "$t/hook.c.o" "$t/c.c" && ar q "$t/lib/librefbus_node_daemon.a" "$t/hook.c.o"
     expect_fail crash-point "$t/lib" 'nd_crash_point is a test hook'
+    # the rules reaching into the store (against the one-way order) and into LMDB
+    fresh
+    printf 'int refbus_nstore_begin(void);\nint mdb_txn_id(void);\nint refbus_thread_bad(void);\nint refbus_thread_bad(void) { return refbus_nstore_begin() + mdb_txn_id(); }\n' >"$t/d.c"
+    "$cc" -c -o "$t/layer.c.o" "$t/d.c" && ar q "$t/lib/librefbus_node_rules.a" "$t/layer.c.o"
+    expect_fail dependency-order "$t/lib" 'uses refbus_nstore_begin from refbus_node_store, against the dependency order'
+    expect_fail rules-lmdb "$t/lib" 'uses LMDB \(mdb_txn_id\), which refbus_node_rules must not'
     # a library nobody registered
     fresh
     cp "$t/lib/librefbus_common.a" "$t/lib/librefbus_newpart.a"
