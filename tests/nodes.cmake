@@ -1,10 +1,11 @@
 # Tests for nodes/ (refbus-node): unit tests and real-process scenarios with a broker.
+# The rules and the store link alone: the rules need no store, LMDB or ZeroMQ.
 refbus_test(node_json_test SOURCES unit/node_json_test.c unit/testutil.c
-            LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON)
+            LIBS refbus_node_rules PkgConfig::CMOCKA PkgConfig::JANSSON)
 refbus_test(node_thread_test SOURCES unit/node_thread_test.c
-            LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON)
+            LIBS refbus_node_rules PkgConfig::CMOCKA PkgConfig::JANSSON)
 refbus_test(node_store_test SOURCES unit/node_store_test.c
-            LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::LMDB)
+            LIBS refbus_node_store PkgConfig::CMOCKA PkgConfig::LMDB)
 refbus_script_test(node_flow_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_flow_test.sh
                    TIMEOUT 300)
 refbus_script_test(node_crash_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_crash_test.sh
