@@ -7,13 +7,14 @@
 # the node rules use no LMDB and no ZeroMQ, the node client no LMDB).
 #   check_symbols.sh             check build/lib (REFBUS_BIN_DIR/../lib under ctest)
 #   check_symbols.sh --selftest  show that the check fails on planted bad objects
-# A new module: add its prefix to PREFIXES below, on the line of the library that defines it.
+# A new module: add its prefix to PREFIXES below, on the line of the library that defines it;
+# a new library: a line in PREFIXES and one in DEPS.
 set -uo pipefail
 SRC=${REFBUS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BIN=${REFBUS_BIN_DIR:-$SRC/build/bin}
 
 # library: the prefixes its exported symbols may carry. The owner of a symbol is the library
-# with the LONGEST matching prefix (refbus_node_config_open belongs to refbus_node_config, not to
+# with the LONGEST matching prefix (refbus_node_config_load belongs to refbus_node_config, not to
 # refbus_node_client's refbus_node_); refbus_ alone is common's (the shared base). broker_ and nd_
 # are private prefixes: names shared between the files of the broker / the node daemon only.
 # GENERATED: protobuf-c output (refbus__<package>__*), allowed only in these libraries.

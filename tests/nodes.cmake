@@ -52,4 +52,9 @@ refbus_script_test(fault_enospc_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/fa
 # The C API as agency systems get it: installed into a scratch prefix, built with pkg-config.
 refbus_script_test(node_client_install ${CMAKE_CURRENT_SOURCE_DIR}/scenario/client_install_test.sh
                    TIMEOUT 120)
-set_property(TEST node_client_install APPEND PROPERTY ENVIRONMENT CC=${CMAKE_C_COMPILER})
+set(_client_cflags "")
+if(REFBUS_SANITIZE) # the installed libraries are instrumented: so is the program built on them
+  set(_client_cflags "-fsanitize=address,undefined")
+endif()
+set_property(TEST node_client_install APPEND PROPERTY ENVIRONMENT CC=${CMAKE_C_COMPILER}
+             "REFBUS_CLIENT_CFLAGS=${_client_cflags}")

@@ -89,7 +89,8 @@ int main(int argc, char **argv)
 EOF
 export PKG_CONFIG_PATH="$(dirname "$PC")"
 # shellcheck disable=SC2046
-"$CC" -std=c11 -Wall -Werror -o "$T/app" "$T/app.c" \
+# shellcheck disable=SC2086 # REFBUS_CLIENT_CFLAGS: the sanitizer flags of a sanitizer build
+"$CC" -std=c11 -Wall -Werror ${REFBUS_CLIENT_CFLAGS:-} -o "$T/app" "$T/app.c" \
     $(pkg-config --cflags --libs refbus-node) -lpthread \
     2>"$T/cc.log" || { cat "$T/cc.log" >&2; echo "FAIL: cannot build against the install" >&2; exit 1; }
 out=$(timeout 30 "$T/app" "$T") || { echo "FAIL: the installed API misbehaved (exit $?)" >&2; exit 1; }
