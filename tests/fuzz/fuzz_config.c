@@ -1,5 +1,5 @@
 /* libFuzzer: the one config loader (common/config.c, over inih) through both daemons' tables
- * (broker/config.c's [broker] section, nodes/config.c's [node] section), one key set as from the
+ * (broker/config.c's [broker] section, nodes/daemon/config.c's [node] section), one key set as from the
  * command line, and the node's duration parser. The input is written to a file, as an
  * operator's config is read. Byte 0 picks the reader. Must never crash, leak, leave a string
  * field or the error message unterminated, or fail without saying why. */
@@ -13,7 +13,7 @@
 #include "broker/broker.h"
 #include "common/log.h"
 #include "fuzz_util.h"
-#include "nodes/config.h"
+#include "nodes/daemon/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t ms;
         memcpy(s, data + 1, size - 1);
         s[size - 1] = 0;
-        (void)refbus_duration_parse(&ms, s);
+        (void)refbus_node_config_duration(&ms, s);
     }
     return 0;
 }

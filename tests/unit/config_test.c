@@ -17,7 +17,7 @@
 #include "broker/broker.h"
 #include "common/config.h"
 #include "common/log.h"
-#include "nodes/config.h"
+#include "nodes/daemon/config.h"
 
 typedef struct t_cfg {
     char name[16];
