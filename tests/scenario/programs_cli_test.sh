@@ -144,7 +144,8 @@ misuse "refbus-node thread" "$N" thread show                # missing: THREAD_ID
 misuse "refbus-node outbox" "$N" outbox 00ff --after 3      # paging is for the list
 misuse "refbus-node status" "$N" status --to x              # an option of send, not of status
 misuse "refbus-node run" "$N" run --limit 3                 # an option of inbox, not of run
-misuse "refbus-node" "$N" --timeout 0 status                # a bad value before the command
+misuse "refbus-node status" "$N" --timeout 0 status         # a bad value before the command
+misuse "refbus-node status" "$N" --to x status              # an option of send, before status
 
 echo "--- crash points: compiled into the test variants only"
 # Every crash point the sources name (read from the environment by a -testhooks variant).
