@@ -155,7 +155,7 @@ void cli_print_json(const cli_state *g, const char *text)
  * referral was queued before the failure (`send --wait` timing out), `queued_id` names it in
  * the document's "msg_id" field so that a program looks it up instead of sending it again. */
 int cli_fail_queued(const cli_state *g, const char *what, int code, const char *msg,
-                       const char *queued_id)
+                    const char *queued_id)
 {
     json_t *j = json_pack("{s:b, s:s, s:i, s:s}", "ok", 0, "error", refbus_errname(code), "code",
                           code, "message", msg && msg[0] ? msg : refbus_strerror(code));

@@ -11,7 +11,7 @@ static const char usage_text[] =
     "      --limit N              at most N (1 to 1000)\n" CLI_CLIENT_HELP;
 
 static int outbox_show(cli_state *g, const char *msg_id, uint64_t after,
-                  unsigned limit)
+                       unsigned limit)
 {
     refbus_node *n = NULL;
     char *reply = NULL;
