@@ -1,0 +1,307 @@
+/* The machine's primitives for refbus-bench --limits, each timed in a loop bounded in time
+ * (about 0.25 s) and count, and the ceiling they imply for the design as built.
+ *
+ * Counts per referral, one recipient, from the code as built (the issue 12 profile agrees):
+ *   sending node  seal: 1 Ed25519 signature, 2 X25519 (ephemeral key, one per recipient),
+ *                 1 AEAD over the padded payload (+ a 32-byte key wrap per recipient)
+ *                 (proto/envelope.c refbus_envelope_seal); verifies the broker's ACCEPTED
+ *                 (nodes/receipts.c) and the recipient's DELIVERED notice: 2 verifications;
+ *                 3 synced LMDB commits, one at a time (outbox in nodes/compose.c, ACCEPTED and
+ *                 the delivery notice in nodes/receipts.c).
+ *   broker        1 verification of the envelope (broker/accept.c), 1 signature on ACCEPTED,
+ *                 1 verification of DELIVERED (broker/deliver.c); its commits are shared by a
+ *                 batch (broker/broker.c group commit).
+ *   recipient     1 verification, 1 X25519 and 1 AEAD open (+ the key unwrap) per envelope
+ *                 (refbus_envelope_open), 1 signature on DELIVERED; one synced commit per
+ *                 receive pass (nodes/inbound.c group commit).
+ *   in all: 3 signatures, 5 verifications, 3 X25519, 2 AEAD over the payload; 3 synced commits
+ *   in the sending node, at most 1 per pass in the recipient, shared ones in the broker.
+ * A synced LMDB commit is two flushes (fdatasync of the data, a synced write of the meta page). */
+#include "bench/limits.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#define N_SIGN 3
+#define N_VERIFY 5
+#define N_X25519 3
+#define N_AEAD 2
+#define N_SENDER_COMMITS 3
+
+#define SPAN_US 250000u /* each primitive: about a quarter of a second */
+#define MAX_ITER 100000L
+
+static volatile uint8_t sink; /* keeps results alive */
+
+typedef int (*op_fn)(void *ctx);
+
+/* Microseconds per call of fn, over SPAN_US or MAX_ITER calls; -1 when fn fails. */
+static double time_op(op_fn fn, void *ctx)
+{
+    long n = 0;
+    uint64_t t0 = bench_now_us(), t = t0;
+    while (n < MAX_ITER && t - t0 < SPAN_US) {
+        if (fn(ctx) != 0)
+            return -1;
+        n++;
+        t = bench_now_us();
+    }
+    return (double)(t - t0) / (double)n;
+}
+
+typedef struct crypto_ctx {
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    uint8_t sig[crypto_sign_BYTES], msg[64];
+    uint8_t xsk[32], xpk[32], shared[32];
+    uint8_t key[32], nonce[24], buf[2048], ct[2048 + 16];
+} crypto_ctx;
+
+static int op_sign(void *p)
+{
+    crypto_ctx *c = p;
+    c->msg[0]++;
+    return crypto_sign_detached(c->sig, NULL, c->msg, sizeof c->msg, c->sk);
+}
+
+static int op_verify(void *p)
+{
+    crypto_ctx *c = p;
+    sink ^= (uint8_t)crypto_sign_verify_detached(c->sig, c->msg, sizeof c->msg, c->pk);
+    return 0;
+}
+
+static int op_x25519(void *p)
+{
+    crypto_ctx *c = p;
+    c->xsk[0]++;
+    int rc = crypto_scalarmult(c->shared, c->xsk, c->xpk);
+    sink ^= c->shared[0];
+    return rc;
+}
+
+static int op_aead(void *p)
+{
+    crypto_ctx *c = p;
+    c->nonce[0]++;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(c->ct, NULL, c->buf, sizeof c->buf, NULL, 0, NULL,
+                                               c->nonce, c->key);
+    sink ^= c->ct[0];
+    return 0;
+}
+
+typedef struct lmdb_ctx {
+    MDB_env *env;
+    MDB_dbi dbi;
+    uint64_t key;
+    uint8_t val[2048];
+} lmdb_ctx;
+
+static int op_lmdb(void *p)
+{
+    lmdb_ctx *c = p;
+    MDB_txn *txn;
+    c->key++;
+    MDB_val k = {sizeof c->key, &c->key}, v = {sizeof c->val, c->val};
+    if (mdb_txn_begin(c->env, NULL, 0, &txn) != 0)
+        return -1;
+    if (mdb_put(txn, c->dbi, &k, &v, 0) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+    return mdb_txn_commit(txn) == 0 ? 0 : -1; /* full sync, as refbus commits */
+}
+
+static int op_fsync(void *p)
+{
+    int fd = *(int *)p;
+    char b[128] = {0};
+    return pwrite(fd, b, sizeof b, 0) == (ssize_t)sizeof b && fsync(fd) == 0 ? 0 : -1;
+}
+
+typedef struct curve_ctx {
+    void *zctx, *srv, *cli;
+    char ep[128];
+} curve_ctx;
+
+static void *echo_main(void *p)
+{
+    curve_ctx *c = p;
+    for (;;) {
+        zmq_msg_t id, body;
+        zmq_msg_init(&id);
+        zmq_msg_init(&body);
+        if (zmq_msg_recv(&id, c->srv, 0) < 0 || zmq_msg_recv(&body, c->srv, 0) < 0 ||
+            zmq_msg_send(&id, c->srv, ZMQ_SNDMORE) < 0 || zmq_msg_send(&body, c->srv, 0) < 0) {
+            zmq_msg_close(&id);
+            zmq_msg_close(&body);
+            return NULL; /* the context was shut down */
+        }
+    }
+}
+
+static int op_curve(void *p)
+{
+    curve_ctx *c = p;
+    char b[64] = {0};
+    return zmq_send(c->cli, b, sizeof b, 0) == (int)sizeof b &&
+                   zmq_recv(c->cli, b, sizeof b, 0) == (int)sizeof b
+               ? 0
+               : -1;
+}
+
+static double measure_curve(void)
+{
+    curve_ctx c = {0};
+    char spk[41], ssk[41], cpk[41], csk[41];
+    int one = 1, zero = 0, tmo = 2000;
+    pthread_t th;
+    double us = -1;
+    size_t len = sizeof c.ep;
+    if (zmq_curve_keypair(spk, ssk) || zmq_curve_keypair(cpk, csk) || !(c.zctx = zmq_ctx_new()))
+        return -1;
+    c.srv = zmq_socket(c.zctx, ZMQ_ROUTER);
+    c.cli = zmq_socket(c.zctx, ZMQ_DEALER);
+    if (!c.srv || !c.cli)
+        goto out;
+    zmq_setsockopt(c.srv, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt(c.srv, ZMQ_CURVE_SECRETKEY, ssk, 40);
+    zmq_setsockopt(c.cli, ZMQ_CURVE_SERVERKEY, spk, 40);
+    zmq_setsockopt(c.cli, ZMQ_CURVE_PUBLICKEY, cpk, 40);
+    zmq_setsockopt(c.cli, ZMQ_CURVE_SECRETKEY, csk, 40);
+    zmq_setsockopt(c.srv, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(c.cli, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(c.cli, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
+    zmq_setsockopt(c.cli, ZMQ_SNDTIMEO, &tmo, sizeof tmo);
+    if (zmq_bind(c.srv, "tcp://127.0.0.1:*") != 0 ||
+        zmq_getsockopt(c.srv, ZMQ_LAST_ENDPOINT, c.ep, &len) != 0 || zmq_connect(c.cli, c.ep) != 0)
+        goto out;
+    if (pthread_create(&th, NULL, echo_main, &c) != 0)
+        goto out;
+    if (op_curve(&c) == 0) /* the handshake, not timed */
+        us = time_op(op_curve, &c);
+    zmq_close(c.cli);
+    c.cli = NULL;
+    zmq_ctx_shutdown(c.zctx); /* ends the echo thread's recv */
+    pthread_join(th, NULL);
+out:
+    if (c.cli)
+        zmq_close(c.cli);
+    if (c.srv)
+        zmq_close(c.srv);
+    zmq_ctx_term(c.zctx);
+    return us;
+}
+
+static double measure_lmdb(const char *dir)
+{
+    lmdb_ctx *c = calloc(1, sizeof *c);
+    char path[PATH_MAX];
+    MDB_txn *txn = NULL;
+    double us = -1;
+    snprintf(path, sizeof path, "%s/lmdb", dir);
+    if (!c || mkdir(path, 0700) != 0 || mdb_env_create(&c->env) != 0) {
+        free(c);
+        return -1;
+    }
+    randombytes_buf(c->val, sizeof c->val);
+    if (mdb_env_set_mapsize(c->env, 256u << 20) == 0 && mdb_env_open(c->env, path, 0, 0600) == 0 &&
+        mdb_txn_begin(c->env, NULL, 0, &txn) == 0 && mdb_dbi_open(txn, NULL, 0, &c->dbi) == 0 &&
+        mdb_txn_commit(txn) == 0)
+        us = time_op(op_lmdb, c);
+    else if (txn)
+        mdb_txn_abort(txn);
+    mdb_env_close(c->env);
+    free(c);
+    return us;
+}
+
+static double measure_fsync(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/fsync.dat", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    double us = op_fsync(&fd) == 0 ? time_op(op_fsync, &fd) : -1;
+    close(fd);
+    return us;
+}
+
+int bench_limits_measure(bench_limits *l, const char *dir, char *err, size_t errlen)
+{
+    crypto_ctx *c = sodium_malloc(sizeof *c);
+    memset(l, 0, sizeof *l);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    crypto_sign_keypair(c->pk, c->sk);
+    randombytes_buf(c->msg, sizeof c->msg);
+    crypto_sign_detached(c->sig, NULL, c->msg, sizeof c->msg, c->sk);
+    randombytes_buf(c->xsk, sizeof c->xsk);
+    crypto_scalarmult_base(c->xpk, c->xsk);
+    randombytes_buf(c->key, sizeof c->key);
+    randombytes_buf(c->buf, sizeof c->buf);
+    l->sign_us = time_op(op_sign, c);
+    l->verify_us = time_op(op_verify, c);
+    l->x25519_us = time_op(op_x25519, c);
+    l->aead2k_us = time_op(op_aead, c);
+    sodium_free(c);
+    l->lmdb_commit_us = measure_lmdb(dir);
+    l->fsync_us = measure_fsync(dir);
+    l->curve_rtt_us = measure_curve();
+    if (l->sign_us <= 0 || l->verify_us <= 0 || l->x25519_us <= 0 || l->aead2k_us <= 0 ||
+        l->lmdb_commit_us <= 0 || l->fsync_us <= 0 || l->curve_rtt_us <= 0) {
+        snprintf(err, errlen, "a primitive could not be measured (LMDB, fsync or ZeroMQ failed "
+                              "in %s)", dir);
+        return -1;
+    }
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    l->cores = nc > 0 ? (int)nc : 1;
+    l->crypto_us = N_SIGN * l->sign_us + N_VERIFY * l->verify_us + N_X25519 * l->x25519_us +
+                   N_AEAD * l->aead2k_us;
+    l->cpu_ceiling = l->cores * 1e6 / l->crypto_us;
+    l->sender_ceiling = 1e6 / (N_SENDER_COMMITS * l->lmdb_commit_us);
+    /* Window 1, to ACCEPTED: the sender seals (1 sign, 2 X25519, 1 AEAD) and commits its
+     * outbox; one round trip to the broker, which verifies, commits and signs; the sender
+     * verifies and commits ACCEPTED. Its third commit (the delivery notice) comes on the same
+     * thread before the next referral's, so it counts for the rate, not the latency. */
+    l->w1_floor_us = 3 * l->lmdb_commit_us + l->curve_rtt_us + 2 * l->sign_us +
+                     2 * l->verify_us + 2 * l->x25519_us + l->aead2k_us;
+    l->w1_ceiling = 1e6 / (l->w1_floor_us + l->lmdb_commit_us);
+    return 0;
+}
+
+double bench_limits_ceiling(const bench_limits *l, int senders, int window)
+{
+    double per_sender = window <= 1 ? l->w1_ceiling : l->sender_ceiling;
+    double c = per_sender * senders;
+    return c < l->cpu_ceiling ? c : l->cpu_ceiling;
+}
+
+void bench_limits_print(const bench_limits *l)
+{
+    printf("limits: Ed25519 sign %.1f us, verify %.1f us, X25519 %.1f us, "
+           "XChaCha20-Poly1305 2 KiB %.1f us\n",
+           l->sign_us, l->verify_us, l->x25519_us, l->aead2k_us);
+    printf("limits: LMDB synced commit (2 KiB put) %.0f us, fsync of a small file %.0f us, "
+           "CurveZMQ round trip on loopback %.0f us\n",
+           l->lmdb_commit_us, l->fsync_us, l->curve_rtt_us);
+    printf("limits: per referral as built: %d signatures, %d verifications, %d X25519, %d AEAD "
+           "over the payload = %.0f us of CPU; %d synced commits in the sending node (serial), "
+           "1 per receive pass in the recipient, shared ones in the broker\n",
+           N_SIGN, N_VERIFY, N_X25519, N_AEAD, l->crypto_us, N_SENDER_COMMITS);
+    printf("limits: ceiling: cryptography on %d cores %.0f/s; one sending node's commits %.0f/s; "
+           "window 1: %.2f ms to ACCEPTED at best, %.0f/s per sending node\n",
+           l->cores, l->cpu_ceiling, l->sender_ceiling, l->w1_floor_us / 1000, l->w1_ceiling);
+}
