@@ -40,6 +40,7 @@ typedef struct bench_proc {
 /* What one workload measured (refbus or Redis). Latencies are per message, 0 = not seen. */
 typedef struct bench_result {
     long messages, acked, delivered, failed;
+    long polls; /* refbus: outbox and inbox requests made to watch the referrals */
     uint64_t t0, t_last_ack, t_last_dlv;
     uint64_t *lat_ack, *lat_dlv; /* messages entries each, microseconds */
     char error[256];             /* why the workload stopped early ("" when it did not) */

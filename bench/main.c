@@ -33,7 +33,7 @@ static void usage(FILE *f)
             "  -w, --window N       per sender, referrals not yet ACCEPTED (default 64, max %d)\n"
             "      --callers N      per sender, threads calling the API (default min(window,4), "
             "max 16)\n"
-            "      --poll-us US     pause between outbox / inbox polls (default 200)\n"
+            "      --poll-us US     pause between outbox / inbox polls (default 500)\n"
             "      --timeout S      bound on each measured run (default 600)\n"
             "      --limits         also measure the machine's primitives and the ceiling\n"
             "      --compare redis  also run the workload on Redis Streams (appendfsync always)\n"
@@ -41,6 +41,8 @@ static void usage(FILE *f)
             "      --keep           keep the temporary directory\n"
             "  -h, --help  this help;  -V, --version  the version\n",
             BENCH_MAX_NODES, BENCH_MAX_NODES, BENCH_MAX_WINDOW);
+    if (!bench_redis_built())
+        fprintf(f, "(built without hiredis: --compare redis is not available)\n");
 }
 
 static int bad(const char *what)
@@ -105,7 +107,7 @@ int main(int argc, char **argv)
         {"bin-dir", required_argument, 0, 'b'},  {"keep", no_argument, 0, 'k'},
         {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
-    bench_opts o = {10000, 2048, 1, 1, 64, 0, 200, 600, 0, 0, 0, NULL};
+    bench_opts o = {10000, 2048, 1, 1, 64, 0, 500, 600, 0, 0, 0, NULL};
     int c;
     while ((c = getopt_long(argc, argv, "n:s:S:R:w:hV", lopts, NULL)) != -1) {
         switch (c) {
@@ -257,6 +259,8 @@ int main(int argc, char **argv)
         printf("refbus: per referral: flushes broker %.2f, sending node(s) %.2f, recipient "
                "node(s) %.2f, in all %.2f\n",
                per(bs, done), per(ss, done), per(rs, done), fs_total);
+    printf("refbus: watched with %.2f outbox / inbox requests per referral (every %d us)\n",
+           per((uint64_t)rr.polls, done), o.poll_us);
     printf("refbus: peak RSS (VmHWM): broker %ld KiB, sending node %ld KiB, recipient node "
            "%ld KiB, this program %ld KiB\n",
            n.broker.hwm_kb, sh, rh, cx.self.hwm_kb);
@@ -305,7 +309,8 @@ int main(int argc, char **argv)
     if (counted)
         printf(" fsyncs_broker=%.2f fsyncs_senders=%.2f fsyncs_recipients=%.2f fsyncs=%.2f",
                per(bs, done), per(ss, done), per(rs, done), fs_total);
-    printf(" rss_kb_broker=%ld rss_kb_sender=%ld rss_kb_recipient=%ld", n.broker.hwm_kb, sh, rh);
+    printf(" rss_kb_broker=%ld rss_kb_sender=%ld rss_kb_recipient=%ld polls=%.2f", n.broker.hwm_kb,
+           sh, rh, per((uint64_t)rr.polls, done));
     if (have_lim)
         printf(" ceiling_per_s=%.0f ceiling_fraction=%.3f", ceiling,
                ceiling > 0 ? acc_s / ceiling : 0);

@@ -180,9 +180,16 @@ static int poll_outbox(sender *s, refbus_node *h, char *seen)
      * by an answer that may predate it. */
     while (s->lo < hi && __atomic_load_n(&s->m[s->lo].state, __ATOMIC_ACQUIRE) == M_DONE)
         s->lo++;
-    long lo = s->lo;
-    for (long i = lo; i < hi; i++)
+    long lo = s->lo, cand = 0;
+    for (long i = lo; i < hi; i++) {
         seen[i] = __atomic_load_n(&s->m[i].state, __ATOMIC_ACQUIRE) == M_QUEUED ? 1 : 0;
+        cand += seen[i];
+    }
+    if (!cand)
+        return 0; /* nothing stored yet that could have been accepted: no request */
+    pthread_mutex_lock(&r->mu);
+    r->res->polls++;
+    pthread_mutex_unlock(&r->mu);
     char *reply = NULL;
     int rc = refbus_node_outbox_list(h, 0, BENCH_MAX_WINDOW, &reply);
     uint64_t now = bench_now_us();
@@ -283,6 +290,9 @@ static void *recv_main(void *arg)
     refbus_node_set_timeout(h, 30000);
     while (got < r->per_recv[a->idx] && !stopped(r)) {
         char *reply = NULL;
+        pthread_mutex_lock(&r->mu);
+        r->res->polls++;
+        pthread_mutex_unlock(&r->mu);
         int rc = refbus_node_inbox_poll(h, after, 1000, &reply);
         uint64_t now = bench_now_us();
         json_t *j = rc == 0 ? json_loads(reply, 0, NULL) : NULL;
