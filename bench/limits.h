@@ -18,6 +18,9 @@ typedef struct bench_limits {
 
 /* Measure (about 2 s in all) in directory `dir`. 0, or -1 with err set. */
 int bench_limits_measure(bench_limits *l, const char *dir, char *err, size_t errlen);
+/* Keep the faster of each primitive (a measurement before and one after the run: the machine
+ * at its least disturbed) and derive the ceilings again. */
+void bench_limits_best(bench_limits *l, const bench_limits *other);
 /* The ceiling for a run with `senders` sending nodes and `window` in flight each. */
 double bench_limits_ceiling(const bench_limits *l, int senders, int window);
 void bench_limits_print(const bench_limits *l);
