@@ -10,21 +10,21 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BENCH_MAX_NODES 32  /* senders, and recipients, each */
+#define BENCH_MAX_NODES 32    /* senders, and recipients, each */
 #define BENCH_MAX_WINDOW 1000 /* one outbox page (the node lists at most 1000 per answer) */
 
 typedef struct bench_opts {
-    long messages;   /* referrals in all, spread over the senders */
-    long size;       /* bytes of the referral's summary (Redis: bytes of the same document) */
-    int senders;     /* sending nodes */
-    int recipients;  /* receiving nodes; referral i of a sender goes to recipient i mod R */
-    int window;      /* per sender: referrals handed to the node and not yet ACCEPTED */
-    int callers;     /* per sender: threads calling refbus_node_send, each its own handle */
-    int poll_us;     /* pause between two outbox / inbox polls */
-    int timeout_s;   /* the whole measured phase, per workload */
-    int limits;      /* --limits */
-    int redis;       /* --compare redis */
-    int keep;        /* --keep: leave the temporary directory */
+    long messages;  /* referrals in all, spread over the senders */
+    long size;      /* bytes of the referral's summary (Redis: bytes of the same document) */
+    int senders;    /* sending nodes */
+    int recipients; /* receiving nodes; referral i of a sender goes to recipient i mod R */
+    int window;     /* per sender: referrals handed to the node and not yet ACCEPTED */
+    int callers;    /* per sender: threads calling refbus_node_send, each its own handle */
+    int poll_us;    /* pause between two outbox / inbox polls */
+    int timeout_s;  /* the whole measured phase, per workload */
+    int limits;     /* --limits */
+    int redis;      /* --compare redis */
+    int keep;       /* --keep: leave the temporary directory */
     const char *bin_dir;
 } bench_opts;
 
@@ -56,8 +56,8 @@ uint64_t bench_now_us(void);
 int bench_pct_of(bench_pct *out, const uint64_t *lat, size_t n); /* 0, or -1 out of memory */
 
 /* procs.c */
-uint64_t bench_proc_ticks(pid_t pid);      /* utime + stime, 0 when unreadable */
-long bench_proc_hwm_kb(pid_t pid);         /* VmHWM in KiB, -1 when unreadable */
+uint64_t bench_proc_ticks(pid_t pid);                       /* utime + stime, 0 when unreadable */
+long bench_proc_hwm_kb(pid_t pid);                          /* VmHWM in KiB, -1 when unreadable */
 uint64_t bench_proc_syncs(const char *sync_dir, pid_t pid); /* flushes counted so far */
 /* Start argv[0] with extra environment (NULL-terminated "K=V" list, may be NULL), stdin from
  * /dev/null, stdout and stderr appended to `log`. 0 or -1 (errno). */

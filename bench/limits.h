@@ -8,11 +8,11 @@
 typedef struct bench_limits {
     double sign_us, verify_us, x25519_us, aead2k_us, lmdb_commit_us, fsync_us, curve_rtt_us;
     /* implied by them and the counts per referral (limits.c says where each count comes from) */
-    double crypto_us;       /* CPU of the public-key and AEAD work per referral, all processes */
-    double cpu_ceiling;     /* referrals/s with every core doing only that cryptography */
-    double sender_ceiling;  /* referrals/s one sending node's serial synced commits allow */
-    double w1_floor_us;     /* window 1: the critical path to ACCEPTED */
-    double w1_ceiling;      /* window 1: referrals/s per sending node */
+    double crypto_us;      /* CPU of the public-key and AEAD work per referral, all processes */
+    double cpu_ceiling;    /* referrals/s with every core doing only that cryptography */
+    double sender_ceiling; /* referrals/s one sending node's serial synced commits allow */
+    double w1_floor_us;    /* window 1: the critical path to ACCEPTED */
+    double w1_ceiling;     /* window 1: referrals/s per sending node */
     int cores;
 } bench_limits;
 

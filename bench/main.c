@@ -74,9 +74,15 @@ static void snap_all(void *p, int which)
     bench_snap(&c->self, which, NULL);
 }
 
-static double ms(uint64_t us) { return (double)us / 1e3; }
+static double ms(uint64_t us)
+{
+    return (double)us / 1e3;
+}
 
-static double per(uint64_t v, long count) { return count > 0 ? (double)v / (double)count : 0; }
+static double per(uint64_t v, long count)
+{
+    return count > 0 ? (double)v / (double)count : 0;
+}
 
 static double rate(long count, uint64_t t0, uint64_t t1)
 {
@@ -92,22 +98,27 @@ static void sum(const bench_net *n, int from, int to, uint64_t *ticks, uint64_t 
         const bench_proc *p = &n->nodes[i];
         *ticks += p->ticks[1] - p->ticks[0];
         *syncs += p->syncs[1] - p->syncs[0];
-        if (p->hwm_kb > *hwm)
-            *hwm = p->hwm_kb;
+        if (p->hwm_kb > *hwm) *hwm = p->hwm_kb;
     }
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option lopts[] = {
-        {"messages", required_argument, 0, 'n'}, {"size", required_argument, 0, 's'},
-        {"senders", required_argument, 0, 'S'},  {"recipients", required_argument, 0, 'R'},
-        {"window", required_argument, 0, 'w'},   {"callers", required_argument, 0, 'c'},
-        {"poll-us", required_argument, 0, 'p'},  {"timeout", required_argument, 0, 't'},
-        {"limits", no_argument, 0, 'L'},         {"compare", required_argument, 0, 'C'},
-        {"bin-dir", required_argument, 0, 'b'},  {"keep", no_argument, 0, 'k'},
-        {"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0}};
+    static const struct option lopts[] = {{"messages", required_argument, 0, 'n'},
+                                          {"size", required_argument, 0, 's'},
+                                          {"senders", required_argument, 0, 'S'},
+                                          {"recipients", required_argument, 0, 'R'},
+                                          {"window", required_argument, 0, 'w'},
+                                          {"callers", required_argument, 0, 'c'},
+                                          {"poll-us", required_argument, 0, 'p'},
+                                          {"timeout", required_argument, 0, 't'},
+                                          {"limits", no_argument, 0, 'L'},
+                                          {"compare", required_argument, 0, 'C'},
+                                          {"bin-dir", required_argument, 0, 'b'},
+                                          {"keep", no_argument, 0, 'k'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {"version", no_argument, 0, 'V'},
+                                          {0, 0, 0, 0}};
     bench_opts o = {10000, 2048, 1, 1, 64, 0, 500, 600, 0, 0, 0, NULL};
     int c;
     while ((c = getopt_long(argc, argv, "n:s:S:R:w:hV", lopts, NULL)) != -1) {
@@ -145,32 +156,38 @@ int main(int argc, char **argv)
             if ((o.timeout_s = (int)num(optarg, 1, 86400)) < 0)
                 return bad("--timeout: seconds from 1 to 86400");
             break;
-        case 'L': o.limits = 1; break;
+        case 'L':
+            o.limits = 1;
+            break;
         case 'C':
-            if (strcmp(optarg, "redis") != 0)
-                return bad("--compare: only \"redis\" is known");
+            if (strcmp(optarg, "redis") != 0) return bad("--compare: only \"redis\" is known");
             o.redis = 1;
             break;
-        case 'b': o.bin_dir = optarg; break;
-        case 'k': o.keep = 1; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("refbus-bench %s\n", REFBUS_VERSION); return 0;
-        default: usage(stderr); return 2;
+        case 'b':
+            o.bin_dir = optarg;
+            break;
+        case 'k':
+            o.keep = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("refbus-bench %s\n", REFBUS_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
-    if (optind < argc)
-        return bad("unexpected argument (see --help)");
-    if (o.messages < o.senders)
-        return bad("--messages must be at least --senders");
-    if (!o.callers)
-        o.callers = o.window < 4 ? o.window : 4;
-    if (o.callers > o.window)
-        return bad("--callers cannot exceed --window");
+    if (optind < argc) return bad("unexpected argument (see --help)");
+    if (o.messages < o.senders) return bad("--messages must be at least --senders");
+    if (!o.callers) o.callers = o.window < 4 ? o.window : 4;
+    if (o.callers > o.window) return bad("--callers cannot exceed --window");
     if (o.redis && !bench_redis_built())
         return bad("--compare redis: this refbus-bench was built without hiredis "
                    "(libhiredis-dev)");
-    if (sodium_init() < 0)
-        return 1;
+    if (sodium_init() < 0) return 1;
 
     /* Argon2id at its minimum for the test passphrase: it costs only at start, never per
      * referral. Nothing of the caller's environment may point the tools elsewhere. */
@@ -181,8 +198,7 @@ int main(int argc, char **argv)
     unsetenv("LD_PRELOAD");
     char self_dir[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self_dir, sizeof self_dir - 1);
-    if (len <= 0)
-        return bad("cannot find my own directory (/proc/self/exe)");
+    if (len <= 0) return bad("cannot find my own directory (/proc/self/exe)");
     self_dir[len] = 0;
     *strrchr(self_dir, '/') = 0;
 
@@ -210,8 +226,7 @@ int main(int argc, char **argv)
     char ldir[2][sizeof n.dir + 16];
     for (int k = 0; k < 2; k++) {
         snprintf(ldir[k], sizeof ldir[k], "%s/limits%d", n.dir, k);
-        if (o.limits && mkdir(ldir[k], 0700) != 0)
-            o.limits = 0;
+        if (o.limits && mkdir(ldir[k], 0700) != 0) o.limits = 0;
     }
     if (o.limits) { /* before the run, and again after it: the faster of the two counts */
         if (bench_limits_measure(&lim, ldir[0], err, sizeof err) != 0)
@@ -247,8 +262,8 @@ int main(int argc, char **argv)
     if (bench_pct_of(&pa, rr.lat_ack, (size_t)rr.messages) ||
         bench_pct_of(&pd, rr.lat_dlv, (size_t)rr.messages))
         return 1;
-    double acc_s = rate(rr.acked, rr.t0, rr.t_last_ack), dlv_s = rate(rr.delivered, rr.t0,
-                                                                       rr.t_last_dlv);
+    double acc_s = rate(rr.acked, rr.t0, rr.t_last_ack),
+           dlv_s = rate(rr.delivered, rr.t0, rr.t_last_dlv);
     uint64_t st, ss, rt, rs;
     long sh, rh;
     sum(&n, 0, n.n_send, &st, &ss, &sh);
@@ -314,10 +329,10 @@ int main(int argc, char **argv)
            "accept_p50_ms=%.3f accept_p99_ms=%.3f accept_max_ms=%.3f deliver_p50_ms=%.3f "
            "deliver_p99_ms=%.3f deliver_max_ms=%.3f cpu_us_broker=%.0f cpu_us_senders=%.0f "
            "cpu_us_recipients=%.0f cpu_us_client=%.0f",
-           o.messages, o.size, o.senders, o.recipients, o.window, rr.acked, rr.delivered,
-           rr.failed, acc_s, dlv_s, ms(pa.p50), ms(pa.p99), ms(pa.max), ms(pd.p50),
-           ms(pd.p99), ms(pd.max), per(bt, done) * us_tick, per(st, done) * us_tick,
-           per(rt, done) * us_tick, per(ct, done) * us_tick);
+           o.messages, o.size, o.senders, o.recipients, o.window, rr.acked, rr.delivered, rr.failed,
+           acc_s, dlv_s, ms(pa.p50), ms(pa.p99), ms(pa.max), ms(pd.p50), ms(pd.p99), ms(pd.max),
+           per(bt, done) * us_tick, per(st, done) * us_tick, per(rt, done) * us_tick,
+           per(ct, done) * us_tick);
     if (counted)
         printf(" fsyncs_broker=%.2f fsyncs_senders=%.2f fsyncs_recipients=%.2f fsyncs=%.2f",
                per(bs, done), per(ss, done), per(rs, done), fs_total);

@@ -7,13 +7,13 @@
 #include "bench/bench.h"
 
 typedef struct bench_net {
-    char dir[2048];          /* the temporary directory (everything lives in it) */
-    char bin[PATH_MAX];      /* refbus-keys, refbus-broker, refbus-node */
-    char shim[PATH_MAX];     /* librefbus_bench_sync.so, "" when absent (no flush counts) */
-    char sync_dir[2100];     /* the shim's counter files */
+    char dir[2048];      /* the temporary directory (everything lives in it) */
+    char bin[PATH_MAX];  /* refbus-keys, refbus-broker, refbus-node */
+    char shim[PATH_MAX]; /* librefbus_bench_sync.so, "" when absent (no flush counts) */
+    char sync_dir[2100]; /* the shim's counter files */
     int port;
     int n_send, n_recv;
-    char ids[2 * BENCH_MAX_NODES][24];      /* senders first, then recipients */
+    char ids[2 * BENCH_MAX_NODES][24]; /* senders first, then recipients */
     char confs[2 * BENCH_MAX_NODES][2200];
     bench_proc broker;
     bench_proc nodes[2 * BENCH_MAX_NODES];

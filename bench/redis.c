@@ -40,8 +40,8 @@ static void rfail(rrun *r, const char *what, const char *detail)
 {
     pthread_mutex_lock(&r->mu);
     if (!r->res->error[0])
-        snprintf(r->res->error, sizeof r->res->error, "redis: %s%s%s", what,
-                 detail ? ": " : "", detail ? detail : "");
+        snprintf(r->res->error, sizeof r->res->error, "redis: %s%s%s", what, detail ? ": " : "",
+                 detail ? detail : "");
     pthread_mutex_unlock(&r->mu);
     __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
 }
@@ -76,8 +76,7 @@ static void *producer(void *p)
     long base = first_of(r, s), sent = 0, got = 0;
     redisContext *c = rconnect(r);
     char cref[40], stream[32], idx[24];
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     while (got < count && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
         while (sent < count && sent - got < r->o->window) {
             snprintf(cref, sizeof cref, "bench-%d-%ld", s, sent);
@@ -99,8 +98,7 @@ static void *producer(void *p)
             }
             sent++;
         }
-        if (sent == got)
-            break; /* an error above: nothing to wait for */
+        if (sent == got) break; /* an error above: nothing to wait for */
         redisReply *rep = NULL;
         if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep) {
             rfail(r, "XADD reply", c->errstr);
@@ -108,11 +106,9 @@ static void *producer(void *p)
         }
         uint64_t now = bench_now_us();
         int ok = rep->type == REDIS_REPLY_STRING;
-        if (!ok)
-            rfail(r, "XADD refused", rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+        if (!ok) rfail(r, "XADD refused", rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
         freeReplyObject(rep);
-        if (!ok)
-            break;
+        if (!ok) break;
         /* replies come in the order of the commands */
         uint64_t l = now - r->t_send[base + got];
         r->res->lat_ack[base + got] = l ? l : 1;
@@ -143,8 +139,8 @@ static void *consumer(void *p)
             rfail(r, "not finished within --timeout", NULL);
             break;
         }
-        redisReply *rep = redisCommand(c, "XREADGROUP GROUP g c COUNT 1000 BLOCK 200 STREAMS %s >",
-                                       stream);
+        redisReply *rep =
+            redisCommand(c, "XREADGROUP GROUP g c COUNT 1000 BLOCK 200 STREAMS %s >", stream);
         uint64_t now = bench_now_us();
         if (!rep) {
             rfail(r, "XREADGROUP", c->errstr);
@@ -192,19 +188,16 @@ static void *consumer(void *p)
         }
         redisReply *ack = n ? redisCommandArgv(c, (int)(n + 3), argv, lens) : NULL;
         int ok = !n || (ack && ack->type == REDIS_REPLY_INTEGER);
-        if (!ok)
-            rfail(r, "XACK", ack && ack->type == REDIS_REPLY_ERROR ? ack->str : c->errstr);
+        if (!ok) rfail(r, "XACK", ack && ack->type == REDIS_REPLY_ERROR ? ack->str : c->errstr);
         freeReplyObject(ack);
         free(argv);
         free(lens);
         freeReplyObject(rep);
-        if (!ok)
-            break;
+        if (!ok) break;
         got += fresh;
         pthread_mutex_lock(&r->mu);
         r->res->delivered += fresh;
-        if (fresh)
-            r->res->t_last_dlv = bench_now_us();
+        if (fresh) r->res->t_last_dlv = bench_now_us();
         pthread_mutex_unlock(&r->mu);
     }
     redisFree(c);
@@ -244,9 +237,11 @@ static int start_redis(const char *dir, const char *shim, const char *sync_dir, 
         snprintf(err, errlen, "cannot make %.200s", d);
         return -1;
     }
-    char *argv[] = {prog, "--port", ports, "--bind", "127.0.0.1", "--dir", d, "--appendonly",
-                    "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-                    "--protected-mode", "yes", "--logfile", "", NULL};
+    char *argv[] = {prog,        "--port",        ports,    "--bind",
+                    "127.0.0.1", "--dir",         d,        "--appendonly",
+                    "yes",       "--appendfsync", "always", "--save",
+                    "",          "--daemonize",   "no",     "--protected-mode",
+                    "yes",       "--logfile",     "",       NULL};
     char *env[] = {syncenv, shim[0] ? preload : NULL, NULL};
     if (bench_spawn(proc, "redis-server", argv, env, log) != 0) {
         snprintf(err, errlen, "cannot start %s", prog);
@@ -259,8 +254,7 @@ static int start_redis(const char *dir, const char *shim, const char *sync_dir, 
         int up = rep && rep->type == REDIS_REPLY_STATUS;
         freeReplyObject(rep);
         redisFree(c);
-        if (up)
-            return 0;
+        if (up) return 0;
         if (!bench_alive(proc)) {
             snprintf(err, errlen, "redis-server exited at start (see %.200s)", log);
             return -1;
@@ -276,8 +270,8 @@ int bench_redis_built(void)
     return 1;
 }
 
-int bench_redis_run(const bench_opts *o, const char *dir, const char *shim,
-                    const char *sync_dir, bench_proc *proc, bench_proc *self, bench_result *res)
+int bench_redis_run(const bench_opts *o, const char *dir, const char *shim, const char *sync_dir,
+                    bench_proc *proc, bench_proc *self, bench_result *res)
 {
     rrun r;
     pthread_t th[2 * BENCH_MAX_NODES];
@@ -313,8 +307,7 @@ int bench_redis_run(const bench_opts *o, const char *dir, const char *shim,
         freeReplyObject(rep);
     }
     redisFree(c);
-    if (res->error[0])
-        goto stop;
+    if (res->error[0]) goto stop;
     bench_snap(proc, 0, sync_dir);
     bench_snap(self, 0, NULL);
     res->t0 = bench_now_us();
@@ -357,8 +350,8 @@ int bench_redis_built(void)
     return 0;
 }
 
-int bench_redis_run(const bench_opts *o, const char *dir, const char *shim,
-                    const char *sync_dir, bench_proc *proc, bench_proc *self, bench_result *res)
+int bench_redis_run(const bench_opts *o, const char *dir, const char *shim, const char *sync_dir,
+                    bench_proc *proc, bench_proc *self, bench_result *res)
 {
     (void)o, (void)dir, (void)shim, (void)sync_dir, (void)proc, (void)self;
     memset(res, 0, sizeof *res);
