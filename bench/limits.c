@@ -2,18 +2,18 @@
  * (about 0.25 s) and count, and the ceiling they imply for the design as built.
  *
  * Counts per referral, one recipient, from the code as built (the issue 12 profile agrees):
- *   sending node  seal: 1 Ed25519 signature, 2 X25519 (ephemeral key, one per recipient),
- *                 1 AEAD over the padded payload (+ a 32-byte key wrap per recipient)
- *                 (proto/envelope.c refbus_envelope_seal); verifies the broker's ACCEPTED
- *                 (nodes/receipts.c) and the recipient's DELIVERED notice: 2 verifications;
- *                 3 synced LMDB commits, one at a time (outbox in nodes/compose.c, ACCEPTED and
- *                 the delivery notice in nodes/receipts.c).
+ *   sending node  seal: 1 Ed25519 signature, 2 X25519 (ephemeral key, one per recipient), 1 AEAD
+ *                 over the padded payload (+ a 32-byte key wrap per recipient): proto/envelope.c
+ *                 refbus_envelope_seal; verifies the broker's ACCEPTED and the recipient's
+ *                 DELIVERED notice (nodes/daemon/receipts.c): 2 verifications; 3 synced LMDB
+ *                 commits, one at a time: the outbox (nodes/daemon/compose.c), ACCEPTED and the
+ *                 delivery notice (nodes/daemon/receipts.c).
  *   broker        1 verification of the envelope (broker/accept.c), 1 signature on ACCEPTED,
  *                 1 verification of DELIVERED (broker/deliver.c); its commits are shared by a
  *                 batch (broker/broker.c group commit).
  *   recipient     1 verification, 1 X25519 and 1 AEAD open (+ the key unwrap) per envelope
  *                 (refbus_envelope_open), 1 signature on DELIVERED; one synced commit per
- *                 receive pass (nodes/inbound.c group commit).
+ *                 receive pass (nodes/daemon/inbound.c group commit).
  *   in all: 3 signatures, 5 verifications, 3 X25519, 2 AEAD over the payload; 3 synced commits
  *   in the sending node, at most 1 per pass in the recipient, shared ones in the broker.
  * A synced LMDB commit is two flushes (fdatasync of the data, a synced write of the meta page). */

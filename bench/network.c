@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "nodes/refbus_node.h"
+#include "nodes/client/refbus_node.h"
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \

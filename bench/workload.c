@@ -24,7 +24,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "nodes/refbus_node.h"
+#include "nodes/client/refbus_node.h"
 
 enum { M_NEW, M_SENDING, M_QUEUED, M_DONE };
 

@@ -1,6 +1,6 @@
 /* The refbus workload of refbus-bench: referrals submitted through the nodes' C API
- * (nodes/refbus_node.h), ACCEPTED seen in the sending node's outbox, delivery seen in the
- * recipient node's inbox. */
+ * (nodes/client/refbus_node.h), ACCEPTED seen in the sending node's outbox, delivery seen in
+ * the recipient node's inbox. */
 #ifndef REFBUS_BENCH_WORKLOAD_H
 #define REFBUS_BENCH_WORKLOAD_H
 
