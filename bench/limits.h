@@ -6,7 +6,9 @@
 #include "bench/bench.h"
 
 typedef struct bench_limits {
+    /* medians, microseconds per operation */
     double sign_us, verify_us, x25519_us, aead2k_us, lmdb_commit_us, fsync_us, curve_rtt_us;
+    double lmdb_p10_us, fsync_p10_us; /* the fastest tenth: the disk when nobody else flushes */
     /* implied by them and the counts per referral (limits.c says where each count comes from) */
     double crypto_us;      /* CPU of the public-key and AEAD work per referral, all processes */
     double cpu_ceiling;    /* referrals/s with every core doing only that cryptography */
