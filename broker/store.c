@@ -119,6 +119,8 @@ int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int 
         goto fail;
     }
     txn = NULL;
+    if (!create && (rc = refbus_store_check(s)) != 0)
+        goto fail;
     if ((rc = refbus_audit_open(&s->audit, s->env, 0)) != 0)
         goto fail;
     *out = s;
@@ -268,6 +270,18 @@ int refbus_store_dedup_get(refbus_store *s, MDB_txn *txn, const char *sender,
     return 0;
 }
 
+size_t refbus_store_pending_value(uint8_t out[4 + REFBUS_AGENCY_ID_MAX], uint32_t n,
+                                  const char *sender)
+{
+    size_t sl = strlen(sender);
+    out[0] = (uint8_t)n;
+    out[1] = (uint8_t)(n >> 8);
+    out[2] = (uint8_t)(n >> 16);
+    out[3] = (uint8_t)(n >> 24);
+    memcpy(out + 4, sender, sl); /* whose quota the envelope counts against */
+    return 4 + sl;
+}
+
 int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_header *h,
                         const uint8_t *env, size_t env_len, uint64_t *seq_out)
 {
@@ -279,14 +293,7 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
     MDB_val k = {8, seqb}, v = {env_len, (void *)env};
     if ((rc = refbus_store_err(mdb_put(txn, s->envs, &k, &v, MDB_APPEND))) != 0)
         return rc;
-    uint32_t n = (uint32_t)h->n_recipients;
-    size_t sl = strlen(h->sender);
-    cnt[0] = (uint8_t)n;
-    cnt[1] = (uint8_t)(n >> 8);
-    cnt[2] = (uint8_t)(n >> 16);
-    cnt[3] = (uint8_t)(n >> 24);
-    memcpy(cnt + 4, h->sender, sl); /* whose quota the envelope counts against */
-    v = (MDB_val){4 + sl, cnt};
+    v = (MDB_val){refbus_store_pending_value(cnt, (uint32_t)h->n_recipients, h->sender), cnt};
     if ((rc = refbus_store_err(mdb_put(txn, s->pending, &k, &v, MDB_APPEND))) != 0)
         return rc;
     if ((rc = queued_add(s, txn, h->sender, (int64_t)env_len)) != 0)

@@ -45,6 +45,12 @@ typedef struct refbus_dedup_info {
  * REFBUS_ECORRUPT (damaged or not a broker store), REFBUS_EIO, REFBUS_ELMDB, REFBUS_ENOMEM. */
 int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int create) REFBUS_WUR;
 void refbus_store_close(refbus_store **s);
+/* Check every table before the store is served (broker/store_check.c; called by
+ * refbus_store_open without `create`): a damaged row is repaired from the rows holding the truth
+ * or moved to broker.quarantine, each with a warning naming its table and key; a next_seq that
+ * could reuse a sequence number refuses the store (logged, nothing changed). Rules in
+ * docs/PROTOCOL.md section 5. Errors: REFBUS_ECORRUPT (refused), REFBUS_ENOMEM, storage errors. */
+int refbus_store_check(refbus_store *s) REFBUS_WUR;
 /* REFBUS_ESTORAGE when the environment is unusable (LMDB panic after a failed write, ...): the
  * broker must stop. 0 otherwise (a transient failure to begin is not reported here). */
 int refbus_store_health(refbus_store *s) REFBUS_WUR;
@@ -65,6 +71,11 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
                         const uint8_t *env, size_t env_len, uint64_t *seq) REFBUS_WUR;
 int refbus_store_set_receipt(refbus_store *s, MDB_txn *txn, const refbus_envelope_header *h,
                              uint64_t seq, const uint8_t *receipt, size_t len) REFBUS_WUR;
+
+/* The broker.pending value: `n` recipients (u32 LE), then the sender whose quota the envelope
+ * counts against. Returns its length. */
+size_t refbus_store_pending_value(uint8_t out[4 + REFBUS_AGENCY_ID_MAX], uint32_t n,
+                                  const char *sender);
 
 /* Remove one recipient's queue entry for `seq` (delivered or expired); frees the envelope when
  * it was the last. REFBUS_ENOTFOUND when it was not queued for `agency`. */
