@@ -25,7 +25,7 @@ typedef struct fix {
 } fix;
 
 typedef struct check {
-    refbus_store *s;
+    refbus_bstore *s;
     MDB_txn *txn;
     MDB_dbi quarantine;
     int have_quarantine;
@@ -105,7 +105,7 @@ static int apply(check *c)
         fix *f = &c->fixes[i];
         MDB_val k = {f->klen, f->key}, v = {f->vlen, f->val};
         if (rc == 0 && f->op == FIX_PUT) {
-            rc = refbus_store_err(mdb_put(c->txn, f->dbi, &k, &v, 0));
+            rc = refbus_bstore_err(mdb_put(c->txn, f->dbi, &k, &v, 0));
         } else if (rc == 0) {
             /* quarantine key: table 0x00 key, cut to LMDB's key limit (keys the broker writes
              * are far shorter; only a damaged one can be that long) */
@@ -120,12 +120,12 @@ static int apply(check *c)
             memcpy(qk + tl, f->key, kl);
             MDB_val q = {tl + kl, qk};
             if (!c->have_quarantine) {
-                rc = refbus_store_err(mdb_dbi_open(c->txn, QUARANTINE, MDB_CREATE, &c->quarantine));
+                rc = refbus_bstore_err(mdb_dbi_open(c->txn, QUARANTINE, MDB_CREATE, &c->quarantine));
                 c->have_quarantine = rc == 0;
             }
             if (rc == 0)
-                rc = refbus_store_err(mdb_put(c->txn, c->quarantine, &q, &v, 0));
-            if (rc == 0 && (rc = refbus_store_err(mdb_del(c->txn, f->dbi, &k, NULL))) ==
+                rc = refbus_bstore_err(mdb_put(c->txn, c->quarantine, &q, &v, 0));
+            if (rc == 0 && (rc = refbus_bstore_err(mdb_del(c->txn, f->dbi, &k, NULL))) ==
                                REFBUS_ENOTFOUND)
                 rc = 0;
         }
@@ -163,7 +163,7 @@ static int get_header(check *c, uint64_t seq, refbus_envelope_header *h)
 {
     const uint8_t *env = NULL;
     size_t len = 0;
-    int rc = refbus_store_envelope(c->s, c->txn, seq, &env, &len);
+    int rc = refbus_bstore_envelope(c->s, c->txn, seq, &env, &len);
     return rc ? rc : refbus_envelope_parse(h, env, len);
 }
 
@@ -191,12 +191,12 @@ static int redo_dedup(check *c, uint64_t seq)
     int rc = get_header(c, seq, &h);
     if (rc != 0)
         return rc;
-    if (refbus_store_dedup_get(c->s, c->txn, h.sender, h.msg_id, &d) == 0 && d.receipt_len) {
+    if (refbus_bstore_dedup_get(c->s, c->txn, h.sender, h.msg_id, &d) == 0 && d.receipt_len) {
         if (!(receipt = dup_bytes(d.receipt, d.receipt_len))) /* set_receipt overwrites it */
             return REFBUS_ENOMEM;
         rlen = d.receipt_len;
     }
-    rc = refbus_store_set_receipt(c->s, c->txn, &h, seq, receipt, rlen);
+    rc = refbus_bstore_set_receipt(c->s, c->txn, &h, seq, receipt, rlen);
     free(receipt);
     c->changed += rc == 0;
     return rc;
@@ -213,7 +213,7 @@ static int check_envelopes(check *c)
     char why[160], kt[512];
     uint64_t *redo = NULL;
     size_t n_redo = 0, cap_redo = 0;
-    int rc = refbus_store_err(mdb_cursor_open(c->txn, c->s->envs, &cur)), mrc;
+    int rc = refbus_bstore_err(mdb_cursor_open(c->txn, c->s->envs, &cur)), mrc;
     for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 8) {
@@ -233,7 +233,7 @@ static int check_envelopes(check *c)
             rc = move_row(c, c->s->envs, "broker.envelopes", &k, &v, why);
             continue;
         }
-        int drc = refbus_store_dedup_get(c->s, c->txn, h.sender, h.msg_id, &d);
+        int drc = refbus_bstore_dedup_get(c->s, c->txn, h.sender, h.msg_id, &d);
         if (drc == 0 && d.seq == seq && d.priority == h.priority &&
             d.expires_ms == h.expires_ms && memcmp(d.envelope_hash, h.envelope_hash, 32) == 0)
             continue;
@@ -256,7 +256,7 @@ static int check_envelopes(check *c)
     if (cur)
         mdb_cursor_close(cur);
     if (rc == 0 && mrc != MDB_NOTFOUND)
-        rc = refbus_store_err(mrc);
+        rc = refbus_bstore_err(mrc);
     if (rc == 0)
         rc = apply(c);
     for (size_t i = 0; i < n_redo && rc == 0; i++)
@@ -279,7 +279,7 @@ static int check_queue(check *c)
     MDB_val k, v;
     refbus_envelope_header h;
     char a[REFBUS_AGENCY_ID_MAX + 1], why[160];
-    int rc = refbus_store_err(mdb_cursor_open(c->txn, c->s->queue, &cur)), mrc;
+    int rc = refbus_bstore_err(mdb_cursor_open(c->txn, c->s->queue, &cur)), mrc;
     for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         const uint8_t *kp = k.mv_data;
@@ -311,7 +311,7 @@ static int check_queue(check *c)
         if ((uint32_t)kp[k.mv_size - 9] != 255u - h.priority) {
             /* a dequeue looks the row up by the envelope's priority: put it there */
             uint8_t nk[REFBUS_AGENCY_ID_MAX + 32];
-            MDB_val nkv = {refbus_store_qkey(nk, a, 255 - (int)h.priority, seq), nk};
+            MDB_val nkv = {refbus_bstore_qkey(nk, a, 255 - (int)h.priority, seq), nk};
             rc = move_row(c, c->s->queue, "broker.queue", &k, &v,
                           "its priority byte is not the envelope's");
             if (rc == 0)
@@ -330,7 +330,7 @@ static int check_queue(check *c)
         refbus_put_u64be(ek + 8, seq);
         memcpy(ek + 16, a, al);
         MDB_val xk = {16 + al, ek}, xv;
-        int xrc = refbus_store_err(mdb_get(c->txn, c->s->expiry, &xk, &xv));
+        int xrc = refbus_bstore_err(mdb_get(c->txn, c->s->expiry, &xk, &xv));
         if (xrc == REFBUS_ENOTFOUND || (xrc == 0 && (xv.mv_size != 1 || *(uint8_t *)xv.mv_data != prio)))
             rc = add_fix(c, FIX_PUT, c->s->expiry, "broker.expiry", &xk, &prio, 1,
                          "missing or wrong for a queued message");
@@ -343,7 +343,7 @@ static int check_queue(check *c)
     if (cur)
         mdb_cursor_close(cur);
     if (rc == 0 && mrc != MDB_NOTFOUND)
-        rc = refbus_store_err(mrc);
+        rc = refbus_bstore_err(mrc);
     if (rc == 0)
         qsort(c->qseq, c->n_qseq, sizeof *c->qseq, cmp_u64);
     return rc ? rc : apply(c);
@@ -372,12 +372,12 @@ static int check_pending(check *c)
     MDB_val k, v, pv;
     refbus_envelope_header h;
     char why[160];
-    int rc = refbus_store_err(mdb_cursor_open(c->txn, c->s->envs, &cur)), mrc;
+    int rc = refbus_bstore_err(mdb_cursor_open(c->txn, c->s->envs, &cur)), mrc;
     for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint64_t seq = refbus_get_u64be(k.mv_data); /* 8 bytes: check_envelopes */
         size_t n = queued_for(c, seq);
-        int prc = refbus_store_err(mdb_get(c->txn, c->s->pending, &k, &pv));
+        int prc = refbus_bstore_err(mdb_get(c->txn, c->s->pending, &k, &pv));
         if (prc != 0 && prc != REFBUS_ENOTFOUND) {
             rc = prc;
             continue;
@@ -395,14 +395,13 @@ static int check_pending(check *c)
         const uint8_t *p = prc == 0 ? pv.mv_data : NULL;
         int ok = p && pv.mv_size >= 4 && pv.mv_size <= 4 + REFBUS_AGENCY_ID_MAX;
         if (ok)
-            have = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                   (uint32_t)p[3] << 24;
+            have = refbus_get_u32le(p);
         if (ok && have == n)
             continue;
         if ((rc = refbus_envelope_parse(&h, v.mv_data, v.mv_size)) != 0)
             continue;
         uint8_t nv[4 + REFBUS_AGENCY_ID_MAX];
-        size_t nl = refbus_store_pending_value(nv, (uint32_t)n, h.sender);
+        size_t nl = refbus_bstore_pending_value(nv, (uint32_t)n, h.sender);
         if (ok)
             snprintf(why, sizeof why, "%u recipients to serve, but %zu queue rows", have, n);
         else
@@ -413,17 +412,17 @@ static int check_pending(check *c)
     if (cur)
         mdb_cursor_close(cur);
     if (rc == 0 && mrc != MDB_NOTFOUND)
-        rc = refbus_store_err(mrc);
+        rc = refbus_bstore_err(mrc);
     if (rc == 0)
         rc = apply(c);
     /* rows naming no envelope */
     cur = NULL;
     if (rc == 0)
-        rc = refbus_store_err(mdb_cursor_open(c->txn, c->s->pending, &cur));
+        rc = refbus_bstore_err(mdb_cursor_open(c->txn, c->s->pending, &cur));
     for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         MDB_val ev;
-        int erc = k.mv_size == 8 ? refbus_store_err(mdb_get(c->txn, c->s->envs, &k, &ev))
+        int erc = k.mv_size == 8 ? refbus_bstore_err(mdb_get(c->txn, c->s->envs, &k, &ev))
                                  : REFBUS_ENOTFOUND;
         if (erc == REFBUS_ENOTFOUND)
             rc = move_row(c, c->s->pending, "broker.pending", &k, &v,
@@ -434,7 +433,7 @@ static int check_pending(check *c)
     if (cur)
         mdb_cursor_close(cur);
     if (rc == 0 && mrc != MDB_NOTFOUND)
-        rc = refbus_store_err(mrc);
+        rc = refbus_bstore_err(mrc);
     return rc ? rc : apply(c);
 }
 
@@ -444,7 +443,7 @@ static int check_expiry(check *c)
     MDB_cursor *cur = NULL;
     MDB_val k, v, qv;
     char a[REFBUS_AGENCY_ID_MAX + 1];
-    int rc = refbus_store_err(mdb_cursor_open(c->txn, c->s->expiry, &cur)), mrc;
+    int rc = refbus_bstore_err(mdb_cursor_open(c->txn, c->s->expiry, &cur)), mrc;
     for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         const uint8_t *kp = k.mv_data;
@@ -460,8 +459,8 @@ static int check_expiry(check *c)
         uint8_t qk[REFBUS_AGENCY_ID_MAX + 32];
         int prio = v.mv_size == 1 ? *(const uint8_t *)v.mv_data : -1, qrc = REFBUS_ENOTFOUND;
         if (prio >= 0 && refbus_agency_id_valid(a)) {
-            MDB_val q = {refbus_store_qkey(qk, a, 255 - prio, seq), qk};
-            qrc = refbus_store_err(mdb_get(c->txn, c->s->queue, &q, &qv));
+            MDB_val q = {refbus_bstore_qkey(qk, a, 255 - prio, seq), qk};
+            qrc = refbus_bstore_err(mdb_get(c->txn, c->s->queue, &q, &qv));
         }
         if (qrc != 0 && qrc != REFBUS_ENOTFOUND) {
             rc = qrc;
@@ -478,7 +477,7 @@ static int check_expiry(check *c)
     if (cur)
         mdb_cursor_close(cur);
     if (rc == 0 && mrc != MDB_NOTFOUND)
-        rc = refbus_store_err(mrc);
+        rc = refbus_bstore_err(mrc);
     return rc ? rc : apply(c);
 }
 
@@ -490,7 +489,7 @@ static int check_keyed(check *c, MDB_dbi dbi, const char *table, size_t tail)
     MDB_cursor *cur = NULL;
     MDB_val k, v;
     char a[REFBUS_AGENCY_ID_MAX + 1];
-    int rc = refbus_store_err(mdb_cursor_open(c->txn, dbi, &cur)), mrc;
+    int rc = refbus_bstore_err(mdb_cursor_open(c->txn, dbi, &cur)), mrc;
     for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         const uint8_t *tp = (const uint8_t *)k.mv_data + k.mv_size - tail;
@@ -509,7 +508,7 @@ static int check_keyed(check *c, MDB_dbi dbi, const char *table, size_t tail)
             continue;
         }
         refbus_dedup_info d;
-        int drc = refbus_store_dedup_get(c->s, c->txn, a, tp, &d);
+        int drc = refbus_bstore_dedup_get(c->s, c->txn, a, tp, &d);
         if (drc == REFBUS_ECORRUPT)
             rc = move_row(c, dbi, table, &k, &v, "value shorter than its record");
         else if (drc != 0)
@@ -518,7 +517,7 @@ static int check_keyed(check *c, MDB_dbi dbi, const char *table, size_t tail)
     if (cur)
         mdb_cursor_close(cur);
     if (rc == 0 && mrc != MDB_NOTFOUND)
-        rc = refbus_store_err(mrc);
+        rc = refbus_bstore_err(mrc);
     return rc ? rc : apply(c);
 }
 
@@ -528,7 +527,7 @@ static int check_keyed(check *c, MDB_dbi dbi, const char *table, size_t tail)
 static int check_next_seq(check *c)
 {
     MDB_val v;
-    int rc = refbus_store_meta_get(c->s, c->txn, "next_seq", &v);
+    int rc = refbus_bstore_meta_get(c->s, c->txn, "next_seq", &v);
     if (rc == REFBUS_ENOTFOUND && c->max_seq == 0)
         return 0; /* a new store */
     if (rc != 0 && rc != REFBUS_ENOTFOUND)
@@ -549,10 +548,10 @@ static int check_next_seq(check *c)
     return REFBUS_ECORRUPT;
 }
 
-int refbus_store_check(refbus_store *s)
+int refbus_bstore_check(refbus_bstore *s)
 {
     check c = {.s = s};
-    int rc = refbus_store_err(mdb_txn_begin(s->env, NULL, 0, &c.txn));
+    int rc = refbus_bstore_err(mdb_txn_begin(s->env, NULL, 0, &c.txn));
     if (rc == 0)
         rc = check_envelopes(&c);
     if (rc == 0)
@@ -576,7 +575,7 @@ int refbus_store_check(refbus_store *s)
     if (c.txn && (rc != 0 || c.changed == 0)) {
         mdb_txn_abort(c.txn);
     } else if (c.txn) {
-        rc = refbus_store_err(mdb_txn_commit(c.txn));
+        rc = refbus_bstore_err(mdb_txn_commit(c.txn));
         if (rc == 0)
             log_warn("store: %zu damaged row(s) repaired or moved to " QUARANTINE, c.changed);
     }
