@@ -107,16 +107,16 @@ static json_t *strings_json(char *const *v, size_t n)
     return a;
 }
 
-/* Queue a sealed message: outbox entry + thread, one transaction. */
+/* Queue a sealed message: outbox entry + thread, in the control pass's group commit. */
 static int queue(nd_daemon *d, refbus_outbox_rec *o, refbus_thread *t, char *why, size_t why_len)
 {
     MDB_txn *txn = NULL;
     uint64_t seq;
-    int rc = refbus_nstore_begin(d->store, 1, &txn);
+    int rc = nd_control_txn(d, &txn);
     if (rc == 0 && (rc = refbus_nstore_outbox_add(d->store, txn, o, &seq)) == REFBUS_EEXIST)
         snprintf(why, why_len, "a message with this id was already sent");
     if (rc == 0 && (rc = refbus_nstore_thread_put(d->store, txn, t)) == 0)
-        rc = refbus_nstore_commit(&txn);
+        rc = refbus_nstore_commit_nested(&txn);
     refbus_nstore_abort(&txn);
     if (rc && rc != REFBUS_EEXIST)
         snprintf(why, why_len, "storing in the outbox: %s", refbus_strerror(rc));
@@ -304,7 +304,7 @@ int nd_compose_reply(nd_daemon *d, const json_t *req, json_t **reply, char *why,
     refbus_hex(d->req_msg_id, msg_id, 16);
     if ((rc = nd_ident_can_send(d, why, why_len)))
         goto out;
-    if ((rc = refbus_nstore_begin(d->store, 1, &txn)))
+    if ((rc = nd_control_txn(d, &txn)))
         goto out;
     if (own) {
         uint64_t seq;
@@ -378,7 +378,8 @@ int nd_compose_reply(nd_daemon *d, const json_t *req, json_t **reply, char *why,
     o.payload = (ProtobufCBinaryData){pl_len, pl};
     o.sender_epoch = d->epoch;
     if ((rc = refbus_nstore_outbox_add(d->store, txn, &o, &seq)) ||
-        (rc = refbus_nstore_thread_put(d->store, txn, t)) || (rc = refbus_nstore_commit(&txn))) {
+        (rc = refbus_nstore_thread_put(d->store, txn, t)) ||
+        (rc = refbus_nstore_commit_nested(&txn))) {
         snprintf(why, why_len, "storing in the outbox: %s", refbus_strerror(rc));
         goto out;
     }

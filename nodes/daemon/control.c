@@ -1,9 +1,16 @@
-/* The local control socket: a ZMQ_REP on ipc:// (file mode 0600, or 0660 for a configured
+/* The local control socket: a ZMQ_ROUTER on ipc:// (file mode 0600, or 0660 for a configured
  * group) that agency systems reach through nodes/client/refbus_node.h. One JSON request per
  * message:
  * {"cmd": "send" | "reply" | "inbox_list" | "inbox_show" | "thread_show" | "outbox" | "status",
  * ...}; one JSON answer: {"ok": true, ...} or {"ok": false, "error": NAME, "code": N,
- * "message": TEXT}. docs/NODE.md "Control protocol". */
+ * "message": TEXT}. docs/NODE.md "Control protocol".
+ *
+ * Group commit: the requests readable in one loop pass that queue something (send, reply) are
+ * stored in one shared write transaction (each in a nested one, so that a failing request is
+ * undone alone) and committed with one sync; their answers leave only after that commit, so
+ * "queued" always means "in the outbox on disk". A ROUTER (not a REP) is what lets the daemon
+ * read the next request before answering the one before; clients are REQ sockets as before:
+ * each routing envelope (identity, empty delimiter) is kept and sent back with the answer. */
 #include <errno.h>
 #include <grp.h>
 #include <stdio.h>
@@ -47,7 +54,7 @@ int nd_control_open(nd_daemon *d)
         log_error("control socket %s: only ipc:// endpoints", ep);
         return REFBUS_ECONFIG;
     }
-    if (!(d->ctl = zmq_socket(d->zctx, ZMQ_REP)))
+    if (!(d->ctl = zmq_socket(d->zctx, ZMQ_ROUTER)))
         return REFBUS_ETRANSPORT;
     zmq_setsockopt(d->ctl, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(d->ctl, ZMQ_MAXMSGSIZE, &max, sizeof max);
@@ -76,8 +83,11 @@ int nd_control_open(nd_daemon *d)
     return 0;
 }
 
+static void control_free(nd_daemon *d);
+
 void nd_control_close(nd_daemon *d)
 {
+    control_free(d);
     if (d->ctl) {
         zmq_close(d->ctl);
         d->ctl = NULL;
@@ -98,9 +108,27 @@ static void wipe_zmq_free(void *data, void *hint)
     refbus_wipe_free(data);
 }
 
+#define ROUTE_MAX 8 /* routing frames kept per request (a REQ client sends 2) */
+
+/* One request of this pass: where its answer goes, and the answer once it is known. */
+struct nd_ctl_answer {
+    zmq_msg_t route[ROUTE_MAX];
+    size_t n_route;
+    json_t *reply;
+    int queued; /* stored in the pass's shared transaction, not yet committed */
+};
+
+static void route_close(struct nd_ctl_answer *a)
+{
+    for (size_t i = 0; i < a->n_route; i++)
+        zmq_msg_close(&a->route[i]);
+    a->n_route = 0;
+}
+
 /* The answer may hold referral text (`inbox show`): it is handed to libzmq without a copy
- * (zmq_msg_init_data) and wiped by wipe_zmq_free once libzmq is done with it. */
-static void answer(nd_daemon *d, json_t *reply)
+ * (zmq_msg_init_data) and wiped by wipe_zmq_free once libzmq is done with it. The routing
+ * frames go first (ROUTER): they are consumed. */
+static void answer(nd_daemon *d, struct nd_ctl_answer *a, json_t *reply)
 {
     static const char nomem[] = "{\"ok\":false,\"error\":\"ENOMEM\",\"code\":-1000}";
     char *text = reply ? json_dumps(reply, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
@@ -115,6 +143,10 @@ static void answer(nd_daemon *d, json_t *reply)
         if (rc == 0)
             memcpy(zmq_msg_data(&m), nomem, sizeof nomem - 1);
     }
+    for (size_t i = 0; rc == 0 && i < a->n_route; i++)
+        if (zmq_msg_send(&a->route[i], d->ctl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+            rc = -1;
+    route_close(a);
     if (rc == 0 && zmq_msg_send(&m, d->ctl, ZMQ_DONTWAIT) < 0) {
         log_warn("control: answer not sent: %s", zmq_strerror(errno));
         zmq_msg_close(&m); /* still ours after a failed send: wiped by wipe_zmq_free */
@@ -128,12 +160,79 @@ static void close_wiped(zmq_msg_t *m)
     zmq_msg_close(m);
 }
 
-static void one_request(nd_daemon *d, const char *body, size_t len)
+int nd_control_txn(nd_daemon *d, MDB_txn **txn)
+{
+    int rc;
+    if (!d->ctl_batch && (rc = refbus_nstore_begin(d->store, 1, &d->ctl_batch)))
+        return rc;
+    return refbus_nstore_begin_nested(d->store, d->ctl_batch, txn);
+}
+
+static struct nd_ctl_answer *answer_slot(nd_daemon *d)
+{
+    if (d->n_ctl_answers == d->cap_ctl_answers) {
+        size_t cap = d->cap_ctl_answers ? d->cap_ctl_answers * 2 : 16;
+        struct nd_ctl_answer *a = realloc(d->ctl_answers, cap * sizeof *a);
+        if (!a)
+            return NULL;
+        d->ctl_answers = a;
+        d->cap_ctl_answers = cap;
+    }
+    struct nd_ctl_answer *a = &d->ctl_answers[d->n_ctl_answers];
+    memset(a, 0, sizeof *a);
+    return a;
+}
+
+/* Commit the pass's shared transaction (one sync for every request queued in it), then answer
+ * every request of the pass in order, then push the outbox. When the commit fails, nothing of
+ * it was stored: each "queued" answer becomes an error saying so (queued: false). */
+static void batch_end(nd_daemon *d)
+{
+    size_t queued = 0;
+    int rc = 0;
+    for (size_t i = 0; i < d->n_ctl_answers; i++)
+        queued += d->ctl_answers[i].queued != 0;
+    if (d->ctl_batch) {
+        if (queued)
+            nd_crash_point("REFBUS_NODE_CRASH_BEFORE_QUEUE_COMMIT");
+        rc = refbus_nstore_commit(&d->ctl_batch);
+        if (rc == 0 && queued) {
+            d->n.queue_commits++;
+            nd_crash_point("REFBUS_NODE_CRASH_AFTER_QUEUE_COMMIT");
+        }
+        if (rc)
+            nd_note_error(d, rc, "storing %zu queued message(s) in the outbox: %s", queued,
+                          refbus_strerror(rc));
+    }
+    for (size_t i = 0; i < d->n_ctl_answers; i++) {
+        struct nd_ctl_answer *a = &d->ctl_answers[i];
+        if (rc && a->queued) {
+            json_t *mid = json_incref(json_object_get(a->reply, "msg_id"));
+            char why[300];
+            snprintf(why, sizeof why, "storing in the outbox: %s", refbus_strerror(rc));
+            json_decref(a->reply);
+            a->reply = error_json(rc, why);
+            if (a->reply && mid)
+                json_object_set(a->reply, "msg_id", mid);
+            if (a->reply)
+                json_object_set_new(a->reply, "queued", json_false());
+            json_decref(mid);
+        }
+        answer(d, a, a->reply);
+        json_decref(a->reply);
+    }
+    d->n_ctl_answers = 0;
+    if (queued && rc == 0)
+        nd_session_pump(d);
+}
+
+/* Run one request; its answer is kept in `a` (sent by batch_end). A request that does not queue
+ * anything first ends the pass's batch: it reads the store, and must see what was answered. */
+static void one_request(nd_daemon *d, struct nd_ctl_answer *a, const char *body, size_t len)
 {
     json_error_t je;
     json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je), *reply = NULL;
     char why[512] = "";
-    int pump = 0;
     if (!req || !json_is_object(req)) {
         snprintf(why, sizeof why, "request is not a JSON object: %s", req ? "" : je.text);
         reply = error_json(REFBUS_EJSON, why);
@@ -143,6 +242,19 @@ static void one_request(nd_daemon *d, const char *body, size_t len)
     for (size_t i = 0; cmd && i < sizeof handlers / sizeof handlers[0]; i++) {
         if (strcmp(cmd, handlers[i].cmd) != 0)
             continue;
+        if (!handlers[i].pump && d->n_ctl_answers > 0) {
+            /* answer the batch now; this request's routing frames move to the first slot */
+            batch_end(d);
+            struct nd_ctl_answer *b = answer_slot(d); /* slot 0: no reallocation */
+            for (size_t j = 0; j < a->n_route; j++) {
+                zmq_msg_init(&b->route[j]);
+                zmq_msg_move(&b->route[j], &a->route[j]);
+                zmq_msg_close(&a->route[j]);
+            }
+            b->n_route = a->n_route;
+            a->n_route = 0;
+            a = b;
+        }
         d->req_msg_id[0] = 0;
         d->req_queued = 0;
         int rc = handlers[i].fn(d, req, &reply, why, sizeof why);
@@ -154,47 +266,90 @@ static void one_request(nd_daemon *d, const char *body, size_t len)
             if (reply && d->req_msg_id[0]) {
                 json_object_set_new(reply, "msg_id", json_string(d->req_msg_id));
                 json_object_set_new(reply, "queued", json_boolean(d->req_queued));
-                pump = d->req_queued;
             }
-        } else {
-            pump = handlers[i].pump;
         }
+        a->queued = d->req_queued;
         goto out;
     }
     snprintf(why, sizeof why, "unknown command \"%s\"", cmd ? cmd : "");
     reply = error_json(REFBUS_EINVAL, why);
 out:
-    answer(d, reply);
-    json_decref(reply);
+    a->reply = reply;
+    d->n_ctl_answers++;
     json_decref(req);
-    if (pump)
-        nd_session_pump(d);
+}
+
+/* One whole message from the ROUTER: the routing frames up to the empty delimiter, then the
+ * request. Without a delimiter it is not from a REQ client and is dropped (as a REP socket
+ * would); more than one request frame is refused. */
+static int take_request(nd_daemon *d)
+{
+    struct nd_ctl_answer *a = answer_slot(d);
+    zmq_msg_t m;
+    int more = 1, delim = 0, body_frames = 0, rc = 1;
+    if (!a)
+        return 0; /* out of memory: the requests wait in libzmq */
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, d->ctl, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m);
+        return 0;
+    }
+    zmq_msg_t body;
+    zmq_msg_init(&body);
+    for (;;) {
+        more = zmq_msg_more(&m);
+        if (!delim) {
+            int empty = zmq_msg_size(&m) == 0;
+            if (a->n_route < ROUTE_MAX) {
+                zmq_msg_init(&a->route[a->n_route]);
+                zmq_msg_move(&a->route[a->n_route++], &m);
+            } else {
+                rc = -1; /* not a REQ client: dropped */
+            }
+            delim = empty;
+        } else if (body_frames++ == 0) {
+            zmq_msg_move(&body, &m);
+        }
+        close_wiped(&m);
+        if (!more)
+            break;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, d->ctl, 0) < 0) {
+            zmq_msg_close(&m);
+            rc = -1;
+            break;
+        }
+    }
+    if (rc < 0 || !delim || body_frames == 0) {
+        route_close(a);
+        close_wiped(&body);
+        return 1;
+    }
+    if (body_frames > 1) {
+        a->reply = error_json(REFBUS_EFRAMES, "one JSON frame per request");
+        d->n_ctl_answers++;
+    } else {
+        one_request(d, a, zmq_msg_data(&body), zmq_msg_size(&body));
+    }
+    close_wiped(&body);
+    return 1;
 }
 
 void nd_control_on_request(nd_daemon *d)
 {
-    for (int i = 0; i < 64; i++) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, d->ctl, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
-            return;
-        }
-        int more = zmq_msg_more(&m);
-        if (more) { /* one frame per request: drain the rest and refuse */
-            while (more) {
-                zmq_msg_t x;
-                zmq_msg_init(&x);
-                zmq_msg_recv(&x, d->ctl, 0);
-                more = zmq_msg_more(&x);
-                close_wiped(&x);
-            }
-            json_t *r = error_json(REFBUS_EFRAMES, "one JSON frame per request");
-            answer(d, r);
-            json_decref(r);
-        } else {
-            one_request(d, zmq_msg_data(&m), zmq_msg_size(&m));
-        }
-        close_wiped(&m);
+    for (int i = 0; i < 64 && take_request(d); i++)
+        ;
+    batch_end(d);
+}
+
+static void control_free(nd_daemon *d)
+{
+    refbus_nstore_abort(&d->ctl_batch);
+    for (size_t i = 0; i < d->n_ctl_answers; i++) {
+        route_close(&d->ctl_answers[i]);
+        json_decref(d->ctl_answers[i].reply);
     }
+    free(d->ctl_answers);
+    d->ctl_answers = NULL;
+    d->n_ctl_answers = d->cap_ctl_answers = 0;
 }

@@ -56,6 +56,8 @@ typedef struct node_counters {
     uint64_t directories_installed, checkpoints_verified, checkpoints_refused, reconnects;
     uint64_t checkpoints_unproven; /* times the "no proof in time" alarm was raised */
     uint64_t proof_requests, reanchors;
+    uint64_t queue_commits;   /* group commits of control requests that queued something */
+    uint64_t receipt_commits; /* commits of passes holding broker receipts or notices */
 } node_counters;
 
 typedef struct nd_daemon {
@@ -147,6 +149,12 @@ typedef struct nd_daemon {
     int ra_have_applied;
     uint8_t ra_applied[40]; /* size (u64be) || root of the last statement applied */
     json_t *ra_last;        /* the last re-anchor applied, for status; NULL = none */
+
+    /* send/reply requests of one control pass share one write transaction (one sync); their
+     * answers wait in ctl_answers until it commits (control.c) */
+    MDB_txn *ctl_batch;
+    struct nd_ctl_answer *ctl_answers;
+    size_t n_ctl_answers, cap_ctl_answers;
 
     /* the control request being answered (control.c): the msg id a send/reply chose, and
      * whether it was queued, so that even an error answer names it */
@@ -262,6 +270,10 @@ int nd_view_status(nd_daemon *d, const json_t *req, json_t **reply, char *why,
 int nd_control_open(nd_daemon *d) REFBUS_WUR;
 void nd_control_close(nd_daemon *d);
 void nd_control_on_request(nd_daemon *d);
+/* For a request that queues something: a nested transaction in the pass's shared one (opened
+ * on demand). Commit it with refbus_nstore_commit_nested (the pass commits it all, with one
+ * sync, before any answer) or abort it (this request alone is undone). Errors: store errors. */
+int nd_control_txn(nd_daemon *d, MDB_txn **txn) REFBUS_WUR;
 
 /* daemon.c helpers */
 void nd_note_error(nd_daemon *d, int code, const char *fmt, ...)

@@ -412,7 +412,15 @@ int nd_view_status(nd_daemon *d, const json_t *req, json_t **reply, char *why, s
         "inbox", "messages", (json_int_t)inbox, "threads", (json_int_t)threads, "checkpoint", cp,
         "checkpoint_alarm", d->cp_alarm, "recent_refusals", recent, "counters", counters, "process",
         process);
-    if (*reply)
+    if (*reply) {
+        /* write commits since start: the group-commit figures (docs/NODE.md "Status") */
+        uint64_t synced = 0, lazy = 0;
+        refbus_nstore_commit_counts(d->store, &synced, &lazy);
+        json_object_set_new(*reply, "commits",
+                            json_pack("{s:I, s:I, s:I, s:I}", "synced", (json_int_t)synced, "lazy",
+                                      (json_int_t)lazy, "queue", (json_int_t)n->queue_commits,
+                                      "receipts", (json_int_t)n->receipt_commits));
         nd_audit_cp_status(d, *reply);
+    }
     return *reply ? 0 : REFBUS_ENOMEM;
 }

@@ -34,6 +34,8 @@ struct refbus_nstore {
     int fatal; /* the first fatal LMDB code seen (MDB_PANIC, ...): the env is unusable */
     MDB_dbi dbi[REFBUS_T_COUNT];
     uint8_t *keys; /* N_KEYS x 32, sodium_malloc'd, read-only */
+    uint64_t n_synced, n_lazy; /* write commits since open (refbus_nstore_commit_counts) */
+    int unsynced;              /* a lazy commit not flushed yet */
 };
 
 /* The one mapping (refbus_lmdb_err); a fatal error is remembered so that the daemon stops. */
@@ -163,7 +165,8 @@ int refbus_nstore_open(refbus_nstore **out, const char *dir, const uint8_t stora
     sodium_mprotect_readonly(s->keys);
     rc = REFBUS_ELMDB;
     if ((e = mdb_env_create(&s->env)) || (e = mdb_env_set_maxdbs(s->env, REFBUS_T_COUNT)) ||
-        (e = mdb_env_set_mapsize(s->env, map_bytes)) || (e = mdb_env_open(s->env, dir, 0, 0600))) {
+        (e = mdb_env_set_mapsize(s->env, map_bytes)) || (e = mdb_env_open(s->env, dir, 0, 0600)) ||
+        (e = mdb_env_set_userctx(s->env, s))) { /* commit() finds its counters here */
         rc = lmdb_err(s, e, file);
         goto out;
     }
@@ -231,15 +234,31 @@ int refbus_nstore_begin(refbus_nstore *s, int write, MDB_txn **txn)
     return e ? lmdb_err(s, e, "begin") : 0;
 }
 
-int refbus_nstore_commit(MDB_txn **txn)
+static int commit(MDB_txn **txn, int lazy)
 {
     const char *dir = NULL;
-    if (mdb_env_get_path(mdb_txn_env(*txn), &dir) != 0)
+    MDB_env *env = mdb_txn_env(*txn);
+    refbus_nstore *s = mdb_env_get_userctx(env);
+    if (mdb_env_get_path(env, &dir) != 0)
         dir = NULL;
+    if (lazy)
+        (void)mdb_env_set_flags(env, MDB_NOMETASYNC, 1); /* between transactions: allowed */
     int e = mdb_txn_commit(*txn);
+    if (lazy)
+        (void)mdb_env_set_flags(env, MDB_NOMETASYNC, 0);
     *txn = NULL;
-    if (!e)
+    if (!e) {
+        if (s) { /* write transactions only: read ones end with abort() */
+            if (lazy) {
+                s->n_lazy++;
+                s->unsynced = 1;
+            } else {
+                s->n_synced++;
+                s->unsynced = 0; /* a synced commit flushes the whole file, earlier ones too */
+            }
+        }
         return 0;
+    }
     /* LMDB reports a write cut short by a full disk as EIO: say "disk full" when it is (the
      * same rule as the broker's), so deliveries wait for room instead of looking like a
      * broken disk. A fatal one shows at the next begin. */
@@ -249,6 +268,52 @@ int refbus_nstore_commit(MDB_txn **txn)
         return rc;
     }
     return lmdb_err(NULL, e, "commit");
+}
+
+int refbus_nstore_commit(MDB_txn **txn)
+{
+    return commit(txn, 0);
+}
+
+int refbus_nstore_commit_lazy(MDB_txn **txn)
+{
+    return commit(txn, 1);
+}
+
+int refbus_nstore_begin_nested(refbus_nstore *s, MDB_txn *parent, MDB_txn **txn)
+{
+    int e = mdb_txn_begin(s->env, parent, 0, txn);
+    return e ? lmdb_err(s, e, "begin nested") : 0;
+}
+
+int refbus_nstore_commit_nested(MDB_txn **txn)
+{
+    int e = mdb_txn_commit(*txn); /* into the parent: no disk write */
+    *txn = NULL;
+    return e ? lmdb_err(NULL, e, "commit nested") : 0;
+}
+
+int refbus_nstore_sync(refbus_nstore *s)
+{
+    if (!s->unsynced)
+        return 0;
+    int e = mdb_env_sync(s->env, 1);
+    if (e)
+        return lmdb_err(s, e, "sync");
+    s->unsynced = 0;
+    s->n_synced++;
+    return 0;
+}
+
+int refbus_nstore_unsynced(const refbus_nstore *s)
+{
+    return s->unsynced;
+}
+
+void refbus_nstore_commit_counts(const refbus_nstore *s, uint64_t *synced, uint64_t *lazy)
+{
+    *synced = s->n_synced;
+    *lazy = s->n_lazy;
 }
 
 void refbus_nstore_abort(MDB_txn **txn)

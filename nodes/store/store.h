@@ -50,6 +50,24 @@ void refbus_nstore_close(refbus_nstore **s);
 int refbus_nstore_begin(refbus_nstore *s, int write, MDB_txn **txn) REFBUS_WUR;
 int refbus_nstore_commit(MDB_txn **txn) REFBUS_WUR;
 void refbus_nstore_abort(MDB_txn **txn);
+/* Commit without the metadata flush (LMDB's MDB_NOMETASYNC for this one commit): atomic and
+ * consistent after any crash, but a system crash may undo it until the next
+ * refbus_nstore_commit() or refbus_nstore_sync() (both flush it). Only for changes that nothing
+ * outside the node has been told about yet and that are re-obtained when lost (the broker's
+ * ACCEPTED: a resent SUBMIT is answered with the original receipt). Errors: as commit(). */
+int refbus_nstore_commit_lazy(MDB_txn **txn) REFBUS_WUR;
+/* A child of the write transaction `parent` (LMDB nested transaction): one request of a group
+ * commit, undone alone by abort() when it fails. commit_nested() folds it into the parent, which
+ * alone is made durable. Errors: REFBUS_ELMDB, REFBUS_ENOMEM, REFBUS_ESTORAGE. */
+int refbus_nstore_begin_nested(refbus_nstore *s, MDB_txn *parent, MDB_txn **txn) REFBUS_WUR;
+int refbus_nstore_commit_nested(MDB_txn **txn) REFBUS_WUR;
+/* Flush what lazy commits left unflushed (nothing to do when none did). Errors: REFBUS_EIO. */
+int refbus_nstore_sync(refbus_nstore *s) REFBUS_WUR;
+/* Lazy commits not flushed yet (0 or 1: any flush covers all of them). */
+int refbus_nstore_unsynced(const refbus_nstore *s);
+/* Write transactions committed with a full sync, and lazily, since open (for `status` and the
+ * group-commit tests: commits are counted, never timed). */
+void refbus_nstore_commit_counts(const refbus_nstore *s, uint64_t *synced, uint64_t *lazy);
 
 /* Put `len` bytes under `key`: sealed for content tables, as is for clear ones.
  * Errors: REFBUS_EMAPFULL, REFBUS_ELMDB, REFBUS_ENOMEM, REFBUS_ETOOLARGE. */
