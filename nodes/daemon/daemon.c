@@ -146,6 +146,8 @@ static int start(nd_daemon *d)
 static void stop(nd_daemon *d)
 {
     nd_session_drop(d, NULL, 0);
+    if (d->store && refbus_nstore_sync(d->store)) /* a lazy commit still unflushed */
+        log_warn("flushing the store at exit failed");
     nd_control_close(d);
     if (d->zctx)
         zmq_ctx_term(d->zctx);
@@ -154,6 +156,7 @@ static void stop(nd_daemon *d)
     nd_audit_cp_free(d);
     free(d->fl);
     free(d->pending);
+    free(d->acks);
     if (d->lock_fd >= 0)
         close(d->lock_fd);
 }

@@ -194,28 +194,103 @@ static int pend(nd_daemon *d, const refbus_envelope_header *h, int dup)
     return 0;
 }
 
+int nd_inbound_batch_txn(nd_daemon *d, MDB_txn **txn)
+{
+    int rc;
+    if (!d->batch && (rc = refbus_nstore_begin(d->store, 1, &d->batch)))
+        return rc;
+    return refbus_nstore_begin_nested(d->store, d->batch, txn);
+}
+
+int nd_inbound_batch_ack(nd_daemon *d, uint64_t seq)
+{
+    if (d->n_acks == d->cap_acks) {
+        size_t cap = d->cap_acks ? d->cap_acks * 2 : 64;
+        uint64_t *a = realloc(d->acks, cap * sizeof *a);
+        if (!a)
+            return REFBUS_ENOMEM;
+        d->acks = a;
+        d->cap_acks = cap;
+    }
+    d->acks[d->n_acks++] = seq;
+    return 0;
+}
+
+/* The batch is lost (not committed): nothing in it was receipted or acknowledged, so the broker
+ * delivers and notifies again; an ACCEPTED in it is obtained again by resending the message
+ * (still in the outbox): the broker answers with the original receipt (PROTOCOL.md §3). */
+static void batch_lost(nd_daemon *d)
+{
+    d->n_pending = 0;
+    d->n_acks = 0;
+    if (d->batch_receipts)
+        d->pump_from = 0;
+    d->batch_receipts = 0;
+}
+
 /* Give up the batch: nothing in it was receipted, so the broker delivers it all again. */
 static void batch_abort(nd_daemon *d)
 {
     refbus_nstore_abort(&d->batch);
-    d->n_pending = 0;
+    batch_lost(d);
+}
+
+static void send_acks(nd_daemon *d)
+{
+    for (size_t i = 0; i < d->n_acks; i += 256) {
+        uint8_t *b = NULL;
+        size_t n = 0, k = d->n_acks - i < 256 ? d->n_acks - i : 256;
+        if (nd_bmsg_notice_ack(&b, &n, d->acks + i, k) == 0)
+            (void)nd_session_send(d, REFBUS_CMD_RECEIPT_ACK, b, n);
+        free(b);
+    }
+    d->n_acks = 0;
+}
+
+void nd_inbound_sync_timer(nd_daemon *d, uint64_t now)
+{
+    int rc;
+    if (!d->sync_at || now < d->sync_at)
+        return;
+    d->sync_at = 0;
+    if ((rc = refbus_nstore_sync(d->store)))
+        nd_note_error(d, rc, "flushing the store: %s", refbus_strerror(rc));
 }
 
 void nd_inbound_batch_end(nd_daemon *d)
 {
-    int rc;
-    if (!d->batch)
-        return;
-    if ((rc = refbus_nstore_commit(&d->batch))) {
-        nd_note_error(d, rc,
-                      "storing %zu deliveries failed (%s): the broker will deliver "
-                      "them again",
-                      d->n_pending, refbus_strerror(rc));
-        d->n_pending = 0;
+    int rc, pump = d->batch_pump;
+    d->batch_pump = 0;
+    if (!d->batch) {
+        if (pump)
+            nd_session_pump(d);
         return;
     }
+    /* Anything told to the broker (a DELIVERED receipt, a NoticeAck) needs a synced commit;
+     * ACCEPTEDs alone do not: no one outside is told, and a lost one is obtained again. */
+    int sync = d->n_pending || d->n_acks;
+    rc = sync ? refbus_nstore_commit(&d->batch) : refbus_nstore_commit_lazy(&d->batch);
+    if (rc) {
+        nd_note_error(d, rc,
+                      "storing %zu deliveries and the receipts of this pass failed (%s): the "
+                      "broker will send them again",
+                      d->n_pending, refbus_strerror(rc));
+        batch_lost(d);
+        if (pump)
+            nd_session_pump(d);
+        return;
+    }
+    if (d->batch_receipts)
+        d->n.receipt_commits++;
+    d->batch_receipts = 0;
+    if (!sync && !d->sync_at)
+        d->sync_at = refbus_mono_ms() + NODE_LAZY_SYNC_MS;
+    else if (sync)
+        d->sync_at = 0; /* the synced commit flushed the lazy ones before it */
     if (d->n_pending)
         nd_crash_point("REFBUS_NODE_CRASH_AFTER_STORE");
+    if (d->n_acks)
+        nd_crash_point("REFBUS_NODE_CRASH_AFTER_RECEIPTS_STORE");
     for (size_t i = 0; i < d->n_pending; i++) {
         struct node_pending_receipt *p = &d->pending[i];
         refbus_envelope_header h;
@@ -229,6 +304,9 @@ void nd_inbound_batch_end(nd_daemon *d)
         send_receipt(d, REFBUS_RECEIPT_DELIVERED, &h, p->hash, 0, NULL);
     }
     d->n_pending = 0;
+    send_acks(d);
+    if (pump)
+        nd_session_pump(d);
 }
 
 void nd_inbound_deliver(nd_daemon *d, const uint8_t *env, size_t len)
@@ -243,11 +321,12 @@ void nd_inbound_deliver(nd_daemon *d, const uint8_t *env, size_t len)
     char text[300];
     int rc, mine = 0;
 
-    crypto_generichash(hash, 32, env, len, NULL, 0);
     if ((rc = refbus_envelope_parse(&h, env, len))) {
+        crypto_generichash(hash, 32, env, len, NULL, 0);
         refuse(d, NULL, hash, rc, "the delivered envelope does not parse");
         return;
     }
+    memcpy(hash, h.envelope_hash, 32); /* the parse hashed the bytes: not twice */
     for (size_t i = 0; i < h.n_recipients; i++)
         if (strcmp(h.recipients[i].agency, d->me) == 0) {
             mine = 1;

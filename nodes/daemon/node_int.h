@@ -33,6 +33,7 @@ enum node_session {
 #define NODE_RECENT 8
 #define NODE_HELLO_TIMEOUT_MS 10000u
 #define NODE_EXPIRY_GRACE_MS (5u * 60u * 1000u) /* clock skew we tolerate on delivery */
+#define NODE_LAZY_SYNC_MS 100u /* a lazy commit is flushed within this (inbound.c) */
 
 /* A SUBMIT sent on this session, not yet answered. */
 typedef struct node_inflight {
@@ -114,9 +115,17 @@ typedef struct nd_daemon {
     char broker_claim_text[256];
     uint64_t broker_claim_ms;
 
-    /* deliveries of one receive pass share one write transaction (one fsync); their DELIVERED
-     * receipts go out only after it commits (inbound.c) */
+    /* deliveries, ACCEPTED receipts and receipt notices of one receive pass share one write
+     * transaction (inbound.c, receipts.c); the DELIVERED receipts and NoticeAcks go out only
+     * after its synced commit. A pass with neither commits lazily (refbus_nstore_commit_lazy:
+     * only ACCEPTEDs, which a resend gets again) and is flushed by the next synced commit or
+     * at sync_at. */
     MDB_txn *batch;
+    uint64_t *acks; /* RECEIPT notices stored in the batch, to acknowledge after its commit */
+    size_t n_acks, cap_acks;
+    int batch_receipts; /* broker receipts or notices in the batch */
+    int batch_pump;     /* an ACCEPTED in the batch freed a send-window slot */
+    uint64_t sync_at;   /* monotonic: flush a lazy commit by then (0: nothing unflushed) */
     struct node_pending_receipt {
         uint8_t msg_id[16];
         char sender[REFBUS_AGENCY_ID_MAX + 1];
@@ -228,6 +237,13 @@ void nd_inflow_taken(nd_daemon *d, const refbus_wire_msg *m);
  * it before anything else that touches the store, and at the end of each receive pass. */
 void nd_inbound_deliver(nd_daemon *d, const uint8_t *env, size_t len);
 void nd_inbound_batch_end(nd_daemon *d);
+/* A nested transaction in the pass's batch (opened on demand), for one receipt: commit it with
+ * refbus_nstore_commit_nested or abort it (that receipt alone is undone). Store errors. */
+int nd_inbound_batch_txn(nd_daemon *d, MDB_txn **txn) REFBUS_WUR;
+/* Acknowledge the notice `seq` once the batch is durable. Errors: REFBUS_ENOMEM. */
+int nd_inbound_batch_ack(nd_daemon *d, uint64_t seq) REFBUS_WUR;
+/* Every loop pass: flush a lazy commit once its time has come. */
+void nd_inbound_sync_timer(nd_daemon *d, uint64_t now);
 void nd_inbound_notice(nd_daemon *d, const uint8_t *body, size_t len);
 void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, size_t len);
 /* audit_cp.c: checkpoints pushed by the broker (or answering our PROOF_REQUEST), the

@@ -34,15 +34,16 @@ static int signer_key(nd_daemon *d, const refbus_receipt *r, const uint8_t **pk)
     return rc;
 }
 
+/* The outbox entry `o` becomes a sent record; `hash` is its envelope's hash as the caller
+ * parsed it (each envelope is parsed and hashed once), NULL when not known. */
 static int to_sent(nd_daemon *d, MDB_txn *txn, uint64_t seq, const refbus_outbox_rec *o,
-                   const refbus_receipt *r, const uint8_t *bytes, size_t len, int hash_known)
+                   const refbus_receipt *r, const uint8_t *bytes, size_t len,
+                   const uint8_t *hash)
 {
     refbus_sent_rec s = REFBUS__NODESTORE__SENT_RECORD__INIT;
     Refbus__Nodestore__Delivery dl[REFBUS_MAX_RECIPIENTS], *dp[REFBUS_MAX_RECIPIENTS];
-    refbus_envelope_header h;
     int rc;
-    if (o->n_to > REFBUS_MAX_RECIPIENTS ||
-        refbus_envelope_parse(&h, o->envelope.data, o->envelope.len))
+    if (o->n_to > REFBUS_MAX_RECIPIENTS)
         return REFBUS_ECORRUPT;
     s.msg_id = o->msg_id;
     s.thread_id = o->thread_id;
@@ -52,7 +53,7 @@ static int to_sent(nd_daemon *d, MDB_txn *txn, uint64_t seq, const refbus_outbox
     s.accepted_ms = r ? r->time_ms : refbus_now_ms();
     s.audit_index = r ? r->audit_index : 0;
     s.accepted_receipt = (ProtobufCBinaryData){len, (uint8_t *)bytes};
-    s.envelope_hash = (ProtobufCBinaryData){hash_known ? 32u : 0u, h.envelope_hash};
+    s.envelope_hash = (ProtobufCBinaryData){hash ? 32u : 0u, (uint8_t *)hash};
     s.payload = o->payload;
     for (size_t i = 0; i < o->n_to; i++) {
         refbus__nodestore__delivery__init(&dl[i]);
@@ -113,6 +114,7 @@ void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, s
     refbus_outbox_rec *o = NULL;
     uint64_t seq;
     char hex[33];
+    int batched = 0;
     int rc = refbus_receipt_parse(&r, body, len);
     if (rc == 0 && !is_broker(d, r.signer))
         rc = REFBUS_ERECEIPT;
@@ -138,13 +140,16 @@ void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, s
     }
     if (cmd == REFBUS_CMD_ACCEPTED)
         nd_crash_point("REFBUS_NODE_CRASH_BEFORE_ACCEPTED");
-    if ((rc = refbus_nstore_begin(d->store, 1, &txn)))
+    /* An ACCEPTED goes into the pass's batch (nested: it is undone alone if it fails), the
+     * pump waits for the batch's commit; a REJECTED (rare, may reconnect) is committed alone. */
+    batched = cmd == REFBUS_CMD_ACCEPTED;
+    if ((rc = batched ? nd_inbound_batch_txn(d, &txn) : refbus_nstore_begin(d->store, 1, &txn)))
         goto out;
     if ((rc = refbus_nstore_outbox_find(d->store, txn, r.msg_id, &seq)) ||
         (rc = refbus_nstore_outbox_get(d->store, txn, seq, &o))) {
         if (rc == REFBUS_ENOTFOUND && cmd == REFBUS_CMD_ACCEPTED &&
             (rc = late_accepted(d, txn, &r, body, len)) == 0)
-            rc = refbus_nstore_commit(&txn);
+            rc = refbus_nstore_commit_nested(&txn);
         else if (rc == REFBUS_ENOTFOUND) /* answered already (a resend's second answer) */
             rc = 0;
         nd_session_inflight_remove(d, r.msg_id);
@@ -152,17 +157,19 @@ void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, s
     }
     if (cmd == REFBUS_CMD_ACCEPTED) {
         refbus_envelope_header h;
-        if (refbus_envelope_parse(&h, o->envelope.data, o->envelope.len) == 0 &&
-            memcmp(h.envelope_hash, r.envelope_hash, 32) != 0 && !o->resealed) {
+        int parsed = refbus_envelope_parse(&h, o->envelope.data, o->envelope.len) == 0;
+        if (!parsed) {
+            rc = REFBUS_ECORRUPT;
+        } else if (memcmp(h.envelope_hash, r.envelope_hash, 32) != 0 && !o->resealed) {
             nd_note_error(d, REFBUS_ERECEIPT,
                           "ACCEPTED for %s names another envelope hash; "
                           "ignored",
                           hex);
             goto out;
-        }
-        rc = to_sent(d, txn, seq, o, &r, body, len, 1);
-        if (rc == 0 && (rc = refbus_nstore_commit(&txn)) == 0) {
+        } else if ((rc = to_sent(d, txn, seq, o, &r, body, len, h.envelope_hash)) == 0 &&
+                   (rc = refbus_nstore_commit_nested(&txn)) == 0) {
             d->n.accepted++;
+            d->batch_receipts = 1;
             log_info("message %s accepted by the broker (audit index %llu)", hex,
                      (unsigned long long)r.audit_index);
         }
@@ -203,7 +210,7 @@ void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, s
     if (r.reason == REFBUS_EDUPLICATE && o->resealed) {
         /* The broker holds the first sealing (accepted before the rotation; that receipt was
          * lost): the message is durable there. */
-        rc = to_sent(d, txn, seq, o, NULL, NULL, 0, 0);
+        rc = to_sent(d, txn, seq, o, NULL, NULL, 0, NULL);
         if (rc == 0 && (rc = refbus_nstore_commit(&txn)) == 0)
             log_info("message %s was accepted before it was re-sealed", hex);
         goto out;
@@ -215,16 +222,10 @@ out:
         nd_note_error(d, rc, "recording the broker's answer for %s: %s", hex, refbus_strerror(rc));
     refbus_nstore_outbox_free(&o);
     refbus_nstore_abort(&txn);
-    nd_session_pump(d);
-}
-
-static void ack_notice(nd_daemon *d, uint64_t seq)
-{
-    uint8_t *b = NULL;
-    size_t n = 0;
-    if (nd_bmsg_notice_ack(&b, &n, &seq, 1) == 0)
-        (void)nd_session_send(d, REFBUS_CMD_RECEIPT_ACK, b, n);
-    free(b);
+    if (batched)
+        d->batch_pump = 1; /* after the batch's commit (nd_inbound_batch_end) */
+    else
+        nd_session_pump(d);
 }
 
 static int record_delivery(nd_daemon *d, const refbus_receipt *r, const uint8_t *bytes, size_t len)
@@ -234,7 +235,7 @@ static int record_delivery(nd_daemon *d, const refbus_receipt *r, const uint8_t 
     refbus_outbox_rec *o = NULL;
     refbus_envelope_header h;
     uint64_t seq;
-    int rc = refbus_nstore_begin(d->store, 1, &txn);
+    int rc = nd_inbound_batch_txn(d, &txn); /* the pass's batch: acknowledged after its commit */
     if (rc)
         goto out;
     rc = refbus_nstore_sent_get(d->store, txn, r->msg_id, &s);
@@ -254,7 +255,7 @@ static int record_delivery(nd_daemon *d, const refbus_receipt *r, const uint8_t 
             rc = REFBUS_ERECEIPT;
             goto out;
         }
-        if ((rc = to_sent(d, txn, seq, o, NULL, NULL, 0, same)) ||
+        if ((rc = to_sent(d, txn, seq, o, NULL, NULL, 0, same ? h.envelope_hash : NULL)) ||
             (rc = refbus_nstore_sent_get(d->store, txn, r->msg_id, &s)))
             goto out;
         nd_session_inflight_remove(d, r->msg_id);
@@ -284,8 +285,9 @@ static int record_delivery(nd_daemon *d, const refbus_receipt *r, const uint8_t 
         dl->state = r->type;
         dl->time_ms = r->time_ms;
         dl->reason = r->reason;
-        if ((rc = refbus_nstore_sent_put(d->store, txn, s)) == 0)
-            rc = refbus_nstore_commit(&txn);
+        if ((rc = refbus_nstore_sent_put(d->store, txn, s)) == 0 &&
+            (rc = refbus_nstore_commit_nested(&txn)) == 0)
+            d->batch_receipts = 1;
         goto out;
     }
     rc = REFBUS_ENOTRECIPIENT;
@@ -349,8 +351,9 @@ void nd_inbound_notice(nd_daemon *d, const uint8_t *body, size_t len)
     /* Stored, or never going to be (a permanent property of the receipt): either way not
      * again. Anything transient (out of memory, a store error, a signer our directory does
      * not know yet) stays unacknowledged, so the broker sends it again after the next HELLO. */
-    if (rc == 0 || refbus_err_permanent(rc))
-        ack_notice(d, n.seq);
+    if ((rc == 0 || refbus_err_permanent(rc)) && nd_inbound_batch_ack(d, n.seq))
+        log_warn("out of memory: a receipt notice is not acknowledged; the broker sends it "
+                 "again");
     nd_bmsg_notice_clear(&n);
 }
 

@@ -315,8 +315,9 @@ void nd_session_on_broker(nd_daemon *d)
             continue;
         }
         d->last_rx = refbus_mono_ms();
-        if (m.cmd != REFBUS_CMD_DELIVER)
-            nd_inbound_batch_end(d); /* commit the deliveries before anything else */
+        if (m.cmd != REFBUS_CMD_DELIVER && m.cmd != REFBUS_CMD_ACCEPTED &&
+            m.cmd != REFBUS_CMD_RECEIPT && m.cmd != REFBUS_CMD_PING)
+            nd_inbound_batch_end(d); /* commit the pass's batch before anything else */
         switch (m.cmd) {
         case REFBUS_CMD_WELCOME:
             on_welcome(d, m.body, m.body_len);
@@ -504,6 +505,7 @@ static void resend_stale(nd_daemon *d, uint64_t now)
 void nd_session_timers(nd_daemon *d, uint64_t now)
 {
     int changed = 0;
+    nd_inbound_sync_timer(d, now);
     nd_inflow_check(d, now);
     nd_audit_cp_timers(d, now);
     nd_ident_watch_files(d, now, &changed);
@@ -567,6 +569,8 @@ uint64_t nd_session_next_timer(const nd_daemon *d, uint64_t now)
     }
     if (d->rekey_pending)
         EARLIER(d->rekey_retry_ms);
+    if (d->sync_at)
+        EARLIER(d->sync_at);
 #undef EARLIER
     return t;
 }
