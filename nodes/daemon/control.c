@@ -24,6 +24,7 @@
 
 #include "common/harden.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "nodes/daemon/node_int.h"
 
 #define CONTROL_MAX_REQUEST (4 * 1024 * 1024)
@@ -335,10 +336,37 @@ static int take_request(nd_daemon *d)
     return 1;
 }
 
+#ifdef REFBUS_TEST_HOOKS
+/* Test variant only: REFBUS_NODE_TEST_GATHER=N makes the first pass that queues something wait
+ * (at most 30 s) until N requests are taken, so that a test sees N concurrent sends in one
+ * group commit without depending on timing. Then the hook is spent. */
+static int gather_more(nd_daemon *d, int taken)
+{
+    const char *v = getenv("REFBUS_NODE_TEST_GATHER");
+    int want = v ? atoi(v) : 0;
+    if (d->test_gathered || want <= 0 || !d->ctl_batch)
+        return 0;
+    if (!d->test_gather_until)
+        d->test_gather_until = refbus_mono_ms() + 30000;
+    if (taken >= want || refbus_mono_ms() > d->test_gather_until) {
+        d->test_gathered = 1;
+        return 0;
+    }
+    zmq_pollitem_t it = {d->ctl, 0, ZMQ_POLLIN, 0};
+    (void)zmq_poll(&it, 1, 100);
+    return 1;
+}
+#else
+#define gather_more(d, taken) 0
+#endif
+
 void nd_control_on_request(nd_daemon *d)
 {
-    for (int i = 0; i < 64 && take_request(d); i++)
-        ;
+    int taken = 0;
+    do {
+        while (taken < 64 && take_request(d))
+            taken++;
+    } while (gather_more(d, taken));
     batch_end(d);
 }
 

@@ -164,6 +164,8 @@ typedef struct nd_daemon {
     MDB_txn *ctl_batch;
     struct nd_ctl_answer *ctl_answers;
     size_t n_ctl_answers, cap_ctl_answers;
+    int test_gathered; /* REFBUS_NODE_TEST_GATHER (test variant only, control.c) */
+    uint64_t test_gather_until;
 
     /* the control request being answered (control.c): the msg id a send/reply chose, and
      * whether it was queued, so that even an error answer names it */

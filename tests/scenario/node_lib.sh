@@ -59,7 +59,9 @@ nl_init() {
     export REFBUS_KDF_LIMIT=min # Argon2id at its minimum: tests only
     unset REFBUS_ADMIN_DIR REFBUS_PASSPHRASE_FILE REFBUS_BUNDLE_PASSPHRASE_FILE
     unset REFBUS_NODE_CRASH_AFTER_STORE REFBUS_NODE_CRASH_BEFORE_SEND
-    unset REFBUS_NODE_CRASH_BEFORE_ACCEPTED
+    unset REFBUS_NODE_CRASH_BEFORE_ACCEPTED REFBUS_NODE_CRASH_BEFORE_QUEUE_COMMIT
+    unset REFBUS_NODE_CRASH_AFTER_QUEUE_COMMIT REFBUS_NODE_CRASH_AFTER_RECEIPTS_STORE
+    unset REFBUS_NODE_TEST_GATHER
 }
 
 # nl_wait SECONDS CMD...: run CMD every 0.1 s until it succeeds; 1 after SECONDS.
@@ -201,7 +203,7 @@ nl_node_launch() {
     local id=$1 d=$NL_T/nodes/$1 bin=refbus-node
     shift
     [ -f "$d/node.conf" ] || nl_node_conf "$id"
-    case " $* " in *" REFBUS_NODE_CRASH_"*) bin=refbus-node-testhooks ;; esac
+    case " $* " in *" REFBUS_NODE_CRASH_"* | *" REFBUS_NODE_TEST_"*) bin=refbus-node-testhooks ;; esac
     [ -x "$NL_BIN/$bin" ] || nl_skip "$bin not built (REFBUS_TEST_HOOKS=OFF)"
     # The first start creates the store explicitly (refbus-node init); later ones reuse it.
     [ -e "$d/data/store/data.mdb" ] ||
