@@ -115,9 +115,9 @@ static int queue(nd_daemon *d, refbus_outbox_rec *o, refbus_thread *t, char *why
     int rc = nd_control_txn(d, &txn);
     if (rc == 0 && (rc = refbus_nstore_outbox_add(d->store, txn, o, &seq)) == REFBUS_EEXIST)
         snprintf(why, why_len, "a message with this id was already sent");
-    if (rc == 0 && (rc = refbus_nstore_thread_put(d->store, txn, t)) == 0)
-        rc = refbus_nstore_commit_nested(&txn);
-    refbus_nstore_abort(&txn);
+    if (rc == 0)
+        rc = refbus_nstore_thread_put(d->store, txn, t);
+    nd_share_end(d, &txn, rc == REFBUS_EEXIST ? 0 : rc); /* EEXIST: found before writing */
     if (rc && rc != REFBUS_EEXIST)
         snprintf(why, why_len, "storing in the outbox: %s", refbus_strerror(rc));
     return rc;
@@ -378,9 +378,9 @@ int nd_compose_reply(nd_daemon *d, const json_t *req, json_t **reply, char *why,
     o.payload = (ProtobufCBinaryData){pl_len, pl};
     o.sender_epoch = d->epoch;
     if ((rc = refbus_nstore_outbox_add(d->store, txn, &o, &seq)) ||
-        (rc = refbus_nstore_thread_put(d->store, txn, t)) ||
-        (rc = refbus_nstore_commit_nested(&txn))) {
+        (rc = refbus_nstore_thread_put(d->store, txn, t))) {
         snprintf(why, why_len, "storing in the outbox: %s", refbus_strerror(rc));
+        nd_share_end(d, &txn, rc); /* the whole group commit is dropped */
         goto out;
     }
     d->req_queued = 1;
@@ -395,7 +395,7 @@ int nd_compose_reply(nd_daemon *d, const json_t *req, json_t **reply, char *why,
              th, n);
     rc = *reply ? 0 : REFBUS_ENOMEM;
 out:
-    refbus_nstore_abort(&txn);
+    nd_share_end(d, &txn, 0); /* nothing written when we get here with it */
     refbus_thread_free(&t);
     refbus_wipe_free(pl);
     free(env);

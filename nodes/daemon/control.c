@@ -166,7 +166,19 @@ int nd_control_txn(nd_daemon *d, MDB_txn **txn)
     int rc;
     if (!d->ctl_batch && (rc = refbus_nstore_begin(d->store, 1, &d->ctl_batch)))
         return rc;
-    return refbus_nstore_begin_nested(d->store, d->ctl_batch, txn);
+    *txn = d->ctl_batch;
+    return 0;
+}
+
+void nd_share_end(nd_daemon *d, MDB_txn **txn, int failed_write)
+{
+    if (*txn && failed_write) {
+        if (*txn == d->ctl_batch && !d->ctl_taint)
+            d->ctl_taint = failed_write;
+        if (*txn == d->batch && !d->batch_taint)
+            d->batch_taint = failed_write;
+    }
+    *txn = NULL;
 }
 
 static struct nd_ctl_answer *answer_slot(nd_daemon *d)
@@ -196,7 +208,11 @@ static void batch_end(nd_daemon *d)
     if (d->ctl_batch) {
         if (queued)
             nd_crash_point("REFBUS_NODE_CRASH_BEFORE_QUEUE_COMMIT");
-        rc = refbus_nstore_commit(&d->ctl_batch);
+        if ((rc = d->ctl_taint) != 0)
+            refbus_nstore_abort(&d->ctl_batch); /* a failed write: none of it is kept */
+        else
+            rc = refbus_nstore_commit(&d->ctl_batch);
+        d->ctl_taint = 0;
         if (rc == 0 && queued) {
             d->n.queue_commits++;
             nd_crash_point("REFBUS_NODE_CRASH_AFTER_QUEUE_COMMIT");

@@ -199,7 +199,8 @@ int nd_inbound_batch_txn(nd_daemon *d, MDB_txn **txn)
     int rc;
     if (!d->batch && (rc = refbus_nstore_begin(d->store, 1, &d->batch)))
         return rc;
-    return refbus_nstore_begin_nested(d->store, d->batch, txn);
+    *txn = d->batch;
+    return 0;
 }
 
 int nd_inbound_batch_ack(nd_daemon *d, uint64_t seq)
@@ -223,9 +224,9 @@ static void batch_lost(nd_daemon *d)
 {
     d->n_pending = 0;
     d->n_acks = 0;
-    if (d->batch_receipts)
-        d->pump_from = 0;
+    d->pump_from = 0; /* what left the send window with a lost ACCEPTED is pumped again */
     d->batch_receipts = 0;
+    d->batch_taint = 0;
 }
 
 /* Give up the batch: nothing in it was receipted, so the broker delivers it all again. */
@@ -269,7 +270,10 @@ void nd_inbound_batch_end(nd_daemon *d)
     /* Anything told to the broker (a DELIVERED receipt, a NoticeAck) needs a synced commit;
      * ACCEPTEDs alone do not: no one outside is told, and a lost one is obtained again. */
     int sync = d->n_pending || d->n_acks;
-    rc = sync ? refbus_nstore_commit(&d->batch) : refbus_nstore_commit_lazy(&d->batch);
+    if ((rc = d->batch_taint) != 0) /* a failed write: none of the batch is kept */
+        refbus_nstore_abort(&d->batch);
+    else
+        rc = sync ? refbus_nstore_commit(&d->batch) : refbus_nstore_commit_lazy(&d->batch);
     if (rc) {
         nd_note_error(d, rc,
                       "storing %zu deliveries and the receipts of this pass failed (%s): the "

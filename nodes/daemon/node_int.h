@@ -124,6 +124,7 @@ typedef struct nd_daemon {
     uint64_t *acks; /* RECEIPT notices stored in the batch, to acknowledge after its commit */
     size_t n_acks, cap_acks;
     int batch_receipts; /* broker receipts or notices in the batch */
+    int batch_taint;    /* a write in the batch failed (its code): the batch is dropped whole */
     int batch_pump;     /* an ACCEPTED in the batch freed a send-window slot */
     uint64_t sync_at;   /* monotonic: flush a lazy commit by then (0: nothing unflushed) */
     struct node_pending_receipt {
@@ -162,6 +163,7 @@ typedef struct nd_daemon {
     /* send/reply requests of one control pass share one write transaction (one sync); their
      * answers wait in ctl_answers until it commits (control.c) */
     MDB_txn *ctl_batch;
+    int ctl_taint; /* a write in ctl_batch failed (its code): the batch is dropped whole */
     struct nd_ctl_answer *ctl_answers;
     size_t n_ctl_answers, cap_ctl_answers;
     int test_gathered; /* REFBUS_NODE_TEST_GATHER (test variant only, control.c) */
@@ -239,8 +241,8 @@ void nd_inflow_taken(nd_daemon *d, const refbus_wire_msg *m);
  * it before anything else that touches the store, and at the end of each receive pass. */
 void nd_inbound_deliver(nd_daemon *d, const uint8_t *env, size_t len);
 void nd_inbound_batch_end(nd_daemon *d);
-/* A nested transaction in the pass's batch (opened on demand), for one receipt: commit it with
- * refbus_nstore_commit_nested or abort it (that receipt alone is undone). Store errors. */
+/* The pass's batch transaction (opened on demand), for one receipt: end its share with
+ * nd_share_end. Store errors. */
 int nd_inbound_batch_txn(nd_daemon *d, MDB_txn **txn) REFBUS_WUR;
 /* Acknowledge the notice `seq` once the batch is durable. Errors: REFBUS_ENOMEM. */
 int nd_inbound_batch_ack(nd_daemon *d, uint64_t seq) REFBUS_WUR;
@@ -288,10 +290,15 @@ int nd_view_status(nd_daemon *d, const json_t *req, json_t **reply, char *why,
 int nd_control_open(nd_daemon *d) REFBUS_WUR;
 void nd_control_close(nd_daemon *d);
 void nd_control_on_request(nd_daemon *d);
-/* For a request that queues something: a nested transaction in the pass's shared one (opened
- * on demand). Commit it with refbus_nstore_commit_nested (the pass commits it all, with one
- * sync, before any answer) or abort it (this request alone is undone). Errors: store errors. */
+/* For a request that queues something: the pass's shared write transaction (opened on demand;
+ * committed with one sync before any answer). End the request's share with nd_share_end.
+ * Errors: store errors. */
 int nd_control_txn(nd_daemon *d, MDB_txn **txn) REFBUS_WUR;
+/* End one request's (or receipt's) share of a batch transaction: *txn = NULL. `failed_write`:
+ * a write in it failed (LMDB cannot undo part of a transaction: no nested ones, they cost 3 MiB
+ * of allocation each), so the whole batch is dropped and nothing of it is answered as stored;
+ * the code is reported. Accepts a NULL *txn. */
+void nd_share_end(nd_daemon *d, MDB_txn **txn, int failed_write);
 
 /* daemon.c helpers */
 void nd_note_error(nd_daemon *d, int code, const char *fmt, ...)

@@ -114,7 +114,7 @@ void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, s
     refbus_outbox_rec *o = NULL;
     uint64_t seq;
     char hex[33];
-    int batched = 0;
+    int batched = 0, taint = 0;
     int rc = refbus_receipt_parse(&r, body, len);
     if (rc == 0 && !is_broker(d, r.signer))
         rc = REFBUS_ERECEIPT;
@@ -147,9 +147,8 @@ void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, s
         goto out;
     if ((rc = refbus_nstore_outbox_find(d->store, txn, r.msg_id, &seq)) ||
         (rc = refbus_nstore_outbox_get(d->store, txn, seq, &o))) {
-        if (rc == REFBUS_ENOTFOUND && cmd == REFBUS_CMD_ACCEPTED &&
-            (rc = late_accepted(d, txn, &r, body, len)) == 0)
-            rc = refbus_nstore_commit_nested(&txn);
+        if (rc == REFBUS_ENOTFOUND && cmd == REFBUS_CMD_ACCEPTED)
+            taint = rc = late_accepted(d, txn, &r, body, len);
         else if (rc == REFBUS_ENOTFOUND) /* answered already (a resend's second answer) */
             rc = 0;
         nd_session_inflight_remove(d, r.msg_id);
@@ -166,8 +165,7 @@ void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, s
                           "ignored",
                           hex);
             goto out;
-        } else if ((rc = to_sent(d, txn, seq, o, &r, body, len, h.envelope_hash)) == 0 &&
-                   (rc = refbus_nstore_commit_nested(&txn)) == 0) {
+        } else if ((taint = rc = to_sent(d, txn, seq, o, &r, body, len, h.envelope_hash)) == 0) {
             d->n.accepted++;
             d->batch_receipts = 1;
             log_info("message %s accepted by the broker (audit index %llu)", hex,
@@ -221,7 +219,10 @@ out:
     if (rc)
         nd_note_error(d, rc, "recording the broker's answer for %s: %s", hex, refbus_strerror(rc));
     refbus_nstore_outbox_free(&o);
-    refbus_nstore_abort(&txn);
+    if (batched)
+        nd_share_end(d, &txn, taint);
+    else
+        refbus_nstore_abort(&txn);
     if (batched)
         d->batch_pump = 1; /* after the batch's commit (nd_inbound_batch_end) */
     else
@@ -235,6 +236,7 @@ static int record_delivery(nd_daemon *d, const refbus_receipt *r, const uint8_t 
     refbus_outbox_rec *o = NULL;
     refbus_envelope_header h;
     uint64_t seq;
+    int wrote = 0; /* after a write, a failure drops the whole batch (nd_share_end) */
     int rc = nd_inbound_batch_txn(d, &txn); /* the pass's batch: acknowledged after its commit */
     if (rc)
         goto out;
@@ -255,6 +257,14 @@ static int record_delivery(nd_daemon *d, const refbus_receipt *r, const uint8_t 
             rc = REFBUS_ERECEIPT;
             goto out;
         }
+        int ours = 0; /* checked before writing: a batch cannot undo part of itself */
+        for (size_t i = 0; i < o->n_to; i++)
+            ours |= strcmp(o->to[i], r->recipient) == 0;
+        if (!ours) {
+            rc = REFBUS_ENOTRECIPIENT;
+            goto out;
+        }
+        wrote = 1;
         if ((rc = to_sent(d, txn, seq, o, NULL, NULL, 0, same ? h.envelope_hash : NULL)) ||
             (rc = refbus_nstore_sent_get(d->store, txn, r->msg_id, &s)))
             goto out;
@@ -285,8 +295,8 @@ static int record_delivery(nd_daemon *d, const refbus_receipt *r, const uint8_t 
         dl->state = r->type;
         dl->time_ms = r->time_ms;
         dl->reason = r->reason;
-        if ((rc = refbus_nstore_sent_put(d->store, txn, s)) == 0 &&
-            (rc = refbus_nstore_commit_nested(&txn)) == 0)
+        wrote = 1;
+        if ((rc = refbus_nstore_sent_put(d->store, txn, s)) == 0)
             d->batch_receipts = 1;
         goto out;
     }
@@ -294,7 +304,7 @@ static int record_delivery(nd_daemon *d, const refbus_receipt *r, const uint8_t 
 out:
     refbus_nstore_outbox_free(&o);
     refbus_nstore_sent_free(&s);
-    refbus_nstore_abort(&txn);
+    nd_share_end(d, &txn, wrote ? rc : 0);
     return rc;
 }
 

@@ -280,19 +280,6 @@ int refbus_nstore_commit_lazy(MDB_txn **txn)
     return commit(txn, 1);
 }
 
-int refbus_nstore_begin_nested(refbus_nstore *s, MDB_txn *parent, MDB_txn **txn)
-{
-    int e = mdb_txn_begin(s->env, parent, 0, txn);
-    return e ? lmdb_err(s, e, "begin nested") : 0;
-}
-
-int refbus_nstore_commit_nested(MDB_txn **txn)
-{
-    int e = mdb_txn_commit(*txn); /* into the parent: no disk write */
-    *txn = NULL;
-    return e ? lmdb_err(NULL, e, "commit nested") : 0;
-}
-
 int refbus_nstore_sync(refbus_nstore *s)
 {
     if (!s->unsynced)

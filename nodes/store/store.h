@@ -56,11 +56,6 @@ void refbus_nstore_abort(MDB_txn **txn);
  * outside the node has been told about yet and that are re-obtained when lost (the broker's
  * ACCEPTED: a resent SUBMIT is answered with the original receipt). Errors: as commit(). */
 int refbus_nstore_commit_lazy(MDB_txn **txn) REFBUS_WUR;
-/* A child of the write transaction `parent` (LMDB nested transaction): one request of a group
- * commit, undone alone by abort() when it fails. commit_nested() folds it into the parent, which
- * alone is made durable. Errors: REFBUS_ELMDB, REFBUS_ENOMEM, REFBUS_ESTORAGE. */
-int refbus_nstore_begin_nested(refbus_nstore *s, MDB_txn *parent, MDB_txn **txn) REFBUS_WUR;
-int refbus_nstore_commit_nested(MDB_txn **txn) REFBUS_WUR;
 /* Flush what lazy commits left unflushed (nothing to do when none did). Errors: REFBUS_EIO. */
 int refbus_nstore_sync(refbus_nstore *s) REFBUS_WUR;
 /* Lazy commits not flushed yet (0 or 1: any flush covers all of them). */
