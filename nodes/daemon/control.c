@@ -199,7 +199,7 @@ static struct nd_ctl_answer *answer_slot(nd_daemon *d)
 /* Commit the pass's shared transaction (one sync for every request queued in it), then answer
  * every request of the pass in order, then push the outbox. When the commit fails, nothing of
  * it was stored: each "queued" answer becomes an error saying so (queued: false). */
-static void batch_end(nd_daemon *d)
+void nd_control_batch_end(nd_daemon *d)
 {
     size_t queued = 0;
     int rc = 0;
@@ -261,7 +261,7 @@ static void one_request(nd_daemon *d, struct nd_ctl_answer *a, const char *body,
             continue;
         if (!handlers[i].pump && d->n_ctl_answers > 0) {
             /* answer the batch now; this request's routing frames move to the first slot */
-            batch_end(d);
+            nd_control_batch_end(d);
             struct nd_ctl_answer *b = answer_slot(d); /* slot 0: no reallocation */
             for (size_t j = 0; j < a->n_route; j++) {
                 zmq_msg_init(&b->route[j]);
@@ -383,7 +383,7 @@ void nd_control_on_request(nd_daemon *d)
         while (taken < 64 && take_request(d))
             taken++;
     } while (gather_more(d, taken));
-    batch_end(d);
+    nd_control_batch_end(d);
 }
 
 static void control_free(nd_daemon *d)

@@ -294,6 +294,8 @@ void nd_control_on_request(nd_daemon *d);
  * committed with one sync before any answer). End the request's share with nd_share_end.
  * Errors: store errors. */
 int nd_control_txn(nd_daemon *d, MDB_txn **txn) REFBUS_WUR;
+/* End the pass's group commit: commit (one sync), then the answers, then push the outbox. */
+void nd_control_batch_end(nd_daemon *d);
 /* End one request's (or receipt's) share of a batch transaction: *txn = NULL. `failed_write`:
  * a write in it failed (LMDB cannot undo part of a transaction: no nested ones, they cost 3 MiB
  * of allocation each), so the whole batch is dropped and nothing of it is answered as stored;

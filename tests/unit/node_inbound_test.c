@@ -165,6 +165,13 @@ static void deliver(nd_daemon *n, const uint8_t *env, size_t len)
     nd_inbound_batch_end(n);
 }
 
+/* One receive pass with one broker receipt (the session ends each pass with batch_end). */
+static void receipt_pass(nd_daemon *n, uint8_t cmd, const uint8_t *b, size_t len)
+{
+    nd_inbound_broker_receipt(n, cmd, b, len);
+    nd_inbound_batch_end(n);
+}
+
 static uint64_t inbox_count(void)
 {
     MDB_txn *txn = NULL;
@@ -325,6 +332,7 @@ static const char *queue_referral(uint8_t hash[32])
                             "cac.chiangmai"),
            *reply = NULL;
     assert_int_equal(nd_compose_send(d, req, &reply, why, sizeof why), 0);
+    nd_control_batch_end(d); /* the control pass's group commit */
     snprintf(mid, sizeof mid, "%s", json_string_value(json_object_get(reply, "msg_id")));
     json_decref(reply);
     json_decref(req);
@@ -366,7 +374,7 @@ static void test_broker_receipts(void **s)
     snprintf(mid, sizeof mid, "%s", queue_referral(hash));
     /* forged: an agency's key signing as the broker */
     b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, hash, 0, "broker.cm", ck->sign_sk);
-    nd_inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
+    receipt_pass(d, REFBUS_CMD_ACCEPTED, b, len);
     free(b);
     assert_int_equal(d->n.bad_receipts, 1);
     json_t *st = outbox_state(mid);
@@ -376,7 +384,7 @@ static void test_broker_receipts(void **s)
     uint8_t other[32];
     memset(other, 7, 32);
     b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, other, 0, "broker.cm", bk->sign_sk);
-    nd_inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
+    receipt_pass(d, REFBUS_CMD_ACCEPTED, b, len);
     free(b);
     st = outbox_state(mid);
     assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
@@ -384,7 +392,7 @@ static void test_broker_receipts(void **s)
     /* the real one */
     b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, hash, 0, "broker.cm", bk->sign_sk);
     nd_inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
-    nd_inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len); /* and again: harmless */
+    receipt_pass(d, REFBUS_CMD_ACCEPTED, b, len); /* and again in the same pass: harmless */
     free(b);
     st = outbox_state(mid);
     assert_string_equal(json_string_value(json_object_get(st, "state")), "accepted");
@@ -395,7 +403,7 @@ static void test_broker_receipts(void **s)
     snprintf(mid, sizeof mid, "%s", queue_referral(hash));
     b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid, hash, REFBUS_EPOLICY, "broker.cm",
                        bk->sign_sk);
-    nd_inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
+    receipt_pass(d, REFBUS_CMD_REJECTED, b, len);
     free(b);
     st = outbox_state(mid);
     assert_string_equal(json_string_value(json_object_get(st, "state")), "failed");
@@ -410,7 +418,7 @@ static void test_broker_receipts(void **s)
         snprintf(mid, sizeof mid, "%s", queue_referral(hash));
         b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid, hash, transient[i], "broker.cm",
                            bk->sign_sk);
-        nd_inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
+        receipt_pass(d, REFBUS_CMD_REJECTED, b, len);
         free(b);
         st = outbox_state(mid);
         assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
@@ -704,7 +712,7 @@ static void test_unsigned_revoked_error(void **s)
     size_t len = 0;
     b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid2, hash2, REFBUS_ERETIRED,
                        "broker.cm", bk->sign_sk);
-    nd_inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
+    receipt_pass(d, REFBUS_CMD_REJECTED, b, len);
     free(b);
     st = outbox_state(mid2);
     assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
@@ -735,6 +743,7 @@ static void notice_delivered(uint64_t seq, const char *mid, const uint8_t hash[3
     assert_true(refbus__v1__notice__get_packed_size(&n) <= sizeof buf);
     size_t nl = refbus__v1__notice__pack(&n, buf);
     nd_inbound_notice(d, buf, nl);
+    nd_inbound_batch_end(d); /* the pass ends: commit, then the NoticeAck */
     free(rb);
 }
 
@@ -758,7 +767,7 @@ static void test_delivered_notice_hash(void **s)
     snprintf(mid, sizeof mid, "%s", queue_referral(hash));
     uint8_t *b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, hash, 0, "broker.cm",
                                 refbus_keystore_current(broker)->sign_sk);
-    nd_inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
+    receipt_pass(d, REFBUS_CMD_ACCEPTED, b, len);
     free(b);
     assert_string_equal(delivery_state(mid), "queued"); /* accepted, not delivered yet */
     uint64_t bad = d->n.bad_receipts;
