@@ -14,7 +14,6 @@
 #include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "wire.pb-c.h"
 
 /* An ERROR sent at once (outside a batch: nothing durable depends on it). */
 static void error_now(refbus_broker *b, const peer *p, int code, const char *text)

@@ -16,7 +16,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "wire.pb-c.h"
+#include "proto/wire_body.h"
 
 #define MONITOR_EP "inproc://refbus-broker-monitor"
 #define PROBE_TRIES 20       /* the pipe goes away a moment after the event */
@@ -93,11 +93,13 @@ void broker_probe(refbus_broker *b)
         peer *p = &b->peers[i];
         if (!p->probe_left || p->gone || now < p->probe_at)
             continue;
-        Refbus__V1__Ping ping = REFBUS__V1__PING__INIT;
-        uint8_t buf[32];
-        ping.time_ms = refbus_now_ms();
-        size_t n = refbus__v1__ping__pack(&ping, buf);
-        int rc = refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_PING, buf, n);
+        refbus_wire_ping ping = {.time_ms = refbus_now_ms()};
+        uint8_t *buf = NULL;
+        size_t n = 0;
+        int rc = refbus_wire_ping_encode(&buf, &n, &ping);
+        if (rc == 0)
+            rc = refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_PING, buf, n);
+        free(buf);
         if (rc == REFBUS_EUNKNOWNPEER) {
             p->gone = 1;
             p->probe_left = 0;

@@ -107,7 +107,8 @@ static void ask_proof(refbus_noded *d, uint64_t from, uint64_t to, uint64_t now)
     if (d->state != NODE_READY)
         return;
     d->proof_asked_ms = now ? now : 1;
-    if (refbus_bmsg_proof_request(&b, &n, from, to) == 0 &&
+    refbus_wire_proof_request r = {.from_size = from, .to_size = to};
+    if (refbus_wire_proof_request_encode(&b, &n, &r) == 0 &&
         session_send(d, REFBUS_CMD_PROOF_REQUEST, b, n) == 0) {
         d->proof_outstanding = 1;
         d->n.proof_requests++;
@@ -204,7 +205,7 @@ static void reanchor_check(refbus_noded *d)
 
 /* The broker showed the checkpoint the root named: it becomes our anchor, in one transaction
  * with the history entry that keeps the old one (and its alarm). */
-static void apply_reanchor(refbus_noded *d, const refbus_bmsg_checkpoint *c,
+static void apply_reanchor(refbus_noded *d, const refbus_wire_checkpoint_push *c,
                            const refbus_checkpoint *cp)
 {
     MDB_txn *txn = NULL;
@@ -305,14 +306,14 @@ static int verify_cp(refbus_noded *d, refbus_checkpoint *out, const uint8_t *b, 
 
 void inbound_checkpoint(refbus_noded *d, const uint8_t *body, size_t len)
 {
-    refbus_bmsg_checkpoint *c = calloc(1, sizeof *c);
+    refbus_wire_checkpoint_push *c = calloc(1, sizeof *c);
     refbus_checkpoint cp;
     MDB_txn *txn = NULL;
     int rc;
     if (!c)
         return;
     d->proof_outstanding = 0; /* a CHECKPOINT is also the answer to a PROOF_REQUEST */
-    if ((rc = refbus_bmsg_checkpoint_parse(c, body, len))) {
+    if ((rc = refbus_wire_checkpoint_push_decode(c, body, len))) {
         node_note_error(d, rc, "a CHECKPOINT from the broker is malformed: refused");
         d->n.checkpoints_refused++;
         goto out;
@@ -372,7 +373,7 @@ void inbound_checkpoint(refbus_noded *d, const uint8_t *body, size_t len)
     check_caught_up(d);
 out:
     refbus_store_abort(&txn);
-    refbus_bmsg_checkpoint_clear(c);
+    refbus_wire_checkpoint_push_clear(c);
     free(c);
 }
 

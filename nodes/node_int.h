@@ -13,7 +13,8 @@
 #include "audit/checkpoint.h"
 #include "keys/directory.h"
 #include "keys/keystore.h"
-#include "nodes/bmsg.h"
+#include "proto/receipt.h"
+#include "proto/wire_body.h"
 #include "nodes/config.h"
 #include "nodes/records.h"
 #include "nodes/store.h"
@@ -86,7 +87,7 @@ typedef struct refbus_noded {
     char endpoint[REFBUS_NODE_ENDPOINT_MAX];
     uint64_t backoff_ms, reconnect_at, hello_at, last_rx, next_ping, ready_since_ms;
     int hello_pending;
-    refbus_bmsg_welcome welcome;
+    refbus_wire_welcome welcome;
     node_inflight *fl;
     size_t n_fl, cap_fl;
     uint64_t pump_from; /* next outbox seq to consider on this session */

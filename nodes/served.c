@@ -57,11 +57,10 @@ void served_superseded(refbus_noded *d, const char *text)
 /* PONG from the broker: does this connection hold our session? */
 void served_on_pong(refbus_noded *d, const uint8_t *b, size_t n)
 {
-    uint64_t t = 0;
-    int s = 0;
-    if (refbus_bmsg_ping_parse(&t, &s, b, n) || d->state != NODE_READY)
+    refbus_wire_ping pong;
+    if (refbus_wire_ping_decode(&pong, b, n) || d->state != NODE_READY)
         return;
-    switch (s) {
+    switch (pong.session) {
     case NODE_SESSION_ACTIVE:
         d->session = NODE_SESSION_ACTIVE;
         d->superseded = 0;

@@ -117,8 +117,13 @@ void session_hello(refbus_noded *d)
 {
     uint8_t *b = NULL;
     size_t n = 0;
-    if (refbus_bmsg_hello(&b, &n, d->me, d->epoch, d->cfg.credit,
-                          refbus_directory_serial(d->dir), d->have_cp ? d->cp.size : 0))
+    refbus_wire_hello h = {.version = REFBUS_WIRE_VERSION,
+                           .agency = d->me,
+                           .epoch = d->epoch,
+                           .credit = d->cfg.credit,
+                           .directory_serial = refbus_directory_serial(d->dir),
+                           .checkpoint_size = d->have_cp ? d->cp.size : 0};
+    if (refbus_wire_hello_encode(&b, &n, &h))
         return;
     int rc = session_send(d, REFBUS_CMD_HELLO, b, n);
     free(b);
@@ -200,8 +205,8 @@ void session_on_monitor(refbus_noded *d)
 
 static void on_welcome(refbus_noded *d, const uint8_t *b, size_t n)
 {
-    refbus_bmsg_welcome w;
-    if (d->state != NODE_HELLO || refbus_bmsg_welcome_parse(&w, b, n)) {
+    refbus_wire_welcome w;
+    if (d->state != NODE_HELLO || refbus_wire_welcome_decode(&w, b, n)) {
         log_warn("unexpected or malformed WELCOME ignored");
         return;
     }
@@ -252,9 +257,9 @@ static void on_directory(refbus_noded *d, const uint8_t *b, size_t n)
 
 static void on_error(refbus_noded *d, const uint8_t *b, size_t n)
 {
-    refbus_bmsg_error e;
+    refbus_wire_error e;
     int reconnect = 0;
-    if (refbus_bmsg_error_parse(&e, b, n)) {
+    if (refbus_wire_error_decode(&e, b, n)) {
         session_drop(d, "malformed ERROR from the broker", 1);
         return;
     }
@@ -520,7 +525,8 @@ void session_timers(refbus_noded *d, uint64_t now)
     if (now >= d->next_ping) {
         uint8_t *b = NULL;
         size_t n = 0;
-        if (refbus_bmsg_ping(&b, &n, refbus_now_ms()) == 0)
+        refbus_wire_ping p = {.time_ms = refbus_now_ms()};
+        if (refbus_wire_ping_encode(&b, &n, &p) == 0)
             (void)session_send(d, REFBUS_CMD_PING, b, n);
         free(b);
         d->next_ping = now + d->cfg.ping_seconds * 1000ull;
