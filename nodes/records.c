@@ -37,18 +37,6 @@ refbus_inbox_rec *refbus_inbox_unpack(const uint8_t *b, size_t len)
                                                  len);
 }
 
-int refbus_rec_pack(uint8_t **out, size_t *len, const ProtobufCMessage *m)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *b = malloc(n ? n : 1);
-    if (!b)
-        return REFBUS_ENOMEM;
-    protobuf_c_message_pack(m, b);
-    *out = b;
-    *len = n;
-    return 0;
-}
-
 static void wipe_free(uint8_t **b, size_t len)
 {
     refbus_store_free_value(b, len);
@@ -59,7 +47,7 @@ static int put_msg(refbus_store *s, MDB_txn *txn, enum refbus_table t, const voi
 {
     uint8_t *b = NULL;
     size_t n = 0;
-    int rc = refbus_rec_pack(&b, &n, m);
+    int rc = refbus_pb_pack(&b, &n, m); /* plaintext: wiped and freed below */
     if (rc == 0)
         rc = refbus_store_put(s, txn, t, key, klen, b, n);
     wipe_free(&b, n);

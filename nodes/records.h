@@ -29,10 +29,6 @@ void refbus_rec_free(ProtobufCMessage *m);
 refbus_outbox_rec *refbus_outbox_unpack(const uint8_t *b, size_t len);
 refbus_inbox_rec *refbus_inbox_unpack(const uint8_t *b, size_t len);
 
-/* Pack any record into malloc'd bytes (wiped and freed by the callers below).
- * Errors: REFBUS_ENOMEM. */
-int refbus_rec_pack(uint8_t **out, size_t *len, const ProtobufCMessage *m) REFBUS_WUR;
-
 /* Outbox: add assigns the next sequence number (*seq) and indexes msg_id.
  * Errors: those of refbus_store_put, REFBUS_EEXIST (msg id already queued or sent). */
 int refbus_outbox_add(refbus_store *s, MDB_txn *txn, const refbus_outbox_rec *r, uint64_t *seq)

@@ -28,7 +28,7 @@
 #include "nodes/referral_json.h"
 #include "proto/envelope.h"
 #include "proto/wire.h"
-#include "wire.pb-c.h"
+#include "proto/wire_body.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -125,16 +125,15 @@ static void seed_inbox(void)
     zmq_setsockopt(d, ZMQ_CURVE_SECRETKEY, k->curve_sk, 32);
     if (zmq_connect(d, net.node_ep) != 0)
         abort();
-    Refbus__V1__Hello h = REFBUS__V1__HELLO__INIT;
-    uint8_t hb[64];
-    h.version = 1;
-    h.agency = (char *)"cac.chiangmai";
-    h.epoch = k->epoch;
-    h.credit = 1;
-    size_t hl = refbus__v1__hello__pack(&h, hb);
-    if (refbus_wire_send(d, NULL, 0, REFBUS_CMD_HELLO, hb, hl) != 0 ||
+    refbus_wire_hello h = {.version = 1, .agency = (char *)"cac.chiangmai", .epoch = k->epoch,
+                           .credit = 1};
+    uint8_t *hb = NULL;
+    size_t hl = 0;
+    if (refbus_wire_hello_encode(&hb, &hl, &h) != 0 ||
+        refbus_wire_send(d, NULL, 0, REFBUS_CMD_HELLO, hb, hl) != 0 ||
         refbus_wire_send(d, NULL, 0, REFBUS_CMD_SUBMIT, env, env_len) != 0)
         abort();
+    free(hb);
     for (int got = 0; !got;) {
         zmq_pollitem_t it = {d, 0, ZMQ_POLLIN, 0};
         refbus_wire_msg m;
