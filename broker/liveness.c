@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/frames.h"
 #include "proto/wire_body.h"
 
 #define MONITOR_EP "inproc://refbus-broker-monitor"
@@ -49,29 +50,18 @@ void broker_monitor_close(refbus_broker *b)
 void broker_monitor_handle(refbus_broker *b)
 {
     for (int i = 0; b->mon && i < 256; i++) {
-        zmq_msg_t ev;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, b->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
+        /* an event frame (u16 event, u32 value) and the endpoint: judged as they come */
+        refbus_frames fs;
+        int frc = refbus_frames_recv(&fs, b->mon, ZMQ_DONTWAIT, 2, SIZE_MAX, 0);
+        if (frc == REFBUS_EAGAIN || frc == REFBUS_ETRANSPORT)
             return;
-        }
         uint16_t event = 0;
         uint32_t fd = 0;
-        if (zmq_msg_size(&ev) >= 6) {
-            memcpy(&event, zmq_msg_data(&ev), 2);
-            memcpy(&fd, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+        if (zmq_msg_size(&fs.part[0]) >= 6) {
+            memcpy(&event, zmq_msg_data(&fs.part[0]), 2);
+            memcpy(&fd, (uint8_t *)zmq_msg_data(&fs.part[0]) + 2, 4);
         }
-        int more = zmq_msg_more(&ev);
-        zmq_msg_close(&ev);
-        while (more) { /* the endpoint frame */
-            zmq_msg_t part;
-            zmq_msg_init(&part);
-            if (zmq_msg_recv(&part, b->mon, 0) < 0)
-                more = 0;
-            else
-                more = zmq_msg_more(&part);
-            zmq_msg_close(&part);
-        }
+        refbus_frames_close(&fs);
         if (event != ZMQ_EVENT_DISCONNECTED)
             continue;
         broker_inflow_forget(b, (int)fd);

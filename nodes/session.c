@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/node_int.h"
+#include "proto/frames.h"
 #include "proto/wire.h"
 
 #define MON_EVENTS                                                                          \
@@ -133,25 +134,18 @@ void session_hello(refbus_noded *d)
 void session_on_monitor(refbus_noded *d)
 {
     for (;;) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, d->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
+        /* an event frame (u16 event, u32 value) and the endpoint: judged as they come */
+        refbus_frames fs;
+        int frc = refbus_frames_recv(&fs, d->mon, ZMQ_DONTWAIT, 2, SIZE_MAX, 0);
+        if (frc == REFBUS_EAGAIN || frc == REFBUS_ETRANSPORT)
             return;
-        }
         uint16_t event = 0;
         uint32_t value = 0;
-        if (zmq_msg_size(&ev) >= 6) {
-            memcpy(&event, zmq_msg_data(&ev), 2);
-            memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+        if (zmq_msg_size(&fs.part[0]) >= 6) {
+            memcpy(&event, zmq_msg_data(&fs.part[0]), 2);
+            memcpy(&value, (uint8_t *)zmq_msg_data(&fs.part[0]) + 2, 4);
         }
-        int more = zmq_msg_more(&ev);
-        zmq_msg_close(&ev);
-        if (more) {
-            zmq_msg_init(&addr);
-            zmq_msg_recv(&addr, d->mon, 0);
-            zmq_msg_close(&addr);
-        }
+        refbus_frames_close(&fs);
         switch (event) {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
             d->hello_at = d->last_rx = refbus_mono_ms();

@@ -27,6 +27,7 @@
 #include "nodes/daemon.h"
 #include "nodes/referral_json.h"
 #include "proto/envelope.h"
+#include "proto/frames.h"
 #include "proto/wire.h"
 #include "proto/wire_body.h"
 
@@ -213,20 +214,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     if (zmq_send(req, size ? data : (const uint8_t *)"", size, 0) < 0)
         abort();
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, req, 0) < 0) {
-        fprintf(stderr, "fuzz_control: no answer: %s\n", zmq_strerror(zmq_errno()));
+    refbus_frames fs;
+    int frc = refbus_frames_recv(&fs, req, 0, 1, SIZE_MAX, 0);
+    if (frc != 0) {
+        fprintf(stderr, "fuzz_control: no answer of one frame: %s\n", refbus_strerror(frc));
         abort(); /* the daemon hung or died on this request */
     }
+    zmq_msg_t *m = &fs.part[0];
     json_error_t je;
-    json_t *ans = json_loadb(zmq_msg_data(&m), zmq_msg_size(&m), 0, &je);
+    json_t *ans = json_loadb(zmq_msg_data(m), zmq_msg_size(m), 0, &je);
     if (!json_is_object(ans) || !json_is_boolean(json_object_get(ans, "ok"))) {
-        fprintf(stderr, "fuzz_control: bad answer: %.*s\n", (int)zmq_msg_size(&m),
-                (const char *)zmq_msg_data(&m));
+        fprintf(stderr, "fuzz_control: bad answer: %.*s\n", (int)zmq_msg_size(m),
+                (const char *)zmq_msg_data(m));
         abort();
     }
     json_decref(ans);
-    zmq_msg_close(&m);
+    refbus_frames_close(&fs);
     return 0;
 }
