@@ -197,6 +197,15 @@ static int connect_sock(bclient *c, net *n, const uint8_t pk[32], const uint8_t 
     return zmq_connect(c->sock, n->endpoint) == 0 ? 0 : -1;
 }
 
+/* Send what an encoder just wrote (rc its result) and free it. */
+static int send_encoded(bclient *c, uint8_t cmd, int rc, uint8_t **b, const size_t *len)
+{
+    if (rc == 0)
+        rc = bclient_send(c, cmd, *b, *len);
+    free(*b);
+    return rc;
+}
+
 int bclient_hello_as(bclient *c, const char *agency, uint32_t epoch, uint32_t credit)
 {
     refbus_wire_hello h = {.version = REFBUS_WIRE_VERSION,
@@ -205,11 +214,7 @@ int bclient_hello_as(bclient *c, const char *agency, uint32_t epoch, uint32_t cr
                            .credit = credit};
     uint8_t *b = NULL;
     size_t len = 0;
-    int rc = refbus_wire_hello_encode(&b, &len, &h);
-    if (rc == 0)
-        rc = bclient_send(c, REFBUS_CMD_HELLO, b, len);
-    free(b);
-    return rc;
+    return send_encoded(c, REFBUS_CMD_HELLO, refbus_wire_hello_encode(&b, &len, &h), &b, &len);
 }
 
 int bclient_hello(bclient *c, uint32_t credit)
@@ -222,11 +227,8 @@ int bclient_ack(bclient *c, uint64_t seq)
     refbus_wire_notice_ack a = {.seq = &seq, .n_seq = 1};
     uint8_t *b = NULL;
     size_t len = 0;
-    int rc = refbus_wire_notice_ack_encode(&b, &len, &a);
-    if (rc == 0)
-        rc = bclient_send(c, REFBUS_CMD_RECEIPT_ACK, b, len);
-    free(b);
-    return rc;
+    return send_encoded(c, REFBUS_CMD_RECEIPT_ACK,
+                        refbus_wire_notice_ack_encode(&b, &len, &a), &b, &len);
 }
 
 int bclient_ping(bclient *c, uint64_t time_ms)
@@ -234,11 +236,7 @@ int bclient_ping(bclient *c, uint64_t time_ms)
     refbus_wire_ping p = {.time_ms = time_ms};
     uint8_t *b = NULL;
     size_t len = 0;
-    int rc = refbus_wire_ping_encode(&b, &len, &p);
-    if (rc == 0)
-        rc = bclient_send(c, REFBUS_CMD_PING, b, len);
-    free(b);
-    return rc;
+    return send_encoded(c, REFBUS_CMD_PING, refbus_wire_ping_encode(&b, &len, &p), &b, &len);
 }
 
 int bclient_open(bclient *c, net *n, const char *agency, uint32_t credit, int expect_welcome)
