@@ -89,10 +89,10 @@ int refbus_audit_uncovered(refbus_audit *a, MDB_txn *txn, uint64_t *uncovered,
 /* Proofs from the stored hashes (O(log n) reads). *proof = malloc'd array of 32-byte hashes,
  * owned by the caller (NULL when empty). Inclusion: index < size <= current size; consistency:
  * m <= n <= current size. Errors: REFBUS_EINVAL, REFBUS_ELMDB, REFBUS_ECORRUPT, REFBUS_ENOMEM. */
-int refbus_audit_inclusion_proof(refbus_audit *a, MDB_txn *txn, uint64_t index, uint64_t size,
-                                 uint8_t (**proof)[32], size_t *n) REFBUS_WUR;
-int refbus_audit_consistency_proof(refbus_audit *a, MDB_txn *txn, uint64_t m, uint64_t n,
-                                   uint8_t (**proof)[32], size_t *count) REFBUS_WUR;
+int refbus_audit_inclusion_path(refbus_audit *a, MDB_txn *txn, uint64_t index, uint64_t size,
+                                uint8_t (**proof)[32], size_t *n) REFBUS_WUR;
+int refbus_audit_consistency_path(refbus_audit *a, MDB_txn *txn, uint64_t m, uint64_t n,
+                                  uint8_t (**proof)[32], size_t *count) REFBUS_WUR;
 
 /* DBI handles, for readers that walk the databases with their own cursors (verify). */
 typedef struct refbus_audit_dbis {
@@ -105,8 +105,5 @@ void refbus_audit_get_dbis(const refbus_audit *a, refbus_audit_dbis *out);
 void refbus_audit_key(uint8_t out[8], uint64_t index);
 uint64_t refbus_audit_key_get(const uint8_t in[8]);
 void refbus_audit_tree_key(uint8_t out[9], uint64_t last, unsigned level);
-
-/* Map an LMDB return code to a refbus code (MDB_MAP_FULL -> REFBUS_EMAPFULL). */
-int refbus_audit_mdb_err(int mdb_rc);
 
 #endif

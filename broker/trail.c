@@ -114,7 +114,7 @@ int broker_checkpoint(refbus_broker *b, MDB_txn *txn)
 }
 
 /* CheckpointPush{signed_cp, from, PROOF(from, size)} in a malloc'd buffer; no proof when
- * from is 0 or not below size. Errors: those of refbus_audit_consistency_proof, REFBUS_ENOMEM,
+ * from is 0 or not below size. Errors: those of refbus_audit_consistency_path, REFBUS_ENOMEM,
  * REFBUS_EINVAL (a proof longer than a CHECKPOINT carries). */
 static int build_push(refbus_broker *b, MDB_txn *txn, uint8_t *cp, size_t cp_len, uint64_t from,
                       uint64_t size, uint8_t **out, size_t *out_len)
@@ -124,7 +124,7 @@ static int build_push(refbus_broker *b, MDB_txn *txn, uint8_t *cp, size_t cp_len
     int rc = 0;
     refbus_wire_checkpoint_push m = {.signed_cp = cp, .signed_cp_len = cp_len};
     if (from > 0 && from < size) {
-        if ((rc = refbus_audit_consistency_proof(b->store->audit, txn, from, size, &proof, &n)))
+        if ((rc = refbus_audit_consistency_path(b->store->audit, txn, from, size, &proof, &n)))
             goto out;
         m.from_size = from;
         m.proof = proof;

@@ -162,3 +162,14 @@ int refbus_pb_pack(uint8_t **out, size_t *out_len, const ProtobufCMessage *m)
 {
     return refbus_pb_pack_prefixed(out, out_len, NULL, 0, m);
 }
+
+int refbus_pb_set_string(char **field, const char *value)
+{
+    char *c = strdup(value ? value : "");
+    if (!c)
+        return REFBUS_ENOMEM;
+    if (*field && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = c;
+    return 0;
+}
