@@ -49,15 +49,18 @@ int cli_conf_opt(cli_conf *cc, int c, const char *usage)
 int cli_conf_apply(const char *cmd, const cli_conf *cc, refbus_broker_config *cfg,
                    int need_admin)
 {
+    char err[600];
     refbus_broker_config_defaults(cfg);
     if (cc->overflow)
         return cli_misuse(cmd, "more than %d configuration options", CLI_MAX_FLAGS);
-    if (cc->file && refbus_broker_config_load(cfg, cc->file) != 0)
-        return REFBUS_EXIT_USAGE; /* the loader said why */
+    if (cc->file && refbus_broker_config_load(cfg, cc->file, err, sizeof err) != 0) {
+        fprintf(stderr, "refbus-broker: %s\n", err); /* the file's fault, not the command's */
+        return REFBUS_EXIT_USAGE;
+    }
     for (int i = 0; i < cc->n; i++)
         if (cc->flags[i].key &&
-            refbus_broker_config_set(cfg, cc->flags[i].key, cc->flags[i].val) != 0)
-            return cli_misuse(cmd, "bad value for %s: %s", cc->flags[i].key, cc->flags[i].val);
+            refbus_broker_config_set(cfg, cc->flags[i].key, cc->flags[i].val, err, sizeof err))
+            return cli_misuse(cmd, "%s", err);
     for (int i = 0; i < cc->n; i++) {
         if (cc->flags[i].key)
             continue;
@@ -66,8 +69,8 @@ int cli_conf_apply(const char *cmd, const cli_conf *cc, refbus_broker_config *cf
         if (!eq)
             return cli_misuse(cmd, "-o wants KEY=VALUE, got '%s'", kv);
         snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
-        if (refbus_broker_config_set(cfg, key, eq + 1) != 0)
-            return cli_misuse(cmd, "bad option %s", kv);
+        if (refbus_broker_config_set(cfg, key, eq + 1, err, sizeof err) != 0)
+            return cli_misuse(cmd, "%s", err);
     }
     if (!cfg->admin[0] && cfg->data_dir[0])
         snprintf(cfg->admin, sizeof cfg->admin, "ipc://%s/admin.sock", cfg->data_dir);
