@@ -49,12 +49,12 @@ int cli_conf_opt(cli_conf *cc, int c, const char *usage)
 int cli_conf_apply(const char *cmd, const cli_conf *cc, refbus_broker_config *cfg,
                    int need_admin)
 {
-    char err[600];
     refbus_broker_config_defaults(cfg);
     if (cc->overflow)
         return cli_misuse(cmd, "more than %d configuration options", CLI_MAX_FLAGS);
+    char err[600];
     if (cc->file && refbus_broker_config_load(cfg, cc->file, err, sizeof err) != 0) {
-        fprintf(stderr, "refbus-broker: %s\n", err); /* the file's fault, not the command's */
+        fprintf(stderr, "refbus-broker: %s\n", err); /* FILE:LINE: key 'x': reason */
         return REFBUS_EXIT_USAGE;
     }
     for (int i = 0; i < cc->n; i++)
