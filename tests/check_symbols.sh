@@ -20,7 +20,7 @@ BIN=${REFBUS_BIN_DIR:-$SRC/build/bin}
 # GENERATED: protobuf-c output (refbus__<package>__*), allowed only in these libraries.
 read -r -d '' PREFIXES <<'EOF'
 refbus_common: refbus_
-refbus_proto: refbus_envelope_ refbus_receipt_ refbus_wire_ refbus_pb_ refbus_agency_id_
+refbus_proto: refbus_envelope_ refbus_receipt_ refbus_wire_ refbus_pb_ refbus_agency_id_ refbus_frames_
 refbus_keys: refbus_keystore_ refbus_ks_ refbus_directory_ refbus_dd_ refbus_admin_ refbus_passphrase_ refbus_kdf_ refbus_key_ refbus_agency_kind_ refbus_root_pk_
 refbus_audit: refbus_audit_ refbus_checkpoint_ refbus_merkle_ refbus_replay_
 refbus_broker: refbus_broker_ refbus_bstore_ broker_
@@ -57,6 +57,14 @@ check() {
     command -v nm >/dev/null || { echo "FAIL: nm not found" >&2; return 1; }
     local -a libs=("$libdir"/librefbus_*.a)
     [ -e "${libs[0]}" ] || { echo "FAIL: no refbus libraries in $libdir" >&2; return 1; }
+    # only what this build makes (CMake lists it): a library an older tree left behind is not ours
+    if [ -f "$libdir/refbus-libraries.txt" ]; then
+        local -a cur=()
+        for f in "${libs[@]}"; do
+            grep -qxF "$(basename "$f")" "$libdir/refbus-libraries.txt" && cur+=("$f")
+        done
+        libs=("${cur[@]}")
+    fi
     # one line per defined global symbol: library  variant  object  symbol  type; then one per
     # undefined reference: U library variant object symbol
     local table refs
@@ -164,7 +172,15 @@ selftest() {
         grep -qE "$3" <<<"$o" || { echo "FAIL: selftest $1: no '$3' in: $o" >&2; rc=1; return; }
         echo "ok: selftest $1 fails as it should"
     }
-    fresh() { rm -rf "$t/lib"; mkdir "$t/lib"; cp "$lib"/librefbus_*.a "$t/lib/"; }
+    fresh() { # a copy of what this build makes (without the list: planted libraries count)
+        rm -rf "$t/lib" && mkdir "$t/lib" || return 1
+        local f
+        for f in "$lib"/librefbus_*.a; do
+            [ -f "$lib/refbus-libraries.txt" ] &&
+                ! grep -qxF "$(basename "$f")" "$lib/refbus-libraries.txt" && continue
+            cp "$f" "$t/lib/"
+        done
+    }
     fresh
     check "$t/lib" >/dev/null 2>&1 || { echo "FAIL: selftest: the unmodified copy fails" >&2; check "$t/lib"; return 1; }
     # an unprefixed daemon internal (the old node library exported session_connect)

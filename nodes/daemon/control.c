@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/daemon/node_int.h"
+#include "proto/frames.h"
 
 #define CONTROL_MAX_REQUEST (4 * 1024 * 1024)
 
@@ -109,7 +110,7 @@ static void wipe_zmq_free(void *data, void *hint)
     refbus_wipe_free(data);
 }
 
-#define ROUTE_MAX 8 /* routing frames kept per request (a REQ client sends 2) */
+#define ROUTE_MAX REFBUS_FRAMES_MAX /* routing frames kept (a REQ client sends 2) */
 
 /* One request of this pass: where its answer goes, and the answer once it is known. */
 struct nd_ctl_answer {
@@ -152,13 +153,6 @@ static void answer(nd_daemon *d, struct nd_ctl_answer *a, json_t *reply)
         log_warn("control: answer not sent: %s", zmq_strerror(errno));
         zmq_msg_close(&m); /* still ours after a failed send: wiped by wipe_zmq_free */
     }
-}
-
-/* Requests carry referral text: wipe a received frame before libzmq releases it. */
-static void close_wiped(zmq_msg_t *m)
-{
-    sodium_memzero(zmq_msg_data(m), zmq_msg_size(m));
-    zmq_msg_close(m);
 }
 
 int nd_control_txn(nd_daemon *d, MDB_txn **txn)
@@ -298,57 +292,36 @@ out:
 
 /* One whole message from the ROUTER: the routing frames up to the empty delimiter, then the
  * request. Without a delimiter it is not from a REQ client and is dropped (as a REP socket
- * would); more than one request frame is refused. */
+ * would); anything but one request frame is refused. Every frame may hold referral text: all
+ * are wiped (refbus_frames). */
 static int take_request(nd_daemon *d)
 {
     struct nd_ctl_answer *a = answer_slot(d);
-    zmq_msg_t m;
-    int more = 1, delim = 0, body_frames = 0, rc = 1;
+    refbus_frames fs;
+    size_t k = 0;
     if (!a)
         return 0; /* out of memory: the requests wait in libzmq */
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, d->ctl, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&m);
+    int frc = refbus_frames_recv(&fs, d->ctl, ZMQ_DONTWAIT, REFBUS_FRAMES_MAX, SIZE_MAX, 1);
+    if (frc == REFBUS_EAGAIN || frc == REFBUS_ETRANSPORT)
         return 0;
-    }
-    zmq_msg_t body;
-    zmq_msg_init(&body);
-    for (;;) {
-        more = zmq_msg_more(&m);
-        if (!delim) {
-            int empty = zmq_msg_size(&m) == 0;
-            if (a->n_route < ROUTE_MAX) {
-                zmq_msg_init(&a->route[a->n_route]);
-                zmq_msg_move(&a->route[a->n_route++], &m);
-            } else {
-                rc = -1; /* not a REQ client: dropped */
-            }
-            delim = empty;
-        } else if (body_frames++ == 0) {
-            zmq_msg_move(&body, &m);
-        }
-        close_wiped(&m);
-        if (!more)
-            break;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, d->ctl, 0) < 0) {
-            zmq_msg_close(&m);
-            rc = -1;
-            break;
-        }
-    }
-    if (rc < 0 || !delim || body_frames == 0) {
-        route_close(a);
-        close_wiped(&body);
+    while (k < fs.n && zmq_msg_size(&fs.part[k]) != 0)
+        k++;
+    if (k == 0 || k >= fs.n) {
+        refbus_frames_close(&fs);
         return 1;
     }
-    if (body_frames > 1) {
+    for (size_t i = 0; i <= k; i++) {
+        zmq_msg_init(&a->route[i]);
+        zmq_msg_move(&a->route[i], &fs.part[i]);
+    }
+    a->n_route = k + 1;
+    if (fs.count != k + 2) {
         a->reply = error_json(REFBUS_EFRAMES, "one JSON frame per request");
         d->n_ctl_answers++;
     } else {
-        one_request(d, a, zmq_msg_data(&body), zmq_msg_size(&body));
+        one_request(d, a, zmq_msg_data(&fs.part[k + 1]), zmq_msg_size(&fs.part[k + 1]));
     }
-    close_wiped(&body);
+    refbus_frames_close(&fs);
     return 1;
 }
 

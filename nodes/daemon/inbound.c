@@ -241,7 +241,8 @@ static void send_acks(nd_daemon *d)
     for (size_t i = 0; i < d->n_acks; i += 256) {
         uint8_t *b = NULL;
         size_t n = 0, k = d->n_acks - i < 256 ? d->n_acks - i : 256;
-        if (nd_bmsg_notice_ack(&b, &n, d->acks + i, k) == 0)
+        refbus_wire_notice_ack a = {.seq = d->acks + i, .n_seq = k};
+        if (refbus_wire_notice_ack_encode(&b, &n, &a) == 0)
             (void)nd_session_send(d, REFBUS_CMD_RECEIPT_ACK, b, n);
         free(b);
     }
