@@ -111,6 +111,8 @@ static int teardown(void **s)
     json_decref(d->cp_alarm);
     free(d->fl);
     free(d->pending);
+    free(d->acks);
+    free(d->ctl_answers);
     free(d);
     refbus_keystore_free(&cac);
     refbus_keystore_free(&broker);
