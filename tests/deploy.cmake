@@ -5,4 +5,4 @@ refbus_script_test(netns_test ${CMAKE_CURRENT_SOURCE_DIR}/scenario/netns_test.sh
 set_tests_properties(netns_test PROPERTIES SKIP_RETURN_CODE 77)
 # The installed programs' command lines: version, help, one-line usage errors, no crash points.
 refbus_script_test(programs_cli_test ${CMAKE_CURRENT_SOURCE_DIR}/scenario/programs_cli_test.sh
-                   TIMEOUT 120)
+                   TIMEOUT 300) # some 300 short runs: about 2 minutes under ASan on a busy machine
