@@ -5,6 +5,7 @@
  * Exit 0: every referral accepted and delivered; 1: a run failed; 2: usage. See
  * refbus-bench(1) and docs/BENCHMARKS.md. */
 #include <getopt.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,14 @@
 #ifndef REFBUS_VERSION
 #define REFBUS_VERSION "unknown"
 #endif
+
+volatile sig_atomic_t bench_interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    bench_interrupted = 1;
+}
 
 static void usage(FILE *f)
 {
@@ -188,6 +197,11 @@ int main(int argc, char **argv)
         return bad("--compare redis: this refbus-bench was built without hiredis "
                    "(libhiredis-dev)");
     if (sodium_init() < 0) return 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: a blocked wait returns and sees the flag */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     /* Argon2id at its minimum for the test passphrase: it costs only at start, never per
      * referral. Nothing of the caller's environment may point the tools elsewhere. */
@@ -226,7 +240,10 @@ int main(int argc, char **argv)
     char ldir[2][sizeof n.dir + 16];
     for (int k = 0; k < 2; k++) {
         snprintf(ldir[k], sizeof ldir[k], "%s/limits%d", n.dir, k);
-        if (o.limits && mkdir(ldir[k], 0700) != 0) o.limits = 0;
+        if (o.limits && mkdir(ldir[k], 0700) != 0) {
+            fprintf(stderr, "refbus-bench: --limits: cannot make %s\n", ldir[k]);
+            o.limits = 0;
+        }
     }
     if (o.limits) { /* before the run, and again after it: the faster of the two counts */
         if (bench_limits_measure(&lim, ldir[0], err, sizeof err) != 0)
