@@ -58,14 +58,6 @@ uint32_t refbus_envelope_bucket(size_t len)
     return (uint32_t)bucket_of((uint64_t)len + LEN_PREFIX);
 }
 
-static void put_u32be(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 /* BLAKE2b-256 keyed with `key` over `domain` (without its NUL) then `extra`. */
 static void kdf(uint8_t out[32], const uint8_t key[32], const char *domain, const uint8_t *extra,
                 size_t extra_len)
@@ -92,7 +84,7 @@ static int wrap_key(uint8_t out[32], const uint8_t shared[32], const uint8_t eph
     memcpy(info, eph_pk, 32);
     memcpy(info + 32, rcpt_pk, 32);
     memcpy(info + 64, msg_id, 16);
-    put_u32be(info + 80, epoch);
+    refbus_put_u32be(info + 80, epoch);
     memcpy(info + 84, agency, alen);
     kdf(out, shared, WRAP_DOMAIN, info, 84 + alen);
     return 0;
@@ -114,14 +106,14 @@ static int sig_message(uint8_t **out, size_t *out_len, const ProtobufCBinaryData
         return REFBUS_ENOMEM;
     memcpy(p, SIG_DOMAIN, dlen);
     p += dlen;
-    put_u32be(p, (uint32_t)header->len);
+    refbus_put_u32be(p, (uint32_t)header->len);
     p += 4;
     memcpy(p, header->data, header->len);
     p += header->len;
-    put_u32be(p, (uint32_t)n_stanzas);
+    refbus_put_u32be(p, (uint32_t)n_stanzas);
     p += 4;
     for (size_t i = 0; i < n_stanzas; i++) {
-        put_u32be(p, (uint32_t)stanzas[i].len);
+        refbus_put_u32be(p, (uint32_t)stanzas[i].len);
         p += 4;
         memcpy(p, stanzas[i].data, stanzas[i].len);
         p += stanzas[i].len;
@@ -138,7 +130,7 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
     int rc = REFBUS_EINVAL;
     uint8_t msg_id[16], eph_pk[32], nonce[24], commit[32], sig[64];
     uint8_t *k = NULL; /* K, payload key, e_sk, shared, wrap key: sodium_malloc'd, 5 x 32 */
-    uint8_t *padded = NULL, *ct = NULL, *hdr_buf = NULL, *m = NULL, *envbuf = NULL;
+    uint8_t *padded = NULL, *ct = NULL, *hdr_buf = NULL, *m = NULL;
     uint8_t *st_bufs[REFBUS_MAX_RECIPIENTS] = {0};
     ProtobufCBinaryData st_bin[REFBUS_MAX_RECIPIENTS];
     size_t hdr_len = 0, m_len = 0, n = 0;
@@ -213,13 +205,9 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
         st.epoch = r->epoch;
         st.wrapped_key.data = wrapped;
         st.wrapped_key.len = sizeof wrapped;
-        size_t sl = refbus__v1__recipient_stanza__get_packed_size(&st);
-        st_bufs[i] = malloc(sl);
-        if (!st_bufs[i]) {
-            rc = REFBUS_ENOMEM;
+        size_t sl = 0;
+        if ((rc = refbus_pb_pack(&st_bufs[i], &sl, &st.base)) != 0)
             goto out;
-        }
-        refbus__v1__recipient_stanza__pack(&st, st_bufs[i]);
         st_bin[i].data = st_bufs[i];
         st_bin[i].len = sl;
     }
@@ -245,13 +233,8 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
         h.nonce = (ProtobufCBinaryData){24, nonce};
         h.ephemeral_pk = (ProtobufCBinaryData){32, eph_pk};
         h.key_commitment = (ProtobufCBinaryData){32, commit};
-        hdr_len = refbus__v1__envelope_header__get_packed_size(&h);
-        hdr_buf = malloc(hdr_len);
-        if (!hdr_buf) {
-            rc = REFBUS_ENOMEM;
+        if ((rc = refbus_pb_pack(&hdr_buf, &hdr_len, &h.base)) != 0)
             goto out;
-        }
-        refbus__v1__envelope_header__pack(&h, hdr_buf);
     }
 
     /* Payload: u32le(len) || payload || zeros, to the bucket; header bytes as AD. */
@@ -262,10 +245,7 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
         goto out;
     }
     memset(padded, 0, bucket);
-    padded[0] = (uint8_t)payload_len;
-    padded[1] = (uint8_t)(payload_len >> 8);
-    padded[2] = (uint8_t)(payload_len >> 16);
-    padded[3] = (uint8_t)(payload_len >> 24);
+    refbus_put_u32le(padded, (uint32_t)payload_len);
     if (payload_len)
         memcpy(padded + LEN_PREFIX, payload, payload_len);
     crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, padded, bucket, hdr_buf, hdr_len, NULL,
@@ -283,16 +263,8 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
         e.stanzas = st_bin;
         e.ciphertext = cb;
         e.signature = (ProtobufCBinaryData){64, sig};
-        size_t el = refbus__v1__envelope__get_packed_size(&e);
-        envbuf = malloc(el);
-        if (!envbuf) {
-            rc = REFBUS_ENOMEM;
+        if ((rc = refbus_pb_pack(out, out_len, &e.base)) != 0)
             goto out;
-        }
-        refbus__v1__envelope__pack(&e, envbuf);
-        *out = envbuf;
-        *out_len = el;
-        envbuf = NULL;
     }
     rc = 0;
 out:
@@ -304,7 +276,6 @@ out:
     free(ct);
     free(hdr_buf);
     free(m);
-    free(envbuf);
     for (size_t i = 0; i < REFBUS_MAX_RECIPIENTS; i++)
         free(st_bufs[i]);
     return rc;
@@ -525,8 +496,7 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
         rc = REFBUS_EDECRYPT;
         goto out;
     }
-    size_t plen = (size_t)padded[0] | (size_t)padded[1] << 8 | (size_t)padded[2] << 16 |
-                  (size_t)padded[3] << 24;
+    size_t plen = refbus_get_u32le(padded);
     if (plen > bucket - LEN_PREFIX || plen > REFBUS_MAX_PAYLOAD ||
         refbus_envelope_bucket(plen) != bucket ||
         (bucket - LEN_PREFIX - plen &&

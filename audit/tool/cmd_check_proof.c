@@ -29,7 +29,7 @@ static json_t *cp_json(const refbus_checkpoint *cp)
     refbus_hex(id, cp->log_id, 32);
     refbus_hex(root, cp->root, 32);
     refbus_hex(pk, cp->signer_pk, 32);
-    refbus_audit_time_format(t, sizeof t, cp->time_ms);
+    refbus_time_iso(t, sizeof t, cp->time_ms, 1);
     return json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "log_id", id, "size",
                      (json_int_t)cp->size, "root", root, "time_ms", (json_int_t)cp->time_ms,
                      "time", t, "signer_pk", pk);
@@ -38,7 +38,7 @@ static json_t *cp_json(const refbus_checkpoint *cp)
 static void report(const refbus_audit_proof_info *info, int e, int pinned, int json)
 {
     char t[40], pk[65], id[65];
-    refbus_audit_time_format(t, sizeof t, info->cp.time_ms);
+    refbus_time_iso(t, sizeof t, info->cp.time_ms, 1);
     refbus_hex(pk, info->cp.signer_pk, 32);
     refbus_hex(id, info->cp.log_id, 32);
     if (json) {
@@ -82,7 +82,7 @@ static void report(const refbus_audit_proof_info *info, int e, int pinned, int j
             refbus__v1__audit_record__free_unpacked(r, NULL);
     } else {
         char t1[40];
-        refbus_audit_time_format(t1, sizeof t1, info->first.time_ms);
+        refbus_time_iso(t1, sizeof t1, info->first.time_ms, 1);
         printf("proof holds: in log %s, the checkpoint of %llu records (%s) is a prefix of the "
                "checkpoint of %llu records (%s), signed by %s\n",
                id, (unsigned long long)info->first.size, t1, (unsigned long long)info->cp.size,
@@ -107,11 +107,11 @@ int cmd_check_proof(int argc, char **argv)
     int json = 0, c;
     const char *dir_file = NULL, *root_pk = NULL;
     refbus_audit_proof_info info;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, REFBUS_CLI_OPTS "h", opts, NULL)) != -1) {
         switch (c) {
         case 'k':
             if (n_pks == CLI_MAX_PKS || cli_pk(pks[n_pks], optarg) != 0)
-                return cli_misuse("check-proof", usage_text,
+                return cli_misuse("check-proof",
                                   "bad --broker-pk '%s' (64 hex digits or @FILE)", optarg);
             n_pks++;
             break;
@@ -119,13 +119,13 @@ int cmd_check_proof(int argc, char **argv)
         case 'D': dir_file = optarg; break;
         case 'R': root_pk = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: return cli_misuse("check-proof", usage_text, "bad option");
+        default: return cli_bad_option("check-proof", c, argv, opts);
         }
     }
     if (optind + 1 != argc)
-        return cli_misuse("check-proof", usage_text, "give exactly one FILE");
+        return cli_misuse("check-proof", "give exactly one FILE");
     if (!dir_file != !root_pk)
-        return cli_misuse("check-proof", usage_text, "--directory and --root-pk go together");
+        return cli_misuse("check-proof", "--directory and --root-pk go together");
     if (dir_file) {
         int x = cli_directory_pks("check-proof", dir_file, root_pk, pks, &n_pks);
         if (x != 0)
@@ -140,9 +140,9 @@ int cmd_check_proof(int argc, char **argv)
         refbus_audit_proof_info_clear(&info);
         fprintf(stderr, "refbus-audit check-proof: %s: %s\n", argv[optind],
                 e == REFBUS_EMALFORMED ? "not a refbus audit proof file" : refbus_strerror(e));
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
     report(&info, e, n_pks > 0, json);
     refbus_audit_proof_info_clear(&info);
-    return e == 0 ? 0 : EXIT_FAIL;
+    return e == 0 ? 0 : REFBUS_EXIT_FAIL;
 }

@@ -71,7 +71,9 @@ int refbus_nstore_next_seq(refbus_nstore *s, MDB_txn *txn, enum refbus_table t,
 
 /* Walk a table in key order from `from` (NULL: the start; `reverse`: from the end backwards),
  * opening each value; `fn` returns 0 to go on, 1 to stop, or an error that is passed through.
- * The value passed to fn is wiped after fn returns. Errors: those of get(), or fn's. */
+ * The value passed to fn is wiped after fn returns. A record that does not open (damaged) is
+ * skipped with a warning naming its table and key: one bad record never stops the others.
+ * Errors: those of get() but REFBUS_ECORRUPT, or fn's. */
 typedef int (*refbus_nstore_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
                                 size_t len);
 int refbus_nstore_scan(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, const void *from,
@@ -84,8 +86,5 @@ int refbus_nstore_count(refbus_nstore *s, MDB_txn *txn, enum refbus_table t,
  * parts: index keys that do not reveal who sent what. */
 void refbus_nstore_index_key(const refbus_nstore *s, uint8_t out[32], const char *domain,
                              const void *a, size_t alen, const void *b, size_t blen);
-
-void refbus_nstore_u64be(uint8_t out[8], uint64_t v);
-uint64_t refbus_nstore_get_u64be(const uint8_t in[8]);
 
 #endif
