@@ -16,6 +16,7 @@
 #include "audit/log.h"
 #include "common/datadir.h"
 #include "common/log.h"
+#include "common/sdnotify.h"
 #include "common/util.h"
 #include "keys/passphrase.h"
 #include "proto/pbutil.h"
@@ -517,6 +518,11 @@ int refbus_broker_run(refbus_broker *b)
     log_info("broker %s serving on %s (directory serial %llu, audit size %llu)", b->id,
              b->cfg.bind, (unsigned long long)refbus_directory_serial(b->dir),
              (unsigned long long)b->audit_size);
+    refbus_sd_ready("serving on %s (directory serial %llu, audit size %llu)", b->cfg.bind,
+                    (unsigned long long)refbus_directory_serial(b->dir),
+                    (unsigned long long)b->audit_size);
+    refbus_sd_watchdog wd;
+    refbus_sd_watchdog_init(&wd);
     int fatal = 0;
     while (!*b->stop) {
         /* A store that can no longer be written must not be hidden behind a running process
@@ -531,6 +537,9 @@ int refbus_broker_run(refbus_broker *b)
          * sends nothing that wakes the loop) */
         uint64_t due = broker_probe_due(b), now = refbus_mono_ms();
         long wait = due <= now ? 0 : due - now < 50 ? (long)(due - now) : 50;
+        uint64_t wdw = refbus_sd_watchdog_kick(&wd, now);
+        if ((uint64_t)wait > wdw)
+            wait = (long)wdw;
         int n = zmq_poll(items, b->mon ? 4 : 3, wait);
         if (n < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));
@@ -562,12 +571,14 @@ int refbus_broker_run(refbus_broker *b)
             }
             if (++passes % 64 == 0)
                 broker_redeliver_timeouts(b);
+            (void)refbus_sd_watchdog_kick(&wd, refbus_mono_ms()); /* a busy broker lives too */
             broker_inflow_check(b);
         } while (got > 0 && !*b->stop);
         broker_redeliver_timeouts(b);
         broker_inflow_check(b);
     }
     broker_monitor_close(b);
+    refbus_sd_stopping(fatal ? "the store is unusable: stopping" : "stopping: final checkpoint");
     if (fatal)
         return fatal; /* nothing more can be written */
     /* Clean shutdown: a final checkpoint and a BROKER_STOPPED record. */

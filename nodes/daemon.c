@@ -16,6 +16,7 @@
 
 #include "common/datadir.h"
 #include "common/log.h"
+#include "common/sdnotify.h"
 #include "common/util.h"
 #include "nodes/daemon.h"
 #include "nodes/node_int.h"
@@ -157,8 +158,23 @@ static void stop(refbus_noded *d)
         close(d->lock_fd);
 }
 
+/* What `systemctl status` shows for the broker session. */
+static const char *state_text(enum node_state s)
+{
+    switch (s) {
+    case NODE_READY: return "session with the broker ready";
+    case NODE_HELLO: return "greeting the broker";
+    case NODE_CONNECTING: return "connecting to the broker";
+    default: return "no broker session: (re)connecting";
+    }
+}
+
 static int loop(refbus_noded *d)
 {
+    refbus_sd_watchdog wd;
+    enum node_state shown = d->state;
+    refbus_sd_ready("serving agency %s: %s", d->me, state_text(shown));
+    refbus_sd_watchdog_init(&wd);
     while (!*d->stop) {
         /* A store that can no longer be written (MDB_PANIC, I/O error): stop and say why, so
          * that the supervisor restarts us, instead of answering as if all were well. */
@@ -176,7 +192,12 @@ static int loop(refbus_noded *d)
             it[idealer = n++] = (zmq_pollitem_t){dealer, 0, ZMQ_POLLIN, 0};
         if (mon)
             it[imon = n++] = (zmq_pollitem_t){mon, 0, ZMQ_POLLIN, 0};
+        if (d->state != shown)
+            refbus_sd_status("agency %s: %s", d->me, state_text(shown = d->state));
         uint64_t now = refbus_mono_ms(), next = session_next_timer(d, now);
+        uint64_t wdw = refbus_sd_watchdog_kick(&wd, now);
+        if (next - now > wdw)
+            next = now + wdw;
         if (zmq_poll(it, n, (long)(next - now)) < 0) {
             if (errno == EINTR)
                 continue;
@@ -259,6 +280,7 @@ int refbus_node_daemon_run(const refbus_node_config *c)
                  d->cfg.control);
         rc = loop(d);
         log_info("refbus-node for %s stopping", d->me);
+        refbus_sd_stopping("stopping%s%s", rc ? ": " : "", rc ? refbus_strerror(rc) : "");
     }
     stop(d);
     free(d);
