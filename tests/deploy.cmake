@@ -9,3 +9,9 @@ refbus_script_test(systemd_test ${CMAKE_CURRENT_SOURCE_DIR}/scenario/systemd_tes
 # The systemd units: `systemd-analyze verify` clean, Type=notify, the exposure scores that
 # docs/ADMIN-GUIDE.md records (skipped only without systemd-analyze).
 refbus_script_test(units_test ${CMAKE_CURRENT_SOURCE_DIR}/scenario/units_test.sh TIMEOUT 120)
+# The Debian package (cmake/package.cmake): builds from this build, lintian clean, dpkg -i, the
+# programs run, dpkg -r / -P leave nothing. Root only (CI); refuses to touch an existing refbus
+# install. Release builds only: a package of sanitizer builds would prove nothing more.
+if(NOT REFBUS_SANITIZE AND NOT REFBUS_FUZZ)
+  refbus_script_test(deb_test ${CMAKE_CURRENT_SOURCE_DIR}/scenario/deb_test.sh TIMEOUT 600)
+endif()
