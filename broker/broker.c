@@ -422,6 +422,7 @@ static int batch(refbus_broker *b)
             goto out;
         }
         b->txn_error = 0;
+        broker_metrics_begin(b); /* what an abandoned attempt counted does not count */
         broker_room_begin(b, txn);
         broker_zap_audit(b, txn);
         for (size_t i = 0; i < n; i++)
@@ -430,10 +431,15 @@ static int batch(refbus_broker *b)
             b->expiry_more = broker_expire(b, txn, now) >= 512;
         if (need_cp && !b->txn_error && b->full_level == 0)
             (void)broker_checkpoint(b, txn);
-        uint64_t t_commit = refbus_mono_ms();
+        uint64_t t_commit = broker_metrics_clock_us();
         mrc = b->txn_error ? MDB_MAP_FULL : mdb_txn_commit(txn); /* full sync: never NOSYNC */
+        uint64_t commit_us = broker_metrics_clock_us() - t_commit;
         log_debug("batch: %zu message(s), commit %llu ms", n,
-                  (unsigned long long)(refbus_mono_ms() - t_commit));
+                  (unsigned long long)(commit_us / 1000));
+        if (!b->txn_error)
+            broker_metrics_commit_latency(b, commit_us);
+        if (mrc == 0)
+            broker_metrics_committed(b);
         if (b->txn_error)
             mdb_txn_abort(txn);
         txn = NULL;

@@ -1,5 +1,6 @@
 /* refbus-broker: parse arguments, then run the broker's lifecycle (or talk to a running
  * broker's admin socket). Everything else lives in the broker library. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,10 @@ static void usage(FILE *f)
             "       refbus-broker status [-c FILE | -a ENDPOINT]  print status as JSON\n"
             "       refbus-broker publish [-c FILE | -a ENDPOINT] DIRECTORY_FILE\n"
             "       refbus-broker checkpoint [-c FILE | -a ENDPOINT]\n"
+            "       refbus-broker check [-c FILE | -a ENDPOINT] [--max-queue-age S]\n"
+            "                     [--storage-warn PERCENT] [--max-checkpoint-age S]\n"
+            "                                 one line; exit 0 healthy, 1 degraded, 2 failing\n"
+            "       refbus-broker metrics [-c FILE | -a ENDPOINT]  Prometheus text format\n"
             "options (each also a key of the [broker] section of the config file):\n"
             "  -c, --config FILE          ini file\n"
             "  -d, --data-dir DIR         data directory (LMDB)\n"
@@ -52,7 +57,11 @@ int main(int argc, char **argv)
         {"keystore", required_argument, 0, 'k'}, {"passphrase-file", required_argument, 0, 'p'},
         {"directory", required_argument, 0, 'D'}, {"set", required_argument, 0, 'o'},
         {"log-level", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},        {0, 0, 0, 0}};
+        {"version", no_argument, 0, 'V'},        {"max-queue-age", required_argument, 0, 'Q'},
+        {"storage-warn", required_argument, 0, 'W'},
+        {"max-checkpoint-age", required_argument, 0, 'C'}, {0, 0, 0, 0}};
+    refbus_broker_check_limits lim;
+    refbus_broker_check_defaults(&lim);
     refbus_broker_config cfg;
     const char *sub = "run";
     char *sets[64];
@@ -85,6 +94,25 @@ int main(int argc, char **argv)
             if (nsets < 64)
                 sets[nsets++] = optarg;
             break;
+        case 'Q':
+        case 'W':
+        case 'C': {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-' ||
+                (c == 'W' && (v < 1 || v > 100))) {
+                fprintf(stderr, "refbus-broker: bad number: %s\n", optarg);
+                return 2;
+            }
+            if (c == 'Q')
+                lim.max_queue_age_s = v;
+            else if (c == 'W')
+                lim.storage_warn_percent = (unsigned)v;
+            else
+                lim.max_checkpoint_age_s = v;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         case 'V': printf("refbus-broker 0.1.0\n"); return 0;
         default: usage(stderr); return 2;
@@ -124,6 +152,29 @@ int main(int argc, char **argv)
             return 2;
         }
         return refbus_broker_admin_request(cfg.admin, sub, NULL, 0, 5000) == 0 ? 0 : 1;
+    }
+    if (strcmp(sub, "check") == 0 || strcmp(sub, "metrics") == 0) {
+        if (optind != argc || !cfg.admin[0]) {
+            usage(stderr);
+            return 2;
+        }
+        if (strcmp(sub, "metrics") == 0) {
+            char *text = NULL;
+            size_t len = 0;
+            if (refbus_broker_admin_fetch(cfg.admin, "metrics", &text, &len, 5000) != 0) {
+                fprintf(stderr, "refbus-broker: no answer from %s (is the broker running?)\n",
+                        cfg.admin);
+                return 1;
+            }
+            fwrite(text, 1, len, stdout);
+            free(text);
+            return 0;
+        }
+        char why[1024];
+        int level = refbus_broker_check(cfg.admin, &lim, why, sizeof why);
+        static const char *names[] = {"OK", "DEGRADED", "FAILED"};
+        printf("%s: %s\n", names[level], why);
+        return level;
     }
     if (strcmp(sub, "publish") == 0) {
         uint8_t *bytes = NULL;

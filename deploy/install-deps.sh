@@ -10,7 +10,7 @@ PKGS=(
   clang libclang-rt-14-dev
   iproute2 procps psmisc jq
   systemd dpkg-dev lintian   # units_test, systemd_test, deb_test (cpack -G DEB, shlibdeps, lintian)
-  python3 python3-cryptography python3-zmq python3-argon2 util-linux coreutils bc
+  python3 python3-cryptography python3-zmq python3-argon2 python3-prometheus-client util-linux coreutils bc
 )
 
 missing=()
