@@ -520,13 +520,13 @@ out:
     return rc;
 }
 
-int refbus_audit_inclusion_proof(refbus_audit *a, MDB_txn *txn, uint64_t index, uint64_t size,
+int refbus_audit_inclusion_path(refbus_audit *a, MDB_txn *txn, uint64_t index, uint64_t size,
                                  uint8_t (**proof)[32], size_t *n)
 {
     return proof_common(a, txn, 1, index, size, proof, n);
 }
 
-int refbus_audit_consistency_proof(refbus_audit *a, MDB_txn *txn, uint64_t m, uint64_t n,
+int refbus_audit_consistency_path(refbus_audit *a, MDB_txn *txn, uint64_t m, uint64_t n,
                                    uint8_t (**proof)[32], size_t *count)
 {
     return proof_common(a, txn, 0, m, n, proof, count);

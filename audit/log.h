@@ -89,10 +89,10 @@ int refbus_audit_uncovered(refbus_audit *a, MDB_txn *txn, uint64_t *uncovered,
 /* Proofs from the stored hashes (O(log n) reads). *proof = malloc'd array of 32-byte hashes,
  * owned by the caller (NULL when empty). Inclusion: index < size <= current size; consistency:
  * m <= n <= current size. Errors: REFBUS_EINVAL, REFBUS_ELMDB, REFBUS_ECORRUPT, REFBUS_ENOMEM. */
-int refbus_audit_inclusion_proof(refbus_audit *a, MDB_txn *txn, uint64_t index, uint64_t size,
-                                 uint8_t (**proof)[32], size_t *n) REFBUS_WUR;
-int refbus_audit_consistency_proof(refbus_audit *a, MDB_txn *txn, uint64_t m, uint64_t n,
-                                   uint8_t (**proof)[32], size_t *count) REFBUS_WUR;
+int refbus_audit_inclusion_path(refbus_audit *a, MDB_txn *txn, uint64_t index, uint64_t size,
+                                uint8_t (**proof)[32], size_t *n) REFBUS_WUR;
+int refbus_audit_consistency_path(refbus_audit *a, MDB_txn *txn, uint64_t m, uint64_t n,
+                                  uint8_t (**proof)[32], size_t *count) REFBUS_WUR;
 
 /* DBI handles, for readers that walk the databases with their own cursors (verify). */
 typedef struct refbus_audit_dbis {

@@ -59,8 +59,8 @@ static ProtobufCBinaryData *path_fields(uint8_t (*path)[32], size_t n)
     return f;
 }
 
-int refbus_audit_prove_inclusion(refbus_audit_reader *r, uint64_t index, uint64_t at,
-                                 uint8_t **out, size_t *out_len)
+int refbus_audit_proof_inclusion(refbus_audit_reader *r, uint64_t index, uint64_t at, uint8_t **out,
+                                 size_t *out_len)
 {
     refbus_audit *a = refbus_audit_reader_log(r);
     refbus_checkpoint cp;
@@ -81,7 +81,7 @@ int refbus_audit_prove_inclusion(refbus_audit_reader *r, uint64_t index, uint64_
         goto out;
     }
     if ((rc = refbus_audit_get(a, txn, index, &rec, &rec_len)) != 0 ||
-        (rc = refbus_audit_inclusion_proof(a, txn, index, cp.size, &path, &n)) != 0)
+        (rc = refbus_audit_inclusion_path(a, txn, index, cp.size, &path, &n)) != 0)
         goto out;
     refbus_merkle_leaf(leaf, rec, rec_len);
     if (refbus_merkle_verify_inclusion(index, cp.size, leaf, (const uint8_t (*)[32])path, n,
@@ -112,8 +112,8 @@ out:
     return rc;
 }
 
-int refbus_audit_prove_consistency(refbus_audit_reader *r, uint64_t m, uint64_t n,
-                                   uint8_t **out, size_t *out_len)
+int refbus_audit_proof_consistency(refbus_audit_reader *r, uint64_t m, uint64_t n, uint8_t **out,
+                                   size_t *out_len)
 {
     refbus_audit *a = refbus_audit_reader_log(r);
     refbus_checkpoint c1, c2;
@@ -138,7 +138,7 @@ int refbus_audit_prove_consistency(refbus_audit_reader *r, uint64_t m, uint64_t 
         rc = REFBUS_EINVAL;
         goto out;
     }
-    if ((rc = refbus_audit_consistency_proof(a, txn, m, c2.size, &path, &cnt)) != 0)
+    if ((rc = refbus_audit_consistency_path(a, txn, m, c2.size, &path, &cnt)) != 0)
         goto out;
     if (refbus_checkpoint_consistent(&c1, &c2, (const uint8_t (*)[32])path, cnt) != 0) {
         rc = REFBUS_ECORRUPT;

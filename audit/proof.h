@@ -31,12 +31,12 @@ typedef struct refbus_audit_proof_info {
  * latest). *out = malloc'd file bytes. Errors: REFBUS_ENOTFOUND (no such checkpoint or record),
  * REFBUS_EINVAL (index not below the checkpoint's size), REFBUS_ECORRUPT (the stored data does
  * not prove itself: verify the trail), REFBUS_ELMDB, REFBUS_ENOMEM. */
-int refbus_audit_prove_inclusion(refbus_audit_reader *r, uint64_t index, uint64_t at,
-                                 uint8_t **out, size_t *out_len) REFBUS_WUR;
+int refbus_audit_proof_inclusion(refbus_audit_reader *r, uint64_t index, uint64_t at, uint8_t **out,
+                                 size_t *out_len) REFBUS_WUR;
 /* A consistency proof from the stored checkpoint of size m to the one of size n (0: the
  * latest). Errors as above. */
-int refbus_audit_prove_consistency(refbus_audit_reader *r, uint64_t m, uint64_t n,
-                                   uint8_t **out, size_t *out_len) REFBUS_WUR;
+int refbus_audit_proof_consistency(refbus_audit_reader *r, uint64_t m, uint64_t n, uint8_t **out,
+                                   size_t *out_len) REFBUS_WUR;
 
 /* Decode a proof file without checking anything cryptographic (info->record malloc'd: clear
  * with refbus_audit_proof_info_clear). Errors: REFBUS_EMALFORMED, REFBUS_ENOMEM. */

@@ -138,7 +138,7 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     /* Dedup before the key checks: a resend of an accepted message gets its original receipt
      * even if the sender's key has rotated since. It was verified when first accepted. */
     refbus_dedup_info d;
-    rc = refbus_store_dedup_get(b->store, txn, h.sender, h.msg_id, &d);
+    rc = refbus_bstore_dedup_get(b->store, txn, h.sender, h.msg_id, &d);
     if (rc == 0) {
         Refbus__V1__AuditRecord r;
         broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_DUPLICATE);
@@ -166,8 +166,8 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         return broker_txn_check(b, rc);
     const refbus_dir_key *sk = NULL;
     /* A retired key sends nothing new: created_ms is the sender's own claim, so no backdated
-     * grace. A node re-seals what waits in its outbox with its current epoch (nodes/compose.c)
-     * and keeps a message refused ERETIRED until it has. */
+     * grace. A node re-seals what waits in its outbox with its current epoch
+     * (nodes/daemon/compose.c) and keeps a message refused ERETIRED until it has. */
     rc = refbus_directory_key_trust(b->dir, h.sender, h.sender_epoch, REFBUS_KEY_SEND, &sk);
     if (rc != 0) {
         snprintf(why, sizeof why, "sender key epoch %u: %s", h.sender_epoch,
@@ -210,7 +210,7 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     uint64_t seq = 0, idx = 0;
     uint8_t *receipt = NULL;
     size_t rlen = 0;
-    if ((rc = broker_txn_check(b, refbus_store_accept(b->store, txn, &h, env, len, &seq))) != 0)
+    if ((rc = broker_txn_check(b, refbus_bstore_accept(b->store, txn, &h, env, len, &seq))) != 0)
         return rc;
     {
         Refbus__V1__AuditRecord r;
@@ -249,7 +249,7 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         return rc;
     }
     if ((rc = broker_txn_check(
-             b, refbus_store_set_receipt(b->store, txn, &h, seq, receipt, rlen))) != 0) {
+             b, refbus_bstore_set_receipt(b->store, txn, &h, seq, receipt, rlen))) != 0) {
         free(receipt);
         return rc;
     }

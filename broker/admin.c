@@ -37,9 +37,9 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
     if (rc != 0)
         return rc;
     MDB_txn *txn = NULL;
-    if ((rc = refbus_store_err(mdb_txn_begin(b->store->env, NULL, 0, &txn))) != 0)
+    if ((rc = refbus_bstore_err(mdb_txn_begin(b->store->env, NULL, 0, &txn))) != 0)
         goto fail;
-    if ((rc = refbus_store_meta_put(b->store, txn, "directory", bytes, len)) != 0)
+    if ((rc = refbus_bstore_meta_put(b->store, txn, "directory", bytes, len)) != 0)
         goto fail;
     Refbus__V1__AuditRecord r;
     broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_DIRECTORY_INSTALLED);
@@ -89,7 +89,7 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
         log_warn("peer %s (epoch %u): key revoked by directory serial %llu", p->agency, p->epoch,
                  (unsigned long long)refbus_directory_serial(nd));
     }
-    if ((rc = refbus_store_err(mdb_txn_commit(txn))) != 0) {
+    if ((rc = refbus_bstore_err(mdb_txn_commit(txn))) != 0) {
         txn = NULL;
         goto fail;
     }
@@ -153,7 +153,7 @@ static json_t *status_json(refbus_broker *b)
      * messages refused; deliveries, receipts and expiry go on). */
     json_object_set_new(o, "storage_full", json_boolean(b->map_full || b->above_high_water));
     uint64_t used = 0, map = 0;
-    if (refbus_store_usage(b->store, NULL, 0, &used, &map) == 0)
+    if (refbus_bstore_usage(b->store, NULL, 0, &used, &map) == 0)
         json_object_set_new(o, "storage",
                             json_pack("{s:I, s:I, s:i}", "used_bytes", (json_int_t)used,
                                       "map_bytes", (json_int_t)map, "high_water_percent",
@@ -177,8 +177,8 @@ static json_t *status_json(refbus_broker *b)
         for (size_t i = 0; i < refbus_directory_agency_count(b->dir); i++) {
             const char *a = refbus_directory_agency_id(b->dir, i);
             uint64_t depth = 0, oldest = 0;
-            if (refbus_store_queue_oldest(b->store, r, a, &depth, &oldest) != 0)
-                depth = refbus_store_queue_depth(b->store, r, a);
+            if (refbus_bstore_queue_oldest(b->store, r, a, &depth, &oldest) != 0)
+                depth = refbus_bstore_queue_depth(b->store, r, a);
             json_object_set_new(queues, a, json_integer((json_int_t)depth));
             /* seconds since the oldest queued envelope was created (0: none) */
             json_object_set_new(ages, a, json_integer(oldest && now > oldest
@@ -272,11 +272,11 @@ void broker_admin_handle(refbus_broker *b)
         }
     } else if (n == 1 && cl == 10 && memcmp(cmd, "checkpoint", 10) == 0) {
         MDB_txn *txn = NULL;
-        int rc = refbus_store_err(mdb_txn_begin(b->store->env, NULL, 0, &txn));
+        int rc = refbus_bstore_err(mdb_txn_begin(b->store->env, NULL, 0, &txn));
         if (rc == 0) {
             rc = broker_checkpoint(b, txn);
             if (rc == 0)
-                rc = refbus_store_err(mdb_txn_commit(txn));
+                rc = refbus_bstore_err(mdb_txn_commit(txn));
             else
                 mdb_txn_abort(txn);
         }

@@ -418,7 +418,7 @@ static int batch(refbus_broker *b)
     for (b->full_level = 0; b->full_level <= 2; b->full_level++) {
         int mrc = mdb_txn_begin(b->store->env, NULL, 0, &txn);
         if (mrc != 0) {
-            rc = refbus_store_err(mrc);
+            rc = refbus_bstore_err(mrc);
             goto out;
         }
         b->txn_error = 0;
@@ -533,7 +533,7 @@ int refbus_broker_run(refbus_broker *b)
     while (!*b->stop) {
         /* A store that can no longer be written must not be hidden behind a running process
          * (welcoming nobody, status ok): stop with the reason, the supervisor restarts us. */
-        if (b->fatal || (fatal = refbus_store_health(b->store)) != 0) {
+        if (b->fatal || (fatal = refbus_bstore_health(b->store)) != 0) {
             fatal = REFBUS_ESTORAGE;
             log_error("the store %s/data.mdb is unusable (%s): stopping", b->cfg.data_dir,
                       refbus_strerror(fatal));

@@ -39,7 +39,7 @@ static void pump_notices(refbus_broker *b, peer *p, MDB_txn *r)
     MDB_cursor *c = NULL;
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 16];
     size_t al = strlen(p->agency);
-    MDB_val k = {refbus_store_qkey(kb, p->agency, -1, p->notices_sent_upto + 1), kb}, v;
+    MDB_val k = {refbus_bstore_qkey(kb, p->agency, -1, p->notices_sent_upto + 1), kb}, v;
     int sent = 0, blocked = 0;
     if (mdb_cursor_open(r, b->store->notices, &c) != 0)
         return;
@@ -97,7 +97,7 @@ void broker_pump(refbus_broker *b, peer *p, MDB_txn *r)
         if (!in_flight(p, seq) && exp > now) {
             const uint8_t *env = NULL;
             size_t len = 0;
-            if (refbus_store_envelope(b->store, r, seq, &env, &len) == 0) {
+            if (refbus_bstore_envelope(b->store, r, seq, &env, &len) == 0) {
                 /* zmq copies the bytes; LMDB memory stays read-only */
                 int src = refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DELIVER,
                                            env, len);
@@ -124,8 +124,8 @@ static void notify_sender(refbus_broker *b, MDB_txn *txn, const char *sender,
                           const uint8_t *receipt, size_t len)
 {
     uint64_t nseq = 0;
-    if (broker_txn_check(b, refbus_store_notice_add(b->store, txn, sender, receipt, len,
-                                                    &nseq)) != 0) {
+    if (broker_txn_check(b, refbus_bstore_notice_add(b->store, txn, sender, receipt, len, &nseq)) !=
+        0) {
         log_error("could not queue a receipt for %s", sender);
         return;
     }
@@ -154,7 +154,7 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
     if (rc == 0 && !refbus_agency_id_valid(r.sender))
         rc = REFBUS_ERECEIPT;
     if (rc == 0) {
-        rc = refbus_store_dedup_get(b->store, txn, r.sender, r.msg_id, &d);
+        rc = refbus_bstore_dedup_get(b->store, txn, r.sender, r.msg_id, &d);
         if (rc == REFBUS_ENOTFOUND) /* names nothing this broker accepted: nothing to dequeue */
             rc = REFBUS_ERECEIPT;
         if (rc == 0 && sodium_memcmp(d.envelope_hash, r.envelope_hash, 32) != 0)
@@ -199,7 +199,7 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
     }
     fl_remove(p, d.seq);
     p->want_deliver = 1;
-    rc = refbus_store_dequeue(b->store, txn, p->agency, d.priority, d.seq, d.expires_ms);
+    rc = refbus_bstore_dequeue(b->store, txn, p->agency, d.priority, d.seq, d.expires_ms);
     if (rc != REFBUS_ENOTFOUND)
         (void)broker_txn_check(b, rc);
     if (rc == REFBUS_ENOTFOUND)
@@ -231,7 +231,7 @@ int broker_notice_ack(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bo
     if (urc) /* not acked now: the notices are sent again after the next HELLO */
         return urc == REFBUS_ENOMEM ? urc : REFBUS_EPROTO;
     for (size_t i = 0; i < a->n_seq; i++) {
-        int rc = broker_txn_check(b, refbus_store_notice_del(b->store, txn, p->agency, a->seq[i]));
+        int rc = broker_txn_check(b, refbus_bstore_notice_del(b->store, txn, p->agency, a->seq[i]));
         if (rc != 0 && rc != REFBUS_ENOTFOUND)
             log_warn("notice ack: %s", refbus_strerror(rc));
     }
@@ -274,11 +274,11 @@ int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms)
         const uint8_t *env = NULL;
         size_t len = 0;
         refbus_envelope_header h;
-        if (refbus_store_envelope(b->store, txn, items[i].seq, &env, &len) != 0 ||
+        if (refbus_bstore_envelope(b->store, txn, items[i].seq, &env, &len) != 0 ||
             refbus_envelope_parse(&h, env, len) != 0)
             memset(&h, 0, sizeof h);
-        if ((rc = refbus_store_dequeue(b->store, txn, items[i].agency, items[i].prio,
-                                       items[i].seq, items[i].exp)) != 0) {
+        if ((rc = refbus_bstore_dequeue(b->store, txn, items[i].agency, items[i].prio, items[i].seq,
+                                        items[i].exp)) != 0) {
             if (rc != REFBUS_ENOTFOUND)
                 (void)broker_txn_check(b, rc);
             continue;

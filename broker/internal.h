@@ -1,4 +1,5 @@
-/* Broker internals shared by its modules (not a public API). */
+/* Broker internals shared by its modules (not a public API): they carry the broker's private
+ * prefix broker_ (public names: refbus_broker_* in broker.h, refbus_bstore_* in store.h). */
 #ifndef REFBUS_BROKER_INTERNAL_H
 #define REFBUS_BROKER_INTERNAL_H
 
@@ -83,7 +84,7 @@ struct refbus_broker {
         uint64_t at_ms;
         uint32_t suppressed;
     } slog;            /* rate limit of storage error lines (room.c) */
-    refbus_store *store;
+    refbus_bstore *store;
     refbus_keystore *ks;
     const uint8_t *sign_sk; /* broker's Ed25519 secret (inside ks) */
     uint32_t sign_epoch;

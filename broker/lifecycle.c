@@ -62,10 +62,10 @@ static int load_directory(refbus_broker *b)
 {
     MDB_txn *r = NULL;
     MDB_val v;
-    int rc = refbus_store_err(mdb_txn_begin(b->store->env, NULL, MDB_RDONLY, &r));
+    int rc = refbus_bstore_err(mdb_txn_begin(b->store->env, NULL, MDB_RDONLY, &r));
     if (rc)
         return rc;
-    if (refbus_store_meta_get(b->store, r, "directory", &v) == 0) {
+    if (refbus_bstore_meta_get(b->store, r, "directory", &v) == 0) {
         rc = refbus_directory_load(&b->dir, v.mv_data, v.mv_size, b->root_pk, NULL);
         if (rc != 0)
             log_error("installed directory does not verify: %s", refbus_strerror(rc));
@@ -84,9 +84,9 @@ static int load_directory(refbus_broker *b)
                 if (rc == 0) {
                     b->dir = d; /* temporarily, so that install compares serials */
                     MDB_txn *w = NULL;
-                    rc = refbus_store_err(mdb_txn_begin(b->store->env, NULL, 0, &w));
+                    rc = refbus_bstore_err(mdb_txn_begin(b->store->env, NULL, 0, &w));
                     if (rc == 0) {
-                        rc = refbus_store_meta_put(b->store, w, "directory", bytes, len);
+                        rc = refbus_bstore_meta_put(b->store, w, "directory", bytes, len);
                         Refbus__V1__AuditRecord a;
                         broker_audit_init(&a, REFBUS__V1__EVENT_TYPE__EVENT_DIRECTORY_INSTALLED);
                         a.directory_serial = refbus_directory_serial(d);
@@ -94,7 +94,7 @@ static int load_directory(refbus_broker *b)
                         if (rc == 0)
                             rc = broker_audit(b, w, &a);
                         if (rc == 0)
-                            rc = refbus_store_err(mdb_txn_commit(w)); /* frees w either way */
+                            rc = refbus_bstore_err(mdb_txn_commit(w)); /* frees w either way */
                         else
                             mdb_txn_abort(w);
                     }
@@ -222,7 +222,7 @@ int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
     }
     if ((rc = load_keys(b)) != 0)
         goto fail;
-    if ((rc = refbus_store_open(&b->store, b->cfg.data_dir, b->cfg.map_size_mb << 20, 0)) != 0)
+    if ((rc = refbus_bstore_open(&b->store, b->cfg.data_dir, b->cfg.map_size_mb << 20, 0)) != 0)
         goto fail;
     broker_sync_audit_size(b, NULL);
     if ((rc = load_directory(b)) != 0)
@@ -232,14 +232,14 @@ int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
          * does not fit is logged, not fatal. mdb_txn_commit frees the txn even when it fails,
          * so it is never aborted after a commit. */
         MDB_txn *w = NULL;
-        int src = refbus_store_err(mdb_txn_begin(b->store->env, NULL, 0, &w));
+        int src = refbus_bstore_err(mdb_txn_begin(b->store->env, NULL, 0, &w));
         if (src == 0) {
             Refbus__V1__AuditRecord a;
             broker_audit_init(&a, REFBUS__V1__EVENT_TYPE__EVENT_BROKER_STARTED);
             a.directory_serial = refbus_directory_serial(b->dir);
             a.agency = b->id;
             if ((src = broker_audit(b, w, &a)) == 0)
-                src = refbus_store_err(mdb_txn_commit(w));
+                src = refbus_bstore_err(mdb_txn_commit(w));
             else
                 mdb_txn_abort(w);
             w = NULL;
@@ -298,7 +298,7 @@ void refbus_broker_close(refbus_broker **bp)
         free(b->out[i].body);
     free(b->out);
     refbus_directory_free(&b->dir);
-    refbus_store_close(&b->store);
+    refbus_bstore_close(&b->store);
     refbus_keystore_free(&b->ks);
     if (b->lock_fd >= 0)
         close(b->lock_fd); /* releases the data directory */
@@ -324,7 +324,7 @@ int broker_lock_data_dir(const char *dir, int *fd)
 
 int refbus_broker_init(const refbus_broker_config *cfg)
 {
-    refbus_store *s = NULL;
+    refbus_bstore *s = NULL;
     int fd = -1, rc;
     if (!cfg->data_dir[0]) {
         log_error("data_dir must be configured");
@@ -336,8 +336,8 @@ int refbus_broker_init(const refbus_broker_config *cfg)
     }
     if ((rc = broker_lock_data_dir(cfg->data_dir, &fd)) != 0)
         return rc;
-    rc = refbus_store_open(&s, cfg->data_dir, cfg->map_size_mb << 20, 1);
-    refbus_store_close(&s);
+    rc = refbus_bstore_open(&s, cfg->data_dir, cfg->map_size_mb << 20, 1);
+    refbus_bstore_close(&s);
     close(fd);
     if (rc == 0)
         log_info("new store %s/data.mdb created", cfg->data_dir);

@@ -142,14 +142,14 @@ static void agency_gauges(textbuf *t, refbus_broker *b, MDB_txn *r, uint64_t now
     for (size_t i = 0; i < na; i++) {
         const char *a = refbus_directory_agency_id(b->dir, i);
         put(t, "refbus_broker_queue_depth{agency=\"%s\"} %llu\n", a,
-            (unsigned long long)refbus_store_queue_depth(b->store, r, a));
+            (unsigned long long)refbus_bstore_queue_depth(b->store, r, a));
     }
     family(t, "refbus_broker_queue_oldest_age_seconds", "gauge",
            "Age of the agency's oldest queued envelope by its created time (0: none queued).");
     for (size_t i = 0; i < na; i++) {
         const char *a = refbus_directory_agency_id(b->dir, i);
         uint64_t depth = 0, oldest = 0;
-        if (refbus_store_queue_oldest(b->store, r, a, &depth, &oldest) == 0)
+        if (refbus_bstore_queue_oldest(b->store, r, a, &depth, &oldest) == 0)
             put(t, "refbus_broker_queue_oldest_age_seconds{agency=\"%s\"} %.3f\n", a,
                 seconds_since(oldest, now));
     }
@@ -215,7 +215,7 @@ char *broker_metrics_text(refbus_broker *b)
     MDB_txn *r = NULL;
     if (mdb_txn_begin(b->store->env, NULL, MDB_RDONLY, &r) == 0) {
         uint64_t used = 0, map = 0, size = 0;
-        if (refbus_store_usage(b->store, r, 0, &used, &map) == 0) {
+        if (refbus_bstore_usage(b->store, r, 0, &used, &map) == 0) {
             gauge(&t, "refbus_broker_storage_used_bytes", "Live bytes in the LMDB map.",
                   (double)used);
             gauge(&t, "refbus_broker_storage_map_bytes", "Size of the LMDB map (map_size_mb).",

@@ -23,7 +23,7 @@ void broker_room_begin(refbus_broker *b, MDB_txn *txn)
     uint64_t used = 0, map = 0, limit;
     limit = (b->cfg.map_size_mb << 20) / 100u * b->cfg.high_water_percent;
     b->room_batch = 0;
-    if (refbus_store_usage(b->store, txn, limit / 2, &used, &map) != 0) {
+    if (refbus_bstore_usage(b->store, txn, limit / 2, &used, &map) != 0) {
         b->room_used = UINT64_MAX; /* cannot tell: accept nothing new this pass */
         return;
     }
@@ -55,7 +55,7 @@ int broker_room_admit(refbus_broker *b, MDB_txn *txn, const refbus_envelope_head
     }
     uint64_t quota = b->cfg.agency_quota_mb ? b->cfg.agency_quota_mb << 20 : b->room_map / 4u;
     uint64_t queued = 0;
-    int rc = broker_txn_check(b, refbus_store_queued_bytes(b->store, txn, h->sender, &queued));
+    int rc = broker_txn_check(b, refbus_bstore_queued_bytes(b->store, txn, h->sender, &queued));
     if (rc != 0) {
         snprintf(why, whylen, "%s", refbus_strerror(rc));
         return rc;

@@ -21,7 +21,7 @@ struct dedup_val {
     uint8_t hash[32];
 };
 
-int refbus_store_err(int mdb_rc)
+int refbus_bstore_err(int mdb_rc)
 {
     int rc = refbus_lmdb_code(mdb_rc);
     /* A full map or disk is answered to senders and logged (rate-limited) by the batch loop,
@@ -31,7 +31,7 @@ int refbus_store_err(int mdb_rc)
     return rc;
 }
 
-size_t refbus_store_qkey(uint8_t *out, const char *agency, int prio_byte, uint64_t seq)
+size_t refbus_bstore_qkey(uint8_t *out, const char *agency, int prio_byte, uint64_t seq)
 {
     size_t n = strlen(agency), k = 0;
     memcpy(out, agency, n);
@@ -52,12 +52,12 @@ static size_t dkey(uint8_t *out, const char *sender, const uint8_t msg_id[16])
     return n + 17;
 }
 
-int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int create)
+int refbus_bstore_open(refbus_bstore **out, const char *dir, size_t map_size, int create)
 {
     int rc, mrc, dead = 0;
     MDB_txn *txn = NULL;
     char file[600], why[256];
-    refbus_store *s = calloc(1, sizeof *s);
+    refbus_bstore *s = calloc(1, sizeof *s);
     if (!s)
         return REFBUS_ENOMEM;
     snprintf(file, sizeof file, "%s/data.mdb", dir);
@@ -90,7 +90,7 @@ int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int 
     if (dead)
         log_warn("store: cleared %d stale reader slot(s)", dead);
     if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
-        rc = refbus_store_err(mrc);
+        rc = refbus_bstore_err(mrc);
         goto fail;
     }
     struct {
@@ -105,17 +105,17 @@ int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int 
             if (mrc == MDB_NOTFOUND)
                 log_error("store: %s is not a broker store (no %s database)", file,
                           dbs[i].name);
-            rc = mrc == MDB_NOTFOUND ? REFBUS_ECORRUPT : refbus_store_err(mrc);
+            rc = mrc == MDB_NOTFOUND ? REFBUS_ECORRUPT : refbus_bstore_err(mrc);
             goto fail;
         }
     MDB_val v;
-    if (refbus_store_meta_get(s, txn, "next_seq", &v) == 0 && v.mv_size == 8)
+    if (refbus_bstore_meta_get(s, txn, "next_seq", &v) == 0 && v.mv_size == 8)
         s->next_seq = refbus_get_u64be(v.mv_data);
     else
         s->next_seq = 1;
     if ((mrc = mdb_txn_commit(txn)) != 0) {
         txn = NULL;
-        rc = refbus_store_err(mrc);
+        rc = refbus_bstore_err(mrc);
         goto fail;
     }
     txn = NULL;
@@ -126,11 +126,11 @@ int refbus_store_open(refbus_store **out, const char *dir, size_t map_size, int 
 fail:
     if (txn)
         mdb_txn_abort(txn);
-    refbus_store_close(&s);
+    refbus_bstore_close(&s);
     return rc ? rc : REFBUS_ELMDB;
 }
 
-int refbus_store_health(refbus_store *s)
+int refbus_bstore_health(refbus_bstore *s)
 {
     MDB_txn *t = NULL;
     /* LMDB marks the environment after a failed write (MDB_FATAL_ERROR): from then on every
@@ -141,11 +141,11 @@ int refbus_store_health(refbus_store *s)
     return rc == REFBUS_ESTORAGE ? rc : 0;
 }
 
-void refbus_store_close(refbus_store **sp)
+void refbus_bstore_close(refbus_bstore **sp)
 {
     if (!sp || !*sp)
         return;
-    refbus_store *s = *sp;
+    refbus_bstore *s = *sp;
     refbus_audit_free(&s->audit);
     if (s->env)
         mdb_env_close(s->env);
@@ -159,14 +159,14 @@ static int queued_key(char *out, size_t cap, const char *agency)
     return snprintf(out, cap, "queued:%s", agency) < (int)cap ? 0 : REFBUS_EINVAL;
 }
 
-int refbus_store_queued_bytes(refbus_store *s, MDB_txn *txn, const char *agency, uint64_t *bytes)
+int refbus_bstore_queued_bytes(refbus_bstore *s, MDB_txn *txn, const char *agency, uint64_t *bytes)
 {
     char key[16 + REFBUS_AGENCY_ID_MAX];
     MDB_val v;
     int rc = queued_key(key, sizeof key, agency);
     *bytes = 0;
     if (rc == 0)
-        rc = refbus_store_meta_get(s, txn, key, &v);
+        rc = refbus_bstore_meta_get(s, txn, key, &v);
     if (rc == REFBUS_ENOTFOUND)
         return 0;
     if (rc == 0 && v.mv_size == 8)
@@ -174,14 +174,14 @@ int refbus_store_queued_bytes(refbus_store *s, MDB_txn *txn, const char *agency,
     return rc;
 }
 
-static int queued_add(refbus_store *s, MDB_txn *txn, const char *agency, int64_t delta)
+static int queued_add(refbus_bstore *s, MDB_txn *txn, const char *agency, int64_t delta)
 {
     char key[16 + REFBUS_AGENCY_ID_MAX];
     uint8_t b[8];
     uint64_t cur = 0;
     int rc = queued_key(key, sizeof key, agency);
     if (rc == 0)
-        rc = refbus_store_queued_bytes(s, txn, agency, &cur);
+        rc = refbus_bstore_queued_bytes(s, txn, agency, &cur);
     if (rc != 0)
         return rc;
     if (delta < 0)
@@ -189,10 +189,10 @@ static int queued_add(refbus_store *s, MDB_txn *txn, const char *agency, int64_t
     else
         cur += (uint64_t)delta;
     refbus_put_u64be(b, cur);
-    return refbus_store_meta_put(s, txn, key, b, 8);
+    return refbus_bstore_meta_put(s, txn, key, b, 8);
 }
 
-int refbus_store_usage(refbus_store *s, MDB_txn *txn, uint64_t enough, uint64_t *used,
+int refbus_bstore_usage(refbus_bstore *s, MDB_txn *txn, uint64_t enough, uint64_t *used,
                        uint64_t *map)
 {
     MDB_envinfo ei;
@@ -202,7 +202,7 @@ int refbus_store_usage(refbus_store *s, MDB_txn *txn, uint64_t enough, uint64_t 
     uint64_t free_pages = 0;
     int mrc;
     if ((mrc = mdb_env_info(s->env, &ei)) != 0 || (mrc = mdb_env_stat(s->env, &st)) != 0)
-        return refbus_store_err(mrc);
+        return refbus_bstore_err(mrc);
     *map = ei.me_mapsize;
     *used = ((uint64_t)ei.me_last_pgno + 1) * st.ms_psize;
     if (*used <= enough)
@@ -215,10 +215,10 @@ int refbus_store_usage(refbus_store *s, MDB_txn *txn, uint64_t enough, uint64_t 
     MDB_txn *r = NULL;
     (void)txn;
     if ((mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r)) != 0)
-        return refbus_store_err(mrc);
+        return refbus_bstore_err(mrc);
     if ((mrc = mdb_cursor_open(r, 0, &c)) != 0) {
         mdb_txn_abort(r);
-        return refbus_store_err(mrc);
+        return refbus_bstore_err(mrc);
     }
     while ((mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0)
         if (v.mv_size >= sizeof(size_t)) {
@@ -229,31 +229,31 @@ int refbus_store_usage(refbus_store *s, MDB_txn *txn, uint64_t enough, uint64_t 
     mdb_cursor_close(c);
     mdb_txn_abort(r);
     if (mrc != MDB_NOTFOUND)
-        return refbus_store_err(mrc);
+        return refbus_bstore_err(mrc);
     uint64_t fb = free_pages * st.ms_psize;
     *used = fb < *used ? *used - fb : 0;
     return 0;
 }
 
-int refbus_store_meta_get(refbus_store *s, MDB_txn *txn, const char *key, MDB_val *val)
+int refbus_bstore_meta_get(refbus_bstore *s, MDB_txn *txn, const char *key, MDB_val *val)
 {
     MDB_val k = {strlen(key), (void *)key};
-    return refbus_store_err(mdb_get(txn, s->meta, &k, val));
+    return refbus_bstore_err(mdb_get(txn, s->meta, &k, val));
 }
 
-int refbus_store_meta_put(refbus_store *s, MDB_txn *txn, const char *key, const void *data,
+int refbus_bstore_meta_put(refbus_bstore *s, MDB_txn *txn, const char *key, const void *data,
                           size_t len)
 {
     MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)data};
-    return refbus_store_err(mdb_put(txn, s->meta, &k, &v, 0));
+    return refbus_bstore_err(mdb_put(txn, s->meta, &k, &v, 0));
 }
 
-int refbus_store_dedup_get(refbus_store *s, MDB_txn *txn, const char *sender,
+int refbus_bstore_dedup_get(refbus_bstore *s, MDB_txn *txn, const char *sender,
                            const uint8_t msg_id[16], refbus_dedup_info *out)
 {
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 17];
     MDB_val k = {dkey(kb, sender, msg_id), kb}, v;
-    int rc = refbus_store_err(mdb_get(txn, s->dedup, &k, &v));
+    int rc = refbus_bstore_err(mdb_get(txn, s->dedup, &k, &v));
     if (rc)
         return rc;
     if (v.mv_size < sizeof(struct dedup_val))
@@ -268,7 +268,7 @@ int refbus_store_dedup_get(refbus_store *s, MDB_txn *txn, const char *sender,
     return 0;
 }
 
-int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_header *h,
+int refbus_bstore_accept(refbus_bstore *s, MDB_txn *txn, const refbus_envelope_header *h,
                         const uint8_t *env, size_t env_len, uint64_t *seq_out)
 {
     int rc;
@@ -277,7 +277,7 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
     refbus_put_u64be(seqb, seq);
     refbus_put_u64be(exp, h->expires_ms);
     MDB_val k = {8, seqb}, v = {env_len, (void *)env};
-    if ((rc = refbus_store_err(mdb_put(txn, s->envs, &k, &v, MDB_APPEND))) != 0)
+    if ((rc = refbus_bstore_err(mdb_put(txn, s->envs, &k, &v, MDB_APPEND))) != 0)
         return rc;
     uint32_t n = (uint32_t)h->n_recipients;
     size_t sl = strlen(h->sender);
@@ -287,15 +287,15 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
     cnt[3] = (uint8_t)(n >> 24);
     memcpy(cnt + 4, h->sender, sl); /* whose quota the envelope counts against */
     v = (MDB_val){4 + sl, cnt};
-    if ((rc = refbus_store_err(mdb_put(txn, s->pending, &k, &v, MDB_APPEND))) != 0)
+    if ((rc = refbus_bstore_err(mdb_put(txn, s->pending, &k, &v, MDB_APPEND))) != 0)
         return rc;
     if ((rc = queued_add(s, txn, h->sender, (int64_t)env_len)) != 0)
         return rc;
     for (size_t i = 0; i < h->n_recipients; i++) {
         const char *a = h->recipients[i].agency;
-        MDB_val qk = {refbus_store_qkey(kb, a, 255 - (int)h->priority, seq), kb};
+        MDB_val qk = {refbus_bstore_qkey(kb, a, 255 - (int)h->priority, seq), kb};
         MDB_val qv = {8, exp};
-        if ((rc = refbus_store_err(mdb_put(txn, s->queue, &qk, &qv, 0))) != 0)
+        if ((rc = refbus_bstore_err(mdb_put(txn, s->queue, &qk, &qv, 0))) != 0)
             return rc;
         uint8_t ek[16 + REFBUS_AGENCY_ID_MAX];
         memcpy(ek, exp, 8);
@@ -304,14 +304,14 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
         memcpy(ek + 16, a, al);
         uint8_t prio = (uint8_t)h->priority;
         MDB_val xk = {16 + al, ek}, xv = {1, &prio};
-        if ((rc = refbus_store_err(mdb_put(txn, s->expiry, &xk, &xv, 0))) != 0)
+        if ((rc = refbus_bstore_err(mdb_put(txn, s->expiry, &xk, &xv, 0))) != 0)
             return rc;
     }
-    if ((rc = refbus_store_set_receipt(s, txn, h, seq, NULL, 0)) != 0)
+    if ((rc = refbus_bstore_set_receipt(s, txn, h, seq, NULL, 0)) != 0)
         return rc;
     s->next_seq = seq + 1;
     refbus_put_u64be(seqb, s->next_seq);
-    if ((rc = refbus_store_meta_put(s, txn, "next_seq", seqb, 8)) != 0) {
+    if ((rc = refbus_bstore_meta_put(s, txn, "next_seq", seqb, 8)) != 0) {
         s->next_seq = seq; /* the caller aborts; keep the counter in step with the disk */
         return rc;
     }
@@ -319,12 +319,12 @@ int refbus_store_accept(refbus_store *s, MDB_txn *txn, const refbus_envelope_hea
     return 0;
 }
 
-int refbus_store_set_receipt(refbus_store *s, MDB_txn *txn, const refbus_envelope_header *h,
+int refbus_bstore_set_receipt(refbus_bstore *s, MDB_txn *txn, const refbus_envelope_header *h,
                              uint64_t seq, const uint8_t *receipt, size_t len)
 {
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 17];
     MDB_val k = {dkey(kb, h->sender, h->msg_id), kb}, v = {sizeof(struct dedup_val) + len, NULL};
-    int rc = refbus_store_err(mdb_put(txn, s->dedup, &k, &v, MDB_RESERVE));
+    int rc = refbus_bstore_err(mdb_put(txn, s->dedup, &k, &v, MDB_RESERVE));
     if (rc)
         return rc;
     struct dedup_val d;
@@ -338,12 +338,12 @@ int refbus_store_set_receipt(refbus_store *s, MDB_txn *txn, const refbus_envelop
     return 0;
 }
 
-int refbus_store_dequeue(refbus_store *s, MDB_txn *txn, const char *agency, uint32_t priority,
+int refbus_bstore_dequeue(refbus_bstore *s, MDB_txn *txn, const char *agency, uint32_t priority,
                          uint64_t seq, uint64_t expires_ms)
 {
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8];
-    MDB_val k = {refbus_store_qkey(kb, agency, 255 - (int)priority, seq), kb};
-    int rc = refbus_store_err(mdb_del(txn, s->queue, &k, NULL));
+    MDB_val k = {refbus_bstore_qkey(kb, agency, 255 - (int)priority, seq), kb};
+    int rc = refbus_bstore_err(mdb_del(txn, s->queue, &k, NULL));
     if (rc)
         return rc;
     uint8_t ek[16 + REFBUS_AGENCY_ID_MAX];
@@ -352,13 +352,13 @@ int refbus_store_dequeue(refbus_store *s, MDB_txn *txn, const char *agency, uint
     size_t al = strlen(agency);
     memcpy(ek + 16, agency, al);
     MDB_val xk = {16 + al, ek};
-    rc = refbus_store_err(mdb_del(txn, s->expiry, &xk, NULL));
+    rc = refbus_bstore_err(mdb_del(txn, s->expiry, &xk, NULL));
     if (rc && rc != REFBUS_ENOTFOUND)
         return rc;
     refbus_put_u64be(seqb, seq);
     MDB_val pk = {8, seqb}, pv, ev;
     /* 4 bytes of count, then the sender (stores written before quotas have the count only) */
-    if ((rc = refbus_store_err(mdb_get(txn, s->pending, &pk, &pv))) != 0 || pv.mv_size < 4 ||
+    if ((rc = refbus_bstore_err(mdb_get(txn, s->pending, &pk, &pv))) != 0 || pv.mv_size < 4 ||
         pv.mv_size > 4 + REFBUS_AGENCY_ID_MAX)
         return rc ? rc : REFBUS_ECORRUPT;
     uint8_t c[4 + REFBUS_AGENCY_ID_MAX + 1];
@@ -369,11 +369,11 @@ int refbus_store_dequeue(refbus_store *s, MDB_txn *txn, const char *agency, uint
                  (uint32_t)c[3] << 24;
     if (n <= 1) {
         /* Last recipient served: the ciphertext is no longer needed; dedup stays forever. */
-        if ((rc = refbus_store_err(mdb_get(txn, s->envs, &pk, &ev))) != 0)
+        if ((rc = refbus_bstore_err(mdb_get(txn, s->envs, &pk, &ev))) != 0)
             return rc;
         size_t elen = ev.mv_size;
-        if ((rc = refbus_store_err(mdb_del(txn, s->pending, &pk, NULL))) != 0 ||
-            (rc = refbus_store_err(mdb_del(txn, s->envs, &pk, NULL))) != 0)
+        if ((rc = refbus_bstore_err(mdb_del(txn, s->pending, &pk, NULL))) != 0 ||
+            (rc = refbus_bstore_err(mdb_del(txn, s->envs, &pk, NULL))) != 0)
             return rc;
         return plen > 4 ? queued_add(s, txn, (const char *)c + 4, -(int64_t)elen) : 0;
     }
@@ -383,16 +383,16 @@ int refbus_store_dequeue(refbus_store *s, MDB_txn *txn, const char *agency, uint
     c[2] = (uint8_t)(n >> 16);
     c[3] = (uint8_t)(n >> 24);
     pv = (MDB_val){plen, c};
-    return refbus_store_err(mdb_put(txn, s->pending, &pk, &pv, 0));
+    return refbus_bstore_err(mdb_put(txn, s->pending, &pk, &pv, 0));
 }
 
-int refbus_store_envelope(refbus_store *s, MDB_txn *txn, uint64_t seq, const uint8_t **env,
+int refbus_bstore_envelope(refbus_bstore *s, MDB_txn *txn, uint64_t seq, const uint8_t **env,
                           size_t *len)
 {
     uint8_t seqb[8];
     refbus_put_u64be(seqb, seq);
     MDB_val k = {8, seqb}, v;
-    int rc = refbus_store_err(mdb_get(txn, s->envs, &k, &v));
+    int rc = refbus_bstore_err(mdb_get(txn, s->envs, &k, &v));
     if (rc)
         return rc;
     *env = v.mv_data;
@@ -400,18 +400,18 @@ int refbus_store_envelope(refbus_store *s, MDB_txn *txn, uint64_t seq, const uin
     return 0;
 }
 
-int refbus_store_notice_add(refbus_store *s, MDB_txn *txn, const char *agency,
+int refbus_bstore_notice_add(refbus_bstore *s, MDB_txn *txn, const char *agency,
                             const uint8_t *receipt, size_t len, uint64_t *nseq)
 {
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8];
     uint64_t seq = s->next_seq;
-    MDB_val k = {refbus_store_qkey(kb, agency, -1, seq), kb}, v = {len, (void *)receipt};
-    int rc = refbus_store_err(mdb_put(txn, s->notices, &k, &v, 0));
+    MDB_val k = {refbus_bstore_qkey(kb, agency, -1, seq), kb}, v = {len, (void *)receipt};
+    int rc = refbus_bstore_err(mdb_put(txn, s->notices, &k, &v, 0));
     if (rc)
         return rc;
     s->next_seq = seq + 1;
     refbus_put_u64be(seqb, s->next_seq);
-    if ((rc = refbus_store_meta_put(s, txn, "next_seq", seqb, 8)) != 0) {
+    if ((rc = refbus_bstore_meta_put(s, txn, "next_seq", seqb, 8)) != 0) {
         s->next_seq = seq;
         return rc;
     }
@@ -419,14 +419,14 @@ int refbus_store_notice_add(refbus_store *s, MDB_txn *txn, const char *agency,
     return 0;
 }
 
-int refbus_store_notice_del(refbus_store *s, MDB_txn *txn, const char *agency, uint64_t nseq)
+int refbus_bstore_notice_del(refbus_bstore *s, MDB_txn *txn, const char *agency, uint64_t nseq)
 {
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 32];
-    MDB_val k = {refbus_store_qkey(kb, agency, -1, nseq), kb};
-    return refbus_store_err(mdb_del(txn, s->notices, &k, NULL));
+    MDB_val k = {refbus_bstore_qkey(kb, agency, -1, nseq), kb};
+    return refbus_bstore_err(mdb_del(txn, s->notices, &k, NULL));
 }
 
-uint64_t refbus_store_queue_depth(refbus_store *s, MDB_txn *txn, const char *agency)
+uint64_t refbus_bstore_queue_depth(refbus_bstore *s, MDB_txn *txn, const char *agency)
 {
     MDB_cursor *c = NULL;
     uint64_t n = 0;
@@ -446,8 +446,8 @@ uint64_t refbus_store_queue_depth(refbus_store *s, MDB_txn *txn, const char *age
     return n;
 }
 
-int refbus_store_queue_oldest(refbus_store *s, MDB_txn *txn, const char *agency, uint64_t *depth,
-                              uint64_t *oldest_ms)
+int refbus_bstore_queue_oldest(refbus_bstore *s, MDB_txn *txn, const char *agency,
+                               uint64_t *depth, uint64_t *oldest_ms)
 {
     MDB_cursor *c = NULL;
     uint64_t n = 0, min_seq = UINT64_MAX;
@@ -460,7 +460,7 @@ int refbus_store_queue_oldest(refbus_store *s, MDB_txn *txn, const char *agency,
     MDB_val k = {al + 1, kb}, v;
     *depth = 0;
     *oldest_ms = 0;
-    int rc = refbus_store_err(mdb_cursor_open(txn, s->queue, &c));
+    int rc = refbus_bstore_err(mdb_cursor_open(txn, s->queue, &c));
     if (rc)
         return rc;
     /* the key ends in the seq (8 bytes BE) after the priority byte: entries are sorted by
@@ -475,14 +475,14 @@ int refbus_store_queue_oldest(refbus_store *s, MDB_txn *txn, const char *agency,
     }
     mdb_cursor_close(c);
     if (mrc != 0 && mrc != MDB_NOTFOUND)
-        return refbus_store_err(mrc);
+        return refbus_bstore_err(mrc);
     *depth = n;
     if (n == 0)
         return 0;
     const uint8_t *env = NULL;
     size_t len = 0;
     refbus_envelope_header h;
-    if ((rc = refbus_store_envelope(s, txn, min_seq, &env, &len)) != 0)
+    if ((rc = refbus_bstore_envelope(s, txn, min_seq, &env, &len)) != 0)
         return rc == REFBUS_ENOTFOUND ? REFBUS_ECORRUPT : rc;
     if (refbus_envelope_parse(&h, env, len) != 0)
         return REFBUS_ECORRUPT;

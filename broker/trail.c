@@ -117,7 +117,7 @@ int broker_checkpoint(refbus_broker *b, MDB_txn *txn)
 }
 
 /* CheckpointPush{signed_cp, from, PROOF(from, size)} in a malloc'd buffer; no proof when
- * from is 0 or not below size. Errors: those of refbus_audit_consistency_proof, REFBUS_ENOMEM. */
+ * from is 0 or not below size. Errors: those of refbus_audit_consistency_path, REFBUS_ENOMEM. */
 static int build_push(refbus_broker *b, MDB_txn *txn, uint8_t *cp, size_t cp_len, uint64_t from,
                       uint64_t size, uint8_t **out, size_t *out_len)
 {
@@ -128,7 +128,7 @@ static int build_push(refbus_broker *b, MDB_txn *txn, uint8_t *cp, size_t cp_len
     Refbus__V1__CheckpointPush m = REFBUS__V1__CHECKPOINT_PUSH__INIT;
     m.signed_checkpoint = (ProtobufCBinaryData){cp_len, cp};
     if (from > 0 && from < size) {
-        if ((rc = refbus_audit_consistency_proof(b->store->audit, txn, from, size, &proof, &n)))
+        if ((rc = refbus_audit_consistency_path(b->store->audit, txn, from, size, &proof, &n)))
             goto out;
         if (!(hs = calloc(n ? n : 1, sizeof *hs))) {
             rc = REFBUS_ENOMEM;

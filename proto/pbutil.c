@@ -140,3 +140,14 @@ int refbus_pb_reencodes(const ProtobufCMessage *m, const uint8_t *bytes, size_t 
     protobuf_c_message_pack_to_buffer(m, &c.base);
     return !c.differs && c.off == len;
 }
+
+int refbus_pb_set_string(char **field, const char *value)
+{
+    char *c = strdup(value ? value : "");
+    if (!c)
+        return REFBUS_ENOMEM;
+    if (*field && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = c;
+    return 0;
+}

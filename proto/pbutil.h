@@ -53,4 +53,9 @@ int refbus_pb_canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t 
  * freed with it too. Pass its address to *__unpack / *__free_unpacked. */
 extern ProtobufCAllocator refbus_pb_wiping;
 
+/* Replace a string field of a protobuf-c message with a malloc'd copy of `value` (NULL = "").
+ * Unset fields of unpacked messages point to protobuf-c's static empty string, which must
+ * never be freed; this knows. Errors: REFBUS_ENOMEM (the field is unchanged). */
+int refbus_pb_set_string(char **field, const char *value) REFBUS_WUR;
+
 #endif

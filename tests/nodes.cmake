@@ -1,10 +1,11 @@
 # Tests for nodes/ (refbus-node): unit tests and real-process scenarios with a broker.
+# The rules and the store link alone: the rules need no store, LMDB or ZeroMQ.
 refbus_test(node_json_test SOURCES unit/node_json_test.c unit/testutil.c
-            LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON)
+            LIBS refbus_node_rules PkgConfig::CMOCKA PkgConfig::JANSSON)
 refbus_test(node_thread_test SOURCES unit/node_thread_test.c
-            LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON)
+            LIBS refbus_node_rules PkgConfig::CMOCKA PkgConfig::JANSSON)
 refbus_test(node_store_test SOURCES unit/node_store_test.c
-            LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::LMDB)
+            LIBS refbus_node_store PkgConfig::CMOCKA PkgConfig::LMDB)
 refbus_script_test(node_flow_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_flow_test.sh
                    TIMEOUT 300)
 refbus_script_test(node_crash_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_crash_test.sh
@@ -23,7 +24,7 @@ endif()
 refbus_test(node_config_test SOURCES unit/node_config_test.c LIBS refbus_nodes PkgConfig::CMOCKA)
 refbus_test(node_client_test SOURCES unit/node_client_test.c
             LIBS refbus_nodes PkgConfig::CMOCKA PkgConfig::JANSSON PkgConfig::ZMQ pthread)
-# Issue 10: node store records are unpacked/freed (and wiped) only in nodes/records.c.
+# Issue 10: node store records are unpacked/freed (and wiped) only in nodes/store/codec.c.
 refbus_script_test(check_nodestore_wipe ${CMAKE_CURRENT_SOURCE_DIR}/check_nodestore_wipe.sh
                    TIMEOUT 60)
 refbus_script_test(node_hardening_scenario
@@ -48,3 +49,12 @@ endif()
 refbus_script_test(fault_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/fault_test.sh TIMEOUT 600)
 refbus_script_test(fault_enospc_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/fault_enospc_test.sh
                    TIMEOUT 300)
+# The C API as agency systems get it: installed into a scratch prefix, built with pkg-config.
+refbus_script_test(node_client_install ${CMAKE_CURRENT_SOURCE_DIR}/scenario/client_install_test.sh
+                   TIMEOUT 120)
+set(_client_cflags "")
+if(REFBUS_SANITIZE) # the installed libraries are instrumented: so is the program built on them
+  set(_client_cflags "-fsanitize=address,undefined")
+endif()
+set_property(TEST node_client_install APPEND PROPERTY ENVIRONMENT CC=${CMAKE_C_COMPILER}
+             "REFBUS_CLIENT_CFLAGS=${_client_cflags}")

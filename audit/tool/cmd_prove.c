@@ -58,8 +58,8 @@ int cmd_prove(int argc, char **argv)
                           "the proof is binary: give -o FILE or redirect standard output");
     if ((rc = cli_open("prove", argv[optind], &r)) != 0)
         return rc;
-    int e = consistency ? refbus_audit_prove_consistency(r, m, at, &file, &len)
-                        : refbus_audit_prove_inclusion(r, index, at, &file, &len);
+    int e = consistency ? refbus_audit_proof_consistency(r, m, at, &file, &len)
+                        : refbus_audit_proof_inclusion(r, index, at, &file, &len);
     refbus_audit_reader_close(&r);
     if (e == REFBUS_EINVAL) {
         fprintf(stderr,

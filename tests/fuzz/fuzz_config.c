@@ -1,5 +1,5 @@
 /* libFuzzer: the ini config files of both daemons (broker/config.c with its [broker] section,
- * nodes/config.c with its [node] section, both through inih) and the node's duration parser.
+ * nodes/daemon/config.c with its [node] section, both through inih) and the node's duration parser.
  * The input is written to a file, as an operator's config is read. Byte 0 picks the reader.
  * Must never crash, leak, or leave a string field unterminated. */
 #include <stddef.h>
@@ -12,7 +12,7 @@
 #include "broker/broker.h"
 #include "common/log.h"
 #include "fuzz_util.h"
-#include "nodes/config.h"
+#include "nodes/daemon/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t ms;
         memcpy(s, data + 1, size - 1);
         s[size - 1] = 0;
-        (void)refbus_duration_parse(&ms, s);
+        (void)refbus_node_config_duration(&ms, s);
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* libFuzzer: control-socket requests (nodes/control.c and everything it dispatches to: send,
+/* libFuzzer: control-socket requests (nodes/daemon/control.c and everything it dispatches to: send,
  * reply, inbox_list, inbox_show, thread_show, outbox, status) against a real refbus-node
  * daemon (ngo.hots) running in this process, connected to a real broker that runs here too
  * (fuzz_net.h). At start-up cac.chiangmai refers one child to ngo.hots (msg id 4242..., thread
@@ -23,9 +23,9 @@
 #include "common/util.h"
 #include "keys/directory.h"
 #include "keys/keystore.h"
-#include "nodes/config.h"
-#include "nodes/daemon.h"
-#include "nodes/referral_json.h"
+#include "nodes/daemon/config.h"
+#include "nodes/daemon/daemon.h"
+#include "nodes/rules/referral_json.h"
 #include "proto/envelope.h"
 #include "proto/wire.h"
 #include "wire.pb-c.h"

@@ -11,7 +11,7 @@
 #include <sodium.h>
 
 #include "audit/checkpoint.h"
-#include "nodes/bmsg.h"
+#include "nodes/daemon/bmsg.h"
 #include "proto/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t pk[32], sk[64];
     static int ready;
-    static refbus_bmsg_checkpoint cp;
+    static nd_bmsg_checkpoint cp;
     if (!ready) {
         uint8_t seed[32];
         if (sodium_init() < 0)
@@ -35,16 +35,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 1;
     switch (data[0] % 6) {
     case 0: {
-        refbus_bmsg_welcome w;
-        (void)refbus_bmsg_welcome_parse(&w, b, n);
+        nd_bmsg_welcome w;
+        (void)nd_bmsg_welcome_parse(&w, b, n);
         break;
     }
     case 1: {
-        refbus_bmsg_notice nt;
-        int rc = refbus_bmsg_notice_parse(&nt, b, n);
+        nd_bmsg_notice nt;
+        int rc = nd_bmsg_notice_parse(&nt, b, n);
         if (rc == 0 && refbus_receipt_verify(&nt.parsed, nt.receipt, nt.receipt_len, pk) == 0)
             abort(); /* a receipt signed by a key nobody gave the fuzzer */
-        refbus_bmsg_notice_clear(&nt);
+        nd_bmsg_notice_clear(&nt);
         break;
     }
     case 2: {
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     case 3: {
-        if (refbus_bmsg_checkpoint_parse(&cp, b, n) == 0) {
+        if (nd_bmsg_checkpoint_parse(&cp, b, n) == 0) {
             refbus_checkpoint c;
             if (cp.n_proof > REFBUS_BMSG_MAX_PROOF)
                 abort();
@@ -63,18 +63,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             (void)refbus_checkpoint_parse(&c, cp.signed_cp, cp.signed_cp_len);
         }
-        refbus_bmsg_checkpoint_clear(&cp);
+        nd_bmsg_checkpoint_clear(&cp);
         break;
     }
     case 4: {
-        refbus_bmsg_error e;
-        if (refbus_bmsg_error_parse(&e, b, n) == 0 && strlen(e.text) >= sizeof e.text)
+        nd_bmsg_error e;
+        if (nd_bmsg_error_parse(&e, b, n) == 0 && strlen(e.text) >= sizeof e.text)
             abort();
         break;
     }
     default: {
         uint64_t t;
-        (void)refbus_bmsg_ping_parse(&t, NULL, b, n);
+        (void)nd_bmsg_ping_parse(&t, NULL, b, n);
         break;
     }
     }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nodes/referral_json.h"
+#include "nodes/rules/referral_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = 0, len2 = 0;
     int urg = 0;
     as_payload(data, size);
-    if (refbus_json_parse_text(&j, (const char *)data, size, err) != 0)
+    if (refbus_referral_json_parse_text(&j, (const char *)data, size, err) != 0)
         return 0;
     if (refbus_referral_from_json(&pl, &len, &urg, j, TID, err) == 0) {
         if (refbus_payload_inspect(&info, pl, len) != 0 || info.urgency != urg)

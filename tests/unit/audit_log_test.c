@@ -107,7 +107,7 @@ static void test_roots_and_inclusion(void **state)
         for (uint64_t i = 0; i < n; i++) {
             uint8_t (*proof)[32] = NULL;
             size_t len = 0;
-            assert_int_equal(refbus_audit_inclusion_proof(f->a, NULL, i, n, &proof, &len), 0);
+            assert_int_equal(refbus_audit_inclusion_path(f->a, NULL, i, n, &proof, &len), 0);
             assert_int_equal(refbus_merkle_verify_inclusion(i, n, f->leaf[i],
                                                             (const uint8_t (*)[32])proof, len,
                                                             root),
@@ -123,9 +123,8 @@ static void test_roots_and_inclusion(void **state)
     assert_int_equal(refbus_audit_root(f->a, NULL, N + 1, root), REFBUS_EINVAL);
     uint8_t (*proof)[32] = NULL;
     size_t len;
-    assert_int_equal(refbus_audit_inclusion_proof(f->a, NULL, N, N, &proof, &len),
-                     REFBUS_EINVAL);
-    assert_int_equal(refbus_audit_inclusion_proof(f->a, NULL, 0, N + 1, &proof, &len),
+    assert_int_equal(refbus_audit_inclusion_path(f->a, NULL, N, N, &proof, &len), REFBUS_EINVAL);
+    assert_int_equal(refbus_audit_inclusion_path(f->a, NULL, 0, N + 1, &proof, &len),
                      REFBUS_EINVAL);
 }
 
@@ -140,7 +139,7 @@ static void test_consistency(void **state)
         for (uint64_t m = 0; m <= n; m++) {
             uint8_t (*proof)[32] = NULL;
             size_t len = 0;
-            assert_int_equal(refbus_audit_consistency_proof(f->a, NULL, m, n, &proof, &len), 0);
+            assert_int_equal(refbus_audit_consistency_path(f->a, NULL, m, n, &proof, &len), 0);
             assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n],
                                                               (const uint8_t (*)[32])proof,
                                                               len),
@@ -154,10 +153,8 @@ static void test_consistency(void **state)
         }
     uint8_t (*proof)[32] = NULL;
     size_t len;
-    assert_int_equal(refbus_audit_consistency_proof(f->a, NULL, 5, 4, &proof, &len),
-                     REFBUS_EINVAL);
-    assert_int_equal(refbus_audit_consistency_proof(f->a, NULL, 1, 65, &proof, &len),
-                     REFBUS_EINVAL);
+    assert_int_equal(refbus_audit_consistency_path(f->a, NULL, 5, 4, &proof, &len), REFBUS_EINVAL);
+    assert_int_equal(refbus_audit_consistency_path(f->a, NULL, 1, 65, &proof, &len), REFBUS_EINVAL);
 }
 
 /* An aborted transaction (a crash before commit) leaves the log exactly as it was. */
@@ -286,7 +283,7 @@ static void test_checkpoints(void **state)
     assert_int_equal(c2.size, 25);
     uint8_t (*proof)[32] = NULL;
     size_t plen = 0;
-    assert_int_equal(refbus_audit_consistency_proof(f->a, NULL, 20, 25, &proof, &plen), 0);
+    assert_int_equal(refbus_audit_consistency_path(f->a, NULL, 20, 25, &proof, &plen), 0);
     assert_int_equal(refbus_checkpoint_consistent(&c, &c2, (const uint8_t (*)[32])proof, plen),
                      0);
     assert_int_equal(refbus_checkpoint_consistent(&c2, &c, (const uint8_t (*)[32])proof, plen),

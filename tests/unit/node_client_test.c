@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include <zmq.h>
 
-#include "nodes/refbus_node.h"
+#include "nodes/client/refbus_node.h"
 
 static char dir[128], ep[200];
 static void *zctx;

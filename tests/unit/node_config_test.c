@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "common/log.h"
-#include "nodes/config.h"
+#include "nodes/daemon/config.h"
 
 static char dir[128];
 
@@ -122,18 +122,18 @@ static void test_durations(void **s)
 {
     (void)s;
     uint64_t ms;
-    assert_int_equal(refbus_duration_parse(&ms, "90"), 0);
+    assert_int_equal(refbus_node_config_duration(&ms, "90"), 0);
     assert_int_equal(ms, 90000);
-    assert_int_equal(refbus_duration_parse(&ms, "1500ms"), 0);
+    assert_int_equal(refbus_node_config_duration(&ms, "1500ms"), 0);
     assert_int_equal(ms, 1500);
-    assert_int_equal(refbus_duration_parse(&ms, "30m"), 0);
+    assert_int_equal(refbus_node_config_duration(&ms, "30m"), 0);
     assert_int_equal(ms, 1800000);
-    assert_int_equal(refbus_duration_parse(&ms, "12h"), 0);
-    assert_int_equal(refbus_duration_parse(&ms, "3d"), 0);
+    assert_int_equal(refbus_node_config_duration(&ms, "12h"), 0);
+    assert_int_equal(refbus_node_config_duration(&ms, "3d"), 0);
     assert_int_equal(ms, 3ull * 86400000);
     const char *bad[] = {"", "0", "-1", "3w", "d", "1.5h", "99999999999999999999d", NULL};
     for (int i = 0; bad[i]; i++)
-        assert_int_equal(refbus_duration_parse(&ms, bad[i]), REFBUS_EINVAL);
+        assert_int_equal(refbus_node_config_duration(&ms, bad[i]), REFBUS_EINVAL);
 }
 
 static int setup(void **s)

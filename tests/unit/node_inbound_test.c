@@ -25,8 +25,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "keys/admin.h"
-#include "nodes/node_int.h"
-#include "nodes/referral_json.h"
+#include "nodes/daemon/node_int.h"
+#include "nodes/rules/referral_json.h"
 #include "proto/wire.h"
 #include "testutil.h"
 #ifdef REFBUS_TEST_FAULT
@@ -37,7 +37,7 @@
 #define PASS "test pass"
 
 static char dir[256];
-static refbus_noded *d;
+static nd_daemon *d;
 static refbus_keystore *cac, *broker;
 static refbus_admin *adm;
 
@@ -96,9 +96,9 @@ static int setup(void **s)
     path(d->cfg.data_dir, sizeof d->cfg.data_dir, "ngo");
     path(p, sizeof p, "ngo/store");
     int reconnect;
-    if (ident_open(d) ||
-        refbus_store_open(&d->store, p, refbus_keystore_storage_key(d->ks), 16u << 20, 1) ||
-        ident_refresh(d, &reconnect))
+    if (nd_ident_open(d) ||
+        refbus_nstore_open(&d->store, p, refbus_keystore_storage_key(d->ks), 16u << 20, 1) ||
+        nd_ident_refresh(d, &reconnect))
         return -1;
     return 0;
 }
@@ -107,8 +107,8 @@ static int teardown(void **s)
 {
     (void)s;
     char cmd[300];
-    refbus_store_close(&d->store);
-    ident_close(d);
+    refbus_nstore_close(&d->store);
+    nd_ident_close(d);
     json_decref(d->cp_alarm);
     free(d->fl);
     free(d->pending);
@@ -149,7 +149,7 @@ static uint8_t *referral_env(size_t *len, const char *to, uint8_t thread_id[16])
     size_t pl_len;
     int urg;
     randombytes_buf(thread_id, 16);
-    assert_int_equal(refbus_json_parse_text(&j, text, tl, err), 0);
+    assert_int_equal(refbus_referral_json_parse_text(&j, text, tl, err), 0);
     assert_int_equal(refbus_referral_from_json(&pl, &pl_len, &urg, j, thread_id, err), 0);
     uint8_t *env = from_cac(len, to, pl, pl_len, REFBUS_KIND_REFERRAL);
     free(pl);
@@ -159,19 +159,19 @@ static uint8_t *referral_env(size_t *len, const char *to, uint8_t thread_id[16])
 }
 
 /* One receive pass with one delivery: stored, committed, receipted. */
-static void deliver(refbus_noded *n, const uint8_t *env, size_t len)
+static void deliver(nd_daemon *n, const uint8_t *env, size_t len)
 {
-    inbound_deliver(n, env, len);
-    inbound_batch_end(n);
+    nd_inbound_deliver(n, env, len);
+    nd_inbound_batch_end(n);
 }
 
 static uint64_t inbox_count(void)
 {
     MDB_txn *txn = NULL;
     uint64_t n = 0;
-    assert_int_equal(refbus_store_begin(d->store, 0, &txn), 0);
-    assert_int_equal(refbus_store_count(d->store, txn, REFBUS_T_INBOX, &n), 0);
-    refbus_store_abort(&txn);
+    assert_int_equal(refbus_nstore_begin(d->store, 0, &txn), 0);
+    assert_int_equal(refbus_nstore_count(d->store, txn, REFBUS_T_INBOX, &n), 0);
+    refbus_nstore_abort(&txn);
     return n;
 }
 
@@ -221,8 +221,8 @@ static void test_deliveries(void **s)
     assert_int_equal(last_refusal(), REFBUS_EMALFORMED);
     free(env);
     /* an answer whose kind in the header lies about the content */
-    assert_int_equal(refbus_status_payload(&pl, &pl_len, tid, NULL, REFBUS_TS_ACCEPTED, NULL,
-                                           NULL, err),
+    assert_int_equal(refbus_referral_status_payload(&pl, &pl_len, tid, NULL, REFBUS_TS_ACCEPTED,
+                                                    NULL, NULL, err),
                      0);
     env = from_cac(&len, "ngo.hots", pl, pl_len, REFBUS_KIND_REFERRAL);
     deliver(d, env, len);
@@ -242,13 +242,13 @@ static void test_batch(void **s)
     uint64_t before = inbox_count(), delivered = d->n.delivered_in, dups = d->n.duplicates_in;
     e1 = referral_env(&l1, "ngo.hots", tid);
     e2 = referral_env(&l2, "ngo.hots", tid);
-    inbound_deliver(d, e1, l1);
-    inbound_deliver(d, e1, l1);
-    inbound_deliver(d, e2, l2);
+    nd_inbound_deliver(d, e1, l1);
+    nd_inbound_deliver(d, e1, l1);
+    nd_inbound_deliver(d, e2, l2);
     assert_non_null(d->batch);
     assert_int_equal(d->n_pending, 3);
     assert_int_equal(d->n.delivered_in, delivered);
-    inbound_batch_end(d);
+    nd_inbound_batch_end(d);
     assert_null(d->batch);
     assert_int_equal(inbox_count(), before + 2);
     assert_int_equal(d->n.delivered_in, delivered + 2);
@@ -270,17 +270,17 @@ static void test_nonsense_answer_kept_not_applied(void **s)
     deliver(d, env, len);
     free(env);
     uint64_t before = inbox_count();
-    assert_int_equal(refbus_status_payload(&pl, &pl_len, tid, NULL, REFBUS_TS_COMPLETED, NULL,
-                                           NULL, err),
+    assert_int_equal(refbus_referral_status_payload(&pl, &pl_len, tid, NULL, REFBUS_TS_COMPLETED,
+                                                    NULL, NULL, err),
                      0);
     env = from_cac(&len, "ngo.hots", pl, pl_len, REFBUS_KIND_STATUS);
     deliver(d, env, len);
     free(env);
     free(pl);
     assert_int_equal(inbox_count(), before + 1); /* authentic: stored and receipted */
-    assert_int_equal(refbus_store_begin(d->store, 0, &txn), 0);
-    assert_int_equal(refbus_thread_get(d->store, txn, tid, &t), 0);
-    refbus_store_abort(&txn);
+    assert_int_equal(refbus_nstore_begin(d->store, 0, &txn), 0);
+    assert_int_equal(refbus_nstore_thread_get(d->store, txn, tid, &t), 0);
+    refbus_nstore_abort(&txn);
     assert_string_equal(t->origin, "cac.chiangmai");
     assert_int_equal(t->n_events, 2);
     assert_false(t->events[1]->applied);
@@ -290,7 +290,7 @@ static void test_nonsense_answer_kept_not_applied(void **s)
     /* and we, a recipient, may not cancel cac's referral: refused before anything is queued */
     json_t *req = json_pack("{s:s, s:s}", "msg_id", "", "status", "cancelled"), *reply = NULL;
     char why[256];
-    assert_int_equal(compose_reply(d, req, &reply, why, sizeof why), REFBUS_EINVAL);
+    assert_int_equal(nd_compose_reply(d, req, &reply, why, sizeof why), REFBUS_EINVAL);
     json_decref(req);
 }
 
@@ -324,7 +324,7 @@ static const char *queue_referral(uint8_t hash[32])
     json_t *req = json_pack("{s:o, s:[s]}", "referral", json_loads(text, 0, NULL), "to",
                             "cac.chiangmai"),
            *reply = NULL;
-    assert_int_equal(compose_send(d, req, &reply, why, sizeof why), 0);
+    assert_int_equal(nd_compose_send(d, req, &reply, why, sizeof why), 0);
     snprintf(mid, sizeof mid, "%s", json_string_value(json_object_get(reply, "msg_id")));
     json_decref(reply);
     json_decref(req);
@@ -336,13 +336,13 @@ static const char *queue_referral(uint8_t hash[32])
     refbus_outbox_rec *o = NULL;
     refbus_envelope_header h;
     assert_int_equal(refbus_unhex(id, 16, mid), 0);
-    assert_int_equal(refbus_store_begin(d->store, 0, &txn), 0);
-    assert_int_equal(refbus_outbox_find(d->store, txn, id, &seq), 0);
-    assert_int_equal(refbus_outbox_get(d->store, txn, seq, &o), 0);
+    assert_int_equal(refbus_nstore_begin(d->store, 0, &txn), 0);
+    assert_int_equal(refbus_nstore_outbox_find(d->store, txn, id, &seq), 0);
+    assert_int_equal(refbus_nstore_outbox_get(d->store, txn, seq, &o), 0);
     assert_int_equal(refbus_envelope_parse(&h, o->envelope.data, o->envelope.len), 0);
     memcpy(hash, h.envelope_hash, 32);
-    refbus_outbox_free(&o);
-    refbus_store_abort(&txn);
+    refbus_nstore_outbox_free(&o);
+    refbus_nstore_abort(&txn);
     return mid;
 }
 
@@ -350,7 +350,7 @@ static json_t *outbox_state(const char *mid)
 {
     json_t *req = json_pack("{s:s}", "msg_id", mid), *reply = NULL;
     char why[256];
-    int rc = view_outbox(d, req, &reply, why, sizeof why);
+    int rc = nd_view_outbox(d, req, &reply, why, sizeof why);
     json_decref(req);
     return rc ? NULL : reply;
 }
@@ -366,7 +366,7 @@ static void test_broker_receipts(void **s)
     snprintf(mid, sizeof mid, "%s", queue_referral(hash));
     /* forged: an agency's key signing as the broker */
     b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, hash, 0, "broker.cm", ck->sign_sk);
-    inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
+    nd_inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
     free(b);
     assert_int_equal(d->n.bad_receipts, 1);
     json_t *st = outbox_state(mid);
@@ -376,15 +376,15 @@ static void test_broker_receipts(void **s)
     uint8_t other[32];
     memset(other, 7, 32);
     b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, other, 0, "broker.cm", bk->sign_sk);
-    inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
+    nd_inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
     free(b);
     st = outbox_state(mid);
     assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
     json_decref(st);
     /* the real one */
     b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, hash, 0, "broker.cm", bk->sign_sk);
-    inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
-    inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len); /* and again: harmless */
+    nd_inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
+    nd_inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len); /* and again: harmless */
     free(b);
     st = outbox_state(mid);
     assert_string_equal(json_string_value(json_object_get(st, "state")), "accepted");
@@ -395,7 +395,7 @@ static void test_broker_receipts(void **s)
     snprintf(mid, sizeof mid, "%s", queue_referral(hash));
     b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid, hash, REFBUS_EPOLICY, "broker.cm",
                        bk->sign_sk);
-    inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
+    nd_inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
     free(b);
     st = outbox_state(mid);
     assert_string_equal(json_string_value(json_object_get(st, "state")), "failed");
@@ -410,7 +410,7 @@ static void test_broker_receipts(void **s)
         snprintf(mid, sizeof mid, "%s", queue_referral(hash));
         b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid, hash, transient[i], "broker.cm",
                            bk->sign_sk);
-        inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
+        nd_inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
         free(b);
         st = outbox_state(mid);
         assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
@@ -457,7 +457,7 @@ static void push_cp(tree *t, uint64_t size, uint64_t from, const uint8_t *sk)
     p.consistency = pb;
     uint8_t buf[8192];
     size_t bl = refbus__v1__checkpoint_push__pack(&p, buf);
-    inbound_checkpoint(d, buf, bl);
+    nd_inbound_checkpoint(d, buf, bl);
     free(signed_cp);
 }
 
@@ -507,7 +507,7 @@ static void test_checkpoints(void **s)
     json_decref(d->cp_alarm);
     d->cp_alarm = NULL;
     d->have_cp = 0;
-    assert_int_equal(inbound_load_checkpoint(d), 0); /* both persisted */
+    assert_int_equal(nd_inbound_load_checkpoint(d), 0); /* both persisted */
     assert_int_equal(d->cp.size, 16);
     assert_non_null(d->cp_alarm);
 }
@@ -676,20 +676,20 @@ static void test_unsigned_revoked_error(void **s)
     uint64_t t0 = refbus_mono_ms();
     assert_int_equal(refbus_wire_send(fake, NULL, 0, REFBUS_CMD_ERROR, buf, n), 0);
     for (int i = 0; i < 200 && d->dealer; i++) {
-        session_on_broker(d);
+        nd_session_on_broker(d);
         usleep(5000);
     }
     assert_null(d->dealer); /* the session was dropped ... */
     assert_int_equal(d->state, NODE_DOWN);
     assert_true(d->reconnect_at > t0); /* ... to be tried again after a back-off */
     assert_int_equal(d->revoked, 0);  /* the signed directory says active: not revoked */
-    assert_int_equal(ident_can_send(d, why, sizeof why), 0);
+    assert_int_equal(nd_ident_can_send(d, why, sizeof why), 0);
     assert_int_equal(d->broker_claim, REFBUS_EREVOKED);
     json_t *st = outbox_state(mid);
     assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
     json_decref(st);
     json_t *status = NULL;
-    assert_int_equal(view_status(d, NULL, &status, why, sizeof why), 0);
+    assert_int_equal(nd_view_status(d, NULL, &status, why, sizeof why), 0);
     assert_string_equal(json_string_value(json_object_get(status, "key_state")), "active");
     json_t *claim = json_object_get(json_object_get(status, "broker"), "claim");
     assert_string_equal(json_string_value(json_object_get(claim, "error")), "EREVOKED");
@@ -704,7 +704,7 @@ static void test_unsigned_revoked_error(void **s)
     size_t len = 0;
     b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid2, hash2, REFBUS_ERETIRED,
                        "broker.cm", bk->sign_sk);
-    inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
+    nd_inbound_broker_receipt(d, REFBUS_CMD_REJECTED, b, len);
     free(b);
     st = outbox_state(mid2);
     assert_string_equal(json_string_value(json_object_get(st, "state")), "pending");
@@ -734,7 +734,7 @@ static void notice_delivered(uint64_t seq, const char *mid, const uint8_t hash[3
     n.receipt = (ProtobufCBinaryData){rl, rb};
     assert_true(refbus__v1__notice__get_packed_size(&n) <= sizeof buf);
     size_t nl = refbus__v1__notice__pack(&n, buf);
-    inbound_notice(d, buf, nl);
+    nd_inbound_notice(d, buf, nl);
     free(rb);
 }
 
@@ -758,7 +758,7 @@ static void test_delivered_notice_hash(void **s)
     snprintf(mid, sizeof mid, "%s", queue_referral(hash));
     uint8_t *b = broker_receipt(&len, REFBUS_RECEIPT_ACCEPTED, mid, hash, 0, "broker.cm",
                                 refbus_keystore_current(broker)->sign_sk);
-    inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
+    nd_inbound_broker_receipt(d, REFBUS_CMD_ACCEPTED, b, len);
     free(b);
     assert_string_equal(delivery_state(mid), "queued"); /* accepted, not delivered yet */
     uint64_t bad = d->n.bad_receipts;
@@ -771,7 +771,7 @@ static void test_delivered_notice_hash(void **s)
     assert_string_equal(delivery_state(mid), "delivered");
 }
 
-/* A message re-sealed after a rotation (nodes/compose.c) whose first sealing the broker had
+/* A message re-sealed after a rotation (nodes/daemon/compose.c) whose first sealing the broker had
  * accepted (the ACCEPTED was lost): the recipient's DELIVERED names the first sealing. It is
  * ours (our msg id, signed by the recipient): it counts, and the message leaves the outbox.
  * Before, it was refused as "another envelope" and the notice acked for good: the resend then
@@ -787,13 +787,13 @@ static void test_delivered_after_reseal(void **s)
     refbus_outbox_rec *o = NULL;
     snprintf(mid, sizeof mid, "%s", queue_referral(first));
     assert_int_equal(refbus_unhex(id, 16, mid), 0);
-    assert_int_equal(refbus_store_begin(d->store, 1, &txn), 0);
-    assert_int_equal(refbus_outbox_find(d->store, txn, id, &seq), 0);
-    assert_int_equal(refbus_outbox_get(d->store, txn, seq, &o), 0);
-    assert_int_equal(compose_reseal(d, o), 0);
-    assert_int_equal(refbus_outbox_update(d->store, txn, seq, o), 0);
-    assert_int_equal(refbus_store_commit(&txn), 0);
-    refbus_outbox_free(&o);
+    assert_int_equal(refbus_nstore_begin(d->store, 1, &txn), 0);
+    assert_int_equal(refbus_nstore_outbox_find(d->store, txn, id, &seq), 0);
+    assert_int_equal(refbus_nstore_outbox_get(d->store, txn, seq, &o), 0);
+    assert_int_equal(nd_compose_reseal(d, o), 0);
+    assert_int_equal(refbus_nstore_outbox_update(d->store, txn, seq, o), 0);
+    assert_int_equal(refbus_nstore_commit(&txn), 0);
+    refbus_nstore_outbox_free(&o);
     uint64_t bad = d->n.bad_receipts;
     notice_delivered(3, mid, first);
     assert_int_equal(d->n.bad_receipts, bad);
@@ -811,7 +811,7 @@ static uint8_t *sealed_by(size_t *len, const char *sender, const refbus_epoch_ke
     json_t *j = NULL;
     int urg;
     randombytes_buf(tid, 16);
-    assert_int_equal(refbus_json_parse_text(&j, text, tl, err), 0);
+    assert_int_equal(refbus_referral_json_parse_text(&j, text, tl, err), 0);
     assert_int_equal(refbus_referral_from_json(&pl, &pl_len, &urg, j, tid, err), 0);
     assert_int_equal(refbus_directory_current_key(d->dir, "ngo.hots", &k), 0);
     refbus_recipient r = {"ngo.hots", k->epoch, k->enc_pk};
@@ -837,7 +837,7 @@ static void publish(const char *name)
     path(p, sizeof p, name);
     assert_int_equal(refbus_admin_sign(adm, PASS, strlen(PASS), p, NULL), 0);
     assert_int_equal(refbus_file_read(&bytes, &n, p, 1u << 24), 0);
-    assert_int_equal(ident_install_directory(d, bytes, n, 1), 0);
+    assert_int_equal(nd_ident_install_directory(d, bytes, n, 1), 0);
     free(bytes);
 }
 
@@ -906,10 +906,10 @@ static void test_revoked_sender(void **s)
     uint8_t *oldc = malloc(ol);
     memcpy(oldc, old, ol);
     env = referral_env(&len, "ngo.hots", tid); /* sealed while cac was still active */
-    assert_int_equal(ident_install_directory(d, bytes, n, 1), 0);
-    assert_int_equal(ident_install_directory(d, oldc, ol, 1), REFBUS_EROLLBACK);
+    assert_int_equal(nd_ident_install_directory(d, bytes, n, 1), 0);
+    assert_int_equal(nd_ident_install_directory(d, oldc, ol, 1), REFBUS_EROLLBACK);
     bytes[n - 1] ^= 1;
-    assert_int_equal(ident_install_directory(d, bytes, n, 1), REFBUS_EBADSIG);
+    assert_int_equal(nd_ident_install_directory(d, bytes, n, 1), REFBUS_EBADSIG);
     deliver(d, env, len);
     assert_int_equal(last_refusal(), REFBUS_EREVOKED);
     assert_non_null(strstr(d->recent[(d->recent_next + NODE_RECENT - 1) % NODE_RECENT].text,

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "nodes/referral_json.h"
-#include "nodes/thread.h"
+#include "nodes/rules/referral_json.h"
+#include "nodes/rules/thread.h"
 #include "proto/envelope.h"
 #include "referral.pb-c.h"
 #include "testutil.h"
@@ -25,7 +25,7 @@ static json_t *example(void)
     char err[REFBUS_JSON_ERR_MAX];
     json_t *j = NULL;
     assert_non_null(text);
-    assert_int_equal(refbus_json_parse_text(&j, text, len, err), 0);
+    assert_int_equal(refbus_referral_json_parse_text(&j, text, len, err), 0);
     free(text);
     return j;
 }
@@ -142,12 +142,13 @@ static void test_syntax_errors(void **s)
     char err[REFBUS_JSON_ERR_MAX];
     json_t *j = NULL;
     const char *bad = "{\n  \"case_ref\": \"x\",\n  oops\n}";
-    assert_int_equal(refbus_json_parse_text(&j, bad, strlen(bad), err), REFBUS_EJSON);
+    assert_int_equal(refbus_referral_json_parse_text(&j, bad, strlen(bad), err), REFBUS_EJSON);
     assert_non_null(strstr(err, "line 3"));
     const char *dup = "{\"a\": 1, \"a\": 2}";
-    assert_int_equal(refbus_json_parse_text(&j, dup, strlen(dup), err), REFBUS_EJSON);
+    assert_int_equal(refbus_referral_json_parse_text(&j, dup, strlen(dup), err), REFBUS_EJSON);
     const char badutf8[] = "{\"case_ref\": \"\xff\xfe\"}";
-    assert_int_equal(refbus_json_parse_text(&j, badutf8, strlen(badutf8), err), REFBUS_EJSON);
+    assert_int_equal(refbus_referral_json_parse_text(&j, badutf8, strlen(badutf8), err),
+                     REFBUS_EJSON);
     /* not an object at all */
     uint8_t *pl = NULL;
     size_t len;
@@ -165,8 +166,8 @@ static void test_status_payload(void **s)
     size_t len;
     uint8_t irt[16];
     memset(irt, 0xab, sizeof irt);
-    assert_int_equal(refbus_status_payload(&pl, &len, TID, irt, REFBUS_TS_DECLINED, "no_capacity",
-                                           "ไม่มีที่ว่าง", err),
+    assert_int_equal(refbus_referral_status_payload(&pl, &len, TID, irt, REFBUS_TS_DECLINED,
+                                                    "no_capacity", "ไม่มีที่ว่าง", err),
                      0);
     refbus_payload_info *info = malloc(sizeof *info);
     assert_int_equal(refbus_payload_inspect(info, pl, len), 0);
@@ -185,16 +186,19 @@ static void test_status_payload(void **s)
     pl = NULL;
     /* declined without a reason code, bad reason code, note without text, unknown status */
     assert_int_equal(
-        refbus_status_payload(&pl, &len, TID, irt, REFBUS_TS_DECLINED, NULL, "x", err),
+        refbus_referral_status_payload(&pl, &len, TID, irt, REFBUS_TS_DECLINED, NULL, "x", err),
         REFBUS_EINVAL);
     assert_non_null(strstr(err, "reason"));
     assert_int_equal(
-        refbus_status_payload(&pl, &len, TID, irt, REFBUS_TS_DECLINED, "No Room", "", err),
+        refbus_referral_status_payload(&pl, &len, TID, irt, REFBUS_TS_DECLINED, "No Room", "", err),
         REFBUS_EINVAL);
-    assert_int_equal(refbus_status_payload(&pl, &len, TID, irt, REFBUS_TS_NOTE, "", "", err),
+    assert_int_equal(
+        refbus_referral_status_payload(&pl, &len, TID, irt, REFBUS_TS_NOTE, "", "", err),
+        REFBUS_EINVAL);
+    assert_int_equal(refbus_referral_status_payload(&pl, &len, TID, irt, 0, "", "", err),
                      REFBUS_EINVAL);
-    assert_int_equal(refbus_status_payload(&pl, &len, TID, irt, 0, "", "", err), REFBUS_EINVAL);
-    assert_int_equal(refbus_status_payload(&pl, &len, TID, irt, 9, "", "", err), REFBUS_EINVAL);
+    assert_int_equal(refbus_referral_status_payload(&pl, &len, TID, irt, 9, "", "", err),
+                     REFBUS_EINVAL);
     assert_null(pl);
     free(info);
 }

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "nodes/thread.h"
+#include "nodes/rules/thread.h"
 
 static const uint8_t TID[16] = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
 static const uint8_t MID[16] = {7};
