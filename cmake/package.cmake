@@ -44,7 +44,9 @@ RFC 6962 Merkle audit trail in LMDB that anyone can verify.
 This package holds refbus-broker, refbus-node (the agency daemon and its
 JSON command line), refbus-keys (the administrators' tool) and
 refbus-audit (the auditors' tool), their manual pages, the guides, example
-configurations and hardened Type=notify systemd units.")
+configurations, hardened Type=notify systemd units, and the C client library
+of the node's control socket for agency systems (refbus_node.h, pkg-config
+refbus-node).")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_INSTALL_PREFIX /usr)        # what CMAKE_INSTALL_PREFIX is while CPack installs
 set(CPACK_SET_DESTDIR ON)             # install(CODE) and the absolute /etc, /lib paths need it
@@ -56,6 +58,9 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # systemd-sysusers and systemd-tmpfiles for the postinst; mdb_copy for backups
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "lmdb-utils")
+# to build an agency system against the client library (refbus-node.pc Requires: these)
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS
+    "pkg-config, libzmq3-dev, libjansson-dev, libsodium-dev, libprotobuf-c-dev, libinih-dev")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${_deb}/postinst ${_deb}/postrm ${_deb}/conffiles)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 set(CPACK_INSTALL_DEFAULT_DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ
