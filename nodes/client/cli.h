@@ -32,5 +32,9 @@ int refbus_node_cli_thread_show(refbus_node_cli *g, const char *thread_id);
  * `after`, at most `limit` (0 = 1000). */
 int refbus_node_cli_outbox(refbus_node_cli *g, const char *msg_id, uint64_t after, unsigned limit);
 int refbus_node_cli_status(refbus_node_cli *g);
+/* refbus-node check (health.c): one line, and returns 0 healthy, 1 degraded (no broker
+ * session for more than max_down_s, an unproven checkpoint, failed outbox entries), 2 failing
+ * (not running, checkpoint alarm, our key not active). */
+int refbus_node_cli_check(refbus_node_cli *g, uint64_t max_down_s);
 
 #endif

@@ -33,6 +33,8 @@ static void usage(FILE *f)
           "  outbox [--after SEQ] [--limit N] what waits for the broker (paged: \"more\")\n"
           "  outbox MSGID                     one message: pending, failed, or accepted\n"
           "  status                           the node's state\n"
+          "  check [--max-down SECONDS]       one line; exit 0 healthy, 1 degraded (e.g. no\n"
+          "                                   broker session for longer, default 300), 2 failing\n"
           "\n"
           "options (each also a key of the [node] section of the config file; -o for others):\n"
           "  -c, --config FILE          config file (default $REFBUS_NODE_CONFIG)\n"
@@ -75,6 +77,7 @@ enum {
     OPT_AFTER,
     OPT_LIMIT,
     OPT_TEXT_FILE,
+    OPT_MAX_DOWN,
     OPT_STATUS,
 };
 
@@ -82,7 +85,7 @@ enum {
 typedef struct cmd_opts {
     const char *to, *urgency, *expires, *msg_id, *status, *reason, *text, *text_file;
     int wait_s, has_after, has_limit;
-    unsigned long long after;
+    unsigned long long after, max_down;
     unsigned long limit;
 } cmd_opts;
 
@@ -130,6 +133,7 @@ int main(int argc, char **argv)
         {"reason-code", required_argument, 0, 'r'},
         {"text", required_argument, 0, 'T'},
         {"text-file", required_argument, 0, OPT_TEXT_FILE},
+        {"max-down", required_argument, 0, OPT_MAX_DOWN},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
@@ -224,6 +228,11 @@ int main(int argc, char **argv)
         case 'r': o.reason = optarg; cmd_specific |= 4; break;
         case 'T': o.text = optarg; cmd_specific |= 4; break;
         case OPT_TEXT_FILE: o.text_file = optarg; cmd_specific |= 4; break;
+        case OPT_MAX_DOWN:
+            if (number(optarg, &o.max_down))
+                return misuse("--max-down: seconds, got \"%s\"", optarg);
+            cmd_specific |= 16;
+            break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("refbus-node %s\n", REFBUS_VERSION); return 0;
         default: usage(stderr); return 2;
@@ -240,6 +249,7 @@ int main(int argc, char **argv)
                   : strcmp(cmd, "inbox") == 0 ? 2
                   : strcmp(cmd, "reply") == 0 ? 4 | 8 /* --msg-id: the answer's own id */
                   : strcmp(cmd, "outbox") == 0 ? 2 /* --after, --limit: paging */
+                  : strcmp(cmd, "check") == 0  ? 16
                                               : 0;
     if (cmd_specific & ~allowed)
         return misuse("an option given does not belong to \"%s\"", cmd);
@@ -273,5 +283,7 @@ int main(int argc, char **argv)
         return refbus_node_cli_outbox(&g, na == 2 ? a[1] : NULL, o.after, (unsigned)o.limit);
     if (strcmp(cmd, "status") == 0 && na == 1)
         return refbus_node_cli_status(&g);
+    if (strcmp(cmd, "check") == 0 && na == 1)
+        return refbus_node_cli_check(&g, (cmd_specific & 16) ? o.max_down : 300);
     return misuse("unknown command or wrong arguments: \"%s\"", cmd);
 }

@@ -170,6 +170,35 @@ static const char *state_text(enum node_state s)
     }
 }
 
+/* The broker session as operators see it: STATUS= on each change of state; down_since_ms for
+ * `status` (and `check`); a warning once the node has not been served for longer than ten of
+ * its longest reconnect back-offs (10 x reconnect_max_ms: 100 s by default), so that a node that
+ * cannot reach its broker does not only say "connecting"; an info line when it is back. */
+static void watch_session(nd_daemon *d, enum node_state *shown)
+{
+    uint64_t now = refbus_now_ms();
+    if (d->state != *shown)
+        refbus_sd_status("agency %s: %s", d->me, state_text(*shown = d->state));
+    if (d->state == NODE_READY && !d->superseded) {
+        if (d->down_warned)
+            log_info("session with the broker %s back after %llu s", d->endpoint,
+                     (unsigned long long)((now - d->down_since_ms) / 1000));
+        d->down_since_ms = 0;
+        d->down_warned = 0;
+        return;
+    }
+    if (!d->down_since_ms)
+        d->down_since_ms = now;
+    if (!d->down_warned && now - d->down_since_ms > 10ull * d->cfg.reconnect_max_ms) {
+        log_warn("no session with the broker %s for %llu s (%s): referrals wait in the outbox",
+                 d->endpoint, (unsigned long long)((now - d->down_since_ms) / 1000),
+                 d->superseded ? "another node with our keys holds it"
+                 : d->last_err  ? d->last_err_text
+                                : state_text(d->state));
+        d->down_warned = 1;
+    }
+}
+
 static int loop(nd_daemon *d)
 {
     refbus_sd_watchdog wd;
@@ -193,8 +222,7 @@ static int loop(nd_daemon *d)
             it[idealer = n++] = (zmq_pollitem_t){dealer, 0, ZMQ_POLLIN, 0};
         if (mon)
             it[imon = n++] = (zmq_pollitem_t){mon, 0, ZMQ_POLLIN, 0};
-        if (d->state != shown)
-            refbus_sd_status("agency %s: %s", d->me, state_text(shown = d->state));
+        watch_session(d, &shown);
         uint64_t now = refbus_mono_ms(), next = nd_session_next_timer(d, now);
         uint64_t wdw = refbus_sd_watchdog_kick(&wd, now);
         if (next - now > wdw)
