@@ -26,18 +26,6 @@ struct refbus_audit {
     int readonly;
 };
 
-int refbus_audit_mdb_err(int mdb_rc)
-{
-    switch (mdb_rc) {
-    case MDB_SUCCESS: return 0;
-    case MDB_NOTFOUND: return REFBUS_ENOTFOUND;
-    case MDB_MAP_FULL: return REFBUS_EMAPFULL;
-    case MDB_KEYEXIST: return REFBUS_ECORRUPT; /* an append that is not past the end */
-    case ENOMEM: return REFBUS_ENOMEM;
-    default: return refbus_lmdb_code(mdb_rc); /* full disk, fatal errors: one mapping */
-    }
-}
-
 void refbus_audit_key(uint8_t out[8], uint64_t v)
 {
     refbus_put_u64be(out, v);
@@ -78,14 +66,14 @@ int refbus_audit_open(refbus_audit **out, MDB_env *env, int readonly)
     a->env = env;
     a->readonly = readonly;
     if ((mrc = mdb_txn_begin(env, NULL, readonly ? MDB_RDONLY : 0, &txn)) != 0) {
-        rc = refbus_audit_mdb_err(mrc);
+        rc = refbus_lmdb_code(mrc);
         goto out;
     }
     if ((mrc = mdb_dbi_open(txn, REFBUS_AUDIT_DB_META, cf, &a->db.meta)) != 0 ||
         (mrc = mdb_dbi_open(txn, REFBUS_AUDIT_DB_RECORDS, cf, &a->db.records)) != 0 ||
         (mrc = mdb_dbi_open(txn, REFBUS_AUDIT_DB_TREE, cf, &a->db.tree)) != 0 ||
         (mrc = mdb_dbi_open(txn, REFBUS_AUDIT_DB_CHECKPOINTS, cf, &a->db.checkpoints)) != 0) {
-        rc = refbus_audit_mdb_err(mrc);
+        rc = refbus_lmdb_code(mrc);
         goto out;
     }
     mrc = mdb_get(txn, a->db.meta, &k, &v);
@@ -97,11 +85,11 @@ int refbus_audit_open(refbus_audit **out, MDB_env *env, int readonly)
         v.mv_data = a->log_id;
         if ((mrc = mdb_put(txn, a->db.meta, &k, &v, 0)) != 0 ||
             (mrc = mdb_put(txn, a->db.meta, &fk, &fv, 0)) != 0) {
-            rc = refbus_audit_mdb_err(mrc);
+            rc = refbus_lmdb_code(mrc);
             goto out;
         }
     } else if (mrc != 0) {
-        rc = refbus_audit_mdb_err(mrc);
+        rc = refbus_lmdb_code(mrc);
         goto out;
     } else if (v.mv_size != 32) {
         rc = REFBUS_ECORRUPT;
@@ -113,7 +101,7 @@ int refbus_audit_open(refbus_audit **out, MDB_env *env, int readonly)
     mrc = mdb_txn_commit(txn);
     txn = NULL;
     if (mrc != 0) {
-        rc = refbus_audit_mdb_err(mrc);
+        rc = refbus_lmdb_code(mrc);
         goto out;
     }
     *out = a;
@@ -142,7 +130,7 @@ static int rtxn(refbus_audit *a, MDB_txn **txn, int *own)
         return 0;
     int mrc = mdb_txn_begin(a->env, NULL, MDB_RDONLY, txn);
     if (mrc != 0)
-        return refbus_audit_mdb_err(mrc);
+        return refbus_lmdb_code(mrc);
     *own = 1;
     return 0;
 }
@@ -159,7 +147,7 @@ static int size_in(refbus_audit *a, MDB_txn *txn, uint64_t *size)
     MDB_val k, v;
     int mrc = mdb_cursor_open(txn, a->db.records, &c);
     if (mrc != 0)
-        return refbus_audit_mdb_err(mrc);
+        return refbus_lmdb_code(mrc);
     mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
     mdb_cursor_close(c);
     if (mrc == MDB_NOTFOUND) {
@@ -167,7 +155,7 @@ static int size_in(refbus_audit *a, MDB_txn *txn, uint64_t *size)
         return 0;
     }
     if (mrc != 0)
-        return refbus_audit_mdb_err(mrc);
+        return refbus_lmdb_code(mrc);
     if (k.mv_size != 8)
         return REFBUS_ECORRUPT;
     *size = refbus_audit_key_get(k.mv_data) + 1;
@@ -197,7 +185,7 @@ static int node_get(refbus_audit *a, MDB_txn *txn, uint64_t last, unsigned level
     if (mrc == MDB_NOTFOUND)
         return REFBUS_ECORRUPT;
     if (mrc != 0)
-        return refbus_audit_mdb_err(mrc);
+        return refbus_lmdb_code(mrc);
     if (v.mv_size != 32)
         return REFBUS_ECORRUPT;
     memcpy(out, v.mv_data, 32);
@@ -266,7 +254,7 @@ int refbus_audit_get(refbus_audit *a, MDB_txn *txn, uint64_t index, const uint8_
     refbus_audit_key(kb, index);
     int mrc = mdb_get(txn, a->db.records, &k, &v);
     if (mrc != 0)
-        return refbus_audit_mdb_err(mrc);
+        return refbus_lmdb_code(mrc);
     *rec = v.mv_data;
     *len = v.mv_size;
     return 0;
@@ -291,7 +279,7 @@ int refbus_audit_append_many(refbus_audit *a, MDB_txn *txn, const uint8_t *const
         MDB_val k = {8, kb}, v = {lens[i], (void *)recs[i]};
         refbus_audit_key(kb, size);
         if ((mrc = mdb_put(txn, a->db.records, &k, &v, MDB_APPEND)) != 0)
-            return refbus_audit_mdb_err(mrc);
+            return refbus_lmdb_code(mrc);
         refbus_merkle_leaf(carry, recs[i], lens[i]);
         /* The leaf, then one node per trailing one-bit of `size`: each merges the complete
          * subtree of that level to its left (ending at leaf size - 2^l). Those made in this call
@@ -302,7 +290,7 @@ int refbus_audit_append_many(refbus_audit *a, MDB_txn *txn, const uint8_t *const
             MDB_val tk = {9, kb}, tv = {32, carry};
             refbus_audit_tree_key(kb, size, l);
             if ((mrc = mdb_put(txn, a->db.tree, &tk, &tv, MDB_APPEND)) != 0)
-                return refbus_audit_mdb_err(mrc);
+                return refbus_lmdb_code(mrc);
             if (!(size >> l & 1u))
                 break;
             if (!(have >> l & 1u) && (rc = node_get(a, txn, size - (1ull << l), l, left[l])) != 0)
@@ -378,7 +366,7 @@ int refbus_audit_checkpoint(refbus_audit *a, MDB_txn *txn, const uint8_t sign_sk
     MDB_val k = {8, kb}, v = {scp_len, scp};
     refbus_audit_key(kb, cp.size);
     if ((mrc = mdb_put(txn, a->db.checkpoints, &k, &v, MDB_APPEND)) != 0) {
-        rc = mrc == MDB_KEYEXIST ? REFBUS_EEXIST : refbus_audit_mdb_err(mrc);
+        rc = mrc == MDB_KEYEXIST ? REFBUS_EEXIST : refbus_lmdb_code(mrc);
         goto out;
     }
     Refbus__V1__AuditRecord r = REFBUS__V1__AUDIT_RECORD__INIT;
@@ -413,7 +401,7 @@ static int checkpoint_get(refbus_audit *a, MDB_txn *txn, MDB_cursor_op op, uint6
     refbus_audit_key(kb, size);
     if ((mrc = mdb_cursor_open(txn, a->db.checkpoints, &c)) != 0 ||
         (mrc = mdb_cursor_get(c, &k, &v, op)) != 0) {
-        rc = refbus_audit_mdb_err(mrc);
+        rc = refbus_lmdb_code(mrc);
         goto out;
     }
     if (k.mv_size != 8) {

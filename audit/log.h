@@ -106,7 +106,4 @@ void refbus_audit_key(uint8_t out[8], uint64_t index);
 uint64_t refbus_audit_key_get(const uint8_t in[8]);
 void refbus_audit_tree_key(uint8_t out[9], uint64_t last, unsigned level);
 
-/* Map an LMDB return code to a refbus code (MDB_MAP_FULL -> REFBUS_EMAPFULL). */
-int refbus_audit_mdb_err(int mdb_rc);
-
 #endif

@@ -117,18 +117,6 @@ const char *refbus_audit_priority_name(uint32_t priority)
     return enum_name(&refbus__v1__priority__descriptor, (int)priority, "PRIORITY_");
 }
 
-void refbus_audit_time_format(char *out, size_t cap, uint64_t ms)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (!gmtime_r(&t, &tm)) {
-        snprintf(out, cap, "?");
-        return;
-    }
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
-}
-
 int refbus_audit_time_parse(const char *s, uint64_t *ms)
 {
     struct tm tm;
@@ -224,7 +212,7 @@ json_t *refbus_audit_record_json(uint64_t index, const uint8_t *rec, size_t len)
     json_t *rcpt = json_array();
     for (size_t i = 0; rcpt && i < r->n_recipients; i++)
         json_array_append_new(rcpt, json_string(r->recipients[i]));
-    refbus_audit_time_format(t, sizeof t, r->time_ms);
+    refbus_time_iso(t, sizeof t, r->time_ms, 1);
     /* json_pack steals the "o" references even on failure, so nothing leaks on ENOMEM. */
     json_t *j = json_pack(
         "{s:I, s:o, s:I, s:s, s:i, s:I, s:s, s:o, s:s, s:o, s:s, s:o, s:i, s:s, s:s, s:o, s:o,"
@@ -297,7 +285,7 @@ int refbus_audit_record_text(char **out, uint64_t index, const Refbus__V1__Audit
 {
     sbuf b = {0};
     char t[40];
-    refbus_audit_time_format(t, sizeof t, r->time_ms);
+    refbus_time_iso(t, sizeof t, r->time_ms, 1);
     sb_printf(&b, "%s #%-7llu %-19s", t, (unsigned long long)index,
               refbus_audit_event_name(r->event));
     sb_hex(&b, "msg", &r->msg_id);

@@ -35,8 +35,6 @@ int refbus_audit_event_parse(const char *name);
 const char *refbus_audit_kind_name(uint32_t kind);
 const char *refbus_audit_priority_name(uint32_t priority);
 
-/* "2026-01-01T00:00:00.250Z" into out (at least 32 bytes). */
-void refbus_audit_time_format(char *out, size_t cap, uint64_t ms);
 /* Milliseconds since the epoch from an integer ("1767225600000") or an ISO-8601 UTC time
  * ("2026-01-01", "2026-01-01T08:30", "2026-01-01T08:30:00.5Z"). Errors: REFBUS_EINVAL. */
 int refbus_audit_time_parse(const char *s, uint64_t *ms) REFBUS_WUR;

@@ -115,7 +115,7 @@ static int checkpoint_stats(refbus_audit_reader *r, uint64_t size, json_t **out)
         rc = REFBUS_ECORRUPT;
         goto out;
     }
-    refbus_audit_time_format(t, sizeof t, c.time_ms);
+    refbus_time_iso(t, sizeof t, c.time_ms, 1);
     refbus_hex(root, c.root, 32);
     refbus_hex(pk, c.signer_pk, 32);
     /* not yet covered: records after the checkpoint's size (its own record included) */
@@ -155,8 +155,8 @@ int refbus_audit_stats(refbus_audit_reader *r, json_t **out)
         goto out;
     refbus_audit_log_id(refbus_audit_reader_log(r), id);
     refbus_hex(idhex, id, 32);
-    refbus_audit_time_format(t1, sizeof t1, c.first_ms);
-    refbus_audit_time_format(t2, sizeof t2, c.last_ms);
+    refbus_time_iso(t1, sizeof t1, c.first_ms, 1);
+    refbus_time_iso(t2, sizeof t2, c.last_ms, 1);
     j = json_pack("{s:s, s:I, s:I, s:I, s:s, s:I, s:s, s:I, s:O, s:O, s:O}", "log_id", idhex,
                   "records", (json_int_t)c.records, "malformed", (json_int_t)c.malformed,
                   "first_time_ms", (json_int_t)c.first_ms, "first_time", c.have_time ? t1 : "",

@@ -191,7 +191,7 @@ static void blame_leaf(vctx *v, uint64_t s_size, uint64_t t_ms)
         mdb_cursor_close(c);
     }
     char t[40];
-    refbus_audit_time_format(t, sizeof t, t_ms);
+    refbus_time_iso(t, sizeof t, t_ms, 1);
     s->kind = SUSP_NONE; /* settled here, so fail() does not report it a second time */
     if (found == UINT64_MAX)
         fail(v, REFBUS_AUDIT_ALTERED, s->index,
@@ -295,7 +295,7 @@ static void anchor_check(vctx *v, const refbus_checkpoint *cp, const char *src)
         blame_leaf(v, cp->size, cp->time_ms);
         return;
     }
-    refbus_audit_time_format(t, sizeof t, cp->time_ms);
+    refbus_time_iso(t, sizeof t, cp->time_ms, 1);
     fail(v, REFBUS_AUDIT_ALTERED, v->good,
          "records %llu to %llu do not match the %s of size %llu signed %s, and the stored tree "
          "hashes were rewritten to match them, so no single record can be named: %llu is the "

@@ -42,13 +42,16 @@ typedef struct refbus_broker refbus_broker;
 
 /* Defaults for every option. */
 void refbus_broker_config_defaults(refbus_broker_config *c);
-/* Read an ini file ([broker] section). Errors: REFBUS_ENOTFOUND, REFBUS_ECONFIG (with a
- * message naming the line or key on stderr). */
-int refbus_broker_config_load(refbus_broker_config *c, const char *path) REFBUS_WUR;
-/* Set one option by its ini name (also used for command-line flags). REFBUS_ECONFIG if unknown
- * or invalid. */
-int refbus_broker_config_set(refbus_broker_config *c, const char *key, const char *value)
-    REFBUS_WUR;
+/* Read an ini file ([broker] section) with the one config loader (common/config.h): relative
+ * paths are relative to the file's folder. Errors: REFBUS_ENOTFOUND, REFBUS_EIO, REFBUS_ECONFIG;
+ * `err` says "FILE:LINE: key 'x': reason" (or "FILE: reason"). */
+int refbus_broker_config_load(refbus_broker_config *c, const char *path, char *err,
+                              size_t errlen) REFBUS_WUR;
+/* Set one option by its ini name (also used for command-line flags; relative paths stay
+ * relative to the working directory). REFBUS_ECONFIG if unknown or invalid: `err` says
+ * "key 'x': reason". */
+int refbus_broker_config_set(refbus_broker_config *c, const char *key, const char *value,
+                             char *err, size_t errlen) REFBUS_WUR;
 
 /* Create a new, empty store in cfg->data_dir (the directory is created 0700 if missing): the
  * one explicit act that starts a store. Errors: REFBUS_EEXIST (a data.mdb is already there, even

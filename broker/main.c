@@ -122,11 +122,14 @@ int main(int argc, char **argv)
             flags[nflags++].val = optarg;
         }
     }
-    if (config && refbus_broker_config_load(&cfg, config) != 0)
+    char err[600];
+    if (config && refbus_broker_config_load(&cfg, config, err, sizeof err) != 0) {
+        fprintf(stderr, "refbus-broker: %s\n", err);
         return 2;
+    }
     for (int i = 0; i < nflags; i++)
-        if (refbus_broker_config_set(&cfg, flags[i].key, flags[i].val) != 0) {
-            fprintf(stderr, "refbus-broker: bad value for %s: %s\n", flags[i].key, flags[i].val);
+        if (refbus_broker_config_set(&cfg, flags[i].key, flags[i].val, err, sizeof err) != 0) {
+            fprintf(stderr, "refbus-broker: %s\n", err);
             return 2;
         }
     for (int i = 0; i < nsets; i++) {
@@ -136,8 +139,8 @@ int main(int argc, char **argv)
             return 2;
         }
         *eq = 0;
-        if (refbus_broker_config_set(&cfg, sets[i], eq + 1) != 0) {
-            fprintf(stderr, "refbus-broker: bad option %s=%s\n", sets[i], eq + 1);
+        if (refbus_broker_config_set(&cfg, sets[i], eq + 1, err, sizeof err) != 0) {
+            fprintf(stderr, "refbus-broker: %s\n", err);
             return 2;
         }
     }

@@ -23,12 +23,9 @@ struct dedup_val {
 
 int refbus_bstore_err(int mdb_rc)
 {
-    int rc = refbus_lmdb_code(mdb_rc);
     /* A full map or disk is answered to senders and logged (rate-limited) by the batch loop,
-     * a fatal error stops the broker; only the odd ones are worth a line each here. */
-    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE || rc == REFBUS_EIO)
-        log_error("lmdb: %s", mdb_strerror(mdb_rc));
-    return rc;
+     * a fatal error stops the broker; only the odd ones are worth a line each. */
+    return refbus_lmdb_err(mdb_rc, "broker store");
 }
 
 size_t refbus_bstore_qkey(uint8_t *out, const char *agency, int prio_byte, uint64_t seq)
@@ -281,10 +278,7 @@ int refbus_bstore_accept(refbus_bstore *s, MDB_txn *txn, const refbus_envelope_h
         return rc;
     uint32_t n = (uint32_t)h->n_recipients;
     size_t sl = strlen(h->sender);
-    cnt[0] = (uint8_t)n;
-    cnt[1] = (uint8_t)(n >> 8);
-    cnt[2] = (uint8_t)(n >> 16);
-    cnt[3] = (uint8_t)(n >> 24);
+    refbus_put_u32le(cnt, n);
     memcpy(cnt + 4, h->sender, sl); /* whose quota the envelope counts against */
     v = (MDB_val){4 + sl, cnt};
     if ((rc = refbus_bstore_err(mdb_put(txn, s->pending, &k, &v, MDB_APPEND))) != 0)
@@ -365,8 +359,7 @@ int refbus_bstore_dequeue(refbus_bstore *s, MDB_txn *txn, const char *agency, ui
     size_t plen = pv.mv_size;
     memcpy(c, pv.mv_data, plen);
     c[plen] = 0;
-    uint32_t n = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 |
-                 (uint32_t)c[3] << 24;
+    uint32_t n = refbus_get_u32le(c);
     if (n <= 1) {
         /* Last recipient served: the ciphertext is no longer needed; dedup stays forever. */
         if ((rc = refbus_bstore_err(mdb_get(txn, s->envs, &pk, &ev))) != 0)
@@ -378,10 +371,7 @@ int refbus_bstore_dequeue(refbus_bstore *s, MDB_txn *txn, const char *agency, ui
         return plen > 4 ? queued_add(s, txn, (const char *)c + 4, -(int64_t)elen) : 0;
     }
     n--;
-    c[0] = (uint8_t)n;
-    c[1] = (uint8_t)(n >> 8);
-    c[2] = (uint8_t)(n >> 16);
-    c[3] = (uint8_t)(n >> 24);
+    refbus_put_u32le(c, n);
     pv = (MDB_val){plen, c};
     return refbus_bstore_err(mdb_put(txn, s->pending, &pk, &pv, 0));
 }

@@ -53,8 +53,9 @@ void refbus_bstore_close(refbus_bstore **s);
  * broker must stop. 0 otherwise (a transient failure to begin is not reported here). */
 int refbus_bstore_health(refbus_bstore *s) REFBUS_WUR;
 
-/* Map an LMDB return code to a refbus code (refbus_lmdb_code: MDB_MAP_FULL -> REFBUS_EMAPFULL,
- * ENOSPC -> REFBUS_ENOSPC, MDB_PANIC and the like -> REFBUS_ESTORAGE), logging the odd ones. */
+/* An LMDB return code as a refbus code by the one mapping (refbus_lmdb_err in common/datadir.h:
+ * MDB_MAP_FULL -> REFBUS_EMAPFULL, ENOSPC -> REFBUS_ENOSPC, MDB_PANIC and the like ->
+ * REFBUS_ESTORAGE), logging the odd ones. */
 int refbus_bstore_err(int mdb_rc);
 
 /* Look up (sender, msg_id). 0, REFBUS_ENOTFOUND, REFBUS_ELMDB. */

@@ -14,6 +14,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "common/log.h"
+
 #define META_MAGIC 0xBEEFC0DEu
 #define DATA_VERSION 1u
 #define PAGE_HDR 16u
@@ -195,7 +197,9 @@ int refbus_lmdb_code(int mdb_rc)
     case MDB_TXN_FULL: return REFBUS_EMAPFULL;
     case ENOSPC:
     case EDQUOT: return REFBUS_ENOSPC;
+    case ENOMEM: return REFBUS_ENOMEM;
     case EIO: return REFBUS_EIO;
+    case MDB_KEYEXIST: return REFBUS_ECORRUPT;
     case MDB_PANIC:
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
@@ -203,6 +207,14 @@ int refbus_lmdb_code(int mdb_rc)
     case MDB_VERSION_MISMATCH: return REFBUS_ESTORAGE;
     default: return REFBUS_ELMDB;
     }
+}
+
+int refbus_lmdb_err(int mdb_rc, const char *what)
+{
+    int rc = refbus_lmdb_code(mdb_rc);
+    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE || rc == REFBUS_EIO || rc == REFBUS_ECORRUPT)
+        log_error("lmdb: %s: %s", what, mdb_strerror(mdb_rc));
+    return rc;
 }
 
 int refbus_lmdb_commit_code(int mdb_rc, const char *dir)

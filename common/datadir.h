@@ -29,14 +29,23 @@ int refbus_datadir_lock(const char *dir, const char *name, int *fd, long *holder
 int refbus_lmdb_file_check(const char *path, char *why, size_t whylen, int *truncated)
     REFBUS_WUR;
 
-/* An LMDB (or errno) return code as a refbus code: 0; MDB_NOTFOUND -> REFBUS_ENOTFOUND;
- * MDB_MAP_FULL, MDB_TXN_FULL -> REFBUS_EMAPFULL (the map is full: frees itself as queues drain);
- * ENOSPC, EDQUOT -> REFBUS_ENOSPC (the disk is full); EIO -> REFBUS_EIO (a write failed: the
- * transaction is gone, the environment may still be fine — LMDB says MDB_PANIC from then on if
- * it is not); MDB_PANIC, MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INVALID, MDB_VERSION_MISMATCH ->
- * REFBUS_ESTORAGE (the environment can no longer be trusted: the daemon must stop and say why);
- * anything else -> REFBUS_ELMDB. */
+/* The one mapping of an LMDB (or errno) return code to a refbus code, for the broker, the node
+ * and the audit log: 0; MDB_NOTFOUND -> REFBUS_ENOTFOUND; MDB_MAP_FULL, MDB_TXN_FULL ->
+ * REFBUS_EMAPFULL (the map is full: frees itself as queues drain); ENOSPC, EDQUOT ->
+ * REFBUS_ENOSPC (the disk is full); ENOMEM -> REFBUS_ENOMEM; EIO -> REFBUS_EIO (a write failed:
+ * the transaction is gone, the environment may still be fine — LMDB says MDB_PANIC from then on
+ * if it is not); MDB_KEYEXIST -> REFBUS_ECORRUPT (refbus writes ordered keys with MDB_APPEND, so
+ * it means the counters and the data disagree; a caller using MDB_NOOVERWRITE checks for
+ * MDB_KEYEXIST itself); MDB_PANIC, MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INVALID,
+ * MDB_VERSION_MISMATCH -> REFBUS_ESTORAGE (the environment can no longer be trusted: the daemon
+ * must stop and say why); anything else -> REFBUS_ELMDB. Every result is transient by
+ * refbus_err_permanent: a storage failure never refuses a message for good. */
 int refbus_lmdb_code(int mdb_rc);
+
+/* refbus_lmdb_code, and an error line naming `what` (the operation) and LMDB's own words for
+ * the failures nobody else reports: REFBUS_ELMDB, REFBUS_ESTORAGE, REFBUS_EIO, REFBUS_ECORRUPT
+ * (a full map or disk, a missing key, out of memory are the caller's to report or handle). */
+int refbus_lmdb_err(int mdb_rc, const char *what);
 
 /* The same for a failed commit of the environment in `dir`: LMDB turns a short write (a disk
  * that filled up in the middle of writing pages) into EIO, so an EIO or ENOSPC while the file

@@ -5,12 +5,13 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common/util.h"
 
 static struct {
     const char *ident;
@@ -69,11 +70,8 @@ void refbus_log(enum refbus_log_level level, const char *fmt, ...)
         vfprintf(stderr, fmt, ap);
         fputc('\n', stderr);
     } else {
-        char ts[32];
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        char ts[REFBUS_TIME_ISO_MAX];
+        refbus_time_iso(ts, sizeof ts, refbus_now_ms(), 0);
         fprintf(stderr, "%s %s[%s] ", ts, cfg.ident, tags[level]);
         vfprintf(stderr, fmt, ap);
         fputc('\n', stderr);

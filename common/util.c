@@ -28,6 +28,23 @@ uint64_t refbus_mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+void refbus_time_iso(char *out, size_t cap, uint64_t ms, int with_ms)
+{
+    time_t t = (time_t)(ms / 1000u);
+    struct tm tm;
+    if (ms / 1000u > (uint64_t)INT64_MAX || !gmtime_r(&t, &tm)) {
+        snprintf(out, cap, "@%llu", (unsigned long long)ms);
+        return;
+    }
+    if (with_ms)
+        snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (unsigned)(ms % 1000u));
+    else
+        snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
 void refbus_put_u64be(uint8_t out[8], uint64_t v)
 {
     for (int i = 7; i >= 0; i--) {
@@ -42,6 +59,32 @@ uint64_t refbus_get_u64be(const uint8_t in[8])
     for (int i = 0; i < 8; i++)
         v = v << 8 | in[i];
     return v;
+}
+
+void refbus_put_u32be(uint8_t out[4], uint32_t v)
+{
+    for (int i = 3; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+uint32_t refbus_get_u32be(const uint8_t in[4])
+{
+    return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
+}
+
+void refbus_put_u32le(uint8_t out[4], uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+uint32_t refbus_get_u32le(const uint8_t in[4])
+{
+    return (uint32_t)in[3] << 24 | (uint32_t)in[2] << 16 | (uint32_t)in[1] << 8 | in[0];
 }
 
 void refbus_hex(char *out, const uint8_t *in, size_t len)

@@ -13,9 +13,24 @@ uint64_t refbus_now_ms(void);
 /* Monotonic milliseconds, for timeouts. */
 uint64_t refbus_mono_ms(void);
 
-/* 64-bit big-endian encoding: LMDB keys that sort in numeric order. */
+/* Room for any refbus_time_iso() text. */
+#define REFBUS_TIME_ISO_MAX 40
+/* The one time format, ISO-8601 in UTC: "2026-03-14T09:30:00Z", or with `with_ms`
+ * "2026-03-14T09:30:00.250Z", for Unix time `ms` (milliseconds) into `out` (`cap` bytes,
+ * REFBUS_TIME_ISO_MAX is always enough; always NUL-terminated when cap > 0). A time gmtime
+ * cannot convert is written "@MS". */
+void refbus_time_iso(char *out, size_t cap, uint64_t ms, int with_ms);
+
+/* The one big-endian codec (network order): LMDB keys that sort in numeric order, the length
+ * and counter fields of signed inputs and key files. */
 void refbus_put_u64be(uint8_t out[8], uint64_t v);
 uint64_t refbus_get_u64be(const uint8_t in[8]);
+void refbus_put_u32be(uint8_t out[4], uint32_t v);
+uint32_t refbus_get_u32be(const uint8_t in[4]);
+/* Little-endian 32 bits: the envelope's padded-length prefix (docs/PROTOCOL.md) and the
+ * broker's pending-recipient counter, formats fixed before the rule above. */
+void refbus_put_u32le(uint8_t out[4], uint32_t v);
+uint32_t refbus_get_u32le(const uint8_t in[4]);
 
 /* Lower-case hex of `len` bytes into `out` (2*len+1 bytes, NUL-terminated). */
 void refbus_hex(char *out, const uint8_t *in, size_t len);

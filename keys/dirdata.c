@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "common/util.h"
 #include "directory.pb-c.h"
 #include "proto/envelope.h"
 #include "proto/pbutil.h"
@@ -560,10 +561,7 @@ int refbus_dd_sig_input(uint8_t **out, size_t *out_len, const uint8_t *dir, size
     if (!m)
         return REFBUS_ENOMEM;
     memcpy(m, REFBUS_DIR_SIG_DOMAIN, dl);
-    m[dl] = (uint8_t)(dir_len >> 24);
-    m[dl + 1] = (uint8_t)(dir_len >> 16);
-    m[dl + 2] = (uint8_t)(dir_len >> 8);
-    m[dl + 3] = (uint8_t)dir_len;
+    refbus_put_u32be(m + dl, (uint32_t)dir_len);
     memcpy(m + dl + 4, dir, dir_len);
     *out = m;
     *out_len = dl + 4 + dir_len;

@@ -30,28 +30,6 @@ struct refbus_keystore {
 
 #define SECRET_EPOCH 128u
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
-}
-
 int refbus_kdf_named(refbus_kdf *out, const char *name)
 {
     if (!name)
@@ -164,7 +142,7 @@ int refbus_ks_parse_plain(refbus_keystore **out, const uint8_t *p, size_t len)
         (role == REFBUS_KEYSTORE_ROOT && strcmp(id, "root") != 0))
         return rc;
     const uint8_t *q = p + 2 + idlen;
-    uint32_t n = get_u32(q + 64);
+    uint32_t n = refbus_get_u32be(q + 64);
     if (n == 0 || n > REFBUS_KEYSTORE_MAX_EPOCHS || (role == REFBUS_KEYSTORE_ROOT && n != 1) ||
         len != 2 + idlen + 68 + (size_t)n * REFBUS_KS_EPOCH_BYTES)
         return rc;
@@ -178,7 +156,7 @@ int refbus_ks_parse_plain(refbus_keystore **out, const uint8_t *p, size_t len)
     rc = REFBUS_EKEYFORMAT;
     for (uint32_t i = 0; i < n; i++, q += REFBUS_KS_EPOCH_BYTES) {
         refbus_epoch_keys *e = &ks->epochs[i];
-        e->epoch = get_u32(q);
+        e->epoch = refbus_get_u32be(q);
         rc = REFBUS_EKEYFORMAT;
         if (e->epoch == 0 || (i > 0 && e->epoch <= ks->epochs[i - 1].epoch))
             goto out;
@@ -229,11 +207,11 @@ int refbus_ks_parse_header(refbus_ks_header *h, const uint8_t *f, size_t len)
         f[9] != crypto_pwhash_ALG_ARGON2ID13 || f[10] != 0 || f[11] != 0)
         return REFBUS_EKEYFORMAT;
     memset(h, 0, sizeof *h);
-    h->kdf.opslimit = get_u64(f + 12);
-    h->kdf.memlimit = get_u64(f + 20);
+    h->kdf.opslimit = refbus_get_u64be(f + 12);
+    h->kdf.memlimit = refbus_get_u64be(f + 20);
     memcpy(h->salt, f + 28, 16);
     memcpy(h->nonce, f + 44, 24);
-    h->box_len = get_u32(f + 68);
+    h->box_len = refbus_get_u32be(f + 68);
     h->box = f + REFBUS_KS_HEADER_BYTES;
     if (!refbus_ks_kdf_ok(&h->kdf) || h->box_len != len - REFBUS_KS_HEADER_BYTES ||
         h->box_len <= crypto_secretbox_MACBYTES)
@@ -466,11 +444,11 @@ int refbus_keystore_save(const refbus_keystore *ks, const char *path, const char
     p += idlen;
     memcpy(p, ks->root_pk, 32);
     memcpy(p + 32, ks->secrets, 32);
-    put_u32(p + 64, (uint32_t)ks->n);
+    refbus_put_u32be(p + 64, (uint32_t)ks->n);
     p += 68;
     for (size_t i = 0; i < ks->n; i++, p += REFBUS_KS_EPOCH_BYTES) {
         const refbus_epoch_keys *e = &ks->epochs[i];
-        put_u32(p, e->epoch);
+        refbus_put_u32be(p, e->epoch);
         memcpy(p + 4, e->sign_pk, 32);
         memcpy(p + 36, e->sign_sk, 64);
         memcpy(p + 100, e->enc_pk, 32);
@@ -482,10 +460,10 @@ int refbus_keystore_save(const refbus_keystore *ks, const char *path, const char
     file[8] = REFBUS_KS_VERSION;
     file[9] = crypto_pwhash_ALG_ARGON2ID13;
     file[10] = file[11] = 0;
-    put_u64(file + 12, k.opslimit);
-    put_u64(file + 20, k.memlimit);
+    refbus_put_u64be(file + 12, k.opslimit);
+    refbus_put_u64be(file + 20, k.memlimit);
     randombytes_buf(file + 28, 16 + 24); /* salt, nonce */
-    put_u32(file + 68, (uint32_t)(crypto_secretbox_MACBYTES + plain_len));
+    refbus_put_u32be(file + 68, (uint32_t)(crypto_secretbox_MACBYTES + plain_len));
     if (box_key(key, pass, pass_len, file, &k, file + 28) != 0)
         goto out;
     crypto_secretbox_easy(file + REFBUS_KS_HEADER_BYTES, plain, plain_len, file + 44, key);

@@ -4,24 +4,11 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <sodium.h>
 
 #include "common/util.h"
-
-void refbus_format_ms(char out[32], uint64_t ms)
-{
-    time_t t = (time_t)(ms / 1000u);
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-        snprintf(out, 32, "@%llu", (unsigned long long)ms);
-        return;
-    }
-    size_t n = strlen(out);
-    snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000u));
-}
 
 static json_t *hex_json(const uint8_t *b, size_t n)
 {
@@ -139,8 +126,8 @@ int refbus_directory_json(char **out, const refbus_directory *d)
 
 static void print_key(FILE *f, const refbus_dir_key *k)
 {
-    char when[32], s[REFBUS_KEY_ID_HEX], e[REFBUS_KEY_ID_HEX], c[REFBUS_KEY_ID_HEX];
-    refbus_format_ms(when, k->status_changed_ms);
+    char when[REFBUS_TIME_ISO_MAX], s[REFBUS_KEY_ID_HEX], e[REFBUS_KEY_ID_HEX], c[REFBUS_KEY_ID_HEX];
+    refbus_time_iso(when, sizeof when, k->status_changed_ms, 1);
     refbus_key_id(s, k->sign_pk);
     refbus_key_id(e, k->enc_pk);
     refbus_key_id(c, k->curve_pk);
@@ -152,9 +139,9 @@ static void print_key(FILE *f, const refbus_dir_key *k)
 
 int refbus_directory_print(FILE *f, const refbus_directory *d)
 {
-    char when[32], kid[REFBUS_KEY_ID_HEX], hex[65];
+    char when[REFBUS_TIME_ISO_MAX], kid[REFBUS_KEY_ID_HEX], hex[65];
     const uint8_t *root = refbus_directory_root_pk(d);
-    refbus_format_ms(when, refbus_directory_issued_ms(d));
+    refbus_time_iso(when, sizeof when, refbus_directory_issued_ms(d), 1);
     fprintf(f, "directory serial %llu, issued %s\n",
             (unsigned long long)refbus_directory_serial(d), when);
     if (root) {
@@ -193,7 +180,7 @@ int refbus_directory_print(FILE *f, const refbus_directory *d)
     const refbus_dir_reanchor *ra = refbus_directory_reanchor(d);
     if (ra) {
         refbus_hex(hex, ra->root, 32);
-        refbus_format_ms(when, ra->time_ms);
+        refbus_time_iso(when, sizeof when, ra->time_ms, 1);
         fprintf(f, "\nre-anchor (after a broker restore), stated %s:\n  audit checkpoint size "
                    "%llu root %s\n  reason: %s\n",
                 when, (unsigned long long)ra->size, hex, ra->reason);

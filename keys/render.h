@@ -19,7 +19,4 @@ int refbus_directory_json(char **out, const refbus_directory *d) REFBUS_WUR;
 int refbus_keystore_print(FILE *f, const refbus_keystore *ks) REFBUS_WUR;
 int refbus_keystore_json(char **out, const refbus_keystore *ks) REFBUS_WUR;
 
-/* "2025-01-31T12:00:00.000Z" for a Unix time in ms (buffer of 32). */
-void refbus_format_ms(char out[32], uint64_t ms);
-
 #endif

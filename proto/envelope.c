@@ -58,14 +58,6 @@ uint32_t refbus_envelope_bucket(size_t len)
     return (uint32_t)bucket_of((uint64_t)len + LEN_PREFIX);
 }
 
-static void put_u32be(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 /* BLAKE2b-256 keyed with `key` over `domain` (without its NUL) then `extra`. */
 static void kdf(uint8_t out[32], const uint8_t key[32], const char *domain, const uint8_t *extra,
                 size_t extra_len)
@@ -92,7 +84,7 @@ static int wrap_key(uint8_t out[32], const uint8_t shared[32], const uint8_t eph
     memcpy(info, eph_pk, 32);
     memcpy(info + 32, rcpt_pk, 32);
     memcpy(info + 64, msg_id, 16);
-    put_u32be(info + 80, epoch);
+    refbus_put_u32be(info + 80, epoch);
     memcpy(info + 84, agency, alen);
     kdf(out, shared, WRAP_DOMAIN, info, 84 + alen);
     return 0;
@@ -114,14 +106,14 @@ static int sig_message(uint8_t **out, size_t *out_len, const ProtobufCBinaryData
         return REFBUS_ENOMEM;
     memcpy(p, SIG_DOMAIN, dlen);
     p += dlen;
-    put_u32be(p, (uint32_t)header->len);
+    refbus_put_u32be(p, (uint32_t)header->len);
     p += 4;
     memcpy(p, header->data, header->len);
     p += header->len;
-    put_u32be(p, (uint32_t)n_stanzas);
+    refbus_put_u32be(p, (uint32_t)n_stanzas);
     p += 4;
     for (size_t i = 0; i < n_stanzas; i++) {
-        put_u32be(p, (uint32_t)stanzas[i].len);
+        refbus_put_u32be(p, (uint32_t)stanzas[i].len);
         p += 4;
         memcpy(p, stanzas[i].data, stanzas[i].len);
         p += stanzas[i].len;
@@ -262,10 +254,7 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
         goto out;
     }
     memset(padded, 0, bucket);
-    padded[0] = (uint8_t)payload_len;
-    padded[1] = (uint8_t)(payload_len >> 8);
-    padded[2] = (uint8_t)(payload_len >> 16);
-    padded[3] = (uint8_t)(payload_len >> 24);
+    refbus_put_u32le(padded, (uint32_t)payload_len);
     if (payload_len)
         memcpy(padded + LEN_PREFIX, payload, payload_len);
     crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, padded, bucket, hdr_buf, hdr_len, NULL,
@@ -525,8 +514,7 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
         rc = REFBUS_EDECRYPT;
         goto out;
     }
-    size_t plen = (size_t)padded[0] | (size_t)padded[1] << 8 | (size_t)padded[2] << 16 |
-                  (size_t)padded[3] << 24;
+    size_t plen = refbus_get_u32le(padded);
     if (plen > bucket - LEN_PREFIX || plen > REFBUS_MAX_PAYLOAD ||
         refbus_envelope_bucket(plen) != bucket ||
         (bucket - LEN_PREFIX - plen &&

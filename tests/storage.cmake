@@ -13,3 +13,7 @@ refbus_script_test(storage_daemons_scenario
                    ${CMAKE_CURRENT_SOURCE_DIR}/scenario/storage_daemons_test.sh TIMEOUT 300)
 set_property(TEST storage_daemons_scenario APPEND PROPERTY ENVIRONMENT
              "REFBUS_LMDB_SHIM=$<TARGET_FILE:lmdb_panic_shim>")
+# Issue 11 item 2 / issue 17 item 7: one config loader, the same words from both daemons; a
+# mistyped data directory is an error, init creates the store where the config says.
+refbus_script_test(config_daemons_scenario
+                   ${CMAKE_CURRENT_SOURCE_DIR}/scenario/config_daemons_test.sh TIMEOUT 120)

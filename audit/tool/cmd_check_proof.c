@@ -29,7 +29,7 @@ static json_t *cp_json(const refbus_checkpoint *cp)
     refbus_hex(id, cp->log_id, 32);
     refbus_hex(root, cp->root, 32);
     refbus_hex(pk, cp->signer_pk, 32);
-    refbus_audit_time_format(t, sizeof t, cp->time_ms);
+    refbus_time_iso(t, sizeof t, cp->time_ms, 1);
     return json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "log_id", id, "size",
                      (json_int_t)cp->size, "root", root, "time_ms", (json_int_t)cp->time_ms,
                      "time", t, "signer_pk", pk);
@@ -38,7 +38,7 @@ static json_t *cp_json(const refbus_checkpoint *cp)
 static void report(const refbus_audit_proof_info *info, int e, int pinned, int json)
 {
     char t[40], pk[65], id[65];
-    refbus_audit_time_format(t, sizeof t, info->cp.time_ms);
+    refbus_time_iso(t, sizeof t, info->cp.time_ms, 1);
     refbus_hex(pk, info->cp.signer_pk, 32);
     refbus_hex(id, info->cp.log_id, 32);
     if (json) {
@@ -82,7 +82,7 @@ static void report(const refbus_audit_proof_info *info, int e, int pinned, int j
             refbus__v1__audit_record__free_unpacked(r, NULL);
     } else {
         char t1[40];
-        refbus_audit_time_format(t1, sizeof t1, info->first.time_ms);
+        refbus_time_iso(t1, sizeof t1, info->first.time_ms, 1);
         printf("proof holds: in log %s, the checkpoint of %llu records (%s) is a prefix of the "
                "checkpoint of %llu records (%s), signed by %s\n",
                id, (unsigned long long)info->first.size, t1, (unsigned long long)info->cp.size,

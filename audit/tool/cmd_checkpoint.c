@@ -72,7 +72,7 @@ int cmd_checkpoint(int argc, char **argv)
     refbus_hex(id, cp.log_id, 32);
     refbus_hex(root, cp.root, 32);
     refbus_hex(pk, cp.signer_pk, 32);
-    refbus_audit_time_format(t, sizeof t, cp.time_ms);
+    refbus_time_iso(t, sizeof t, cp.time_ms, 1);
     if (json) {
         json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s}", "log_id", id, "size",
                               (json_int_t)cp.size, "root", root, "time_ms",

@@ -49,7 +49,7 @@ static void print_json(const refbus_audit_verify_result *res, int ok)
     refbus_hex(root, res->root, 32);
     refbus_hex(id, res->log_id, 32);
     refbus_hex(pk, res->signer_pk, 32);
-    refbus_audit_time_format(t, sizeof t, res->covered_time_ms);
+    refbus_time_iso(t, sizeof t, res->covered_time_ms, 1);
     json_t *j = json_pack(
         "{s:b, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:b, s:b}", "ok", ok,
         "problem", refbus_audit_problem_name(res->problem), "index",
@@ -78,7 +78,7 @@ static void print_text(const refbus_audit_verify_result *res, int ok)
     printf("intact: %llu records, %llu checkpoint signatures verified",
            (unsigned long long)res->size, (unsigned long long)res->checkpoints);
     if (res->covered) {
-        refbus_audit_time_format(t, sizeof t, res->covered_time_ms);
+        refbus_time_iso(t, sizeof t, res->covered_time_ms, 1);
         printf("; the latest signs %llu records (%s)", (unsigned long long)res->covered, t);
     }
     printf("\nroot %s\n", root);

@@ -189,7 +189,7 @@ static void reanchor_check(nd_daemon *d)
     d->ra_wanted = 0;
     if (!ra)
         return;
-    refbus_nstore_u64be(key, ra->size);
+    refbus_put_u64be(key, ra->size);
     memcpy(key + 8, ra->root, 32);
     if (d->ra_have_applied && memcmp(key, d->ra_applied, 40) == 0)
         return; /* done before */
@@ -248,7 +248,7 @@ static void apply_reanchor(nd_daemon *d, const nd_bmsg_checkpoint *c, const refb
         json_array_remove(hist, 0);
     if (!(text = json_dumps(hist, JSON_COMPACT)))
         goto out;
-    refbus_nstore_u64be(key, cp->size);
+    refbus_put_u64be(key, cp->size);
     memcpy(key + 8, cp->root, 32);
     if ((rc = refbus_nstore_meta_put(d->store, txn, "checkpoint_history", text, strlen(text))) ||
         (rc =

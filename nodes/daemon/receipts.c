@@ -376,7 +376,7 @@ static int collect_pending(void *ctx, const uint8_t *key, size_t klen, const uin
         s->v = v;
         s->cap = cap;
     }
-    s->v[s->n++] = refbus_nstore_get_u64be(key);
+    s->v[s->n++] = refbus_get_u64be(key);
     return 0;
 }
 

@@ -397,7 +397,7 @@ static int pump_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
     nd_daemon *d = p->d;
     if (klen != 8)
         return 0;
-    uint64_t seq = refbus_nstore_get_u64be(key);
+    uint64_t seq = refbus_get_u64be(key);
     if (d->n_fl >= d->cfg.send_window)
         return 1;
     refbus_outbox_rec *r = refbus_nrec_outbox_unpack(val, len);
@@ -466,7 +466,7 @@ void nd_session_pump(nd_daemon *d)
         return;
     for (int round = 0; round < 2; round++) {
         p.n_reseal = 0;
-        refbus_nstore_u64be(from, d->pump_from);
+        refbus_put_u64be(from, d->pump_from);
         if (refbus_nstore_begin(d->store, 0, &txn))
             return;
         int rc = refbus_nstore_scan(d->store, txn, REFBUS_T_OUTBOX, from, 8, 0, pump_one, &p);

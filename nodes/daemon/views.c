@@ -99,7 +99,7 @@ int nd_view_inbox_list(nd_daemon *d, const json_t *req, json_t **reply, char *wh
     int rc;
     if (!l.items)
         return WHY(REFBUS_ENOMEM, "out of memory");
-    refbus_nstore_u64be(from, l.last + 1);
+    refbus_put_u64be(from, l.last + 1);
     if ((rc = refbus_nstore_begin(d->store, 0, &txn)) == 0)
         rc = refbus_nstore_scan(d->store, txn, REFBUS_T_INBOX, from, 8, 0, list_one, &l);
     refbus_nstore_abort(&txn);
@@ -226,7 +226,7 @@ static int outbox_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t 
     refbus_outbox_rec *r = refbus_nrec_outbox_unpack(val, len);
     if (!r)
         return REFBUS_ECORRUPT;
-    c->last = refbus_nstore_get_u64be(key);
+    c->last = refbus_get_u64be(key);
     json_array_append_new(c->items, outbox_json(c->d, c->last, r));
     refbus_nstore_outbox_free(&r);
     return 0;
@@ -294,7 +294,7 @@ int nd_view_outbox(nd_daemon *d, const json_t *req, json_t **reply, char *why, s
     ob_ctx c = {d, json_array(), limit > 0 && limit <= LIST_MAX ? (size_t)limit : LIST_MAX,
                 after > 0 ? (uint64_t)after : 0, 0};
     uint8_t from[8];
-    refbus_nstore_u64be(from, c.last + 1);
+    refbus_put_u64be(from, c.last + 1);
     rc = c.items ? refbus_nstore_scan(d->store, txn, REFBUS_T_OUTBOX, from, 8, 0, outbox_one, &c)
                  : REFBUS_ENOMEM;
     refbus_nstore_abort(&txn);

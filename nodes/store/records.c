@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "common/util.h"
 #include "proto/pbutil.h"
 
 #define IDX_SENDER_MSG "inbox/sender+msg"
@@ -74,15 +75,15 @@ int refbus_nstore_outbox_add(refbus_nstore *s, MDB_txn *txn, const refbus_outbox
     if ((rc = refbus_nstore_next_seq(s, txn, REFBUS_T_OUTBOX, &n)))
         return rc;
     rc = refbus_nstore_get(s, txn, REFBUS_T_META, OUTBOX_NEXT, sizeof OUTBOX_NEXT - 1, &v, &vl);
-    if (rc == 0 && vl == 8 && refbus_nstore_get_u64be(v) > n)
-        n = refbus_nstore_get_u64be(v);
+    if (rc == 0 && vl == 8 && refbus_get_u64be(v) > n)
+        n = refbus_get_u64be(v);
     wipe_free(&v, vl);
     if (rc && rc != REFBUS_ENOTFOUND)
         return rc;
-    refbus_nstore_u64be(k, n + 1);
+    refbus_put_u64be(k, n + 1);
     if ((rc = refbus_nstore_put(s, txn, REFBUS_T_META, OUTBOX_NEXT, sizeof OUTBOX_NEXT - 1, k, 8)))
         return rc;
-    refbus_nstore_u64be(k, n);
+    refbus_put_u64be(k, n);
     if ((rc = put_msg(s, txn, REFBUS_T_OUTBOX, k, 8, &r->base)) ||
         (rc = refbus_nstore_put(s, txn, REFBUS_T_OUTBOX_IDS, r->msg_id.data, 16, k, 8)))
         return rc;
@@ -94,14 +95,14 @@ int refbus_nstore_outbox_update(refbus_nstore *s, MDB_txn *txn, uint64_t seq,
                                 const refbus_outbox_rec *r)
 {
     uint8_t k[8];
-    refbus_nstore_u64be(k, seq);
+    refbus_put_u64be(k, seq);
     return put_msg(s, txn, REFBUS_T_OUTBOX, k, 8, &r->base);
 }
 
 int refbus_nstore_outbox_get(refbus_nstore *s, MDB_txn *txn, uint64_t seq, refbus_outbox_rec **out)
 {
     uint8_t k[8];
-    refbus_nstore_u64be(k, seq);
+    refbus_put_u64be(k, seq);
     int rc = get_msg(s, txn, REFBUS_T_OUTBOX, k, 8, &refbus__nodestore__outbox_record__descriptor,
                      (ProtobufCMessage **)out);
     if (rc == 0 && ((*out)->msg_id.len != 16 || (*out)->envelope.len == 0)) {
@@ -120,7 +121,7 @@ int refbus_nstore_outbox_find(refbus_nstore *s, MDB_txn *txn, const uint8_t msg_
     if (rc == 0 && vl != 8)
         rc = REFBUS_ECORRUPT;
     if (rc == 0)
-        *seq = refbus_nstore_get_u64be(v);
+        *seq = refbus_get_u64be(v);
     wipe_free(&v, vl);
     return rc;
 }
@@ -130,7 +131,7 @@ int refbus_nstore_outbox_remove(refbus_nstore *s, MDB_txn *txn, uint64_t seq,
 {
     uint8_t k[8];
     int rc;
-    refbus_nstore_u64be(k, seq);
+    refbus_put_u64be(k, seq);
     if ((rc = refbus_nstore_del(s, txn, REFBUS_T_OUTBOX, k, 8)))
         return rc;
     rc = refbus_nstore_del(s, txn, REFBUS_T_OUTBOX_IDS, msg_id, 16);
@@ -175,7 +176,7 @@ static int idx_get(refbus_nstore *s, MDB_txn *txn, const uint8_t key[32], uint64
     if (rc == 0 && vl != 8)
         rc = REFBUS_ECORRUPT;
     if (rc == 0)
-        *seq = refbus_nstore_get_u64be(v);
+        *seq = refbus_get_u64be(v);
     wipe_free(&v, vl);
     return rc;
 }
@@ -206,7 +207,7 @@ int refbus_nstore_inbox_add(refbus_nstore *s, MDB_txn *txn, refbus_inbox_rec *r)
     if ((rc = refbus_nstore_next_seq(s, txn, REFBUS_T_INBOX, &n)))
         return rc;
     r->seq = n;
-    refbus_nstore_u64be(k, n);
+    refbus_put_u64be(k, n);
     if ((rc = put_msg(s, txn, REFBUS_T_INBOX, k, 8, &r->base)))
         return rc;
     refbus_nstore_index_key(s, key, IDX_SENDER_MSG, r->sender, strlen(r->sender), r->msg_id.data,
@@ -224,7 +225,7 @@ int refbus_nstore_inbox_add(refbus_nstore *s, MDB_txn *txn, refbus_inbox_rec *r)
 int refbus_nstore_inbox_get(refbus_nstore *s, MDB_txn *txn, uint64_t seq, refbus_inbox_rec **out)
 {
     uint8_t k[8];
-    refbus_nstore_u64be(k, seq);
+    refbus_put_u64be(k, seq);
     int rc = get_msg(s, txn, REFBUS_T_INBOX, k, 8, &refbus__nodestore__inbox_record__descriptor,
                      (ProtobufCMessage **)out);
     if (rc == 0 && (*out)->msg_id.len != 16) {

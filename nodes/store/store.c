@@ -36,29 +36,13 @@ struct refbus_nstore {
     uint8_t *keys; /* N_KEYS x 32, sodium_malloc'd, read-only */
 };
 
-/* One mapping (refbus_lmdb_code); a fatal error is remembered so that the daemon stops. */
+/* The one mapping (refbus_lmdb_err); a fatal error is remembered so that the daemon stops. */
 static int lmdb_err(refbus_nstore *s, int e, const char *what)
 {
-    int rc = refbus_lmdb_code(e);
+    int rc = refbus_lmdb_err(e, what);
     if (rc == REFBUS_ESTORAGE && s && !s->fatal)
         s->fatal = e;
-    if (rc == REFBUS_ELMDB || rc == REFBUS_ESTORAGE || rc == REFBUS_EIO)
-        log_error("store: %s: %s", what, mdb_strerror(e));
     return rc;
-}
-
-void refbus_nstore_u64be(uint8_t out[8], uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        out[i] = (uint8_t)v;
-}
-
-uint64_t refbus_nstore_get_u64be(const uint8_t in[8])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | in[i];
-    return v;
 }
 
 static const uint8_t *key_of(const refbus_nstore *s, unsigned i)
@@ -347,7 +331,7 @@ int refbus_nstore_next_seq(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, 
         return lmdb_err(s, e, "last");
     if (k.mv_size != 8)
         return REFBUS_ECORRUPT;
-    *seq = refbus_nstore_get_u64be(k.mv_data) + 1;
+    *seq = refbus_get_u64be(k.mv_data) + 1;
     return 0;
 }
 
@@ -405,10 +389,10 @@ void refbus_nstore_index_key(const refbus_nstore *s, uint8_t out[32], const char
     uint8_t l[8];
     crypto_generichash_init(&st, key_of(s, KEY_INDEX), 32, 32);
     crypto_generichash_update(&st, (const uint8_t *)domain, strlen(domain) + 1);
-    refbus_nstore_u64be(l, alen); /* length-prefixed: ("ab","c") != ("a","bc") */
+    refbus_put_u64be(l, alen); /* length-prefixed: ("ab","c") != ("a","bc") */
     crypto_generichash_update(&st, l, 8);
     crypto_generichash_update(&st, a, alen);
-    refbus_nstore_u64be(l, blen);
+    refbus_put_u64be(l, blen);
     crypto_generichash_update(&st, l, 8);
     if (blen)
         crypto_generichash_update(&st, b, blen);

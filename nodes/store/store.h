@@ -85,7 +85,4 @@ int refbus_nstore_count(refbus_nstore *s, MDB_txn *txn, enum refbus_table t,
 void refbus_nstore_index_key(const refbus_nstore *s, uint8_t out[32], const char *domain,
                              const void *a, size_t alen, const void *b, size_t blen);
 
-void refbus_nstore_u64be(uint8_t out[8], uint64_t v);
-uint64_t refbus_nstore_get_u64be(const uint8_t in[8]);
-
 #endif

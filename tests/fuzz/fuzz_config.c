@@ -1,7 +1,8 @@
-/* libFuzzer: the ini config files of both daemons (broker/config.c with its [broker] section,
- * nodes/daemon/config.c with its [node] section, both through inih) and the node's duration parser.
- * The input is written to a file, as an operator's config is read. Byte 0 picks the reader.
- * Must never crash, leak, or leave a string field unterminated. */
+/* libFuzzer: the one config loader (common/config.c, over inih) through both daemons' tables
+ * (broker/config.c's [broker] section, nodes/daemon/config.c's [node] section), one key set as from the
+ * command line, and the node's duration parser. The input is written to a file, as an
+ * operator's config is read. Byte 0 picks the reader. Must never crash, leak, leave a string
+ * field or the error message unterminated, or fail without saying why. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,11 +39,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     put(data + 1, size - 1);
     if (data[0] & 1) {
         refbus_broker_config c;
+        char err[600];
         refbus_broker_config_defaults(&c);
-        if (refbus_broker_config_load(&c, path) == 0 &&
+        int rc = refbus_broker_config_load(&c, path, err, sizeof err);
+        if (rc == 0 &&
             (!TERMINATED(c.data_dir) || !TERMINATED(c.bind) || !TERMINATED(c.admin) ||
              !TERMINATED(c.keystore) || !TERMINATED(c.passphrase_file) ||
              !TERMINATED(c.directory) || !TERMINATED(c.root_pk_hex)))
+            abort();
+        if (rc != 0 && (!TERMINATED(err) || !err[0]))
             abort();
     } else {
         refbus_node_config c;
@@ -57,8 +62,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (refbus_node_config_finish(&c, data[0] & 2, err, sizeof err) == 0 &&
                 !TERMINATED(c.control))
                 abort();
-        } else if (!TERMINATED(err)) {
+        } else if (!TERMINATED(err) || !err[0]) {
             abort();
+        }
+    }
+    if (size < 300 && memchr(data + 1, '=', size - 1)) { /* KEY=VALUE as given to -o */
+        char kv[300], err[600];
+        memcpy(kv, data + 1, size - 1);
+        kv[size - 1] = 0;
+        char *eq = strchr(kv, '=');
+        if (eq) {
+            *eq = 0;
+            refbus_node_config c;
+            refbus_node_config_init(&c);
+            if (refbus_node_config_set(&c, kv, eq + 1, err, sizeof err) != 0 &&
+                (!TERMINATED(err) || !err[0]))
+                abort();
         }
     }
     if (size < 64) { /* the duration parser on a NUL-terminated copy */

@@ -116,8 +116,9 @@ static void *fuzz_broker_thread(void *arg)
 
 static void fuzz_set(fuzz_net *n, const char *k, const char *v)
 {
-    if (refbus_broker_config_set(&n->cfg, k, v) != 0) {
-        fprintf(stderr, "fuzz setup: broker option %s = %s refused\n", k, v);
+    char err[300];
+    if (refbus_broker_config_set(&n->cfg, k, v, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz setup: broker option refused: %s\n", err);
         abort();
     }
 }

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "audit/checkpoint.h"
+#include "common/datadir.h"
 #include "audit/log.h"
 #include "audit/merkle.h"
 #include "audit_testutil.h"
@@ -387,7 +388,7 @@ static void test_map_full(void **state)
             rc = refbus_audit_append(a, txn, rec, sizeof rec, NULL);
         if (rc == 0) {
             /* LMDB may also find the map full only when committing */
-            rc = refbus_audit_mdb_err(mdb_txn_commit(txn));
+            rc = refbus_lmdb_code(mdb_txn_commit(txn));
             if (rc == 0)
                 committed += 4;
         } else {

@@ -94,17 +94,18 @@ static void test_refusals(void **s)
     (void)s;
     refbus_node_config c;
     char err[512];
-    expect_bad("[node]\ncredit = 8\ncredti = 9\n", "line 3: credti = 9: unknown key");
-    expect_bad("[node]\ncredit = 0\n", "credit = 0");
-    expect_bad("[node]\ncredit = -5\n", "credit");
-    expect_bad("[node]\nagency = Not An Id\n", "agency");
+    expect_bad("[node]\ncredit = 8\ncredti = 9\n", "bad.conf:3: key 'credti': unknown key");
+    expect_bad("[node]\ncredit = 0\n",
+               "bad.conf:2: key 'credit': expected a whole number from 1 to 1024, got '0'");
+    expect_bad("[node]\ncredit = -5\n", "key 'credit'");
+    expect_bad("[node]\nagency = Not An Id\n", "key 'agency': expected an agency id");
     expect_bad("[node]\ncontrol = tcp://0.0.0.0:1\n", "never tcp://");
     expect_bad("[node]\nbroker = localhost\n", "ZeroMQ endpoint");
-    expect_bad("[node]\ncontrol_mode = 0666\n", "control_mode");
-    expect_bad("[node]\nlog_level = loud\n", "log_level");
-    expect_bad("[node]\ndefault_expiry = soon\n", "default_expiry");
-    expect_bad("[broker]\ndata_dir = x\n", "only [node]");
-    expect_bad("[node]\nthis is not ini\n", "line 2");
+    expect_bad("[node]\ncontrol_mode = 0666\n", "key 'control_mode': expected 0600 or 0660");
+    expect_bad("[node]\nlog_level = loud\n", "key 'log_level': expected error, warn");
+    expect_bad("[node]\ndefault_expiry = soon\n", "key 'default_expiry': expected a duration");
+    expect_bad("[broker]\ndata_dir = x\n", "bad.conf:2: section [broker]: only [node] is read");
+    expect_bad("[node]\nthis is not ini\n", "bad.conf:2: not a 'key = value' line");
     refbus_node_config_init(&c);
     assert_int_equal(refbus_node_config_load(&c, "/nonexistent/node.conf", err, sizeof err),
                      REFBUS_ENOTFOUND);

@@ -14,6 +14,7 @@
 #include <lmdb.h>
 #include <sodium.h>
 
+#include "common/util.h"
 #include "nodes/store/records.h"
 #include "nodes/store/store.h"
 
@@ -75,7 +76,7 @@ static void test_sealed_at_rest(void **s)
     uint8_t *v = NULL;
     size_t vl = 0;
     uint8_t k[8];
-    refbus_nstore_u64be(k, 1);
+    refbus_put_u64be(k, 1);
     assert_int_equal(refbus_nstore_begin(st, 1, &txn), 0);
     assert_int_equal(refbus_nstore_put(st, txn, REFBUS_T_INBOX, k, 8, MARKER, sizeof MARKER), 0);
     assert_int_equal(refbus_nstore_put(st, txn, REFBUS_T_META, "public", 6, "PUBLIC-META", 11), 0);
@@ -106,8 +107,8 @@ static void test_tamper_and_move(void **s)
     MDB_txn *txn = NULL;
     uint8_t k1[8], k2[8], *v = NULL;
     size_t vl = 0;
-    refbus_nstore_u64be(k1, 1);
-    refbus_nstore_u64be(k2, 2);
+    refbus_put_u64be(k1, 1);
+    refbus_put_u64be(k2, 2);
     assert_int_equal(refbus_nstore_begin(st, 1, &txn), 0);
     assert_int_equal(refbus_nstore_put(st, txn, REFBUS_T_OUTBOX, k1, 8, "one", 3), 0);
     assert_int_equal(refbus_nstore_put(st, txn, REFBUS_T_OUTBOX, k2, 8, "two", 3), 0);
@@ -135,7 +136,7 @@ static void test_tamper_and_move(void **s)
     free(copy);
     MDB_val mk2 = {8, k2}, mv2;
     uint8_t k3[8];
-    refbus_nstore_u64be(k3, 3);
+    refbus_put_u64be(k3, 3);
     MDB_val mk3 = {8, k3};
     assert_int_equal(mdb_get(raw, dbi, &mk2, &mv2), 0);
     copy = malloc(mv2.mv_size);
@@ -231,7 +232,7 @@ static void test_records(void **s)
     for (uint64_t i = 1; i <= 6; i++) {
         uint8_t k[8];
         char c = (char)('a' + i - 1);
-        refbus_nstore_u64be(k, i + 100);
+        refbus_put_u64be(k, i + 100);
         assert_int_equal(refbus_nstore_put(st, txn, REFBUS_T_THREADS, k, 8, &c, 1), 0);
     }
     char acc[16] = "";
@@ -241,7 +242,7 @@ static void test_records(void **s)
     assert_int_equal(refbus_nstore_scan(st, txn, REFBUS_T_THREADS, NULL, 0, 1, collect, acc), 0);
     assert_string_equal(acc, "fedc");
     uint8_t from[8];
-    refbus_nstore_u64be(from, 103);
+    refbus_put_u64be(from, 103);
     acc[0] = 0;
     assert_int_equal(refbus_nstore_scan(st, txn, REFBUS_T_THREADS, from, 8, 0, collect, acc), 0);
     assert_string_equal(acc, "cdef");
@@ -269,7 +270,7 @@ static void test_map_full(void **s)
     assert_int_equal(refbus_nstore_begin(st, 1, &txn), 0);
     for (i = 1; i < 100 && rc == 0; i++) {
         uint8_t k[8];
-        refbus_nstore_u64be(k, i);
+        refbus_put_u64be(k, i);
         rc = refbus_nstore_put(st, txn, REFBUS_T_INBOX, k, 8, big, 64 * 1024);
     }
     assert_int_equal(rc, REFBUS_EMAPFULL);
@@ -280,7 +281,7 @@ static void test_map_full(void **s)
     assert_int_equal(refbus_nstore_count(st, txn, REFBUS_T_INBOX, &n), 0);
     assert_int_equal(n, 0);
     uint8_t k[8];
-    refbus_nstore_u64be(k, 1);
+    refbus_put_u64be(k, 1);
     assert_int_equal(refbus_nstore_put(st, txn, REFBUS_T_INBOX, k, 8, "small", 5), 0);
     assert_int_equal(refbus_nstore_commit(&txn), 0);
     free(big);
