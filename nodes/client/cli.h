@@ -36,5 +36,7 @@ int refbus_node_cli_status(refbus_node_cli *g);
  * session for more than max_down_s, an unproven checkpoint, failed outbox entries), 2 failing
  * (not running, checkpoint alarm, our key not active). */
 int refbus_node_cli_check(refbus_node_cli *g, uint64_t max_down_s);
+/* refbus-node metrics (health.c): the status as Prometheus text; 1 when no daemon answers. */
+int refbus_node_cli_metrics(refbus_node_cli *g);
 
 #endif

@@ -35,6 +35,7 @@ static void usage(FILE *f)
           "  status                           the node's state\n"
           "  check [--max-down SECONDS]       one line; exit 0 healthy, 1 degraded (e.g. no\n"
           "                                   broker session for longer, default 300), 2 failing\n"
+          "  metrics                          the status in Prometheus text format\n"
           "\n"
           "options (each also a key of the [node] section of the config file; -o for others):\n"
           "  -c, --config FILE          config file (default $REFBUS_NODE_CONFIG)\n"
@@ -283,6 +284,8 @@ int main(int argc, char **argv)
         return refbus_node_cli_outbox(&g, na == 2 ? a[1] : NULL, o.after, (unsigned)o.limit);
     if (strcmp(cmd, "status") == 0 && na == 1)
         return refbus_node_cli_status(&g);
+    if (strcmp(cmd, "metrics") == 0 && na == 1)
+        return refbus_node_cli_metrics(&g);
     if (strcmp(cmd, "check") == 0 && na == 1)
         return refbus_node_cli_check(&g, (cmd_specific & 16) ? o.max_down : 300);
     return misuse("unknown command or wrong arguments: \"%s\"", cmd);
