@@ -11,6 +11,7 @@ PKGS=(
   iproute2 procps psmisc jq
   systemd dpkg-dev lintian   # units_test, systemd_test, deb_test (cpack -G DEB, shlibdeps, lintian)
   python3 python3-cryptography python3-zmq python3-argon2 python3-prometheus-client util-linux coreutils bc
+  libhiredis-dev redis-server
 )
 
 missing=()

@@ -3,6 +3,9 @@
 refbus_script_test(demo_test ${CMAKE_CURRENT_SOURCE_DIR}/scenario/demo_test.sh TIMEOUT 300)
 refbus_script_test(netns_test ${CMAKE_CURRENT_SOURCE_DIR}/scenario/netns_test.sh TIMEOUT 300)
 set_tests_properties(netns_test PROPERTIES SKIP_RETURN_CODE 77)
+# The installed programs' command lines: version, help, one-line usage errors, no crash points.
+refbus_script_test(programs_cli_test ${CMAKE_CURRENT_SOURCE_DIR}/scenario/programs_cli_test.sh
+                   TIMEOUT 120)
 # systemd integration (issue 17): sd_notify readiness, watchdog, STATUS, STOPPING and journal
 # priority prefixes, against a fake NOTIFY_SOCKET (python3).
 refbus_script_test(systemd_test ${CMAKE_CURRENT_SOURCE_DIR}/scenario/systemd_test.sh TIMEOUT 120)

@@ -80,7 +80,7 @@ static int judge(const json_t *st, uint64_t max_down_s, uint64_t now, char *why,
 }
 
 /* The daemon's status document (*st, the caller json_decref()s it), or why not. */
-static int fetch_status(refbus_node_cli *g, json_t **st, char *why, size_t why_len)
+static int fetch_status(cli_state *g, json_t **st, char *why, size_t why_len)
 {
     char err[512];
     refbus_node *n = NULL;
@@ -118,7 +118,7 @@ static void gauge(const char *name, const char *help, double v)
     printf("# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
 }
 
-int refbus_node_cli_metrics(refbus_node_cli *g)
+int cli_node_metrics(cli_state *g)
 {
     char why[1024];
     json_t *st = NULL;
@@ -165,7 +165,7 @@ int refbus_node_cli_metrics(refbus_node_cli *g)
     return 0;
 }
 
-int refbus_node_cli_check(refbus_node_cli *g, uint64_t max_down_s)
+int cli_node_check(cli_state *g, uint64_t max_down_s)
 {
     static const char *const names[] = {"OK", "DEGRADED", "FAILED"};
     char why[1024];

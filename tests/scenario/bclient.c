@@ -136,6 +136,8 @@ void net_start_broker(net *n, const char *const *extra)
         /* stdout is the test runner's pipe: do not hold it open */
         if (!freopen("/dev/null", "w", stdout))
             _exit(127);
+        if (n->log_file[0] && !freopen(n->log_file, "a", stderr))
+            _exit(127);
         execv(exe, (char *const *)argv);
         _exit(127);
     }

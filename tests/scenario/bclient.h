@@ -18,6 +18,7 @@ typedef struct net {
     char dir[256];      /* work dir made by net_setup.sh */
     char endpoint[64];  /* tcp://127.0.0.1:PORT */
     char admin[300];
+    char log_file[300]; /* when set, net_start_broker appends the broker's stderr to it */
     pid_t broker;
     refbus_directory *d;
     uint8_t root_pk[32];

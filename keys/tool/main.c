@@ -1,6 +1,7 @@
 /* refbus-keys: the administrators' tool — root key, agency enrolment, rotation, revocation,
- * routing policy, and the signed directory. main() only finds the subcommand in the table
- * below and hands it the rest of the command line. */
+ * routing policy, and the signed directory. main() only takes the options common to every
+ * command, finds the subcommand in the table below and hands it the rest of the command line;
+ * each cmd_<name>.c parses its own options. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,13 +10,10 @@
 
 #include "common/harden.h"
 #include "common/log.h"
-#include "keys/cmd.h"
+#include "keys/tool/cli.h"
 
-#ifndef REFBUS_VERSION
-#define REFBUS_VERSION "0.1.0"
-#endif
-
-static const cmd commands[] = {
+/* One line per subcommand; a new one is an entry here and its cmd_<name>.c. */
+static const cli_cmd commands[] = {
     {"init", cmd_init, "init                 create the root key and the empty directory"},
     {"pubkey", cmd_pubkey, "pubkey               print the root public key (hex)"},
     {"agency", cmd_agency, "agency add ID ...    enrol an agency, write its key bundle"},
@@ -50,7 +48,7 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {COMMON_OPTS, {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
-    cmd_ctx ctx = {0};
+    cli_ctx ctx = {0};
     int c;
     refbus_log_init("refbus-keys", REFBUS_LOG_WARN, 0);
     if (refbus_harden_process() != 0) /* the root key must never land in a core file */
@@ -64,28 +62,24 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (c == 'V') {
-            printf("refbus-keys %s\n", REFBUS_VERSION);
-            return 0;
-        }
-        if (!cmd_common_opt(&ctx, c, "")) {
-            usage(stderr);
-            return EXIT_USAGE;
-        }
+        if (c == 'V')
+            return refbus_cli_version("refbus-keys");
+        if (!cli_common_opt(&ctx, c, ""))
+            return cli_bad_option(NULL, c, argv, opts);
     }
-    if (optind >= argc) {
-        fprintf(stderr, "refbus-keys: no command given\n");
-        usage(stderr);
-        return EXIT_USAGE;
+    if (optind >= argc)
+        return cli_misuse(NULL, "no command given");
+    if (strcmp(argv[optind], "help") == 0) {
+        usage(stdout);
+        return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[optind], commands[i].name) == 0) {
             char **sub = argv + optind;
             int subc = argc - optind;
             optind = 0; /* glibc: restart getopt for the command's own arguments */
+            ctx.cmd = commands[i].name;
             return commands[i].run(&ctx, subc, sub);
         }
-    fprintf(stderr, "refbus-keys: unknown command '%s'\n", argv[optind]);
-    usage(stderr);
-    return EXIT_USAGE;
+    return cli_misuse(NULL, "unknown command '%s'", argv[optind]);
 }

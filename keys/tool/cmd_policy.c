@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "keys/cmd.h"
+#include "keys/tool/cli.h"
 
 static const char policy_usage[] =
     "usage: refbus-keys -d ADMIN_DIR policy allow|deny|remove FROM TO\n"
@@ -11,15 +11,15 @@ static const char policy_usage[] =
     "  One rule per FROM -> TO pair: allow/deny set it, remove deletes it. With no rule that\n"
     "  allows it a referral is refused; any matching deny rule refuses it. Publish with 'sign'.\n";
 
-int cmd_policy(cmd_ctx *ctx, int argc, char **argv)
+int cmd_policy(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {COMMON_OPTS, {NULL, 0, NULL, 0}};
     int c, ex;
     while ((c = getopt_long(argc, argv, COMMON_SHORT, opts, NULL)) != -1)
-        if (!cmd_common_opt(ctx, c, policy_usage))
-            return cmd_misuse(policy_usage, NULL);
+        if (!cli_common_opt(ctx, c, policy_usage))
+            return cli_bad_option("policy", c, argv, opts);
     if (optind != argc - 3)
-        return cmd_misuse(policy_usage, "policy needs an action, FROM and TO");
+        return cli_misuse("policy", "needs an action, FROM and TO");
     const char *verb = argv[optind], *from = argv[optind + 1], *to = argv[optind + 2];
     enum refbus_policy_action action;
     if (strcmp(verb, "allow") == 0)
@@ -29,16 +29,16 @@ int cmd_policy(cmd_ctx *ctx, int argc, char **argv)
     else if (strcmp(verb, "remove") == 0)
         action = REFBUS_POLICY_REMOVE;
     else
-        return cmd_misuse(policy_usage, "policy: expected allow, deny or remove");
+        return cli_misuse("policy", "expected allow, deny or remove");
     refbus_admin *a = NULL;
-    if ((ex = cmd_admin_open(ctx, &a)) != 0)
+    if ((ex = cli_admin_open(ctx, &a)) != 0)
         return ex;
     int rc = refbus_admin_policy(a, from, to, action);
     refbus_admin_close(&a);
     if (rc != 0) {
         char msg[160];
         snprintf(msg, sizeof msg, "policy %s %s %s", verb, from, to);
-        return cmd_fail(msg, rc);
+        return cli_fail(msg, rc);
     }
     printf("policy: %s %s -> %s\n", verb, from, to);
     return fflush(stdout) == 0 ? 0 : 1;

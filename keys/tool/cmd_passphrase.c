@@ -7,7 +7,7 @@
 #include <sodium.h>
 
 #include "common/util.h"
-#include "keys/cmd.h"
+#include "keys/tool/cli.h"
 #include "keys/passphrase.h"
 
 enum { OPT_OUT = OPT_FIRST_LOCAL };
@@ -19,7 +19,7 @@ static const char passphrase_usage[] =
     "  FILE is created with mode 0600 and never replaced; without --out it is printed.\n"
     "  Keep it where the key's holders keep secrets; anyone with it and the key file has the key.\n";
 
-int cmd_passphrase(cmd_ctx *ctx, int argc, char **argv)
+int cmd_passphrase(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
         COMMON_OPTS, {"out", required_argument, NULL, OPT_OUT}, {NULL, 0, NULL, 0}};
@@ -30,13 +30,13 @@ int cmd_passphrase(cmd_ctx *ctx, int argc, char **argv)
     while ((c = getopt_long(argc, argv, COMMON_SHORT, opts, NULL)) != -1) {
         if (c == OPT_OUT)
             out = optarg;
-        else if (!cmd_common_opt(ctx, c, passphrase_usage))
-            return cmd_misuse(passphrase_usage, NULL);
+        else if (!cli_common_opt(ctx, c, passphrase_usage))
+            return cli_bad_option("passphrase", c, argv, opts);
     }
     if (optind != argc)
-        return cmd_misuse(passphrase_usage, "passphrase takes no arguments");
+        return cli_misuse("passphrase", "unexpected argument '%s'", argv[optind]);
     if ((rc = refbus_passphrase_generate(&pass, &len)) != 0)
-        return cmd_fail("passphrase", rc);
+        return cli_fail("passphrase", rc);
     pass[len] = '\n'; /* the buffer holds len + 1 bytes: the NUL becomes the newline */
     if (out) {
         rc = refbus_file_write_atomic(out, pass, len + 1, 0600, 1);
@@ -50,5 +50,5 @@ int cmd_passphrase(cmd_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "refbus-keys: %s exists; a passphrase file is never replaced\n", out);
         return 1;
     }
-    return rc == 0 ? 0 : cmd_fail(out ? out : "standard output", rc);
+    return rc == 0 ? 0 : cli_fail(out ? out : "standard output", rc);
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "keys/cmd.h"
+#include "keys/tool/cli.h"
 
 enum { OPT_SIZE = OPT_FIRST_LOCAL, OPT_ROOT, OPT_REASON };
 
@@ -18,7 +18,7 @@ static const char reanchor_usage[] =
     "  keeps its old checkpoint in its history and clears the alarm. TEXT (1..255 bytes)\n"
     "  says why, for the record. Publish with 'sign'.\n";
 
-int cmd_reanchor(cmd_ctx *ctx, int argc, char **argv)
+int cmd_reanchor(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {COMMON_OPTS,
                                          {"size", required_argument, NULL, OPT_SIZE},
@@ -36,24 +36,24 @@ int cmd_reanchor(cmd_ctx *ctx, int argc, char **argv)
             root_s = optarg;
         else if (c == OPT_REASON)
             reason = optarg;
-        else if (!cmd_common_opt(ctx, c, reanchor_usage))
-            return cmd_misuse(reanchor_usage, NULL);
+        else if (!cli_common_opt(ctx, c, reanchor_usage))
+            return cli_bad_option("reanchor", c, argv, opts);
     }
     if (optind != argc)
-        return cmd_misuse(reanchor_usage, "reanchor takes no arguments besides its options");
+        return cli_misuse("reanchor", "unexpected argument '%s'", argv[optind]);
     if (!size_s || !root_s || !reason)
-        return cmd_misuse(reanchor_usage, "reanchor needs --size, --root and --reason");
-    if (cmd_parse_u64(size_s, UINT64_MAX, &size) != 0 || size == 0)
-        return cmd_misuse(reanchor_usage, "--size: expected a tree size of at least 1");
+        return cli_misuse("reanchor", "needs --size, --root and --reason");
+    if (cli_parse_u64(size_s, UINT64_MAX, &size) != 0 || size == 0)
+        return cli_misuse("reanchor", "--size: expected a tree size of at least 1");
     if (strlen(root_s) != 64 || refbus_unhex(root, 32, root_s) != 0)
-        return cmd_misuse(reanchor_usage, "--root: expected 64 hex digits");
+        return cli_misuse("reanchor", "--root: expected 64 hex digits");
     refbus_admin *a = NULL;
-    if ((ex = cmd_admin_open(ctx, &a)) != 0)
+    if ((ex = cli_admin_open(ctx, &a)) != 0)
         return ex;
     int rc = refbus_admin_reanchor(a, size, root, reason);
     refbus_admin_close(&a);
     if (rc != 0)
-        return cmd_fail("reanchor", rc);
+        return cli_fail("reanchor", rc);
     printf("reanchor: nodes will take checkpoint size %llu root %s as their anchor once this is "
            "signed and published\n",
            (unsigned long long)size, root_s);
