@@ -32,6 +32,8 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "proto/frames.h"
+
 #define N_SIGN 3
 #define N_VERIFY 5
 #define N_X25519 3
@@ -154,15 +156,14 @@ static void *echo_main(void *p)
 {
     curve_ctx *c = p;
     for (;;) {
-        zmq_msg_t id, body;
-        zmq_msg_init(&id);
-        zmq_msg_init(&body);
-        if (zmq_msg_recv(&id, c->srv, 0) < 0 || zmq_msg_recv(&body, c->srv, 0) < 0 ||
-            zmq_msg_send(&id, c->srv, ZMQ_SNDMORE) < 0 || zmq_msg_send(&body, c->srv, 0) < 0) {
-            zmq_msg_close(&id);
-            zmq_msg_close(&body);
+        refbus_frames fs; /* routing id and body, sent back as they came */
+        int rc = refbus_frames_recv(&fs, c->srv, 0, 2, SIZE_MAX, 0);
+        if (rc == 0 && fs.n == 2 && (zmq_msg_send(&fs.part[0], c->srv, ZMQ_SNDMORE) < 0 ||
+                                     zmq_msg_send(&fs.part[1], c->srv, 0) < 0))
+            rc = REFBUS_ETRANSPORT;
+        refbus_frames_close(&fs); /* what was sent is empty now */
+        if (rc == REFBUS_ETRANSPORT || rc == REFBUS_EAGAIN)
             return NULL; /* the context was shut down */
-        }
     }
 }
 

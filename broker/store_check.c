@@ -344,7 +344,7 @@ static int check_queue(check *c)
         mdb_cursor_close(cur);
     if (rc == 0 && mrc != MDB_NOTFOUND)
         rc = refbus_bstore_err(mrc);
-    if (rc == 0)
+    if (rc == 0 && c->n_qseq) /* qsort wants a non-NULL base even for none */
         qsort(c->qseq, c->n_qseq, sizeof *c->qseq, cmp_u64);
     return rc ? rc : apply(c);
 }

@@ -14,10 +14,11 @@
 #include "audit/checkpoint.h"
 #include "keys/directory.h"
 #include "keys/keystore.h"
-#include "nodes/daemon/bmsg.h"
 #include "nodes/daemon/config.h"
 #include "nodes/store/records.h"
 #include "nodes/store/store.h"
+#include "proto/receipt.h"
+#include "proto/wire_body.h"
 #include "proto/wire.h"
 
 enum node_state { NODE_DOWN = 0, NODE_CONNECTING, NODE_HELLO, NODE_READY };
@@ -93,7 +94,7 @@ typedef struct nd_daemon {
     uint64_t down_since_ms; /* wall clock: not served by the broker since (0: served; daemon.c) */
     int down_warned;        /* the "no session for long" warning was logged (daemon.c) */
     int hello_pending;
-    nd_bmsg_welcome welcome;
+    refbus_wire_welcome welcome;
     node_inflight *fl;
     size_t n_fl, cap_fl;
     uint64_t pump_from; /* next outbox seq to consider on this session */
