@@ -240,8 +240,7 @@ void broker_admin_handle(refbus_broker *b)
     } else if (n == 1 && cl == 7 && memcmp(cmd, "metrics", 7) == 0) {
         /* the Prometheus text itself, not JSON (a scraper or `refbus-broker metrics` reads it) */
         char *text = broker_metrics_text(b);
-        for (int i = 0; i < n && i < 2; i++)
-            zmq_msg_close(&f[i]);
+        refbus_frames_close(&fs);
         if (text) {
             zmq_send(b->admin, text, strlen(text), ZMQ_DONTWAIT);
             free(text);
