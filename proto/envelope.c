@@ -130,7 +130,7 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
     int rc = REFBUS_EINVAL;
     uint8_t msg_id[16], eph_pk[32], nonce[24], commit[32], sig[64];
     uint8_t *k = NULL; /* K, payload key, e_sk, shared, wrap key: sodium_malloc'd, 5 x 32 */
-    uint8_t *padded = NULL, *ct = NULL, *hdr_buf = NULL, *m = NULL, *envbuf = NULL;
+    uint8_t *padded = NULL, *ct = NULL, *hdr_buf = NULL, *m = NULL;
     uint8_t *st_bufs[REFBUS_MAX_RECIPIENTS] = {0};
     ProtobufCBinaryData st_bin[REFBUS_MAX_RECIPIENTS];
     size_t hdr_len = 0, m_len = 0, n = 0;
@@ -205,13 +205,9 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
         st.epoch = r->epoch;
         st.wrapped_key.data = wrapped;
         st.wrapped_key.len = sizeof wrapped;
-        size_t sl = refbus__v1__recipient_stanza__get_packed_size(&st);
-        st_bufs[i] = malloc(sl);
-        if (!st_bufs[i]) {
-            rc = REFBUS_ENOMEM;
+        size_t sl = 0;
+        if ((rc = refbus_pb_pack(&st_bufs[i], &sl, &st.base)) != 0)
             goto out;
-        }
-        refbus__v1__recipient_stanza__pack(&st, st_bufs[i]);
         st_bin[i].data = st_bufs[i];
         st_bin[i].len = sl;
     }
@@ -237,13 +233,8 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
         h.nonce = (ProtobufCBinaryData){24, nonce};
         h.ephemeral_pk = (ProtobufCBinaryData){32, eph_pk};
         h.key_commitment = (ProtobufCBinaryData){32, commit};
-        hdr_len = refbus__v1__envelope_header__get_packed_size(&h);
-        hdr_buf = malloc(hdr_len);
-        if (!hdr_buf) {
-            rc = REFBUS_ENOMEM;
+        if ((rc = refbus_pb_pack(&hdr_buf, &hdr_len, &h.base)) != 0)
             goto out;
-        }
-        refbus__v1__envelope_header__pack(&h, hdr_buf);
     }
 
     /* Payload: u32le(len) || payload || zeros, to the bucket; header bytes as AD. */
@@ -272,16 +263,8 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
         e.stanzas = st_bin;
         e.ciphertext = cb;
         e.signature = (ProtobufCBinaryData){64, sig};
-        size_t el = refbus__v1__envelope__get_packed_size(&e);
-        envbuf = malloc(el);
-        if (!envbuf) {
-            rc = REFBUS_ENOMEM;
+        if ((rc = refbus_pb_pack(out, out_len, &e.base)) != 0)
             goto out;
-        }
-        refbus__v1__envelope__pack(&e, envbuf);
-        *out = envbuf;
-        *out_len = el;
-        envbuf = NULL;
     }
     rc = 0;
 out:
@@ -293,7 +276,6 @@ out:
     free(ct);
     free(hdr_buf);
     free(m);
-    free(envbuf);
     for (size_t i = 0; i < REFBUS_MAX_RECIPIENTS; i++)
         free(st_bufs[i]);
     return rc;

@@ -58,26 +58,16 @@ int refbus_receipt_sign(uint8_t **out, size_t *out_len, const refbus_receipt *r,
     b.audit_index = r->audit_index;
     b.signer = (char *)r->signer;
     b.signer_epoch = r->signer_epoch;
-    size_t blen = refbus__v1__receipt_body__get_packed_size(&b);
-    body = malloc(blen);
-    if (!body)
-        return REFBUS_ENOMEM;
-    refbus__v1__receipt_body__pack(&b, body);
+    size_t blen = 0;
+    if ((rc = refbus_pb_pack(&body, &blen, &b.base)) != 0)
+        return rc;
     if ((rc = sign_input(&m, &mlen, body, blen)) != 0)
         goto out;
     crypto_sign_detached(sig, NULL, m, mlen, sign_sk);
     Refbus__V1__SignedReceipt s = REFBUS__V1__SIGNED_RECEIPT__INIT;
     s.body = (ProtobufCBinaryData){blen, body};
     s.signature = (ProtobufCBinaryData){64, sig};
-    size_t slen = refbus__v1__signed_receipt__get_packed_size(&s);
-    *out = malloc(slen);
-    if (!*out) {
-        rc = REFBUS_ENOMEM;
-        goto out;
-    }
-    refbus__v1__signed_receipt__pack(&s, *out);
-    *out_len = slen;
-    rc = 0;
+    rc = refbus_pb_pack(out, out_len, &s.base);
 out:
     free(body);
     free(m);

@@ -21,7 +21,7 @@
 #include "bclient.h"
 #include "common/util.h"
 #include "proto/receipt.h"
-#include "wire.pb-c.h"
+#include "proto/wire_body.h"
 
 /* The pristine store (seq: what): 1 cac->police "one", 2 ngo->police "two", 3 cac->police and
  * welfare "three", 4 ngo->welfare "four", 5 cac->ngo "five" (delivered: its envelope is gone,
@@ -166,24 +166,18 @@ static void expect_notices(bclient *c, int delivered)
     int got_delivered = !delivered, got_expired = 0;
     while (!got_delivered || !got_expired) {
         assert_int_equal(bclient_expect(c, REFBUS_CMD_RECEIPT, &m, 10000), 0);
-        Refbus__V1__Notice *nt = refbus__v1__notice__unpack(NULL, m.body_len, m.body);
-        assert_non_null(nt);
+        refbus_wire_notice nt;
+        assert_int_equal(refbus_wire_notice_decode(&nt, m.body, m.body_len), 0);
         refbus_receipt r;
-        assert_int_equal(refbus_receipt_parse(&r, nt->receipt.data, nt->receipt.len), 0);
+        assert_int_equal(refbus_receipt_parse(&r, nt.receipt, nt.receipt_len), 0);
         if (r.type == REFBUS_RECEIPT_DELIVERED && strcmp(r.recipient, "ngo.hots") == 0)
             got_delivered = 1;
         else if (r.type == REFBUS_RECEIPT_EXPIRED && strcmp(r.recipient, "police.ticac") == 0)
             got_expired = 1;
         else
             fail_msg("unexpected notice of type %d for %s", (int)r.type, r.recipient);
-        uint64_t seq = nt->seq;
-        Refbus__V1__NoticeAck ack = REFBUS__V1__NOTICE_ACK__INIT;
-        ack.n_seq = 1;
-        ack.seq = &seq;
-        uint8_t ab[32];
-        size_t al = refbus__v1__notice_ack__pack(&ack, ab);
-        assert_int_equal(bclient_send(c, REFBUS_CMD_RECEIPT_ACK, ab, al), 0);
-        refbus__v1__notice__free_unpacked(nt, NULL);
+        assert_int_equal(bclient_ack(c, nt.seq), 0);
+        refbus_wire_notice_clear(&nt);
         refbus_wire_msg_clear(&m);
     }
 }
