@@ -202,6 +202,8 @@ static json_t *referral_json(const Refbus__V1__Referral *r)
             json_object_set_new(aj, "size", json_integer((json_int_t)at->size));
             set_str(aj, "media_type", at->media_type);
             set_str(aj, "name", at->name);
+            set_hex(aj, "file_id", &at->file_id);
+            set_hex(aj, "file_key", &at->file_key);
             json_array_append_new(a, aj);
         }
         json_object_set_new(o, "attachments", a);
