@@ -8,7 +8,7 @@
 
 #include <sodium.h>
 
-#include "proto/file.h"
+#include "proto/sfile.h"
 
 #ifndef REFBUS_FILE_BIG_MIB
 #define REFBUS_FILE_BIG_MIB 256
@@ -45,7 +45,7 @@ int main(void)
     static const char marker[] = "REFBUS-MARKER-forensic-interview";
     uint8_t key[32], id[32];
     uint64_t bad;
-    refbus_file *f = NULL;
+    refbus_sfile *f = NULL;
     if (sodium_init() < 0)
         return 1;
     int in = tmpfd(), out = tmpfd(), got = tmpfd();
@@ -56,19 +56,19 @@ int main(void)
     for (size_t k = 0; k < 3; k++)
         if (pwrite(in, marker, sizeof marker, (off_t)at[k]) != (ssize_t)sizeof marker)
             FAIL("pwrite");
-    int rc = refbus_file_seal(id, key, out, in);
+    int rc = refbus_sfile_seal(id, key, out, in);
     if (rc)
         FAIL("seal: %s", refbus_strerror(rc));
-    if ((uint64_t)lseek(out, 0, SEEK_END) != refbus_file_sealed_size(size))
+    if ((uint64_t)lseek(out, 0, SEEK_END) != refbus_sfile_sealed_size(size))
         FAIL("sealed size");
-    if ((rc = refbus_file_open(&f, out, id, key)) || (rc = refbus_file_verify(f, &bad)))
+    if ((rc = refbus_sfile_open(&f, out, id, key)) || (rc = refbus_sfile_verify(f, &bad)))
         FAIL("verify: %s", refbus_strerror(rc));
-    if ((rc = refbus_file_read(f, at[1], sizeof marker, got, &bad)))
+    if ((rc = refbus_sfile_read(f, at[1], sizeof marker, got, &bad)))
         FAIL("read: %s", refbus_strerror(rc));
     char back[sizeof marker];
     if (pread(got, back, sizeof back, 0) != (ssize_t)sizeof back || memcmp(back, marker, sizeof back))
         FAIL("the middle of the file did not come back");
-    refbus_file_close(&f);
+    refbus_sfile_close(&f);
     long hwm = vm_hwm_kib();
     printf("file_big_test: %llu MiB sealed, verified and read; VmHWM %ld KiB (bound %d KiB)\n",
            (unsigned long long)(size >> 20), hwm, BOUND_KIB);

@@ -1,4 +1,4 @@
-/* Sealed files (proto/file.c, docs/PROTOCOL.md §2.11): the known answers of
+/* Sealed files (proto/sfile.c, docs/PROTOCOL.md §2.11): the known answers of
  * tests/vectors/file-v1.json, then every forgery the format must refuse, each naming its chunk:
  * a changed byte in every chunk, reordered, dropped, duplicated, truncated, a chunk or leaf from
  * another file, a forged last-chunk flag, a wrong size, key or id; and byte ranges. */
@@ -15,11 +15,11 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "proto/file.h"
+#include "proto/sfile.h"
 #include "testutil.h"
 
-#define C REFBUS_FILE_CHUNK
-#define SC (REFBUS_FILE_CHUNK + REFBUS_FILE_TAG)
+#define C REFBUS_SFILE_CHUNK
+#define SC (REFBUS_SFILE_CHUNK + REFBUS_SFILE_TAG)
 
 static int tmpfd(void)
 {
@@ -73,9 +73,9 @@ static uint8_t *seal_bytes(const uint8_t *pt, size_t len, const uint8_t key[32],
                            size_t *slen)
 {
     int in = fd_with(pt, len), out = tmpfd();
-    assert_int_equal(refbus_file_seal_key(id, key, out, in), 0);
+    assert_int_equal(refbus_sfile_seal_key(id, key, out, in), 0);
     uint8_t *s = fd_bytes(out, slen);
-    assert_int_equal(*slen, refbus_file_sealed_size(len));
+    assert_int_equal(*slen, refbus_sfile_sealed_size(len));
     close(in);
     close(out);
     return s;
@@ -86,12 +86,12 @@ static int verify_bytes(const uint8_t *s, size_t slen, const uint8_t id[32], con
                         uint64_t *bad)
 {
     int fd = fd_with(s, slen);
-    refbus_file *f = NULL;
-    *bad = REFBUS_FILE_NO_CHUNK;
-    int rc = refbus_file_open(&f, fd, id, key);
+    refbus_sfile *f = NULL;
+    *bad = REFBUS_SFILE_NO_CHUNK;
+    int rc = refbus_sfile_open(&f, fd, id, key);
     if (rc == 0) {
-        rc = refbus_file_verify(f, bad);
-        refbus_file_close(&f);
+        rc = refbus_sfile_verify(f, bad);
+        refbus_sfile_close(&f);
     }
     close(fd);
     return rc;
@@ -110,7 +110,7 @@ static void check_vector(const json_t *v)
         pattern(pt, size);
     unhex(key, 32, json_string_value(json_object_get(v, "key")));
     uint8_t *s = seal_bytes(pt, size, key, id, &slen);
-    uint64_t n = refbus_file_chunks(size);
+    uint64_t n = refbus_sfile_chunks(size);
     assert_int_equal(n, json_integer_value(json_object_get(e, "chunks")));
     assert_int_equal(slen, json_integer_value(json_object_get(e, "sealed_size")));
     assert_hex(id, 32, json_string_value(json_object_get(e, "id")));
@@ -120,50 +120,50 @@ static void check_vector(const json_t *v)
     if (json_object_get(e, "sealed_hex"))
         assert_hex(s, slen, json_string_value(json_object_get(e, "sealed_hex")));
     for (uint64_t i = 0; i < n; i++)
-        assert_hex(s + REFBUS_FILE_HEADER + 32 * i, 32,
+        assert_hex(s + REFBUS_SFILE_HEADER + 32 * i, 32,
                    json_string_value(json_array_get(json_object_get(e, "leaves"), i)));
 
     int fd = fd_with(s, slen);
-    refbus_file *f = NULL;
+    refbus_sfile *f = NULL;
     uint64_t bad;
-    assert_int_equal(refbus_file_open(&f, fd, id, key), 0);
-    assert_int_equal(refbus_file_size(f), size);
-    assert_int_equal(refbus_file_verify(f, &bad), 0);
-    assert_true(bad == REFBUS_FILE_NO_CHUNK);
+    assert_int_equal(refbus_sfile_open(&f, fd, id, key), 0);
+    assert_int_equal(refbus_sfile_size(f), size);
+    assert_int_equal(refbus_sfile_verify(f, &bad), 0);
+    assert_true(bad == REFBUS_SFILE_NO_CHUNK);
     for (uint64_t i = 0; i < n; i++) {
-        uint8_t path[REFBUS_FILE_MAX_DEPTH][32], *pt2 = malloc(C);
+        uint8_t path[REFBUS_SFILE_MAX_DEPTH][32], *pt2 = malloc(C);
         unsigned depth;
         size_t plen;
         char key_i[24];
-        assert_int_equal(refbus_file_path(f, i, path, &depth), 0);
+        assert_int_equal(refbus_sfile_path(f, i, path, &depth), 0);
         snprintf(key_i, sizeof key_i, "%llu", (unsigned long long)i);
         const json_t *jp = json_object_get(json_object_get(e, "paths"), key_i);
         assert_int_equal(depth, json_array_size(jp));
         for (unsigned k = 0; k < depth; k++)
             assert_hex(path[k], 32, json_string_value(json_array_get(jp, k)));
         /* the chunk alone, with its path: what the wire will carry */
-        const uint8_t *c = s + REFBUS_FILE_HEADER + 32 * n + i * SC;
-        size_t clen = (i + 1 == n ? size - i * C : C) + REFBUS_FILE_TAG;
-        assert_int_equal(refbus_file_chunk_check(id, size, i, c, clen,
+        const uint8_t *c = s + REFBUS_SFILE_HEADER + 32 * n + i * SC;
+        size_t clen = (i + 1 == n ? size - i * C : C) + REFBUS_SFILE_TAG;
+        assert_int_equal(refbus_sfile_chunk_check(id, size, i, c, clen,
                                                  (const uint8_t(*)[32])path, depth), 0);
-        assert_int_equal(refbus_file_chunk_open(pt2, &plen, key, size, i, c, clen), 0);
+        assert_int_equal(refbus_sfile_chunk_open(pt2, &plen, key, size, i, c, clen), 0);
         assert_memory_equal(pt2, pt + i * C, plen);
         if (n > 1) /* the same chunk claimed at another index */
-            assert_int_equal(refbus_file_chunk_check(id, size, (i + 1) % n, c, clen,
+            assert_int_equal(refbus_sfile_chunk_check(id, size, (i + 1) % n, c, clen,
                                                      (const uint8_t(*)[32])path, depth),
                              REFBUS_EFILECHUNK);
         free(pt2);
     }
     /* the whole file back */
     int out = tmpfd();
-    assert_int_equal(refbus_file_read(f, 0, size, out, &bad), 0);
+    assert_int_equal(refbus_sfile_read(f, 0, size, out, &bad), 0);
     size_t olen;
     uint8_t *o = fd_bytes(out, &olen);
     assert_int_equal(olen, size);
     assert_memory_equal(o, pt, size);
     free(o);
     close(out);
-    refbus_file_close(&f);
+    refbus_sfile_close(&f);
     assert_null(f);
     close(fd);
     free(s);
@@ -202,7 +202,7 @@ static void fx_make(fx *x, uint8_t seed)
     randombytes_buf(x->pt, x->size);
     memset(x->key, seed, 32);
     x->s = seal_bytes(x->pt, x->size, x->key, x->id, &x->slen);
-    x->n = refbus_file_chunks(x->size);
+    x->n = refbus_sfile_chunks(x->size);
 }
 
 static void fx_free(fx *x)
@@ -213,7 +213,7 @@ static void fx_free(fx *x)
 
 static uint8_t *chunk_at(fx *x, uint8_t *s, uint64_t i)
 {
-    return s + REFBUS_FILE_HEADER + 32 * x->n + i * SC;
+    return s + REFBUS_SFILE_HEADER + 32 * x->n + i * SC;
 }
 
 static void expect(const uint8_t *s, size_t slen, fx *x, const uint8_t *key, int want,
@@ -231,7 +231,7 @@ static void test_tamper_every_chunk(void **st)
     fx_make(&x, 1);
     uint8_t *t = malloc(x.slen);
     for (uint64_t i = 0; i < x.n; i++) {
-        size_t clen = (i + 1 == x.n ? 1000 : C) + REFBUS_FILE_TAG;
+        size_t clen = (i + 1 == x.n ? 1000 : C) + REFBUS_SFILE_TAG;
         size_t where[] = {0, clen / 2, clen - 1}; /* first byte, middle, the tag */
         for (size_t w = 0; w < 3; w++) {
             memcpy(t, x.s, x.slen);
@@ -240,7 +240,7 @@ static void test_tamper_every_chunk(void **st)
             expect(t, x.slen, &x, NULL, REFBUS_EFILECHUNK, i); /* the broker sees it too */
         }
     }
-    expect(x.s, x.slen, &x, x.key, 0, REFBUS_FILE_NO_CHUNK);
+    expect(x.s, x.slen, &x, x.key, 0, REFBUS_SFILE_NO_CHUNK);
     free(t);
     fx_free(&x);
 }
@@ -268,7 +268,7 @@ static void test_reorder_drop_duplicate(void **st)
     memcpy(t, x.s, (size_t)(chunk_at(&x, x.s, 2) - x.s));
     memcpy(chunk_at(&x, t, 2), chunk_at(&x, x.s, 1), SC);
     memcpy(chunk_at(&x, t, 3), chunk_at(&x, x.s, 2), x.slen - (size_t)(chunk_at(&x, x.s, 2) - x.s));
-    expect(t, x.slen + SC, &x, x.key, REFBUS_EFILEFORMAT, REFBUS_FILE_NO_CHUNK);
+    expect(t, x.slen + SC, &x, x.key, REFBUS_EFILEFORMAT, REFBUS_SFILE_NO_CHUNK);
     free(t);
     fx_free(&x);
 }
@@ -287,20 +287,20 @@ static void test_truncated(void **st)
     }
     /* a partial file still serves the chunks it has (resume, play from the start) */
     int fd = fd_with(x.s, (size_t)(chunk_at(&x, x.s, 2) - x.s));
-    refbus_file *f = NULL;
+    refbus_sfile *f = NULL;
     uint8_t *pt = malloc(C);
     size_t plen;
-    assert_int_equal(refbus_file_open(&f, fd, x.id, x.key), 0);
-    assert_int_equal(refbus_file_chunk(f, 1, pt, &plen), 0);
+    assert_int_equal(refbus_sfile_open(&f, fd, x.id, x.key), 0);
+    assert_int_equal(refbus_sfile_chunk(f, 1, pt, &plen), 0);
     assert_memory_equal(pt, x.pt + C, C);
-    assert_int_equal(refbus_file_chunk(f, 2, pt, &plen), REFBUS_EFILEINCOMPLETE);
-    refbus_file_close(&f);
+    assert_int_equal(refbus_sfile_chunk(f, 2, pt, &plen), REFBUS_EFILEINCOMPLETE);
+    refbus_sfile_close(&f);
     close(fd);
     free(pt);
     /* cut in the leaves or the header: the file cannot even be named */
-    expect(x.s, REFBUS_FILE_HEADER + 40, &x, x.key, REFBUS_EFILEFORMAT, REFBUS_FILE_NO_CHUNK);
-    expect(x.s, 20, &x, x.key, REFBUS_EFILEFORMAT, REFBUS_FILE_NO_CHUNK);
-    expect(x.s, 0, &x, x.key, REFBUS_EFILEFORMAT, REFBUS_FILE_NO_CHUNK);
+    expect(x.s, REFBUS_SFILE_HEADER + 40, &x, x.key, REFBUS_EFILEFORMAT, REFBUS_SFILE_NO_CHUNK);
+    expect(x.s, 20, &x, x.key, REFBUS_EFILEFORMAT, REFBUS_SFILE_NO_CHUNK);
+    expect(x.s, 0, &x, x.key, REFBUS_EFILEFORMAT, REFBUS_SFILE_NO_CHUNK);
     fx_free(&x);
 }
 
@@ -316,20 +316,20 @@ static void test_two_files(void **st)
     memcpy(chunk_at(&a, t, 1), chunk_at(&b, b.s, 1), SC);
     expect(t, a.slen, &a, a.key, REFBUS_EFILECHUNK, 1);
     /* and its leaf with it: the leaves no longer make a's id */
-    memcpy(t + REFBUS_FILE_HEADER + 32, b.s + REFBUS_FILE_HEADER + 32, 32);
-    expect(t, a.slen, &a, a.key, REFBUS_EFILEID, REFBUS_FILE_NO_CHUNK);
+    memcpy(t + REFBUS_SFILE_HEADER + 32, b.s + REFBUS_SFILE_HEADER + 32, 32);
+    expect(t, a.slen, &a, a.key, REFBUS_EFILEID, REFBUS_SFILE_NO_CHUNK);
     /* all of b presented as a: the header's id is not a's */
-    expect(b.s, b.slen, &a, a.key, REFBUS_EFILEID, REFBUS_FILE_NO_CHUNK);
+    expect(b.s, b.slen, &a, a.key, REFBUS_EFILEID, REFBUS_SFILE_NO_CHUNK);
     /* a's bytes under b's key: every chunk is a's, none opens */
     expect(a.s, a.slen, &a, b.key, REFBUS_EFILECHUNK, 0);
     /* bad magic; bytes after the last chunk */
     memcpy(t, a.s, a.slen);
     t[0] ^= 1;
-    expect(t, a.slen, &a, a.key, REFBUS_EFILEFORMAT, REFBUS_FILE_NO_CHUNK);
+    expect(t, a.slen, &a, a.key, REFBUS_EFILEFORMAT, REFBUS_SFILE_NO_CHUNK);
     uint8_t *longer = malloc(a.slen + 1);
     memcpy(longer, a.s, a.slen);
     longer[a.slen] = 0;
-    expect(longer, a.slen + 1, &a, a.key, REFBUS_EFILEFORMAT, REFBUS_FILE_NO_CHUNK);
+    expect(longer, a.slen + 1, &a, a.key, REFBUS_EFILEFORMAT, REFBUS_SFILE_NO_CHUNK);
     free(longer);
     free(t);
     fx_free(&a);
@@ -350,7 +350,7 @@ static void bhash(uint8_t out[32], uint8_t prefix, const uint8_t *a, size_t alen
 /* A malicious sealer (it has the key) marks chunk 0 of two as the last one, so that a reader
  * that trusted the flag would stop there; it builds leaves and id to match, so only the AEAD,
  * whose nonce the reader derives from the index and the size, can catch it. Built here from
- * the specification, independently of proto/file.c. */
+ * the specification, independently of proto/sfile.c. */
 static void test_forged_last_flag(void **st)
 {
     (void)st;
@@ -380,7 +380,7 @@ static void test_forged_last_flag(void **st)
     crypto_generichash_update(&hs, szb, 8);
     crypto_generichash_update(&hs, root, 32);
     crypto_generichash_final(&hs, id, 32);
-    size_t slen = (size_t)refbus_file_sealed_size(size);
+    size_t slen = (size_t)refbus_sfile_sealed_size(size);
     uint8_t *s = malloc(slen), *p = s;
     memcpy(p, "refbusF1", 8);
     memcpy(p + 8, szb, 8);
@@ -392,12 +392,22 @@ static void test_forged_last_flag(void **st)
     memcpy(p + C + 16, c[1], 26);
     fx x = {.n = 2};
     memcpy(x.id, id, 32);
-    expect(s, slen, &x, NULL, 0, REFBUS_FILE_NO_CHUNK); /* the ciphertext is what it claims */
+    expect(s, slen, &x, NULL, 0, REFBUS_SFILE_NO_CHUNK); /* the ciphertext is what it claims */
     expect(s, slen, &x, key, REFBUS_EFILECHUNK, 0);    /* but chunk 0 is not the last */
-    /* and the first chunk alone, passed off as a whole file of C bytes, does not open */
+    /* while the true last chunk opens: the reader derives the flag, it does not ignore it */
+    int fd = fd_with(s, slen);
+    refbus_sfile *f = NULL;
     uint8_t *o = malloc(C);
     size_t olen;
-    assert_int_equal(refbus_file_chunk_open(o, &olen, key, C, 0, c[0], C + 16), REFBUS_EFILECHUNK);
+    assert_int_equal(refbus_sfile_open(&f, fd, id, key), 0);
+    assert_int_equal(refbus_sfile_chunk(f, 1, o, &olen), 0);
+    assert_int_equal(olen, 10);
+    assert_memory_equal(o, pt + C, 10);
+    assert_int_equal(refbus_sfile_chunk(f, 0, o, &olen), REFBUS_EFILECHUNK);
+    refbus_sfile_close(&f);
+    close(fd);
+    /* and the first chunk alone, passed off as a whole file of C bytes, does not open */
+    assert_int_equal(refbus_sfile_chunk_open(o, &olen, key, C, 0, c[0], C + 16), REFBUS_EFILECHUNK);
     free(o);
     free(s);
     free(c[0]);
@@ -411,54 +421,54 @@ static void test_ranges_and_limits(void **st)
     fx x;
     fx_make(&x, 6);
     int fd = fd_with(x.s, x.slen);
-    refbus_file *f = NULL;
+    refbus_sfile *f = NULL;
     uint64_t bad;
-    assert_int_equal(refbus_file_open(&f, fd, x.id, x.key), 0);
+    assert_int_equal(refbus_sfile_open(&f, fd, x.id, x.key), 0);
     const uint64_t r[][2] = {{0, 1}, {C - 1, 2}, {C, C}, {5, 3 * C}, {3 * C + 999, 1},
                              {x.size, 0}, {100, x.size - 100}};
     for (size_t k = 0; k < sizeof r / sizeof r[0]; k++) {
         int out = tmpfd();
         size_t olen;
-        assert_int_equal(refbus_file_read(f, r[k][0], r[k][1], out, &bad), 0);
+        assert_int_equal(refbus_sfile_read(f, r[k][0], r[k][1], out, &bad), 0);
         uint8_t *o = fd_bytes(out, &olen);
         assert_int_equal(olen, r[k][1]);
         assert_memory_equal(o, x.pt + r[k][0], olen);
         free(o);
         close(out);
     }
-    assert_int_equal(refbus_file_read(f, x.size, 1, 1, &bad), REFBUS_EINVAL);
-    assert_int_equal(refbus_file_read(f, 1, UINT64_MAX, 1, &bad), REFBUS_EINVAL);
-    uint8_t path[REFBUS_FILE_MAX_DEPTH][32];
+    assert_int_equal(refbus_sfile_read(f, x.size, 1, 1, &bad), REFBUS_EINVAL);
+    assert_int_equal(refbus_sfile_read(f, 1, UINT64_MAX, 1, &bad), REFBUS_EINVAL);
+    uint8_t path[REFBUS_SFILE_MAX_DEPTH][32];
     unsigned depth;
-    assert_int_equal(refbus_file_path(f, x.n, path, &depth), REFBUS_EINVAL);
-    refbus_file_close(&f);
-    refbus_file_close(&f); /* NULL is fine */
+    assert_int_equal(refbus_sfile_path(f, x.n, path, &depth), REFBUS_EINVAL);
+    refbus_sfile_close(&f);
+    refbus_sfile_close(&f); /* NULL is fine */
     /* no key: verify only, no reading */
-    assert_int_equal(refbus_file_open(&f, fd, x.id, NULL), 0);
-    assert_int_equal(refbus_file_verify(f, &bad), 0);
-    assert_int_equal(refbus_file_read(f, 0, 1, 1, &bad), REFBUS_EINVAL);
-    refbus_file_close(&f);
+    assert_int_equal(refbus_sfile_open(&f, fd, x.id, NULL), 0);
+    assert_int_equal(refbus_sfile_verify(f, &bad), 0);
+    assert_int_equal(refbus_sfile_read(f, 0, 1, 1, &bad), REFBUS_EINVAL);
+    refbus_sfile_close(&f);
     close(fd);
     /* a chunk check with a path too long, a wrong size, an index past the end */
     const uint8_t *c0 = chunk_at(&x, x.s, 0);
-    assert_int_equal(refbus_file_chunk_check(x.id, x.size, 0, c0, SC, path, 25), REFBUS_EFILECHUNK);
-    assert_int_equal(refbus_file_chunk_check(x.id, x.size, 9, c0, SC, path, 2), REFBUS_EFILECHUNK);
-    assert_int_equal(refbus_file_chunk_check(x.id, REFBUS_FILE_MAX_SIZE + 1, 0, c0, SC, path, 2),
+    assert_int_equal(refbus_sfile_chunk_check(x.id, x.size, 0, c0, SC, path, 25), REFBUS_EFILECHUNK);
+    assert_int_equal(refbus_sfile_chunk_check(x.id, x.size, 9, c0, SC, path, 2), REFBUS_EFILECHUNK);
+    assert_int_equal(refbus_sfile_chunk_check(x.id, REFBUS_SFILE_MAX_SIZE + 1, 0, c0, SC, path, 2),
                      REFBUS_EFILECHUNK);
     /* sealing something that is not a regular file */
     int p[2];
     uint8_t key[32], id[32];
     assert_int_equal(pipe(p), 0);
     int out = tmpfd();
-    assert_int_equal(refbus_file_seal(id, key, out, p[0]), REFBUS_EINVAL);
+    assert_int_equal(refbus_sfile_seal(id, key, out, p[0]), REFBUS_EINVAL);
     close(p[0]);
     close(p[1]);
     close(out);
     /* a fresh key every time: the same bytes seal to two different ids */
     uint8_t k1[32], k2[32], id1[32], id2[32];
     int in = fd_with(x.pt, 100), o1 = tmpfd(), o2 = tmpfd();
-    assert_int_equal(refbus_file_seal(id1, k1, o1, in), 0);
-    assert_int_equal(refbus_file_seal(id2, k2, o2, in), 0);
+    assert_int_equal(refbus_sfile_seal(id1, k1, o1, in), 0);
+    assert_int_equal(refbus_sfile_seal(id2, k2, o2, in), 0);
     assert_memory_not_equal(k1, k2, 32);
     assert_memory_not_equal(id1, id2, 32);
     close(in);

@@ -2,7 +2,7 @@
  * last flag, the file size in the AD), the file id (BLAKE2b Merkle root, RFC 6962 shape) and the
  * sealed-file container. Streaming throughout: one chunk buffer and a 64-entry hash stack, so a
  * multi-gigabyte recording costs the same memory as a photo. */
-#include "proto/file.h"
+#include "proto/sfile.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -15,10 +15,10 @@
 #define DOM_CHUNK "refbus/v1/file-chunk"
 #define DOM_ID "refbus/v1/file-id"
 static const uint8_t MAGIC[8] = {'r', 'e', 'f', 'b', 'u', 's', 'F', '1'};
-#define SEALED_CHUNK (REFBUS_FILE_CHUNK + REFBUS_FILE_TAG)
+#define SEALED_CHUNK (REFBUS_SFILE_CHUNK + REFBUS_SFILE_TAG)
 #define LEAF_BLOCK 128 /* leaves per read when streaming the leaf list (4 KiB) */
 
-struct refbus_file {
+struct refbus_sfile {
     int fd;
     uint64_t size, n, flen;
     uint8_t id[32];
@@ -106,22 +106,22 @@ static void file_id(uint8_t id[32], uint64_t size, const uint8_t root[32])
     crypto_generichash_final(&st, id, 32);
 }
 
-uint64_t refbus_file_chunks(uint64_t size)
+uint64_t refbus_sfile_chunks(uint64_t size)
 {
-    return size == 0 ? 1 : (size - 1) / REFBUS_FILE_CHUNK + 1;
+    return size == 0 ? 1 : (size - 1) / REFBUS_SFILE_CHUNK + 1;
 }
 
-uint64_t refbus_file_sealed_size(uint64_t size)
+uint64_t refbus_sfile_sealed_size(uint64_t size)
 {
-    uint64_t n = refbus_file_chunks(size);
-    return REFBUS_FILE_HEADER + 32 * n + size + REFBUS_FILE_TAG * n;
+    uint64_t n = refbus_sfile_chunks(size);
+    return REFBUS_SFILE_HEADER + 32 * n + size + REFBUS_SFILE_TAG * n;
 }
 
 /* Plaintext length of chunk i of a file of size bytes (i < n). */
 static size_t chunk_len(uint64_t size, uint64_t i)
 {
-    uint64_t left = size - i * REFBUS_FILE_CHUNK;
-    return (size_t)(left < REFBUS_FILE_CHUNK ? left : REFBUS_FILE_CHUNK);
+    uint64_t left = size - i * REFBUS_SFILE_CHUNK;
+    return (size_t)(left < REFBUS_SFILE_CHUNK ? left : REFBUS_SFILE_CHUNK);
 }
 
 static void nonce_ad(uint8_t nonce[24], uint8_t ad[sizeof DOM_CHUNK - 1 + 8], uint64_t size,
@@ -129,7 +129,7 @@ static void nonce_ad(uint8_t nonce[24], uint8_t ad[sizeof DOM_CHUNK - 1 + 8], ui
 {
     memset(nonce, 0, 24);
     be64(nonce, i);
-    nonce[8] = i + 1 == refbus_file_chunks(size);
+    nonce[8] = i + 1 == refbus_sfile_chunks(size);
     memcpy(ad, DOM_CHUNK, sizeof DOM_CHUNK - 1);
     be64(ad + sizeof DOM_CHUNK - 1, size);
 }
@@ -165,27 +165,27 @@ static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-int refbus_file_seal_key(uint8_t id_out[32], const uint8_t key[32], int out_fd, int in_fd)
+int refbus_sfile_seal_key(uint8_t id_out[32], const uint8_t key[32], int out_fd, int in_fd)
 {
     int rc = REFBUS_ENOMEM;
-    uint8_t *pt = sodium_malloc(REFBUS_FILE_CHUNK), *ct = NULL;
+    uint8_t *pt = sodium_malloc(REFBUS_SFILE_CHUNK), *ct = NULL;
     acc *a = NULL;
     struct stat st;
-    uint8_t hdr[REFBUS_FILE_HEADER], leaf[32], root[32], nonce[24], ad[sizeof DOM_CHUNK - 1 + 8];
+    uint8_t hdr[REFBUS_SFILE_HEADER], leaf[32], root[32], nonce[24], ad[sizeof DOM_CHUNK - 1 + 8];
     if (!pt || !(ct = malloc(SEALED_CHUNK)) || !(a = calloc(1, sizeof *a)))
         goto out;
     rc = REFBUS_EINVAL;
     if (fstat(in_fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0)
         goto out;
-    uint64_t size = (uint64_t)st.st_size, n = refbus_file_chunks(size);
+    uint64_t size = (uint64_t)st.st_size, n = refbus_sfile_chunks(size);
     rc = REFBUS_ETOOLARGE;
-    if (size > REFBUS_FILE_MAX_SIZE)
+    if (size > REFBUS_SFILE_MAX_SIZE)
         goto out;
-    uint64_t coff = REFBUS_FILE_HEADER + 32 * n;
+    uint64_t coff = REFBUS_SFILE_HEADER + 32 * n;
     for (uint64_t i = 0; i < n; i++) {
         size_t len = chunk_len(size, i), got;
         unsigned long long clen;
-        if ((rc = pread_full(in_fd, pt, len, i * REFBUS_FILE_CHUNK, &got)))
+        if ((rc = pread_full(in_fd, pt, len, i * REFBUS_SFILE_CHUNK, &got)))
             goto out;
         rc = REFBUS_EIO; /* the file shrank under us */
         if (got != len)
@@ -195,7 +195,7 @@ int refbus_file_seal_key(uint8_t id_out[32], const uint8_t key[32], int out_fd, 
                                                    nonce, key);
         leaf_hash(leaf, ct, (size_t)clen);
         acc_push(a, leaf);
-        if ((rc = pwrite_full(out_fd, leaf, 32, REFBUS_FILE_HEADER + 32 * i)) ||
+        if ((rc = pwrite_full(out_fd, leaf, 32, REFBUS_SFILE_HEADER + 32 * i)) ||
             (rc = pwrite_full(out_fd, ct, (size_t)clen, coff)))
             goto out;
         coff += clen;
@@ -221,12 +221,12 @@ out:
     return rc;
 }
 
-int refbus_file_seal(uint8_t id_out[32], uint8_t key_out[32], int out_fd, int in_fd)
+int refbus_sfile_seal(uint8_t id_out[32], uint8_t key_out[32], int out_fd, int in_fd)
 {
-    randombytes_buf(key_out, REFBUS_FILE_KEYBYTES);
-    int rc = refbus_file_seal_key(id_out, key_out, out_fd, in_fd);
+    randombytes_buf(key_out, REFBUS_SFILE_KEYBYTES);
+    int rc = refbus_sfile_seal_key(id_out, key_out, out_fd, in_fd);
     if (rc)
-        sodium_memzero(key_out, REFBUS_FILE_KEYBYTES);
+        sodium_memzero(key_out, REFBUS_SFILE_KEYBYTES);
     return rc;
 }
 
@@ -257,35 +257,35 @@ static int fold_path(uint8_t root[32], uint64_t n, uint64_t index, const uint8_t
     return sn == 0 ? 0 : -1;
 }
 
-int refbus_file_chunk_check(const uint8_t id[32], uint64_t size, uint64_t index,
+int refbus_sfile_chunk_check(const uint8_t id[32], uint64_t size, uint64_t index,
                             const uint8_t *c, size_t clen, const uint8_t (*path)[32],
                             unsigned depth)
 {
     uint8_t leaf[32], root[32], want[32];
     /* the path proves a root; the id binds that root to the size, so one comparison of ids
      * checks the chunk, its position and the file it belongs to */
-    if (size > REFBUS_FILE_MAX_SIZE || index >= refbus_file_chunks(size) ||
-        depth > REFBUS_FILE_MAX_DEPTH || clen != chunk_len(size, index) + REFBUS_FILE_TAG)
+    if (size > REFBUS_SFILE_MAX_SIZE || index >= refbus_sfile_chunks(size) ||
+        depth > REFBUS_SFILE_MAX_DEPTH || clen != chunk_len(size, index) + REFBUS_SFILE_TAG)
         return REFBUS_EFILECHUNK;
     leaf_hash(leaf, c, clen);
-    if (fold_path(root, refbus_file_chunks(size), index, leaf, path, depth) != 0)
+    if (fold_path(root, refbus_sfile_chunks(size), index, leaf, path, depth) != 0)
         return REFBUS_EFILECHUNK;
     file_id(want, size, root);
     return sodium_memcmp(want, id, 32) == 0 ? 0 : REFBUS_EFILECHUNK;
 }
 
-int refbus_file_chunk_open(uint8_t *pt, size_t *pt_len, const uint8_t key[32], uint64_t size,
+int refbus_sfile_chunk_open(uint8_t *pt, size_t *pt_len, const uint8_t key[32], uint64_t size,
                            uint64_t index, const uint8_t *c, size_t clen)
 {
     uint8_t nonce[24], ad[sizeof DOM_CHUNK - 1 + 8];
     unsigned long long mlen;
-    if (size > REFBUS_FILE_MAX_SIZE || index >= refbus_file_chunks(size) ||
-        clen != chunk_len(size, index) + REFBUS_FILE_TAG)
+    if (size > REFBUS_SFILE_MAX_SIZE || index >= refbus_sfile_chunks(size) ||
+        clen != chunk_len(size, index) + REFBUS_SFILE_TAG)
         return REFBUS_EFILECHUNK;
     nonce_ad(nonce, ad, size, index);
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &mlen, NULL, c, clen, ad, sizeof ad,
                                                    nonce, key) != 0) {
-        sodium_memzero(pt, clen - REFBUS_FILE_TAG);
+        sodium_memzero(pt, clen - REFBUS_SFILE_TAG);
         return REFBUS_EFILECHUNK;
     }
     *pt_len = (size_t)mlen;
@@ -293,14 +293,14 @@ int refbus_file_chunk_open(uint8_t *pt, size_t *pt_len, const uint8_t key[32], u
 }
 
 /* Stream the leaves [lo, hi) of f through a fresh accumulator into their subtree hash. */
-static int leaves_root(refbus_file *f, uint64_t lo, uint64_t hi, uint8_t out[32])
+static int leaves_root(refbus_sfile *f, uint64_t lo, uint64_t hi, uint8_t out[32])
 {
     acc a;
     uint8_t blk[LEAF_BLOCK][32];
     memset(&a, 0, sizeof a);
     for (uint64_t i = lo; i < hi;) {
         size_t want = (size_t)(hi - i < LEAF_BLOCK ? hi - i : LEAF_BLOCK), got;
-        int rc = pread_full(f->fd, blk, want * 32, REFBUS_FILE_HEADER + 32 * i, &got);
+        int rc = pread_full(f->fd, blk, want * 32, REFBUS_SFILE_HEADER + 32 * i, &got);
         if (rc)
             return rc;
         if (got != want * 32)
@@ -313,19 +313,19 @@ static int leaves_root(refbus_file *f, uint64_t lo, uint64_t hi, uint8_t out[32]
     return 0;
 }
 
-int refbus_file_open(refbus_file **out, int fd, const uint8_t id[32], const uint8_t *key)
+int refbus_sfile_open(refbus_sfile **out, int fd, const uint8_t id[32], const uint8_t *key)
 {
     int rc = REFBUS_ENOMEM;
-    uint8_t hdr[REFBUS_FILE_HEADER], root[32], want[32];
+    uint8_t hdr[REFBUS_SFILE_HEADER], root[32], want[32];
     struct stat st;
     size_t got;
-    refbus_file *f = calloc(1, sizeof *f);
+    refbus_sfile *f = calloc(1, sizeof *f);
     if (!f || !(f->ct = malloc(SEALED_CHUNK)))
         goto out;
     if (key) {
-        if (!(f->key = sodium_malloc(REFBUS_FILE_KEYBYTES)))
+        if (!(f->key = sodium_malloc(REFBUS_SFILE_KEYBYTES)))
             goto out;
-        memcpy(f->key, key, REFBUS_FILE_KEYBYTES);
+        memcpy(f->key, key, REFBUS_SFILE_KEYBYTES);
     }
     f->fd = fd;
     rc = REFBUS_EIO;
@@ -338,12 +338,12 @@ int refbus_file_open(refbus_file **out, int fd, const uint8_t id[32], const uint
     if (got != sizeof hdr || memcmp(hdr, MAGIC, 8) != 0)
         goto out;
     f->size = get_be64(hdr + 8);
-    if (f->size > REFBUS_FILE_MAX_SIZE)
+    if (f->size > REFBUS_SFILE_MAX_SIZE)
         goto out;
-    f->n = refbus_file_chunks(f->size);
+    f->n = refbus_sfile_chunks(f->size);
     /* header and every leaf must be there (they are written first); chunks may still be
      * arriving; nothing may follow the last chunk */
-    if (f->flen < REFBUS_FILE_HEADER + 32 * f->n || f->flen > refbus_file_sealed_size(f->size))
+    if (f->flen < REFBUS_SFILE_HEADER + 32 * f->n || f->flen > refbus_sfile_sealed_size(f->size))
         goto out;
     rc = REFBUS_EFILEID;
     if (sodium_memcmp(hdr + 16, id, 32) != 0)
@@ -359,26 +359,26 @@ int refbus_file_open(refbus_file **out, int fd, const uint8_t id[32], const uint
     f = NULL;
     rc = 0;
 out:
-    refbus_file_close(&f);
+    refbus_sfile_close(&f);
     return rc;
 }
 
-uint64_t refbus_file_size(const refbus_file *f)
+uint64_t refbus_sfile_size(const refbus_sfile *f)
 {
     return f->size;
 }
 
-int refbus_file_chunk(refbus_file *f, uint64_t index, uint8_t *pt, size_t *pt_len)
+int refbus_sfile_chunk(refbus_sfile *f, uint64_t index, uint8_t *pt, size_t *pt_len)
 {
     uint8_t leaf[32], got_leaf[32];
     size_t got;
     int rc;
     if (index >= f->n || (f->key && (!pt || !pt_len)))
         return REFBUS_EINVAL;
-    size_t clen = chunk_len(f->size, index) + REFBUS_FILE_TAG;
+    size_t clen = chunk_len(f->size, index) + REFBUS_SFILE_TAG;
     /* every chunk before index is full, so the offset is a product */
-    uint64_t off = REFBUS_FILE_HEADER + 32 * f->n + index * (uint64_t)SEALED_CHUNK;
-    if ((rc = pread_full(f->fd, leaf, 32, REFBUS_FILE_HEADER + 32 * index, &got)))
+    uint64_t off = REFBUS_SFILE_HEADER + 32 * f->n + index * (uint64_t)SEALED_CHUNK;
+    if ((rc = pread_full(f->fd, leaf, 32, REFBUS_SFILE_HEADER + 32 * index, &got)))
         return rc;
     if (got != 32)
         return REFBUS_EFILEFORMAT; /* the file shrank since open */
@@ -391,7 +391,7 @@ int refbus_file_chunk(refbus_file *f, uint64_t index, uint8_t *pt, size_t *pt_le
         return REFBUS_EFILECHUNK;
     if (!f->key)
         return 0;
-    return refbus_file_chunk_open(pt, pt_len, f->key, f->size, index, f->ct, clen);
+    return refbus_sfile_chunk_open(pt, pt_len, f->key, f->size, index, f->ct, clen);
 }
 
 static int chunk_err(int rc)
@@ -399,42 +399,42 @@ static int chunk_err(int rc)
     return rc == REFBUS_EFILECHUNK || rc == REFBUS_EFILEINCOMPLETE;
 }
 
-int refbus_file_verify(refbus_file *f, uint64_t *bad)
+int refbus_sfile_verify(refbus_sfile *f, uint64_t *bad)
 {
     int rc = 0;
     size_t len;
     uint8_t *pt = NULL;
     if (bad)
-        *bad = REFBUS_FILE_NO_CHUNK;
-    if (f->key && !(pt = sodium_malloc(REFBUS_FILE_CHUNK)))
+        *bad = REFBUS_SFILE_NO_CHUNK;
+    if (f->key && !(pt = sodium_malloc(REFBUS_SFILE_CHUNK)))
         return REFBUS_ENOMEM;
     for (uint64_t i = 0; i < f->n && !rc; i++)
-        if ((rc = refbus_file_chunk(f, i, pt, &len)) && chunk_err(rc) && bad)
+        if ((rc = refbus_sfile_chunk(f, i, pt, &len)) && chunk_err(rc) && bad)
             *bad = i;
     sodium_free(pt);
     return rc;
 }
 
-int refbus_file_read(refbus_file *f, uint64_t off, uint64_t len, int out_fd, uint64_t *bad)
+int refbus_sfile_read(refbus_sfile *f, uint64_t off, uint64_t len, int out_fd, uint64_t *bad)
 {
     int rc = 0;
     size_t plen;
     uint8_t *pt = NULL;
     if (bad)
-        *bad = REFBUS_FILE_NO_CHUNK;
+        *bad = REFBUS_SFILE_NO_CHUNK;
     if (!f->key || off > f->size || len > f->size - off)
         return REFBUS_EINVAL;
     if (len == 0)
         return 0;
-    if (!(pt = sodium_malloc(REFBUS_FILE_CHUNK)))
+    if (!(pt = sodium_malloc(REFBUS_SFILE_CHUNK)))
         return REFBUS_ENOMEM;
-    for (uint64_t i = off / REFBUS_FILE_CHUNK; i <= (off + len - 1) / REFBUS_FILE_CHUNK; i++) {
-        if ((rc = refbus_file_chunk(f, i, pt, &plen))) {
+    for (uint64_t i = off / REFBUS_SFILE_CHUNK; i <= (off + len - 1) / REFBUS_SFILE_CHUNK; i++) {
+        if ((rc = refbus_sfile_chunk(f, i, pt, &plen))) {
             if (chunk_err(rc) && bad)
                 *bad = i;
             break;
         }
-        uint64_t start = i * REFBUS_FILE_CHUNK;
+        uint64_t start = i * REFBUS_SFILE_CHUNK;
         uint64_t a = off > start ? off - start : 0;
         uint64_t b = off + len - start < plen ? off + len - start : plen;
         const uint8_t *p = pt + a;
@@ -456,10 +456,10 @@ out:
     return rc;
 }
 
-int refbus_file_path(refbus_file *f, uint64_t index, uint8_t path[REFBUS_FILE_MAX_DEPTH][32],
+int refbus_sfile_path(refbus_sfile *f, uint64_t index, uint8_t path[REFBUS_SFILE_MAX_DEPTH][32],
                      unsigned *depth)
 {
-    uint8_t top[REFBUS_FILE_MAX_DEPTH][32]; /* siblings, top down */
+    uint8_t top[REFBUS_SFILE_MAX_DEPTH][32]; /* siblings, top down */
     unsigned cnt = 0;
     uint64_t lo = 0, hi = f->n;
     int rc;
@@ -487,7 +487,7 @@ int refbus_file_path(refbus_file *f, uint64_t index, uint8_t path[REFBUS_FILE_MA
     return 0;
 }
 
-void refbus_file_close(refbus_file **fp)
+void refbus_sfile_close(refbus_sfile **fp)
 {
     if (!fp || !*fp)
         return;
