@@ -4,7 +4,9 @@
  * so the fuzzer reaches the chunk checks F5-F7, ranges and paths instead of stopping at F4.
  * Byte 0 odd: size, index and depth from the input, then a path and a chunk, checked and opened
  * alone. Must never crash, leak or read out of bounds; a repaired file must open. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
