@@ -271,6 +271,28 @@ static void test_inspect_refuses(void **s)
     su.text = (char *)"fine";
     n = refbus__v1__payload__pack(&p, buf);
     assert_int_equal(refbus_payload_inspect(info, buf, n), 0);
+    /* a referral naming half a sealed file, or a sealed file and a blob hash at once */
+    static const uint8_t k32[32] = {7};
+    Refbus__V1__Referral r = REFBUS__V1__REFERRAL__INIT;
+    Refbus__V1__AttachmentRef at = REFBUS__V1__ATTACHMENT_REF__INIT, *atp = &at;
+    p.body_case = REFBUS__V1__PAYLOAD__BODY_REFERRAL;
+    p.referral = &r;
+    r.thread_id = (ProtobufCBinaryData){16, (uint8_t *)TID};
+    r.n_attachments = 1;
+    r.attachments = &atp;
+    at.size = 1;
+    at.file_id = (ProtobufCBinaryData){32, (uint8_t *)k32};
+    at.file_key = (ProtobufCBinaryData){32, (uint8_t *)k32};
+    n = refbus__v1__payload__pack(&p, buf);
+    assert_int_equal(refbus_payload_inspect(info, buf, n), 0);
+    const struct { size_t id, key, hash; } bad[] = {{32, 0, 0}, {0, 32, 0}, {31, 31, 0}, {32, 32, 32}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        at.file_id.len = bad[k].id;
+        at.file_key.len = bad[k].key;
+        at.hash = (ProtobufCBinaryData){bad[k].hash, (uint8_t *)k32};
+        n = refbus__v1__payload__pack(&p, buf);
+        assert_int_equal(refbus_payload_inspect(info, buf, n), REFBUS_EMALFORMED);
+    }
     free(info);
 }
 
