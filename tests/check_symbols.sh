@@ -25,7 +25,7 @@ refbus_keys: refbus_keystore_ refbus_ks_ refbus_directory_ refbus_dd_ refbus_adm
 refbus_audit: refbus_audit_ refbus_checkpoint_ refbus_merkle_ refbus_replay_
 refbus_broker: refbus_broker_ refbus_bstore_ broker_
 refbus_node_records: refbus_nrec_ GENERATED
-refbus_node_rules: refbus_thread_ refbus_referral_ refbus_payload_
+refbus_node_rules: refbus_thread_ refbus_referral_ refbus_payload_ GENERATED
 refbus_node_store: refbus_nstore_
 refbus_node_config: refbus_node_config_
 refbus_node_daemon: refbus_node_daemon_ nd_
