@@ -64,6 +64,11 @@ static const struct entry table[] = {
     {REFBUS_EUNAVAILABLE, "EUNAVAILABLE", "service not available", T},
     {REFBUS_ESUPERSEDED, "ESUPERSEDED",
      "session taken over by another connection with the same agency key", T},
+    {REFBUS_EFILECHUNK, "EFILECHUNK",
+     "file chunk does not verify (tampered, reordered, dropped, duplicated or from another file)", P},
+    {REFBUS_EFILEID, "EFILEID", "sealed file does not match its file id", P},
+    {REFBUS_EFILEFORMAT, "EFILEFORMAT", "malformed sealed file", P},
+    {REFBUS_EFILEINCOMPLETE, "EFILEINCOMPLETE", "file incomplete: a chunk is missing (may still arrive)", T},
 };
 
 #undef P

@@ -66,6 +66,12 @@ enum refbus_err {
     REFBUS_ERECEIPT = -1408,       /* bad receipt */
     REFBUS_EUNAVAILABLE = -1409,   /* service not available (daemon not running) */
     REFBUS_ESUPERSEDED = -1430,    /* session taken over by another connection with the same key */
+
+    /* sealed files (attachments): -1500.. */
+    REFBUS_EFILECHUNK = -1500,      /* a file chunk does not verify (the index is reported) */
+    REFBUS_EFILEID = -1501,         /* sealed file does not match its file id */
+    REFBUS_EFILEFORMAT = -1502,     /* malformed sealed file */
+    REFBUS_EFILEINCOMPLETE = -1503, /* a chunk of the file is not there (yet) */
 };
 
 /* A static, human-readable text for `err` (a refbus code, 0, or -errno). Never NULL. */

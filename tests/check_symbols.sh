@@ -20,12 +20,12 @@ BIN=${REFBUS_BIN_DIR:-$SRC/build/bin}
 # GENERATED: protobuf-c output (refbus__<package>__*), allowed only in these libraries.
 read -r -d '' PREFIXES <<'EOF'
 refbus_common: refbus_
-refbus_proto: refbus_envelope_ refbus_receipt_ refbus_wire_ refbus_frames_ refbus_pb_ refbus_agency_id_
+refbus_proto: refbus_envelope_ refbus_receipt_ refbus_wire_ refbus_frames_ refbus_pb_ refbus_agency_id_ refbus_sfile_
 refbus_keys: refbus_keystore_ refbus_ks_ refbus_directory_ refbus_dd_ refbus_admin_ refbus_passphrase_ refbus_kdf_ refbus_key_ refbus_agency_kind_ refbus_root_pk_
 refbus_audit: refbus_audit_ refbus_checkpoint_ refbus_merkle_ refbus_replay_
 refbus_broker: refbus_broker_ refbus_bstore_ broker_
 refbus_node_records: refbus_nrec_ GENERATED
-refbus_node_rules: refbus_thread_ refbus_referral_ refbus_payload_
+refbus_node_rules: refbus_thread_ refbus_referral_ refbus_payload_ GENERATED
 refbus_node_store: refbus_nstore_
 refbus_node_config: refbus_node_config_
 refbus_node_daemon: refbus_node_daemon_ nd_

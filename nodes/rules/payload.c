@@ -75,6 +75,19 @@ static int strings_valid(const ProtobufCMessage *m)
     return 1;
 }
 
+/* A sealed-file reference (PROTOCOL.md 2.11.6) has a 32-byte file_id and a 32-byte file_key,
+ * both or neither, and then no blob hash: half a reference could never be fetched or opened. */
+static int attachments_valid(const Refbus__V1__Referral *r)
+{
+    for (size_t i = 0; i < r->n_attachments; i++) {
+        const Refbus__V1__AttachmentRef *a = r->attachments[i];
+        if ((a->file_id.len != 0 && a->file_id.len != 32) ||
+            a->file_key.len != a->file_id.len || (a->file_id.len && a->hash.len))
+            return 0;
+    }
+    return 1;
+}
+
 int refbus_payload_inspect(refbus_payload_info *info, const uint8_t *payload, size_t len)
 {
     Refbus__V1__Payload *pl = NULL;
@@ -94,7 +107,8 @@ int refbus_payload_inspect(refbus_payload_info *info, const uint8_t *payload, si
         goto out;
     if (pl->body_case == REFBUS__V1__PAYLOAD__BODY_REFERRAL && pl->referral) {
         const Refbus__V1__Referral *r = pl->referral;
-        if (r->thread_id.len != 16 || (int)r->urgency > REFBUS_URGENCY_IMMEDIATE_DANGER)
+        if (r->thread_id.len != 16 || (int)r->urgency > REFBUS_URGENCY_IMMEDIATE_DANGER ||
+            !attachments_valid(r))
             goto out;
         info->kind = REFBUS_KIND_REFERRAL;
         memcpy(info->thread_id, r->thread_id.data, 16);
@@ -202,6 +216,8 @@ static json_t *referral_json(const Refbus__V1__Referral *r)
             json_object_set_new(aj, "size", json_integer((json_int_t)at->size));
             set_str(aj, "media_type", at->media_type);
             set_str(aj, "name", at->name);
+            set_hex(aj, "file_id", &at->file_id);
+            set_hex(aj, "file_key", &at->file_key);
             json_array_append_new(a, aj);
         }
         json_object_set_new(o, "attachments", a);

@@ -1,4 +1,4 @@
-/* The names of the referral enums (proto/referral.proto) as they appear in referral JSON. */
+/* The names of the referral enums (nodes/rules/referral.proto) as they appear in referral JSON. */
 #include "nodes/rules/referral_enums.h"
 
 #include <stdio.h>

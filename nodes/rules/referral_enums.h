@@ -1,4 +1,4 @@
-/* The names of the referral enums (proto/referral.proto) as they appear in referral JSON;
+/* The names of the referral enums (nodes/rules/referral.proto) as they appear in referral JSON;
  * each table ends with {NULL, 0}. */
 #ifndef REFBUS_NODES_REFERRAL_ENUMS_H
 #define REFBUS_NODES_REFERRAL_ENUMS_H

@@ -151,6 +151,8 @@ typedef struct scratch {
     Refbus__V1__AttachmentRef att[MAX_ATTACH];
     Refbus__V1__AttachmentRef *attp[MAX_ATTACH];
     uint8_t hashes[MAX_ATTACH][32];
+    uint8_t file_ids[MAX_ATTACH][32];
+    uint8_t file_keys[MAX_ATTACH][32]; /* wiped with the scratch (refbus_referral_from_json) */
 } scratch;
 
 static int parse_child(scratch *s, const json_t *c, char *err)
@@ -261,9 +263,28 @@ static int parse_contact(Refbus__V1__Contact *ct, const json_t *c, const char *p
     return 0;
 }
 
+/* A 64-hex-digit field of attachment p into out; absent is 0 with *have = 0. */
+static int get_hex32(uint8_t out[32], int *have, const json_t *it, const char *p, const char *key,
+                     const char *what, char *err)
+{
+    const char *h;
+    char q[96];
+    int rc = get_str(&h, it, p, key, 0, 64, 0, err);
+    if (rc)
+        return rc;
+    *have = h && *h;
+    if (*have && (strlen(h) != 64 || refbus_unhex(out, 32, h) != 0)) {
+        join(q, sizeof q, p, key);
+        return fail(err, q, "expected 64 hex digits (%s)", what);
+    }
+    return 0;
+}
+
+/* Either an opaque blob (`hash`) or a sealed file (`file_id` and `file_key`, PROTOCOL 2.11). */
 static int parse_attachments(scratch *s, const json_t *a, char *err)
 {
-    static const char *const keys[] = {"hash", "size", "media_type", "name", NULL};
+    static const char *const keys[] = {"hash", "size", "media_type", "name", "file_id",
+                                       "file_key", NULL};
     size_t i;
     json_t *it;
     int rc;
@@ -272,28 +293,44 @@ static int parse_attachments(scratch *s, const json_t *a, char *err)
         return fail(err, "attachments", "expected an array of at most %d items", MAX_ATTACH);
     json_array_foreach(a, i, it)
     {
-        const char *h, *mt, *nm;
+        const char *mt, *nm;
+        int has_hash, has_id, has_key;
+        char q[96];
         Refbus__V1__AttachmentRef *r = &s->att[i];
         snprintf(p, sizeof p, "attachments[%zu]", i);
         if (!json_is_object(it))
             return fail(err, p, "expected an object");
         refbus__v1__attachment_ref__init(r);
-        if ((rc = only(it, p, keys, err)) || (rc = get_str(&h, it, p, "hash", 1, 64, 0, err)) ||
+        if ((rc = only(it, p, keys, err)) ||
+            (rc = get_hex32(s->hashes[i], &has_hash, it, p, "hash", "BLAKE2b-256 of the blob",
+                            err)) ||
+            (rc = get_hex32(s->file_ids[i], &has_id, it, p, "file_id", "the sealed file's id",
+                            err)) ||
+            (rc = get_hex32(s->file_keys[i], &has_key, it, p, "file_key",
+                            "the sealed file's key", err)) ||
             (rc = get_str(&mt, it, p, "media_type", 0, 128, 0, err)) ||
             (rc = get_str(&nm, it, p, "name", 0, 255, 0, err)))
             return rc;
-        if (strlen(h) != 64 || refbus_unhex(s->hashes[i], 32, h) != 0) {
-            char q[96];
+        if (has_id != has_key) {
+            join(q, sizeof q, p, has_id ? "file_key" : "file_id");
+            return fail(err, q, "required with %s", has_id ? "file_id" : "file_key");
+        }
+        if (has_hash == has_id) {
             join(q, sizeof q, p, "hash");
-            return fail(err, q, "expected 64 hex digits (BLAKE2b-256 of the blob)");
+            return fail(err, q, has_hash ? "not with file_id (a sealed file has no blob hash)"
+                                         : "required (or file_id and file_key)");
         }
         json_t *sz = json_object_get(it, "size");
         if (!json_is_integer(sz) || json_integer_value(sz) < 0) {
-            char q[96];
             join(q, sizeof q, p, "size");
             return fail(err, q, "expected a byte count");
         }
-        r->hash = (ProtobufCBinaryData){32, s->hashes[i]};
+        if (has_hash)
+            r->hash = (ProtobufCBinaryData){32, s->hashes[i]};
+        if (has_id) {
+            r->file_id = (ProtobufCBinaryData){32, s->file_ids[i]};
+            r->file_key = (ProtobufCBinaryData){32, s->file_keys[i]};
+        }
         r->size = (uint64_t)json_integer_value(sz);
         r->media_type = (char *)mt;
         r->name = (char *)nm;

@@ -158,7 +158,7 @@ ENVELOPE = {1: 'b', 2: 'rb', 3: 'b', 4: 'b'}
 HEADER = {1: 'u', 2: 'b', 3: 's', 4: 'u', 5: 'rs', 6: 'u', 7: 'u', 8: 'u', 9: 'u', 10: 'u',
           11: 'b', 12: 'b', 13: 'b'}
 STANZA = {1: 's', 2: 'u', 3: 'b'}
-# proto/referral.proto (the plaintext)
+# nodes/rules/referral.proto (the plaintext)
 CONTACT = {1: 's', 2: 's', 3: 's', 4: 's'}
 CHILD = {1: 's', 2: 'u', 3: 's', 4: 'u', 5: 's', 6: 'u', 7: 'rs'}
 CONSENT = {1: 'u', 2: 's', 3: 's'}

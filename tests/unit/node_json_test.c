@@ -136,6 +136,46 @@ static void test_bad_fields(void **s)
     expect_field_error("{\"case_ref\": \"\"}", NULL, "case_ref");
 }
 
+#define H64(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
+/* A sealed file (docs/PROTOCOL.md 2.11) next to an opaque blob: both round-trip; a half or
+ * doubled reference is refused naming the field. */
+static void test_sealed_attachment(void **s)
+{
+    (void)s;
+    static const char *att =
+        "{\"attachments\": [{\"file_id\": \"" H64("a1") "\", \"file_key\": \"" H64("b2")
+        "\", \"size\": 1073741824, \"media_type\": \"video/mp4\", \"name\": \"interview.mp4\"},"
+        " {\"hash\": \"" H64("c3") "\", \"size\": 5}]}";
+    json_error_t je;
+    json_t *j = example(), *m = json_loads(att, 0, &je), *back = NULL;
+    char err[REFBUS_JSON_ERR_MAX];
+    uint8_t *pl = NULL;
+    size_t len = 0;
+    int urg = 0;
+    assert_non_null(m);
+    json_object_set(j, "attachments", json_object_get(m, "attachments"));
+    assert_int_equal(refbus_referral_from_json(&pl, &len, &urg, j, TID, err), 0);
+    assert_int_equal(refbus_payload_to_json(&back, pl, len), 0);
+    json_t *ba = json_object_get(json_object_get(back, "referral"), "attachments");
+    assert_true(json_equal(ba, json_object_get(m, "attachments")));
+    json_decref(back);
+    json_decref(j);
+    json_decref(m);
+    free(pl);
+    expect_field_error("{\"attachments\": [{\"file_id\": \"" H64("a1") "\", \"size\": 1}]}",
+                       NULL, "attachments[0].file_key");
+    expect_field_error("{\"attachments\": [{\"file_key\": \"" H64("a1") "\", \"size\": 1}]}",
+                       NULL, "attachments[0].file_id");
+    expect_field_error("{\"attachments\": [{\"file_id\": \"" H64("a1") "\", \"file_key\": \""
+                       H64("zz") "\", \"size\": 1}]}", NULL, "attachments[0].file_key");
+    expect_field_error("{\"attachments\": [{\"hash\": \"" H64("a1") "\", \"file_id\": \""
+                       H64("a1") "\", \"file_key\": \"" H64("a1") "\", \"size\": 1}]}",
+                       NULL, "attachments[0].hash");
+    expect_field_error("{\"attachments\": [{\"size\": 1}]}", NULL, "attachments[0].hash");
+    expect_field_error("{\"attachments\": [{\"file_id\": \"" H64("a1") "\", \"file_key\": \""
+                       H64("a1") "\"}]}", NULL, "attachments[0].size");
+}
+
 static void test_syntax_errors(void **s)
 {
     (void)s;
@@ -231,6 +271,28 @@ static void test_inspect_refuses(void **s)
     su.text = (char *)"fine";
     n = refbus__v1__payload__pack(&p, buf);
     assert_int_equal(refbus_payload_inspect(info, buf, n), 0);
+    /* a referral naming half a sealed file, or a sealed file and a blob hash at once */
+    static const uint8_t k32[32] = {7};
+    Refbus__V1__Referral r = REFBUS__V1__REFERRAL__INIT;
+    Refbus__V1__AttachmentRef at = REFBUS__V1__ATTACHMENT_REF__INIT, *atp = &at;
+    p.body_case = REFBUS__V1__PAYLOAD__BODY_REFERRAL;
+    p.referral = &r;
+    r.thread_id = (ProtobufCBinaryData){16, (uint8_t *)TID};
+    r.n_attachments = 1;
+    r.attachments = &atp;
+    at.size = 1;
+    at.file_id = (ProtobufCBinaryData){32, (uint8_t *)k32};
+    at.file_key = (ProtobufCBinaryData){32, (uint8_t *)k32};
+    n = refbus__v1__payload__pack(&p, buf);
+    assert_int_equal(refbus_payload_inspect(info, buf, n), 0);
+    const struct { size_t id, key, hash; } bad[] = {{32, 0, 0}, {0, 32, 0}, {31, 31, 0}, {32, 32, 32}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        at.file_id.len = bad[k].id;
+        at.file_key.len = bad[k].key;
+        at.hash = (ProtobufCBinaryData){bad[k].hash, (uint8_t *)k32};
+        n = refbus__v1__payload__pack(&p, buf);
+        assert_int_equal(refbus_payload_inspect(info, buf, n), REFBUS_EMALFORMED);
+    }
     free(info);
 }
 
@@ -239,7 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_roundtrip), cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_syntax_errors),     cmocka_unit_test(test_status_payload),
-        cmocka_unit_test(test_inspect_refuses),
+        cmocka_unit_test(test_inspect_refuses),   cmocka_unit_test(test_sealed_attachment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
