@@ -24,7 +24,7 @@ if [ -n "$hits" ]; then
     bad=1
 fi
 
-# 2. objects: in the node libraries only codec.c.o (and the generated code, which defines them)
+# 2. objects: in the node libraries only codec.c.o (and the generated code, node_store.pb-c.c and referral.pb-c.c, which defines them)
 #    references protobuf_c_message_unpack/free_unpacked, and no other object of any refbus
 #    library references the generated nodestore unpack/free functions.
 command -v nm >/dev/null || { echo "FAIL: nm not found" >&2; exit 1; }
@@ -35,7 +35,7 @@ for n in records rules store daemon config client; do
 done
 objs=$(nm -A "${NODE_LIBS[@]}" 2>/dev/null |
     grep -E ' U protobuf_c_message_(unpack|free_unpacked)$' |
-    grep -vE ':(codec\.c|node_store\.pb-c\.c)\.o:')
+    grep -vE ':(codec\.c|node_store\.pb-c\.c|referral\.pb-c\.c)\.o:')
 for l in "$LIB"/librefbus_*.a; do
     objs+=$(nm -A "$l" 2>/dev/null |
         grep -E ' U refbus__nodestore__[a-z_]+__(unpack|free_unpacked)$' | grep -v ':codec\.c\.o:')
