@@ -176,7 +176,7 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         return rc;
     }
     uint64_t now = refbus_now_ms();
-    rc = refbus_envelope_verify(&h, env, len, sk->sign_pk, now);
+    rc = refbus_envelope_verify_cached(&h, env, len, sk->sign_pk, now, &b->sigcache);
     if (rc != 0)
         snprintf(why, sizeof why, "%s", refbus_strerror(rc));
     /* Clocks drift, but not by days: a message from the future or one that would sit in the

@@ -70,6 +70,7 @@ struct refbus_broker {
     refbus_keystore *ks;
     const uint8_t *sign_sk; /* broker's Ed25519 secret (inside ks) */
     uint32_t sign_epoch;
+    refbus_batch_cache sigcache; /* verified batch signatures (PROTOCOL 2.7.2): one per batch */
     char id[REFBUS_AGENCY_ID_MAX + 1];
     uint8_t root_pk[32];
     refbus_directory *dir;

@@ -303,8 +303,9 @@ void nd_inbound_deliver(nd_daemon *d, const uint8_t *env, size_t len)
     uint64_t now = refbus_now_ms();
     for (int attempt = 0; attempt < 2; attempt++) {
         size_t nk = refbus_keystore_enc_keys(d->ks, keys, MAX_EPOCH_KEYS);
-        rc = refbus_envelope_open(&pl, &pl_len, NULL, env, len, sk->sign_pk, d->me, keys, nk,
-                                  now > NODE_EXPIRY_GRACE_MS ? now - NODE_EXPIRY_GRACE_MS : 1);
+        rc = refbus_envelope_open_cached(
+            &pl, &pl_len, NULL, env, len, sk->sign_pk, d->me, keys, nk,
+            now > NODE_EXPIRY_GRACE_MS ? now - NODE_EXPIRY_GRACE_MS : 1, &d->sigcache);
         if (rc != REFBUS_ENOEPOCHKEY || attempt)
             break;
         int reconnect = 0;       /* sealed to an epoch of ours we have not read yet */

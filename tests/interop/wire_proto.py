@@ -5,6 +5,7 @@
 import hashlib, os, struct, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import envelope_v1 as ev  # xchacha_enc/dec, varint, kdf, b2b, bucket_of (also from PROTOCOL.md)
+import envelope_batch as eb  # leaf_hash, root_from_path, batch_input (PROTOCOL 2.7.2)
 from argon2.low_level import hash_secret_raw, Type
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import poly1305, serialization as ser
@@ -154,7 +155,7 @@ SESSION_STATE = {0: 'unspecified', 1: 'active', 2: 'other', 3: 'none'}
 RECEIPT = {1: 'u', 2: 'u', 3: 'b', 4: 's', 5: 's', 6: 'b', 7: 'u', 8: 'z', 9: 's', 10: 'u',
            11: 's', 12: 'u'}
 # proto/envelope.proto
-ENVELOPE = {1: 'b', 2: 'rb', 3: 'b', 4: 'b'}
+ENVELOPE = {1: 'b', 2: 'rb', 3: 'b', 4: 'b', 5: 'u', 6: 'u', 7: 'rb'}  # 5-7: batch form (2.7.2)
 HEADER = {1: 'u', 2: 'b', 3: 's', 4: 'u', 5: 'rs', 6: 'u', 7: 'u', 8: 'u', 9: 'u', 10: 'u',
           11: 'b', 12: 'b', 13: 'b'}
 STANZA = {1: 's', 2: 'u', 3: 'b'}
@@ -394,14 +395,38 @@ def env_parse(env):
         if a in rc[:i] or sd.get(1) != a or not sd.get(2) or len(sd.get(3, b'')) != 48:
             raise EnvError(-1100)
         stz.append(sd)
+    # P12: no batch fields (the single form, 2.7.1), or a valid batch form (2.7.2)
+    size, index, path = e.get(5, 0), e.get(6, 0), e.get(7, [])
+    if size == 0:
+        if index or path: raise EnvError(-1100)
+    elif (size > 1024 or index >= size or len(path) != batch_path_len(index, size) or
+          any(len(x) != 32 for x in path)):
+        raise EnvError(-1100)
     return h, e, stz
+
+
+def batch_path_len(index, size):
+    n = 0
+    while size > 1:
+        if index ^ 1 < size: n += 1
+        size, index = (size + 1) // 2, index >> 1
+    return n
+
+
+def env_sig_ok(pk, e):
+    """V1 (PROTOCOL 2.9) in either form."""
+    m = sig_input(e[1], e[2], e[3])
+    if not e.get(5):
+        return ed_verify(pk, m, e[4])
+    root = eb.root_from_path(e.get(6, 0), e[5], eb.leaf_hash(m), e.get(7, []))
+    return root is not None and ed_verify(pk, eb.batch_input(e[5], root), e[4])
 
 
 def env_open(env, me, bundle, directory, now_ms):
     """Verify (V1, V2) and open (O1-O7) as agency `me`; returns (header, payload bytes)."""
     h, e, stz = env_parse(env)
     k = directory.key(h[3], h[4])
-    if k is None or k.get(5, 0) == 2 or not ed_verify(k.get(2, b''), sig_input(e[1], e[2], e[3]), e[4]):
+    if k is None or k.get(5, 0) == 2 or not env_sig_ok(k.get(2, b''), e):
         raise EnvError(-1102)  # no key, or a revoked one, counts as unverifiable here
     if now_ms >= h[7]: raise EnvError(-1106)
     mine = next((s for s in stz if s[1] == me), None)
