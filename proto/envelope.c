@@ -388,7 +388,7 @@ int refbus_envelope_seal_batch(uint8_t **outs, size_t *out_lens, const refbus_se
             return rc;
         if (strcmp(ps[i].sender, ps[0].sender) != 0 || ps[i].sender_epoch != ps[0].sender_epoch ||
             sodium_memcmp(ps[i].sign_sk, ps[0].sign_sk, REFBUS_SIGN_SK_BYTES) != 0 ||
-            (ps[i].legacy_single && n != 1))
+            (ps[i].batch_of_one && n != 1))
             return REFBUS_EINVAL;
     }
     s = calloc(n, sizeof *s);
@@ -402,7 +402,7 @@ int refbus_envelope_seal_batch(uint8_t **outs, size_t *out_lens, const refbus_se
             goto out;
         refbus_merkle_leaf(leaves[i], s[i].m, s[i].m_len);
     }
-    if (ps[0].legacy_single) {
+    if (n == 1 && !ps[0].batch_of_one) { /* the single form */
         crypto_sign_detached(sig, NULL, s[0].m, s[0].m_len, ps[0].sign_sk);
         if ((rc = pack_envelope(&outs[0], &out_lens[0], &s[0], sig, 0, 0, NULL, 0)) != 0)
             goto out;

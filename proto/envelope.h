@@ -75,9 +75,9 @@ typedef struct refbus_seal_params {
     const uint8_t *content_key;  /* 32 */
     const uint8_t *nonce;        /* 24 */
     const uint8_t *ephemeral_sk; /* 32 */
-    /* 1: the single signature form of 2.7.1 (what a version-1 broker accepts) instead of a
-     * batch of one (2.7.2); a batch of several envelopes is always in the batch form. */
-    int legacy_single;
+    /* A batch of one is written in the single form (2.7.1), which every version-1 peer reads;
+     * 1 writes it in the batch form instead (2.7.2, tests of that form). */
+    int batch_of_one;
 } refbus_seal_params;
 
 /* A recipient's decryption key for one epoch. */

@@ -266,8 +266,8 @@ static void test_cache_keys_signature(void **s)
     free_all(envs, 2);
 }
 
-/* The single form of version 1 (what a not yet upgraded sender sends) still verifies, and a
- * batch of one carries an empty path. */
+/* A batch of one is written in the single form of the first release; the batch form of one
+ * (an empty path) verifies too. */
 static void test_forms(void **s)
 {
     (void)s;
@@ -279,8 +279,7 @@ static void test_forms(void **s)
                             .n_recipients = 1,
                             .kind = REFBUS_KIND_REFERRAL,
                             .created_ms = NOW,
-                            .expires_ms = LATER,
-                            .legacy_single = 1};
+                            .expires_ms = LATER};
     uint8_t *env = NULL;
     size_t len = 0;
     refbus_envelope_header h;
@@ -288,7 +287,7 @@ static void test_forms(void **s)
     assert_int_equal(refbus_envelope_verify(&h, env, len, ag[0].sign_pk, NOW), 0);
     assert_int_equal(h.batch_size, 0);
     free(env);
-    p.legacy_single = 0;
+    p.batch_of_one = 1;
     assert_int_equal(refbus_envelope_seal(&env, &len, &p, "x", 1), 0);
     assert_int_equal(refbus_envelope_verify(&h, env, len, ag[0].sign_pk, NOW), 0);
     assert_int_equal(h.batch_size, 1);
@@ -298,6 +297,7 @@ static void test_forms(void **s)
     free(env);
     /* two signers in one batch: refused */
     refbus_seal_params two[2] = {p, p};
+    two[0].batch_of_one = two[1].batch_of_one = 0;
     two[1].sign_sk = ag[2].sign_sk;
     const void *pls[2] = {"a", "b"};
     size_t pll[2] = {1, 1}, lens[2];

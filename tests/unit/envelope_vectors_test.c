@@ -147,8 +147,7 @@ static void run_vector(json_t *v, int writing)
         .msg_id = msg_id,
         .content_key = K,
         .nonce = nonce,
-        .ephemeral_sk = esk,
-        .legacy_single = 1}; /* these vectors are the single form (2.7.1) */
+        .ephemeral_sk = esk}; /* a batch of one: the single form (2.7.1) */
     uint8_t *env = NULL;
     size_t len = 0;
     assert_int_equal(refbus_envelope_seal(&env, &len, &p, pl, pl_len), 0);
