@@ -140,7 +140,8 @@ RULE = {1: 's', 2: 's', 3: 'u'}
 REANCHOR = {1: 'u', 2: 'b', 3: 'u', 4: 's'}
 DIRECTORY = {1: 'u', 2: 'u', 3: 'u', 4: ('rm', AGENCY), 5: ('m', BROKER), 6: ('rm', RULE), 7: 'b',
              8: ('m', REANCHOR)}
-SIGNED = {1: 'b', 2: 'b'}  # SignedDirectory and SignedReceipt alike
+SIGNED = {1: 'b', 2: 'b'}  # SignedDirectory
+SIGNED_RECEIPT = {1: 'b', 2: 'b', 3: 'u', 4: 'u', 5: 'rb'}  # 3-5: batch form (PROTOCOL 4)
 # proto/wire.proto
 HELLO = {1: 'u', 2: 's', 3: 'u', 4: 'u', 5: 'u', 6: 'u'}
 WELCOME = {1: 'u', 2: 's', 3: 'u', 4: 'u', 5: 'u'}
@@ -456,8 +457,13 @@ def env_open(env, me, bundle, directory, now_ms):
 def receipt_check(blob, directory):
     """SignedReceipt bytes -> body dict, after the format checks and the signer's signature
     (the broker's key for ACCEPTED/REJECTED/EXPIRED, the agency's for DELIVERED)."""
-    sr = pb_decode(blob, SIGNED)
+    sr = pb_decode(blob, SIGNED_RECEIPT)
     body, sig = sr.get(1, b''), sr.get(2, b'')
+    size, index, path = sr.get(3, 0), sr.get(4, 0), sr.get(5, [])
+    if len(sig) != 64 or (index or path if size == 0 else
+                          (size > 1024 or index >= size or len(path) != batch_path_len(index, size)
+                           or any(len(x) != 32 for x in path))):
+        raise Refused('ERECEIPT: signature form')
     r = pb_decode(body, RECEIPT)
     if (r.get(1) != 1 or r.get(2) not in (1, 2, 3, 4) or len(r.get(3, b'\0' * 16)) != 16
             or len(r.get(6, b'\0' * 32)) != 32):
@@ -468,14 +474,20 @@ def receipt_check(blob, directory):
     k = directory.key(signer, r.get(12, 0))
     if k is None or k.get(5, 0) == 2:
         raise Refused('EBADSIG: no usable key for %s epoch %d' % (signer, r.get(12, 0)))
-    if not ed_verify(k[2], b'refbus/v1/receipt-signature' + body, sig):
+    m = b'refbus/v1/receipt-signature' + body
+    if size:  # the batch form: the path to a root the signer signed (PROTOCOL 4, 2.7.2)
+        root = eb.root_from_path(index, size, eb.leaf_hash(m), path)
+        ok = root is not None and ed_verify(k[2], eb.batch_input(size, root), sig)
+    else:
+        ok = ed_verify(k[2], m, sig)
+    if not ok:
         raise Refused('EBADSIG: receipt signature')
     return r
 
 
 def receipt_sign(body, seed):
     b = pb_encode(body, RECEIPT)
-    return pb_encode({1: b, 2: ed_sign(seed, b'refbus/v1/receipt-signature' + b)}, SIGNED)
+    return pb_encode({1: b, 2: ed_sign(seed, b'refbus/v1/receipt-signature' + b)}, SIGNED_RECEIPT)
 
 
 def receipt_json(r):

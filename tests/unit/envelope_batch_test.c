@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,8 @@
 #include "proto/batch.h"
 #include "proto/envelope.h"
 #include "proto/merkle.h"
+#include "proto/receipt.h"
+#include "receipt.pb-c.h"
 #include "testutil.h"
 
 #define NOW 1800000000000ull
@@ -330,6 +333,87 @@ static void test_tree_shape(void **s)
     assert_int_equal(refbus_batch_path_len(1023, REFBUS_BATCH_MAX), REFBUS_BATCH_MAX_PATH);
 }
 
+static void edit_receipt_sig(Refbus__V1__SignedReceipt *sr, void *ctx)
+{
+    (void)ctx;
+    for (size_t i = 0; i + 2 < sr->body.len; i++)
+        if (sr->body.data[i] == 0x32 && sr->body.data[i + 1] == 0x20) { /* envelope_hash */
+            sr->body.data[i + 7] ^= 1; /* still canonical: another envelope named */
+            return;
+        }
+    fail_msg("no envelope_hash in the receipt body");
+}
+
+/* Receipts (PROTOCOL 4): a pass of 5 signed once; each verifies alone and through the cache
+ * with one Ed25519 verification; a changed body is refused alone; a batch of one is the
+ * single form; a path of the wrong length is ERECEIPT. */
+static void test_receipt_batch(void **s)
+{
+    (void)s;
+    refbus_receipt rs[5], got;
+    uint8_t *outs[5];
+    size_t lens[5];
+    memset(rs, 0, sizeof rs);
+    for (int i = 0; i < 5; i++) {
+        rs[i].type = REFBUS_RECEIPT_ACCEPTED;
+        rs[i].msg_id[0] = (uint8_t)(i + 1);
+        rs[i].envelope_hash[0] = (uint8_t)(i + 1);
+        snprintf(rs[i].sender, sizeof rs[i].sender, "ngo.hots");
+        snprintf(rs[i].signer, sizeof rs[i].signer, "broker.cm");
+        rs[i].signer_epoch = 1;
+        rs[i].audit_index = (uint64_t)i;
+        rs[i].time_ms = NOW;
+    }
+    assert_int_equal(refbus_receipt_sign_batch(outs, lens, rs, 5, ag[3].sign_sk), 0);
+    refbus_batch_cache c;
+    refbus_batch_cache_init(&c);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(refbus_receipt_verify_cached(&got, outs[i], lens[i], ag[3].sign_pk, &c),
+                         0);
+        assert_int_equal(got.audit_index, (uint64_t)i);
+        assert_int_equal(refbus_receipt_verify(NULL, outs[i], lens[i], ag[3].sign_pk), 0);
+        assert_int_equal(refbus_receipt_verify(NULL, outs[i], lens[i], ag[0].sign_pk),
+                         REFBUS_EBADSIG);
+    }
+    assert_int_equal(c.verifies, 1);
+    /* one changed receipt: refused, the others not */
+    Refbus__V1__SignedReceipt *sr = refbus__v1__signed_receipt__unpack(NULL, lens[2], outs[2]);
+    assert_non_null(sr);
+    assert_int_equal(sr->batch_size, 5);
+    edit_receipt_sig(sr, NULL);
+    size_t bl = refbus__v1__signed_receipt__get_packed_size(sr);
+    uint8_t *bad = malloc(bl);
+    refbus__v1__signed_receipt__pack(sr, bad);
+    assert_int_equal(refbus_receipt_verify_cached(NULL, bad, bl, ag[3].sign_pk, &c),
+                     REFBUS_EBADSIG);
+    sr->n_batch_path--; /* a path of the wrong length */
+    bl = refbus__v1__signed_receipt__get_packed_size(sr);
+    refbus__v1__signed_receipt__pack(sr, bad);
+    assert_int_equal(refbus_receipt_verify_cached(NULL, bad, bl, ag[3].sign_pk, &c),
+                     REFBUS_ERECEIPT);
+    sr->n_batch_path++;
+    sr->batch_index = 5; /* out of range */
+    bl = refbus__v1__signed_receipt__get_packed_size(sr);
+    refbus__v1__signed_receipt__pack(sr, bad);
+    assert_int_equal(refbus_receipt_parse(NULL, bad, bl), REFBUS_ERECEIPT);
+    refbus__v1__signed_receipt__free_unpacked(sr, NULL);
+    free(bad);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(refbus_receipt_verify_cached(NULL, outs[i], lens[i], ag[3].sign_pk, &c),
+                         0);
+    free_all(outs, 5);
+    /* a batch of one: the single form, bytes the first release reads */
+    uint8_t *one = NULL;
+    size_t ol = 0;
+    assert_int_equal(refbus_receipt_sign(&one, &ol, &rs[0], ag[3].sign_sk), 0);
+    sr = refbus__v1__signed_receipt__unpack(NULL, ol, one);
+    assert_int_equal(sr->batch_size, 0);
+    assert_int_equal(sr->n_batch_path, 0);
+    refbus__v1__signed_receipt__free_unpacked(sr, NULL);
+    assert_int_equal(refbus_receipt_verify(NULL, one, ol, ag[3].sign_pk), 0);
+    free(one);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_cache_keys_signature),
         cmocka_unit_test(test_forms),
         cmocka_unit_test(test_tree_shape),
+        cmocka_unit_test(test_receipt_batch),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
