@@ -11,8 +11,8 @@
 
 #include "common/err.h"
 
-#define REFBUS_BATCH_MAX 1024u     /* items under one signature */
-#define REFBUS_BATCH_MAX_PATH 10u  /* log2(REFBUS_BATCH_MAX): the longest inclusion path */
+#define REFBUS_BATCH_MAX 1024u    /* items under one signature */
+#define REFBUS_BATCH_MAX_PATH 10u /* log2(REFBUS_BATCH_MAX): the longest inclusion path */
 #define REFBUS_BATCH_CACHE_SLOTS 64u
 
 /* The Merkle tree of one batch, built once by the signer (level by level, the last odd node
@@ -26,8 +26,8 @@ typedef struct refbus_batch_tree {
 
 /* Build the tree over `size` leaf hashes (1..REFBUS_BATCH_MAX; copied). Release with
  * refbus_batch_tree_free. Errors: REFBUS_EINVAL (size out of range), REFBUS_ENOMEM. */
-int refbus_batch_tree_build(refbus_batch_tree *t, const uint8_t (*leaves)[32], uint32_t size)
-    REFBUS_WUR;
+int refbus_batch_tree_build(refbus_batch_tree *t, const uint8_t (*leaves)[32],
+                            uint32_t size) REFBUS_WUR;
 void refbus_batch_tree_free(refbus_batch_tree *t);
 /* The root: level[n_levels - 1][0]. */
 const uint8_t *refbus_batch_tree_root(const refbus_batch_tree *t);
