@@ -29,8 +29,8 @@ int refbus_checkpoint_sign(uint8_t **out, size_t *out_len, const refbus_checkpoi
                            const uint8_t sign_sk[64])
 {
     int rc;
-    uint8_t *body = NULL, *m = NULL, *res = NULL, sig[64], pk[32];
-    size_t blen, mlen = 0, rlen;
+    uint8_t *body = NULL, *m = NULL, sig[64], pk[32];
+    size_t blen = 0, mlen = 0;
     if (!out || !out_len || !cp || !sign_sk)
         return REFBUS_EINVAL;
     Refbus__V1__Checkpoint c = REFBUS__V1__CHECKPOINT__INIT;
@@ -38,12 +38,8 @@ int refbus_checkpoint_sign(uint8_t **out, size_t *out_len, const refbus_checkpoi
     c.size = cp->size;
     c.root = (ProtobufCBinaryData){32, (uint8_t *)cp->root};
     c.time_ms = cp->time_ms;
-    blen = refbus__v1__checkpoint__get_packed_size(&c);
-    if (!(body = malloc(blen))) {
-        rc = REFBUS_ENOMEM;
+    if ((rc = refbus_pb_pack(&body, &blen, &c.base)) != 0)
         goto out;
-    }
-    refbus__v1__checkpoint__pack(&c, body);
     if ((rc = sign_input(&m, &mlen, body, blen)) != 0)
         goto out;
     crypto_sign_ed25519_detached(sig, NULL, m, mlen, sign_sk);
@@ -52,18 +48,8 @@ int refbus_checkpoint_sign(uint8_t **out, size_t *out_len, const refbus_checkpoi
     s.checkpoint = (ProtobufCBinaryData){blen, body};
     s.signature = (ProtobufCBinaryData){64, sig};
     s.signer_pk = (ProtobufCBinaryData){32, pk};
-    rlen = refbus__v1__signed_checkpoint__get_packed_size(&s);
-    if (!(res = malloc(rlen))) {
-        rc = REFBUS_ENOMEM;
-        goto out;
-    }
-    refbus__v1__signed_checkpoint__pack(&s, res);
-    *out = res;
-    *out_len = rlen;
-    res = NULL;
-    rc = 0;
+    rc = refbus_pb_pack(out, out_len, &s.base);
 out:
-    free(res);
     free(m);
     free(body);
     return rc;

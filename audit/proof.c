@@ -23,15 +23,7 @@ void refbus_audit_proof_info_clear(refbus_audit_proof_info *info)
 /* MAGIC || AuditProof into a malloc'd buffer. */
 static int encode(const Refbus__V1__AuditProof *p, uint8_t **out, size_t *out_len)
 {
-    size_t len = refbus__v1__audit_proof__get_packed_size(p);
-    uint8_t *b = malloc(MAGIC_LEN + len);
-    if (!b)
-        return REFBUS_ENOMEM;
-    memcpy(b, REFBUS_PROOF_MAGIC, MAGIC_LEN);
-    refbus__v1__audit_proof__pack(p, b + MAGIC_LEN);
-    *out = b;
-    *out_len = MAGIC_LEN + len;
-    return 0;
+    return refbus_pb_pack_prefixed(out, out_len, REFBUS_PROOF_MAGIC, MAGIC_LEN, &p->base);
 }
 
 /* The stored checkpoint of size `at` (0: latest) into *cp_bytes, parsed into *cp. */

@@ -14,7 +14,7 @@
 #include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "wire.pb-c.h"
+#include "proto/frames.h"
 
 /* An ERROR sent at once (outside a batch: nothing durable depends on it). */
 static void error_now(refbus_broker *b, const peer *p, int code, const char *text)
@@ -214,25 +214,14 @@ static void answer(void *sock, json_t *o)
 
 void broker_admin_handle(refbus_broker *b)
 {
-    zmq_msg_t f[2];
-    int n = 0, more = 1;
-    while (more) {
-        zmq_msg_t part;
-        zmq_msg_init(&part);
-        if (zmq_msg_recv(&part, b->admin, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            zmq_msg_close(&part);
-            for (int i = 0; i < n && i < 2; i++)
-                zmq_msg_close(&f[i]);
-            return;
-        }
-        more = zmq_msg_more(&part);
-        if (n < 2) {
-            zmq_msg_init(&f[n]);
-            zmq_msg_move(&f[n], &part);
-        }
-        zmq_msg_close(&part);
-        n++;
-    }
+    /* The frame count and sizes are judged below: a REP socket answers every request. A
+     * directory over its limit is refused by refbus_directory_load, as from a file. */
+    refbus_frames fs;
+    int frc = refbus_frames_recv(&fs, b->admin, ZMQ_DONTWAIT, 2, SIZE_MAX, 0);
+    if (frc == REFBUS_EAGAIN || frc == REFBUS_ETRANSPORT)
+        return;
+    zmq_msg_t *f = fs.part;
+    size_t n = fs.count;
     json_t *o = NULL;
     size_t cl = zmq_msg_size(&f[0]);
     const char *cmd = zmq_msg_data(&f[0]);
@@ -266,8 +255,7 @@ void broker_admin_handle(refbus_broker *b)
         json_object_set_new(o, "ok", json_false());
         json_object_set_new(o, "error", json_string("unknown command (status, publish, checkpoint)"));
     }
-    for (int i = 0; i < n && i < 2; i++)
-        zmq_msg_close(&f[i]);
+    refbus_frames_close(&fs);
     answer(b->admin, o);
 }
 

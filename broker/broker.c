@@ -18,8 +18,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "keys/passphrase.h"
-#include "proto/pbutil.h"
-#include "wire.pb-c.h"
+#include "proto/wire_body.h"
 
 peer *broker_peer_by_rid(refbus_broker *b, const uint8_t *rid, size_t rid_len)
 {
@@ -82,17 +81,10 @@ void broker_send_out(refbus_broker *b)
 
 uint8_t *broker_error_body(int code, const char *text, const uint8_t *msg_id, size_t *len)
 {
-    Refbus__V1__WireError e = REFBUS__V1__WIRE_ERROR__INIT;
-    e.code = code;
-    e.text = (char *)text;
-    if (msg_id)
-        e.msg_id = (ProtobufCBinaryData){16, (uint8_t *)msg_id};
-    size_t n = refbus__v1__wire_error__get_packed_size(&e);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (buf)
-        refbus__v1__wire_error__pack(&e, buf);
-    *len = n;
-    return buf;
+    refbus_wire_error e;
+    uint8_t *buf = NULL;
+    refbus_wire_error_set(&e, code, text, msg_id);
+    return refbus_wire_error_encode(&buf, len, &e) == 0 ? buf : NULL;
 }
 
 void broker_send_error(refbus_broker *b, const uint8_t *rid, size_t rid_len, int code,
@@ -127,18 +119,17 @@ static int authenticate(refbus_broker *b, const refbus_wire_msg *m, const char *
 static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *m,
                          const char *agency, uint32_t epoch)
 {
-    Refbus__V1__Hello *h = NULL;
-    if (refbus_pb_unpack(&h, &refbus__v1__hello__descriptor, m->body, m->body_len) ==
-        REFBUS_ENOMEM) {
+    refbus_wire_hello h;
+    int hrc = refbus_wire_hello_decode(&h, m->body, m->body_len);
+    if (hrc == REFBUS_ENOMEM) {
         send_error(b, m->rid, m->rid_len, REFBUS_ENOMEM, "broker out of memory: try again");
         return;
     }
-    if (!h || h->version != REFBUS_WIRE_VERSION || !h->agency || strcmp(h->agency, agency) != 0) {
-        send_error(b, m->rid, m->rid_len, !h ? REFBUS_EPROTO : REFBUS_ESENDER,
-                   !h ? "HELLO body is not a Hello"
-                      : "HELLO names another agency than the authenticated transport key");
-        if (h)
-            refbus__v1__hello__free_unpacked(h, NULL);
+    if (hrc || h.version != REFBUS_WIRE_VERSION || strcmp(h.agency, agency) != 0) {
+        send_error(b, m->rid, m->rid_len, hrc ? REFBUS_EPROTO : REFBUS_ESENDER,
+                   hrc ? "HELLO body is not a Hello"
+                       : "HELLO names another agency than the authenticated transport key");
+        refbus_wire_hello_clear(&h);
         return;
     }
     /* Only the ACTIVE key holds the session: a rotated-away bundle gets the newer directory
@@ -148,7 +139,7 @@ static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *
         char text[200];
         size_t dl = 0;
         const uint8_t *dir = refbus_directory_bytes(b->dir, &dl);
-        uint8_t *copy = h->directory_serial < refbus_directory_serial(b->dir) ? malloc(dl) : NULL;
+        uint8_t *copy = h.directory_serial < refbus_directory_serial(b->dir) ? malloc(dl) : NULL;
         if (copy) {
             memcpy(copy, dir, dl);
             broker_queue_out(b, m->rid, m->rid_len, REFBUS_CMD_DIRECTORY, copy, dl);
@@ -168,7 +159,7 @@ static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *
             (void)broker_audit(b, txn, &r);
             log_warn("HELLO from %s refused: %s", agency, text);
         }
-        refbus__v1__hello__free_unpacked(h, NULL);
+        refbus_wire_hello_clear(&h);
         return;
     }
     /* One session per agency: a new HELLO under the active key takes it over (a restarted
@@ -189,13 +180,13 @@ static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *
     if (!p) {
         if (b->n_peers >= b->cfg.max_peers) {
             send_error(b, m->rid, m->rid_len, REFBUS_EAGAIN, "too many peers");
-            refbus__v1__hello__free_unpacked(h, NULL);
+            refbus_wire_hello_clear(&h);
             return;
         }
         inflight *fl = calloc(MAX_INFLIGHT, sizeof *fl);
         if (!fl) {
             send_error(b, m->rid, m->rid_len, REFBUS_ENOMEM, "broker out of memory");
-            refbus__v1__hello__free_unpacked(h, NULL);
+            refbus_wire_hello_clear(&h);
             return;
         }
         p = &b->peers[b->n_peers++];
@@ -209,15 +200,15 @@ static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *
     p->hello = 1;
     p->fd = m->peer_fd;
     p->probe_left = 0;
-    p->credit = h->credit == 0 ? 64 : (h->credit > MAX_INFLIGHT ? MAX_INFLIGHT : h->credit);
+    p->credit = h.credit == 0 ? 64 : (h.credit > MAX_INFLIGHT ? MAX_INFLIGHT : h.credit);
     p->n_fl = 0;
-    p->cp_size = h->checkpoint_size;
+    p->cp_size = h.checkpoint_size;
     p->want_notices = 1;
     p->want_deliver = 1;
     p->notices_sent_upto = 0;
     p->last_seen_ms = refbus_mono_ms();
-    uint64_t node_serial = h->directory_serial;
-    refbus__v1__hello__free_unpacked(h, NULL);
+    uint64_t node_serial = h.directory_serial;
+    refbus_wire_hello_clear(&h);
 
     Refbus__V1__AuditRecord r;
     broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_PEER_CONNECTED);
@@ -227,18 +218,15 @@ static void handle_hello(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *
     if (broker_audit_budget(b, agency))
         (void)broker_audit(b, txn, &r);
 
-    Refbus__V1__Welcome w = REFBUS__V1__WELCOME__INIT;
-    w.version = REFBUS_WIRE_VERSION;
-    w.broker_id = b->id;
-    w.directory_serial = refbus_directory_serial(b->dir);
-    w.max_envelope = REFBUS_MAX_ENVELOPE;
-    w.audit_size = b->audit_size;
-    size_t n = refbus__v1__welcome__get_packed_size(&w);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (buf) {
-        refbus__v1__welcome__pack(&w, buf);
+    refbus_wire_welcome w = {.version = REFBUS_WIRE_VERSION,
+                             .directory_serial = refbus_directory_serial(b->dir),
+                             .max_envelope = REFBUS_MAX_ENVELOPE,
+                             .audit_size = b->audit_size};
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    snprintf(w.broker_id, sizeof w.broker_id, "%s", b->id);
+    if (refbus_wire_welcome_encode(&buf, &n, &w) == 0)
         broker_queue_out(b, m->rid, m->rid_len, REFBUS_CMD_WELCOME, buf, n);
-    }
     if (node_serial < refbus_directory_serial(b->dir)) {
         size_t dl = 0;
         const uint8_t *d = refbus_directory_bytes(b->dir, &dl);
@@ -299,10 +287,9 @@ static void refuse_peer(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *m
  * node that is connected but not served (taken over, or never told) notices. */
 static void pong(refbus_broker *b, const refbus_wire_msg *m, const char *agency)
 {
-    Refbus__V1__Ping *in = NULL;
-    int urc = m->body_len <= 64 ? refbus_pb_unpack(&in, &refbus__v1__ping__descriptor, m->body,
-                                                   m->body_len)
-                                : REFBUS_EMALFORMED;
+    refbus_wire_ping in;
+    int urc = m->body_len <= 64 ? refbus_wire_ping_decode(&in, m->body, m->body_len)
+                                : REFBUS_EPROTO;
     if (urc) { /* a Ping is a timestamp: do not echo (and buffer) megabytes */
         send_error(b, m->rid, m->rid_len, urc == REFBUS_ENOMEM ? REFBUS_ENOMEM : REFBUS_EPROTO,
                    urc == REFBUS_ENOMEM    ? "broker out of memory: try again"
@@ -310,20 +297,17 @@ static void pong(refbus_broker *b, const refbus_wire_msg *m, const char *agency)
                                       : "PING body is not a Ping");
         return;
     }
-    Refbus__V1__Ping out = REFBUS__V1__PING__INIT;
     const peer *s = broker_peer_by_agency(b, agency);
-    out.time_ms = in->time_ms;
-    out.session = !s ? REFBUS__V1__SESSION_STATE__SESSION_NONE
-                  : s->rid_len == m->rid_len && memcmp(s->rid, m->rid, m->rid_len) == 0
-                      ? REFBUS__V1__SESSION_STATE__SESSION_ACTIVE
-                      : REFBUS__V1__SESSION_STATE__SESSION_OTHER;
-    refbus__v1__ping__free_unpacked(in, NULL);
-    size_t n = refbus__v1__ping__get_packed_size(&out);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf)
-        return;
-    refbus__v1__ping__pack(&out, buf);
-    broker_queue_out(b, m->rid, m->rid_len, REFBUS_CMD_PONG, buf, n);
+    refbus_wire_ping out = {
+        .time_ms = in.time_ms,
+        .session = !s ? REFBUS_WIRE_SESSION_NONE
+                   : s->rid_len == m->rid_len && memcmp(s->rid, m->rid, m->rid_len) == 0
+                       ? REFBUS_WIRE_SESSION_ACTIVE
+                       : REFBUS_WIRE_SESSION_OTHER};
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (refbus_wire_ping_encode(&buf, &n, &out) == 0)
+        broker_queue_out(b, m->rid, m->rid_len, REFBUS_CMD_PONG, buf, n);
 }
 
 static void handle_msg(refbus_broker *b, MDB_txn *txn, refbus_wire_msg *m, int rc)

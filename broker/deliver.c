@@ -11,9 +11,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "proto/pbutil.h"
 #include "proto/receipt.h"
-#include "wire.pb-c.h"
+#include "proto/wire_body.h"
 
 #define PUMP_NOTICES_MAX 256
 
@@ -46,14 +45,11 @@ static void pump_notices(refbus_broker *b, peer *p, MDB_txn *r)
     int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size == al + 9 && memcmp(k.mv_data, kb, al + 1) == 0) {
         uint64_t nseq = refbus_get_u64be((const uint8_t *)k.mv_data + al + 1);
-        Refbus__V1__Notice n = REFBUS__V1__NOTICE__INIT;
-        n.seq = nseq;
-        n.receipt = (ProtobufCBinaryData){v.mv_size, v.mv_data};
-        size_t len = refbus__v1__notice__get_packed_size(&n);
-        uint8_t *buf = malloc(len);
-        if (!buf)
+        refbus_wire_notice n = {.seq = nseq, .receipt = v.mv_data, .receipt_len = v.mv_size};
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (refbus_wire_notice_encode(&buf, &len, &n) != 0)
             break;
-        refbus__v1__notice__pack(&n, buf);
         int src = refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_RECEIPT, buf, len);
         free(buf);
         if (src == REFBUS_EUNKNOWNPEER)
@@ -226,16 +222,16 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
 
 int broker_notice_ack(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body, size_t len)
 {
-    Refbus__V1__NoticeAck *a = NULL;
-    int urc = refbus_pb_unpack(&a, &refbus__v1__notice_ack__descriptor, body, len);
+    refbus_wire_notice_ack a;
+    int urc = refbus_wire_notice_ack_decode(&a, body, len);
     if (urc) /* not acked now: the notices are sent again after the next HELLO */
-        return urc == REFBUS_ENOMEM ? urc : REFBUS_EPROTO;
-    for (size_t i = 0; i < a->n_seq; i++) {
-        int rc = broker_txn_check(b, refbus_bstore_notice_del(b->store, txn, p->agency, a->seq[i]));
+        return urc;
+    for (size_t i = 0; i < a.n_seq; i++) {
+        int rc = broker_txn_check(b, refbus_bstore_notice_del(b->store, txn, p->agency, a.seq[i]));
         if (rc != 0 && rc != REFBUS_ENOTFOUND)
             log_warn("notice ack: %s", refbus_strerror(rc));
     }
-    refbus__v1__notice_ack__free_unpacked(a, NULL);
+    refbus_wire_notice_ack_clear(&a);
     return 0;
 }
 

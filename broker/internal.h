@@ -169,7 +169,8 @@ void broker_accepted_flush(refbus_broker *b, MDB_txn *txn);
 void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
                    const char *agency, const refbus_envelope_header *h, int reason,
                    const char *text);
-/* broker.c: a WireError body (malloc'd, the caller frees it; NULL when out of memory). */
+/* broker.c: a WireError body by proto/wire_body (text cut to REFBUS_WIRE_ERROR_TEXT_MAX bytes;
+ * malloc'd, the caller frees it; NULL when out of memory). */
 uint8_t *broker_error_body(int code, const char *text, const uint8_t *msg_id, size_t *len);
 /* broker.c: queue ERROR `code` with `text` and, when it answers one SUBMIT, its msg id. */
 void broker_send_error(refbus_broker *b, const uint8_t *rid, size_t rid_len, int code,

@@ -68,7 +68,9 @@ static int load_directory(refbus_broker *b)
     if (refbus_bstore_meta_get(b->store, r, "directory", &v) == 0) {
         rc = refbus_directory_load(&b->dir, v.mv_data, v.mv_size, b->root_pk, NULL);
         if (rc != 0)
-            log_error("installed directory does not verify: %s", refbus_strerror(rc));
+            log_error("store: broker.meta key \"directory\" (the installed directory) does not "
+                      "verify: %s; refusing to start (restore data.mdb from a backup)",
+                      refbus_strerror(rc));
     }
     mdb_txn_abort(r);
     if (rc)

@@ -16,7 +16,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "wire.pb-c.h"
+#include "proto/frames.h"
+#include "proto/wire_body.h"
 
 #define MONITOR_EP "inproc://refbus-broker-monitor"
 #define PROBE_TRIES 20       /* the pipe goes away a moment after the event */
@@ -49,29 +50,18 @@ void broker_monitor_close(refbus_broker *b)
 void broker_monitor_handle(refbus_broker *b)
 {
     for (int i = 0; b->mon && i < 256; i++) {
-        zmq_msg_t ev;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, b->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
+        /* an event frame (u16 event, u32 value) and the endpoint: judged as they come */
+        refbus_frames fs;
+        int frc = refbus_frames_recv(&fs, b->mon, ZMQ_DONTWAIT, 2, SIZE_MAX, 0);
+        if (frc == REFBUS_EAGAIN || frc == REFBUS_ETRANSPORT)
             return;
-        }
         uint16_t event = 0;
         uint32_t fd = 0;
-        if (zmq_msg_size(&ev) >= 6) {
-            memcpy(&event, zmq_msg_data(&ev), 2);
-            memcpy(&fd, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+        if (zmq_msg_size(&fs.part[0]) >= 6) {
+            memcpy(&event, zmq_msg_data(&fs.part[0]), 2);
+            memcpy(&fd, (uint8_t *)zmq_msg_data(&fs.part[0]) + 2, 4);
         }
-        int more = zmq_msg_more(&ev);
-        zmq_msg_close(&ev);
-        while (more) { /* the endpoint frame */
-            zmq_msg_t part;
-            zmq_msg_init(&part);
-            if (zmq_msg_recv(&part, b->mon, 0) < 0)
-                more = 0;
-            else
-                more = zmq_msg_more(&part);
-            zmq_msg_close(&part);
-        }
+        refbus_frames_close(&fs);
         if (event != ZMQ_EVENT_DISCONNECTED)
             continue;
         broker_inflow_forget(b, (int)fd);
@@ -93,11 +83,13 @@ void broker_probe(refbus_broker *b)
         peer *p = &b->peers[i];
         if (!p->probe_left || p->gone || now < p->probe_at)
             continue;
-        Refbus__V1__Ping ping = REFBUS__V1__PING__INIT;
-        uint8_t buf[32];
-        ping.time_ms = refbus_now_ms();
-        size_t n = refbus__v1__ping__pack(&ping, buf);
-        int rc = refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_PING, buf, n);
+        refbus_wire_ping ping = {.time_ms = refbus_now_ms()};
+        uint8_t *buf = NULL;
+        size_t n = 0;
+        int rc = refbus_wire_ping_encode(&buf, &n, &ping);
+        if (rc == 0)
+            rc = refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_PING, buf, n);
+        free(buf);
         if (rc == REFBUS_EUNKNOWNPEER) {
             p->gone = 1;
             p->probe_left = 0;

@@ -116,6 +116,8 @@ int refbus_bstore_open(refbus_bstore **out, const char *dir, size_t map_size, in
         goto fail;
     }
     txn = NULL;
+    if (!create && (rc = refbus_bstore_check(s)) != 0)
+        goto fail;
     if ((rc = refbus_audit_open(&s->audit, s->env, 0)) != 0)
         goto fail;
     *out = s;
@@ -265,6 +267,15 @@ int refbus_bstore_dedup_get(refbus_bstore *s, MDB_txn *txn, const char *sender,
     return 0;
 }
 
+size_t refbus_bstore_pending_value(uint8_t out[4 + REFBUS_AGENCY_ID_MAX], uint32_t n,
+                                   const char *sender)
+{
+    size_t sl = strlen(sender);
+    refbus_put_u32le(out, n);
+    memcpy(out + 4, sender, sl); /* whose quota the envelope counts against */
+    return 4 + sl;
+}
+
 int refbus_bstore_accept(refbus_bstore *s, MDB_txn *txn, const refbus_envelope_header *h,
                         const uint8_t *env, size_t env_len, uint64_t *seq_out)
 {
@@ -276,11 +287,7 @@ int refbus_bstore_accept(refbus_bstore *s, MDB_txn *txn, const refbus_envelope_h
     MDB_val k = {8, seqb}, v = {env_len, (void *)env};
     if ((rc = refbus_bstore_err(mdb_put(txn, s->envs, &k, &v, MDB_APPEND))) != 0)
         return rc;
-    uint32_t n = (uint32_t)h->n_recipients;
-    size_t sl = strlen(h->sender);
-    refbus_put_u32le(cnt, n);
-    memcpy(cnt + 4, h->sender, sl); /* whose quota the envelope counts against */
-    v = (MDB_val){4 + sl, cnt};
+    v = (MDB_val){refbus_bstore_pending_value(cnt, (uint32_t)h->n_recipients, h->sender), cnt};
     if ((rc = refbus_bstore_err(mdb_put(txn, s->pending, &k, &v, MDB_APPEND))) != 0)
         return rc;
     if ((rc = queued_add(s, txn, h->sender, (int64_t)env_len)) != 0)

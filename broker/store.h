@@ -49,6 +49,12 @@ typedef struct refbus_dedup_info {
 int refbus_bstore_open(refbus_bstore **out, const char *dir, size_t map_size,
                        int create) REFBUS_WUR;
 void refbus_bstore_close(refbus_bstore **s);
+/* Check every table before the store is served (broker/store_check.c; called by
+ * refbus_bstore_open without `create`): a damaged row is repaired from the rows holding the
+ * truth or moved to broker.quarantine, each with a warning naming its table and key; a next_seq
+ * that could reuse a sequence number refuses the store (logged, nothing changed). Rules in
+ * docs/PROTOCOL.md section 5. Errors: REFBUS_ECORRUPT (refused), REFBUS_ENOMEM, storage errors. */
+int refbus_bstore_check(refbus_bstore *s) REFBUS_WUR;
 /* REFBUS_ESTORAGE when the environment is unusable (LMDB panic after a failed write, ...): the
  * broker must stop. 0 otherwise (a transient failure to begin is not reported here). */
 int refbus_bstore_health(refbus_bstore *s) REFBUS_WUR;
@@ -69,6 +75,11 @@ int refbus_bstore_accept(refbus_bstore *s, MDB_txn *txn, const refbus_envelope_h
                          const uint8_t *env, size_t env_len, uint64_t *seq) REFBUS_WUR;
 int refbus_bstore_set_receipt(refbus_bstore *s, MDB_txn *txn, const refbus_envelope_header *h,
                               uint64_t seq, const uint8_t *receipt, size_t len) REFBUS_WUR;
+
+/* The broker.pending value: `n` recipients (u32 LE), then the sender whose quota the envelope
+ * counts against. Returns its length. */
+size_t refbus_bstore_pending_value(uint8_t out[4 + REFBUS_AGENCY_ID_MAX], uint32_t n,
+                                   const char *sender);
 
 /* Remove one recipient's queue entry for `seq` (delivered or expired); frees the envelope when
  * it was the last. REFBUS_ENOTFOUND when it was not queued for `agency`. */

@@ -11,8 +11,7 @@
 #include "audit/log.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "proto/pbutil.h"
-#include "wire.pb-c.h"
+#include "proto/wire_body.h"
 
 void broker_audit_init(Refbus__V1__AuditRecord *r, Refbus__V1__EventType ev)
 {
@@ -115,42 +114,26 @@ int broker_checkpoint(refbus_broker *b, MDB_txn *txn)
 }
 
 /* CheckpointPush{signed_cp, from, PROOF(from, size)} in a malloc'd buffer; no proof when
- * from is 0 or not below size. Errors: those of refbus_audit_consistency_path, REFBUS_ENOMEM. */
+ * from is 0 or not below size. Errors: those of refbus_audit_consistency_path, REFBUS_ENOMEM,
+ * REFBUS_EINVAL (a proof longer than a CHECKPOINT carries). */
 static int build_push(refbus_broker *b, MDB_txn *txn, uint8_t *cp, size_t cp_len, uint64_t from,
                       uint64_t size, uint8_t **out, size_t *out_len)
 {
     uint8_t(*proof)[32] = NULL;
     size_t n = 0;
-    ProtobufCBinaryData *hs = NULL;
     int rc = 0;
-    Refbus__V1__CheckpointPush m = REFBUS__V1__CHECKPOINT_PUSH__INIT;
-    m.signed_checkpoint = (ProtobufCBinaryData){cp_len, cp};
+    refbus_wire_checkpoint_push m = {.signed_cp = cp, .signed_cp_len = cp_len};
     if (from > 0 && from < size) {
         if ((rc = refbus_audit_consistency_path(b->store->audit, txn, from, size, &proof, &n)))
             goto out;
-        if (!(hs = calloc(n ? n : 1, sizeof *hs))) {
-            rc = REFBUS_ENOMEM;
-            goto out;
-        }
-        for (size_t i = 0; i < n; i++)
-            hs[i] = (ProtobufCBinaryData){32, proof[i]};
         m.from_size = from;
-        m.n_consistency = n;
-        m.consistency = hs;
+        m.proof = proof;
+        m.n_proof = n;
     } else if (from == size) {
         m.from_size = from; /* PROOF(m, m) is empty */
     }
-    size_t len = refbus__v1__checkpoint_push__get_packed_size(&m);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) {
-        rc = REFBUS_ENOMEM;
-        goto out;
-    }
-    refbus__v1__checkpoint_push__pack(&m, buf);
-    *out = buf;
-    *out_len = len;
+    rc = refbus_wire_checkpoint_push_encode(out, out_len, &m);
 out:
-    free(hs);
     free(proof);
     return rc;
 }
@@ -193,8 +176,8 @@ void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t
     uint8_t *cp = NULL, *buf = NULL;
     size_t cp_len = 0, n = 0;
     char why[160];
-    Refbus__V1__ProofRequest *r = NULL;
-    int urc = refbus_pb_unpack(&r, &refbus__v1__proof_request__descriptor, body, len);
+    refbus_wire_proof_request r;
+    int urc = refbus_wire_proof_request_decode(&r, body, len);
     if (urc) {
         if (urc == REFBUS_ENOMEM) /* ours, not the node's: it may ask again */
             proof_refuse(b, p, REFBUS_ENOMEM, "broker out of memory: ask again later");
@@ -202,8 +185,7 @@ void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t
             proof_refuse(b, p, REFBUS_EPROTO, "PROOF_REQUEST body is not a ProofRequest");
         return;
     }
-    uint64_t from = r->from_size, to = r->to_size;
-    refbus__v1__proof_request__free_unpacked(r, NULL);
+    uint64_t from = r.from_size, to = r.to_size;
     if (from == 0 || from > to) {
         proof_refuse(b, p, REFBUS_EINVAL, "PROOF_REQUEST needs 1 <= from_size <= to_size");
         return;

@@ -16,8 +16,11 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/frames.h"
 
 #define ZAP_FRAMES 7
+/* ZAP 1.0 frames are short: a routing id (<= 255), a textual address, a 32-byte key. */
+#define ZAP_FRAME_MAX 4096u
 
 static void reply(void *sock, const char *version, const zmq_msg_t *reqid, const char *code,
                   const char *text, const char *user)
@@ -71,29 +74,15 @@ void broker_zap_audit(refbus_broker *b, MDB_txn *txn)
 void broker_zap_handle(refbus_broker *b)
 {
     for (;;) {
-        zmq_msg_t f[ZAP_FRAMES + 1];
-        int n = 0, more = 1;
-        while (more) {
-            zmq_msg_t part;
-            zmq_msg_init(&part);
-            if (zmq_msg_recv(&part, b->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                zmq_msg_close(&part);
-                for (int i = 0; i < n && i <= ZAP_FRAMES; i++)
-                    zmq_msg_close(&f[i]);
-                return; /* nothing (more) waiting */
-            }
-            more = zmq_msg_more(&part);
-            if (n <= ZAP_FRAMES) {
-                zmq_msg_init(&f[n]);
-                zmq_msg_move(&f[n], &part);
-            }
-            zmq_msg_close(&part);
-            n++;
-        }
+        refbus_frames fs;
+        int frc = refbus_frames_recv(&fs, b->zap, ZMQ_DONTWAIT, ZAP_FRAMES, ZAP_FRAME_MAX, 0);
+        if (frc == REFBUS_EAGAIN || frc == REFBUS_ETRANSPORT)
+            return; /* nothing (more) waiting */
+        zmq_msg_t *f = fs.part;
         /* version, request id, domain, address, identity, mechanism, credentials */
         const char *code = "400", *text = "refused";
         char user[65] = "";
-        if (n == ZAP_FRAMES && zmq_msg_size(&f[0]) == 3 &&
+        if (frc == 0 && fs.count == ZAP_FRAMES && zmq_msg_size(&f[0]) == 3 &&
             memcmp(zmq_msg_data(&f[0]), "1.0", 3) == 0) {
             size_t dl = zmq_msg_size(&f[2]), ml = zmq_msg_size(&f[5]);
             const char *dom = zmq_msg_data(&f[2]), *mech = zmq_msg_data(&f[5]);
@@ -125,9 +114,8 @@ void broker_zap_handle(refbus_broker *b)
                 }
             }
         }
-        if (n >= 2)
+        if (fs.n >= 2)
             reply(b->zap, "1.0", &f[1], code, text, user);
-        for (int i = 0; i < n && i <= ZAP_FRAMES; i++)
-            zmq_msg_close(&f[i]);
+        refbus_frames_close(&fs);
     }
 }

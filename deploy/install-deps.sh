@@ -10,6 +10,7 @@ PKGS=(
   clang libclang-rt-14-dev
   iproute2 procps psmisc jq
   python3 python3-cryptography python3-zmq python3-argon2 util-linux coreutils bc
+  libhiredis-dev redis-server
 )
 
 missing=()

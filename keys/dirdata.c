@@ -423,7 +423,6 @@ int refbus_dd_encode(const refbus_dd *d, uint8_t **out, size_t *len)
     Refbus__V1__AgencyKey **ksp = calloc(nk + 1, sizeof *ksp);
     Refbus__V1__PolicyRule *rs = calloc(d->n_rules + 1, sizeof *rs);
     Refbus__V1__PolicyRule **rsp = calloc(d->n_rules + 1, sizeof *rsp);
-    uint8_t *buf = NULL;
     rc = REFBUS_ENOMEM;
     if (!ag || !agp || !ks || !ksp || !rs || !rsp)
         goto out;
@@ -477,20 +476,12 @@ int refbus_dd_encode(const refbus_dd *d, uint8_t **out, size_t *len)
         ra.reason = (char *)d->reanchor.reason;
         m.reanchor = &ra;
     }
-    size_t n = refbus__v1__directory__get_packed_size(&m);
-    if (n > REFBUS_DIRECTORY_MAX_BYTES - 128) {
+    if (protobuf_c_message_get_packed_size(&m.base) > REFBUS_DIRECTORY_MAX_BYTES - 128) {
         rc = REFBUS_ETOOLARGE;
         goto out;
     }
-    if (!(buf = malloc(n ? n : 1)))
-        goto out;
-    refbus__v1__directory__pack(&m, buf);
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    rc = 0;
+    rc = refbus_pb_pack(out, len, &m.base);
 out:
-    free(buf);
     free(rsp);
     free(rs);
     free(ksp);
@@ -544,14 +535,7 @@ int refbus_dd_join_signed(uint8_t **out, size_t *out_len, const uint8_t *dir, si
     s.directory.len = dir_len;
     s.signature.data = (uint8_t *)sig;
     s.signature.len = 64;
-    size_t n = refbus__v1__signed_directory__get_packed_size(&s);
-    uint8_t *buf = malloc(n);
-    if (!buf)
-        return REFBUS_ENOMEM;
-    refbus__v1__signed_directory__pack(&s, buf);
-    *out = buf;
-    *out_len = n;
-    return 0;
+    return refbus_pb_pack(out, out_len, &s.base);
 }
 
 int refbus_dd_sig_input(uint8_t **out, size_t *out_len, const uint8_t *dir, size_t dir_len)

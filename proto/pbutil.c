@@ -1,5 +1,5 @@
 /* The one way refbus unpacks untrusted protobuf bytes (allocation failure told apart from
- * malformed input) and the canonical-encoding check. */
+ * malformed input), the canonical-encoding check, and the one pack into a malloc'd buffer. */
 #include "proto/pbutil.h"
 
 #include <stdlib.h>
@@ -139,6 +139,28 @@ int refbus_pb_reencodes(const ProtobufCMessage *m, const uint8_t *bytes, size_t 
     cmp_buf c = {{cmp_append}, bytes, len, 0, 0};
     protobuf_c_message_pack_to_buffer(m, &c.base);
     return !c.differs && c.off == len;
+}
+
+int refbus_pb_pack_prefixed(uint8_t **out, size_t *out_len, const void *prefix,
+                            size_t prefix_len, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    if (n > SIZE_MAX - 1 - prefix_len)
+        return REFBUS_ENOMEM;
+    uint8_t *b = malloc(prefix_len + n ? prefix_len + n : 1);
+    if (!b)
+        return REFBUS_ENOMEM;
+    if (prefix_len)
+        memcpy(b, prefix, prefix_len);
+    protobuf_c_message_pack(m, b + prefix_len);
+    *out = b;
+    *out_len = prefix_len + n;
+    return 0;
+}
+
+int refbus_pb_pack(uint8_t **out, size_t *out_len, const ProtobufCMessage *m)
+{
+    return refbus_pb_pack_prefixed(out, out_len, NULL, 0, m);
 }
 
 int refbus_pb_set_string(char **field, const char *value)

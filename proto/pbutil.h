@@ -1,5 +1,6 @@
-/* protobuf-c helpers shared by every parser of untrusted bytes: one way to unpack (which tells
- * running out of memory apart from malformed bytes) and one canonical-encoding rule. */
+/* protobuf-c helpers shared by every part: one way to unpack untrusted bytes (which tells
+ * running out of memory apart from malformed bytes), one canonical-encoding rule, one way to
+ * pack into a buffer of the caller's. */
 #ifndef REFBUS_PROTO_PBUTIL_H
 #define REFBUS_PROTO_PBUTIL_H
 
@@ -46,6 +47,15 @@ int refbus_pb_reencodes(const ProtobufCMessage *m, const uint8_t *bytes, size_t 
  * the only encoding of what they say, so a hash of them names the message and nothing unsigned
  * rides along. Compares while packing (no allocation), so 0 is always a property of the bytes. */
 int refbus_pb_canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t len);
+
+/* The one way refbus packs a message into a buffer of its own: `prefix_len` bytes of `prefix`
+ * (NULL, 0 for none; a file's magic, say) and then `m`, in one malloc'd block of at least one
+ * byte. On success *out belongs to the caller, who releases it with free(), or with
+ * refbus_wipe_free() when `m` held plaintext (no copy of it is left elsewhere); *out_len is its
+ * length. On failure *out and *out_len are untouched. Errors: REFBUS_ENOMEM. */
+int refbus_pb_pack(uint8_t **out, size_t *out_len, const ProtobufCMessage *m) REFBUS_WUR;
+int refbus_pb_pack_prefixed(uint8_t **out, size_t *out_len, const void *prefix,
+                            size_t prefix_len, const ProtobufCMessage *m) REFBUS_WUR;
 
 /* An allocator for messages that hold plaintext (a decrypted Payload, the node's store
  * records): malloc, and a free that wipes every block before releasing it (strings, bytes,

@@ -8,6 +8,8 @@
 
 #include <zmq.h>
 
+#include "proto/frames.h"
+
 /* Indexed by command number; NULL for the numbers this version does not assign. */
 static const char *const cmd_names[REFBUS_CMD_MAX + 1] = {
     [REFBUS_CMD_HELLO] = "HELLO",           [REFBUS_CMD_WELCOME] = "WELCOME",
@@ -58,69 +60,61 @@ void refbus_wire_msg_clear(refbus_wire_msg *msg)
 
 int refbus_wire_recv(void *sock, int router, refbus_wire_msg *msg)
 {
-    zmq_msg_t part;
-    int rc = 0, nframes = 0, more = 1;
+    refbus_frames fs;
+    size_t sig = router ? 1 : 0; /* index of the signature frame, after a routing id */
+    int rc = 0;
     memset(msg, 0, sizeof *msg);
     msg->peer_fd = -1;
-    while (more) {
-        zmq_msg_init(&part);
-        if (zmq_msg_recv(&part, sock, nframes == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            int e = errno;
-            zmq_msg_close(&part);
-            if (nframes == 0 && e == EAGAIN)
-                return REFBUS_EAGAIN;
-            refbus_wire_msg_clear(msg);
-            return REFBUS_ETRANSPORT;
-        }
-        more = zmq_msg_more(&part);
-        const uint8_t *d = zmq_msg_data(&part);
-        size_t n = zmq_msg_size(&part);
-        int logical = router ? nframes - 1 : nframes; /* index after the routing id */
+    /* The body's limit is applied below, in the protocol's order of errors (which one a
+     * message with several faults gets is on the wire: PROTOCOL.md 3.1). */
+    int frc = refbus_frames_recv(&fs, sock, ZMQ_DONTWAIT, sig + 3, REFBUS_WIRE_MAX_BODY, 0);
+    if (frc == REFBUS_EAGAIN || frc == REFBUS_ETRANSPORT)
+        return frc;
+    for (size_t i = 0; i < fs.n; i++) {
+        zmq_msg_t *part = &fs.part[i];
+        const uint8_t *d = zmq_msg_data(part);
+        size_t n = zmq_msg_size(part);
         if (!msg->peer_user_id[0]) {
             /* A ROUTER's routing-id frame is made locally and carries no metadata; the
              * frames that came over the connection do. */
-            const char *uid = zmq_msg_gets(&part, "User-Id");
+            const char *uid = zmq_msg_gets(part, "User-Id");
             if (uid) {
                 strncpy(msg->peer_user_id, uid, sizeof msg->peer_user_id - 1);
-                msg->peer_fd = zmq_msg_get(&part, ZMQ_SRCFD); /* -1 when libzmq has none */
+                msg->peer_fd = zmq_msg_get(part, ZMQ_SRCFD); /* -1 when libzmq has none */
             }
         }
-        if (!router || nframes > 0) {
-            msg->wire_bytes += n + REFBUS_WIRE_FRAME_OVERHEAD;
-            if (msg->peer_fd < 0) /* a DEALER's frames carry no User-Id, but their fd */
-                msg->peer_fd = zmq_msg_get(&part, ZMQ_SRCFD);
-        }
-        if (router && nframes == 0) {
+        if (i >= sig && msg->peer_fd < 0) /* a DEALER's frames carry no User-Id, but their fd */
+            msg->peer_fd = zmq_msg_get(part, ZMQ_SRCFD);
+        if (i < sig) {
             if (n <= sizeof msg->rid) {
                 memcpy(msg->rid, d, n);
                 msg->rid_len = n;
             }
-        } else if (logical == 0) {
+        } else if (i == sig) {
             if (n != REFBUS_WIRE_SIG_LEN || memcmp(d, REFBUS_WIRE_SIG, n) != 0)
                 rc = rc ? rc : REFBUS_EPROTO;
-        } else if (logical == 1) {
+        } else if (i == sig + 1) {
             if (n != 1 || !refbus_wire_cmd_known(d[0]))
                 rc = rc ? rc : REFBUS_EPROTO;
             else
                 msg->cmd = d[0];
-        } else if (logical == 2) {
-            if (n > REFBUS_WIRE_MAX_BODY) {
-                rc = rc ? rc : REFBUS_ETOOLARGE;
-            } else if (!rc) {
-                msg->body = malloc(n ? n : 1);
-                if (!msg->body)
-                    rc = REFBUS_ENOMEM;
-                else {
-                    memcpy(msg->body, d, n);
-                    msg->body_len = n;
-                }
+        } else if (n > REFBUS_WIRE_MAX_BODY) {
+            rc = rc ? rc : REFBUS_ETOOLARGE;
+        } else if (!rc) {
+            if (!(msg->body = malloc(n ? n : 1)))
+                rc = REFBUS_ENOMEM;
+            else {
+                memcpy(msg->body, d, n);
+                msg->body_len = n;
             }
         }
-        nframes++;
-        zmq_msg_close(&part);
     }
-    int logical_frames = router ? nframes - 1 : nframes;
-    if (logical_frames != 3 && (rc == 0 || rc == REFBUS_EPROTO))
+    /* what the frames after the routing id cost on the connection, dropped ones included */
+    size_t logical = fs.count - sig;
+    msg->wire_bytes = fs.bytes - (sig ? zmq_msg_size(&fs.part[0]) : 0) +
+                      logical * REFBUS_WIRE_FRAME_OVERHEAD;
+    refbus_frames_close(&fs);
+    if (logical != 3 && (rc == 0 || rc == REFBUS_EPROTO))
         rc = REFBUS_EFRAMES;
     if (rc) {
         free(msg->body);

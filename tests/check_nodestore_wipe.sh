@@ -51,7 +51,7 @@ grep -qE ':codec\.c\.o: +U protobuf_c_message_unpack$' <<<"$syms" ||
     { echo "FAIL: codec.c.o does not reference protobuf_c_message_unpack: check is blind" >&2; bad=1; }
 
 # 3. every program that holds keys or plaintext hardens itself before reading anything.
-for m in broker/main.c nodes/client/main.c keys/main.c; do
+for m in broker/tool/main.c nodes/client/main.c keys/tool/main.c; do
     grep -q 'refbus_harden_process()' "$SRC/$m" ||
         { echo "FAIL: $m does not call refbus_harden_process()" >&2; bad=1; }
 done

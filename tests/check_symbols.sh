@@ -21,7 +21,7 @@ BIN=${REFBUS_BIN_DIR:-$SRC/build/bin}
 read -r -d '' PREFIXES <<'EOF'
 refbus_common: refbus_
 refbus_proto: refbus_envelope_ refbus_receipt_ refbus_wire_ refbus_pb_ refbus_agency_id_ refbus_merkle_ refbus_batch_
-refbus_keys: refbus_keystore_ refbus_ks_ refbus_directory_ refbus_dd_ refbus_admin_ refbus_passphrase_ refbus_kdf_ refbus_key_ refbus_agency_kind_ refbus_root_pk_ refbus_format_
+refbus_keys: refbus_keystore_ refbus_ks_ refbus_directory_ refbus_dd_ refbus_admin_ refbus_passphrase_ refbus_kdf_ refbus_key_ refbus_agency_kind_ refbus_root_pk_
 refbus_audit: refbus_audit_ refbus_checkpoint_ refbus_replay_
 refbus_broker: refbus_broker_ refbus_bstore_ broker_
 refbus_node_records: refbus_nrec_ GENERATED
@@ -57,6 +57,14 @@ check() {
     command -v nm >/dev/null || { echo "FAIL: nm not found" >&2; return 1; }
     local -a libs=("$libdir"/librefbus_*.a)
     [ -e "${libs[0]}" ] || { echo "FAIL: no refbus libraries in $libdir" >&2; return 1; }
+    # only what this build makes (CMake lists it): a library an older tree left behind is not ours
+    if [ -f "$libdir/refbus-libraries.txt" ]; then
+        local -a cur=()
+        for f in "${libs[@]}"; do
+            grep -qxF "$(basename "$f")" "$libdir/refbus-libraries.txt" && cur+=("$f")
+        done
+        libs=("${cur[@]}")
+    fi
     # one line per defined global symbol: library  variant  object  symbol  type; then one per
     # undefined reference: U library variant object symbol
     local table refs
@@ -108,6 +116,7 @@ check() {
         }
         {
             base = $1; lib = $2; obj = $3; sym = $4
+            present[base] = 1
             if (lib == base && !(sym in defbase)) defbase[sym] = base
             if (!(base in known) || !(base in hasdeps)) {
                 if (!(lib in told)) print "unknown library " lib ": register its prefixes and DEPS in tests/check_symbols.sh"
@@ -126,12 +135,18 @@ check() {
                     if (substr(sym, 1, length(p)) == p && length(p) > length(best)) { best = p; o = owner[p] }
                 if (best == "") { print lib "(" obj "): " sym " has no registered prefix (public: refbus_<module>_, private: broker_ / nd_)"; bad = 1 }
                 else if (o != base) { print lib "(" obj "): " sym " carries " best ", which belongs to " o; bad = 1 }
+                else used[best] = 1
             }
             if (lib != base) { hooked[lib] = 1; next } # the test variant duplicates its library
             if (sym in where) { print sym " is defined twice: " where[sym] " and " lib "(" obj ")"; bad = 1 }
             else where[sym] = lib "(" obj ")"
         }
-        END { exit bad }' <<<"$table"$'\n'"$refs") || bad=1
+        END {
+            # a registered prefix nothing carries any more would let a stray name pass later
+            for (p in owner)
+                if (!(p in used) && (owner[p] in present)) { print "prefix " p " is registered to " owner[p] " but no symbol carries it: remove it from PREFIXES"; bad = 1 }
+            exit bad
+        }' <<<"$table"$'\n'"$refs") || bad=1
     [ -n "$out" ] && echo "$out" >&2
     # the check must see what it checks
     grep -q '^refbus_node_daemon refbus_node_daemon .* nd_session_connect T$' <<<"$table" ||
@@ -157,31 +172,45 @@ selftest() {
         grep -qE "$3" <<<"$o" || { echo "FAIL: selftest $1: no '$3' in: $o" >&2; rc=1; return; }
         echo "ok: selftest $1 fails as it should"
     }
-    fresh() { rm -rf "$t/lib"; mkdir "$t/lib"; cp "$lib"/librefbus_*.a "$t/lib/"; }
+    fresh() { # a copy of what this build makes (without the list: planted libraries count)
+        rm -rf "$t/lib" && mkdir "$t/lib" || return 1
+        local f
+        for f in "$lib"/librefbus_*.a; do
+            [ -f "$lib/refbus-libraries.txt" ] &&
+                ! grep -qxF "$(basename "$f")" "$lib/refbus-libraries.txt" && continue
+            cp "$f" "$t/lib/"
+        done
+    }
     fresh
     check "$t/lib" >/dev/null 2>&1 || { echo "FAIL: selftest: the unmodified copy fails" >&2; check "$t/lib"; return 1; }
     # an unprefixed daemon internal (the old node library exported session_connect)
     printf 'int session_connect(void);\nint session_connect(void) { return 0; }\n' >"$t/a.c"
-    "$cc" -c -o "$t/unprefixed.c.o" "$t/a.c" && ar q "$t/lib/librefbus_node_daemon.a" "$t/unprefixed.c.o" ||
+    "$cc" -c -o "$t/unprefixed.c.o" "$t/a.c" && ar qc "$t/lib/librefbus_node_daemon.a" "$t/unprefixed.c.o" ||
         { echo "FAIL: selftest: cannot build a planted object with $cc" >&2; return 1; }
     expect_fail unprefixed "$t/lib" 'session_connect has no registered prefix'
     # one name in two libraries (the old broker and node libraries both defined refbus_store_open)
     fresh
     printf 'int refbus_bstore_open(void);\nint refbus_bstore_open(void) { return 0; }\n' >"$t/b.c"
-    "$cc" -c -o "$t/dup.c.o" "$t/b.c" && ar q "$t/lib/librefbus_node_store.a" "$t/dup.c.o"
+    "$cc" -c -o "$t/dup.c.o" "$t/b.c" && ar qc "$t/lib/librefbus_node_store.a" "$t/dup.c.o"
     expect_fail duplicate "$t/lib" 'refbus_bstore_open is defined twice'
     expect_fail foreign-prefix "$t/lib" 'refbus_bstore_open carries refbus_bstore_, which belongs to refbus_broker'
     # a crash point in a production library
     fresh
     printf 'void nd_crash_point(const char *n);\nvoid nd_crash_point(const char *n) { (void)n; }\n' >"$t/c.c"
-    "$cc" -c -o "$t/hook.c.o" "$t/c.c" && ar q "$t/lib/librefbus_node_daemon.a" "$t/hook.c.o"
+    "$cc" -c -o "$t/hook.c.o" "$t/c.c" && ar qc "$t/lib/librefbus_node_daemon.a" "$t/hook.c.o"
     expect_fail crash-point "$t/lib" 'nd_crash_point is a test hook'
     # the rules reaching into the store (against the one-way order) and into LMDB
     fresh
     printf 'int refbus_nstore_begin(void);\nint mdb_txn_id(void);\nint refbus_thread_bad(void);\nint refbus_thread_bad(void) { return refbus_nstore_begin() + mdb_txn_id(); }\n' >"$t/d.c"
-    "$cc" -c -o "$t/layer.c.o" "$t/d.c" && ar q "$t/lib/librefbus_node_rules.a" "$t/layer.c.o"
+    "$cc" -c -o "$t/layer.c.o" "$t/d.c" && ar qc "$t/lib/librefbus_node_rules.a" "$t/layer.c.o"
     expect_fail dependency-order "$t/lib" 'uses refbus_nstore_begin from refbus_node_store, against the dependency order'
     expect_fail rules-lmdb "$t/lib" 'uses LMDB \(mdb_txn_id\), which refbus_node_rules must not'
+    # a registration nothing uses (here: the node store's prefix, once its library is empty)
+    fresh
+    printf 'int refbus_node_store_placeholder;\n' >"$t/e.c"
+    "$cc" -c -o "$t/e.c.o" "$t/e.c" && rm -f "$t/lib/librefbus_node_store.a" &&
+        ar qc "$t/lib/librefbus_node_store.a" "$t/e.c.o"
+    expect_fail stale-prefix "$t/lib" 'prefix refbus_nstore_ is registered to refbus_node_store but no symbol carries it'
     # a library nobody registered
     fresh
     cp "$t/lib/librefbus_common.a" "$t/lib/librefbus_newpart.a"

@@ -58,3 +58,6 @@ if(REFBUS_SANITIZE) # the installed libraries are instrumented: so is the progra
 endif()
 set_property(TEST node_client_install APPEND PROPERTY ENVIRONMENT CC=${CMAKE_C_COMPILER}
              "REFBUS_CLIENT_CFLAGS=${_client_cflags}")
+# Corrupt fixtures for the node's store (issue 11 item 5): damaged inbox and outbox records.
+refbus_script_test(node_store_fixtures_scenario
+                   ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_store_fixtures_test.sh TIMEOUT 300)

@@ -17,3 +17,8 @@ set_property(TEST storage_daemons_scenario APPEND PROPERTY ENVIRONMENT
 # mistyped data directory is an error, init creates the store where the config says.
 refbus_script_test(config_daemons_scenario
                    ${CMAKE_CURRENT_SOURCE_DIR}/scenario/config_daemons_test.sh TIMEOUT 120)
+# Corrupt fixtures for the broker's own tables (issue 11 item 5): each case damages a copy of a
+# known store with the LMDB API and starts the real broker on it.
+refbus_test(store_fixtures_test SOURCES scenario/store_fixtures_test.c scenario/bclient.c
+            LIBS refbus_keys refbus_proto PkgConfig::CMOCKA PkgConfig::ZMQ PkgConfig::LMDB
+            TIMEOUT 600)

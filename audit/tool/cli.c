@@ -9,21 +9,25 @@
 #include "common/util.h"
 #include "keys/directory.h"
 
-int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...)
+int cli_misuse(const char *cmd, const char *fmt, ...)
 {
+    char msg[512];
     va_list ap;
-    fprintf(stderr, "refbus-audit %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n%s", usage);
-    return EXIT_USAGE;
+    return refbus_cli_misuse("refbus-audit", cmd, "%s", msg);
+}
+
+int cli_bad_option(const char *cmd, int c, char **argv, const struct option *opts)
+{
+    return refbus_cli_bad_option("refbus-audit", cmd, c, argv, opts);
 }
 
 int cli_fail(const char *cmd, const char *what, int rc)
 {
     fprintf(stderr, "refbus-audit %s: %s: %s\n", cmd, what, refbus_strerror(rc));
-    return EXIT_FAIL;
+    return REFBUS_EXIT_FAIL;
 }
 
 int cli_pk(uint8_t out[32], const char *arg)
@@ -52,11 +56,8 @@ int cli_directory_pks(const char *cmd, const char *dir_file, const char *root_pk
     refbus_directory *d = NULL;
     char hex[65];
     size_t added = 0;
-    if (cli_pk(root, root_pk) != 0) {
-        fprintf(stderr, "refbus-audit %s: bad --root-pk '%s' (64 hex digits or @FILE)\n", cmd,
-                root_pk);
-        return EXIT_USAGE;
-    }
+    if (cli_pk(root, root_pk) != 0)
+        return cli_misuse(cmd, "bad --root-pk '%s' (64 hex digits or @FILE)", root_pk);
     int rc = refbus_directory_load_file(&d, dir_file, root, NULL);
     if (rc != 0)
         return cli_fail(cmd, dir_file, rc);
@@ -77,7 +78,7 @@ int cli_directory_pks(const char *cmd, const char *dir_file, const char *root_pk
     refbus_directory_free(&d);
     if (added == 0) {
         fprintf(stderr, "refbus-audit %s: %s lists no unrevoked broker key\n", cmd, dir_file);
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
     return 0;
 }
@@ -116,14 +117,14 @@ int cli_open(const char *cmd, const char *path, refbus_audit_reader **r)
             fprintf(stderr, "refbus-audit %s: %s: the data file is damaged (truncated, or its "
                             "meta pages are broken)\n", cmd, path);
         cli_watch = NULL; /* said: main() need not say it again */
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
     if (rc == REFBUS_ENOTFOUND) {
         fprintf(stderr,
                 "refbus-audit %s: %s: no audit trail there (a broker data directory holds "
                 "data.mdb with the audit.* databases)\n",
                 cmd, path);
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
     if (rc != 0)
         return cli_fail(cmd, path, rc);

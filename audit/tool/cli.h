@@ -10,9 +10,7 @@
 #include <stdio.h>
 
 #include "audit/reader.h"
-
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
+#include "common/cli.h"
 #define CLI_MAX_PKS 8
 #define CLI_MAX_ANCHORS 64
 
@@ -30,10 +28,13 @@ int cmd_check_proof(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 
-/* "refbus-audit CMD: <msg>" on stderr, then `usage` (stderr); returns EXIT_USAGE. */
-int cli_misuse(const char *cmd, const char *usage, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* "refbus-audit CMD: <what>: <strerror(rc)>" on stderr; returns EXIT_FAIL. */
+/* The one-line usage error "refbus-audit CMD: <msg>. Try 'refbus-audit CMD --help'." on
+ * stderr; returns REFBUS_EXIT_USAGE. */
+int cli_misuse(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The usage error for an option getopt_long refused (it returned `c`, '?' or ':'). Returns
+ * REFBUS_EXIT_USAGE. */
+int cli_bad_option(const char *cmd, int c, char **argv, const struct option *opts);
+/* "refbus-audit CMD: <what>: <strerror(rc)>" on stderr; returns REFBUS_EXIT_FAIL. */
 int cli_fail(const char *cmd, const char *what, int rc);
 /* A broker public key from 64 hex digits or @FILE (a file holding them). 0 or -1. */
 int cli_pk(uint8_t out[32], const char *arg);
@@ -47,9 +48,9 @@ int cli_u64(uint64_t *out, const char *arg);
 /* The watch of the guarded child this command runs in (main.c sets it before running the
  * command; NULL when unguarded): cli_open opens through it. */
 void cli_set_watch(refbus_audit_watch *w);
-/* Open a trail read-only, reporting failures. 0 or EXIT_FAIL. Warns when opened unlocked, and
- * when the data file is damaged (truncated, bad meta pages): then what can be read is read, and
- * main.c makes the exit status 1 whatever the command found. */
+/* Open a trail read-only, reporting failures. 0 or REFBUS_EXIT_FAIL. Warns when opened unlocked,
+ * and when the data file is damaged (truncated, bad meta pages): then what can be read is read,
+ * and main.c makes the exit status 1 whatever the command found. */
 int cli_open(const char *cmd, const char *path, refbus_audit_reader **r);
 /* Read a whole file ("-": standard input), at most `max` bytes. 0 or a REFBUS_E* code. */
 int cli_read(const char *path, uint8_t **out, size_t *len, size_t max);

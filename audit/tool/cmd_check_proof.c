@@ -107,11 +107,11 @@ int cmd_check_proof(int argc, char **argv)
     int json = 0, c;
     const char *dir_file = NULL, *root_pk = NULL;
     refbus_audit_proof_info info;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, REFBUS_CLI_OPTS "h", opts, NULL)) != -1) {
         switch (c) {
         case 'k':
             if (n_pks == CLI_MAX_PKS || cli_pk(pks[n_pks], optarg) != 0)
-                return cli_misuse("check-proof", usage_text,
+                return cli_misuse("check-proof",
                                   "bad --broker-pk '%s' (64 hex digits or @FILE)", optarg);
             n_pks++;
             break;
@@ -119,13 +119,13 @@ int cmd_check_proof(int argc, char **argv)
         case 'D': dir_file = optarg; break;
         case 'R': root_pk = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: return cli_misuse("check-proof", usage_text, "bad option");
+        default: return cli_bad_option("check-proof", c, argv, opts);
         }
     }
     if (optind + 1 != argc)
-        return cli_misuse("check-proof", usage_text, "give exactly one FILE");
+        return cli_misuse("check-proof", "give exactly one FILE");
     if (!dir_file != !root_pk)
-        return cli_misuse("check-proof", usage_text, "--directory and --root-pk go together");
+        return cli_misuse("check-proof", "--directory and --root-pk go together");
     if (dir_file) {
         int x = cli_directory_pks("check-proof", dir_file, root_pk, pks, &n_pks);
         if (x != 0)
@@ -140,9 +140,9 @@ int cmd_check_proof(int argc, char **argv)
         refbus_audit_proof_info_clear(&info);
         fprintf(stderr, "refbus-audit check-proof: %s: %s\n", argv[optind],
                 e == REFBUS_EMALFORMED ? "not a refbus audit proof file" : refbus_strerror(e));
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
     report(&info, e, n_pks > 0, json);
     refbus_audit_proof_info_clear(&info);
-    return e == 0 ? 0 : EXIT_FAIL;
+    return e == 0 ? 0 : REFBUS_EXIT_FAIL;
 }

@@ -31,20 +31,20 @@ int cmd_checkpoint(int argc, char **argv)
     uint8_t *b = NULL;
     size_t len = 0;
     refbus_checkpoint cp;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, REFBUS_CLI_OPTS "ho:", opts, NULL)) != -1) {
         switch (c) {
         case 'a':
             if (cli_u64(&at, optarg) != 0)
-                return cli_misuse("checkpoint", usage_text, "bad --at '%s'", optarg);
+                return cli_misuse("checkpoint", "bad --at '%s'", optarg);
             break;
         case 'o': outpath = optarg; break;
         case 'j': json = 1; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: return cli_misuse("checkpoint", usage_text, "bad option");
+        default: return cli_bad_option("checkpoint", c, argv, opts);
         }
     }
     if (optind + 1 != argc)
-        return cli_misuse("checkpoint", usage_text, "give exactly one DIR");
+        return cli_misuse("checkpoint", "give exactly one DIR");
     if ((rc = cli_open("checkpoint", argv[optind], &r)) != 0)
         return rc;
     refbus_audit *a = refbus_audit_reader_log(r);
@@ -53,7 +53,7 @@ int cmd_checkpoint(int argc, char **argv)
     refbus_audit_reader_close(&r);
     if (e == REFBUS_ENOTFOUND) {
         fprintf(stderr, "refbus-audit checkpoint: no such checkpoint in the trail\n");
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
     if (e == 0 && refbus_checkpoint_parse(&cp, b, len) != 0)
         e = REFBUS_EMALFORMED;

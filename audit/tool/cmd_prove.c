@@ -32,29 +32,29 @@ int cmd_prove(int argc, char **argv)
     refbus_audit_reader *r = NULL;
     uint8_t *file = NULL;
     size_t len = 0;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, REFBUS_CLI_OPTS "ho:", opts, NULL)) != -1) {
         switch (c) {
         case 'a':
             if (cli_u64(&at, optarg) != 0 || at == 0)
-                return cli_misuse("prove", usage_text, "bad --at '%s'", optarg);
+                return cli_misuse("prove", "bad --at '%s'", optarg);
             break;
         case 'c':
             if (cli_u64(&m, optarg) != 0)
-                return cli_misuse("prove", usage_text, "bad --consistency '%s'", optarg);
+                return cli_misuse("prove", "bad --consistency '%s'", optarg);
             consistency = 1;
             break;
         case 'o': outpath = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: return cli_misuse("prove", usage_text, "bad option");
+        default: return cli_bad_option("prove", c, argv, opts);
         }
     }
     if (argc - optind != (consistency ? 1 : 2))
-        return cli_misuse("prove", usage_text,
+        return cli_misuse("prove",
                           consistency ? "give DIR only with --consistency" : "give DIR INDEX");
     if (!consistency && cli_u64(&index, argv[optind + 1]) != 0)
-        return cli_misuse("prove", usage_text, "bad INDEX '%s'", argv[optind + 1]);
+        return cli_misuse("prove", "bad INDEX '%s'", argv[optind + 1]);
     if (!outpath && isatty(STDOUT_FILENO))
-        return cli_misuse("prove", usage_text,
+        return cli_misuse("prove",
                           "the proof is binary: give -o FILE or redirect standard output");
     if ((rc = cli_open("prove", argv[optind], &r)) != 0)
         return rc;
@@ -67,17 +67,17 @@ int cmd_prove(int argc, char **argv)
                 "refbus-audit stats for the latest checkpoint's size)\n",
                 consistency ? "size" : "record",
                 (unsigned long long)(consistency ? m : index));
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
     if (e == REFBUS_ENOTFOUND) {
         fprintf(stderr, "refbus-audit prove: no such %s in the trail\n",
                 consistency || at ? "stored checkpoint" : "record or checkpoint");
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
     if (e == REFBUS_ECORRUPT) {
         fprintf(stderr, "refbus-audit prove: the stored trail does not prove itself here; run "
                         "refbus-audit verify\n");
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
     if (e != 0)
         return cli_fail("prove", argv[optind], e);

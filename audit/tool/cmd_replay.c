@@ -37,13 +37,13 @@ int cmd_replay(int argc, char **argv)
     int group = 0, c, rc;
     refbus_audit_reader *r = NULL;
     refbus_replay_filter_init(&f);
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, REFBUS_CLI_OPTS "h", opts, NULL)) != -1) {
         switch (c) {
         case 'a': f.agency = optarg; break;
         case 'm': {
             size_t hl = strlen(optarg);
             if (hl < 8 || hl > 32 || hl % 2 || refbus_unhex(msg, hl / 2, optarg) != 0)
-                return cli_misuse("replay", usage_text,
+                return cli_misuse("replay",
                                   "bad --msg '%s' (8 to 32 hex digits, even)", optarg);
             f.msg_id = msg;
             f.msg_id_len = hl / 2;
@@ -51,17 +51,17 @@ int cmd_replay(int argc, char **argv)
         }
         case 'e':
             if ((f.event = refbus_audit_event_parse(optarg)) < 0)
-                return cli_misuse("replay", usage_text, "unknown --event '%s'", optarg);
+                return cli_misuse("replay", "unknown --event '%s'", optarg);
             break;
         case 's':
         case 'u':
             if (refbus_audit_time_parse(optarg, c == 's' ? &f.since_ms : &f.until_ms) != 0)
-                return cli_misuse("replay", usage_text, "bad time '%s'", optarg);
+                return cli_misuse("replay", "bad time '%s'", optarg);
             break;
         case 'F':
         case 'T':
             if (cli_u64(c == 'F' ? &f.from_index : &f.to_index, optarg) != 0)
-                return cli_misuse("replay", usage_text, "bad index '%s'", optarg);
+                return cli_misuse("replay", "bad index '%s'", optarg);
             break;
         case 'g': group = 1; break;
         case 'f':
@@ -70,17 +70,17 @@ int cmd_replay(int argc, char **argv)
             else if (strcmp(optarg, "jsonl") == 0)
                 fmt = REFBUS_REPLAY_JSONL;
             else
-                return cli_misuse("replay", usage_text, "--format is text or jsonl");
+                return cli_misuse("replay", "--format is text or jsonl");
             break;
         case 'j': fmt = REFBUS_REPLAY_JSONL; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: return cli_misuse("replay", usage_text, "bad option");
+        default: return cli_bad_option("replay", c, argv, opts);
         }
     }
     if (optind + 1 != argc)
-        return cli_misuse("replay", usage_text, "give exactly one DIR");
+        return cli_misuse("replay", "give exactly one DIR");
     if (f.until_ms && f.until_ms <= f.since_ms)
-        return cli_misuse("replay", usage_text, "--until must be after --since");
+        return cli_misuse("replay", "--until must be after --since");
     if ((rc = cli_open("replay", argv[optind], &r)) != 0)
         return rc;
     uint64_t n = 0;

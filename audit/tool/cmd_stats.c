@@ -15,15 +15,15 @@ int cmd_stats(int argc, char **argv)
     int json = 0, c, rc;
     refbus_audit_reader *r = NULL;
     json_t *s = NULL;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, REFBUS_CLI_OPTS "h", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: return cli_misuse("stats", usage_text, "bad option");
+        default: return cli_bad_option("stats", c, argv, opts);
         }
     }
     if (optind + 1 != argc)
-        return cli_misuse("stats", usage_text, "give exactly one DIR");
+        return cli_misuse("stats", "give exactly one DIR");
     if ((rc = cli_open("stats", argv[optind], &r)) != 0)
         return rc;
     int e = refbus_audit_stats(r, &s);

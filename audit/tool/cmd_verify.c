@@ -103,15 +103,15 @@ int cmd_verify(int argc, char **argv)
     uint8_t pks[CLI_MAX_PKS][32];
     uint8_t *anchors[CLI_MAX_ANCHORS];
     size_t anchor_lens[CLI_MAX_ANCHORS], n_pks = 0, n_anchors = 0;
-    int json = 0, quiet = 0, bar = 1, c, rc = EXIT_USAGE;
+    int json = 0, quiet = 0, bar = 1, c, rc = REFBUS_EXIT_USAGE;
     const char *dir_file = NULL, *root_pk = NULL;
     refbus_audit_reader *r = NULL;
     refbus_audit_verify_result res;
-    while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, REFBUS_CLI_OPTS "hq", opts, NULL)) != -1) {
         switch (c) {
         case 'k':
             if (n_pks == CLI_MAX_PKS || cli_pk(pks[n_pks], optarg) != 0) {
-                cli_misuse("verify", usage_text, "bad --broker-pk '%s' (64 hex digits or @FILE)",
+                cli_misuse("verify", "bad --broker-pk '%s' (64 hex digits or @FILE)",
                            optarg);
                 goto out;
             }
@@ -138,15 +138,15 @@ int cmd_verify(int argc, char **argv)
             fputs(usage_text, stdout);
             rc = 0;
             goto out;
-        default: cli_misuse("verify", usage_text, "bad option"); goto out;
+        default: cli_bad_option("verify", c, argv, opts); goto out;
         }
     }
     if (optind + 1 != argc) {
-        cli_misuse("verify", usage_text, "give exactly one DIR");
+        cli_misuse("verify", "give exactly one DIR");
         goto out;
     }
     if (!dir_file != !root_pk) {
-        cli_misuse("verify", usage_text, "--directory and --root-pk go together");
+        cli_misuse("verify", "--directory and --root-pk go together");
         goto out;
     }
     if (dir_file && (rc = cli_directory_pks("verify", dir_file, root_pk, pks, &n_pks)) != 0)
@@ -178,7 +178,7 @@ int cmd_verify(int argc, char **argv)
         refbus_hex(pk, res.signer_pk, 32);
         fprintf(stderr, "refbus-audit verify: the checkpoints are signed by %s\n", pk);
     }
-    rc = vrc == 0 ? 0 : EXIT_FAIL;
+    rc = vrc == 0 ? 0 : REFBUS_EXIT_FAIL;
 out:
     refbus_audit_reader_close(&r);
     for (size_t i = 0; i < n_anchors; i++)

@@ -15,10 +15,7 @@
 #include "audit/tool/cli.h"
 #include "common/log.h"
 
-#ifndef REFBUS_VERSION
-#define REFBUS_VERSION "0.1.0"
-#endif
-
+/* One line per subcommand; a new one is an entry here and its cmd_<name>.c. */
 static const cli_cmd commands[] = {
     {"verify", cmd_verify,
      "verify DIR [--broker-pk HEX | --directory FILE --root-pk HEX] [--checkpoint FILE]\n"
@@ -69,7 +66,7 @@ static int run_command(const cli_cmd *c, int argc, char **argv)
     if (refbus_audit_guard(run_guarded, &g, &o) != 0) {
         fprintf(stderr, "refbus-audit %s: cannot start the reader: %s\n", c->name,
                 strerror(errno));
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
     const refbus_audit_watch *w = &o.seen;
     if (o.signal != 0 && o.signal != SIGSEGV && o.signal != SIGBUS && o.signal != SIGABRT &&
@@ -77,13 +74,13 @@ static int run_command(const cli_cmd *c, int argc, char **argv)
         /* not the file's doing (SIGPIPE from `| head`, SIGINT, SIGTERM): die the same way */
         signal(o.signal, SIG_DFL);
         raise(o.signal);
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
     if (o.signal == 0) {
         if (o.status == 0 && w->damaged) {
             fprintf(stderr, "refbus-audit %s: %s is damaged (%s): what could be read is shown "
                             "above, but the file is not intact\n", c->name, w->path, w->why);
-            return EXIT_FAIL;
+            return REFBUS_EXIT_FAIL;
         }
         return o.status;
     }
@@ -118,7 +115,7 @@ static int run_command(const cli_cmd *c, int argc, char **argv)
                 "(signal %s); records 0 to %llu were read%s\n",
                 c->name, w->path, (unsigned long long)w->read, strsignal(o.signal),
                 (unsigned long long)w->read - 1, proven);
-    return EXIT_FAIL;
+    return REFBUS_EXIT_FAIL;
 }
 
 int main(int argc, char **argv)
@@ -130,25 +127,19 @@ int main(int argc, char **argv)
     refbus_log_init("refbus-audit", REFBUS_LOG_WARN, 0);
     if (sodium_init() < 0) {
         fprintf(stderr, "refbus-audit: libsodium failed to initialise\n");
-        return EXIT_FAIL;
+        return REFBUS_EXIT_FAIL;
     }
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+" REFBUS_CLI_OPTS "h", opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
             return 0;
         }
-        if (c == 'V') {
-            printf("refbus-audit %s\n", REFBUS_VERSION);
-            return 0;
-        }
-        usage(stderr);
-        return EXIT_USAGE;
+        if (c == 'V')
+            return refbus_cli_version("refbus-audit");
+        return cli_bad_option(NULL, c, argv, opts);
     }
-    if (optind >= argc) {
-        fprintf(stderr, "refbus-audit: no command given\n");
-        usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (optind >= argc)
+        return cli_misuse(NULL, "no command given");
     if (strcmp(argv[optind], "help") == 0) {
         usage(stdout);
         return 0;
@@ -160,7 +151,5 @@ int main(int argc, char **argv)
             optind = 0; /* glibc: restart getopt for the command's own arguments */
             return run_command(&commands[i], subc, sub);
         }
-    fprintf(stderr, "refbus-audit: unknown command '%s'\n", argv[optind]);
-    usage(stderr);
-    return EXIT_USAGE;
+    return cli_misuse(NULL, "unknown command '%s'", argv[optind]);
 }

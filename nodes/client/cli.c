@@ -1,23 +1,148 @@
-/* refbus-node subcommands: `run` starts the daemon; the others are clients of its control
- * socket through the C API (nodes/client/refbus_node.h) and print its JSON answers. */
+/* refbus-node: the helpers every subcommand shares (see cli.h): its options, and how a command
+ * talks to the daemon and prints what it answers. */
 #include "nodes/client/cli.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "nodes/daemon/daemon.h"
-#include "nodes/client/refbus_node.h"
 
 #define INPUT_MAX_BYTES (8u * 1024u * 1024u)
 
-static void print_json_text(const refbus_node_cli *g, const char *text)
+const struct option cli_all_opts[] = {
+    CLI_DAEMON_OPTS,
+    {"compact", no_argument, NULL, OPT_COMPACT},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"to", required_argument, NULL, 't'},
+    {"urgency", required_argument, NULL, 'u'},
+    {"expires-in", required_argument, NULL, 'e'},
+    {"msg-id", required_argument, NULL, OPT_MSG_ID},
+    {"wait", optional_argument, NULL, 'w'},
+    {"after", required_argument, NULL, OPT_AFTER},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"status", required_argument, NULL, OPT_STATUS},
+    {"reason-code", required_argument, NULL, 'r'},
+    {"text", required_argument, NULL, 'T'},
+    {"text-file", required_argument, NULL, OPT_TEXT_FILE},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+int cli_misuse(const char *cmd, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return refbus_cli_misuse("refbus-node", cmd, "%s", msg);
+}
+
+/* Is the option getopt_long just refused as unknown one of another command's? Then say so. */
+static int foreign_option(const char *cmd, char **argv)
+{
+    const char *arg = optind > 0 && argv[optind - 1] ? argv[optind - 1] : "";
+    if (optopt == 0 && strncmp(arg, "--", 2) == 0) {
+        size_t len = strcspn(arg + 2, "=");
+        int n = 0;
+        for (const struct option *o = cli_all_opts; o->name; o++)
+            if (strncmp(o->name, arg + 2, len) == 0)
+                n++;
+        if (n == 1)
+            return cli_misuse(cmd, "option '--%.*s' does not belong to '%s'", (int)len, arg + 2,
+                              cmd);
+    } else if (optopt > ' ' && optopt < 127 && optopt != ':' &&
+               strchr(CLI_ALL_SHORT, optopt)) {
+        return cli_misuse(cmd, "option '-%c' does not belong to '%s'", optopt, cmd);
+    }
+    return 0;
+}
+
+static int config_opt(cli_state *st, const char *key, const char *val)
+{
+    if (st->n == CLI_MAX_FLAGS)
+        return cli_misuse(NULL, "more than %d configuration options", CLI_MAX_FLAGS);
+    st->flags[st->n].key = key;
+    st->flags[st->n++].val = val;
+    return 0;
+}
+
+int cli_number(const char *cmd, const char *what, const char *arg, unsigned long long min,
+               unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+    unsigned long long v = 0;
+    if (arg && *arg >= '0' && *arg <= '9')
+        v = strtoull(arg, &end, 10);
+    if (!end || *end || v < min || v > max)
+        return cli_misuse(cmd, "%s, got '%s'", what, arg ? arg : "");
+    *out = v;
+    return 0;
+}
+
+int cli_opt(cli_state *st, const char *cmd, int c, char **argv, const struct option *opts,
+            const char *usage)
+{
+    unsigned long long v;
+    int rc;
+    switch (c) {
+    case 'c': st->config = optarg; return 0;
+    case 'd': return config_opt(st, "data_dir", optarg);
+    case 's': return config_opt(st, "control", optarg);
+    case 'k': return config_opt(st, "keystore", optarg);
+    case 'p': return config_opt(st, "passphrase_file", optarg);
+    case 'D': return config_opt(st, "directory", optarg);
+    case 'b': return config_opt(st, "broker", optarg);
+    case 'a': return config_opt(st, "agency", optarg);
+    case 'l': return config_opt(st, "log_level", optarg);
+    case 'o':
+        if (!strchr(optarg, '='))
+            return cli_misuse(cmd, "-o wants KEY=VALUE, got '%s'", optarg);
+        return config_opt(st, NULL, optarg);
+    case OPT_COMPACT: st->compact = 1; return 0;
+    case OPT_TIMEOUT:
+        if ((rc = cli_number(cmd, "--timeout: milliseconds", optarg, 1, 3600000, &v)) != 0)
+            return rc;
+        st->timeout_ms = (int)v;
+        return 0;
+    case 'h': fputs(usage, stdout); exit(0);
+    }
+    if (c == '?' && (rc = foreign_option(cmd, argv)) != 0)
+        return rc;
+    return refbus_cli_bad_option("refbus-node", cmd, c, argv, opts);
+}
+
+int cli_ready(cli_state *st, const char *cmd)
+{
+    char err[512];
+    const char *config = st->config ? st->config : getenv("REFBUS_NODE_CONFIG");
+    refbus_node_config_init(&st->cfg);
+    if (config && refbus_node_config_load(&st->cfg, config, err, sizeof err) != 0) {
+        fprintf(stderr, "refbus-node: %s\n", err);
+        return REFBUS_EXIT_USAGE;
+    }
+    for (int i = 0; i < st->n; i++) {
+        const char *key = st->flags[i].key, *val = st->flags[i].val;
+        char kbuf[128];
+        if (!key) { /* -o KEY=VALUE */
+            const char *eq = strchr(val, '=');
+            snprintf(kbuf, sizeof kbuf, "%.*s", (int)(eq - val), val);
+            key = kbuf;
+            val = eq + 1;
+        }
+        if (refbus_node_config_set(&st->cfg, key, val, err, sizeof err) != 0)
+            return cli_misuse(cmd, "%s", err);
+    }
+    return 0;
+}
+
+void cli_print_json(const cli_state *g, const char *text)
 {
     json_t *j = json_loads(text, 0, NULL);
     char *out = j ? json_dumps(j, g->compact ? JSON_COMPACT : JSON_INDENT(2)) : NULL;
@@ -29,8 +154,8 @@ static void print_json_text(const refbus_node_cli *g, const char *text)
 /* Print an error both ways: a JSON document for programs, a sentence for people. When the
  * referral was queued before the failure (`send --wait` timing out), `queued_id` names it in
  * the document's "msg_id" field so that a program looks it up instead of sending it again. */
-static int fail_queued(const refbus_node_cli *g, const char *what, int code, const char *msg,
-                       const char *queued_id)
+int cli_fail_queued(const cli_state *g, const char *what, int code, const char *msg,
+                    const char *queued_id)
 {
     json_t *j = json_pack("{s:b, s:s, s:i, s:s}", "ok", 0, "error", refbus_errname(code), "code",
                           code, "message", msg && msg[0] ? msg : refbus_strerror(code));
@@ -49,21 +174,21 @@ static int fail_queued(const refbus_node_cli *g, const char *what, int code, con
     return 1;
 }
 
-static int fail(const refbus_node_cli *g, const char *what, int code, const char *msg)
+int cli_fail(const cli_state *g, const char *what, int code, const char *msg)
 {
-    return fail_queued(g, what, code, msg, NULL);
+    return cli_fail_queued(g, what, code, msg, NULL);
 }
 
-static int connect_node(refbus_node_cli *g, refbus_node **n, const char *what)
+int cli_connect(cli_state *g, refbus_node **n, const char *what)
 {
     char err[512];
     int rc = refbus_node_config_finish(&g->cfg, 0, err, sizeof err);
     if (rc)
-        return fail(g, what, rc, err);
+        return cli_fail(g, what, rc, err);
     if ((rc = refbus_node_open_endpoint(n, g->cfg.control))) {
         snprintf(err, sizeof err, "no node daemon on %.400s (is `refbus-node run` running?)",
                  g->cfg.control);
-        return fail(g, what, rc, err);
+        return cli_fail(g, what, rc, err);
     }
     if (g->timeout_ms)
         refbus_node_set_timeout(*n, g->timeout_ms);
@@ -72,59 +197,25 @@ static int connect_node(refbus_node_cli *g, refbus_node **n, const char *what)
 
 /* Print the answer of a finished call (the daemon's own {"ok":false,...} when it refused) and
  * close. */
-static int finish(refbus_node_cli *g, refbus_node **n, const char *what, int rc, char *reply)
+int cli_finish(cli_state *g, refbus_node **n, const char *what, int rc, char *reply)
 {
     int status = 0;
     if (rc && !reply) {
-        status = fail(g, what, rc, refbus_node_last_error(*n));
+        status = cli_fail(g, what, rc, refbus_node_last_error(*n));
     } else if (rc) {
-        print_json_text(g, reply);
+        cli_print_json(g, reply);
         fprintf(stderr, "refbus-node %s: %s (%s)\n", what, refbus_node_last_error(*n),
                 refbus_errname(rc));
         status = 1;
     } else {
-        print_json_text(g, reply);
+        cli_print_json(g, reply);
     }
     free(reply);
     refbus_node_close(n);
     return status;
 }
 
-int refbus_node_cli_run(refbus_node_cli *g)
-{
-    char err[512];
-    int rc = refbus_node_config_finish(&g->cfg, 1, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "refbus-node run: %s\n", err);
-        return 1;
-    }
-    refbus_log_init("refbus-node", (enum refbus_log_level)g->cfg.log_level, g->cfg.syslog);
-    rc = refbus_node_daemon_run(&g->cfg);
-    if (rc) {
-        fprintf(stderr, "refbus-node run: %s (%s)\n", refbus_strerror(rc), refbus_errname(rc));
-        return 1;
-    }
-    return 0;
-}
-
-int refbus_node_cli_init(refbus_node_cli *g)
-{
-    char err[512];
-    int rc = refbus_node_config_finish(&g->cfg, 1, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "refbus-node init: %s\n", err);
-        return 1;
-    }
-    refbus_log_init("refbus-node", (enum refbus_log_level)g->cfg.log_level, g->cfg.syslog);
-    rc = refbus_node_daemon_init(&g->cfg);
-    if (rc) {
-        fprintf(stderr, "refbus-node init: %s (%s)\n", refbus_strerror(rc), refbus_errname(rc));
-        return 1;
-    }
-    return 0;
-}
-
-static int read_input(char **out, const char *file)
+int cli_read_input(char **out, const char *file)
 {
     uint8_t *b = NULL;
     size_t n = 0;
@@ -162,168 +253,14 @@ static int read_input(char **out, const char *file)
     return 0;
 }
 
-/* Wait for the broker's answer about msg_id: 0 accepted, 1 failed or timed out. */
-static int wait_accepted(refbus_node_cli *g, refbus_node *n, const char *msg_id, int wait_s)
+int cli_daemon_ready(cli_state *g, const char *cmd)
 {
-    struct timespec ts = {0, 100 * 1000 * 1000};
-    uint64_t until = refbus_mono_ms() + (uint64_t)wait_s * 1000u;
-    for (;;) {
-        char *reply = NULL;
-        int rc = refbus_node_outbox(n, msg_id, &reply);
-        json_t *j = reply ? json_loads(reply, 0, NULL) : NULL;
-        const char *state = json_string_value(json_object_get(j, "state"));
-        if (rc == 0 && state && strcmp(state, "pending") != 0) {
-            print_json_text(g, reply);
-            int failed = strcmp(state, "failed") == 0;
-            if (failed)
-                fprintf(stderr, "refbus-node send: refused by the broker: %s (%s)\n",
-                        json_string_value(json_object_get(j, "reason")),
-                        json_string_value(json_object_get(j, "error")));
-            json_decref(j);
-            free(reply);
-            return failed;
-        }
-        json_decref(j);
-        free(reply);
-        if (rc && rc != REFBUS_ETIMEOUT)
-            return fail_queued(g, "send", rc, refbus_node_last_error(n), msg_id);
-        if (refbus_mono_ms() >= until) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "not accepted by the broker within %d s; still queued, "
-                                      "do not send it again (see `refbus-node outbox %s`)",
-                     wait_s, msg_id);
-            return fail_queued(g, "send", REFBUS_ETIMEOUT, msg, msg_id);
-        }
-        nanosleep(&ts, NULL);
+    char err[512];
+    int rc = refbus_node_config_finish(&g->cfg, 1, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "refbus-node %s: %s\n", cmd, err);
+        return REFBUS_EXIT_FAIL;
     }
-}
-
-int refbus_node_cli_send(refbus_node_cli *g, const char *file, const char *to,
-                         const char *urgency, const char *expires_in, const char *msg_id,
-                         int wait_s)
-{
-    refbus_node *n = NULL;
-    char *text = NULL, *reply = NULL, *tos = NULL, msg[256];
-    const char *list[32];
-    size_t nt = 0;
-    uint64_t exp = 0;
-    int rc;
-    refbus_node_send_opts o = {urgency, 0, msg_id};
-    if (expires_in && refbus_node_config_duration(&exp, expires_in))
-        return fail(g, "send", REFBUS_EINVAL, "--expires-in: a duration such as 7d, 12h, 30m");
-    o.expires_in_ms = exp;
-    if (!to || !*to)
-        return fail(g, "send", REFBUS_EINVAL, "--to AGENCY[,AGENCY...] is required");
-    if (!(tos = strdup(to)))
-        return fail(g, "send", REFBUS_ENOMEM, NULL);
-    for (char *save = NULL, *t = strtok_r(tos, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (nt == sizeof list / sizeof list[0]) {
-            free(tos);
-            return fail(g, "send", REFBUS_ETOOMANYRCPT, "--to: too many agencies");
-        }
-        list[nt++] = t;
-    }
-    if ((rc = read_input(&text, file))) {
-        snprintf(msg, sizeof msg, "%s: %s", file && strcmp(file, "-") ? file : "standard input",
-                 refbus_strerror(rc));
-        free(tos);
-        return fail(g, "send", rc, msg);
-    }
-    if ((rc = connect_node(g, &n, "send"))) {
-        free(tos);
-        refbus_wipe_free(text);
-        return rc;
-    }
-    rc = refbus_node_send(n, text, list, nt, &o, &reply);
-    refbus_wipe_free(text);
-    free(tos);
-    if (rc || wait_s <= 0)
-        return finish(g, &n, "send", rc, reply);
-    json_t *j = json_loads(reply, 0, NULL);
-    const char *mid = json_string_value(json_object_get(j, "msg_id"));
-    int status = mid ? wait_accepted(g, n, mid, wait_s) : fail(g, "send", REFBUS_EPROTO, NULL);
-    json_decref(j);
-    free(reply);
-    refbus_node_close(&n);
-    return status;
-}
-
-int refbus_node_cli_inbox_list(refbus_node_cli *g, uint64_t after, unsigned limit)
-{
-    refbus_node *n = NULL;
-    char *reply = NULL;
-    int rc = connect_node(g, &n, "inbox list");
-    if (rc)
-        return rc;
-    rc = refbus_node_inbox_poll(n, after, limit, &reply);
-    return finish(g, &n, "inbox list", rc, reply);
-}
-
-int refbus_node_cli_inbox_show(refbus_node_cli *g, const char *id)
-{
-    refbus_node *n = NULL;
-    char *reply = NULL;
-    int rc = connect_node(g, &n, "inbox show");
-    if (rc)
-        return rc;
-    rc = refbus_node_inbox_show(n, id, &reply);
-    return finish(g, &n, "inbox show", rc, reply);
-}
-
-int refbus_node_cli_reply(refbus_node_cli *g, const char *msg_id, const char *status,
-                          const char *reason_code, const char *text, const char *text_file,
-                          const char *reply_id)
-{
-    refbus_node *n = NULL;
-    char *reply = NULL, *ftext = NULL;
-    int rc;
-    if (text_file) {
-        if ((rc = read_input(&ftext, text_file)))
-            return fail(g, "reply", rc, "--text-file: cannot read it");
-        size_t l = strlen(ftext);
-        while (l && (ftext[l - 1] == '\n' || ftext[l - 1] == '\r'))
-            ftext[--l] = 0;
-        text = ftext;
-    }
-    if ((rc = connect_node(g, &n, "reply")) == 0) {
-        rc = refbus_node_reply_id(n, msg_id, reply_id, status, reason_code, text, &reply);
-        rc = finish(g, &n, "reply", rc, reply);
-    }
-    free(ftext);
-    return rc;
-}
-
-int refbus_node_cli_thread_show(refbus_node_cli *g, const char *thread_id)
-{
-    refbus_node *n = NULL;
-    char *reply = NULL;
-    int rc = connect_node(g, &n, "thread show");
-    if (rc)
-        return rc;
-    rc = refbus_node_thread_show(n, thread_id, &reply);
-    return finish(g, &n, "thread show", rc, reply);
-}
-
-int refbus_node_cli_outbox(refbus_node_cli *g, const char *msg_id, uint64_t after,
-                           unsigned limit)
-{
-    refbus_node *n = NULL;
-    char *reply = NULL;
-    int rc = connect_node(g, &n, "outbox");
-    if (rc)
-        return rc;
-    rc = msg_id ? refbus_node_outbox(n, msg_id, &reply)
-                : refbus_node_outbox_list(n, after, limit, &reply);
-    return finish(g, &n, "outbox", rc, reply);
-}
-
-int refbus_node_cli_status(refbus_node_cli *g)
-{
-    refbus_node *n = NULL;
-    char *reply = NULL;
-    int rc = connect_node(g, &n, "status");
-    if (rc)
-        return rc;
-    rc = refbus_node_status(n, &reply);
-    return finish(g, &n, "status", rc, reply);
+    refbus_log_init("refbus-node", (enum refbus_log_level)g->cfg.log_level, g->cfg.syslog);
+    return 0;
 }

@@ -16,6 +16,7 @@
 #include "common/harden.h"
 #include "common/util.h"
 #include "nodes/daemon/config.h"
+#include "proto/frames.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define MAX_ANSWER (64 * 1024 * 1024)
@@ -116,7 +117,7 @@ const char *refbus_node_last_error(const refbus_node *n)
 /* Send the request, wait for the answer, turn {"ok":false,...} into its code. */
 static int exchange(refbus_node *n, const char *text, char **reply)
 {
-    zmq_msg_t m;
+    refbus_frames fs;
     int rc;
     n->last_error[0] = 0;
     if ((rc = connect_req(n)))
@@ -129,26 +130,25 @@ static int exchange(refbus_node *n, const char *text, char **reply)
                  n->endpoint);
         return e == EAGAIN ? REFBUS_EUNAVAILABLE : REFBUS_ETRANSPORT;
     }
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, n->req, 0) < 0) {
-        int e = errno;
-        zmq_msg_close(&m);
+    /* one JSON frame (ZMQ_MAXMSGSIZE bounds it); it may hold referral text (`inbox show`), so
+     * every frame is wiped */
+    if ((rc = refbus_frames_recv(&fs, n->req, 0, 1, SIZE_MAX, 1)) == REFBUS_EAGAIN ||
+        rc == REFBUS_ETRANSPORT) {
         zmq_close(n->req);
         n->req = NULL;
         snprintf(n->last_error, sizeof n->last_error,
                  "the node daemon on %.400s did not answer within %d ms", n->endpoint,
                  n->timeout_ms);
-        return e == EAGAIN ? REFBUS_ETIMEOUT : REFBUS_ETRANSPORT;
+        return rc == REFBUS_EAGAIN ? REFBUS_ETIMEOUT : REFBUS_ETRANSPORT;
     }
-    size_t len = zmq_msg_size(&m);
-    json_t *j = json_loadb(zmq_msg_data(&m), len, 0, NULL);
+    size_t len = zmq_msg_size(&fs.part[0]);
+    json_t *j = json_loadb(zmq_msg_data(&fs.part[0]), len, 0, NULL);
     char *copy = malloc(len + 1);
     if (copy) {
-        memcpy(copy, zmq_msg_data(&m), len);
+        memcpy(copy, zmq_msg_data(&fs.part[0]), len);
         copy[len] = 0;
     }
-    sodium_memzero(zmq_msg_data(&m), len); /* it may hold referral text (`inbox show`) */
-    zmq_msg_close(&m);
+    refbus_frames_close(&fs);
     if (!j || !copy) {
         free(copy);
         json_decref(j);

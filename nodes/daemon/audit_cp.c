@@ -108,7 +108,8 @@ static void ask_proof(nd_daemon *d, uint64_t from, uint64_t to, uint64_t now)
     if (d->state != NODE_READY)
         return;
     d->proof_asked_ms = now ? now : 1;
-    if (nd_bmsg_proof_request(&b, &n, from, to) == 0 &&
+    refbus_wire_proof_request r = {.from_size = from, .to_size = to};
+    if (refbus_wire_proof_request_encode(&b, &n, &r) == 0 &&
         nd_session_send(d, REFBUS_CMD_PROOF_REQUEST, b, n) == 0) {
         d->proof_outstanding = 1;
         d->n.proof_requests++;
@@ -207,7 +208,8 @@ static void reanchor_check(nd_daemon *d)
 
 /* The broker showed the checkpoint the root named: it becomes our anchor, in one transaction
  * with the history entry that keeps the old one (and its alarm). */
-static void apply_reanchor(nd_daemon *d, const nd_bmsg_checkpoint *c, const refbus_checkpoint *cp)
+static void apply_reanchor(nd_daemon *d, const refbus_wire_checkpoint_push *c,
+                           const refbus_checkpoint *cp)
 {
     MDB_txn *txn = NULL;
     uint8_t *old = NULL, *hb = NULL;
@@ -308,14 +310,14 @@ static int verify_cp(nd_daemon *d, refbus_checkpoint *out, const uint8_t *b, siz
 
 void nd_inbound_checkpoint(nd_daemon *d, const uint8_t *body, size_t len)
 {
-    nd_bmsg_checkpoint *c = calloc(1, sizeof *c);
+    refbus_wire_checkpoint_push *c = calloc(1, sizeof *c);
     refbus_checkpoint cp;
     MDB_txn *txn = NULL;
     int rc;
     if (!c)
         return;
     d->proof_outstanding = 0; /* a CHECKPOINT is also the answer to a PROOF_REQUEST */
-    if ((rc = nd_bmsg_checkpoint_parse(c, body, len))) {
+    if ((rc = refbus_wire_checkpoint_push_decode(c, body, len))) {
         nd_note_error(d, rc, "a CHECKPOINT from the broker is malformed: refused");
         d->n.checkpoints_refused++;
         goto out;
@@ -376,7 +378,7 @@ void nd_inbound_checkpoint(nd_daemon *d, const uint8_t *body, size_t len)
     check_caught_up(d);
 out:
     refbus_nstore_abort(&txn);
-    nd_bmsg_checkpoint_clear(c);
+    refbus_wire_checkpoint_push_clear(c);
     free(c);
 }
 

@@ -18,6 +18,7 @@
 #include "common/harden.h"
 #include "common/log.h"
 #include "nodes/daemon/node_int.h"
+#include "proto/frames.h"
 
 #define CONTROL_MAX_REQUEST (4 * 1024 * 1024)
 
@@ -121,13 +122,6 @@ static void answer(nd_daemon *d, json_t *reply)
     }
 }
 
-/* Requests carry referral text: wipe a received frame before libzmq releases it. */
-static void close_wiped(zmq_msg_t *m)
-{
-    sodium_memzero(zmq_msg_data(m), zmq_msg_size(m));
-    zmq_msg_close(m);
-}
-
 static void one_request(nd_daemon *d, const char *body, size_t len)
 {
     json_error_t je;
@@ -174,27 +168,19 @@ out:
 void nd_control_on_request(nd_daemon *d)
 {
     for (int i = 0; i < 64; i++) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, d->ctl, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
+        /* one JSON frame per request (ZMQ_MAXMSGSIZE bounds it); every frame may hold
+         * referral text, so all are wiped */
+        refbus_frames fs;
+        int frc = refbus_frames_recv(&fs, d->ctl, ZMQ_DONTWAIT, 1, SIZE_MAX, 1);
+        if (frc == REFBUS_EAGAIN || frc == REFBUS_ETRANSPORT)
             return;
-        }
-        int more = zmq_msg_more(&m);
-        if (more) { /* one frame per request: drain the rest and refuse */
-            while (more) {
-                zmq_msg_t x;
-                zmq_msg_init(&x);
-                zmq_msg_recv(&x, d->ctl, 0);
-                more = zmq_msg_more(&x);
-                close_wiped(&x);
-            }
+        if (frc == REFBUS_EFRAMES) {
             json_t *r = error_json(REFBUS_EFRAMES, "one JSON frame per request");
             answer(d, r);
             json_decref(r);
         } else {
-            one_request(d, zmq_msg_data(&m), zmq_msg_size(&m));
+            one_request(d, zmq_msg_data(&fs.part[0]), zmq_msg_size(&fs.part[0]));
         }
-        close_wiped(&m);
+        refbus_frames_close(&fs);
     }
 }

@@ -14,10 +14,11 @@
 #include "audit/checkpoint.h"
 #include "keys/directory.h"
 #include "keys/keystore.h"
-#include "nodes/daemon/bmsg.h"
 #include "nodes/daemon/config.h"
 #include "nodes/store/records.h"
 #include "nodes/store/store.h"
+#include "proto/receipt.h"
+#include "proto/wire_body.h"
 #include "proto/wire.h"
 
 enum node_state { NODE_DOWN = 0, NODE_CONNECTING, NODE_HELLO, NODE_READY };
@@ -91,7 +92,7 @@ typedef struct nd_daemon {
     char endpoint[REFBUS_NODE_ENDPOINT_MAX];
     uint64_t backoff_ms, reconnect_at, hello_at, last_rx, next_ping, ready_since_ms;
     int hello_pending;
-    nd_bmsg_welcome welcome;
+    refbus_wire_welcome welcome;
     node_inflight *fl;
     size_t n_fl, cap_fl;
     uint64_t pump_from; /* next outbox seq to consider on this session */

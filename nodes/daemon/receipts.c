@@ -222,7 +222,8 @@ static void ack_notice(nd_daemon *d, uint64_t seq)
 {
     uint8_t *b = NULL;
     size_t n = 0;
-    if (nd_bmsg_notice_ack(&b, &n, &seq, 1) == 0)
+    refbus_wire_notice_ack a = {.seq = &seq, .n_seq = 1};
+    if (refbus_wire_notice_ack_encode(&b, &n, &a) == 0)
         (void)nd_session_send(d, REFBUS_CMD_RECEIPT_ACK, b, n);
     free(b);
 }
@@ -298,17 +299,22 @@ out:
 
 void nd_inbound_notice(nd_daemon *d, const uint8_t *body, size_t len)
 {
-    nd_bmsg_notice n;
-    refbus_receipt r;
+    refbus_wire_notice n;
+    refbus_receipt parsed, r;
     const uint8_t *pk = NULL;
     char hex[33] = "?";
-    int rc = nd_bmsg_notice_parse(&n, body, len);
+    int rc = refbus_wire_notice_decode(&n, body, len);
     if (rc == REFBUS_EPROTO) {
         log_warn("malformed RECEIPT notice ignored");
         return;
     }
+    /* The seq is known even when the receipt is bad: the notice can still be acknowledged.
+     * ENOMEM (here or parsing) is transient: not acked, so the broker sends it again. */
     if (rc == 0)
-        rc = signer_key(d, &n.parsed, &pk);
+        rc = n.receipt_len == 0 ? REFBUS_ERECEIPT
+                                : refbus_receipt_parse(&parsed, n.receipt, n.receipt_len);
+    if (rc == 0)
+        rc = signer_key(d, &parsed, &pk);
     if (rc == 0)
         rc = refbus_receipt_verify_cached(&r, n.receipt, n.receipt_len, pk, &d->sigcache);
     if (rc == 0) {
@@ -351,7 +357,7 @@ void nd_inbound_notice(nd_daemon *d, const uint8_t *body, size_t len)
      * not know yet) stays unacknowledged, so the broker sends it again after the next HELLO. */
     if (rc == 0 || refbus_err_permanent(rc))
         ack_notice(d, n.seq);
-    nd_bmsg_notice_clear(&n);
+    refbus_wire_notice_clear(&n);
 }
 
 typedef struct seqs {

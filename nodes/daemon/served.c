@@ -56,11 +56,10 @@ void nd_served_superseded(nd_daemon *d, const char *text)
 /* PONG from the broker: does this connection hold our session? */
 void nd_served_on_pong(nd_daemon *d, const uint8_t *b, size_t n)
 {
-    uint64_t t = 0;
-    int s = 0;
-    if (nd_bmsg_ping_parse(&t, &s, b, n) || d->state != NODE_READY)
+    refbus_wire_ping pong;
+    if (refbus_wire_ping_decode(&pong, b, n) || d->state != NODE_READY)
         return;
-    switch (s) {
+    switch (pong.session) {
     case NODE_SESSION_ACTIVE:
         d->session = NODE_SESSION_ACTIVE;
         d->superseded = 0;

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes/daemon/node_int.h"
+#include "proto/frames.h"
 #include "proto/wire.h"
 
 #define MON_EVENTS                                                                                 \
@@ -117,8 +118,13 @@ void nd_session_hello(nd_daemon *d)
 {
     uint8_t *b = NULL;
     size_t n = 0;
-    if (nd_bmsg_hello(&b, &n, d->me, d->epoch, d->cfg.credit, refbus_directory_serial(d->dir),
-                      d->have_cp ? d->cp.size : 0))
+    refbus_wire_hello h = {.version = REFBUS_WIRE_VERSION,
+                           .agency = d->me,
+                           .epoch = d->epoch,
+                           .credit = d->cfg.credit,
+                           .directory_serial = refbus_directory_serial(d->dir),
+                           .checkpoint_size = d->have_cp ? d->cp.size : 0};
+    if (refbus_wire_hello_encode(&b, &n, &h))
         return;
     int rc = nd_session_send(d, REFBUS_CMD_HELLO, b, n);
     free(b);
@@ -128,25 +134,18 @@ void nd_session_hello(nd_daemon *d)
 void nd_session_on_monitor(nd_daemon *d)
 {
     for (;;) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, d->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
+        /* an event frame (u16 event, u32 value) and the endpoint: judged as they come */
+        refbus_frames fs;
+        int frc = refbus_frames_recv(&fs, d->mon, ZMQ_DONTWAIT, 2, SIZE_MAX, 0);
+        if (frc == REFBUS_EAGAIN || frc == REFBUS_ETRANSPORT)
             return;
-        }
         uint16_t event = 0;
         uint32_t value = 0;
-        if (zmq_msg_size(&ev) >= 6) {
-            memcpy(&event, zmq_msg_data(&ev), 2);
-            memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+        if (zmq_msg_size(&fs.part[0]) >= 6) {
+            memcpy(&event, zmq_msg_data(&fs.part[0]), 2);
+            memcpy(&value, (uint8_t *)zmq_msg_data(&fs.part[0]) + 2, 4);
         }
-        int more = zmq_msg_more(&ev);
-        zmq_msg_close(&ev);
-        if (more) {
-            zmq_msg_init(&addr);
-            zmq_msg_recv(&addr, d->mon, 0);
-            zmq_msg_close(&addr);
-        }
+        refbus_frames_close(&fs);
         switch (event) {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
             d->hello_at = d->last_rx = refbus_mono_ms();
@@ -201,8 +200,8 @@ void nd_session_on_monitor(nd_daemon *d)
 
 static void on_welcome(nd_daemon *d, const uint8_t *b, size_t n)
 {
-    nd_bmsg_welcome w;
-    if (d->state != NODE_HELLO || nd_bmsg_welcome_parse(&w, b, n)) {
+    refbus_wire_welcome w;
+    if (d->state != NODE_HELLO || refbus_wire_welcome_decode(&w, b, n)) {
         log_warn("unexpected or malformed WELCOME ignored");
         return;
     }
@@ -252,9 +251,9 @@ static void on_directory(nd_daemon *d, const uint8_t *b, size_t n)
 
 static void on_error(nd_daemon *d, const uint8_t *b, size_t n)
 {
-    nd_bmsg_error e;
+    refbus_wire_error e;
     int reconnect = 0;
-    if (nd_bmsg_error_parse(&e, b, n)) {
+    if (refbus_wire_error_decode(&e, b, n)) {
         nd_session_drop(d, "malformed ERROR from the broker", 1);
         return;
     }
@@ -536,7 +535,8 @@ void nd_session_timers(nd_daemon *d, uint64_t now)
     if (now >= d->next_ping) {
         uint8_t *b = NULL;
         size_t n = 0;
-        if (nd_bmsg_ping(&b, &n, refbus_now_ms()) == 0)
+        refbus_wire_ping p = {.time_ms = refbus_now_ms()};
+        if (refbus_wire_ping_encode(&b, &n, &p) == 0)
             (void)nd_session_send(d, REFBUS_CMD_PING, b, n);
         free(b);
         d->next_ping = now + d->cfg.ping_seconds * 1000ull;

@@ -14,6 +14,7 @@
 #include "nodes/rules/referral_enums.h"
 #include "nodes/rules/thread.h"
 #include "proto/envelope.h"
+#include "proto/pbutil.h"
 #include "referral.pb-c.h"
 
 #define MAX_LANGS 8
@@ -370,18 +371,6 @@ static int parse_referral(scratch *s, const json_t *j, int *urgency, char *err)
     return 0;
 }
 
-static int pack_payload(uint8_t **out, size_t *len, Refbus__V1__Payload *pl)
-{
-    size_t n = refbus__v1__payload__get_packed_size(pl);
-    uint8_t *b = malloc(n ? n : 1);
-    if (!b)
-        return REFBUS_ENOMEM;
-    refbus__v1__payload__pack(pl, b);
-    *out = b;
-    *len = n;
-    return 0;
-}
-
 int refbus_referral_from_json(uint8_t **payload, size_t *payload_len, int *urgency,
                               const json_t *referral, const uint8_t thread_id[16],
                               char err[REFBUS_JSON_ERR_MAX])
@@ -403,7 +392,7 @@ int refbus_referral_from_json(uint8_t **payload, size_t *payload_len, int *urgen
     Refbus__V1__Payload pl = REFBUS__V1__PAYLOAD__INIT;
     pl.body_case = REFBUS__V1__PAYLOAD__BODY_REFERRAL;
     pl.referral = &s->r;
-    if ((rc = pack_payload(payload, payload_len, &pl)))
+    if ((rc = refbus_pb_pack(payload, payload_len, &pl.base)))
         goto out;
     if (*payload_len > REFBUS_MAX_PAYLOAD) {
         refbus_wipe_free(*payload);
@@ -486,5 +475,5 @@ int refbus_referral_status_payload(uint8_t **payload, size_t *payload_len,
     Refbus__V1__Payload pl = REFBUS__V1__PAYLOAD__INIT;
     pl.body_case = REFBUS__V1__PAYLOAD__BODY_STATUS;
     pl.status = &su;
-    return pack_payload(payload, payload_len, &pl);
+    return refbus_pb_pack(payload, payload_len, &pl.base);
 }

@@ -12,6 +12,7 @@
 
 #include "common/util.h"
 #include "nodes/store/codec.h"
+#include "proto/pbutil.h"
 
 static const char *const names[] = {"referred",  "received",          "accepted",
                                     "declined",  "in_progress",       "completed",
@@ -128,14 +129,7 @@ int refbus_thread_unpack(refbus_thread **out, const uint8_t *bytes, size_t len)
 
 int refbus_thread_pack(uint8_t **out, size_t *len, const refbus_thread *t)
 {
-    size_t n = refbus__nodestore__thread_record__get_packed_size(t);
-    uint8_t *b = malloc(n ? n : 1);
-    if (!b)
-        return REFBUS_ENOMEM;
-    refbus__nodestore__thread_record__pack(t, b);
-    *out = b;
-    *len = n;
-    return 0;
+    return refbus_pb_pack(out, len, &t->base);
 }
 
 void refbus_thread_free(refbus_thread **t)

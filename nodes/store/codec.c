@@ -1,5 +1,5 @@
 /* The node store's record codec: the one place node store records (node_store.proto) are
- * unpacked, packed and freed, with protobuf-c's wiping allocator (tests/check_nodestore_wipe.sh
+ * unpacked and freed (they are packed with refbus_pb_pack), with protobuf-c's wiping allocator (tests/check_nodestore_wipe.sh
  * keeps it so). No LMDB here, so the thread rules (nodes/rules/thread.c) use it without the
  * store. */
 #include "nodes/store/codec.h"
@@ -30,16 +30,4 @@ refbus_inbox_rec *refbus_nrec_inbox_unpack(const uint8_t *b, size_t len)
 {
     return (refbus_inbox_rec *)refbus_nrec_unpack(&refbus__nodestore__inbox_record__descriptor, b,
                                                   len);
-}
-
-int refbus_nrec_pack(uint8_t **out, size_t *len, const ProtobufCMessage *m)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *b = malloc(n ? n : 1);
-    if (!b)
-        return REFBUS_ENOMEM;
-    protobuf_c_message_pack(m, b);
-    *out = b;
-    *len = n;
-    return 0;
 }

@@ -26,8 +26,4 @@ void refbus_nrec_free(ProtobufCMessage *m);
 refbus_outbox_rec *refbus_nrec_outbox_unpack(const uint8_t *b, size_t len);
 refbus_inbox_rec *refbus_nrec_inbox_unpack(const uint8_t *b, size_t len);
 
-/* Pack any record into malloc'd bytes (wiped and freed by the callers below).
- * Errors: REFBUS_ENOMEM. */
-int refbus_nrec_pack(uint8_t **out, size_t *len, const ProtobufCMessage *m) REFBUS_WUR;
-
 #endif

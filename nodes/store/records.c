@@ -25,7 +25,7 @@ static int put_msg(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, const vo
 {
     uint8_t *b = NULL;
     size_t n = 0;
-    int rc = refbus_nrec_pack(&b, &n, m);
+    int rc = refbus_pb_pack(&b, &n, m); /* plaintext: wiped and freed below */
     if (rc == 0)
         rc = refbus_nstore_put(s, txn, t, key, klen, b, n);
     wipe_free(&b, n);

@@ -356,7 +356,17 @@ int refbus_nstore_scan(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, cons
     while (e == 0) {
         uint8_t *val = NULL;
         size_t len = 0;
-        if ((rc = value_out(s, t, &k, &v, &val, &len)))
+        if ((rc = value_out(s, t, &k, &v, &val, &len)) == REFBUS_ECORRUPT) {
+            /* one damaged record must not stop the others (the outbox pump, the views) */
+            char hex[2 * 32 + 1];
+            refbus_hex(hex, k.mv_data, k.mv_size < 32 ? k.mv_size : 32);
+            log_warn("store: %s key %s: the record does not open (damaged); skipped",
+                     table_names[t], hex);
+            rc = 0;
+            e = mdb_cursor_get(c, &k, &v, step);
+            continue;
+        }
+        if (rc)
             break;
         rc = fn(ctx, k.mv_data, k.mv_size, val, len);
         refbus_nstore_free_value(&val, len);

@@ -71,7 +71,9 @@ int refbus_nstore_next_seq(refbus_nstore *s, MDB_txn *txn, enum refbus_table t,
 
 /* Walk a table in key order from `from` (NULL: the start; `reverse`: from the end backwards),
  * opening each value; `fn` returns 0 to go on, 1 to stop, or an error that is passed through.
- * The value passed to fn is wiped after fn returns. Errors: those of get(), or fn's. */
+ * The value passed to fn is wiped after fn returns. A record that does not open (damaged) is
+ * skipped with a warning naming its table and key: one bad record never stops the others.
+ * Errors: those of get() but REFBUS_ECORRUPT, or fn's. */
 typedef int (*refbus_nstore_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
                                 size_t len);
 int refbus_nstore_scan(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, const void *from,

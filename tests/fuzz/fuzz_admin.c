@@ -20,6 +20,7 @@
 #include <zmq.h>
 
 #include "fuzz_net.h"
+#include "proto/frames.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -76,22 +77,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     default: frame(b, n, 0); break;
     }
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, req, 0) < 0) {
-        fprintf(stderr, "fuzz_admin: no answer: %s\n", zmq_strerror(zmq_errno()));
+    refbus_frames fs;
+    int frc = refbus_frames_recv(&fs, req, 0, 1, SIZE_MAX, 0);
+    if (frc != 0) {
+        fprintf(stderr, "fuzz_admin: no answer of one frame: %s\n", refbus_strerror(frc));
         abort(); /* the broker hung or died on this request */
     }
-    json_t *ans = json_loadb(zmq_msg_data(&m), zmq_msg_size(&m), 0, NULL);
+    zmq_msg_t *m = &fs.part[0];
+    json_t *ans = json_loadb(zmq_msg_data(m), zmq_msg_size(m), 0, NULL);
     if (!json_is_object(ans) || !json_is_boolean(json_object_get(ans, "ok"))) {
-        fprintf(stderr, "fuzz_admin: bad answer: %.*s\n", (int)zmq_msg_size(&m),
-                (const char *)zmq_msg_data(&m));
+        fprintf(stderr, "fuzz_admin: bad answer: %.*s\n", (int)zmq_msg_size(m),
+                (const char *)zmq_msg_data(m));
         abort();
     }
     if (data[0] == 2 && json_is_true(json_object_get(ans, "ok")) &&
         json_integer_value(json_object_get(ans, "serial")) != 1)
         abort(); /* a directory the root never signed (only serial 1 exists) was installed */
     json_decref(ans);
-    zmq_msg_close(&m);
+    refbus_frames_close(&fs);
     return 0;
 }

@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = cmd_check_proof(argc, argv);
     if ((data[0] & 2) && rc == 0)
         abort(); /* a proof held under a key that signed nothing */
-    if (rc != 0 && rc != EXIT_FAIL)
+    if (rc != 0 && rc != REFBUS_EXIT_FAIL)
         abort(); /* the arguments are always well-formed: never a usage error */
     return 0;
 }

@@ -27,8 +27,9 @@
 #include "nodes/daemon/daemon.h"
 #include "nodes/rules/referral_json.h"
 #include "proto/envelope.h"
+#include "proto/frames.h"
 #include "proto/wire.h"
-#include "wire.pb-c.h"
+#include "proto/wire_body.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -125,16 +126,15 @@ static void seed_inbox(void)
     zmq_setsockopt(d, ZMQ_CURVE_SECRETKEY, k->curve_sk, 32);
     if (zmq_connect(d, net.node_ep) != 0)
         abort();
-    Refbus__V1__Hello h = REFBUS__V1__HELLO__INIT;
-    uint8_t hb[64];
-    h.version = 1;
-    h.agency = (char *)"cac.chiangmai";
-    h.epoch = k->epoch;
-    h.credit = 1;
-    size_t hl = refbus__v1__hello__pack(&h, hb);
-    if (refbus_wire_send(d, NULL, 0, REFBUS_CMD_HELLO, hb, hl) != 0 ||
+    refbus_wire_hello h = {.version = 1, .agency = (char *)"cac.chiangmai", .epoch = k->epoch,
+                           .credit = 1};
+    uint8_t *hb = NULL;
+    size_t hl = 0;
+    if (refbus_wire_hello_encode(&hb, &hl, &h) != 0 ||
+        refbus_wire_send(d, NULL, 0, REFBUS_CMD_HELLO, hb, hl) != 0 ||
         refbus_wire_send(d, NULL, 0, REFBUS_CMD_SUBMIT, env, env_len) != 0)
         abort();
+    free(hb);
     for (int got = 0; !got;) {
         zmq_pollitem_t it = {d, 0, ZMQ_POLLIN, 0};
         refbus_wire_msg m;
@@ -214,20 +214,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     if (zmq_send(req, size ? data : (const uint8_t *)"", size, 0) < 0)
         abort();
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, req, 0) < 0) {
-        fprintf(stderr, "fuzz_control: no answer: %s\n", zmq_strerror(zmq_errno()));
+    refbus_frames fs;
+    int frc = refbus_frames_recv(&fs, req, 0, 1, SIZE_MAX, 0);
+    if (frc != 0) {
+        fprintf(stderr, "fuzz_control: no answer of one frame: %s\n", refbus_strerror(frc));
         abort(); /* the daemon hung or died on this request */
     }
+    zmq_msg_t *m = &fs.part[0];
     json_error_t je;
-    json_t *ans = json_loadb(zmq_msg_data(&m), zmq_msg_size(&m), 0, &je);
+    json_t *ans = json_loadb(zmq_msg_data(m), zmq_msg_size(m), 0, &je);
     if (!json_is_object(ans) || !json_is_boolean(json_object_get(ans, "ok"))) {
-        fprintf(stderr, "fuzz_control: bad answer: %.*s\n", (int)zmq_msg_size(&m),
-                (const char *)zmq_msg_data(&m));
+        fprintf(stderr, "fuzz_control: bad answer: %.*s\n", (int)zmq_msg_size(m),
+                (const char *)zmq_msg_data(m));
         abort();
     }
     json_decref(ans);
-    zmq_msg_close(&m);
+    refbus_frames_close(&fs);
     return 0;
 }

@@ -11,8 +11,9 @@
 #include <sodium.h>
 
 #include "audit/checkpoint.h"
-#include "nodes/daemon/bmsg.h"
+#include "proto/receipt.h"
 #include "proto/wire.h"
+#include "proto/wire_body.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t pk[32], sk[64];
     static int ready;
-    static nd_bmsg_checkpoint cp;
+    static refbus_wire_checkpoint_push cp;
     if (!ready) {
         uint8_t seed[32];
         if (sodium_init() < 0)
@@ -35,16 +36,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 1;
     switch (data[0] % 6) {
     case 0: {
-        nd_bmsg_welcome w;
-        (void)nd_bmsg_welcome_parse(&w, b, n);
+        refbus_wire_welcome w;
+        (void)refbus_wire_welcome_decode(&w, b, n);
         break;
     }
     case 1: {
-        nd_bmsg_notice nt;
-        int rc = nd_bmsg_notice_parse(&nt, b, n);
-        if (rc == 0 && refbus_receipt_verify(&nt.parsed, nt.receipt, nt.receipt_len, pk) == 0)
+        refbus_wire_notice nt;
+        refbus_receipt r;
+        int rc = refbus_wire_notice_decode(&nt, b, n);
+        if (rc == 0 && refbus_receipt_verify(&r, nt.receipt, nt.receipt_len, pk) == 0)
             abort(); /* a receipt signed by a key nobody gave the fuzzer */
-        nd_bmsg_notice_clear(&nt);
+        refbus_wire_notice_clear(&nt);
         break;
     }
     case 2: {
@@ -55,26 +57,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     case 3: {
-        if (nd_bmsg_checkpoint_parse(&cp, b, n) == 0) {
+        if (refbus_wire_checkpoint_push_decode(&cp, b, n) == 0) {
             refbus_checkpoint c;
-            if (cp.n_proof > REFBUS_BMSG_MAX_PROOF)
+            if (cp.n_proof > REFBUS_WIRE_MAX_PROOF)
                 abort();
             if (refbus_checkpoint_verify(&c, cp.signed_cp, cp.signed_cp_len, pk) == 0)
                 abort();
             (void)refbus_checkpoint_parse(&c, cp.signed_cp, cp.signed_cp_len);
         }
-        nd_bmsg_checkpoint_clear(&cp);
+        refbus_wire_checkpoint_push_clear(&cp);
         break;
     }
     case 4: {
-        nd_bmsg_error e;
-        if (nd_bmsg_error_parse(&e, b, n) == 0 && strlen(e.text) >= sizeof e.text)
+        refbus_wire_error e;
+        if (refbus_wire_error_decode(&e, b, n) == 0 && strlen(e.text) >= sizeof e.text)
             abort();
         break;
     }
     default: {
-        uint64_t t;
-        (void)nd_bmsg_ping_parse(&t, NULL, b, n);
+        refbus_wire_ping p;
+        (void)refbus_wire_ping_decode(&p, b, n);
         break;
     }
     }

@@ -16,7 +16,7 @@
 #include "common/util.h"
 #include "keys/passphrase.h"
 #include "proto/receipt.h"
-#include "wire.pb-c.h"
+#include "proto/wire_body.h"
 
 static const char *bindir(void)
 {
@@ -136,6 +136,8 @@ void net_start_broker(net *n, const char *const *extra)
         /* stdout is the test runner's pipe: do not hold it open */
         if (!freopen("/dev/null", "w", stdout))
             _exit(127);
+        if (n->log_file[0] && !freopen(n->log_file, "a", stderr))
+            _exit(127);
         execv(exe, (char *const *)argv);
         _exit(127);
     }
@@ -197,17 +199,46 @@ static int connect_sock(bclient *c, net *n, const uint8_t pk[32], const uint8_t 
     return zmq_connect(c->sock, n->endpoint) == 0 ? 0 : -1;
 }
 
+/* Send what an encoder just wrote (rc its result) and free it. */
+static int send_encoded(bclient *c, uint8_t cmd, int rc, uint8_t **b, const size_t *len)
+{
+    if (rc == 0)
+        rc = bclient_send(c, cmd, *b, *len);
+    free(*b);
+    return rc;
+}
+
+int bclient_hello_as(bclient *c, const char *agency, uint32_t epoch, uint32_t credit)
+{
+    refbus_wire_hello h = {.version = REFBUS_WIRE_VERSION,
+                           .agency = (char *)agency,
+                           .epoch = epoch,
+                           .credit = credit};
+    uint8_t *b = NULL;
+    size_t len = 0;
+    return send_encoded(c, REFBUS_CMD_HELLO, refbus_wire_hello_encode(&b, &len, &h), &b, &len);
+}
+
 int bclient_hello(bclient *c, uint32_t credit)
 {
-    const refbus_epoch_keys *k = refbus_keystore_current(c->ks);
-    Refbus__V1__Hello h = REFBUS__V1__HELLO__INIT;
-    uint8_t buf[256];
-    h.version = 1;
-    h.agency = c->agency;
-    h.epoch = k->epoch;
-    h.credit = credit;
-    size_t len = refbus__v1__hello__pack(&h, buf);
-    return bclient_send(c, REFBUS_CMD_HELLO, buf, len);
+    return bclient_hello_as(c, c->agency, refbus_keystore_current(c->ks)->epoch, credit);
+}
+
+int bclient_ack(bclient *c, uint64_t seq)
+{
+    refbus_wire_notice_ack a = {.seq = &seq, .n_seq = 1};
+    uint8_t *b = NULL;
+    size_t len = 0;
+    return send_encoded(c, REFBUS_CMD_RECEIPT_ACK,
+                        refbus_wire_notice_ack_encode(&b, &len, &a), &b, &len);
+}
+
+int bclient_ping(bclient *c, uint64_t time_ms)
+{
+    refbus_wire_ping p = {.time_ms = time_ms};
+    uint8_t *b = NULL;
+    size_t len = 0;
+    return send_encoded(c, REFBUS_CMD_PING, refbus_wire_ping_encode(&b, &len, &p), &b, &len);
 }
 
 int bclient_open(bclient *c, net *n, const char *agency, uint32_t credit, int expect_welcome)
@@ -399,16 +430,15 @@ int bclient_submit(bclient *c, net *n, const uint8_t *env, size_t len, refbus_re
     }
     int cmd = m.cmd;
     if (cmd == REFBUS_CMD_ERROR) {
-        Refbus__V1__WireError *e = refbus__v1__wire_error__unpack(NULL, m.body_len, m.body);
+        refbus_wire_error e;
         memset(r, 0, sizeof *r);
-        if (!e) {
-            cmd = REFBUS_EPROTO;
+        if ((rc = refbus_wire_error_decode(&e, m.body, m.body_len)) != 0) {
+            cmd = rc;
         } else {
-            r->reason = e->code;
-            snprintf(r->reason_text, sizeof r->reason_text, "%s", e->text);
-            if (e->msg_id.len == 16)
-                memcpy(r->msg_id, e->msg_id.data, 16);
-            refbus__v1__wire_error__free_unpacked(e, NULL);
+            r->reason = e.code;
+            snprintf(r->reason_text, sizeof r->reason_text, "%s", e.text);
+            if (e.has_msg_id)
+                memcpy(r->msg_id, e.msg_id, 16);
         }
     } else if ((rc = refbus_receipt_verify(r, m.body, m.body_len,
                                            refbus_directory_broker_sign_pk(n->d))) != 0) {

@@ -1,6 +1,7 @@
 /* A minimal node for broker tests: a CurveZMQ DEALER with an agency's keys, sealing, framing,
  * receiving, receipting; plus helpers to run the broker as a child process. Written from
- * docs/PROTOCOL.md, independent of nodes/. */
+ * docs/PROTOCOL.md, independent of nodes/; the wire bodies come from proto/wire_body.h (the one
+ * codec; tests/interop/ is the independent second implementation). */
 #ifndef REFBUS_TEST_BCLIENT_H
 #define REFBUS_TEST_BCLIENT_H
 
@@ -18,6 +19,7 @@ typedef struct net {
     char dir[256];      /* work dir made by net_setup.sh */
     char endpoint[64];  /* tcp://127.0.0.1:PORT */
     char admin[300];
+    char log_file[300]; /* when set, net_start_broker appends the broker's stderr to it */
     pid_t broker;
     refbus_directory *d;
     uint8_t root_pk[32];
@@ -47,6 +49,10 @@ int bclient_open(bclient *c, net *n, const char *agency, uint32_t credit, int ex
 int bclient_open_raw(bclient *c, net *n, const uint8_t pk[32], const uint8_t sk[32]);
 void bclient_close(bclient *c);
 int bclient_hello(bclient *c, uint32_t credit);
+/* HELLO naming any agency and epoch (the broker's checks of both); bodies by proto/wire_body. */
+int bclient_hello_as(bclient *c, const char *agency, uint32_t epoch, uint32_t credit);
+int bclient_ack(bclient *c, uint64_t seq); /* RECEIPT_ACK of one notice */
+int bclient_ping(bclient *c, uint64_t time_ms);
 
 /* Seal a payload from this client's agency to `to` (comma-separated) with its current keys. */
 int bclient_seal(bclient *c, net *n, const char *to, const void *payload, size_t len,

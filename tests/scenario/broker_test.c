@@ -24,7 +24,7 @@
 #include "common/util.h"
 #include "keys/passphrase.h"
 #include "proto/receipt.h"
-#include "wire.pb-c.h"
+#include "proto/wire_body.h"
 
 static net N;
 
@@ -85,10 +85,8 @@ static int wire_error(bclient *c, int timeout_ms)
     refbus_wire_msg m;
     if (bclient_expect(c, REFBUS_CMD_ERROR, &m, timeout_ms) != 0)
         return 0;
-    Refbus__V1__WireError *e = refbus__v1__wire_error__unpack(NULL, m.body_len, m.body);
-    int code = e ? e->code : 0;
-    if (e)
-        refbus__v1__wire_error__free_unpacked(e, NULL);
+    refbus_wire_error e;
+    int code = refbus_wire_error_decode(&e, m.body, m.body_len) == 0 ? e.code : 0;
     refbus_wire_msg_clear(&m);
     return code;
 }
@@ -125,16 +123,15 @@ static void test_unknown_key_refused(void **s)
     bclient c;
     assert_int_equal(bclient_open_raw(&c, &N, pk, sk), 0);
     /* HELLO claiming to be an enrolled agency, SUBMIT: nothing comes back, nothing queued */
-    Refbus__V1__Hello h = REFBUS__V1__HELLO__INIT;
-    uint8_t buf[128];
-    h.version = 1;
-    h.agency = (char *)"ngo.hots";
-    h.epoch = 1;
-    size_t len = refbus__v1__hello__pack(&h, buf);
+    refbus_wire_hello h = {.version = 1, .agency = (char *)"ngo.hots", .epoch = 1};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(refbus_wire_hello_encode(&buf, &len, &h), 0);
     /* sends may or may not be queued by zmq: the handshake never completes either way */
     if (refbus_wire_send(c.sock, NULL, 0, REFBUS_CMD_HELLO, buf, len) != 0 ||
         refbus_wire_send(c.sock, NULL, 0, REFBUS_CMD_SUBMIT, "junk", 4) != 0)
         print_message("rogue sends not queued\n");
+    free(buf);
     refbus_wire_msg m;
     assert_int_equal(bclient_recv(&c, &m, 1500), REFBUS_EAGAIN);
     bclient_close(&c);
@@ -183,25 +180,20 @@ static void test_flow_and_receipts(void **s)
     uint64_t seq = 0;
     for (int found = 0; !found;) {
         assert_int_equal(bclient_expect(&ngo, REFBUS_CMD_RECEIPT, &m, 5000), 0);
-        Refbus__V1__Notice *n = refbus__v1__notice__unpack(NULL, m.body_len, m.body);
-        assert_non_null(n);
+        refbus_wire_notice n;
+        assert_int_equal(refbus_wire_notice_decode(&n, m.body, m.body_len), 0);
         refbus_receipt dr;
-        if (refbus_receipt_parse(&dr, n->receipt.data, n->receipt.len) == 0 &&
+        if (refbus_receipt_parse(&dr, n.receipt, n.receipt_len) == 0 &&
             memcmp(dr.msg_id, msg_id, 16) == 0) {
-            assert_int_equal(
-                refbus_receipt_verify(&dr, n->receipt.data, n->receipt.len, ck->sign_pk), 0);
+            assert_int_equal(refbus_receipt_verify(&dr, n.receipt, n.receipt_len, ck->sign_pk),
+                             0);
             assert_int_equal(dr.type, REFBUS_RECEIPT_DELIVERED);
             assert_string_equal(dr.recipient, "cac.chiangmai");
             found = 1;
         }
-        seq = n->seq;
-        Refbus__V1__NoticeAck ack = REFBUS__V1__NOTICE_ACK__INIT;
-        ack.n_seq = 1;
-        ack.seq = &seq;
-        uint8_t ab[32];
-        size_t al = refbus__v1__notice_ack__pack(&ack, ab);
-        assert_int_equal(bclient_send(&ngo, REFBUS_CMD_RECEIPT_ACK, ab, al), 0);
-        refbus__v1__notice__free_unpacked(n, NULL);
+        seq = n.seq;
+        assert_int_equal(bclient_ack(&ngo, seq), 0);
+        refbus_wire_notice_clear(&n);
         refbus_wire_msg_clear(&m);
     }
     sync_with_broker(&ngo);
@@ -212,11 +204,11 @@ static void test_flow_and_receipts(void **s)
     usleep(200000);
     assert_int_equal(bclient_open(&ngo, &N, "ngo.hots", 64, 1), 0);
     while (bclient_expect(&ngo, REFBUS_CMD_RECEIPT, &m, 1000) == 0) {
-        Refbus__V1__Notice *n = refbus__v1__notice__unpack(NULL, m.body_len, m.body);
-        assert_non_null(n);
-        if (n->seq == seq)
+        refbus_wire_notice n;
+        assert_int_equal(refbus_wire_notice_decode(&n, m.body, m.body_len), 0);
+        if (n.seq == seq)
             fail_msg("acknowledged notice %llu sent again", (unsigned long long)seq);
-        refbus__v1__notice__free_unpacked(n, NULL);
+        refbus_wire_notice_clear(&n);
         refbus_wire_msg_clear(&m);
     }
     assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);
@@ -764,25 +756,23 @@ static int hello_answer(const char *bundle, const char *agency, uint32_t epoch)
     const refbus_epoch_keys *k = epoch_of(ks, epoch);
     bclient c;
     assert_int_equal(bclient_open_raw(&c, &N, k->curve_pk, k->curve_sk), 0);
-    Refbus__V1__Hello h = REFBUS__V1__HELLO__INIT;
-    uint8_t buf[128];
-    h.version = 1;
-    h.agency = (char *)agency;
-    h.epoch = epoch;
-    size_t len = refbus__v1__hello__pack(&h, buf);
+    refbus_wire_hello h = {.version = 1, .agency = (char *)agency, .epoch = epoch};
+    uint8_t *buf = NULL;
+    size_t len = 0;
     int answer = 0;
-    if (refbus_wire_send(c.sock, NULL, 0, REFBUS_CMD_HELLO, buf, len) == 0) {
+    assert_int_equal(refbus_wire_hello_encode(&buf, &len, &h), 0);
+    int sent = refbus_wire_send(c.sock, NULL, 0, REFBUS_CMD_HELLO, buf, len);
+    free(buf);
+    if (sent == 0) {
         refbus_wire_msg m;
         uint64_t end = refbus_mono_ms() + 1500;
         while (!answer && bclient_recv(&c, &m, (int)(end - refbus_mono_ms())) == 0) {
             if (m.cmd == REFBUS_CMD_WELCOME) {
                 answer = 1;
             } else if (m.cmd == REFBUS_CMD_ERROR) {
-                Refbus__V1__WireError *e =
-                    refbus__v1__wire_error__unpack(NULL, m.body_len, m.body);
-                answer = e ? e->code : REFBUS_EPROTO;
-                if (e)
-                    refbus__v1__wire_error__free_unpacked(e, NULL);
+                refbus_wire_error e;
+                answer = refbus_wire_error_decode(&e, m.body, m.body_len) == 0 ? e.code
+                                                                               : REFBUS_EPROTO;
             }
             refbus_wire_msg_clear(&m);
             if (refbus_mono_ms() >= end)
@@ -823,18 +813,14 @@ static void test_stolen_device_all_epochs(void **s)
 /* PING, and the session state its PONG reports for this connection. */
 static int pong_session(bclient *c)
 {
-    Refbus__V1__Ping p = REFBUS__V1__PING__INIT;
-    uint8_t buf[32];
     refbus_wire_msg m;
-    p.time_ms = refbus_now_ms();
-    size_t n = refbus__v1__ping__pack(&p, buf);
-    assert_int_equal(bclient_send(c, REFBUS_CMD_PING, buf, n), 0);
+    uint64_t t = refbus_now_ms();
+    assert_int_equal(bclient_ping(c, t), 0);
     for (;;) {
         assert_int_equal(bclient_expect(c, REFBUS_CMD_PONG, &m, 5000), 0);
-        Refbus__V1__Ping *q = refbus__v1__ping__unpack(NULL, m.body_len, m.body);
-        assert_non_null(q);
-        int mine = q->time_ms == p.time_ms, st = (int)q->session;
-        refbus__v1__ping__free_unpacked(q, NULL);
+        refbus_wire_ping q;
+        assert_int_equal(refbus_wire_ping_decode(&q, m.body, m.body_len), 0);
+        int mine = q.time_ms == t, st = (int)q.session;
         refbus_wire_msg_clear(&m);
         if (mine)
             return st;
@@ -850,24 +836,24 @@ static void test_session_takeover(void **s)
      * that the session is free. */
     bclient a, b;
     assert_int_equal(bclient_open(&a, &N, "cac.chiangmai", 64, 1), 0);
-    assert_int_equal(pong_session(&a), REFBUS__V1__SESSION_STATE__SESSION_ACTIVE);
+    assert_int_equal(pong_session(&a), REFBUS_WIRE_SESSION_ACTIVE);
     assert_int_equal(bclient_open(&b, &N, "cac.chiangmai", 64, 1), 0);
     assert_int_equal(wire_error(&a, 5000), REFBUS_ESUPERSEDED);
-    assert_int_equal(pong_session(&a), REFBUS__V1__SESSION_STATE__SESSION_OTHER);
-    assert_int_equal(pong_session(&b), REFBUS__V1__SESSION_STATE__SESSION_ACTIVE);
+    assert_int_equal(pong_session(&a), REFBUS_WIRE_SESSION_OTHER);
+    assert_int_equal(pong_session(&b), REFBUS_WIRE_SESSION_ACTIVE);
     bclient_close(&b); /* LINGER 0: the TCP connection closes */
     int st = 0;
-    for (int i = 0; i < 100 && st != REFBUS__V1__SESSION_STATE__SESSION_NONE; i++) {
+    for (int i = 0; i < 100 && st != REFBUS_WIRE_SESSION_NONE; i++) {
         usleep(50000);
         st = pong_session(&a);
     }
-    assert_int_equal(st, REFBUS__V1__SESSION_STATE__SESSION_NONE);
+    assert_int_equal(st, REFBUS_WIRE_SESSION_NONE);
     /* the first takes the session back with HELLO */
     assert_int_equal(bclient_hello(&a, 64), 0);
     refbus_wire_msg m;
     assert_int_equal(bclient_expect(&a, REFBUS_CMD_WELCOME, &m, 5000), 0);
     refbus_wire_msg_clear(&m);
-    assert_int_equal(pong_session(&a), REFBUS__V1__SESSION_STATE__SESSION_ACTIVE);
+    assert_int_equal(pong_session(&a), REFBUS_WIRE_SESSION_ACTIVE);
     bclient_close(&a);
 }
 
@@ -935,7 +921,7 @@ static void test_retired_bundle_cannot_take_over(void **s)
     assert_int_equal(bclient_open(&cur, &N, "welfare.cm", 64, 1), 0);
     assert_int_equal(refbus_keystore_current(cur.ks)->epoch, 2);
     assert_int_equal(hello_answer("welfare.v1", "welfare.cm", 1), REFBUS_ERETIRED);
-    assert_int_equal(pong_session(&cur), REFBUS__V1__SESSION_STATE__SESSION_ACTIVE);
+    assert_int_equal(pong_session(&cur), REFBUS_WIRE_SESSION_ACTIVE);
     assert_int_equal(wire_error(&cur, 300), 0); /* not told to go: nobody took over */
 
     assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);

@@ -54,7 +54,9 @@ grep -q "broker.conf:8: key 'data_dir': set twice (first on line 7)" <<<"$BOUT" 
 # from the command line, the same words without a line
 BOUT=$("$NL_BIN/refbus-broker" run -o syslog=maybe 2>&1) && nl_fail "broker -o syslog=maybe"
 NOUT=$("$NL_BIN/refbus-node" run -o syslog=maybe 2>&1) && nl_fail "node -o syslog=maybe"
-[ "${BOUT#refbus-broker: }" = "${NOUT#refbus-node: }" ] || nl_fail "-o: '$BOUT' / '$NOUT'"
+# (a usage error: "PROGRAM run: WORDS. Try 'PROGRAM run --help'.", one line)
+[ "${BOUT//refbus-broker/P}" = "${NOUT//refbus-node/P}" ] || nl_fail "-o: '$BOUT' / '$NOUT'"
+grep -q "key 'syslog': expected yes or no" <<<"$BOUT" || nl_fail "-o: no key and reason: $BOUT"
 
 nl_step "a mistyped or missing data directory is an error and creates nothing (both)"
 run_both status 'syslog = 1\ndata_dir = data\n' # accepted by both (the config is read; no daemon answers)

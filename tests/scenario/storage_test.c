@@ -20,7 +20,7 @@
 #include "bclient.h"
 #include "common/util.h"
 #include "proto/receipt.h"
-#include "wire.pb-c.h"
+#include "proto/wire_body.h"
 
 #define BIG (REFBUS_MAX_PAYLOAD - 4096u) /* a maximum-size referral */
 
@@ -81,20 +81,14 @@ static void expect_delivered_notice(bclient *c, const uint8_t msg_id[16])
     refbus_wire_msg m;
     for (int found = 0; !found;) {
         assert_int_equal(bclient_expect(c, REFBUS_CMD_RECEIPT, &m, 10000), 0);
-        Refbus__V1__Notice *nt = refbus__v1__notice__unpack(NULL, m.body_len, m.body);
-        assert_non_null(nt);
+        refbus_wire_notice nt;
+        assert_int_equal(refbus_wire_notice_decode(&nt, m.body, m.body_len), 0);
         refbus_receipt dr;
-        if (refbus_receipt_parse(&dr, nt->receipt.data, nt->receipt.len) == 0 &&
+        if (refbus_receipt_parse(&dr, nt.receipt, nt.receipt_len) == 0 &&
             memcmp(dr.msg_id, msg_id, 16) == 0 && dr.type == REFBUS_RECEIPT_DELIVERED)
             found = 1;
-        uint64_t seq = nt->seq;
-        Refbus__V1__NoticeAck ack = REFBUS__V1__NOTICE_ACK__INIT;
-        ack.n_seq = 1;
-        ack.seq = &seq;
-        uint8_t ab[32];
-        size_t al = refbus__v1__notice_ack__pack(&ack, ab);
-        assert_int_equal(bclient_send(c, REFBUS_CMD_RECEIPT_ACK, ab, al), 0);
-        refbus__v1__notice__free_unpacked(nt, NULL);
+        assert_int_equal(bclient_ack(c, nt.seq), 0);
+        refbus_wire_notice_clear(&nt);
         refbus_wire_msg_clear(&m);
     }
 }

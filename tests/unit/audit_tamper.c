@@ -10,6 +10,7 @@
 #include "audit.pb-c.h"
 #include "audit/checkpoint.h"
 #include "audit/log.h"
+#include "proto/pbutil.h"
 
 typedef struct tx {
     MDB_txn *txn;
@@ -206,11 +207,9 @@ int tamper_forge_checkpoint(MDB_env *env, uint64_t size, const uint8_t *resign_s
         refbus__v1__checkpoint__pack(c, body);
         ProtobufCBinaryData orig = s->checkpoint;
         s->checkpoint = (ProtobufCBinaryData){blen, body};
-        out_len = refbus__v1__signed_checkpoint__get_packed_size(s);
-        if ((out = malloc(out_len)))
-            refbus__v1__signed_checkpoint__pack(s, out);
+        int prc = refbus_pb_pack(&out, &out_len, &s->base);
         s->checkpoint = orig; /* body is ours; protobuf-c frees what it allocated */
-        if (!out)
+        if (prc != 0)
             goto out;
     }
     rc = put(&t, t.cps, size, out, out_len);

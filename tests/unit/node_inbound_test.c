@@ -32,7 +32,6 @@
 #ifdef REFBUS_TEST_FAULT
 #include "../fault/fault.h"
 #endif
-#include "wire.pb-c.h"
 
 #define PASS "test pass"
 
@@ -447,17 +446,13 @@ static void push_cp(tree *t, uint64_t size, uint64_t from, const uint8_t *sk)
     assert_int_equal(refbus_checkpoint_sign(&signed_cp, &n, &c, sk), 0);
     if (from && from < size)
         assert_int_equal(refbus_merkle_consistency_path(proof, &np, from, size, mth, t), 0);
-    Refbus__V1__CheckpointPush p = REFBUS__V1__CHECKPOINT_PUSH__INIT;
-    ProtobufCBinaryData pb[REFBUS_MERKLE_MAX_PATH];
-    for (size_t i = 0; i < np; i++)
-        pb[i] = (ProtobufCBinaryData){32, proof[i]};
-    p.signed_checkpoint = (ProtobufCBinaryData){n, signed_cp};
-    p.from_size = from;
-    p.n_consistency = np;
-    p.consistency = pb;
-    uint8_t buf[8192];
-    size_t bl = refbus__v1__checkpoint_push__pack(&p, buf);
+    refbus_wire_checkpoint_push p = {
+        .signed_cp = signed_cp, .signed_cp_len = n, .from_size = from, .proof = proof, .n_proof = np};
+    uint8_t *buf = NULL;
+    size_t bl = 0;
+    assert_int_equal(refbus_wire_checkpoint_push_encode(&buf, &bl, &p), 0);
     nd_inbound_checkpoint(d, buf, bl);
+    free(buf);
     free(signed_cp);
 }
 
@@ -668,13 +663,14 @@ static void test_unsigned_revoked_error(void **s)
     d->state = NODE_READY;
     memcpy(d->broker_curve, refbus_directory_broker_curve_pk(d->dir), 32); /* as connected */
     snprintf(mid, sizeof mid, "%s", queue_referral(hash));
-    Refbus__V1__WireError e = REFBUS__V1__WIRE_ERROR__INIT;
-    uint8_t buf[256];
-    e.code = REFBUS_EREVOKED;
-    e.text = (char *)"your transport key is revoked or retired";
-    size_t n = refbus__v1__wire_error__pack(&e, buf);
+    refbus_wire_error e;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    refbus_wire_error_set(&e, REFBUS_EREVOKED, "your transport key is revoked or retired", NULL);
+    assert_int_equal(refbus_wire_error_encode(&buf, &n, &e), 0);
     uint64_t t0 = refbus_mono_ms();
     assert_int_equal(refbus_wire_send(fake, NULL, 0, REFBUS_CMD_ERROR, buf, n), 0);
+    free(buf);
     for (int i = 0; i < 200 && d->dealer; i++) {
         nd_session_on_broker(d);
         usleep(5000);
@@ -717,7 +713,7 @@ static void notice_delivered(uint64_t seq, const char *mid, const uint8_t hash[3
 {
     const refbus_epoch_keys *ck = refbus_keystore_current(cac);
     refbus_receipt r;
-    uint8_t *rb = NULL, buf[1024];
+    uint8_t *rb = NULL;
     size_t rl = 0;
     memset(&r, 0, sizeof r);
     r.type = REFBUS_RECEIPT_DELIVERED;
@@ -729,12 +725,12 @@ static void notice_delivered(uint64_t seq, const char *mid, const uint8_t hash[3
     snprintf(r.signer, sizeof r.signer, "cac.chiangmai");
     r.signer_epoch = ck->epoch;
     assert_int_equal(refbus_receipt_sign(&rb, &rl, &r, ck->sign_sk), 0);
-    Refbus__V1__Notice n = REFBUS__V1__NOTICE__INIT;
-    n.seq = seq;
-    n.receipt = (ProtobufCBinaryData){rl, rb};
-    assert_true(refbus__v1__notice__get_packed_size(&n) <= sizeof buf);
-    size_t nl = refbus__v1__notice__pack(&n, buf);
+    refbus_wire_notice n = {.seq = seq, .receipt = rb, .receipt_len = rl};
+    uint8_t *buf = NULL;
+    size_t nl = 0;
+    assert_int_equal(refbus_wire_notice_encode(&buf, &nl, &n), 0);
     nd_inbound_notice(d, buf, nl);
+    free(buf);
     free(rb);
 }
 
