@@ -126,7 +126,6 @@ static int sig_message(uint8_t **out, size_t *out_len, const ProtobufCBinaryData
     return 0;
 }
 
-<<<<<<< HEAD
 /* Per-message secrets and plaintext live in per-thread buffers locked in memory once
  * (sodium_mlock: never swapped, left out of core dumps) and wiped after every message, instead
  * of a sodium_malloc per message (an mmap, an mprotect and a munmap each: issue 12). Keys that
@@ -139,19 +138,6 @@ static _Thread_local struct {
     _Alignas(64) uint8_t plain[SCRATCH_PLAIN];
     int locked;
 } scratch;
-=======
-int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_params *p,
-                         const void *payload, size_t payload_len)
-{
-    int rc = REFBUS_EINVAL;
-    uint8_t msg_id[16], eph_pk[32], nonce[24], commit[32], sig[64];
-    uint8_t *k = NULL; /* K, payload key, e_sk, shared, wrap key: sodium_malloc'd, 5 x 32 */
-    uint8_t *padded = NULL, *ct = NULL, *hdr_buf = NULL, *m = NULL;
-    uint8_t *st_bufs[REFBUS_MAX_RECIPIENTS] = {0};
-    ProtobufCBinaryData st_bin[REFBUS_MAX_RECIPIENTS];
-    size_t hdr_len = 0, m_len = 0, n = 0;
-    uint32_t bucket = 0;
->>>>>>> main
 
 static uint8_t *scratch_keys(void)
 {
@@ -291,23 +277,11 @@ static int seal_one(sealed *s, const refbus_seal_params *p, const void *payload,
         st.epoch = r->epoch;
         st.wrapped_key.data = wrapped;
         st.wrapped_key.len = sizeof wrapped;
-<<<<<<< HEAD
-        size_t sl = refbus__v1__recipient_stanza__get_packed_size(&st);
-        s->st_bufs[i] = malloc(sl);
-        if (!s->st_bufs[i]) {
-            rc = REFBUS_ENOMEM;
+        size_t sl = 0;
+        if ((rc = refbus_pb_pack(&s->st_bufs[i], &sl, &st.base)) != 0)
             goto out;
-        }
-        refbus__v1__recipient_stanza__pack(&st, s->st_bufs[i]);
         s->st_bin[i].data = s->st_bufs[i];
         s->st_bin[i].len = sl;
-=======
-        size_t sl = 0;
-        if ((rc = refbus_pb_pack(&st_bufs[i], &sl, &st.base)) != 0)
-            goto out;
-        st_bin[i].data = st_bufs[i];
-        st_bin[i].len = sl;
->>>>>>> main
     }
 
     /* Header. */
@@ -331,18 +305,8 @@ static int seal_one(sealed *s, const refbus_seal_params *p, const void *payload,
         h.nonce = (ProtobufCBinaryData){24, nonce};
         h.ephemeral_pk = (ProtobufCBinaryData){32, eph_pk};
         h.key_commitment = (ProtobufCBinaryData){32, commit};
-<<<<<<< HEAD
-        s->hdr_len = refbus__v1__envelope_header__get_packed_size(&h);
-        s->hdr = malloc(s->hdr_len);
-        if (!s->hdr) {
-            rc = REFBUS_ENOMEM;
+        if ((rc = refbus_pb_pack(&s->hdr, &s->hdr_len, &h.base)) != 0)
             goto out;
-        }
-        refbus__v1__envelope_header__pack(&h, s->hdr);
-=======
-        if ((rc = refbus_pb_pack(&hdr_buf, &hdr_len, &h.base)) != 0)
-            goto out;
->>>>>>> main
     }
 
     /* Payload: u32le(len) || payload || zeros, to the bucket; header bytes as AD. */
@@ -357,7 +321,6 @@ static int seal_one(sealed *s, const refbus_seal_params *p, const void *payload,
     refbus_put_u32le(padded, (uint32_t)payload_len);
     if (payload_len)
         memcpy(padded + LEN_PREFIX, payload, payload_len);
-<<<<<<< HEAD
     crypto_aead_xchacha20poly1305_ietf_encrypt(s->ct, NULL, padded, bucket, s->hdr, s->hdr_len,
                                                NULL, nonce, pkey);
     ProtobufCBinaryData hb = {s->hdr_len, s->hdr}, cb = {s->ct_len, s->ct};
@@ -367,38 +330,6 @@ out:
     plain_put(padded, bucket);
     if (rc)
         sealed_free(s);
-=======
-    crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, padded, bucket, hdr_buf, hdr_len, NULL,
-                                               nonce, pkey);
-
-    /* Signature and the outer envelope. */
-    ProtobufCBinaryData hb = {hdr_len, hdr_buf}, cb = {(size_t)bucket + TAG_BYTES, ct};
-    if ((rc = sig_message(&m, &m_len, &hb, st_bin, n, &cb)) != 0)
-        goto out;
-    crypto_sign_detached(sig, NULL, m, m_len, p->sign_sk);
-    {
-        Refbus__V1__Envelope e = REFBUS__V1__ENVELOPE__INIT;
-        e.header = hb;
-        e.n_stanzas = n;
-        e.stanzas = st_bin;
-        e.ciphertext = cb;
-        e.signature = (ProtobufCBinaryData){64, sig};
-        if ((rc = refbus_pb_pack(out, out_len, &e.base)) != 0)
-            goto out;
-    }
-    rc = 0;
-out:
-    sodium_free(k); /* wipes K, payload key, ephemeral secret, shared secret, wrap key */
-    if (padded) {
-        sodium_memzero(padded, bucket);
-        free(padded);
-    }
-    free(ct);
-    free(hdr_buf);
-    free(m);
-    for (size_t i = 0; i < REFBUS_MAX_RECIPIENTS; i++)
-        free(st_bufs[i]);
->>>>>>> main
     return rc;
 }
 
@@ -420,14 +351,7 @@ static int pack_envelope(uint8_t **out, size_t *out_len, const sealed *s, const 
         pb[i] = (ProtobufCBinaryData){32, path[i]};
     e.n_batch_path = path_len;
     e.batch_path = path_len ? pb : NULL;
-    size_t el = refbus__v1__envelope__get_packed_size(&e);
-    uint8_t *b = malloc(el);
-    if (!b)
-        return REFBUS_ENOMEM;
-    refbus__v1__envelope__pack(&e, b);
-    *out = b;
-    *out_len = el;
-    return 0;
+    return refbus_pb_pack(out, out_len, &e.base);
 }
 
 int refbus_envelope_seal_batch(uint8_t **outs, size_t *out_lens, const refbus_seal_params *ps,

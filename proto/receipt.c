@@ -56,15 +56,7 @@ static int encode_body(uint8_t **out, size_t *out_len, const refbus_receipt *r)
     b.audit_index = r->audit_index;
     b.signer = (char *)r->signer;
     b.signer_epoch = r->signer_epoch;
-<<<<<<< HEAD
-    size_t blen = refbus__v1__receipt_body__get_packed_size(&b);
-    uint8_t *body = malloc(blen);
-    if (!body)
-        return REFBUS_ENOMEM;
-    refbus__v1__receipt_body__pack(&b, body);
-    *out = body;
-    *out_len = blen;
-    return 0;
+    return refbus_pb_pack(out, out_len, &b.base);
 }
 
 static int pack_signed(uint8_t **out, size_t *out_len, const uint8_t *body, size_t blen,
@@ -81,12 +73,7 @@ static int pack_signed(uint8_t **out, size_t *out_len, const uint8_t *body, size
         pb[i] = (ProtobufCBinaryData){32, path[i]};
     s.n_batch_path = path_len;
     s.batch_path = path_len ? pb : NULL;
-    size_t slen = refbus__v1__signed_receipt__get_packed_size(&s);
-    if (!(*out = malloc(slen)))
-        return REFBUS_ENOMEM;
-    refbus__v1__signed_receipt__pack(&s, *out);
-    *out_len = slen;
-    return 0;
+    return refbus_pb_pack(out, out_len, &s.base);
 }
 
 int refbus_receipt_sign_batch(uint8_t **outs, size_t *out_lens, const refbus_receipt *rs,
@@ -131,18 +118,6 @@ int refbus_receipt_sign_batch(uint8_t **outs, size_t *out_lens, const refbus_rec
                               (uint32_t)n, (uint32_t)done, path, pl)) != 0)
             goto out;
     }
-=======
-    size_t blen = 0;
-    if ((rc = refbus_pb_pack(&body, &blen, &b.base)) != 0)
-        return rc;
-    if ((rc = sign_input(&m, &mlen, body, blen)) != 0)
-        goto out;
-    crypto_sign_detached(sig, NULL, m, mlen, sign_sk);
-    Refbus__V1__SignedReceipt s = REFBUS__V1__SIGNED_RECEIPT__INIT;
-    s.body = (ProtobufCBinaryData){blen, body};
-    s.signature = (ProtobufCBinaryData){64, sig};
-    rc = refbus_pb_pack(out, out_len, &s.base);
->>>>>>> main
 out:
     if (rc)
         for (size_t i = 0; i < done; i++) {
