@@ -131,7 +131,8 @@ static int sig_message(uint8_t **out, size_t *out_len, const ProtobufCBinaryData
  * of a sodium_malloc per message (an mmap, an mprotect and a munmap each: issue 12). Keys that
  * outlive a message stay in sodium_malloc memory (keys/keystore.c). A padded plaintext larger
  * than the locked buffer gets its own malloc'd copy, wiped before it is freed. */
-#define SCRATCH_KEYS (5u * 32u)
+#define SCRATCH_RND (5u * 32u) /* after the five keys: 104 random bytes for one seal */
+#define SCRATCH_KEYS (5u * 32u + 104u)
 #define SCRATCH_PLAIN (64u * 1024u)
 static _Thread_local struct {
     _Alignas(64) uint8_t keys[SCRATCH_KEYS];
@@ -238,22 +239,14 @@ static int seal_one(sealed *s, const refbus_seal_params *p, const void *payload,
     uint8_t *k = scratch_keys(); /* K, payload key, e_sk, shared, wrap key: 5 x 32, wiped */
     uint8_t *K = k, *pkey = k + 32, *esk = k + 64, *shared = k + 96, *wk = k + 128;
 
-    if (p->msg_id)
-        memcpy(msg_id, p->msg_id, 16);
-    else
-        randombytes_buf(msg_id, 16);
-    if (p->content_key)
-        memcpy(K, p->content_key, 32);
-    else
-        randombytes_buf(K, 32);
-    if (p->nonce)
-        memcpy(nonce, p->nonce, 24);
-    else
-        randombytes_buf(nonce, 24);
-    if (p->ephemeral_sk)
-        memcpy(esk, p->ephemeral_sk, 32);
-    else
-        randombytes_buf(esk, 32);
+    /* The fresh values in one draw (one getrandom call, not four), straight into the locked
+     * scratch: msg id, K, nonce, ephemeral secret. */
+    uint8_t *rnd = k + SCRATCH_RND;
+    randombytes_buf(rnd, 16 + 32 + 24 + 32);
+    memcpy(msg_id, p->msg_id ? p->msg_id : rnd, 16);
+    memcpy(K, p->content_key ? p->content_key : rnd + 16, 32);
+    memcpy(nonce, p->nonce ? p->nonce : rnd + 48, 24);
+    memcpy(esk, p->ephemeral_sk ? p->ephemeral_sk : rnd + 72, 32);
     crypto_scalarmult_base(eph_pk, esk);
     kdf(pkey, K, PAYLOAD_KEY_DOMAIN, NULL, 0);
     kdf(commit, K, COMMIT_DOMAIN, NULL, 0);
