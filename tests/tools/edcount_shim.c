@@ -2,13 +2,17 @@
  * process makes through libsodium and appends one line at exit to $REFBUS_EDCOUNT_FILE:
  * "<program> pid=<pid> sign=<n> verify=<n>". A call that libsodium makes to itself (for example
  * crypto_sign_detached calling crypto_sign_ed25519_detached) counts once. Never installed. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sodium.h> /* the prototypes we replace (not linked: RTLD_NEXT finds the real ones) */
 
 static atomic_ulong n_sign, n_verify;
 static _Thread_local int depth;
