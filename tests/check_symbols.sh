@@ -20,7 +20,7 @@ BIN=${REFBUS_BIN_DIR:-$SRC/build/bin}
 # GENERATED: protobuf-c output (refbus__<package>__*), allowed only in these libraries.
 read -r -d '' PREFIXES <<'EOF'
 refbus_common: refbus_
-refbus_proto: refbus_envelope_ refbus_receipt_ refbus_wire_ refbus_pb_ refbus_agency_id_ refbus_merkle_ refbus_batch_
+refbus_proto: refbus_envelope_ refbus_receipt_ refbus_wire_ refbus_frames_ refbus_pb_ refbus_agency_id_ refbus_merkle_ refbus_batch_
 refbus_keys: refbus_keystore_ refbus_ks_ refbus_directory_ refbus_dd_ refbus_admin_ refbus_passphrase_ refbus_kdf_ refbus_key_ refbus_agency_kind_ refbus_root_pk_
 refbus_audit: refbus_audit_ refbus_checkpoint_ refbus_replay_
 refbus_broker: refbus_broker_ refbus_bstore_ broker_
