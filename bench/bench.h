@@ -6,6 +6,7 @@
 #define REFBUS_BENCH_BENCH_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -51,6 +52,10 @@ typedef struct bench_pct {
     uint64_t p50, p99, max;
     size_t n;
 } bench_pct;
+
+/* Set by SIGINT / SIGTERM (main.c): every workload loop stops, the daemons are stopped and the
+ * temporary directory removed as at a normal end. The program's only global. */
+extern volatile sig_atomic_t bench_interrupted;
 
 uint64_t bench_now_us(void);
 int bench_pct_of(bench_pct *out, const uint64_t *lat, size_t n); /* 0, or -1 out of memory */

@@ -158,8 +158,9 @@ static void *echo_main(void *p)
     for (;;) {
         refbus_frames fs; /* routing id and body, sent back as they came */
         int rc = refbus_frames_recv(&fs, c->srv, 0, 2, SIZE_MAX, 0);
-        if (rc == 0 && fs.n == 2 && (zmq_msg_send(&fs.part[0], c->srv, ZMQ_SNDMORE) < 0 ||
-                                     zmq_msg_send(&fs.part[1], c->srv, 0) < 0))
+        if (rc == 0 && fs.n == 2 &&
+            (zmq_msg_send(&fs.part[0], c->srv, ZMQ_SNDMORE) < 0 ||
+             zmq_msg_send(&fs.part[1], c->srv, 0) < 0))
             rc = REFBUS_ETRANSPORT;
         refbus_frames_close(&fs); /* what was sent is empty now */
         if (rc == REFBUS_ETRANSPORT || rc == REFBUS_EAGAIN)

@@ -115,6 +115,7 @@ static int start_broker(bench_net *n, char *const *env, char *err, size_t errlen
     char slog[PATH_MAX + 16];
     snprintf(slog, sizeof slog, "%s/broker-status.log", n->dir);
     for (int i = 0; i < 300; i++) { /* 30 s */
+        if (bench_interrupted) FAIL("interrupted");
         if (!bench_alive(&n->broker)) FAIL("refbus-broker exited at start (see %s)", log);
         if (bench_run(status, slog, 10) == 0) return 0;
         usleep(100000);
@@ -211,6 +212,7 @@ int bench_net_start(bench_net *n, const bench_opts *o, const char *self_dir, cha
     for (int i = 0; i < n->n_send + n->n_recv; i++) {
         int k = 0;
         for (; k < 600 && !node_ready(n, i); k++) { /* 60 s */
+            if (bench_interrupted) FAIL("interrupted");
             if (!bench_alive(&n->nodes[i]))
                 FAIL("refbus-node %s exited at start (see %s/%s/log)", n->ids[i], n->dir,
                      n->ids[i]);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -104,6 +105,9 @@ static pid_t spawn(char *const argv[], char *const env[], const char *log)
 {
     pid_t pid = fork();
     if (pid != 0) return pid;
+    /* Killed with us: a benchmark stopped by a signal leaves no daemon behind (the main thread
+     * spawns everything, and the parent-death signal follows the thread that forked). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     int in = open("/dev/null", O_RDONLY);
     int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) _exit(127);

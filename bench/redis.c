@@ -78,6 +78,10 @@ static void *producer(void *p)
     char cref[40], stream[32], idx[24];
     if (!c) return NULL;
     while (got < count && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        if (bench_interrupted) {
+            rfail(r, "interrupted", NULL);
+            break;
+        }
         while (sent < count && sent - got < r->o->window) {
             snprintf(cref, sizeof cref, "bench-%d-%ld", s, sent);
             snprintf(stream, sizeof stream, "bench:r%ld", (s + sent) % r->o->recipients);
@@ -135,6 +139,10 @@ static void *consumer(void *p)
     redisContext *c = rconnect(r);
     snprintf(stream, sizeof stream, "bench:r%d", a->idx);
     while (c && got < r->per_recv[a->idx] && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        if (bench_interrupted) {
+            rfail(r, "interrupted", NULL);
+            break;
+        }
         if (bench_now_us() > r->deadline) {
             rfail(r, "not finished within --timeout", NULL);
             break;

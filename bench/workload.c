@@ -73,6 +73,10 @@ __attribute__((format(printf, 2, 3))) static void fail_run(run *r, const char *f
 static int stopped(run *r)
 {
     if (__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) return 1;
+    if (bench_interrupted) {
+        fail_run(r, "interrupted");
+        return 1;
+    }
     if (bench_now_us() > r->deadline) {
         fail_run(r, "not finished within --timeout");
         return 1;

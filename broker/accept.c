@@ -321,6 +321,7 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         if ((rc = broker_txn_check(b, refbus_audit_append_record(b->store->audit, txn, &r,
                                                                   &idx))) != 0)
             return rc;
+        broker_metrics_audited(b, &r);
     }
     refbus_receipt ar;
     memset(&ar, 0, sizeof ar);

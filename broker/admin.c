@@ -1,6 +1,7 @@
-/* The admin socket (ZMQ REP over ipc, file mode 0600): "status" answers JSON; "publish" takes a
- * newly signed directory, verifies it (root signature, higher serial), installs it without a
- * restart, audits it, pushes it to connected nodes and cuts off peers whose keys it revokes. */
+/* The admin socket (ZMQ REP over ipc, file mode 0600): "status" answers JSON, "metrics" the
+ * Prometheus text (metrics.c); "publish" takes a newly signed directory, verifies it (root
+ * signature, higher serial), installs it without a restart, audits it, pushes it to connected
+ * nodes and cuts off peers whose keys it revokes. */
 #include "broker/internal.h"
 
 #include <stdio.h>
@@ -171,11 +172,20 @@ static json_t *status_json(refbus_broker *b)
     }
     json_object_set_new(o, "peers", peers);
     if (mdb_txn_begin(b->store->env, NULL, MDB_RDONLY, &r) == 0) {
+        json_t *ages = json_object();
+        uint64_t now = refbus_now_ms();
         for (size_t i = 0; i < refbus_directory_agency_count(b->dir); i++) {
             const char *a = refbus_directory_agency_id(b->dir, i);
-            json_object_set_new(
-                queues, a, json_integer((json_int_t)refbus_bstore_queue_depth(b->store, r, a)));
+            uint64_t depth = 0, oldest = 0;
+            if (refbus_bstore_queue_oldest(b->store, r, a, &depth, &oldest) != 0)
+                depth = refbus_bstore_queue_depth(b->store, r, a);
+            json_object_set_new(queues, a, json_integer((json_int_t)depth));
+            /* seconds since the oldest queued envelope was created (0: none) */
+            json_object_set_new(ages, a, json_integer(oldest && now > oldest
+                                                          ? (json_int_t)((now - oldest) / 1000)
+                                                          : 0));
         }
+        json_object_set_new(o, "queue_oldest_age_seconds", ages);
         uint64_t size = 0;
         if (refbus_audit_size(b->store->audit, r, &size) != 0)
             size = 0;
@@ -227,6 +237,17 @@ void broker_admin_handle(refbus_broker *b)
     const char *cmd = zmq_msg_data(&f[0]);
     if (n == 1 && cl == 6 && memcmp(cmd, "status", 6) == 0) {
         o = status_json(b);
+    } else if (n == 1 && cl == 7 && memcmp(cmd, "metrics", 7) == 0) {
+        /* the Prometheus text itself, not JSON (a scraper or `refbus-broker metrics` reads it) */
+        char *text = broker_metrics_text(b);
+        refbus_frames_close(&fs);
+        if (text) {
+            zmq_send(b->admin, text, strlen(text), ZMQ_DONTWAIT);
+            free(text);
+        } else {
+            zmq_send(b->admin, "# out of memory\n", 16, ZMQ_DONTWAIT);
+        }
+        return;
     } else if (n == 2 && cl == 7 && memcmp(cmd, "publish", 7) == 0) {
         int rc = broker_install_directory(b, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), 1);
         o = json_object();
@@ -253,7 +274,7 @@ void broker_admin_handle(refbus_broker *b)
     } else {
         o = json_object();
         json_object_set_new(o, "ok", json_false());
-        json_object_set_new(o, "error", json_string("unknown command (status, publish, checkpoint)"));
+        json_object_set_new(o, "error", json_string("unknown command (status, metrics, publish, checkpoint)"));
     }
     refbus_frames_close(&fs);
     answer(b->admin, o);

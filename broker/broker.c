@@ -16,6 +16,7 @@
 #include "audit/log.h"
 #include "common/datadir.h"
 #include "common/log.h"
+#include "common/sdnotify.h"
 #include "common/util.h"
 #include "keys/passphrase.h"
 #include "proto/wire_body.h"
@@ -405,6 +406,7 @@ static int batch(refbus_broker *b)
             goto out;
         }
         b->txn_error = 0;
+        broker_metrics_begin(b); /* what an abandoned attempt counted does not count */
         broker_room_begin(b, txn);
         broker_zap_audit(b, txn);
         b->n_acc = 0;
@@ -415,10 +417,15 @@ static int batch(refbus_broker *b)
             b->expiry_more = broker_expire(b, txn, now) >= 512;
         if (need_cp && !b->txn_error && b->full_level == 0)
             (void)broker_checkpoint(b, txn);
-        uint64_t t_commit = refbus_mono_ms();
+        uint64_t t_commit = broker_metrics_clock_us();
         mrc = b->txn_error ? MDB_MAP_FULL : mdb_txn_commit(txn); /* full sync: never NOSYNC */
+        uint64_t commit_us = broker_metrics_clock_us() - t_commit;
         log_debug("batch: %zu message(s), commit %llu ms", n,
-                  (unsigned long long)(refbus_mono_ms() - t_commit));
+                  (unsigned long long)(commit_us / 1000));
+        if (!b->txn_error)
+            broker_metrics_commit_latency(b, commit_us);
+        if (mrc == 0)
+            broker_metrics_committed(b);
         if (b->txn_error)
             mdb_txn_abort(txn);
         txn = NULL;
@@ -503,6 +510,11 @@ int refbus_broker_run(refbus_broker *b)
     log_info("broker %s serving on %s (directory serial %llu, audit size %llu)", b->id,
              b->cfg.bind, (unsigned long long)refbus_directory_serial(b->dir),
              (unsigned long long)b->audit_size);
+    refbus_sd_ready("serving on %s (directory serial %llu, audit size %llu)", b->cfg.bind,
+                    (unsigned long long)refbus_directory_serial(b->dir),
+                    (unsigned long long)b->audit_size);
+    refbus_sd_watchdog wd;
+    refbus_sd_watchdog_init(&wd);
     int fatal = 0;
     while (!*b->stop) {
         /* A store that can no longer be written must not be hidden behind a running process
@@ -517,6 +529,9 @@ int refbus_broker_run(refbus_broker *b)
          * sends nothing that wakes the loop) */
         uint64_t due = broker_probe_due(b), now = refbus_mono_ms();
         long wait = due <= now ? 0 : due - now < 50 ? (long)(due - now) : 50;
+        uint64_t wdw = refbus_sd_watchdog_kick(&wd, now);
+        if ((uint64_t)wait > wdw)
+            wait = (long)wdw;
         int n = zmq_poll(items, b->mon ? 4 : 3, wait);
         if (n < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));
@@ -548,12 +563,14 @@ int refbus_broker_run(refbus_broker *b)
             }
             if (++passes % 64 == 0)
                 broker_redeliver_timeouts(b);
+            (void)refbus_sd_watchdog_kick(&wd, refbus_mono_ms()); /* a busy broker lives too */
             broker_inflow_check(b);
         } while (got > 0 && !*b->stop);
         broker_redeliver_timeouts(b);
         broker_inflow_check(b);
     }
     broker_monitor_close(b);
+    refbus_sd_stopping(fatal ? "the store is unusable: stopping" : "stopping: final checkpoint");
     if (fatal)
         return fatal; /* nothing more can be written */
     /* Clean shutdown: a final checkpoint and a BROKER_STOPPED record. */

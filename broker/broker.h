@@ -76,4 +76,29 @@ void refbus_broker_close(refbus_broker **b);
 int refbus_broker_admin_request(const char *endpoint, const char *cmd, const uint8_t *body,
                                 size_t body_len, int timeout_ms) REFBUS_WUR;
 
+/* Admin client, raw: send `cmd` (no body) and return the answer as a NUL-terminated string in
+ * *reply (malloc'd, the caller frees it) of *len bytes. Errors: REFBUS_EUNAVAILABLE (no answer
+ * within timeout_ms: not running, or another endpoint), REFBUS_ETRANSPORT, REFBUS_ENOMEM. */
+int refbus_broker_admin_fetch(const char *endpoint, const char *cmd, char **reply, size_t *len,
+                              int timeout_ms) REFBUS_WUR;
+
+/* Health levels of `refbus-broker check` (and its exit codes). */
+enum { REFBUS_HEALTH_OK = 0, REFBUS_HEALTH_DEGRADED = 1, REFBUS_HEALTH_FAILED = 2 };
+
+/* What `check` tolerates before it says degraded. */
+typedef struct refbus_broker_check_limits {
+    uint64_t max_queue_age_s;      /* an agency's oldest queued referral (default 3600) */
+    unsigned storage_warn_percent; /* live data as a share of the map (default 80) */
+    uint64_t max_checkpoint_age_s; /* no new signed checkpoint while the trail grew (600) */
+} refbus_broker_check_limits;
+void refbus_broker_check_defaults(refbus_broker_check_limits *lim);
+
+/* Ask the broker at `endpoint` for its status and judge it: REFBUS_HEALTH_FAILED when it does
+ * not answer or its storage is full (new referrals refused), REFBUS_HEALTH_DEGRADED when its
+ * storage passes the warning share, an agency's oldest queued referral is older than the limit,
+ * or no checkpoint was signed for too long, else REFBUS_HEALTH_OK. `why` receives one line
+ * saying why (every reason found), or what a healthy broker is doing. */
+int refbus_broker_check(const char *endpoint, const refbus_broker_check_limits *lim, char *why,
+                        size_t why_len);
+
 #endif

@@ -65,6 +65,24 @@ typedef struct accepted {
     long dup_of;
 } accepted;
 
+/* Counters for `refbus-broker metrics` (metrics.c): audit records by event type and the
+ * refusals by reason, counted when the transaction that wrote them commits (pend_* until
+ * then), and the batch commit latency histogram. Since the process started. */
+#define BROKER_METRIC_EVENTS 16
+#define BROKER_METRIC_REASONS 48
+#define BROKER_METRIC_BUCKETS 12
+typedef struct broker_metrics {
+    uint64_t events[BROKER_METRIC_EVENTS], pend_events[BROKER_METRIC_EVENTS];
+    struct {
+        int code;
+        uint64_t n, pend;
+    } reasons[BROKER_METRIC_REASONS];
+    size_t n_reasons;
+    uint64_t commit_le[BROKER_METRIC_BUCKETS]; /* per bucket, not cumulative */
+    uint64_t commit_count, commit_sum_us;
+    uint64_t start_ms; /* wall clock */
+} broker_metrics;
+
 struct refbus_broker {
     refbus_broker_config cfg;
     volatile sig_atomic_t *stop;
@@ -125,6 +143,7 @@ struct refbus_broker {
     size_t n_conns, cap_conns;
     uint64_t inflow_cuts, inflow_next_ms, inflow_warned_ms;
     uint64_t nofile;                  /* RLIMIT_NOFILE in force (lifecycle.c) */
+    broker_metrics metrics;
 };
 
 /* broker.c */
@@ -207,6 +226,17 @@ uint64_t broker_probe_due(const refbus_broker *b); /* monotonic ms, UINT64_MAX: 
 /* admin.c */
 void broker_admin_handle(refbus_broker *b);
 int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len, int from_admin);
+
+/* metrics.c: audited() counts a record written in the current txn (broker_audit), begin()
+ * forgets what an abandoned txn counted, committed() makes it count; commit_latency() observes
+ * one batch commit (microseconds, from broker_metrics_clock_us). text(): the Prometheus text exposition (malloc'd, the caller frees it;
+ * NULL when out of memory). */
+void broker_metrics_audited(refbus_broker *b, const Refbus__V1__AuditRecord *r);
+void broker_metrics_begin(refbus_broker *b);
+void broker_metrics_committed(refbus_broker *b);
+void broker_metrics_commit_latency(refbus_broker *b, uint64_t us);
+uint64_t broker_metrics_clock_us(void); /* monotonic */
+char *broker_metrics_text(refbus_broker *b);
 
 /* zap.c */
 void broker_zap_handle(refbus_broker *b);

@@ -203,6 +203,7 @@ int refbus_broker_open(refbus_broker **out, const refbus_broker_config *cfg,
     b->cfg = *cfg;
     b->stop = stop;
     b->lock_fd = -1;
+    b->metrics.start_ms = refbus_now_ms();
     if (!b->cfg.data_dir[0] || !b->cfg.keystore[0]) {
         log_error("data_dir and keystore must be configured");
         rc = REFBUS_ECONFIG;

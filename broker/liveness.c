@@ -50,18 +50,10 @@ void broker_monitor_close(refbus_broker *b)
 void broker_monitor_handle(refbus_broker *b)
 {
     for (int i = 0; b->mon && i < 256; i++) {
-        /* an event frame (u16 event, u32 value) and the endpoint: judged as they come */
-        refbus_frames fs;
-        int frc = refbus_frames_recv(&fs, b->mon, ZMQ_DONTWAIT, 2, SIZE_MAX, 0);
-        if (frc == REFBUS_EAGAIN || frc == REFBUS_ETRANSPORT)
-            return;
         uint16_t event = 0;
         uint32_t fd = 0;
-        if (zmq_msg_size(&fs.part[0]) >= 6) {
-            memcpy(&event, zmq_msg_data(&fs.part[0]), 2);
-            memcpy(&fd, (uint8_t *)zmq_msg_data(&fs.part[0]) + 2, 4);
-        }
-        refbus_frames_close(&fs);
+        if (refbus_frames_monitor_event(b->mon, &event, &fd) != 0)
+            return;
         if (event != ZMQ_EVENT_DISCONNECTED)
             continue;
         broker_inflow_forget(b, (int)fd);

@@ -442,3 +442,47 @@ uint64_t refbus_bstore_queue_depth(refbus_bstore *s, MDB_txn *txn, const char *a
     mdb_cursor_close(c);
     return n;
 }
+
+int refbus_bstore_queue_oldest(refbus_bstore *s, MDB_txn *txn, const char *agency,
+                               uint64_t *depth, uint64_t *oldest_ms)
+{
+    MDB_cursor *c = NULL;
+    uint64_t n = 0, min_seq = UINT64_MAX;
+    size_t al = strlen(agency);
+    uint8_t kb[REFBUS_AGENCY_ID_MAX + 1];
+    if (al > REFBUS_AGENCY_ID_MAX)
+        return REFBUS_EINVAL;
+    memcpy(kb, agency, al);
+    kb[al] = 0;
+    MDB_val k = {al + 1, kb}, v;
+    *depth = 0;
+    *oldest_ms = 0;
+    int rc = refbus_bstore_err(mdb_cursor_open(txn, s->queue, &c));
+    if (rc)
+        return rc;
+    /* the key ends in the seq (8 bytes BE) after the priority byte: entries are sorted by
+     * priority first, so the oldest is the lowest seq over all of them */
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (mrc == 0 && k.mv_size >= al + 1 + 9 && memcmp(k.mv_data, kb, al + 1) == 0) {
+        uint64_t seq = refbus_get_u64be((const uint8_t *)k.mv_data + k.mv_size - 8);
+        if (seq < min_seq)
+            min_seq = seq;
+        n++;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (mrc != 0 && mrc != MDB_NOTFOUND)
+        return refbus_bstore_err(mrc);
+    *depth = n;
+    if (n == 0)
+        return 0;
+    const uint8_t *env = NULL;
+    size_t len = 0;
+    refbus_envelope_header h;
+    if ((rc = refbus_bstore_envelope(s, txn, min_seq, &env, &len)) != 0)
+        return rc == REFBUS_ENOTFOUND ? REFBUS_ECORRUPT : rc;
+    if (refbus_envelope_parse(&h, env, len) != 0)
+        return REFBUS_ECORRUPT;
+    *oldest_ms = h.created_ms;
+    return 0;
+}

@@ -89,8 +89,10 @@ int broker_audit(refbus_broker *b, MDB_txn *txn, Refbus__V1__AuditRecord *r)
         r->event != REFBUS__V1__EVENT_TYPE__EVENT_ACCEPTED)
         return 0;
     int rc = broker_txn_check(b, refbus_audit_append_record(b->store->audit, txn, r, &idx));
-    if (rc == 0)
+    if (rc == 0) {
         b->audit_size = idx + 1;
+        broker_metrics_audited(b, r);
+    }
     return rc;
 }
 

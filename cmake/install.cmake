@@ -3,10 +3,27 @@
 # top-level CMakeLists.txt. `cmake --install build --prefix /usr` gives a Debian-like layout.
 include(GNUInstallDirs)
 
-# Man pages: every docs/man/*.1 present at install time (parts add theirs as they land).
-install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/man/
-        DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
-        FILES_MATCHING PATTERN "*.1")
+# Man pages: every docs/man/*.1 present at install time (parts add theirs as they land),
+# gzip'ed as Debian requires and man(1) reads everywhere (-n: no name or time stamp inside, so
+# the same page gives the same bytes).
+install(CODE "
+  set(_man \"${CMAKE_INSTALL_MANDIR}/man1\")
+  if(NOT IS_ABSOLUTE \"\${_man}\")
+    set(_man \"\${CMAKE_INSTALL_PREFIX}/\${_man}\")
+  endif()
+  file(MAKE_DIRECTORY \"\$ENV{DESTDIR}\${_man}\")
+  file(GLOB _pages \"${CMAKE_SOURCE_DIR}/docs/man/*.1\")
+  foreach(_p \${_pages})
+    get_filename_component(_n \"\${_p}\" NAME)
+    message(STATUS \"Installing: \$ENV{DESTDIR}\${_man}/\${_n}.gz\")
+    execute_process(COMMAND gzip -9n -c \"\${_p}\" OUTPUT_FILE \"\$ENV{DESTDIR}\${_man}/\${_n}.gz\"
+                    RESULT_VARIABLE _rc)
+    if(NOT _rc EQUAL 0)
+      message(FATAL_ERROR \"gzip \${_p} failed\")
+    endif()
+    list(APPEND CMAKE_INSTALL_MANIFEST_FILES \"\${_man}/\${_n}.gz\")
+  endforeach()
+")
 
 # Guides and specifications.
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/

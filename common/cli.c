@@ -21,7 +21,8 @@ int refbus_cli_version(const char *prog)
     return fflush(stdout) == 0 ? 0 : REFBUS_EXIT_FAIL;
 }
 
-static void vmisuse(const char *prog, const char *cmd, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vmisuse(const char *prog, const char *cmd,
+                                                          const char *fmt, va_list ap)
 {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);

@@ -5,7 +5,10 @@
 
 enum refbus_log_level { REFBUS_LOG_ERROR = 0, REFBUS_LOG_WARN, REFBUS_LOG_INFO, REFBUS_LOG_DEBUG };
 
-/* `ident` names the program; `use_syslog` sends to syslog instead of stderr. */
+/* `ident` names the program; `use_syslog` sends to syslog instead of stderr. Also looks once
+ * whether stderr is the systemd journal (JOURNAL_STREAM): then lines are "<PRIO>LEVEL: text" with
+ * the syslog priority (3 error, 4 warn, 6 info, 7 debug) and without a timestamp; otherwise
+ * "TIMESTAMP IDENT[LEVEL] text". */
 void refbus_log_init(const char *ident, enum refbus_log_level level, int use_syslog);
 /* Parse "error", "warn", "info", "debug". Returns -1 when unknown. */
 int refbus_log_level_parse(const char *s);

@@ -51,3 +51,19 @@ int refbus_frames_recv(refbus_frames *fs, void *sock, int flags, size_t max_fram
     }
     return big ? REFBUS_ETOOLARGE : fs->count > max_frames ? REFBUS_EFRAMES : 0;
 }
+
+int refbus_frames_monitor_event(void *mon, uint16_t *event, uint32_t *value)
+{
+    refbus_frames fs;
+    int rc = refbus_frames_recv(&fs, mon, ZMQ_DONTWAIT, 2, SIZE_MAX, 0);
+    *event = 0;
+    *value = 0;
+    if (rc == REFBUS_EAGAIN || rc == REFBUS_ETRANSPORT)
+        return rc;
+    if (zmq_msg_size(&fs.part[0]) >= 6) {
+        memcpy(event, zmq_msg_data(&fs.part[0]), 2);
+        memcpy(value, (uint8_t *)zmq_msg_data(&fs.part[0]) + 2, 4);
+    }
+    refbus_frames_close(&fs);
+    return 0;
+}

@@ -7,6 +7,7 @@
 #define REFBUS_PROTO_FRAMES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <zmq.h>
 
@@ -37,6 +38,11 @@ typedef struct refbus_frames {
  * them with refbus_frames_close(). */
 int refbus_frames_recv(refbus_frames *fs, void *sock, int flags, size_t max_frames,
                        size_t max_size, int wipe) REFBUS_WUR;
+
+/* One socket-monitor event, without waiting (libzmq 4.3: a frame of u16 event and u32 value,
+ * then the endpoint; *event 0 when the first frame is shorter). Returns 0, REFBUS_EAGAIN (none
+ * waiting) or REFBUS_ETRANSPORT. */
+int refbus_frames_monitor_event(void *mon, uint16_t *event, uint32_t *value) REFBUS_WUR;
 
 /* Release the kept frames (zeroed first when fs->wipe); fs may be closed twice. */
 void refbus_frames_close(refbus_frames *fs);

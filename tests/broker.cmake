@@ -6,3 +6,7 @@ refbus_test(broker_test SOURCES scenario/broker_test.c scenario/bclient.c
 add_executable(refbus-broker-bench bench/broker_bench.c scenario/bclient.c)
 target_compile_options(refbus-broker-bench PRIVATE ${REFBUS_WARN})
 target_link_libraries(refbus-broker-bench PRIVATE refbus_keys refbus_proto PkgConfig::ZMQ)
+# Issue 17: refbus-broker check (0/1/2 with one line) and metrics (Prometheus text, parsed by
+# python3-prometheus-client, numbers matching the traffic).
+refbus_script_test(broker_check_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/broker_check_test.sh
+                   TIMEOUT 300)

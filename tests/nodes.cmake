@@ -61,3 +61,7 @@ set_property(TEST node_client_install APPEND PROPERTY ENVIRONMENT CC=${CMAKE_C_C
 # Corrupt fixtures for the node's store (issue 11 item 5): damaged inbox and outbox records.
 refbus_script_test(node_store_fixtures_scenario
                    ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_store_fixtures_test.sh TIMEOUT 300)
+# Issue 17: refbus-node check (0/1/2 with one line), down_since_ms in status, the warning after
+# a long time without the broker.
+refbus_script_test(node_check_scenario ${CMAKE_CURRENT_SOURCE_DIR}/scenario/node_check_test.sh
+                   TIMEOUT 300)

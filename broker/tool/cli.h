@@ -90,5 +90,7 @@ int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_publish(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
 
 #endif

@@ -19,6 +19,10 @@ static const cli_cmd commands[] = {
     {"checkpoint", cmd_checkpoint,
      "checkpoint [-c FILE | -a ENDPOINT]\n"
      "                                    ask for a signed audit checkpoint now"},
+    {"check", cmd_check,
+     "check [-c FILE | -a ENDPOINT] [--max-queue-age S] [--storage-warn PERCENT]\n"
+     "                                    health in one line; exit 0 ok, 1 degraded, 2 failing"},
+    {"metrics", cmd_metrics, "metrics [-c FILE | -a ENDPOINT]   Prometheus text format"},
 };
 
 static void usage(FILE *f)

@@ -30,6 +30,7 @@ const struct option cli_all_opts[] = {
     {"reason-code", required_argument, NULL, 'r'},
     {"text", required_argument, NULL, 'T'},
     {"text-file", required_argument, NULL, OPT_TEXT_FILE},
+    {"max-down", required_argument, NULL, OPT_MAX_DOWN},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };

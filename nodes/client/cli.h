@@ -27,6 +27,7 @@ enum {
     OPT_LIMIT,
     OPT_TEXT_FILE,
     OPT_STATUS,
+    OPT_MAX_DOWN,
 };
 
 /* Every command's: where the configuration, data directory and control socket are. */
@@ -139,5 +140,14 @@ int cmd_reply(int argc, char **argv);
 int cmd_thread(int argc, char **argv);
 int cmd_outbox(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+
+/* health.c: `refbus-node check` (one line; returns 0 healthy, 1 degraded: no broker session
+ * for more than max_down_s, an unproven checkpoint, failed outbox entries; 2 failing: not
+ * running, checkpoint alarm, our key not active) and `metrics` (the status as Prometheus text;
+ * 1 when no daemon answers), on a configuration made ready by cli_ready. */
+int cli_node_check(cli_state *g, uint64_t max_down_s);
+int cli_node_metrics(cli_state *g);
 
 #endif

@@ -29,6 +29,9 @@ static const cli_cmd commands[] = {
      "outbox [--after SEQ] [--limit N] what waits for the broker (paged: \"more\")\n"
      "  outbox MSGID                     one message: pending, failed, or accepted"},
     {"status", cmd_status, "status                           the node's state"},
+    {"check", cmd_check,
+     "check [--max-down SECONDS]       health in one line; exit 0 ok, 1 degraded, 2 failing"},
+    {"metrics", cmd_metrics, "metrics                          the state in Prometheus text format"},
 };
 
 static void usage(FILE *f)

@@ -16,6 +16,7 @@
 
 #include "common/datadir.h"
 #include "common/log.h"
+#include "common/sdnotify.h"
 #include "common/util.h"
 #include "nodes/daemon/daemon.h"
 #include "nodes/daemon/node_int.h"
@@ -158,8 +159,52 @@ static void stop(nd_daemon *d)
         close(d->lock_fd);
 }
 
+/* What `systemctl status` shows for the broker session. */
+static const char *state_text(enum node_state s)
+{
+    switch (s) {
+    case NODE_READY: return "session with the broker ready";
+    case NODE_HELLO: return "greeting the broker";
+    case NODE_CONNECTING: return "connecting to the broker";
+    default: return "no broker session: (re)connecting";
+    }
+}
+
+/* The broker session as operators see it: STATUS= on each change of state; down_since_ms for
+ * `status` (and `check`); a warning once the node has not been served for longer than ten of
+ * its longest reconnect back-offs (10 x reconnect_max_ms: 100 s by default), so that a node that
+ * cannot reach its broker does not only say "connecting"; an info line when it is back. */
+static void watch_session(nd_daemon *d, enum node_state *shown)
+{
+    uint64_t now = refbus_now_ms();
+    if (d->state != *shown)
+        refbus_sd_status("agency %s: %s", d->me, state_text(*shown = d->state));
+    if (d->state == NODE_READY && !d->superseded) {
+        if (d->down_warned)
+            log_info("session with the broker %s back after %llu s", d->endpoint,
+                     (unsigned long long)((now - d->down_since_ms) / 1000));
+        d->down_since_ms = 0;
+        d->down_warned = 0;
+        return;
+    }
+    if (!d->down_since_ms)
+        d->down_since_ms = now;
+    if (!d->down_warned && now - d->down_since_ms > 10ull * d->cfg.reconnect_max_ms) {
+        log_warn("no session with the broker %s for %llu s (%s): referrals wait in the outbox",
+                 d->endpoint, (unsigned long long)((now - d->down_since_ms) / 1000),
+                 d->superseded ? "another node with our keys holds it"
+                 : d->last_err  ? d->last_err_text
+                                : state_text(d->state));
+        d->down_warned = 1;
+    }
+}
+
 static int loop(nd_daemon *d)
 {
+    refbus_sd_watchdog wd;
+    enum node_state shown = d->state;
+    refbus_sd_ready("serving agency %s: %s", d->me, state_text(shown));
+    refbus_sd_watchdog_init(&wd);
     while (!*d->stop) {
         /* A store that can no longer be written (MDB_PANIC, I/O error): stop and say why, so
          * that the supervisor restarts us, instead of answering as if all were well. */
@@ -177,7 +222,11 @@ static int loop(nd_daemon *d)
             it[idealer = n++] = (zmq_pollitem_t){dealer, 0, ZMQ_POLLIN, 0};
         if (mon)
             it[imon = n++] = (zmq_pollitem_t){mon, 0, ZMQ_POLLIN, 0};
+        watch_session(d, &shown);
         uint64_t now = refbus_mono_ms(), next = nd_session_next_timer(d, now);
+        uint64_t wdw = refbus_sd_watchdog_kick(&wd, now);
+        if (next - now > wdw)
+            next = now + wdw;
         if (zmq_poll(it, n, (long)(next - now)) < 0) {
             if (errno == EINTR)
                 continue;
@@ -261,6 +310,7 @@ int refbus_node_daemon_run(const refbus_node_config *c)
                  d->cfg.control);
         rc = loop(d);
         log_info("refbus-node for %s stopping", d->me);
+        refbus_sd_stopping("stopping%s%s", rc ? ": " : "", rc ? refbus_strerror(rc) : "");
     }
     stop(d);
     free(d);

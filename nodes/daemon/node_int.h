@@ -91,6 +91,8 @@ typedef struct nd_daemon {
     enum node_state state;
     char endpoint[REFBUS_NODE_ENDPOINT_MAX];
     uint64_t backoff_ms, reconnect_at, hello_at, last_rx, next_ping, ready_since_ms;
+    uint64_t down_since_ms; /* wall clock: not served by the broker since (0: served; daemon.c) */
+    int down_warned;        /* the "no session for long" warning was logged (daemon.c) */
     int hello_pending;
     refbus_wire_welcome welcome;
     node_inflight *fl;

@@ -134,18 +134,10 @@ void nd_session_hello(nd_daemon *d)
 void nd_session_on_monitor(nd_daemon *d)
 {
     for (;;) {
-        /* an event frame (u16 event, u32 value) and the endpoint: judged as they come */
-        refbus_frames fs;
-        int frc = refbus_frames_recv(&fs, d->mon, ZMQ_DONTWAIT, 2, SIZE_MAX, 0);
-        if (frc == REFBUS_EAGAIN || frc == REFBUS_ETRANSPORT)
-            return;
         uint16_t event = 0;
         uint32_t value = 0;
-        if (zmq_msg_size(&fs.part[0]) >= 6) {
-            memcpy(&event, zmq_msg_data(&fs.part[0]), 2);
-            memcpy(&value, (uint8_t *)zmq_msg_data(&fs.part[0]) + 2, 4);
-        }
-        refbus_frames_close(&fs);
+        if (refbus_frames_monitor_event(d->mon, &event, &value) != 0)
+            return;
         switch (event) {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
             d->hello_at = d->last_rx = refbus_mono_ms();

@@ -363,6 +363,8 @@ int nd_view_status(nd_daemon *d, const json_t *req, json_t **reply, char *why, s
         json_object_set_new(broker, "broker_id", json_string(d->welcome.broker_id));
         json_object_set_new(broker, "ready_since_ms", json_integer((json_int_t)d->ready_since_ms));
     }
+    if (broker && d->down_since_ms) /* not served by the broker since (daemon.c) */
+        json_object_set_new(broker, "down_since_ms", json_integer((json_int_t)d->down_since_ms));
     if (broker && d->last_err) {
         json_object_set_new(broker, "last_error",
                             json_pack("{s:s, s:s, s:I}", "error", refbus_errname(d->last_err),

@@ -85,6 +85,23 @@ need accepted 20
 need delivered 20
 need result ok
 
+echo "--- SIGTERM in the middle of a run: exit 1, a summary saying so, daemons stopped"
+"$B" -n 1000000 -w 1 >"$T/out" 2>&1 &
+bpid=$!
+for _ in $(seq 1 300); do # until the sending node's daemon runs (30 s)
+    pgrep -f "$TMPDIR/refbus-bench.*/bench.s1/node.conf" >/dev/null && break
+    sleep 0.1
+done
+sleep 1
+kill -TERM "$bpid"
+st=0
+for _ in $(seq 1 300); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$bpid" 2>/dev/null && { kill -KILL "$bpid"; fail "refbus-bench ignored SIGTERM for 30 s"; }
+wait "$bpid" || st=$?
+[ "$st" = 1 ] || fail "refbus-bench exited $st after SIGTERM, expected 1"
+grep -q 'refbus: interrupted' "$T/out" || fail "no message saying the run was interrupted"
+need result fail
+
 echo "--- impossible options: exit 2 and a message naming the option"
 usage() { # usage EXPECTED_TEXT ARGS...
     local want=$1 st
