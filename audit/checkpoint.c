@@ -8,7 +8,7 @@
 #include <sodium.h>
 
 #include "audit.pb-c.h"
-#include "audit/merkle.h"
+#include "proto/merkle.h"
 #include "proto/pbutil.h"
 
 /* DOMAIN || body in one malloc'd buffer. */

@@ -13,7 +13,7 @@
 #include <sodium.h>
 
 #include "audit/checkpoint.h"
-#include "audit/merkle.h"
+#include "proto/merkle.h"
 
 #define META_LOG_ID "log_id"
 #define META_FORMAT "format"

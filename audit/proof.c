@@ -8,7 +8,7 @@
 
 #include "audit.pb-c.h"
 #include "proto/pbutil.h"
-#include "audit/merkle.h"
+#include "proto/merkle.h"
 
 #define MAGIC_LEN (sizeof REFBUS_PROOF_MAGIC - 1)
 

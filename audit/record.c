@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "audit/merkle.h"
+#include "proto/merkle.h"
 #include "common/util.h"
 #include "proto/receipt.h"
 

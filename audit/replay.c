@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit/merkle.h"
+#include "proto/merkle.h"
 #include "audit/record.h"
 #include "common/util.h"
 

@@ -13,7 +13,7 @@
 #include <sodium.h>
 
 #include "audit/checkpoint.h"
-#include "audit/merkle.h"
+#include "proto/merkle.h"
 #include "audit/record.h"
 #include "common/util.h"
 

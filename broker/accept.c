@@ -114,6 +114,97 @@ static int check_routing(refbus_broker *b, const refbus_envelope_header *h, char
     return 0;
 }
 
+/* Note an ACCEPTED receipt to sign at the end of the pass (`r`), or, with r NULL, a resend
+ * of a message accepted earlier in this pass, answered with a copy of that receipt. */
+static int accepted_add(refbus_broker *b, const uint8_t *rid, size_t rid_len,
+                        const refbus_envelope_header *h, uint64_t seq, const refbus_receipt *r)
+{
+    long dup_of = -1;
+    if (!r) {
+        for (size_t i = 0; i < b->n_acc && dup_of < 0; i++)
+            if (b->acc[i].dup_of < 0 && strcmp(b->acc[i].h.sender, h->sender) == 0 &&
+                memcmp(b->acc[i].h.msg_id, h->msg_id, 16) == 0)
+                dup_of = (long)i;
+        if (dup_of < 0)
+            return 0; /* not ours to answer: the sender asks again */
+    }
+    if (rid_len > sizeof b->acc[0].rid)
+        return REFBUS_EINVAL;
+    if (b->n_acc == b->cap_acc) {
+        size_t cap = b->cap_acc ? 2 * b->cap_acc : 64;
+        accepted *a = realloc(b->acc, cap * sizeof *a);
+        if (!a)
+            return REFBUS_ENOMEM;
+        b->acc = a;
+        b->cap_acc = cap;
+    }
+    accepted *a = &b->acc[b->n_acc++];
+    memcpy(a->rid, rid, rid_len);
+    a->rid_len = rid_len;
+    a->h = *h;
+    a->seq = seq;
+    if (r)
+        a->r = *r;
+    a->dup_of = dup_of;
+    return 0;
+}
+
+void broker_accepted_flush(refbus_broker *b, MDB_txn *txn)
+{
+    size_t n = 0, k = 0;
+    refbus_receipt *rs = NULL;
+    uint8_t **outs = NULL;
+    size_t *lens = NULL, *slot = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < b->n_acc; i++)
+        n += b->acc[i].dup_of < 0;
+    if (b->txn_error || n == 0)
+        goto out;
+    rs = malloc(n * sizeof *rs);
+    outs = calloc(n, sizeof *outs);
+    lens = calloc(n, sizeof *lens);
+    slot = calloc(b->n_acc, sizeof *slot);
+    if (!rs || !outs || !lens || !slot) {
+        rc = REFBUS_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < b->n_acc; i++)
+        if (b->acc[i].dup_of < 0) {
+            slot[i] = k;
+            rs[k++] = b->acc[i].r;
+        }
+    /* One signature for the pass, in batches of at most REFBUS_BATCH_MAX. */
+    for (size_t at = 0; at < n && rc == 0; at += REFBUS_BATCH_MAX) {
+        size_t m = n - at < REFBUS_BATCH_MAX ? n - at : REFBUS_BATCH_MAX;
+        rc = refbus_receipt_sign_batch(outs + at, lens + at, rs + at, m, b->sign_sk);
+    }
+    for (size_t i = 0; rc == 0 && i < b->n_acc; i++) {
+        accepted *a = &b->acc[i];
+        if (a->dup_of < 0)
+            rc = broker_txn_check(b, refbus_bstore_set_receipt(b->store, txn, &a->h, a->seq,
+                                                               outs[slot[i]], lens[slot[i]]));
+    }
+    for (size_t i = 0; rc == 0 && i < b->n_acc; i++) {
+        accepted *a = &b->acc[i];
+        size_t j = slot[a->dup_of < 0 ? i : (size_t)a->dup_of];
+        uint8_t *copy = malloc(lens[j]);
+        if (copy) { /* without memory the sender asks again: a duplicate gets the receipt */
+            memcpy(copy, outs[j], lens[j]);
+            broker_queue_out(b, a->rid, a->rid_len, REFBUS_CMD_ACCEPTED, copy, lens[j]);
+        }
+    }
+out:
+    if (rc && !b->txn_error)
+        b->txn_error = rc; /* stored without a receipt to answer duplicates with: no commit */
+    for (size_t i = 0; outs && i < n; i++)
+        free(outs[i]);
+    free(outs);
+    free(lens);
+    free(rs);
+    free(slot);
+    b->n_acc = 0;
+}
+
 int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint8_t *rid,
                   size_t rid_len, const uint8_t *env, size_t len)
 {
@@ -159,6 +250,8 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
                 memcpy(copy, d.receipt, d.receipt_len);
                 broker_queue_out(b, rid, rid_len, REFBUS_CMD_ACCEPTED, copy, d.receipt_len);
             }
+        } else {
+            (void)accepted_add(b, rid, rid_len, &h, 0, NULL); /* accepted in this very pass */
         }
         return 0;
     }
@@ -176,7 +269,7 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         return rc;
     }
     uint64_t now = refbus_now_ms();
-    rc = refbus_envelope_verify(&h, env, len, sk->sign_pk, now);
+    rc = refbus_envelope_verify_cached(&h, env, len, sk->sign_pk, now, &b->sigcache);
     if (rc != 0)
         snprintf(why, sizeof why, "%s", refbus_strerror(rc));
     /* Clocks drift, but not by days: a message from the future or one that would sit in the
@@ -208,8 +301,6 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     /* Durable part, in the batch transaction. A storage error poisons that transaction: the
      * batch is retried refusing new messages (broker.c). */
     uint64_t seq = 0, idx = 0;
-    uint8_t *receipt = NULL;
-    size_t rlen = 0;
     if ((rc = broker_txn_check(b, refbus_bstore_accept(b->store, txn, &h, env, len, &seq))) != 0)
         return rc;
     {
@@ -242,15 +333,10 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     ar.audit_index = idx;
     snprintf(ar.signer, sizeof ar.signer, "%s", b->id);
     ar.signer_epoch = b->sign_epoch;
-    if ((rc = refbus_receipt_sign(&receipt, &rlen, &ar, b->sign_sk)) != 0) {
-        /* stored without a receipt we could answer duplicates with: do not commit it */
+    /* signed with the pass's other ACCEPTED receipts, before the commit */
+    if ((rc = accepted_add(b, rid, rid_len, &h, seq, &ar)) != 0) {
         if (!b->txn_error)
             b->txn_error = rc;
-        return rc;
-    }
-    if ((rc = broker_txn_check(
-             b, refbus_bstore_set_receipt(b->store, txn, &h, seq, receipt, rlen))) != 0) {
-        free(receipt);
         return rc;
     }
     b->audit_size = idx + 1;
@@ -258,7 +344,6 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         log_info("storage has room again: accepting messages");
     b->map_full = 0;
     b->full_err = 0;
-    broker_queue_out(b, rid, rid_len, REFBUS_CMD_ACCEPTED, receipt, rlen);
     for (size_t i = 0; i < h.n_recipients; i++) {
         peer *p = broker_peer_by_agency(b, h.recipients[i].agency);
         if (p)

@@ -409,8 +409,10 @@ static int batch(refbus_broker *b)
         broker_metrics_begin(b); /* what an abandoned attempt counted does not count */
         broker_room_begin(b, txn);
         broker_zap_audit(b, txn);
+        b->n_acc = 0;
         for (size_t i = 0; i < n; i++)
             handle_msg(b, txn, &msgs[i], rcs[i]);
+        broker_accepted_flush(b, txn); /* the pass's ACCEPTED receipts: one signature */
         if (need_expiry && !b->txn_error)
             b->expiry_more = broker_expire(b, txn, now) >= 512;
         if (need_cp && !b->txn_error && b->full_level == 0)

@@ -146,7 +146,7 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
         rc = refbus_directory_key_trust(b->dir, r.signer, r.signer_epoch, REFBUS_KEY_RECEIPT,
                                         &k);
     if (rc == 0)
-        rc = refbus_receipt_verify(&r, body, len, k->sign_pk);
+        rc = refbus_receipt_verify_cached(&r, body, len, k->sign_pk, &b->sigcache);
     if (rc == 0 && !refbus_agency_id_valid(r.sender))
         rc = REFBUS_ERECEIPT;
     if (rc == 0) {

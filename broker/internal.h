@@ -10,6 +10,7 @@
 #include "keys/directory.h"
 #include "keys/keystore.h"
 #include "proto/envelope.h"
+#include "proto/receipt.h"
 #include "proto/wire.h"
 
 #include "audit.pb-c.h"
@@ -52,6 +53,18 @@ typedef struct outmsg {
     int storage_refusal; /* "storage full, try later" (ERROR): true whether or not the txn commits */
 } outmsg;
 
+/* An ACCEPTED receipt waiting for the end of the pass, when the pass's receipts are signed
+ * together (PROTOCOL 4, batch form). dup_of >= 0: a resend within the same pass, answered
+ * with a copy of entry dup_of's receipt. */
+typedef struct accepted {
+    uint8_t rid[256];
+    size_t rid_len;
+    refbus_envelope_header h;
+    uint64_t seq;
+    refbus_receipt r;
+    long dup_of;
+} accepted;
+
 /* Counters for `refbus-broker metrics` (metrics.c): audit records by event type and the
  * refusals by reason, counted when the transaction that wrote them commits (pend_* until
  * then), and the batch commit latency histogram. Since the process started. */
@@ -88,6 +101,9 @@ struct refbus_broker {
     refbus_keystore *ks;
     const uint8_t *sign_sk; /* broker's Ed25519 secret (inside ks) */
     uint32_t sign_epoch;
+    refbus_batch_cache sigcache; /* verified batch signatures (PROTOCOL 2.7.2): one per batch */
+    accepted *acc;               /* this pass's ACCEPTED receipts, signed at its end (accept.c) */
+    size_t n_acc, cap_acc;
     char id[REFBUS_AGENCY_ID_MAX + 1];
     uint8_t root_pk[32];
     refbus_directory *dir;
@@ -159,6 +175,12 @@ void broker_inflow_forget(refbus_broker *b, int fd);
 /* accept.c: SUBMIT handling inside the batch txn. */
 int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint8_t *rid,
                   size_t rid_len, const uint8_t *env, size_t len);
+/* Sign the pass's ACCEPTED receipts as one batch, store each beside its message (dedup) and
+ * queue the answers; on failure set b->txn_error (nothing may commit without its receipt).
+ * Called once per pass attempt, after the messages and before the commit; with
+ * b->txn_error already set it only forgets them. */
+void broker_accepted_flush(refbus_broker *b, MDB_txn *txn);
+
 /* Refuse a SUBMIT: audited (within the budget) with the envelope's msg id and hash when it
  * parsed. A permanent `reason` (refbus_err_permanent) is answered with a signed REJECTED
  * receipt; a transient one (ours to fix: storage, memory, a directory we do not hold yet) with

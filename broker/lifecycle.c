@@ -295,6 +295,7 @@ void refbus_broker_close(refbus_broker **bp)
     free(b->peers);
     free(b->batch_msgs);
     free(b->batch_rcs);
+    free(b->acc);
     broker_inflow_free(b);
     for (size_t i = 0; i < b->n_out; i++)
         free(b->out[i].body);

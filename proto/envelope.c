@@ -12,6 +12,8 @@
 #include <sodium.h>
 
 #include "common/util.h"
+#include "proto/batch.h"
+#include "proto/merkle.h"
 #include "proto/pbutil.h"
 #include "envelope.pb-c.h"
 
@@ -124,21 +126,76 @@ static int sig_message(uint8_t **out, size_t *out_len, const ProtobufCBinaryData
     return 0;
 }
 
-int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_params *p,
-                         const void *payload, size_t payload_len)
-{
-    int rc = REFBUS_EINVAL;
-    uint8_t msg_id[16], eph_pk[32], nonce[24], commit[32], sig[64];
-    uint8_t *k = NULL; /* K, payload key, e_sk, shared, wrap key: sodium_malloc'd, 5 x 32 */
-    uint8_t *padded = NULL, *ct = NULL, *hdr_buf = NULL, *m = NULL;
-    uint8_t *st_bufs[REFBUS_MAX_RECIPIENTS] = {0};
-    ProtobufCBinaryData st_bin[REFBUS_MAX_RECIPIENTS];
-    size_t hdr_len = 0, m_len = 0, n = 0;
-    uint32_t bucket = 0;
+/* Per-message secrets and plaintext live in per-thread buffers locked in memory once
+ * (sodium_mlock: never swapped, left out of core dumps) and wiped after every message, instead
+ * of a sodium_malloc per message (an mmap, an mprotect and a munmap each: issue 12). Keys that
+ * outlive a message stay in sodium_malloc memory (keys/keystore.c). A padded plaintext larger
+ * than the locked buffer gets its own malloc'd copy, wiped before it is freed. */
+#define SCRATCH_RND (5u * 32u) /* after the five keys: 104 random bytes for one seal */
+#define SCRATCH_KEYS (5u * 32u + 104u)
+#define SCRATCH_PLAIN (64u * 1024u)
+static _Thread_local struct {
+    _Alignas(64) uint8_t keys[SCRATCH_KEYS];
+    _Alignas(64) uint8_t plain[SCRATCH_PLAIN];
+    int locked;
+} scratch;
 
-    if (!out || !out_len || !p || !p->sign_sk || !p->sender || (!payload && payload_len))
+static uint8_t *scratch_keys(void)
+{
+    if (!scratch.locked) {
+        /* Failing to lock (RLIMIT_MEMLOCK) leaves the buffers wiped after use, as before. */
+        (void)sodium_mlock(scratch.keys, sizeof scratch.keys);
+        (void)sodium_mlock(scratch.plain, sizeof scratch.plain);
+        scratch.locked = 1;
+    }
+    return scratch.keys;
+}
+
+/* A buffer for `len` bytes of plaintext: the locked one, or a fresh malloc for a large one. */
+static uint8_t *plain_get(size_t len)
+{
+    (void)scratch_keys();
+    return len <= SCRATCH_PLAIN ? scratch.plain : malloc(len);
+}
+
+/* Wipe `len` bytes of `b` (from plain_get) and release it. */
+static void plain_put(uint8_t *b, size_t len)
+{
+    if (!b)
+        return;
+    sodium_memzero(b, len);
+    if (b != scratch.plain)
+        free(b);
+}
+
+/* One message sealed but not yet signed: its parts and its leaf. */
+typedef struct sealed {
+    uint8_t *hdr;
+    size_t hdr_len;
+    uint8_t *st_bufs[REFBUS_MAX_RECIPIENTS];
+    ProtobufCBinaryData st_bin[REFBUS_MAX_RECIPIENTS];
+    size_t n;
+    uint8_t *ct;
+    size_t ct_len;
+    uint8_t *m; /* the signature input M of 2.7.1 */
+    size_t m_len;
+} sealed;
+
+static void sealed_free(sealed *s)
+{
+    free(s->hdr);
+    for (size_t i = 0; i < REFBUS_MAX_RECIPIENTS; i++)
+        free(s->st_bufs[i]);
+    free(s->ct);
+    free(s->m);
+    memset(s, 0, sizeof *s);
+}
+
+static int check_params(const refbus_seal_params *p, const void *payload, size_t payload_len)
+{
+    if (!p || !p->sign_sk || !p->sender || (!payload && payload_len))
         return REFBUS_EINVAL;
-    n = p->n_recipients;
+    size_t n = p->n_recipients;
     if (n == 0 || !p->recipients)
         return REFBUS_EINVAL;
     if (n > REFBUS_MAX_RECIPIENTS)
@@ -158,37 +215,45 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
             if (strcmp(p->recipients[j].agency, r->agency) == 0)
                 return REFBUS_EINVAL;
     }
+    return 0;
+}
+
+/* 2.6 steps 1-7 up to the signature input M. */
+static int seal_one(sealed *s, const refbus_seal_params *p, const void *payload,
+                    size_t payload_len)
+{
+    int rc;
+    uint8_t msg_id[16], eph_pk[32], nonce[24], commit[32];
+    uint8_t *padded = NULL;
+    uint32_t bucket = 0;
+    size_t n;
+
+    memset(s, 0, sizeof *s);
+    if ((rc = check_params(p, payload, payload_len)) != 0)
+        return rc;
+    n = p->n_recipients;
     uint64_t created = p->created_ms ? p->created_ms : refbus_now_ms();
     if (p->expires_ms <= created)
         return REFBUS_EINVAL;
 
-    k = sodium_malloc(5 * 32);
-    if (!k)
-        return REFBUS_ENOMEM;
+    uint8_t *k = scratch_keys(); /* K, payload key, e_sk, shared, wrap key: 5 x 32, wiped */
     uint8_t *K = k, *pkey = k + 32, *esk = k + 64, *shared = k + 96, *wk = k + 128;
 
-    if (p->msg_id)
-        memcpy(msg_id, p->msg_id, 16);
-    else
-        randombytes_buf(msg_id, 16);
-    if (p->content_key)
-        memcpy(K, p->content_key, 32);
-    else
-        randombytes_buf(K, 32);
-    if (p->nonce)
-        memcpy(nonce, p->nonce, 24);
-    else
-        randombytes_buf(nonce, 24);
-    if (p->ephemeral_sk)
-        memcpy(esk, p->ephemeral_sk, 32);
-    else
-        randombytes_buf(esk, 32);
+    /* The fresh values in one draw (one getrandom call, not four), straight into the locked
+     * scratch: msg id, K, nonce, ephemeral secret. */
+    uint8_t *rnd = k + SCRATCH_RND;
+    randombytes_buf(rnd, 16 + 32 + 24 + 32);
+    memcpy(msg_id, p->msg_id ? p->msg_id : rnd, 16);
+    memcpy(K, p->content_key ? p->content_key : rnd + 16, 32);
+    memcpy(nonce, p->nonce ? p->nonce : rnd + 48, 24);
+    memcpy(esk, p->ephemeral_sk ? p->ephemeral_sk : rnd + 72, 32);
     crypto_scalarmult_base(eph_pk, esk);
     kdf(pkey, K, PAYLOAD_KEY_DOMAIN, NULL, 0);
     kdf(commit, K, COMMIT_DOMAIN, NULL, 0);
 
     /* Stanzas: K wrapped to each recipient. */
     static const uint8_t zero_nonce[24] = {0};
+    s->n = n;
     for (size_t i = 0; i < n; i++) {
         const refbus_recipient *r = &p->recipients[i];
         uint8_t wrapped[WRAPPED_BYTES];
@@ -206,10 +271,10 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
         st.wrapped_key.data = wrapped;
         st.wrapped_key.len = sizeof wrapped;
         size_t sl = 0;
-        if ((rc = refbus_pb_pack(&st_bufs[i], &sl, &st.base)) != 0)
+        if ((rc = refbus_pb_pack(&s->st_bufs[i], &sl, &st.base)) != 0)
             goto out;
-        st_bin[i].data = st_bufs[i];
-        st_bin[i].len = sl;
+        s->st_bin[i].data = s->st_bufs[i];
+        s->st_bin[i].len = sl;
     }
 
     /* Header. */
@@ -233,14 +298,15 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
         h.nonce = (ProtobufCBinaryData){24, nonce};
         h.ephemeral_pk = (ProtobufCBinaryData){32, eph_pk};
         h.key_commitment = (ProtobufCBinaryData){32, commit};
-        if ((rc = refbus_pb_pack(&hdr_buf, &hdr_len, &h.base)) != 0)
+        if ((rc = refbus_pb_pack(&s->hdr, &s->hdr_len, &h.base)) != 0)
             goto out;
     }
 
     /* Payload: u32le(len) || payload || zeros, to the bucket; header bytes as AD. */
-    padded = malloc(bucket); /* plaintext copy: wiped before it is freed */
-    ct = malloc((size_t)bucket + TAG_BYTES);
-    if (!padded || !ct) {
+    padded = plain_get(bucket);
+    s->ct_len = (size_t)bucket + TAG_BYTES;
+    s->ct = malloc(s->ct_len);
+    if (!padded || !s->ct) {
         rc = REFBUS_ENOMEM;
         goto out;
     }
@@ -248,37 +314,107 @@ int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_param
     refbus_put_u32le(padded, (uint32_t)payload_len);
     if (payload_len)
         memcpy(padded + LEN_PREFIX, payload, payload_len);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, padded, bucket, hdr_buf, hdr_len, NULL,
-                                               nonce, pkey);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(s->ct, NULL, padded, bucket, s->hdr, s->hdr_len,
+                                               NULL, nonce, pkey);
+    ProtobufCBinaryData hb = {s->hdr_len, s->hdr}, cb = {s->ct_len, s->ct};
+    rc = sig_message(&s->m, &s->m_len, &hb, s->st_bin, n, &cb);
+out:
+    sodium_memzero(k, SCRATCH_KEYS); /* K, payload key, ephemeral secret, shared, wrap key */
+    plain_put(padded, bucket);
+    if (rc)
+        sealed_free(s);
+    return rc;
+}
 
-    /* Signature and the outer envelope. */
-    ProtobufCBinaryData hb = {hdr_len, hdr_buf}, cb = {(size_t)bucket + TAG_BYTES, ct};
-    if ((rc = sig_message(&m, &m_len, &hb, st_bin, n, &cb)) != 0)
+/* The outer envelope (2.6 step 8): `path` NULL for the single form. */
+static int pack_envelope(uint8_t **out, size_t *out_len, const sealed *s, const uint8_t sig[64],
+                         uint32_t batch_size, uint32_t index, uint8_t (*path)[32],
+                         size_t path_len)
+{
+    ProtobufCBinaryData pb[REFBUS_BATCH_MAX_PATH];
+    Refbus__V1__Envelope e = REFBUS__V1__ENVELOPE__INIT;
+    e.header = (ProtobufCBinaryData){s->hdr_len, s->hdr};
+    e.n_stanzas = s->n;
+    e.stanzas = (ProtobufCBinaryData *)s->st_bin;
+    e.ciphertext = (ProtobufCBinaryData){s->ct_len, s->ct};
+    e.signature = (ProtobufCBinaryData){64, (uint8_t *)sig};
+    e.batch_size = batch_size;
+    e.batch_index = index;
+    for (size_t i = 0; i < path_len; i++)
+        pb[i] = (ProtobufCBinaryData){32, path[i]};
+    e.n_batch_path = path_len;
+    e.batch_path = path_len ? pb : NULL;
+    return refbus_pb_pack(out, out_len, &e.base);
+}
+
+int refbus_envelope_seal_batch(uint8_t **outs, size_t *out_lens, const refbus_seal_params *ps,
+                               const void *const *payloads, const size_t *payload_lens, size_t n)
+{
+    int rc = 0;
+    sealed *s = NULL;
+    uint8_t(*leaves)[32] = NULL, sig[64], path[REFBUS_BATCH_MAX_PATH][32];
+    refbus_batch_tree t = {0};
+    size_t done = 0;
+    if (!outs || !out_lens || !ps || !payloads || !payload_lens || n == 0)
+        return REFBUS_EINVAL;
+    if (n > REFBUS_BATCH_MAX)
+        return REFBUS_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        /* one signer: the same sender, epoch and key for every message of the batch */
+        if ((rc = check_params(&ps[i], payloads[i], payload_lens[i])) != 0)
+            return rc;
+        if (strcmp(ps[i].sender, ps[0].sender) != 0 || ps[i].sender_epoch != ps[0].sender_epoch ||
+            sodium_memcmp(ps[i].sign_sk, ps[0].sign_sk, REFBUS_SIGN_SK_BYTES) != 0 ||
+            (ps[i].batch_of_one && n != 1))
+            return REFBUS_EINVAL;
+    }
+    s = calloc(n, sizeof *s);
+    leaves = malloc(n * sizeof *leaves);
+    if (!s || !leaves) {
+        rc = REFBUS_ENOMEM;
         goto out;
-    crypto_sign_detached(sig, NULL, m, m_len, p->sign_sk);
-    {
-        Refbus__V1__Envelope e = REFBUS__V1__ENVELOPE__INIT;
-        e.header = hb;
-        e.n_stanzas = n;
-        e.stanzas = st_bin;
-        e.ciphertext = cb;
-        e.signature = (ProtobufCBinaryData){64, sig};
-        if ((rc = refbus_pb_pack(out, out_len, &e.base)) != 0)
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = seal_one(&s[i], &ps[i], payloads[i], payload_lens[i])) != 0)
+            goto out;
+        refbus_merkle_leaf(leaves[i], s[i].m, s[i].m_len);
+    }
+    if (n == 1 && !ps[0].batch_of_one) { /* the single form */
+        crypto_sign_detached(sig, NULL, s[0].m, s[0].m_len, ps[0].sign_sk);
+        if ((rc = pack_envelope(&outs[0], &out_lens[0], &s[0], sig, 0, 0, NULL, 0)) != 0)
+            goto out;
+        done = 1;
+        goto out;
+    }
+    if ((rc = refbus_batch_tree_build(&t, (const uint8_t(*)[32])leaves, (uint32_t)n)) != 0)
+        goto out;
+    refbus_batch_sign(sig, ps[0].sign_sk, (uint32_t)n, refbus_batch_tree_root(&t));
+    for (; done < n; done++) {
+        size_t pl = refbus_batch_tree_path(&t, (uint32_t)done, path);
+        if ((rc = pack_envelope(&outs[done], &out_lens[done], &s[done], sig, (uint32_t)n,
+                                (uint32_t)done, path, pl)) != 0)
             goto out;
     }
-    rc = 0;
 out:
-    sodium_free(k); /* wipes K, payload key, ephemeral secret, shared secret, wrap key */
-    if (padded) {
-        sodium_memzero(padded, bucket);
-        free(padded);
-    }
-    free(ct);
-    free(hdr_buf);
-    free(m);
-    for (size_t i = 0; i < REFBUS_MAX_RECIPIENTS; i++)
-        free(st_bufs[i]);
+    if (rc)
+        for (size_t i = 0; i < done; i++) {
+            free(outs[i]);
+            outs[i] = NULL;
+        }
+    for (size_t i = 0; s && i < n; i++)
+        sealed_free(&s[i]);
+    free(s);
+    free(leaves);
+    refbus_batch_tree_free(&t);
     return rc;
+}
+
+int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_params *p,
+                         const void *payload, size_t payload_len)
+{
+    if (!p)
+        return REFBUS_EINVAL;
+    return refbus_envelope_seal_batch(out, out_len, p, &payload, &payload_len, 1);
 }
 
 /* ---- parsing ---------------------------------------------------------------------------- */
@@ -352,8 +488,21 @@ static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, 
             s->wrapped_key.len != WRAPPED_BYTES)
             return REFBUS_EMALFORMED;
     }
+    /* P12: the signature form. No batch fields: the single form (2.7.1); else the batch form
+     * (2.7.2), whose path length is fixed by the index and the size. */
+    if (e->batch_size == 0 ? (e->batch_index != 0 || e->n_batch_path != 0)
+                           : (e->batch_size > REFBUS_BATCH_MAX ||
+                              e->batch_index >= e->batch_size ||
+                              e->n_batch_path != refbus_batch_path_len(e->batch_index,
+                                                                       e->batch_size)))
+        return REFBUS_EMALFORMED;
+    for (size_t i = 0; i < e->n_batch_path; i++)
+        if (e->batch_path[i].len != 32)
+            return REFBUS_EMALFORMED;
     if (hdr) {
         memset(hdr, 0, sizeof *hdr);
+        hdr->batch_size = e->batch_size;
+        hdr->batch_index = e->batch_index;
         hdr->version = h->version;
         memcpy(hdr->msg_id, h->msg_id.data, 16);
         strcpy(hdr->sender, h->sender);
@@ -381,23 +530,32 @@ int refbus_envelope_parse(refbus_envelope_header *hdr, const uint8_t *env, size_
     return rc;
 }
 
-static int check_sig(const parsed *ps, const uint8_t pk[32])
+static int check_sig(const parsed *ps, const uint8_t pk[32], refbus_batch_cache *cache)
 {
-    uint8_t *m = NULL;
+    const Refbus__V1__Envelope *e = ps->env;
+    uint8_t *m = NULL, leaf[32], path[REFBUS_BATCH_MAX_PATH][32];
     size_t m_len = 0;
-    int rc = sig_message(&m, &m_len, &ps->env->header, ps->env->stanzas, ps->env->n_stanzas,
-                         &ps->env->ciphertext);
+    int rc = sig_message(&m, &m_len, &e->header, e->stanzas, e->n_stanzas, &e->ciphertext);
     if (rc != 0)
         return rc;
-    rc = crypto_sign_verify_detached(ps->env->signature.data, m, m_len, pk) == 0
-             ? 0
-             : REFBUS_EBADSIG;
+    if (e->batch_size == 0) { /* the single form: Ed25519 over M */
+        rc = crypto_sign_verify_detached(e->signature.data, m, m_len, pk) == 0 ? 0
+                                                                                : REFBUS_EBADSIG;
+    } else { /* the batch form: M's leaf, the path to the root, the root's signature */
+        refbus_merkle_leaf(leaf, m, m_len);
+        for (size_t i = 0; i < e->n_batch_path; i++)
+            memcpy(path[i], e->batch_path[i].data, 32);
+        rc = refbus_batch_verify(cache, pk, e->batch_size, e->batch_index, leaf,
+                                 (const uint8_t(*)[32])path, e->n_batch_path,
+                                 e->signature.data);
+    }
     free(m);
     return rc;
 }
 
-int refbus_envelope_verify(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
-                           const uint8_t sender_sign_pk[32], uint64_t now_ms)
+int refbus_envelope_verify_cached(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
+                                  const uint8_t sender_sign_pk[32], uint64_t now_ms,
+                                  refbus_batch_cache *cache)
 {
     parsed ps;
     int rc;
@@ -405,13 +563,19 @@ int refbus_envelope_verify(refbus_envelope_header *hdr, const uint8_t *env, size
         return REFBUS_EINVAL;
     if ((rc = parse(&ps, hdr, env, env_len)) != 0)
         goto out;
-    if ((rc = check_sig(&ps, sender_sign_pk)) != 0)
+    if ((rc = check_sig(&ps, sender_sign_pk, cache)) != 0)
         goto out;
     if (now_ms && now_ms >= ps.h->expires_ms)
         rc = REFBUS_EEXPIRED;
 out:
     parsed_free(&ps);
     return rc;
+}
+
+int refbus_envelope_verify(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
+                           const uint8_t sender_sign_pk[32], uint64_t now_ms)
+{
+    return refbus_envelope_verify_cached(hdr, env, env_len, sender_sign_pk, now_ms, NULL);
 }
 
 void refbus_envelope_payload_free(uint8_t **payload, size_t payload_len)
@@ -428,6 +592,16 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
                          const char *me, const refbus_enc_key *keys, size_t n_keys,
                          uint64_t now_ms)
 {
+    return refbus_envelope_open_cached(payload, payload_len, hdr, env, env_len, sender_sign_pk,
+                                       me, keys, n_keys, now_ms, NULL);
+}
+
+int refbus_envelope_open_cached(uint8_t **payload, size_t *payload_len,
+                                refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
+                                const uint8_t sender_sign_pk[32], const char *me,
+                                const refbus_enc_key *keys, size_t n_keys, uint64_t now_ms,
+                                refbus_batch_cache *cache)
+{
     static const uint8_t zero_nonce[24] = {0};
     parsed ps;
     int rc;
@@ -437,7 +611,7 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
         return REFBUS_EINVAL;
     if ((rc = parse(&ps, hdr, env, env_len)) != 0)
         goto out;
-    if ((rc = check_sig(&ps, sender_sign_pk)) != 0)
+    if ((rc = check_sig(&ps, sender_sign_pk, cache)) != 0)
         goto out;
     if (now_ms && now_ms >= ps.h->expires_ms) {
         rc = REFBUS_EEXPIRED;
@@ -459,11 +633,7 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
         rc = REFBUS_ENOEPOCHKEY;
         goto out;
     }
-    k = sodium_malloc(4 * 32);
-    if (!k) {
-        rc = REFBUS_ENOMEM;
-        goto out;
-    }
+    k = scratch_keys();
     uint8_t *K = k, *pkey = k + 32, *shared = k + 64, *wk = k + 96;
     if (crypto_scalarmult(shared, key->sk, ps.h->ephemeral_pk.data) != 0) {
         rc = REFBUS_EDECRYPT;
@@ -485,7 +655,7 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
     }
     kdf(pkey, K, PAYLOAD_KEY_DOMAIN, NULL, 0);
     size_t bucket = ps.h->size_bucket;
-    padded = malloc(bucket); /* plaintext: wiped before it is freed */
+    padded = plain_get(bucket); /* plaintext: wiped after use */
     if (!padded) {
         rc = REFBUS_ENOMEM;
         goto out;
@@ -515,11 +685,9 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
     outbuf = NULL;
     rc = 0;
 out:
-    sodium_free(k);
-    if (padded) {
-        sodium_memzero(padded, ps.h ? ps.h->size_bucket : 0);
-        free(padded);
-    }
+    if (k)
+        sodium_memzero(k, SCRATCH_KEYS);
+    plain_put(padded, padded ? ps.h->size_bucket : 0);
     free(outbuf); /* only on failure, before anything was copied into it */
     parsed_free(&ps);
     return rc;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "proto/batch.h"
 
 #define REFBUS_ENVELOPE_VERSION 1u
 #define REFBUS_MSG_ID_BYTES 16u
@@ -46,6 +47,8 @@ typedef struct refbus_envelope_header {
     uint32_t priority;
     uint32_t size_bucket;
     uint8_t envelope_hash[REFBUS_HASH_BYTES]; /* BLAKE2b-256 of the exact envelope bytes */
+    uint32_t batch_size;  /* 0: the single signature form (2.7.1); else the batch's size (2.7.2) */
+    uint32_t batch_index; /* the batch form: this envelope's leaf number */
 } refbus_envelope_header;
 
 /* One recipient for seal(): the agency, the epoch of its encryption key, that key. */
@@ -72,6 +75,9 @@ typedef struct refbus_seal_params {
     const uint8_t *content_key;  /* 32 */
     const uint8_t *nonce;        /* 24 */
     const uint8_t *ephemeral_sk; /* 32 */
+    /* A batch of one is written in the single form (2.7.1), which every version-1 peer reads;
+     * 1 writes it in the batch form instead (2.7.2, tests of that form). */
+    int batch_of_one;
 } refbus_seal_params;
 
 /* A recipient's decryption key for one epoch. */
@@ -89,6 +95,14 @@ typedef struct refbus_enc_key {
 int refbus_envelope_seal(uint8_t **out, size_t *out_len, const refbus_seal_params *p,
                          const void *payload, size_t payload_len) REFBUS_WUR;
 
+/* Seal `n` messages (1..REFBUS_BATCH_MAX) of one sender under one batch signature (2.7.2): the
+ * same sender, sender_epoch and sign_sk in every ps[i]. On success outs[i] (malloc'd, owned by
+ * the caller) and out_lens[i] hold envelope i; on failure nothing is returned. Errors: those of
+ * seal() for the first message that fails; REFBUS_EINVAL also for different signers. */
+int refbus_envelope_seal_batch(uint8_t **outs, size_t *out_lens, const refbus_seal_params *ps,
+                               const void *const *payloads, const size_t *payload_lens,
+                               size_t n) REFBUS_WUR;
+
 /* Parse the envelope structure and header without checking the signature (the broker uses it
  * to learn the sender before looking up the sender's key). Fills *hdr.
  * Errors: REFBUS_EMALFORMED, REFBUS_EVERSION, REFBUS_ETOOLARGE, REFBUS_ETOOMANYRCPT (all
@@ -102,17 +116,30 @@ int refbus_envelope_parse(refbus_envelope_header *hdr, const uint8_t *env, size_
 int refbus_envelope_verify(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
                            const uint8_t sender_sign_pk[32], uint64_t now_ms) REFBUS_WUR;
 
+/* verify() with a cache of verified batch signatures (may be NULL): the envelopes of one batch
+ * cost one Ed25519 verification together; each one's own path is still checked. */
+int refbus_envelope_verify_cached(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
+                                  const uint8_t sender_sign_pk[32], uint64_t now_ms,
+                                  refbus_batch_cache *cache) REFBUS_WUR;
+
 /* Verify, then open as agency `me` with any of its epoch keys. On success *payload is a
  * buffer of *payload_len bytes owned by the caller: release it with
  * refbus_envelope_payload_free(), which wipes it (keys stay in sodium_malloc memory; the
- * per-message plaintext copies are wiped, not guard-paged: an mmap per message costs more than
- * the cryptography).
+ * per-message plaintext is in a per-thread locked buffer wiped after use: an mmap per message
+ * costs more than the cryptography).
  * Errors: those of verify(), REFBUS_ENOTRECIPIENT, REFBUS_ENOEPOCHKEY, REFBUS_EDECRYPT,
  * REFBUS_ECOMMIT, REFBUS_ENOMEM. */
 int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope_header *hdr,
                          const uint8_t *env, size_t env_len, const uint8_t sender_sign_pk[32],
                          const char *me, const refbus_enc_key *keys, size_t n_keys,
                          uint64_t now_ms) REFBUS_WUR;
+
+/* open() with a cache of verified batch signatures (may be NULL), as verify_cached(). */
+int refbus_envelope_open_cached(uint8_t **payload, size_t *payload_len,
+                                refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
+                                const uint8_t sender_sign_pk[32], const char *me,
+                                const refbus_enc_key *keys, size_t n_keys, uint64_t now_ms,
+                                refbus_batch_cache *cache) REFBUS_WUR;
 
 /* Wipe (payload_len bytes) and free a payload returned by open(); accepts NULL, sets NULL. */
 void refbus_envelope_payload_free(uint8_t **payload, size_t payload_len);

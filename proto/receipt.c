@@ -7,6 +7,8 @@
 
 #include <sodium.h>
 
+#include "proto/batch.h"
+#include "proto/merkle.h"
 #include "proto/pbutil.h"
 #include "receipt.pb-c.h"
 
@@ -35,13 +37,9 @@ static int sign_input(uint8_t **m, size_t *mlen, const uint8_t *body, size_t len
     return 0;
 }
 
-int refbus_receipt_sign(uint8_t **out, size_t *out_len, const refbus_receipt *r,
-                        const uint8_t sign_sk[64])
+static int encode_body(uint8_t **out, size_t *out_len, const refbus_receipt *r)
 {
-    int rc;
-    uint8_t *body = NULL, *m = NULL, sig[64];
-    size_t mlen = 0;
-    if (!out || !out_len || !r || !sign_sk || r->type < 1 || r->type > 4)
+    if (!r || r->type < 1 || r->type > 4)
         return REFBUS_EINVAL;
     Refbus__V1__ReceiptBody b = REFBUS__V1__RECEIPT_BODY__INIT;
     b.version = 1;
@@ -58,20 +56,87 @@ int refbus_receipt_sign(uint8_t **out, size_t *out_len, const refbus_receipt *r,
     b.audit_index = r->audit_index;
     b.signer = (char *)r->signer;
     b.signer_epoch = r->signer_epoch;
-    size_t blen = 0;
-    if ((rc = refbus_pb_pack(&body, &blen, &b.base)) != 0)
-        return rc;
-    if ((rc = sign_input(&m, &mlen, body, blen)) != 0)
-        goto out;
-    crypto_sign_detached(sig, NULL, m, mlen, sign_sk);
+    return refbus_pb_pack(out, out_len, &b.base);
+}
+
+static int pack_signed(uint8_t **out, size_t *out_len, const uint8_t *body, size_t blen,
+                       const uint8_t sig[64], uint32_t batch_size, uint32_t index,
+                       uint8_t (*path)[32], size_t path_len)
+{
+    ProtobufCBinaryData pb[REFBUS_BATCH_MAX_PATH];
     Refbus__V1__SignedReceipt s = REFBUS__V1__SIGNED_RECEIPT__INIT;
-    s.body = (ProtobufCBinaryData){blen, body};
-    s.signature = (ProtobufCBinaryData){64, sig};
-    rc = refbus_pb_pack(out, out_len, &s.base);
+    s.body = (ProtobufCBinaryData){blen, (uint8_t *)body};
+    s.signature = (ProtobufCBinaryData){64, (uint8_t *)sig};
+    s.batch_size = batch_size;
+    s.batch_index = index;
+    for (size_t i = 0; i < path_len; i++)
+        pb[i] = (ProtobufCBinaryData){32, path[i]};
+    s.n_batch_path = path_len;
+    s.batch_path = path_len ? pb : NULL;
+    return refbus_pb_pack(out, out_len, &s.base);
+}
+
+int refbus_receipt_sign_batch(uint8_t **outs, size_t *out_lens, const refbus_receipt *rs,
+                              size_t n, const uint8_t sign_sk[64])
+{
+    int rc = 0;
+    uint8_t **bodies = NULL, (*leaves)[32] = NULL, sig[64], path[REFBUS_BATCH_MAX_PATH][32];
+    size_t *blens = NULL, done = 0;
+    refbus_batch_tree t = {0};
+    if (!outs || !out_lens || !rs || !sign_sk || n == 0 || n > REFBUS_BATCH_MAX)
+        return REFBUS_EINVAL;
+    bodies = calloc(n, sizeof *bodies);
+    blens = calloc(n, sizeof *blens);
+    leaves = malloc(n * sizeof *leaves);
+    if (!bodies || !blens || !leaves) {
+        rc = REFBUS_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *m = NULL;
+        size_t mlen = 0;
+        if ((rc = encode_body(&bodies[i], &blens[i], &rs[i])) != 0 ||
+            (rc = sign_input(&m, &mlen, bodies[i], blens[i])) != 0)
+            goto out;
+        if (n == 1) /* a batch of one: the single form, which every version-1 peer reads */
+            crypto_sign_detached(sig, NULL, m, mlen, sign_sk);
+        else
+            refbus_merkle_leaf(leaves[i], m, mlen);
+        free(m);
+    }
+    if (n == 1) {
+        rc = pack_signed(&outs[0], &out_lens[0], bodies[0], blens[0], sig, 0, 0, NULL, 0);
+        done = rc == 0;
+        goto out;
+    }
+    if ((rc = refbus_batch_tree_build(&t, (const uint8_t(*)[32])leaves, (uint32_t)n)) != 0)
+        goto out;
+    refbus_batch_sign(sig, sign_sk, (uint32_t)n, refbus_batch_tree_root(&t));
+    for (; done < n; done++) {
+        size_t pl = refbus_batch_tree_path(&t, (uint32_t)done, path);
+        if ((rc = pack_signed(&outs[done], &out_lens[done], bodies[done], blens[done], sig,
+                              (uint32_t)n, (uint32_t)done, path, pl)) != 0)
+            goto out;
+    }
 out:
-    free(body);
-    free(m);
+    if (rc)
+        for (size_t i = 0; i < done; i++) {
+            free(outs[i]);
+            outs[i] = NULL;
+        }
+    for (size_t i = 0; bodies && i < n; i++)
+        free(bodies[i]);
+    free(bodies);
+    free(blens);
+    free(leaves);
+    refbus_batch_tree_free(&t);
     return rc;
+}
+
+int refbus_receipt_sign(uint8_t **out, size_t *out_len, const refbus_receipt *r,
+                        const uint8_t sign_sk[64])
+{
+    return refbus_receipt_sign_batch(out, out_len, r, 1, sign_sk);
 }
 
 static int copy_str(char *dst, size_t cap, const char *src)
@@ -97,6 +162,16 @@ static int parse(refbus_receipt *r, Refbus__V1__SignedReceipt **sp, const uint8_
     rc = REFBUS_ERECEIPT;
     if (s->signature.len != 64)
         goto out;
+    /* the signature form: single (no batch fields) or a valid batch form, as P12 of 2.9 */
+    if (s->batch_size == 0 ? (s->batch_index != 0 || s->n_batch_path != 0)
+                           : (s->batch_size > REFBUS_BATCH_MAX ||
+                              s->batch_index >= s->batch_size ||
+                              s->n_batch_path != refbus_batch_path_len(s->batch_index,
+                                                                       s->batch_size)))
+        goto out;
+    for (size_t i = 0; i < s->n_batch_path; i++)
+        if (s->batch_path[i].len != 32)
+            goto out;
     if ((rc = refbus_pb_unpack_canonical(&b, &refbus__v1__receipt_body__descriptor, s->body.data,
                                          s->body.len))) {
         rc = rc == REFBUS_ENOMEM ? rc : REFBUS_ERECEIPT;
@@ -144,20 +219,37 @@ int refbus_receipt_parse(refbus_receipt *r, const uint8_t *bytes, size_t len)
     return rc;
 }
 
-int refbus_receipt_verify(refbus_receipt *r, const uint8_t *bytes, size_t len,
-                          const uint8_t sign_pk[32])
+int refbus_receipt_verify_cached(refbus_receipt *r, const uint8_t *bytes, size_t len,
+                                 const uint8_t sign_pk[32], refbus_batch_cache *cache)
 {
     Refbus__V1__SignedReceipt *s = NULL;
-    uint8_t *m = NULL;
+    uint8_t *m = NULL, leaf[32], path[REFBUS_BATCH_MAX_PATH][32];
     size_t mlen = 0;
     int rc = parse(r, &s, bytes, len);
     if (rc)
         return rc;
-    if ((rc = sign_input(&m, &mlen, s->body.data, s->body.len)) == 0)
+    if ((rc = sign_input(&m, &mlen, s->body.data, s->body.len)) != 0)
+        goto out;
+    if (s->batch_size == 0) {
         rc = crypto_sign_verify_detached(s->signature.data, m, mlen, sign_pk) == 0
                  ? 0
                  : REFBUS_EBADSIG;
+    } else {
+        refbus_merkle_leaf(leaf, m, mlen);
+        for (size_t i = 0; i < s->n_batch_path; i++)
+            memcpy(path[i], s->batch_path[i].data, 32);
+        rc = refbus_batch_verify(cache, sign_pk, s->batch_size, s->batch_index, leaf,
+                                 (const uint8_t(*)[32])path, s->n_batch_path,
+                                 s->signature.data);
+    }
+out:
     free(m);
     refbus__v1__signed_receipt__free_unpacked(s, NULL);
     return rc;
+}
+
+int refbus_receipt_verify(refbus_receipt *r, const uint8_t *bytes, size_t len,
+                          const uint8_t sign_pk[32])
+{
+    return refbus_receipt_verify_cached(r, bytes, len, sign_pk, NULL);
 }

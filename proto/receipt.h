@@ -1,5 +1,6 @@
 /* Signed receipts (docs/PROTOCOL.md section 4): the broker's ACCEPTED / REJECTED / EXPIRED and
- * a recipient's DELIVERED. Ed25519 over a domain string and the exact ReceiptBody bytes. */
+ * a recipient's DELIVERED. Ed25519 over a domain string and the exact ReceiptBody bytes, alone
+ * (the single form) or as a leaf of a batch whose root is signed once (the batch form). */
 #ifndef REFBUS_PROTO_RECEIPT_H
 #define REFBUS_PROTO_RECEIPT_H
 
@@ -35,6 +36,12 @@ typedef struct refbus_receipt {
 int refbus_receipt_sign(uint8_t **out, size_t *out_len, const refbus_receipt *r,
                         const uint8_t sign_sk[64]) REFBUS_WUR;
 
+/* Encode and sign `n` receipts (1..REFBUS_BATCH_MAX) under one signature (PROTOCOL 4): a batch
+ * of one in the single form, more in the batch form. outs[i] (malloc'd, owned by the caller)
+ * is receipt i; on failure nothing is returned. Errors: REFBUS_EINVAL, REFBUS_ENOMEM. */
+int refbus_receipt_sign_batch(uint8_t **outs, size_t *out_lens, const refbus_receipt *rs,
+                              size_t n, const uint8_t sign_sk[64]) REFBUS_WUR;
+
 /* Decode without checking the signature (to learn the signer). Errors: REFBUS_ERECEIPT,
  * REFBUS_ENOMEM (ran out of memory while unpacking: says nothing about the bytes). */
 int refbus_receipt_parse(refbus_receipt *r, const uint8_t *bytes, size_t len) REFBUS_WUR;
@@ -43,6 +50,11 @@ int refbus_receipt_parse(refbus_receipt *r, const uint8_t *bytes, size_t len) RE
  * REFBUS_ENOMEM. */
 int refbus_receipt_verify(refbus_receipt *r, const uint8_t *bytes, size_t len,
                           const uint8_t sign_pk[32]) REFBUS_WUR;
+
+/* verify() with a cache of verified batch signatures (may be NULL): the receipts of one batch
+ * cost one Ed25519 verification together; each one's path is still checked. */
+int refbus_receipt_verify_cached(refbus_receipt *r, const uint8_t *bytes, size_t len,
+                                 const uint8_t sign_pk[32], refbus_batch_cache *cache) REFBUS_WUR;
 
 const char *refbus_receipt_type_name(uint32_t type);
 

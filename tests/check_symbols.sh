@@ -20,9 +20,9 @@ BIN=${REFBUS_BIN_DIR:-$SRC/build/bin}
 # GENERATED: protobuf-c output (refbus__<package>__*), allowed only in these libraries.
 read -r -d '' PREFIXES <<'EOF'
 refbus_common: refbus_
-refbus_proto: refbus_envelope_ refbus_receipt_ refbus_wire_ refbus_frames_ refbus_pb_ refbus_agency_id_ refbus_sfile_
+refbus_proto: refbus_envelope_ refbus_receipt_ refbus_wire_ refbus_frames_ refbus_pb_ refbus_agency_id_ refbus_sfile_ refbus_merkle_ refbus_batch_
 refbus_keys: refbus_keystore_ refbus_ks_ refbus_directory_ refbus_dd_ refbus_admin_ refbus_passphrase_ refbus_kdf_ refbus_key_ refbus_agency_kind_ refbus_root_pk_
-refbus_audit: refbus_audit_ refbus_checkpoint_ refbus_merkle_ refbus_replay_
+refbus_audit: refbus_audit_ refbus_checkpoint_ refbus_replay_
 refbus_broker: refbus_broker_ refbus_bstore_ broker_
 refbus_node_records: refbus_nrec_ GENERATED
 refbus_node_rules: refbus_thread_ refbus_referral_ refbus_payload_ GENERATED

@@ -2,7 +2,8 @@
  * our epochs, store once (dedup by sender and msg id) together with the thread update, and only
  * after the commit send the signed DELIVERED receipt. The deliveries of one receive pass share
  * one transaction (one fsync: group commit). A duplicate is receipted again; what can never be
- * opened (a permanent error, refbus_err_permanent) gets a REJECTED receipt; what cannot be
+ * opened (a permanent error, refbus_err_permanent) gets a REJECTED receipt of its own; the
+ * DELIVERED receipts of a pass share one signature (PROTOCOL 4). What cannot be
  * taken yet (anything transient: out of memory, storage, a key we do not hold yet) gets none,
  * and the broker delivers it again. */
 #include <stdio.h>
@@ -20,6 +21,27 @@
 
 #define MAX_EPOCH_KEYS 64
 
+/* Our receipt for one delivery (signer us). */
+static void receipt_of(const nd_daemon *d, refbus_receipt *r, uint32_t type,
+                       const refbus_envelope_header *h, const uint8_t hash[32], int reason,
+                       const char *text)
+{
+    memset(r, 0, sizeof *r);
+    r->type = type;
+    if (h) {
+        memcpy(r->msg_id, h->msg_id, 16);
+        snprintf(r->sender, sizeof r->sender, "%s", h->sender);
+    }
+    snprintf(r->recipient, sizeof r->recipient, "%s", d->me);
+    memcpy(r->envelope_hash, hash, 32);
+    r->time_ms = refbus_now_ms();
+    r->reason = reason;
+    snprintf(r->reason_text, sizeof r->reason_text, "%s", text ? text : "");
+    snprintf(r->signer, sizeof r->signer, "%s", d->me);
+    r->signer_epoch = d->epoch;
+}
+
+/* A REJECTED receipt, alone: each refusal is precise and signed by itself. */
 static void send_receipt(nd_daemon *d, uint32_t type, const refbus_envelope_header *h,
                          const uint8_t hash[32], int reason, const char *text)
 {
@@ -27,23 +49,45 @@ static void send_receipt(nd_daemon *d, uint32_t type, const refbus_envelope_head
     uint8_t *b = NULL;
     size_t n = 0;
     const refbus_epoch_keys *k = nd_ident_keys(d);
-    memset(&r, 0, sizeof r);
-    r.type = type;
-    if (h) {
-        memcpy(r.msg_id, h->msg_id, 16);
-        snprintf(r.sender, sizeof r.sender, "%s", h->sender);
-    }
-    snprintf(r.recipient, sizeof r.recipient, "%s", d->me);
-    memcpy(r.envelope_hash, hash, 32);
-    r.time_ms = refbus_now_ms();
-    r.reason = reason;
-    snprintf(r.reason_text, sizeof r.reason_text, "%s", text ? text : "");
-    snprintf(r.signer, sizeof r.signer, "%s", d->me);
-    r.signer_epoch = d->epoch;
+    receipt_of(d, &r, type, h, hash, reason, text);
     if (!k || refbus_receipt_sign(&b, &n, &r, k->sign_sk))
         return;
     (void)nd_session_send(d, REFBUS_CMD_DELIVERED, b, n);
     free(b);
+}
+
+/* The DELIVERED receipts of one receive pass, under one signature (PROTOCOL 4). Without
+ * memory or keys none is sent: the broker delivers again and we receipt the duplicates. */
+static void send_delivered(nd_daemon *d)
+{
+    const refbus_epoch_keys *k = nd_ident_keys(d);
+    size_t n = d->n_pending;
+    refbus_receipt *rs = malloc(n * sizeof *rs);
+    uint8_t **outs = calloc(n, sizeof *outs);
+    size_t *lens = calloc(n, sizeof *lens);
+    int rc = k && rs && outs && lens ? 0 : REFBUS_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct node_pending_receipt *p = &d->pending[i];
+        refbus_envelope_header h;
+        memset(&h, 0, sizeof h);
+        memcpy(h.msg_id, p->msg_id, 16);
+        snprintf(h.sender, sizeof h.sender, "%s", p->sender);
+        receipt_of(d, &rs[i], REFBUS_RECEIPT_DELIVERED, &h, p->hash, 0, NULL);
+    }
+    for (size_t at = 0; rc == 0 && at < n; at += REFBUS_BATCH_MAX) {
+        size_t m = n - at < REFBUS_BATCH_MAX ? n - at : REFBUS_BATCH_MAX;
+        rc = refbus_receipt_sign_batch(outs + at, lens + at, rs + at, m, k->sign_sk);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        (void)nd_session_send(d, REFBUS_CMD_DELIVERED, outs[i], lens[i]);
+    if (rc)
+        nd_note_error(d, rc, "DELIVERED receipts not signed (%s): the broker will deliver "
+                             "again", refbus_strerror(rc));
+    for (size_t i = 0; outs && i < n; i++)
+        free(outs[i]);
+    free(outs);
+    free(lens);
+    free(rs);
 }
 
 static void defer(nd_daemon *d, const refbus_envelope_header *h, int code, const char *text);
@@ -297,17 +341,13 @@ void nd_inbound_batch_end(nd_daemon *d)
     if (d->n_acks)
         nd_crash_point("REFBUS_NODE_CRASH_AFTER_RECEIPTS_STORE");
     for (size_t i = 0; i < d->n_pending; i++) {
-        struct node_pending_receipt *p = &d->pending[i];
-        refbus_envelope_header h;
-        memset(&h, 0, sizeof h);
-        memcpy(h.msg_id, p->msg_id, 16);
-        snprintf(h.sender, sizeof h.sender, "%s", p->sender);
-        if (p->dup)
+        if (d->pending[i].dup)
             d->n.duplicates_in++;
         else
             d->n.delivered_in++;
-        send_receipt(d, REFBUS_RECEIPT_DELIVERED, &h, p->hash, 0, NULL);
     }
+    if (d->n_pending)
+        send_delivered(d);
     d->n_pending = 0;
     send_acks(d);
     if (pump)
@@ -387,8 +427,9 @@ void nd_inbound_deliver(nd_daemon *d, const uint8_t *env, size_t len)
     uint64_t now = refbus_now_ms();
     for (int attempt = 0; attempt < 2; attempt++) {
         size_t nk = refbus_keystore_enc_keys(d->ks, keys, MAX_EPOCH_KEYS);
-        rc = refbus_envelope_open(&pl, &pl_len, NULL, env, len, sk->sign_pk, d->me, keys, nk,
-                                  now > NODE_EXPIRY_GRACE_MS ? now - NODE_EXPIRY_GRACE_MS : 1);
+        rc = refbus_envelope_open_cached(
+            &pl, &pl_len, NULL, env, len, sk->sign_pk, d->me, keys, nk,
+            now > NODE_EXPIRY_GRACE_MS ? now - NODE_EXPIRY_GRACE_MS : 1, &d->sigcache);
         if (rc != REFBUS_ENOEPOCHKEY || attempt)
             break;
         int reconnect = 0;       /* sealed to an epoch of ours we have not read yet */

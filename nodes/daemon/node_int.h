@@ -177,6 +177,8 @@ typedef struct nd_daemon {
     char req_msg_id[33];
     int req_queued;
 
+    refbus_batch_cache sigcache; /* verified batch signatures (PROTOCOL 2.7.2); calloc = empty */
+
     /* status */
     int last_err;
     char last_err_text[256];

@@ -121,7 +121,7 @@ void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, s
     if (rc == 0)
         rc = signer_key(d, &r, &pk);
     if (rc == 0)
-        rc = refbus_receipt_verify(&r, body, len, pk);
+        rc = refbus_receipt_verify_cached(&r, body, len, pk, &d->sigcache);
     if (rc == 0 && (r.type != (cmd == REFBUS_CMD_ACCEPTED ? REFBUS_RECEIPT_ACCEPTED
                                                           : REFBUS_RECEIPT_REJECTED) ||
                     strcmp(r.sender, d->me) != 0))
@@ -327,7 +327,7 @@ void nd_inbound_notice(nd_daemon *d, const uint8_t *body, size_t len)
     if (rc == 0)
         rc = signer_key(d, &parsed, &pk);
     if (rc == 0)
-        rc = refbus_receipt_verify(&r, n.receipt, n.receipt_len, pk);
+        rc = refbus_receipt_verify_cached(&r, n.receipt, n.receipt_len, pk, &d->sigcache);
     if (rc == 0) {
         refbus_hex(hex, r.msg_id, 16);
         int by_broker = is_broker(d, r.signer);

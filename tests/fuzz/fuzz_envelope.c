@@ -29,8 +29,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = refbus_envelope_parse(&h, data, size);
     if (rc == 0 && (h.n_recipients == 0 || h.n_recipients > REFBUS_MAX_RECIPIENTS))
         abort();
+    /* the batch fields (2.7.2) that parse let through are in range */
+    if (rc == 0 && h.batch_size &&
+        (h.batch_size > REFBUS_BATCH_MAX || h.batch_index >= h.batch_size))
+        abort();
     if (refbus_envelope_verify(&h, data, size, pk, 0) == 0)
         abort(); /* a forgery: impossible unless verification is broken */
+    /* and through a cache that holds a genuine root of this key: the fuzzer's envelopes must
+     * not ride on it (the path is always walked, the key includes the signature) */
+    static refbus_batch_cache cache;
+    if (cache.used == 0) {
+        uint8_t leaves[2][32] = {{1}, {2}}, sig[64];
+        refbus_batch_tree t;
+        if (refbus_batch_tree_build(&t, (const uint8_t(*)[32])leaves, 2) != 0)
+            abort();
+        refbus_batch_sign(sig, sk, 2, refbus_batch_tree_root(&t));
+        uint8_t path[REFBUS_BATCH_MAX_PATH][32];
+        size_t pl = refbus_batch_tree_path(&t, 0, path);
+        if (refbus_batch_verify(&cache, pk, 2, 0, leaves[0], (const uint8_t(*)[32])path, pl,
+                                sig) != 0)
+            abort();
+        refbus_batch_tree_free(&t);
+    }
+    if (refbus_envelope_verify_cached(&h, data, size, pk, 0, &cache) == 0)
+        abort();
     refbus_enc_key k = {1, esk, epk};
     uint8_t *pl = NULL;
     size_t pl_len = 0;

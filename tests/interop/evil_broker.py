@@ -14,7 +14,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zmq
 from wire_proto import (CHECKPOINT, CHECKPOINT_PUSH, HELLO, PAYLOAD, PROOF_REQUEST, RECEIPT,
-    SIGNED, SIGNED_CHECKPOINT, WELCOME, WIRE_ERROR, ed_pub, ed_sign, load_directory, open_bundle,
+    SIGNED, SIGNED_CHECKPOINT, SIGNED_RECEIPT, WELCOME, WIRE_ERROR, ed_pub, ed_sign, load_directory, open_bundle,
     pb_decode, pb_encode, read_passphrase, receipt_sign, seal)
 
 # Cases that are known to fail until their fix lands (none should stay here long). Each is
@@ -186,11 +186,11 @@ class Broker:
     def receipt_for(self, msg_id, seconds=10):
         """The node's answer to a DELIVER of msg_id: (type, reason, reason_text)."""
         def is_it(b):
-            r = pb_decode(pb_decode(b, SIGNED)[1], RECEIPT)
+            r = pb_decode(pb_decode(b, SIGNED_RECEIPT)[1], RECEIPT)
             return r.get(3) == msg_id
         b = self.take('DELIVERED', seconds, is_it)
         check(b is not None, 'no receipt from the node for %s' % msg_id.hex())
-        r = pb_decode(pb_decode(b, SIGNED)[1], RECEIPT)
+        r = pb_decode(pb_decode(b, SIGNED_RECEIPT)[1], RECEIPT)
         return r.get(2), r.get(8, 0), r.get(9, '')
 
     def envelope(self, sender, text, epoch=None, seed=None, msg_id=None, bundle_file=None):

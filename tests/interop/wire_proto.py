@@ -5,6 +5,7 @@
 import hashlib, os, struct, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import envelope_v1 as ev  # xchacha_enc/dec, varint, kdf, b2b, bucket_of (also from PROTOCOL.md)
+import envelope_batch as eb  # leaf_hash, root_from_path, batch_input (PROTOCOL 2.7.2)
 from argon2.low_level import hash_secret_raw, Type
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import poly1305, serialization as ser
@@ -139,7 +140,8 @@ RULE = {1: 's', 2: 's', 3: 'u'}
 REANCHOR = {1: 'u', 2: 'b', 3: 'u', 4: 's'}
 DIRECTORY = {1: 'u', 2: 'u', 3: 'u', 4: ('rm', AGENCY), 5: ('m', BROKER), 6: ('rm', RULE), 7: 'b',
              8: ('m', REANCHOR)}
-SIGNED = {1: 'b', 2: 'b'}  # SignedDirectory and SignedReceipt alike
+SIGNED = {1: 'b', 2: 'b'}  # SignedDirectory
+SIGNED_RECEIPT = {1: 'b', 2: 'b', 3: 'u', 4: 'u', 5: 'rb'}  # 3-5: batch form (PROTOCOL 4)
 # proto/wire.proto
 HELLO = {1: 'u', 2: 's', 3: 'u', 4: 'u', 5: 'u', 6: 'u'}
 WELCOME = {1: 'u', 2: 's', 3: 'u', 4: 'u', 5: 'u'}
@@ -154,7 +156,7 @@ SESSION_STATE = {0: 'unspecified', 1: 'active', 2: 'other', 3: 'none'}
 RECEIPT = {1: 'u', 2: 'u', 3: 'b', 4: 's', 5: 's', 6: 'b', 7: 'u', 8: 'z', 9: 's', 10: 'u',
            11: 's', 12: 'u'}
 # proto/envelope.proto
-ENVELOPE = {1: 'b', 2: 'rb', 3: 'b', 4: 'b'}
+ENVELOPE = {1: 'b', 2: 'rb', 3: 'b', 4: 'b', 5: 'u', 6: 'u', 7: 'rb'}  # 5-7: batch form (2.7.2)
 HEADER = {1: 'u', 2: 'b', 3: 's', 4: 'u', 5: 'rs', 6: 'u', 7: 'u', 8: 'u', 9: 'u', 10: 'u',
           11: 'b', 12: 'b', 13: 'b'}
 STANZA = {1: 's', 2: 'u', 3: 'b'}
@@ -394,14 +396,38 @@ def env_parse(env):
         if a in rc[:i] or sd.get(1) != a or not sd.get(2) or len(sd.get(3, b'')) != 48:
             raise EnvError(-1100)
         stz.append(sd)
+    # P12: no batch fields (the single form, 2.7.1), or a valid batch form (2.7.2)
+    size, index, path = e.get(5, 0), e.get(6, 0), e.get(7, [])
+    if size == 0:
+        if index or path: raise EnvError(-1100)
+    elif (size > 1024 or index >= size or len(path) != batch_path_len(index, size) or
+          any(len(x) != 32 for x in path)):
+        raise EnvError(-1100)
     return h, e, stz
+
+
+def batch_path_len(index, size):
+    n = 0
+    while size > 1:
+        if index ^ 1 < size: n += 1
+        size, index = (size + 1) // 2, index >> 1
+    return n
+
+
+def env_sig_ok(pk, e):
+    """V1 (PROTOCOL 2.9) in either form."""
+    m = sig_input(e[1], e[2], e[3])
+    if not e.get(5):
+        return ed_verify(pk, m, e[4])
+    root = eb.root_from_path(e.get(6, 0), e[5], eb.leaf_hash(m), e.get(7, []))
+    return root is not None and ed_verify(pk, eb.batch_input(e[5], root), e[4])
 
 
 def env_open(env, me, bundle, directory, now_ms):
     """Verify (V1, V2) and open (O1-O7) as agency `me`; returns (header, payload bytes)."""
     h, e, stz = env_parse(env)
     k = directory.key(h[3], h[4])
-    if k is None or k.get(5, 0) == 2 or not ed_verify(k.get(2, b''), sig_input(e[1], e[2], e[3]), e[4]):
+    if k is None or k.get(5, 0) == 2 or not env_sig_ok(k.get(2, b''), e):
         raise EnvError(-1102)  # no key, or a revoked one, counts as unverifiable here
     if now_ms >= h[7]: raise EnvError(-1106)
     mine = next((s for s in stz if s[1] == me), None)
@@ -431,8 +457,13 @@ def env_open(env, me, bundle, directory, now_ms):
 def receipt_check(blob, directory):
     """SignedReceipt bytes -> body dict, after the format checks and the signer's signature
     (the broker's key for ACCEPTED/REJECTED/EXPIRED, the agency's for DELIVERED)."""
-    sr = pb_decode(blob, SIGNED)
+    sr = pb_decode(blob, SIGNED_RECEIPT)
     body, sig = sr.get(1, b''), sr.get(2, b'')
+    size, index, path = sr.get(3, 0), sr.get(4, 0), sr.get(5, [])
+    if len(sig) != 64 or (index or path if size == 0 else
+                          (size > 1024 or index >= size or len(path) != batch_path_len(index, size)
+                           or any(len(x) != 32 for x in path))):
+        raise Refused('ERECEIPT: signature form')
     r = pb_decode(body, RECEIPT)
     if (r.get(1) != 1 or r.get(2) not in (1, 2, 3, 4) or len(r.get(3, b'\0' * 16)) != 16
             or len(r.get(6, b'\0' * 32)) != 32):
@@ -443,14 +474,20 @@ def receipt_check(blob, directory):
     k = directory.key(signer, r.get(12, 0))
     if k is None or k.get(5, 0) == 2:
         raise Refused('EBADSIG: no usable key for %s epoch %d' % (signer, r.get(12, 0)))
-    if not ed_verify(k[2], b'refbus/v1/receipt-signature' + body, sig):
+    m = b'refbus/v1/receipt-signature' + body
+    if size:  # the batch form: the path to a root the signer signed (PROTOCOL 4, 2.7.2)
+        root = eb.root_from_path(index, size, eb.leaf_hash(m), path)
+        ok = root is not None and ed_verify(k[2], eb.batch_input(size, root), sig)
+    else:
+        ok = ed_verify(k[2], m, sig)
+    if not ok:
         raise Refused('EBADSIG: receipt signature')
     return r
 
 
 def receipt_sign(body, seed):
     b = pb_encode(body, RECEIPT)
-    return pb_encode({1: b, 2: ed_sign(seed, b'refbus/v1/receipt-signature' + b)}, SIGNED)
+    return pb_encode({1: b, 2: ed_sign(seed, b'refbus/v1/receipt-signature' + b)}, SIGNED_RECEIPT)
 
 
 def receipt_json(r):

@@ -25,6 +25,8 @@
 #include "keys/passphrase.h"
 #include "proto/receipt.h"
 #include "proto/wire_body.h"
+#include "envelope.pb-c.h"
+#include "receipt.pb-c.h"
 
 static net N;
 
@@ -340,6 +342,95 @@ static void test_bad_input(void **s)
                    reasons[i]) != 0)
             fail_msg("no REJECTED record with reason %s in the audit trail", reasons[i]);
     assert_int_equal(net_sh(&N, "grep -q '\"event\":\"DUPLICATE\"' replay.jsonl"), 0);
+}
+
+/* Batch signatures end to end (PROTOCOL 2.7.2, 4): eight envelopes sealed under one signature,
+ * the fourth tampered, submitted back to back. The broker accepts seven and refuses the fourth
+ * alone (EBADSIG, a signed REJECTED naming it); its ACCEPTED receipts verify each on its own,
+ * whichever passes they fell into; the recipient takes the seven. */
+static void test_batch_one_bad_refused_alone(void **s)
+{
+    (void)s;
+    enum { NB = 8, BAD = 3 };
+    bclient ngo, cac;
+    assert_int_equal(bclient_open(&ngo, &N, "ngo.hots", 64, 1), 0);
+    const refbus_dir_key *ck = NULL;
+    assert_int_equal(refbus_directory_current_key(N.d, "cac.chiangmai", &ck), 0);
+    const refbus_epoch_keys *k = refbus_keystore_current(ngo.ks);
+    refbus_recipient r = {"cac.chiangmai", ck->epoch, ck->enc_pk};
+    uint64_t now = refbus_now_ms();
+    refbus_seal_params p[NB];
+    const void *pls[NB];
+    size_t pl_lens[NB], lens[NB];
+    uint8_t *envs[NB];
+    char texts[NB][64];
+    for (int i = 0; i < NB; i++) {
+        p[i] = (refbus_seal_params){.sender = "ngo.hots",
+                                    .sender_epoch = k->epoch,
+                                    .sign_sk = k->sign_sk,
+                                    .recipients = &r,
+                                    .n_recipients = 1,
+                                    .kind = REFBUS_KIND_REFERRAL,
+                                    .created_ms = now,
+                                    .expires_ms = now + 86400000u};
+        snprintf(texts[i], sizeof texts[i], "batched referral %d", i);
+        pls[i] = texts[i];
+        pl_lens[i] = strlen(texts[i]);
+    }
+    assert_int_equal(refbus_envelope_seal_batch(envs, lens, p, pls, pl_lens, NB), 0);
+    Refbus__V1__Envelope *e = refbus__v1__envelope__unpack(NULL, lens[BAD], envs[BAD]);
+    assert_non_null(e);
+    assert_int_equal(e->batch_size, NB);
+    e->ciphertext.data[0] ^= 1;
+    refbus__v1__envelope__pack(e, envs[BAD]); /* same length */
+    uint8_t bad_id[16];
+    refbus_envelope_header bh;
+    assert_int_equal(refbus_envelope_parse(&bh, envs[BAD], lens[BAD]), 0);
+    memcpy(bad_id, bh.msg_id, 16);
+    refbus__v1__envelope__free_unpacked(e, NULL);
+    for (int i = 0; i < NB; i++)
+        assert_int_equal(bclient_send(&ngo, REFBUS_CMD_SUBMIT, envs[i], lens[i]), 0);
+    int accepted = 0, rejected = 0;
+    while (accepted + rejected < NB) {
+        refbus_wire_msg m;
+        assert_int_equal(bclient_recv(&ngo, &m, 10000), 0);
+        if (m.cmd == REFBUS_CMD_ACCEPTED || m.cmd == REFBUS_CMD_REJECTED) {
+            refbus_receipt rr;
+            assert_int_equal(refbus_receipt_verify(&rr, m.body, m.body_len,
+                                                   refbus_directory_broker_sign_pk(N.d)),
+                             0);
+            Refbus__V1__SignedReceipt *sr =
+                refbus__v1__signed_receipt__unpack(NULL, m.body_len, m.body);
+            assert_non_null(sr);
+            if (m.cmd == REFBUS_CMD_ACCEPTED) {
+                assert_int_not_equal(memcmp(rr.msg_id, bad_id, 16), 0);
+                accepted++;
+            } else {
+                assert_memory_equal(rr.msg_id, bad_id, 16);
+                assert_int_equal(rr.reason, REFBUS_EBADSIG);
+                assert_int_equal(sr->batch_size, 0); /* a refusal is signed alone */
+                rejected++;
+            }
+            print_message("%s receipt, batch of %u\n",
+                          m.cmd == REFBUS_CMD_ACCEPTED ? "ACCEPTED" : "REJECTED",
+                          sr->batch_size ? sr->batch_size : 1u);
+            refbus__v1__signed_receipt__free_unpacked(sr, NULL);
+        }
+        refbus_wire_msg_clear(&m);
+    }
+    assert_int_equal(accepted, NB - 1);
+    assert_int_equal(rejected, 1);
+    assert_int_equal(bclient_open(&cac, &N, "cac.chiangmai", 64, 1), 0);
+    char got[NB][64];
+    assert_int_equal(drain(&cac, NB - 1, got, 10000), NB - 1);
+    for (int i = 0; i < NB - 1; i++) {
+        assert_int_equal(strncmp(got[i], "batched referral ", 17), 0);
+        assert_string_not_equal(got[i], texts[BAD]);
+    }
+    bclient_close(&cac);
+    bclient_close(&ngo);
+    for (int i = 0; i < NB; i++)
+        free(envs[i]);
 }
 
 static void test_offline_recipient_urgent_first(void **s)
@@ -1185,6 +1276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_key_refused),
         cmocka_unit_test(test_flow_and_receipts),
+        cmocka_unit_test(test_batch_one_bad_refused_alone),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_transient_rejection_keeps_queued),
         cmocka_unit_test(test_delivered_for_unknown_message),

@@ -16,7 +16,7 @@
 #include "audit/checkpoint.h"
 #include "common/datadir.h"
 #include "audit/log.h"
-#include "audit/merkle.h"
+#include "proto/merkle.h"
 #include "audit_testutil.h"
 
 #define N 300

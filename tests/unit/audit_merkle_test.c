@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "audit/merkle.h"
+#include "proto/merkle.h"
 #include "common/util.h"
 
 #define MAXN 300

@@ -557,9 +557,14 @@ static void test_garbage(void **s)
     /* trailing bytes */
     uint8_t *ext = malloc(len + 2);
     memcpy(ext, env, len);
-    ext[len] = 0x28; /* field 5, varint */
+    ext[len] = 0x40; /* field 8, varint: not in the schema */
     ext[len + 1] = 0x01;
     assert_int_equal(refbus_envelope_parse(&h, ext, len + 2), REFBUS_EMALFORMED);
+    /* field 5 (batch_size = 1) turns the single form into a batch of one: it parses, and the
+     * signature (over M, not over a root) no longer verifies */
+    ext[len] = 0x28;
+    assert_int_equal(refbus_envelope_parse(&h, ext, len + 2), 0);
+    assert_int_equal(refbus_envelope_verify(&h, ext, len + 2, ag[0].sign_pk, NOW), REFBUS_EBADSIG);
     free(ext);
     /* random input */
     uint8_t buf[4096];

@@ -21,7 +21,7 @@
 
 #include "audit.pb-c.h"
 #include "audit/checkpoint.h"
-#include "audit/merkle.h"
+#include "proto/merkle.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "keys/admin.h"

@@ -1,7 +1,7 @@
 /* RFC 6962 Merkle tree: hashing, the streaming stack, proof construction (iterative forms of
  * PATH and SUBPROOF) and proof verification (RFC 9162 2.1.3.2 and 2.1.4.2, which check the
  * proof length implicitly: every hash must be used and the walk must end at the root). */
-#include "audit/merkle.h"
+#include "proto/merkle.h"
 
 #include <string.h>
 
@@ -147,8 +147,8 @@ int refbus_merkle_consistency_path(uint8_t (*proof)[32], size_t *count, uint64_t
     return 0;
 }
 
-int refbus_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[32],
-                                   const uint8_t (*proof)[32], size_t n, const uint8_t root[32])
+int refbus_merkle_root_from_path(uint8_t root[32], uint64_t index, uint64_t size,
+                                 const uint8_t leaf[32], const uint8_t (*proof)[32], size_t n)
 {
     uint64_t fn = index, sn;
     uint8_t r[32];
@@ -171,9 +171,20 @@ int refbus_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t 
         fn >>= 1;
         sn >>= 1;
     }
-    if (sn != 0 || sodium_memcmp(r, root, 32) != 0)
-        return REFBUS_EPROOF;
+    if (sn != 0)
+        return REFBUS_EPROOF; /* too few hashes: the walk did not reach the root */
+    memcpy(root, r, 32);
     return 0;
+}
+
+int refbus_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[32],
+                                   const uint8_t (*proof)[32], size_t n, const uint8_t root[32])
+{
+    uint8_t r[32];
+    int rc = refbus_merkle_root_from_path(r, index, size, leaf, proof, n);
+    if (rc == 0 && sodium_memcmp(r, root, 32) != 0)
+        rc = REFBUS_EPROOF;
+    return rc;
 }
 
 int refbus_merkle_verify_consistency(uint64_t m, uint64_t n, const uint8_t root_m[32],

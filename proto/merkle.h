@@ -2,8 +2,8 @@
  * hashes, an incremental stack of perfect subtrees for streaming roots, proof construction over
  * any source of subtree hashes, and inclusion / consistency proof verification (the RFC 9162
  * section 2.1.3.2 / 2.1.4.2 algorithms). No allocation except in the proof builders. */
-#ifndef REFBUS_AUDIT_MERKLE_H
-#define REFBUS_AUDIT_MERKLE_H
+#ifndef REFBUS_PROTO_MERKLE_H
+#define REFBUS_PROTO_MERKLE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +52,12 @@ int refbus_merkle_inclusion_path(uint8_t (*proof)[32], size_t *n, uint64_t index
 int refbus_merkle_consistency_path(uint8_t (*proof)[32], size_t *count, uint64_t m, uint64_t n,
                                    refbus_merkle_mth_fn mth, void *ctx) REFBUS_WUR;
 
+/* The root that `proof` (leaf-side first) leads to from `leaf` as leaf number `index` of a tree
+ * of `size` leaves (RFC 9162 2.1.3.2 without the final comparison). Returns 0 or REFBUS_EPROOF
+ * (index >= size, or a proof of the wrong length for that index and size). */
+int refbus_merkle_root_from_path(uint8_t root[32], uint64_t index, uint64_t size,
+                                 const uint8_t leaf[32], const uint8_t (*proof)[32],
+                                 size_t n) REFBUS_WUR;
 /* Does `proof` show that `leaf` is leaf number `index` of the tree of `size` leaves with `root`?
  * Returns 0 or REFBUS_EPROOF (also for index >= size or a proof of the wrong length). */
 int refbus_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[32],
