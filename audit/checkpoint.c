@@ -151,8 +151,8 @@ int refbus_checkpoint_consistent(const refbus_checkpoint *older, const refbus_ch
     /* The signer may differ (the broker's key rotates); each signature is checked on its own. */
     if (memcmp(older->log_id, newer->log_id, 32) != 0 || newer->size < older->size)
         return REFBUS_EINCONSISTENT;
-    if (refbus_merkle_verify_consistency(older->size, newer->size, older->root, newer->root,
-                                         proof, count) != 0)
+    if (refbus_merkle_verify_consistency(older->size, newer->size, older->root, newer->root, proof,
+                                         count) != 0)
         return REFBUS_EINCONSISTENT;
     return 0;
 }

@@ -16,8 +16,8 @@ int refbus_audit_guard(int (*fn)(void *ctx, refbus_audit_watch *w), void *ctx,
     int st = 0;
     pid_t pid, got;
     memset(out, 0, sizeof *out);
-    refbus_audit_watch *w = mmap(NULL, sizeof *w, PROT_READ | PROT_WRITE,
-                                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    refbus_audit_watch *w =
+        mmap(NULL, sizeof *w, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (w == MAP_FAILED)
         return REFBUS_EIO;
     memset(w, 0, sizeof *w);

@@ -22,9 +22,9 @@ typedef struct refbus_audit_watch {
 } refbus_audit_watch;
 
 typedef struct refbus_audit_outcome {
-    int signal;                /* the signal that killed the child, 0 if it exited */
-    int status;                /* its exit status, when it exited */
-    refbus_audit_watch seen;   /* the watch as the child left it */
+    int signal;              /* the signal that killed the child, 0 if it exited */
+    int status;              /* its exit status, when it exited */
+    refbus_audit_watch seen; /* the watch as the child left it */
 } refbus_audit_outcome;
 
 /* Run fn(ctx, watch) in a forked child and wait for it. fn's return value (0..255) is the

@@ -175,8 +175,7 @@ int refbus_audit_size(refbus_audit *a, MDB_txn *txn, uint64_t *size)
 }
 
 /* The stored hash of the level-`level` subtree ending at leaf `last`. */
-static int node_get(refbus_audit *a, MDB_txn *txn, uint64_t last, unsigned level,
-                    uint8_t out[32])
+static int node_get(refbus_audit *a, MDB_txn *txn, uint64_t last, unsigned level, uint8_t out[32])
 {
     uint8_t kb[9];
     MDB_val k = {9, kb}, v;
@@ -418,8 +417,7 @@ out:
     return rc;
 }
 
-int refbus_audit_latest_checkpoint(refbus_audit *a, MDB_txn *txn, uint8_t **out,
-                                   size_t *out_len)
+int refbus_audit_latest_checkpoint(refbus_audit *a, MDB_txn *txn, uint8_t **out, size_t *out_len)
 {
     if (!a || !out || !out_len)
         return REFBUS_EINVAL;
@@ -509,13 +507,13 @@ out:
 }
 
 int refbus_audit_inclusion_path(refbus_audit *a, MDB_txn *txn, uint64_t index, uint64_t size,
-                                 uint8_t (**proof)[32], size_t *n)
+                                uint8_t (**proof)[32], size_t *n)
 {
     return proof_common(a, txn, 1, index, size, proof, n);
 }
 
 int refbus_audit_consistency_path(refbus_audit *a, MDB_txn *txn, uint64_t m, uint64_t n,
-                                   uint8_t (**proof)[32], size_t *count)
+                                  uint8_t (**proof)[32], size_t *count)
 {
     return proof_common(a, txn, 0, m, n, proof, count);
 }

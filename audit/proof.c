@@ -76,7 +76,7 @@ int refbus_audit_proof_inclusion(refbus_audit_reader *r, uint64_t index, uint64_
         (rc = refbus_audit_inclusion_path(a, txn, index, cp.size, &path, &n)) != 0)
         goto out;
     refbus_merkle_leaf(leaf, rec, rec_len);
-    if (refbus_merkle_verify_inclusion(index, cp.size, leaf, (const uint8_t (*)[32])path, n,
+    if (refbus_merkle_verify_inclusion(index, cp.size, leaf, (const uint8_t(*)[32])path, n,
                                        cp.root) != 0) {
         rc = REFBUS_ECORRUPT;
         goto out;
@@ -132,7 +132,7 @@ int refbus_audit_proof_consistency(refbus_audit_reader *r, uint64_t m, uint64_t 
     }
     if ((rc = refbus_audit_consistency_path(a, txn, m, c2.size, &path, &cnt)) != 0)
         goto out;
-    if (refbus_checkpoint_consistent(&c1, &c2, (const uint8_t (*)[32])path, cnt) != 0) {
+    if (refbus_checkpoint_consistent(&c1, &c2, (const uint8_t(*)[32])path, cnt) != 0) {
         rc = REFBUS_ECORRUPT;
         goto out;
     }
@@ -160,8 +160,8 @@ out:
 }
 
 /* Unpack the file; on success *pp is the message (caller frees) and `info` is filled. */
-static int decode(Refbus__V1__AuditProof **pp, refbus_audit_proof_info *info,
-                  const uint8_t *file, size_t len)
+static int decode(Refbus__V1__AuditProof **pp, refbus_audit_proof_info *info, const uint8_t *file,
+                  size_t len)
 {
     Refbus__V1__AuditProof *p = NULL;
     const ProtobufCBinaryData *path = NULL;
@@ -268,7 +268,7 @@ int refbus_audit_proof_check(refbus_audit_proof_info *info, const uint8_t *file,
         }
         refbus_merkle_leaf(leaf, info->record, info->record_len);
         rc = refbus_merkle_verify_inclusion(info->index, info->cp.size, leaf,
-                                            (const uint8_t (*)[32])path, info->path_len,
+                                            (const uint8_t(*)[32])path, info->path_len,
                                             info->cp.root);
     } else {
         if (!sig_ok(&p->consistency->first, &info->first, pks, n_pks) ||
@@ -276,7 +276,7 @@ int refbus_audit_proof_check(refbus_audit_proof_info *info, const uint8_t *file,
             rc = REFBUS_EBADSIG;
             goto out;
         }
-        rc = refbus_checkpoint_consistent(&info->first, &info->cp, (const uint8_t (*)[32])path,
+        rc = refbus_checkpoint_consistent(&info->first, &info->cp, (const uint8_t(*)[32])path,
                                           info->path_len) == 0
                  ? 0
                  : REFBUS_EPROOF;

@@ -19,12 +19,12 @@ enum refbus_proof_kind { REFBUS_PROOF_INCLUSION = 1, REFBUS_PROOF_CONSISTENCY = 
 
 typedef struct refbus_audit_proof_info {
     enum refbus_proof_kind kind;
-    uint64_t index;              /* inclusion: the record's index */
-    uint8_t *record;             /* inclusion: malloc'd copy of the record bytes */
+    uint64_t index;  /* inclusion: the record's index */
+    uint8_t *record; /* inclusion: malloc'd copy of the record bytes */
     size_t record_len;
-    refbus_checkpoint cp;        /* the checkpoint proven against (consistency: the newer) */
-    refbus_checkpoint first;     /* consistency: the older checkpoint */
-    size_t path_len;             /* hashes in the audit path */
+    refbus_checkpoint cp;    /* the checkpoint proven against (consistency: the newer) */
+    refbus_checkpoint first; /* consistency: the older checkpoint */
+    size_t path_len;         /* hashes in the audit path */
 } refbus_audit_proof_info;
 
 /* An inclusion proof for record `index` against the stored checkpoint of size `at` (0: the

@@ -171,8 +171,8 @@ void refbus_audit_reader_release(refbus_audit_reader *r)
     r->txn_live = 0;
 }
 
-int refbus_audit_scan(refbus_audit_reader *r, uint64_t from, uint64_t to,
-                      refbus_audit_record_fn fn, void *ctx)
+int refbus_audit_scan(refbus_audit_reader *r, uint64_t from, uint64_t to, refbus_audit_record_fn fn,
+                      void *ctx)
 {
     refbus_audit_dbis db;
     uint64_t next = from;

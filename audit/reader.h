@@ -52,7 +52,7 @@ typedef int (*refbus_audit_record_fn)(void *ctx, uint64_t index, const uint8_t *
 /* Walk records with from <= index < to in key order, one read txn per REFBUS_AUDIT_PAGE
  * records. Returns 0, the callback's error, REFBUS_ECORRUPT (a key that is not 8 bytes) or
  * REFBUS_ELMDB. Missing indexes are simply not visited (verify is the tool that names them). */
-int refbus_audit_scan(refbus_audit_reader *r, uint64_t from, uint64_t to,
-                      refbus_audit_record_fn fn, void *ctx) REFBUS_WUR;
+int refbus_audit_scan(refbus_audit_reader *r, uint64_t from, uint64_t to, refbus_audit_record_fn fn,
+                      void *ctx) REFBUS_WUR;
 
 #endif

@@ -47,7 +47,7 @@ json_t *refbus_audit_record_json(uint64_t index, const uint8_t *rec, size_t len)
 
 /* One timeline line (no newline) for a decoded record, malloc'd into *out.
  * Errors: REFBUS_ENOMEM. */
-int refbus_audit_record_text(char **out, uint64_t index, const Refbus__V1__AuditRecord *r)
-    REFBUS_WUR;
+int refbus_audit_record_text(char **out, uint64_t index,
+                             const Refbus__V1__AuditRecord *r) REFBUS_WUR;
 
 #endif

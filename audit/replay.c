@@ -36,8 +36,7 @@ void refbus_replay_filter_init(refbus_replay_filter *f)
     f->event = -1;
 }
 
-static int matches(const refbus_replay_filter *f, uint64_t index,
-                   const Refbus__V1__AuditRecord *r)
+static int matches(const refbus_replay_filter *f, uint64_t index, const Refbus__V1__AuditRecord *r)
 {
     if (index < f->from_index || (f->to_index && index >= f->to_index))
         return 0;
@@ -45,8 +44,8 @@ static int matches(const refbus_replay_filter *f, uint64_t index,
         return 0;
     if (r->time_ms < f->since_ms || (f->until_ms && r->time_ms >= f->until_ms))
         return 0;
-    if (f->msg_id && (r->msg_id.len < f->msg_id_len ||
-                      memcmp(r->msg_id.data, f->msg_id, f->msg_id_len) != 0))
+    if (f->msg_id &&
+        (r->msg_id.len < f->msg_id_len || memcmp(r->msg_id.data, f->msg_id, f->msg_id_len) != 0))
         return 0;
     if (f->agency) {
         int hit = (r->sender && !strcmp(r->sender, f->agency)) ||
@@ -209,15 +208,14 @@ static void print_groups(rctx *c)
                 fprintf(c->out, "== events without a message (%zu)\n", g->n);
         }
         for (size_t i = 0; i < g->n; i++)
-            if (fprintf(c->out, "%s%s\n", c->fmt == REFBUS_REPLAY_TEXT ? "  " : "",
-                        g->lines[i]) < 0)
+            if (fprintf(c->out, "%s%s\n", c->fmt == REFBUS_REPLAY_TEXT ? "  " : "", g->lines[i]) <
+                0)
                 c->io_error = 1;
     }
 }
 
 int refbus_audit_replay(refbus_audit_reader *r, const refbus_replay_filter *f,
-                        enum refbus_replay_format fmt, int by_message, FILE *out,
-                        uint64_t *matched)
+                        enum refbus_replay_format fmt, int by_message, FILE *out, uint64_t *matched)
 {
     rctx c;
     uint64_t size;

@@ -16,12 +16,12 @@
 enum refbus_replay_format { REFBUS_REPLAY_TEXT = 0, REFBUS_REPLAY_JSONL = 1 };
 
 typedef struct refbus_replay_filter {
-    const char *agency;      /* sender, a recipient or the agency the event is about; NULL: any */
-    const uint8_t *msg_id;   /* the first msg_id_len bytes of the message id; NULL: any */
-    size_t msg_id_len;       /* 1..16 */
-    int event;               /* an EventType number; -1: any */
-    uint64_t since_ms;       /* time_ms >= since_ms */
-    uint64_t until_ms;       /* time_ms < until_ms; 0: no limit */
+    const char *agency;    /* sender, a recipient or the agency the event is about; NULL: any */
+    const uint8_t *msg_id; /* the first msg_id_len bytes of the message id; NULL: any */
+    size_t msg_id_len;     /* 1..16 */
+    int event;             /* an EventType number; -1: any */
+    uint64_t since_ms;     /* time_ms >= since_ms */
+    uint64_t until_ms;     /* time_ms < until_ms; 0: no limit */
     uint64_t from_index, to_index; /* index range [from, to); to 0: to the end */
 } refbus_replay_filter;
 

@@ -24,8 +24,8 @@ static int bump(sctx *c, const char *id, const char *role)
         return 0;
     json_t *a = json_object_get(c->agencies, id);
     if (!a) {
-        a = json_pack("{s:I, s:I, s:I, s:I}", "records", (json_int_t)0, "as_sender",
-                      (json_int_t)0, "as_recipient", (json_int_t)0, "as_agency", (json_int_t)0);
+        a = json_pack("{s:I, s:I, s:I, s:I}", "records", (json_int_t)0, "as_sender", (json_int_t)0,
+                      "as_recipient", (json_int_t)0, "as_agency", (json_int_t)0);
         if (!a || json_object_set_new(c->agencies, id, a) != 0)
             return REFBUS_ENOMEM;
     }
@@ -120,8 +120,8 @@ static int checkpoint_stats(refbus_audit_reader *r, uint64_t size, json_t **out)
     refbus_hex(pk, c.signer_pk, 32);
     /* not yet covered: records after the checkpoint's size (its own record included) */
     *out = json_pack("{s:I, s:{s:I, s:I, s:s, s:s, s:s}, s:I}", "count", (json_int_t)ms.ms_entries,
-                     "latest", "size", (json_int_t)c.size, "time_ms", (json_int_t)c.time_ms,
-                     "time", t, "root", root, "signer_pk", pk, "uncovered",
+                     "latest", "size", (json_int_t)c.size, "time_ms", (json_int_t)c.time_ms, "time",
+                     t, "root", root, "signer_pk", pk, "uncovered",
                      (json_int_t)(size > c.size ? size - c.size : 0));
     rc = *out ? 0 : REFBUS_ENOMEM;
 out:
@@ -161,8 +161,8 @@ int refbus_audit_stats(refbus_audit_reader *r, json_t **out)
                   "records", (json_int_t)c.records, "malformed", (json_int_t)c.malformed,
                   "first_time_ms", (json_int_t)c.first_ms, "first_time", c.have_time ? t1 : "",
                   "last_time_ms", (json_int_t)c.last_ms, "last_time", c.have_time ? t2 : "",
-                  "span_ms", (json_int_t)(c.last_ms - c.first_ms), "events", c.events,
-                  "agencies", c.agencies, "checkpoints", cps);
+                  "span_ms", (json_int_t)(c.last_ms - c.first_ms), "events", c.events, "agencies",
+                  c.agencies, "checkpoints", cps);
     if (!j) {
         rc = REFBUS_ENOMEM;
         goto out;
@@ -215,8 +215,8 @@ void refbus_audit_stats_print(FILE *f, const json_t *s)
     fprintf(f, "\nevents\n");
     json_object_foreach((json_t *)json_object_get(s, "events"), key, v)
         fprintf(f, "  %-22s %10lld\n", key, (long long)json_integer_value(v));
-    fprintf(f, "\n%-24s %10s %10s %12s %10s\n", "agencies", "records", "as sender",
-            "as recipient", "as agency");
+    fprintf(f, "\n%-24s %10s %10s %12s %10s\n", "agencies", "records", "as sender", "as recipient",
+            "as agency");
     json_object_foreach((json_t *)json_object_get(s, "agencies"), key, v)
         fprintf(f, "  %-22s %10lld %10lld %12lld %10lld\n", key,
                 (long long)json_integer_value(json_object_get(v, "records")),

@@ -44,13 +44,13 @@ typedef struct vctx {
     int tc_have;         /* tc is on an entry */
     MDB_val tk, tv;
     refbus_merkle_stack st;
-    uint64_t S;          /* records at the start */
-    uint64_t cp_limit;   /* largest stored checkpoint size at the start (+1; 0 = none) */
+    uint64_t S;        /* records at the start */
+    uint64_t cp_limit; /* largest stored checkpoint size at the start (+1; 0 = none) */
     uint64_t tree_leaves;
     int cc_have;
     uint64_t cc_size;
     MDB_val cv;
-    uint64_t good;       /* every record below this is proven by a checkpoint */
+    uint64_t good; /* every record below this is proven by a checkpoint */
     suspect leaf_susp, tree_susp;
     anchor *ext;
     size_t n_ext, ext_pos;
@@ -202,8 +202,8 @@ static void blame_leaf(vctx *v, uint64_t s_size, uint64_t t_ms)
         fail(v, REFBUS_AUDIT_MISSING, s->index,
              "record %llu was removed: the record now at %llu was hashed as index %llu, and "
              "the checkpoint of size %llu signed %s does not match",
-             (unsigned long long)s->index, (unsigned long long)s->index,
-             (unsigned long long)found, (unsigned long long)s_size, t);
+             (unsigned long long)s->index, (unsigned long long)s->index, (unsigned long long)found,
+             (unsigned long long)s_size, t);
     else
         fail(v, REFBUS_AUDIT_REORDERED, s->index,
              "the record at index %llu was hashed as index %llu: records were moved (the "
@@ -256,13 +256,13 @@ static int checkpoint_ok(vctx *v, const uint8_t *b, size_t len, uint64_t at, con
         }
     }
     if (memcmp(cp->log_id, res->log_id, 32) != 0) {
-        fail(v, REFBUS_AUDIT_BAD_CHECKPOINT, at, "the %s of size %llu belongs to another log",
-             src, (unsigned long long)at);
+        fail(v, REFBUS_AUDIT_BAD_CHECKPOINT, at, "the %s of size %llu belongs to another log", src,
+             (unsigned long long)at);
         return 0;
     }
     if (cp->size != at) {
-        fail(v, REFBUS_AUDIT_BAD_CHECKPOINT, at, "the %s stored for size %llu says size %llu",
-             src, (unsigned long long)at, (unsigned long long)cp->size);
+        fail(v, REFBUS_AUDIT_BAD_CHECKPOINT, at, "the %s stored for size %llu says size %llu", src,
+             (unsigned long long)at, (unsigned long long)cp->size);
         return 0;
     }
     return 1;
@@ -348,13 +348,11 @@ static void tree_compare(vctx *v, uint64_t i, uint8_t (*nodes)[32], unsigned cnt
     for (unsigned l = 0; l < cnt; l++) {
         refbus_audit_tree_key(want, i, l);
         for (;;) {
-            int cmp = !v->tc_have ? 1
-                      : v->tk.mv_size != 9 ? -1
-                                           : memcmp(v->tk.mv_data, want, 9);
+            int cmp = !v->tc_have ? 1 : v->tk.mv_size != 9 ? -1 : memcmp(v->tk.mv_data, want, 9);
             if (cmp > 0) {
                 suspect_set(&v->tree_susp, SUSP_TREE, i, NULL,
-                            "the stored tree hash of level %u ending at record %llu is missing",
-                            l, (unsigned long long)i);
+                            "the stored tree hash of level %u ending at record %llu is missing", l,
+                            (unsigned long long)i);
                 break;
             }
             if (cmp < 0) {
@@ -518,9 +516,8 @@ int refbus_audit_verify(refbus_audit_reader *r, const refbus_audit_verify_opts *
             v->ext[k].b = v->o->anchors[k];
             v->ext[k].len = v->o->anchor_lens[k];
             /* an undecodable one is reported at size 0, before anything else */
-            v->ext[k].size = refbus_checkpoint_parse(&cp, v->ext[k].b, v->ext[k].len) == 0
-                                 ? cp.size
-                                 : 0;
+            v->ext[k].size =
+                refbus_checkpoint_parse(&cp, v->ext[k].b, v->ext[k].len) == 0 ? cp.size : 0;
         }
         v->n_ext = v->o->n_anchors;
         qsort(v->ext, v->n_ext, sizeof *v->ext, cmp_anchor);
@@ -568,8 +565,7 @@ int refbus_audit_verify(refbus_audit_reader *r, const refbus_audit_verify_opts *
                 fail(v, REFBUS_AUDIT_MISSING, i,
                      key < v->S ? "there is no record %llu (the next one is %llu)"
                                 : "there is no record %llu (nor any up to %llu)",
-                     (unsigned long long)i,
-                     (unsigned long long)(key < v->S ? key : v->S - 1));
+                     (unsigned long long)i, (unsigned long long)(key < v->S ? key : v->S - 1));
                 break;
             }
             int have_pk = refbus_audit_record_peek(&pk, val.mv_data, val.mv_size) == 0;

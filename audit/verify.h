@@ -46,14 +46,14 @@ typedef struct refbus_audit_verify_opts {
 
 typedef struct refbus_audit_verify_result {
     enum refbus_audit_problem problem;
-    uint64_t index;     /* the first bad index (a record's position, or a checkpoint's size) */
-    char detail[400];   /* what is wrong, in a sentence */
-    uint64_t size;      /* records in the trail when verification started */
-    uint64_t checked;   /* records read and hashed */
+    uint64_t index;       /* the first bad index (a record's position, or a checkpoint's size) */
+    char detail[400];     /* what is wrong, in a sentence */
+    uint64_t size;        /* records in the trail when verification started */
+    uint64_t checked;     /* records read and hashed */
     uint64_t checkpoints; /* signed checkpoints verified (each size counted once per source) */
-    uint64_t covered;   /* the largest size a verified checkpoint signs */
+    uint64_t covered;     /* the largest size a verified checkpoint signs */
     uint64_t covered_time_ms;
-    uint8_t root[32];   /* recomputed root of the whole trail (when intact) */
+    uint8_t root[32]; /* recomputed root of the whole trail (when intact) */
     uint8_t log_id[32];
     uint8_t signer_pk[32]; /* the key checkpoints were checked with (when have_signer) */
     int have_signer;

@@ -62,15 +62,18 @@ static double time_op(op_fn fn, void *ctx, double *p10)
     long n = 0;
     uint64_t t0 = bench_now_us(), t = t0;
     while (n < MAX_ITER && t - t0 < SPAN_US) {
-        if (fn(ctx) != 0) return -1;
+        if (fn(ctx) != 0)
+            return -1;
         uint64_t t1 = bench_now_us();
         d[n++] = t1 - t;
         t = t1;
     }
     qsort(d, (size_t)n, sizeof d[0], cmp_u64);
-    if (p10) *p10 = (double)d[n / 10];
+    if (p10)
+        *p10 = (double)d[n / 10];
     /* at a few microseconds per call the clock is too coarse: the mean of the whole span */
-    if (d[n / 2] < 5) return (double)(t - t0) / (double)n;
+    if (d[n / 2] < 5)
+        return (double)(t - t0) / (double)n;
     return n % 2 ? (double)d[n / 2] : ((double)d[n / 2 - 1] + (double)d[n / 2]) / 2;
 }
 
@@ -132,7 +135,8 @@ static int op_lmdb(void *p)
     MDB_txn *txn;
     c->key = (c->key * 6364136223846793005u + 1442695040888963407u) % LMDB_KEYS;
     MDB_val k = {sizeof c->key, &c->key}, v = {sizeof c->val, c->val};
-    if (mdb_txn_begin(c->env, NULL, 0, &txn) != 0) return -1;
+    if (mdb_txn_begin(c->env, NULL, 0, &txn) != 0)
+        return -1;
     if (mdb_put(txn, c->dbi, &k, &v, 0) != 0) {
         mdb_txn_abort(txn);
         return -1;
@@ -190,7 +194,8 @@ static double measure_curve(void)
         return -1;
     c.srv = zmq_socket(c.zctx, ZMQ_ROUTER);
     c.cli = zmq_socket(c.zctx, ZMQ_DEALER);
-    if (!c.srv || !c.cli) goto out;
+    if (!c.srv || !c.cli)
+        goto out;
     zmq_setsockopt(c.srv, ZMQ_CURVE_SERVER, &one, sizeof one);
     zmq_setsockopt(c.srv, ZMQ_CURVE_SECRETKEY, ssk, 40);
     zmq_setsockopt(c.cli, ZMQ_CURVE_SERVERKEY, spk, 40);
@@ -203,7 +208,8 @@ static double measure_curve(void)
     if (zmq_bind(c.srv, "tcp://127.0.0.1:*") != 0 ||
         zmq_getsockopt(c.srv, ZMQ_LAST_ENDPOINT, c.ep, &len) != 0 || zmq_connect(c.cli, c.ep) != 0)
         goto out;
-    if (pthread_create(&th, NULL, echo_main, &c) != 0) goto out;
+    if (pthread_create(&th, NULL, echo_main, &c) != 0)
+        goto out;
     if (op_curve(&c) == 0) /* the handshake, not timed */
         us = time_op(op_curve, &c, NULL);
     zmq_close(c.cli);
@@ -211,8 +217,10 @@ static double measure_curve(void)
     zmq_ctx_shutdown(c.zctx); /* ends the echo thread's recv */
     pthread_join(th, NULL);
 out:
-    if (c.cli) zmq_close(c.cli);
-    if (c.srv) zmq_close(c.srv);
+    if (c.cli)
+        zmq_close(c.cli);
+    if (c.srv)
+        zmq_close(c.srv);
     zmq_ctx_term(c.zctx);
     return us;
 }
@@ -242,8 +250,10 @@ static double measure_lmdb(const char *dir, double *p10)
     }
     for (int i = 0; ok && i < 4; i++) /* the free list settles after a few commits */
         ok = op_lmdb(c) == 0;
-    if (ok) us = time_op(op_lmdb, c, p10);
-    if (txn) mdb_txn_abort(txn);
+    if (ok)
+        us = time_op(op_lmdb, c, p10);
+    if (txn)
+        mdb_txn_abort(txn);
     mdb_env_close(c->env);
     free(c);
     return us;
@@ -254,7 +264,8 @@ static double measure_fsync(const char *dir, double *p10)
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/fsync.dat", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return -1;
+    if (fd < 0)
+        return -1;
     double us = op_fsync(&fd) == 0 ? time_op(op_fsync, &fd, p10) : -1;
     close(fd);
     return us;

@@ -138,38 +138,32 @@ int main(int argc, char **argv)
             if ((o.timeout_s = (int)num(optarg, 1, 86400)) < 0)
                 return bad("--timeout: seconds from 1 to 86400");
             break;
-        case 'L':
-            o.limits = 1;
-            break;
+        case 'L': o.limits = 1; break;
         case 'C':
-            if (strcmp(optarg, "redis") != 0) return bad("--compare: only \"redis\" is known");
+            if (strcmp(optarg, "redis") != 0)
+                return bad("--compare: only \"redis\" is known");
             o.redis = 1;
             break;
-        case 'b':
-            o.bin_dir = optarg;
-            break;
-        case 'k':
-            o.keep = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("refbus-bench %s\n", REFBUS_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        case 'b': o.bin_dir = optarg; break;
+        case 'k': o.keep = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("refbus-bench %s\n", REFBUS_VERSION); return 0;
+        default: usage(stderr); return 2;
         }
     }
-    if (optind < argc) return bad("unexpected argument (see --help)");
-    if (o.messages < o.senders) return bad("--messages must be at least --senders");
-    if (!o.callers) o.callers = o.window < 4 ? o.window : 4;
-    if (o.callers > o.window) return bad("--callers cannot exceed --window");
+    if (optind < argc)
+        return bad("unexpected argument (see --help)");
+    if (o.messages < o.senders)
+        return bad("--messages must be at least --senders");
+    if (!o.callers)
+        o.callers = o.window < 4 ? o.window : 4;
+    if (o.callers > o.window)
+        return bad("--callers cannot exceed --window");
     if (o.redis && !bench_redis_built())
         return bad("--compare redis: this refbus-bench was built without hiredis "
                    "(libhiredis-dev)");
-    if (sodium_init() < 0) return 1;
+    if (sodium_init() < 0)
+        return 1;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: a blocked wait returns and sees the flag */
@@ -185,7 +179,8 @@ int main(int argc, char **argv)
     unsetenv("LD_PRELOAD");
     char self_dir[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self_dir, sizeof self_dir - 1);
-    if (len <= 0) return bad("cannot find my own directory (/proc/self/exe)");
+    if (len <= 0)
+        return bad("cannot find my own directory (/proc/self/exe)");
     self_dir[len] = 0;
     *strrchr(self_dir, '/') = 0;
 

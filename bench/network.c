@@ -16,16 +16,17 @@
 
 #include "nodes/client/refbus_node.h"
 
-#define FAIL(...)                                                                                  \
-    do {                                                                                           \
-        snprintf(err, errlen, __VA_ARGS__);                                                        \
-        return -1;                                                                                 \
+#define FAIL(...)                           \
+    do {                                    \
+        snprintf(err, errlen, __VA_ARGS__); \
+        return -1;                          \
     } while (0)
 
 static int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
-    if (!f) return -1;
+    if (!f)
+        return -1;
     int ok = fputs(text, f) >= 0;
     return fclose(f) == 0 && ok ? 0 : -1;
 }
@@ -58,15 +59,18 @@ static int make_keys(bench_net *n, char *err, size_t errlen)
     if (write_file(pass, "refbus-bench passphrase, not for production\n"))
         FAIL("cannot write %s: %s", pass, strerror(errno));
     snprintf(out, sizeof out, "%s/keys", n->dir);
-    if (mkdir(out, 0700) != 0) FAIL("cannot make %s: %s", out, strerror(errno));
+    if (mkdir(out, 0700) != 0)
+        FAIL("cannot make %s: %s", out, strerror(errno));
     const char *init[] = {"init", NULL};
-    if (keys(n, init)) FAIL("refbus-keys init failed (see %s/keys.log)", n->dir);
+    if (keys(n, init))
+        FAIL("refbus-keys init failed (see %s/keys.log)", n->dir);
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", n->port);
     snprintf(out, sizeof out, "%s/keys/broker.bundle", n->dir);
     const char *broker[] = {
         "broker", "add", "broker.bench", "--endpoint", ep, "--out", out, "--bundle-passphrase-file",
         pass,     NULL};
-    if (keys(n, broker)) FAIL("refbus-keys broker add failed (see %s/keys.log)", n->dir);
+    if (keys(n, broker))
+        FAIL("refbus-keys broker add failed (see %s/keys.log)", n->dir);
     for (int i = 0; i < n->n_send + n->n_recv; i++) {
         snprintf(out, sizeof out, "%s/keys/%s.bundle", n->dir, n->ids[i]);
         const char *agency[] = {"agency",
@@ -107,7 +111,8 @@ static int start_broker(bench_net *n, char *const *env, char *err, size_t errlen
     snprintf(prog, sizeof prog, "%s/refbus-broker", n->bin);
     snprintf(log, sizeof log, "%s/broker.log", n->dir);
     char *init[] = {prog, "init", "-c", conf, NULL};
-    if (bench_run(init, log, 60) != 0) FAIL("refbus-broker init failed (see %s)", log);
+    if (bench_run(init, log, 60) != 0)
+        FAIL("refbus-broker init failed (see %s)", log);
     char *run[] = {prog, "run", "-c", conf, NULL};
     if (bench_spawn(&n->broker, "broker", run, env, log))
         FAIL("cannot start refbus-broker: %s", strerror(errno));
@@ -115,9 +120,12 @@ static int start_broker(bench_net *n, char *const *env, char *err, size_t errlen
     char slog[PATH_MAX + 16];
     snprintf(slog, sizeof slog, "%s/broker-status.log", n->dir);
     for (int i = 0; i < 300; i++) { /* 30 s */
-        if (bench_interrupted) FAIL("interrupted");
-        if (!bench_alive(&n->broker)) FAIL("refbus-broker exited at start (see %s)", log);
-        if (bench_run(status, slog, 10) == 0) return 0;
+        if (bench_interrupted)
+            FAIL("interrupted");
+        if (!bench_alive(&n->broker))
+            FAIL("refbus-broker exited at start (see %s)", log);
+        if (bench_run(status, slog, 10) == 0)
+            return 0;
         usleep(100000);
     }
     FAIL("refbus-broker did not answer status within 30 s (see %s)", log);
@@ -128,22 +136,26 @@ static int start_node(bench_net *n, int i, char *const *env, char *err, size_t e
     char d[2100], text[3 * PATH_MAX + 512], prog[PATH_MAX + 16], log[PATH_MAX + 80];
     char ks[PATH_MAX + 80], src[PATH_MAX + 80];
     snprintf(d, sizeof d, "%s/%s", n->dir, n->ids[i]);
-    if (mkdir(d, 0700) != 0) FAIL("cannot make %s: %s", d, strerror(errno));
+    if (mkdir(d, 0700) != 0)
+        FAIL("cannot make %s: %s", d, strerror(errno));
     /* the node's own copy of its bundle, as a deployment has it */
     snprintf(src, sizeof src, "%s/keys/%s.bundle", n->dir, n->ids[i]);
     snprintf(ks, sizeof ks, "%s/keystore", d);
-    if (link(src, ks) != 0) FAIL("cannot place %s: %s", ks, strerror(errno));
+    if (link(src, ks) != 0)
+        FAIL("cannot place %s: %s", ks, strerror(errno));
     snprintf(text, sizeof text,
              "[node]\nagency = %s\nkeystore = keystore\npassphrase_file = %s/pass\n"
              "directory = %s/directory.bin\nbroker = tcp://127.0.0.1:%d\ndata_dir = data\n"
              "log_level = info\n",
              n->ids[i], n->dir, n->dir, n->port);
     snprintf(n->confs[i], sizeof n->confs[i], "%s/node.conf", d);
-    if (write_file(n->confs[i], text)) FAIL("cannot write %s: %s", n->confs[i], strerror(errno));
+    if (write_file(n->confs[i], text))
+        FAIL("cannot write %s: %s", n->confs[i], strerror(errno));
     snprintf(prog, sizeof prog, "%s/refbus-node", n->bin);
     snprintf(log, sizeof log, "%s/log", d);
     char *init[] = {prog, "init", "-c", n->confs[i], NULL};
-    if (bench_run(init, log, 60) != 0) FAIL("refbus-node init %s failed (see %s)", n->ids[i], log);
+    if (bench_run(init, log, 60) != 0)
+        FAIL("refbus-node init %s failed (see %s)", n->ids[i], log);
     char *run[] = {prog, "run", "-c", n->confs[i], NULL};
     if (bench_spawn(&n->nodes[i], n->ids[i], run, env, log))
         FAIL("cannot start refbus-node: %s", strerror(errno));
@@ -156,7 +168,8 @@ static int node_ready(bench_net *n, int i)
     refbus_node *h = NULL;
     char *reply = NULL;
     int ready = 0;
-    if (refbus_node_open(&h, n->confs[i]) != 0) return 0;
+    if (refbus_node_open(&h, n->confs[i]) != 0)
+        return 0;
     refbus_node_set_timeout(h, 2000);
     if (refbus_node_status(h, &reply) == 0) {
         json_t *j = json_loads(reply, 0, NULL);
@@ -185,34 +198,42 @@ int bench_net_start(bench_net *n, const bench_opts *o, const char *self_dir, cha
     for (size_t i = 0; i < 3; i++) {
         char p[PATH_MAX + 32];
         snprintf(p, sizeof p, "%s/%s", n->bin, need[i]);
-        if (access(p, X_OK) != 0) FAIL("%s: not found (give --bin-dir DIR)", p);
+        if (access(p, X_OK) != 0)
+            FAIL("%s: not found (give --bin-dir DIR)", p);
     }
     /* The shim sits next to the program (build tree) or in ../lib/refbus (installed). */
     snprintf(n->shim, sizeof n->shim, "%s/librefbus_bench_sync.so", self_dir);
     if (stat(n->shim, &st) != 0)
         snprintf(n->shim, sizeof n->shim, "%s/../lib/refbus/librefbus_bench_sync.so", self_dir);
-    if (stat(n->shim, &st) != 0) n->shim[0] = 0;
+    if (stat(n->shim, &st) != 0)
+        n->shim[0] = 0;
     snprintf(n->sync_dir, sizeof n->sync_dir, "%s/sync", n->dir);
-    if (mkdir(n->sync_dir, 0700) != 0) FAIL("cannot make %s: %s", n->sync_dir, strerror(errno));
-    if ((n->port = bench_free_port()) < 0) FAIL("no free loopback port");
+    if (mkdir(n->sync_dir, 0700) != 0)
+        FAIL("cannot make %s: %s", n->sync_dir, strerror(errno));
+    if ((n->port = bench_free_port()) < 0)
+        FAIL("no free loopback port");
     n->n_send = o->senders;
     n->n_recv = o->recipients;
     for (int i = 0; i < n->n_send; i++)
         snprintf(n->ids[i], sizeof n->ids[i], "bench.s%d", i + 1);
     for (int i = 0; i < n->n_recv; i++)
         snprintf(n->ids[n->n_send + i], sizeof n->ids[0], "bench.r%d", i + 1);
-    if (make_keys(n, err, errlen)) return -1;
+    if (make_keys(n, err, errlen))
+        return -1;
     static char preload[PATH_MAX + 16], syncenv[PATH_MAX + 32];
     snprintf(preload, sizeof preload, "LD_PRELOAD=%s", n->shim);
     snprintf(syncenv, sizeof syncenv, "REFBUS_BENCH_SYNC_DIR=%s", n->sync_dir);
     char *env[] = {syncenv, n->shim[0] ? preload : NULL, NULL};
-    if (start_broker(n, env, err, errlen)) return -1;
+    if (start_broker(n, env, err, errlen))
+        return -1;
     for (int i = 0; i < n->n_send + n->n_recv; i++)
-        if (start_node(n, i, env, err, errlen)) return -1;
+        if (start_node(n, i, env, err, errlen))
+            return -1;
     for (int i = 0; i < n->n_send + n->n_recv; i++) {
         int k = 0;
         for (; k < 600 && !node_ready(n, i); k++) { /* 60 s */
-            if (bench_interrupted) FAIL("interrupted");
+            if (bench_interrupted)
+                FAIL("interrupted");
             if (!bench_alive(&n->nodes[i]))
                 FAIL("refbus-node %s exited at start (see %s/%s/log)", n->ids[i], n->dir,
                      n->ids[i]);
@@ -234,7 +255,8 @@ void bench_net_stop(bench_net *n)
 
 void bench_net_free(bench_net *n, int keep)
 {
-    if (!n->dir[0]) return;
+    if (!n->dir[0])
+        return;
     if (keep)
         fprintf(stderr, "refbus-bench: kept %s\n", n->dir);
     else

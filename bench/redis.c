@@ -76,7 +76,8 @@ static void *producer(void *p)
     long base = first_of(r, s), sent = 0, got = 0;
     redisContext *c = rconnect(r);
     char cref[40], stream[32], idx[24];
-    if (!c) return NULL;
+    if (!c)
+        return NULL;
     while (got < count && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
         if (bench_interrupted) {
             rfail(r, "interrupted", NULL);
@@ -102,7 +103,8 @@ static void *producer(void *p)
             }
             sent++;
         }
-        if (sent == got) break; /* an error above: nothing to wait for */
+        if (sent == got)
+            break; /* an error above: nothing to wait for */
         redisReply *rep = NULL;
         if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep) {
             rfail(r, "XADD reply", c->errstr);
@@ -110,9 +112,11 @@ static void *producer(void *p)
         }
         uint64_t now = bench_now_us();
         int ok = rep->type == REDIS_REPLY_STRING;
-        if (!ok) rfail(r, "XADD refused", rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+        if (!ok)
+            rfail(r, "XADD refused", rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
         freeReplyObject(rep);
-        if (!ok) break;
+        if (!ok)
+            break;
         /* replies come in the order of the commands */
         uint64_t l = now - r->t_send[base + got];
         r->res->lat_ack[base + got] = l ? l : 1;
@@ -196,16 +200,19 @@ static void *consumer(void *p)
         }
         redisReply *ack = n ? redisCommandArgv(c, (int)(n + 3), argv, lens) : NULL;
         int ok = !n || (ack && ack->type == REDIS_REPLY_INTEGER);
-        if (!ok) rfail(r, "XACK", ack && ack->type == REDIS_REPLY_ERROR ? ack->str : c->errstr);
+        if (!ok)
+            rfail(r, "XACK", ack && ack->type == REDIS_REPLY_ERROR ? ack->str : c->errstr);
         freeReplyObject(ack);
         free(argv);
         free(lens);
         freeReplyObject(rep);
-        if (!ok) break;
+        if (!ok)
+            break;
         got += fresh;
         pthread_mutex_lock(&r->mu);
         r->res->delivered += fresh;
-        if (fresh) r->res->t_last_dlv = bench_now_us();
+        if (fresh)
+            r->res->t_last_dlv = bench_now_us();
         pthread_mutex_unlock(&r->mu);
     }
     redisFree(c);
@@ -262,7 +269,8 @@ static int start_redis(const char *dir, const char *shim, const char *sync_dir, 
         int up = rep && rep->type == REDIS_REPLY_STATUS;
         freeReplyObject(rep);
         redisFree(c);
-        if (up) return 0;
+        if (up)
+            return 0;
         if (!bench_alive(proc)) {
             snprintf(err, errlen, "redis-server exited at start (see %.200s)", log);
             return -1;
@@ -315,7 +323,8 @@ int bench_redis_run(const bench_opts *o, const char *dir, const char *shim, cons
         freeReplyObject(rep);
     }
     redisFree(c);
-    if (res->error[0]) goto stop;
+    if (res->error[0])
+        goto stop;
     bench_snap(proc, 0, sync_dir);
     bench_snap(self, 0, NULL);
     res->t0 = bench_now_us();

@@ -29,7 +29,8 @@ static void sum(const bench_net *n, int from, int to, uint64_t *ticks, uint64_t 
         const bench_proc *p = &n->nodes[i];
         *ticks += p->ticks[1] - p->ticks[0];
         *syncs += p->syncs[1] - p->syncs[0];
-        if (p->hwm_kb > *hwm) *hwm = p->hwm_kb;
+        if (p->hwm_kb > *hwm)
+            *hwm = p->hwm_kb;
     }
 }
 

@@ -34,30 +34,35 @@ __attribute__((constructor)) static void shim_init(void)
         return;
     /* The raw system call: our own open() below must not count (or recurse). */
     long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return;
+    if (fd < 0)
+        return;
     if (ftruncate((int)fd, (off_t)sizeof *counts) == 0) {
         void *p = mmap(NULL, sizeof *counts, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
-        if (p != MAP_FAILED) counts = p;
+        if (p != MAP_FAILED)
+            counts = p;
     }
     syscall(SYS_close, fd);
 }
 
 static void count_flush(void)
 {
-    if (counts) __atomic_add_fetch(&counts->fsyncs, 1, __ATOMIC_RELAXED);
+    if (counts)
+        __atomic_add_fetch(&counts->fsyncs, 1, __ATOMIC_RELAXED);
 }
 
-#define REAL(name)                                                                                 \
-    static __typeof__(&name) real_##name;                                                          \
-    if (!real_##name) *(void **)&real_##name = dlsym(RTLD_NEXT, #name);                            \
-    if (!real_##name) {                                                                            \
-        errno = ENOSYS;                                                                            \
-        return -1;                                                                                 \
+#define REAL(name)                                        \
+    static __typeof__(&name) real_##name;                 \
+    if (!real_##name)                                     \
+        *(void **)&real_##name = dlsym(RTLD_NEXT, #name); \
+    if (!real_##name) {                                   \
+        errno = ENOSYS;                                   \
+        return -1;                                        \
     }
 
 static void note_open(int fd, int flags)
 {
-    if (fd >= 0 && fd < MAX_FD) dsync_fd[fd] = (flags & (O_SYNC | O_DSYNC)) ? 1 : 0;
+    if (fd >= 0 && fd < MAX_FD)
+        dsync_fd[fd] = (flags & (O_SYNC | O_DSYNC)) ? 1 : 0;
 }
 
 static void note_write(int fd)
@@ -67,13 +72,13 @@ static void note_write(int fd)
 }
 
 /* open and openat take a mode only with O_CREAT / O_TMPFILE. */
-#define OPEN_MODE(flags, last)                                                                     \
-    mode_t mode = 0;                                                                               \
-    if ((flags) & (O_CREAT | __O_TMPFILE)) {                                                       \
-        va_list ap;                                                                                \
-        va_start(ap, last);                                                                        \
-        mode = (mode_t)va_arg(ap, int);                                                            \
-        va_end(ap);                                                                                \
+#define OPEN_MODE(flags, last)               \
+    mode_t mode = 0;                         \
+    if ((flags) & (O_CREAT | __O_TMPFILE)) { \
+        va_list ap;                          \
+        va_start(ap, last);                  \
+        mode = (mode_t)va_arg(ap, int);      \
+        va_end(ap);                          \
     }
 
 int open(const char *path, int flags, ...);
@@ -136,7 +141,8 @@ int fcntl(int fd, int cmd, ...)
 int close(int fd)
 {
     REAL(close)
-    if (fd >= 0 && fd < MAX_FD) dsync_fd[fd] = 0;
+    if (fd >= 0 && fd < MAX_FD)
+        dsync_fd[fd] = 0;
     return real_close(fd);
 }
 
@@ -207,14 +213,17 @@ int sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags)
 int msync(void *addr, size_t len, int flags)
 {
     REAL(msync)
-    if (flags & MS_SYNC) count_flush();
+    if (flags & MS_SYNC)
+        count_flush();
     return real_msync(addr, len, flags);
 }
 
 void sync(void)
 {
     static void (*real_sync)(void);
-    if (!real_sync) *(void **)&real_sync = dlsym(RTLD_NEXT, "sync");
+    if (!real_sync)
+        *(void **)&real_sync = dlsym(RTLD_NEXT, "sync");
     count_flush();
-    if (real_sync) real_sync();
+    if (real_sync)
+        real_sync();
 }

@@ -64,7 +64,8 @@ __attribute__((format(printf, 2, 3))) static void fail_run(run *r, const char *f
     va_list ap;
     va_start(ap, fmt);
     pthread_mutex_lock(&r->mu);
-    if (!r->res->error[0]) vsnprintf(r->res->error, sizeof r->res->error, fmt, ap);
+    if (!r->res->error[0])
+        vsnprintf(r->res->error, sizeof r->res->error, fmt, ap);
     va_end(ap);
     pthread_mutex_unlock(&r->mu);
     __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
@@ -72,7 +73,8 @@ __attribute__((format(printf, 2, 3))) static void fail_run(run *r, const char *f
 
 static int stopped(run *r)
 {
-    if (__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) return 1;
+    if (__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE))
+        return 1;
     if (bench_interrupted) {
         fail_run(r, "interrupted");
         return 1;
@@ -99,12 +101,14 @@ static void mid_of(const run *r, int s, long i, char out[33])
 static int mid_parse(const run *r, const char *mid, int *s, long *i)
 {
     char a[9], b[9];
-    if (!mid || strlen(mid) != 32 || memcmp(mid, r->prefix, 16) != 0) return -1;
+    if (!mid || strlen(mid) != 32 || memcmp(mid, r->prefix, 16) != 0)
+        return -1;
     memcpy(a, mid + 16, 8);
     memcpy(b, mid + 24, 8);
     a[8] = b[8] = 0;
     unsigned long sv = strtoul(a, NULL, 16), iv = strtoul(b, NULL, 16);
-    if (sv >= (unsigned long)r->o->senders || iv >= (unsigned long)r->s[sv].count) return -1;
+    if (sv >= (unsigned long)r->o->senders || iv >= (unsigned long)r->s[sv].count)
+        return -1;
     *s = (int)sv;
     *i = (long)iv;
     return 0;
@@ -140,7 +144,8 @@ static void *caller_main(void *arg)
             s->inflight++;
         }
         pthread_mutex_unlock(&s->mu);
-        if (!go) break;
+        if (!go)
+            break;
         int to = (int)((s->idx + i) % r->o->recipients);
         const char *rcpt[1] = {r->n->ids[r->o->senders + to]};
         mid_of(r, s->idx, i, mid);
@@ -183,7 +188,8 @@ static int poll_outbox(sender *s, refbus_node *h, char *seen)
         seen[i] = __atomic_load_n(&s->m[i].state, __ATOMIC_ACQUIRE) == M_QUEUED ? 1 : 0;
         cand += seen[i];
     }
-    if (!cand) return 0; /* nothing stored yet that could have been accepted: no request */
+    if (!cand)
+        return 0; /* nothing stored yet that could have been accepted: no request */
     pthread_mutex_lock(&r->mu);
     r->res->polls++;
     pthread_mutex_unlock(&r->mu);
@@ -212,7 +218,8 @@ static int poll_outbox(sender *s, refbus_node *h, char *seen)
     json_decref(j);
     long done = 0;
     for (long i = lo; i < hi; i++) {
-        if (seen[i] != 1 && seen[i] != 3) continue;
+        if (seen[i] != 1 && seen[i] != 3)
+            continue;
         __atomic_store_n(&s->m[i].state, M_DONE, __ATOMIC_RELEASE);
         done++;
         if (seen[i] == 3) {
@@ -220,13 +227,15 @@ static int poll_outbox(sender *s, refbus_node *h, char *seen)
             continue;
         }
         r->res->lat_ack[s->base + i] = now - s->m[i].t_send;
-        if (!r->res->lat_ack[s->base + i]) r->res->lat_ack[s->base + i] = 1;
+        if (!r->res->lat_ack[s->base + i])
+            r->res->lat_ack[s->base + i] = 1;
     }
     if (done) {
         pthread_mutex_lock(&r->mu);
         r->res->acked += done - failed;
         r->res->failed += failed;
-        if (done > failed) r->res->t_last_ack = now;
+        if (done > failed)
+            r->res->t_last_ack = now;
         pthread_mutex_unlock(&r->mu);
         pthread_mutex_lock(&s->mu);
         s->inflight -= done;
@@ -255,7 +264,8 @@ static void *watch_main(void *arg)
         pthread_mutex_lock(&s->mu);
         long resolved = s->resolved;
         pthread_mutex_unlock(&s->mu);
-        if (resolved >= s->count || stopped(r) || poll_outbox(s, h, seen) != 0) break;
+        if (resolved >= s->count || stopped(r) || poll_outbox(s, h, seen) != 0)
+            break;
         pause_us(r->o->poll_us);
     }
     refbus_node_close(&h);
@@ -304,15 +314,18 @@ static void *recv_main(void *arg)
             if (mid_parse(r, json_string_value(json_object_get(it, "msg_id")), &si, &i) != 0)
                 continue;
             uint64_t *l = &r->res->lat_dlv[r->s[si].base + i];
-            if (*l) continue; /* listed once per inbox entry; never counted twice */
+            if (*l)
+                continue; /* listed once per inbox entry; never counted twice */
             *l = now - r->s[si].m[i].t_send;
-            if (!*l) *l = 1;
+            if (!*l)
+                *l = 1;
             fresh++;
         }
         json_int_t last = json_integer_value(json_object_get(j, "last_seq"));
         int more = json_is_true(json_object_get(j, "more"));
         json_decref(j);
-        if (last > 0) after = (uint64_t)last;
+        if (last > 0)
+            after = (uint64_t)last;
         if (fresh) {
             got += fresh;
             pthread_mutex_lock(&r->mu);
@@ -320,7 +333,8 @@ static void *recv_main(void *arg)
             r->res->t_last_dlv = now;
             pthread_mutex_unlock(&r->mu);
         }
-        if (!more) pause_us(r->o->poll_us);
+        if (!more)
+            pause_us(r->o->poll_us);
     }
     refbus_node_close(&h);
     return NULL;
@@ -374,14 +388,17 @@ int bench_refbus_run(bench_net *n, const bench_opts *o, bench_result *res,
     for (int k = 0; k < o->recipients; k++) {
         ra[k].r = r;
         ra[k].idx = k;
-        if (pthread_create(&recvs[n_recv], NULL, recv_main, &ra[k]) == 0) n_recv++;
+        if (pthread_create(&recvs[n_recv], NULL, recv_main, &ra[k]) == 0)
+            n_recv++;
     }
     for (int s = 0; s < o->senders; s++) {
-        if (pthread_create(&watchers[n_watch], NULL, watch_main, &r->s[s]) == 0) n_watch++;
+        if (pthread_create(&watchers[n_watch], NULL, watch_main, &r->s[s]) == 0)
+            n_watch++;
         for (int c = 0; c < o->callers; c++)
             if (pthread_create(&callers[s][n_callers[s]], NULL, caller_main, &r->s[s]) == 0)
                 n_callers[s]++;
-        if (!n_callers[s]) fail_run(r, "cannot start a thread");
+        if (!n_callers[s])
+            fail_run(r, "cannot start a thread");
     }
     for (int s = 0; s < o->senders; s++)
         for (int c = 0; c < n_callers[s]; c++)

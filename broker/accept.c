@@ -49,8 +49,8 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
         size_t queued = b->n_out;
         broker_send_error(b, rid, rid_len, reason, text ? text : refbus_strerror(reason),
                           h && !sodium_is_zero(h->msg_id, 16) ? h->msg_id : NULL);
-        if (b->n_out > queued && (reason == REFBUS_EMAPFULL || reason == REFBUS_ENOSPC ||
-                                  reason == REFBUS_EQUOTA))
+        if (b->n_out > queued &&
+            (reason == REFBUS_EMAPFULL || reason == REFBUS_ENOSPC || reason == REFBUS_EQUOTA))
             b->out[b->n_out - 1].storage_refusal = 1;
         if (h && noted)
             log_info("asked %s to resend a message later: %s", agency ? agency : "?",
@@ -63,7 +63,10 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
     if (h) {
         memcpy(rc.msg_id, h->msg_id, 16);
         memcpy(rc.envelope_hash, h->envelope_hash, 32);
-        snprintf(rc.sender, sizeof rc.sender, "%s", h->sender[0] ? h->sender : agency ? agency : "");
+        snprintf(rc.sender, sizeof rc.sender, "%s",
+                 h->sender[0] ? h->sender
+                 : agency     ? agency
+                              : "");
     } else {
         snprintf(rc.sender, sizeof rc.sender, "%s", agency ? agency : "");
     }
@@ -90,8 +93,8 @@ static int check_routing(refbus_broker *b, const refbus_envelope_header *h, char
         const refbus_dir_key *k = NULL;
         /* READ: a stanza may be sealed to an epoch retired after the sender sealed it (the
          * recipient keeps its old secrets); never to a revoked one. */
-        int rc = refbus_directory_key_trust(b->dir, to, h->recipients[i].epoch, REFBUS_KEY_READ,
-                                            &k);
+        int rc =
+            refbus_directory_key_trust(b->dir, to, h->recipients[i].epoch, REFBUS_KEY_READ, &k);
         if (rc == REFBUS_EUNKNOWNAGENCY) {
             snprintf(why, whylen, "unknown recipient agency %s", to);
             return rc;
@@ -102,8 +105,7 @@ static int check_routing(refbus_broker *b, const refbus_envelope_header *h, char
             return REFBUS_EREVOKED;
         }
         if (rc != 0) {
-            snprintf(why, whylen, "recipient %s has no key epoch %u", to,
-                     h->recipients[i].epoch);
+            snprintf(why, whylen, "recipient %s has no key epoch %u", to, h->recipients[i].epoch);
             return REFBUS_ENOEPOCHKEY;
         }
         if (!refbus_directory_allowed(b->dir, h->sender, to)) {
@@ -221,8 +223,8 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         return rc;
     }
     if (strcmp(h.sender, agency) != 0) {
-        snprintf(why, sizeof why, "envelope sender %s is not the authenticated agency %s",
-                 h.sender, agency);
+        snprintf(why, sizeof why, "envelope sender %s is not the authenticated agency %s", h.sender,
+                 agency);
         broker_reject(b, txn, rid, rid_len, agency, &h, REFBUS_ESENDER, why);
         return REFBUS_ESENDER;
     }
@@ -263,8 +265,7 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
      * (nodes/daemon/compose.c) and keeps a message refused ERETIRED until it has. */
     rc = refbus_directory_key_trust(b->dir, h.sender, h.sender_epoch, REFBUS_KEY_SEND, &sk);
     if (rc != 0) {
-        snprintf(why, sizeof why, "sender key epoch %u: %s", h.sender_epoch,
-                 refbus_strerror(rc));
+        snprintf(why, sizeof why, "sender key epoch %u: %s", h.sender_epoch, refbus_strerror(rc));
         broker_reject(b, txn, rid, rid_len, agency, &h, rc, why);
         return rc;
     }
@@ -319,7 +320,7 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         r.priority = (Refbus__V1__Priority)h.priority;
         r.directory_serial = refbus_directory_serial(b->dir);
         if ((rc = broker_txn_check(b, refbus_audit_append_record(b->store->audit, txn, &r,
-                                                                  &idx))) != 0)
+                                                                 &idx))) != 0)
             return rc;
         broker_metrics_audited(b, &r);
     }

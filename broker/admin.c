@@ -104,13 +104,13 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
         peer *p = &b->peers[i];
         if (refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DIRECTORY, bytes, len))
             log_debug("directory push to %s deferred to its next HELLO", p->agency);
-        int trc = refbus_directory_key_trust(b->dir, p->agency, p->epoch, REFBUS_KEY_SESSION,
-                                             NULL);
+        int trc = refbus_directory_key_trust(b->dir, p->agency, p->epoch, REFBUS_KEY_SESSION, NULL);
         if (p->hello && trc != 0) {
             /* Only the active key holds a session: this one ends, and is told why. */
             char text[160];
-            snprintf(text, sizeof text, "session ended: key epoch %u of %s is %s in directory "
-                                        "serial %llu",
+            snprintf(text, sizeof text,
+                     "session ended: key epoch %u of %s is %s in directory "
+                     "serial %llu",
                      p->epoch, p->agency, trc == REFBUS_ERETIRED ? "retired" : "revoked",
                      (unsigned long long)refbus_directory_serial(b->dir));
             error_now(b, p, trc, text);
@@ -133,13 +133,12 @@ static json_t *broker_process_json(const refbus_broker *b)
     int dumpable = 1;
     uint64_t core = 0;
     refbus_harden_state(&dumpable, &core);
-    return json_pack("{s:b, s:I, s:I, s:I, s:i, s:i, s:I}", "dumpable", dumpable != 0,
-                     "core_limit", core == UINT64_MAX ? (json_int_t)-1 : (json_int_t)core,
-                     "nofile", b->nofile == UINT64_MAX ? (json_int_t)-1 : (json_int_t)b->nofile,
-                     "memory_mb", (json_int_t)(refbus_mem_anon_bytes() >> 20), "max_memory_mb",
-                     (int)b->cfg.max_memory_mb, "handshake_seconds",
-                     (int)b->cfg.handshake_seconds, "connections_cut",
-                     (json_int_t)b->inflow_cuts);
+    return json_pack("{s:b, s:I, s:I, s:I, s:i, s:i, s:I}", "dumpable", dumpable != 0, "core_limit",
+                     core == UINT64_MAX ? (json_int_t)-1 : (json_int_t)core, "nofile",
+                     b->nofile == UINT64_MAX ? (json_int_t)-1 : (json_int_t)b->nofile, "memory_mb",
+                     (json_int_t)(refbus_mem_anon_bytes() >> 20), "max_memory_mb",
+                     (int)b->cfg.max_memory_mb, "handshake_seconds", (int)b->cfg.handshake_seconds,
+                     "connections_cut", (json_int_t)b->inflow_cuts);
 }
 
 static json_t *status_json(refbus_broker *b)
@@ -148,7 +147,8 @@ static json_t *status_json(refbus_broker *b)
     MDB_txn *r = NULL;
     json_object_set_new(o, "ok", json_true());
     json_object_set_new(o, "broker_id", json_string(b->id));
-    json_object_set_new(o, "directory_serial", json_integer((json_int_t)refbus_directory_serial(b->dir)));
+    json_object_set_new(o, "directory_serial",
+                        json_integer((json_int_t)refbus_directory_serial(b->dir)));
     /* Full: the map or disk is full, or the live data passed the high-water mark (new
      * messages refused; deliveries, receipts and expiry go on). */
     json_object_set_new(o, "storage_full", json_boolean(b->map_full || b->above_high_water));
@@ -181,9 +181,10 @@ static json_t *status_json(refbus_broker *b)
                 depth = refbus_bstore_queue_depth(b->store, r, a);
             json_object_set_new(queues, a, json_integer((json_int_t)depth));
             /* seconds since the oldest queued envelope was created (0: none) */
-            json_object_set_new(ages, a, json_integer(oldest && now > oldest
-                                                          ? (json_int_t)((now - oldest) / 1000)
-                                                          : 0));
+            json_object_set_new(ages, a,
+                                json_integer(oldest && now > oldest
+                                                 ? (json_int_t)((now - oldest) / 1000)
+                                                 : 0));
         }
         json_object_set_new(o, "queue_oldest_age_seconds", ages);
         uint64_t size = 0;
@@ -253,7 +254,8 @@ void broker_admin_handle(refbus_broker *b)
         o = json_object();
         json_object_set_new(o, "ok", json_boolean(rc == 0));
         if (rc == 0) {
-            json_object_set_new(o, "serial", json_integer((json_int_t)refbus_directory_serial(b->dir)));
+            json_object_set_new(o, "serial",
+                                json_integer((json_int_t)refbus_directory_serial(b->dir)));
         } else {
             json_object_set_new(o, "error", json_string(refbus_errname(rc)));
             json_object_set_new(o, "reason", json_string(refbus_strerror(rc)));
@@ -274,7 +276,8 @@ void broker_admin_handle(refbus_broker *b)
     } else {
         o = json_object();
         json_object_set_new(o, "ok", json_false());
-        json_object_set_new(o, "error", json_string("unknown command (status, metrics, publish, checkpoint)"));
+        json_object_set_new(o, "error",
+                            json_string("unknown command (status, metrics, publish, checkpoint)"));
     }
     refbus_frames_close(&fs);
     answer(b->admin, o);

@@ -289,22 +289,22 @@ static void refuse_peer(refbus_broker *b, MDB_txn *txn, const refbus_wire_msg *m
 static void pong(refbus_broker *b, const refbus_wire_msg *m, const char *agency)
 {
     refbus_wire_ping in;
-    int urc = m->body_len <= 64 ? refbus_wire_ping_decode(&in, m->body, m->body_len)
-                                : REFBUS_EPROTO;
+    int urc =
+        m->body_len <= 64 ? refbus_wire_ping_decode(&in, m->body, m->body_len) : REFBUS_EPROTO;
     if (urc) { /* a Ping is a timestamp: do not echo (and buffer) megabytes */
         send_error(b, m->rid, m->rid_len, urc == REFBUS_ENOMEM ? REFBUS_ENOMEM : REFBUS_EPROTO,
-                   urc == REFBUS_ENOMEM    ? "broker out of memory: try again"
-                   : m->body_len > 64 ? "PING body too large"
-                                      : "PING body is not a Ping");
+                   urc == REFBUS_ENOMEM ? "broker out of memory: try again"
+                   : m->body_len > 64   ? "PING body too large"
+                                        : "PING body is not a Ping");
         return;
     }
     const peer *s = broker_peer_by_agency(b, agency);
-    refbus_wire_ping out = {
-        .time_ms = in.time_ms,
-        .session = !s ? REFBUS_WIRE_SESSION_NONE
-                   : s->rid_len == m->rid_len && memcmp(s->rid, m->rid, m->rid_len) == 0
-                       ? REFBUS_WIRE_SESSION_ACTIVE
-                       : REFBUS_WIRE_SESSION_OTHER};
+    refbus_wire_ping out = {.time_ms = in.time_ms,
+                            .session = !s ? REFBUS_WIRE_SESSION_NONE
+                                       : s->rid_len == m->rid_len &&
+                                               memcmp(s->rid, m->rid, m->rid_len) == 0
+                                           ? REFBUS_WIRE_SESSION_ACTIVE
+                                           : REFBUS_WIRE_SESSION_OTHER};
     uint8_t *buf = NULL;
     size_t n = 0;
     if (refbus_wire_ping_encode(&buf, &n, &out) == 0)
@@ -340,9 +340,7 @@ static void handle_msg(refbus_broker *b, MDB_txn *txn, refbus_wire_msg *m, int r
     if (p)
         p->last_seen_ms = refbus_mono_ms();
     switch (m->cmd) {
-    case REFBUS_CMD_HELLO:
-        handle_hello(b, txn, m, agency, epoch);
-        break;
+    case REFBUS_CMD_HELLO: handle_hello(b, txn, m, agency, epoch); break;
     case REFBUS_CMD_SUBMIT:
         (void)broker_submit(b, txn, agency, m->rid, m->rid_len, m->body, m->body_len);
         break;
@@ -358,11 +356,8 @@ static void handle_msg(refbus_broker *b, MDB_txn *txn, refbus_wire_msg *m, int r
         if (p && p->hello)
             broker_proof_request(b, txn, p, m->body, m->body_len);
         break;
-    case REFBUS_CMD_PING:
-        pong(b, m, agency);
-        break;
-    case REFBUS_CMD_PONG:
-        break;
+    case REFBUS_CMD_PING: pong(b, m, agency); break;
+    case REFBUS_CMD_PONG: break;
     default:
         send_error(b, m->rid, m->rid_len, REFBUS_EPROTO, "command not accepted by the broker");
         break;
@@ -435,8 +430,8 @@ static int batch(refbus_broker *b)
          * for the last attempt's "storage full, try again" refusals, which hold whether or not
          * anything was written (the sender hears why instead of waiting for a timeout). */
         rc = b->txn_error ? b->txn_error : refbus_lmdb_commit_code(mrc, b->cfg.data_dir);
-        int last = rc == REFBUS_ESTORAGE ||
-                   (rc != REFBUS_EMAPFULL && rc != REFBUS_ENOSPC) || b->full_level == 2;
+        int last = rc == REFBUS_ESTORAGE || (rc != REFBUS_EMAPFULL && rc != REFBUS_ENOSPC) ||
+                   b->full_level == 2;
         size_t kept = 0;
         for (size_t i = 0; i < b->n_out; i++) {
             if (last && b->out[i].storage_refusal && rc != REFBUS_ESTORAGE)
@@ -452,8 +447,10 @@ static int batch(refbus_broker *b)
             goto out;
         }
         if (last) {
-            broker_storage_log(b, rc, "batch not committed: %s; %zu message(s) not applied "
-                                      "(nodes send them again)", refbus_strerror(rc), n);
+            broker_storage_log(b, rc,
+                               "batch not committed: %s; %zu message(s) not applied "
+                               "(nodes send them again)",
+                               refbus_strerror(rc), n);
             b->full_level = 0;
             broker_send_out(b);
             goto out;
@@ -507,8 +504,8 @@ int refbus_broker_run(refbus_broker *b)
                                {b->zap, 0, ZMQ_POLLIN, 0},
                                {b->admin, 0, ZMQ_POLLIN, 0},
                                {b->mon, 0, ZMQ_POLLIN, 0}};
-    log_info("broker %s serving on %s (directory serial %llu, audit size %llu)", b->id,
-             b->cfg.bind, (unsigned long long)refbus_directory_serial(b->dir),
+    log_info("broker %s serving on %s (directory serial %llu, audit size %llu)", b->id, b->cfg.bind,
+             (unsigned long long)refbus_directory_serial(b->dir),
              (unsigned long long)b->audit_size);
     refbus_sd_ready("serving on %s (directory serial %llu, audit size %llu)", b->cfg.bind,
                     (unsigned long long)refbus_directory_serial(b->dir),

@@ -12,18 +12,18 @@
 
 typedef struct refbus_broker_config {
     char data_dir[512];
-    char bind[256];        /* tcp://127.0.0.1:7700 */
-    char admin[600];       /* ipc://DATA_DIR/admin.sock when empty */
+    char bind[256];  /* tcp://127.0.0.1:7700 */
+    char admin[600]; /* ipc://DATA_DIR/admin.sock when empty */
     char keystore[512];
     char passphrase_file[512];
-    char directory[512];   /* signed directory file (used when newer than the installed one) */
+    char directory[512]; /* signed directory file (used when newer than the installed one) */
     char root_pk_hex[65];
     uint64_t map_size_mb;
     uint32_t checkpoint_records;
     uint32_t checkpoint_seconds;
     uint32_t redeliver_seconds;
     uint32_t expiry_scan_seconds;
-    uint32_t max_batch;      /* messages per loop pass = per group commit */
+    uint32_t max_batch; /* messages per loop pass = per group commit */
     uint32_t max_peers;
     /* New messages are refused (EMAPFULL, transient) once the live data would pass this share
      * of the map: the rest is kept for the work that frees space (receipts, acks, expiry). */
@@ -50,8 +50,8 @@ int refbus_broker_config_load(refbus_broker_config *c, const char *path, char *e
 /* Set one option by its ini name (also used for command-line flags; relative paths stay
  * relative to the working directory). REFBUS_ECONFIG if unknown or invalid: `err` says
  * "key 'x': reason". */
-int refbus_broker_config_set(refbus_broker_config *c, const char *key, const char *value,
-                             char *err, size_t errlen) REFBUS_WUR;
+int refbus_broker_config_set(refbus_broker_config *c, const char *key, const char *value, char *err,
+                             size_t errlen) REFBUS_WUR;
 
 /* Create a new, empty store in cfg->data_dir (the directory is created 0700 if missing): the
  * one explicit act that starts a store. Errors: REFBUS_EEXIST (a data.mdb is already there, even

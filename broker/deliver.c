@@ -95,8 +95,8 @@ void broker_pump(refbus_broker *b, peer *p, MDB_txn *r)
             size_t len = 0;
             if (refbus_bstore_envelope(b->store, r, seq, &env, &len) == 0) {
                 /* zmq copies the bytes; LMDB memory stays read-only */
-                int src = refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DELIVER,
-                                           env, len);
+                int src =
+                    refbus_wire_send(b->router, p->rid, p->rid_len, REFBUS_CMD_DELIVER, env, len);
                 if (src != 0) {
                     if (src == REFBUS_EUNKNOWNPEER)
                         p->gone = 1; /* disconnected: its queue waits in LMDB */
@@ -143,8 +143,7 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
     /* Only the recipient's ACTIVE key signs a receipt that counts: a rotated-away bundle must
      * not be able to dequeue (and make the sender believe in) a delivery it did not take. */
     if (rc == 0)
-        rc = refbus_directory_key_trust(b->dir, r.signer, r.signer_epoch, REFBUS_KEY_RECEIPT,
-                                        &k);
+        rc = refbus_directory_key_trust(b->dir, r.signer, r.signer_epoch, REFBUS_KEY_RECEIPT, &k);
     if (rc == 0)
         rc = refbus_receipt_verify_cached(&r, body, len, k->sign_pk, &b->sigcache);
     if (rc == 0 && !refbus_agency_id_valid(r.sender))

@@ -115,7 +115,8 @@ int refbus_broker_check(const char *endpoint, const refbus_broker_check_limits *
     const char *agency, *worst = NULL;
     const json_t *age;
     uint64_t worst_age = 0;
-    json_object_foreach(json_object_get(st, "queue_oldest_age_seconds"), agency, age) {
+    json_object_foreach(json_object_get(st, "queue_oldest_age_seconds"), agency, age)
+    {
         uint64_t a = json_is_integer(age) ? (uint64_t)json_integer_value(age) : 0;
         if (a > worst_age) {
             worst_age = a;
@@ -142,9 +143,10 @@ int refbus_broker_check(const char *endpoint, const refbus_broker_check_limits *
     if (level == REFBUS_HEALTH_OK) {
         uint64_t queued = 0;
         const json_t *depth;
-        json_object_foreach(json_object_get(st, "queues"), agency, depth)
-            queued += json_is_integer(depth) ? (uint64_t)json_integer_value(depth) : 0;
-        snprintf(why, why_len, "serving: %zu node(s) connected, %llu referral(s) queued, audit "
+        json_object_foreach(json_object_get(st, "queues"), agency, depth) queued +=
+            json_is_integer(depth) ? (uint64_t)json_integer_value(depth) : 0;
+        snprintf(why, why_len,
+                 "serving: %zu node(s) connected, %llu referral(s) queued, audit "
                  "size %llu",
                  json_array_size(json_object_get(st, "peers")), (unsigned long long)queued,
                  (unsigned long long)num(st, "audit_size"));

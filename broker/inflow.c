@@ -36,7 +36,7 @@ struct broker_inflow_conn {
     int fd;
     uint8_t rid[256]; /* the routing id: a new connection on a reused fd has another one */
     size_t rid_len;
-    uint64_t taken; /* bytes of whole messages received from it (wire_bytes) */
+    uint64_t taken;                 /* bytes of whole messages received from it (wire_bytes) */
     struct sockaddr_storage remote; /* the peer's address: a reused fd has another one */
     int have_remote;
 };
@@ -127,8 +127,7 @@ static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_sto
                       &((const struct sockaddr_in *)b)->sin_addr, sizeof(struct in_addr)) == 0;
     if (a->ss_family == AF_INET6)
         return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                      &((const struct sockaddr_in6 *)b)->sin6_addr,
-                      sizeof(struct in6_addr)) == 0;
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
     return 0;
 }
 
@@ -183,8 +182,8 @@ void broker_inflow_check(refbus_broker *b)
             continue;
         uint64_t taken = 0;
         for (size_t i = 0; i < b->n_conns; i++)
-            if (b->conns[i].fd == fd && b->conns[i].have_remote && same_addr(&b->conns[i].remote,
-                                                                             &remote))
+            if (b->conns[i].fd == fd && b->conns[i].have_remote &&
+                same_addr(&b->conns[i].remote, &remote))
                 taken = b->conns[i].taken; /* else a new connection on a reused fd: none yet */
         uint64_t ahead = (uint64_t)read > taken ? (uint64_t)read - taken : 0;
         if (ahead > best) {

@@ -28,19 +28,19 @@ typedef struct peer {
     size_t rid_len;
     char agency[REFBUS_AGENCY_ID_MAX + 1];
     uint32_t epoch;
-    int hello;          /* HELLO seen on this connection */
-    int gone;           /* the ROUTER says this connection no longer exists */
-    uint32_t credit;    /* window size announced in HELLO */
-    inflight *fl;       /* MAX_INFLIGHT entries */
+    int hello;       /* HELLO seen on this connection */
+    int gone;        /* the ROUTER says this connection no longer exists */
+    uint32_t credit; /* window size announced in HELLO */
+    inflight *fl;    /* MAX_INFLIGHT entries */
     size_t n_fl;
-    uint64_t cp_size;   /* size of the last checkpoint pushed or announced */
+    uint64_t cp_size; /* size of the last checkpoint pushed or announced */
     uint64_t last_seen_ms;
-    int want_notices;   /* resend pending notices */
+    int want_notices; /* resend pending notices */
     int want_deliver;
     uint64_t notices_sent_upto; /* highest nseq sent on this connection */
-    int fd;             /* the connection's descriptor (ZMQ_SRCFD), -1 unknown (liveness.c) */
-    int probe_left;     /* the monitor saw that descriptor close: probes still to send */
-    uint64_t probe_at;  /* monotonic */
+    int fd;            /* the connection's descriptor (ZMQ_SRCFD), -1 unknown (liveness.c) */
+    int probe_left;    /* the monitor saw that descriptor close: probes still to send */
+    uint64_t probe_at; /* monotonic */
 } peer;
 
 /* Something to do once the batch's transaction has committed. */
@@ -50,7 +50,8 @@ typedef struct outmsg {
     uint8_t cmd;
     uint8_t *body; /* malloc'd */
     size_t body_len;
-    int storage_refusal; /* "storage full, try later" (ERROR): true whether or not the txn commits */
+    int storage_refusal; /* "storage full, try later" (ERROR): true whether or not the txn commits
+                          */
 } outmsg;
 
 /* An ACCEPTED receipt waiting for the end of the pass, when the pass's receipts are signed
@@ -86,9 +87,9 @@ typedef struct broker_metrics {
 struct refbus_broker {
     refbus_broker_config cfg;
     volatile sig_atomic_t *stop;
-    int lock_fd;       /* DATA_DIR/broker.lock, flock'd for the process lifetime */
-    int fatal;         /* a storage error left the environment unusable: stop */
-    int full_err;      /* REFBUS_EMAPFULL or REFBUS_ENOSPC while retrying a batch (full_level) */
+    int lock_fd;  /* DATA_DIR/broker.lock, flock'd for the process lifetime */
+    int fatal;    /* a storage error left the environment unusable: stop */
+    int full_err; /* REFBUS_EMAPFULL or REFBUS_ENOSPC while retrying a batch (full_level) */
     uint64_t room_used, room_limit, room_map; /* live bytes at the start of the batch txn */
     uint64_t room_batch; /* estimated bytes of the messages accepted in this batch so far */
     int above_high_water;
@@ -96,7 +97,7 @@ struct refbus_broker {
         int rc;
         uint64_t at_ms;
         uint32_t suppressed;
-    } slog;            /* rate limit of storage error lines (room.c) */
+    } slog; /* rate limit of storage error lines (room.c) */
     refbus_bstore *store;
     refbus_keystore *ks;
     const uint8_t *sign_sk; /* broker's Ed25519 secret (inside ks) */
@@ -108,18 +109,18 @@ struct refbus_broker {
     uint8_t root_pk[32];
     refbus_directory *dir;
     void *zctx, *router, *zap, *admin;
-    void *mon;         /* PAIR reading the ROUTER's socket monitor (liveness.c) */
+    void *mon; /* PAIR reading the ROUTER's socket monitor (liveness.c) */
     peer *peers;
     size_t n_peers;
-    outmsg *out;       /* post-commit sends */
+    outmsg *out; /* post-commit sends */
     size_t n_out, cap_out;
     uint64_t last_cp_size, last_cp_ms, last_expiry_ms;
     uint64_t audit_size;
-    int map_full;      /* the last batch hit MDB_MAP_FULL */
-    int full_level;    /* while retrying a batch after MAP_FULL: 1 refuse new messages,
-                        * 2 refuse them without auditing the refusals */
-    int txn_error;     /* first storage error inside the current batch txn (it must abort) */
-    int expiry_more;   /* the last expiry pass stopped at its slice limit */
+    int map_full;    /* the last batch hit MDB_MAP_FULL */
+    int full_level;  /* while retrying a batch after MAP_FULL: 1 refuse new messages,
+                      * 2 refuse them without auditing the refusals */
+    int txn_error;   /* first storage error inside the current batch txn (it must abort) */
+    int expiry_more; /* the last expiry pass stopped at its slice limit */
     struct {
         char agency[REFBUS_AGENCY_ID_MAX + 1]; /* "" when the key is unknown */
         char key[65];
@@ -133,16 +134,16 @@ struct refbus_broker {
         uint64_t window_ms;
         uint32_t count;
         uint32_t dropped;
-    } noisy[32];       /* per-agency budget of audited refusals (a flood must not fill the store) */
+    } noisy[32]; /* per-agency budget of audited refusals (a flood must not fill the store) */
     struct {
         char key[65];
         uint64_t at_ms;
-    } refused[64];     /* rate limit for PEER_REFUSED audit records */
+    } refused[64]; /* rate limit for PEER_REFUSED audit records */
     int n_refused_pending;
     struct broker_inflow_conn *conns; /* inflow.c: bytes refbus took from each connection */
     size_t n_conns, cap_conns;
     uint64_t inflow_cuts, inflow_next_ms, inflow_warned_ms;
-    uint64_t nofile;                  /* RLIMIT_NOFILE in force (lifecycle.c) */
+    uint64_t nofile; /* RLIMIT_NOFILE in force (lifecycle.c) */
     broker_metrics metrics;
 };
 
@@ -210,8 +211,8 @@ int broker_lock_data_dir(const char *dir, int *fd);
  * transiently (REFBUS_EMAPFULL above the high-water mark or while retrying a full batch,
  * REFBUS_ENOSPC on a full disk, REFBUS_EQUOTA over the sender's quota) with a reason in why. */
 void broker_room_begin(refbus_broker *b, MDB_txn *txn);
-int broker_room_admit(refbus_broker *b, MDB_txn *txn, const refbus_envelope_header *h,
-                      size_t len, char *why, size_t whylen);
+int broker_room_admit(refbus_broker *b, MDB_txn *txn, const refbus_envelope_header *h, size_t len,
+                      char *why, size_t whylen);
 /* log_error, at most once per 10 s for the same code (the rest are counted in the next line). */
 void broker_storage_log(refbus_broker *b, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -229,8 +230,8 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
 
 /* metrics.c: audited() counts a record written in the current txn (broker_audit), begin()
  * forgets what an abandoned txn counted, committed() makes it count; commit_latency() observes
- * one batch commit (microseconds, from broker_metrics_clock_us). text(): the Prometheus text exposition (malloc'd, the caller frees it;
- * NULL when out of memory). */
+ * one batch commit (microseconds, from broker_metrics_clock_us). text(): the Prometheus text
+ * exposition (malloc'd, the caller frees it; NULL when out of memory). */
 void broker_metrics_audited(refbus_broker *b, const Refbus__V1__AuditRecord *r);
 void broker_metrics_begin(refbus_broker *b);
 void broker_metrics_committed(refbus_broker *b);
@@ -248,7 +249,6 @@ int broker_checkpoint(refbus_broker *b, MDB_txn *txn);
 void broker_push_checkpoint(refbus_broker *b, peer *p, MDB_txn *rtxn);
 /* PROOF_REQUEST: queue a CHECKPOINT with the stored checkpoint of to_size and PROOF(from_size,
  * to_size), or an ERROR saying why not (EPROTO, EINVAL, ENOTFOUND, the proof's error). */
-void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body,
-                          size_t len);
+void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body, size_t len);
 
 #endif

@@ -28,8 +28,8 @@ static int load_keys(refbus_broker *b)
 {
     char *pass = NULL;
     size_t plen = 0;
-    int rc = refbus_passphrase_get(&pass, &plen, b->cfg.passphrase_file[0] ? b->cfg.passphrase_file
-                                                                           : NULL,
+    int rc = refbus_passphrase_get(&pass, &plen,
+                                   b->cfg.passphrase_file[0] ? b->cfg.passphrase_file : NULL,
                                    "broker keystore passphrase: ", 0);
     if (rc != 0) {
         log_error("cannot read the keystore passphrase: %s", refbus_strerror(rc));
@@ -315,7 +315,8 @@ int broker_lock_data_dir(const char *dir, int *fd)
     int rc = refbus_datadir_lock(dir, "broker.lock", fd, &holder);
     if (rc == REFBUS_ENOTFOUND)
         log_error("data directory %s does not exist: is data_dir right? A new store is created "
-                  "only by 'refbus-broker init'", dir);
+                  "only by 'refbus-broker init'",
+                  dir);
     else if (rc == REFBUS_EEXIST && holder > 0)
         log_error("another refbus-broker (pid %ld) is running on %s", holder, dir);
     else if (rc == REFBUS_EEXIST)

@@ -20,7 +20,7 @@
 #include "proto/wire_body.h"
 
 #define MONITOR_EP "inproc://refbus-broker-monitor"
-#define PROBE_TRIES 20       /* the pipe goes away a moment after the event */
+#define PROBE_TRIES 20 /* the pipe goes away a moment after the event */
 #define PROBE_GAP_MS 50u
 
 int broker_monitor_open(refbus_broker *b)

@@ -14,8 +14,9 @@
 #include "common/util.h"
 
 /* Upper bounds of the commit histogram, in microseconds (LMDB's fsync dominates). */
-static const uint64_t bucket_us[BROKER_METRIC_BUCKETS - 1] = {
-    500, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
+static const uint64_t bucket_us[BROKER_METRIC_BUCKETS - 1] = {500,    1000,   2000,   5000,
+                                                              10000,  25000,  50000,  100000,
+                                                              250000, 500000, 1000000};
 
 void broker_metrics_audited(refbus_broker *b, const Refbus__V1__AuditRecord *r)
 {
@@ -193,8 +194,8 @@ char *broker_metrics_text(refbus_broker *b)
     uint64_t cum = 0;
     for (size_t i = 0; i < BROKER_METRIC_BUCKETS - 1; i++) {
         cum += m->commit_le[i];
-        put(&t, "refbus_broker_commit_seconds_bucket{le=\"%g\"} %llu\n",
-            (double)bucket_us[i] / 1e6, (unsigned long long)cum);
+        put(&t, "refbus_broker_commit_seconds_bucket{le=\"%g\"} %llu\n", (double)bucket_us[i] / 1e6,
+            (unsigned long long)cum);
     }
     put(&t, "refbus_broker_commit_seconds_bucket{le=\"+Inf\"} %llu\n",
         (unsigned long long)m->commit_count);

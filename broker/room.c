@@ -32,13 +32,14 @@ void broker_room_begin(refbus_broker *b, MDB_txn *txn)
     b->room_map = map;
 }
 
-int broker_room_admit(refbus_broker *b, MDB_txn *txn, const refbus_envelope_header *h,
-                      size_t len, char *why, size_t whylen)
+int broker_room_admit(refbus_broker *b, MDB_txn *txn, const refbus_envelope_header *h, size_t len,
+                      char *why, size_t whylen)
 {
     if (b->full_level > 0) {
         int rc = b->full_err ? b->full_err : REFBUS_EMAPFULL;
-        snprintf(why, whylen, "%s", rc == REFBUS_ENOSPC ? "broker disk full: try again later"
-                                                        : "broker storage full: try again later");
+        snprintf(why, whylen, "%s",
+                 rc == REFBUS_ENOSPC ? "broker disk full: try again later"
+                                     : "broker storage full: try again later");
         return rc;
     }
     uint64_t cost = len + PER_MESSAGE + PER_RECIPIENT * h->n_recipients;

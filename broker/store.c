@@ -61,18 +61,20 @@ int refbus_bstore_open(refbus_bstore **out, const char *dir, size_t map_size, in
     rc = refbus_lmdb_file_check(file, why, sizeof why, NULL);
     if (create && rc != REFBUS_ENOTFOUND) {
         log_error("store: %s already exists; refusing to start a new store over it (move it "
-                  "away first if that is really meant)", file);
+                  "away first if that is really meant)",
+                  file);
         rc = REFBUS_EEXIST;
         goto fail;
     }
     if (!create && rc == REFBUS_ENOTFOUND) {
         log_error("store: %s does not exist: is data_dir right? A new store is created only by "
-                  "'refbus-broker init'", file);
+                  "'refbus-broker init'",
+                  file);
         goto fail;
     }
     if (!create && rc != 0) {
-        log_error("store: %s is damaged: %s; refusing to use it (restore it from a backup)",
-                  file, rc == REFBUS_ECORRUPT ? why : refbus_strerror(rc));
+        log_error("store: %s is damaged: %s; refusing to use it (restore it from a backup)", file,
+                  rc == REFBUS_ECORRUPT ? why : refbus_strerror(rc));
         goto fail;
     }
     if ((mrc = mdb_env_create(&s->env)) != 0 || (mrc = mdb_env_set_maxdbs(s->env, MAX_DBS)) ||
@@ -93,15 +95,14 @@ int refbus_bstore_open(refbus_bstore **out, const char *dir, size_t map_size, in
     struct {
         const char *name;
         MDB_dbi *dbi;
-    } dbs[] = {{"broker.envelopes", &s->envs}, {"broker.pending", &s->pending},
-               {"broker.dedup", &s->dedup},    {"broker.queue", &s->queue},
+    } dbs[] = {{"broker.envelopes", &s->envs},  {"broker.pending", &s->pending},
+               {"broker.dedup", &s->dedup},     {"broker.queue", &s->queue},
                {"broker.notices", &s->notices}, {"broker.expiry", &s->expiry},
                {"broker.meta", &s->meta}};
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++)
         if ((mrc = mdb_dbi_open(txn, dbs[i].name, create ? MDB_CREATE : 0, dbs[i].dbi)) != 0) {
             if (mrc == MDB_NOTFOUND)
-                log_error("store: %s is not a broker store (no %s database)", file,
-                          dbs[i].name);
+                log_error("store: %s is not a broker store (no %s database)", file, dbs[i].name);
             rc = mrc == MDB_NOTFOUND ? REFBUS_ECORRUPT : refbus_bstore_err(mrc);
             goto fail;
         }
@@ -192,7 +193,7 @@ static int queued_add(refbus_bstore *s, MDB_txn *txn, const char *agency, int64_
 }
 
 int refbus_bstore_usage(refbus_bstore *s, MDB_txn *txn, uint64_t enough, uint64_t *used,
-                       uint64_t *map)
+                        uint64_t *map)
 {
     MDB_envinfo ei;
     MDB_stat st;
@@ -241,14 +242,14 @@ int refbus_bstore_meta_get(refbus_bstore *s, MDB_txn *txn, const char *key, MDB_
 }
 
 int refbus_bstore_meta_put(refbus_bstore *s, MDB_txn *txn, const char *key, const void *data,
-                          size_t len)
+                           size_t len)
 {
     MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)data};
     return refbus_bstore_err(mdb_put(txn, s->meta, &k, &v, 0));
 }
 
 int refbus_bstore_dedup_get(refbus_bstore *s, MDB_txn *txn, const char *sender,
-                           const uint8_t msg_id[16], refbus_dedup_info *out)
+                            const uint8_t msg_id[16], refbus_dedup_info *out)
 {
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 17];
     MDB_val k = {dkey(kb, sender, msg_id), kb}, v;
@@ -277,7 +278,7 @@ size_t refbus_bstore_pending_value(uint8_t out[4 + REFBUS_AGENCY_ID_MAX], uint32
 }
 
 int refbus_bstore_accept(refbus_bstore *s, MDB_txn *txn, const refbus_envelope_header *h,
-                        const uint8_t *env, size_t env_len, uint64_t *seq_out)
+                         const uint8_t *env, size_t env_len, uint64_t *seq_out)
 {
     int rc;
     uint64_t seq = s->next_seq;
@@ -321,7 +322,7 @@ int refbus_bstore_accept(refbus_bstore *s, MDB_txn *txn, const refbus_envelope_h
 }
 
 int refbus_bstore_set_receipt(refbus_bstore *s, MDB_txn *txn, const refbus_envelope_header *h,
-                             uint64_t seq, const uint8_t *receipt, size_t len)
+                              uint64_t seq, const uint8_t *receipt, size_t len)
 {
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 17];
     MDB_val k = {dkey(kb, h->sender, h->msg_id), kb}, v = {sizeof(struct dedup_val) + len, NULL};
@@ -340,7 +341,7 @@ int refbus_bstore_set_receipt(refbus_bstore *s, MDB_txn *txn, const refbus_envel
 }
 
 int refbus_bstore_dequeue(refbus_bstore *s, MDB_txn *txn, const char *agency, uint32_t priority,
-                         uint64_t seq, uint64_t expires_ms)
+                          uint64_t seq, uint64_t expires_ms)
 {
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8];
     MDB_val k = {refbus_bstore_qkey(kb, agency, 255 - (int)priority, seq), kb};
@@ -384,7 +385,7 @@ int refbus_bstore_dequeue(refbus_bstore *s, MDB_txn *txn, const char *agency, ui
 }
 
 int refbus_bstore_envelope(refbus_bstore *s, MDB_txn *txn, uint64_t seq, const uint8_t **env,
-                          size_t *len)
+                           size_t *len)
 {
     uint8_t seqb[8];
     refbus_put_u64be(seqb, seq);
@@ -398,7 +399,7 @@ int refbus_bstore_envelope(refbus_bstore *s, MDB_txn *txn, uint64_t seq, const u
 }
 
 int refbus_bstore_notice_add(refbus_bstore *s, MDB_txn *txn, const char *agency,
-                            const uint8_t *receipt, size_t len, uint64_t *nseq)
+                             const uint8_t *receipt, size_t len, uint64_t *nseq)
 {
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 32], seqb[8];
     uint64_t seq = s->next_seq;
@@ -443,8 +444,8 @@ uint64_t refbus_bstore_queue_depth(refbus_bstore *s, MDB_txn *txn, const char *a
     return n;
 }
 
-int refbus_bstore_queue_oldest(refbus_bstore *s, MDB_txn *txn, const char *agency,
-                               uint64_t *depth, uint64_t *oldest_ms)
+int refbus_bstore_queue_oldest(refbus_bstore *s, MDB_txn *txn, const char *agency, uint64_t *depth,
+                               uint64_t *oldest_ms)
 {
     MDB_cursor *c = NULL;
     uint64_t n = 0, min_seq = UINT64_MAX;

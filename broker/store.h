@@ -105,8 +105,8 @@ uint64_t refbus_bstore_queue_depth(refbus_bstore *s, MDB_txn *txn, const char *a
  * queued longest for `agency` (the lowest seq: seqs grow with acceptance), 0 when none is
  * queued. O(depth); for status and metrics. Errors: those of LMDB (REFBUS_ELMDB, ...),
  * REFBUS_ECORRUPT when the queued envelope is missing or does not parse. */
-int refbus_bstore_queue_oldest(refbus_bstore *s, MDB_txn *txn, const char *agency,
-                               uint64_t *depth, uint64_t *oldest_ms) REFBUS_WUR;
+int refbus_bstore_queue_oldest(refbus_bstore *s, MDB_txn *txn, const char *agency, uint64_t *depth,
+                               uint64_t *oldest_ms) REFBUS_WUR;
 
 /* Envelope bytes `agency` has queued (accepted, not yet delivered to or expired for every
  * recipient): counted by refbus_bstore_accept, released when the envelope is freed. 0, or a

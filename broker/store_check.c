@@ -120,13 +120,14 @@ static int apply(check *c)
             memcpy(qk + tl, f->key, kl);
             MDB_val q = {tl + kl, qk};
             if (!c->have_quarantine) {
-                rc = refbus_bstore_err(mdb_dbi_open(c->txn, QUARANTINE, MDB_CREATE, &c->quarantine));
+                rc =
+                    refbus_bstore_err(mdb_dbi_open(c->txn, QUARANTINE, MDB_CREATE, &c->quarantine));
                 c->have_quarantine = rc == 0;
             }
             if (rc == 0)
                 rc = refbus_bstore_err(mdb_put(c->txn, c->quarantine, &q, &v, 0));
-            if (rc == 0 && (rc = refbus_bstore_err(mdb_del(c->txn, f->dbi, &k, NULL))) ==
-                               REFBUS_ENOTFOUND)
+            if (rc == 0 &&
+                (rc = refbus_bstore_err(mdb_del(c->txn, f->dbi, &k, NULL))) == REFBUS_ENOTFOUND)
                 rc = 0;
         }
         free(f->key);
@@ -234,8 +235,8 @@ static int check_envelopes(check *c)
             continue;
         }
         int drc = refbus_bstore_dedup_get(c->s, c->txn, h.sender, h.msg_id, &d);
-        if (drc == 0 && d.seq == seq && d.priority == h.priority &&
-            d.expires_ms == h.expires_ms && memcmp(d.envelope_hash, h.envelope_hash, 32) == 0)
+        if (drc == 0 && d.seq == seq && d.priority == h.priority && d.expires_ms == h.expires_ms &&
+            memcmp(d.envelope_hash, h.envelope_hash, 32) == 0)
             continue;
         if (drc != 0 && drc != REFBUS_ENOTFOUND && drc != REFBUS_ECORRUPT) {
             rc = drc;
@@ -246,7 +247,8 @@ static int check_envelopes(check *c)
         memcpy(dk, h.sender, sl + 1);
         memcpy(dk + sl + 1, h.msg_id, 16);
         log_warn("store: broker.dedup key \"%s\": %s for the queued envelope seq %llu; "
-                 "rebuilt from the envelope", keytext(kt, sizeof kt, dk, sl + 17),
+                 "rebuilt from the envelope",
+                 keytext(kt, sizeof kt, dk, sl + 17),
                  drc == REFBUS_ENOTFOUND  ? "missing"
                  : drc == REFBUS_ECORRUPT ? "value shorter than its record"
                                           : "value disagrees",
@@ -290,8 +292,8 @@ static int check_queue(check *c)
         }
         uint64_t seq = refbus_get_u64be(kp + k.mv_size - 8);
         int hrc = get_header(c, seq, &h);
-        if (hrc == REFBUS_ENOMEM || (hrc != 0 && hrc != REFBUS_ENOTFOUND &&
-                                     !refbus_err_permanent(hrc))) {
+        if (hrc == REFBUS_ENOMEM ||
+            (hrc != 0 && hrc != REFBUS_ENOTFOUND && !refbus_err_permanent(hrc))) {
             rc = hrc;
             continue;
         }
@@ -318,8 +320,7 @@ static int check_queue(check *c)
                 rc = add_fix(c, FIX_PUT, c->s->queue, "broker.queue", &nkv, exp, 8,
                              "made for the row above, with the envelope's priority");
         } else if (v.mv_size != 8 || memcmp(v.mv_data, exp, 8) != 0) {
-            snprintf(why, sizeof why, "value (%zu bytes) is not the envelope's expiry",
-                     v.mv_size);
+            snprintf(why, sizeof why, "value (%zu bytes) is not the envelope's expiry", v.mv_size);
             rc = add_fix(c, FIX_PUT, c->s->queue, "broker.queue", &k, exp, 8, why);
         }
         if (rc != 0)
@@ -331,7 +332,8 @@ static int check_queue(check *c)
         memcpy(ek + 16, a, al);
         MDB_val xk = {16 + al, ek}, xv;
         int xrc = refbus_bstore_err(mdb_get(c->txn, c->s->expiry, &xk, &xv));
-        if (xrc == REFBUS_ENOTFOUND || (xrc == 0 && (xv.mv_size != 1 || *(uint8_t *)xv.mv_data != prio)))
+        if (xrc == REFBUS_ENOTFOUND ||
+            (xrc == 0 && (xv.mv_size != 1 || *(uint8_t *)xv.mv_data != prio)))
             rc = add_fix(c, FIX_PUT, c->s->expiry, "broker.expiry", &xk, &prio, 1,
                          "missing or wrong for a queued message");
         else if (xrc != 0)

@@ -147,8 +147,8 @@ void broker_push_checkpoint(refbus_broker *b, peer *p, MDB_txn *rtxn)
     refbus_checkpoint info;
     if (refbus_audit_latest_checkpoint(b->store->audit, rtxn, &cp, &cp_len) != 0)
         return;
-    if (refbus_checkpoint_verify(&info, cp, cp_len, b->ks ? refbus_keystore_current(b->ks)->sign_pk
-                                                          : NULL) != 0 ||
+    if (refbus_checkpoint_verify(&info, cp, cp_len,
+                                 b->ks ? refbus_keystore_current(b->ks)->sign_pk : NULL) != 0 ||
         info.size == p->cp_size) {
         free(cp);
         return;
@@ -172,8 +172,7 @@ static void proof_refuse(refbus_broker *b, const peer *p, int code, const char *
     log_info("PROOF_REQUEST from %s refused: %s", p->agency, text);
 }
 
-void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body,
-                          size_t len)
+void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *body, size_t len)
 {
     uint8_t *cp = NULL, *buf = NULL;
     size_t cp_len = 0, n = 0;
@@ -197,8 +196,8 @@ void broker_proof_request(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t
     if (rc && rc != REFBUS_ENOTFOUND)
         rc = REFBUS_ELMDB;
     if (rc) {
-        snprintf(why, sizeof why, "no checkpoint of %llu records here: %s",
-                 (unsigned long long)to, refbus_strerror(rc));
+        snprintf(why, sizeof why, "no checkpoint of %llu records here: %s", (unsigned long long)to,
+                 refbus_strerror(rc));
         proof_refuse(b, p, rc, why);
         return;
     }

@@ -26,8 +26,7 @@ static void reply(void *sock, const char *version, const zmq_msg_t *reqid, const
                   const char *text, const char *user)
 {
     zmq_send(sock, version, strlen(version), ZMQ_SNDMORE);
-    zmq_send(sock, zmq_msg_data((zmq_msg_t *)reqid), zmq_msg_size((zmq_msg_t *)reqid),
-             ZMQ_SNDMORE);
+    zmq_send(sock, zmq_msg_data((zmq_msg_t *)reqid), zmq_msg_size((zmq_msg_t *)reqid), ZMQ_SNDMORE);
     zmq_send(sock, code, strlen(code), ZMQ_SNDMORE);
     zmq_send(sock, text, strlen(text), ZMQ_SNDMORE);
     zmq_send(sock, user, strlen(user), ZMQ_SNDMORE);
@@ -48,8 +47,8 @@ static void note_refusal(refbus_broker *b, const uint8_t key[32], const char *he
         for (size_t j = 0; j < refbus_directory_agency_key_count(b->dir, i); j++) {
             const refbus_dir_key *k = refbus_directory_agency_key_at(b->dir, i, j);
             if (k && sodium_memcmp(k->curve_pk, key, 32) == 0)
-                snprintf(b->zap_refusals[slot].agency, sizeof b->zap_refusals[slot].agency,
-                         "%s", refbus_directory_agency_id(b->dir, i));
+                snprintf(b->zap_refusals[slot].agency, sizeof b->zap_refusals[slot].agency, "%s",
+                         refbus_directory_agency_id(b->dir, i));
         }
 }
 
@@ -58,8 +57,9 @@ void broker_zap_audit(refbus_broker *b, MDB_txn *txn)
     for (size_t i = 0; i < b->n_zap_refusals; i++) {
         Refbus__V1__AuditRecord r;
         int reason = b->zap_refusals[i].reason;
-        broker_audit_init(&r, reason == REFBUS_EREVOKED ? REFBUS__V1__EVENT_TYPE__EVENT_PEER_REVOKED
-                                                        : REFBUS__V1__EVENT_TYPE__EVENT_PEER_REFUSED);
+        broker_audit_init(&r, reason == REFBUS_EREVOKED
+                                  ? REFBUS__V1__EVENT_TYPE__EVENT_PEER_REVOKED
+                                  : REFBUS__V1__EVENT_TYPE__EVENT_PEER_REFUSED);
         uint8_t key[32];
         r.agency = b->zap_refusals[i].agency;
         if (refbus_unhex(key, 32, b->zap_refusals[i].key) == 0) /* which key was refused */
@@ -88,8 +88,7 @@ void broker_zap_handle(refbus_broker *b)
             const char *dom = zmq_msg_data(&f[2]), *mech = zmq_msg_data(&f[5]);
             if (dl != strlen(REFBUS_ZAP_DOMAIN) || memcmp(dom, REFBUS_ZAP_DOMAIN, dl) != 0) {
                 text = "wrong ZAP domain";
-            } else if (ml != 5 || memcmp(mech, "CURVE", 5) != 0 ||
-                       zmq_msg_size(&f[6]) != 32) {
+            } else if (ml != 5 || memcmp(mech, "CURVE", 5) != 0 || zmq_msg_size(&f[6]) != 32) {
                 text = "CURVE required";
             } else {
                 const uint8_t *key = zmq_msg_data(&f[6]);

@@ -30,8 +30,8 @@ __attribute__((format(printf, 3, 0))) static void vmisuse(const char *prog, cons
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    fprintf(stderr, "%s%s%s: %s. Try '%s%s%s --help'.\n", prog, cmd ? " " : "", cmd ? cmd : "",
-            msg, prog, cmd ? " " : "", cmd ? cmd : "");
+    fprintf(stderr, "%s%s%s: %s. Try '%s%s%s --help'.\n", prog, cmd ? " " : "", cmd ? cmd : "", msg,
+            prog, cmd ? " " : "", cmd ? cmd : "");
 }
 
 int refbus_cli_misuse(const char *prog, const char *cmd, const char *fmt, ...)

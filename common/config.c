@@ -43,7 +43,8 @@ static const char *shown(char out[72], const char *v)
     return out;
 }
 
-static int why_fmt(char *why, size_t wl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int why_fmt(char *why, size_t wl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int why_fmt(char *why, size_t wl, const char *fmt, ...)
 {
@@ -55,8 +56,8 @@ static int why_fmt(char *why, size_t wl, const char *fmt, ...)
 }
 
 /* Copy `prefix` + (`base` + "/" when `rel` is relative and base is set) + `rel` into a field. */
-static int put_text(const refbus_config_key *k, void *field, const char *prefix,
-                    const char *base, const char *rel, char *why, size_t wl)
+static int put_text(const refbus_config_key *k, void *field, const char *prefix, const char *base,
+                    const char *rel, char *why, size_t wl)
 {
     char tmp[RESOLVED_MAX];
     int n;
@@ -105,8 +106,7 @@ static int put_bool(void *field, const char *v, char *why, size_t wl)
             return 0;
         }
     }
-    return why_fmt(why, wl, "expected yes or no (also true/false, 1/0), got '%s'",
-                   shown(show, v));
+    return why_fmt(why, wl, "expected yes or no (also true/false, 1/0), got '%s'", shown(show, v));
 }
 
 static int put_enum(const refbus_config_key *k, void *field, const char *v, char *why, size_t wl)
@@ -146,8 +146,8 @@ static int put_endpoint(const refbus_config_key *k, void *field, const char *bas
 }
 
 /* Check `v` by the key's rules and store it; on failure `why` says what was expected. */
-static int apply(const refbus_config_key *k, void *cfg, const char *base, const char *v,
-                 char *why, size_t wl)
+static int apply(const refbus_config_key *k, void *cfg, const char *base, const char *v, char *why,
+                 size_t wl)
 {
     char show[72];
     void *field = (char *)cfg + k->offset;
@@ -184,8 +184,8 @@ int refbus_config_defaults(const refbus_config_schema *s, void *cfg, size_t cfg_
     memset(cfg, 0, cfg_size);
     for (size_t i = 0; i < s->n_keys; i++) {
         const refbus_config_key *k = &s->keys[i];
-        if (k->offset + k->size > cfg_size || (k->def && apply(k, cfg, "", k->def, why,
-                                                                sizeof why) != 0)) {
+        if (k->offset + k->size > cfg_size ||
+            (k->def && apply(k, cfg, "", k->def, why, sizeof why) != 0)) {
             snprintf(err, errlen, "key '%s': bad default (a bug): %s", k->name,
                      k->offset + k->size > cfg_size ? "field outside the struct" : why);
             return REFBUS_ECONFIG;
@@ -194,8 +194,8 @@ int refbus_config_defaults(const refbus_config_schema *s, void *cfg, size_t cfg_
     return 0;
 }
 
-int refbus_config_set(const refbus_config_schema *s, void *cfg, const char *key,
-                      const char *value, char *err, size_t errlen)
+int refbus_config_set(const refbus_config_schema *s, void *cfg, const char *key, const char *value,
+                      char *err, size_t errlen)
 {
     char why[256], show[72];
     const refbus_config_key *k = find(s, key);
@@ -216,7 +216,7 @@ typedef struct load_ctx {
     const char *path;
     char base[PATH_MAX];
     FILE *f;
-    char *buf;          /* the current physical line (getline) */
+    char *buf; /* the current physical line (getline) */
     size_t cap;
     unsigned line;      /* its number, from 1 */
     int indented;       /* it starts with a blank: inih may take it as a continuation */
@@ -279,8 +279,9 @@ static int on_entry(void *user, const char *section, const char *name, const cha
     if (l->fail_line)
         return 0;
     if (l->indented && l->have_key) {
-        fail_at(l, "an indented line would continue key '%s': continuation lines are not "
-                   "allowed (remove the indentation)",
+        fail_at(l,
+                "an indented line would continue key '%s': continuation lines are not "
+                "allowed (remove the indentation)",
                 shown(show, name));
         return 0;
     }

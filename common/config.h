@@ -30,15 +30,15 @@ typedef enum refbus_config_type {
 typedef struct refbus_config_key {
     const char *name;
     refbus_config_type type;
-    size_t offset; /* offsetof(the part's config struct, field) */
-    size_t size;   /* sizeof the field */
-    uint64_t min, max;         /* UINT */
-    const char *const *names;  /* ENUM: NULL-terminated */
+    size_t offset;            /* offsetof(the part's config struct, field) */
+    size_t size;              /* sizeof the field */
+    uint64_t min, max;        /* UINT */
+    const char *const *names; /* ENUM: NULL-terminated */
     /* CUSTOM: 0, or -1 when `value` is refused; writes `field` only on success. */
     int (*parse)(void *field, const char *value);
-    const char *expect;        /* CUSTOM: "expected ..." in the error, e.g. "a duration (14d)" */
-    const char *def;           /* default as it would be written in the file; NULL: none
-                                * (zero or "") */
+    const char *expect; /* CUSTOM: "expected ..." in the error, e.g. "a duration (14d)" */
+    const char *def;    /* default as it would be written in the file; NULL: none
+                         * (zero or "") */
 } refbus_config_key;
 
 /* offsetof and sizeof of field `f` of struct type `T`, for a key's `offset, size`. */
@@ -47,19 +47,34 @@ typedef struct refbus_config_key {
 /* The keys both daemons have, with one meaning and one range. `T` must have the fields
  * data_dir, keystore, passphrase_file, directory (char arrays), map_size_mb (uint64_t),
  * max_memory_mb (uint32_t), log_level and syslog (int). */
-#define REFBUS_CONFIG_SHARED_KEYS(T)                                                           \
-    {.name = "data_dir", .type = REFBUS_CFG_PATH, REFBUS_CFG_FIELD(T, data_dir)},              \
-    {.name = "keystore", .type = REFBUS_CFG_PATH, REFBUS_CFG_FIELD(T, keystore)},              \
-    {.name = "passphrase_file", .type = REFBUS_CFG_PATH, REFBUS_CFG_FIELD(T, passphrase_file)},\
-    {.name = "directory", .type = REFBUS_CFG_PATH, REFBUS_CFG_FIELD(T, directory)},            \
-    {.name = "map_size_mb", .type = REFBUS_CFG_UINT, REFBUS_CFG_FIELD(T, map_size_mb),         \
-     .min = 1, .max = 1u << 24, .def = "1024"},                                                \
-    {.name = "max_memory_mb", .type = REFBUS_CFG_UINT, REFBUS_CFG_FIELD(T, max_memory_mb),     \
-     .min = 16, .max = 1u << 20, .def = "256"},                                                \
-    {.name = "log_level", .type = REFBUS_CFG_CUSTOM, REFBUS_CFG_FIELD(T, log_level),           \
-     .parse = refbus_config_parse_log_level, .expect = "error, warn, info or debug",           \
-     .def = "info"},                                                                           \
-    {.name = "syslog", .type = REFBUS_CFG_BOOL, REFBUS_CFG_FIELD(T, syslog), .def = "no"}
+#define REFBUS_CONFIG_SHARED_KEYS(T)                                                        \
+    {.name = "data_dir", .type = REFBUS_CFG_PATH, REFBUS_CFG_FIELD(T, data_dir)},           \
+        {.name = "keystore", .type = REFBUS_CFG_PATH, REFBUS_CFG_FIELD(T, keystore)},       \
+        {.name = "passphrase_file",                                                         \
+         .type = REFBUS_CFG_PATH,                                                           \
+         REFBUS_CFG_FIELD(T, passphrase_file)},                                             \
+        {.name = "directory", .type = REFBUS_CFG_PATH, REFBUS_CFG_FIELD(T, directory)},     \
+        {.name = "map_size_mb",                                                             \
+         .type = REFBUS_CFG_UINT,                                                           \
+         REFBUS_CFG_FIELD(T, map_size_mb),                                                  \
+         .min = 1,                                                                          \
+         .max = 1u << 24,                                                                   \
+         .def = "1024"},                                                                    \
+        {.name = "max_memory_mb",                                                           \
+         .type = REFBUS_CFG_UINT,                                                           \
+         REFBUS_CFG_FIELD(T, max_memory_mb),                                                \
+         .min = 16,                                                                         \
+         .max = 1u << 20,                                                                   \
+         .def = "256"},                                                                     \
+        {.name = "log_level",                                                               \
+         .type = REFBUS_CFG_CUSTOM,                                                         \
+         REFBUS_CFG_FIELD(T, log_level),                                                    \
+         .parse = refbus_config_parse_log_level,                                            \
+         .expect = "error, warn, info or debug",                                            \
+         .def = "info"},                                                                    \
+    {                                                                                       \
+        .name = "syslog", .type = REFBUS_CFG_BOOL, REFBUS_CFG_FIELD(T, syslog), .def = "no" \
+    }
 
 /* CUSTOM parser of a log level (refbus_log_level_parse) into an int. */
 int refbus_config_parse_log_level(void *field, const char *value);
@@ -67,7 +82,7 @@ int refbus_config_parse_log_level(void *field, const char *value);
 typedef struct refbus_config_schema {
     const char *section; /* the one ini section read, e.g. "node" */
     const refbus_config_key *keys;
-    size_t n_keys;       /* at most REFBUS_CONFIG_MAX_KEYS */
+    size_t n_keys; /* at most REFBUS_CONFIG_MAX_KEYS */
 } refbus_config_schema;
 
 /* Zero *cfg (`cfg_size` bytes) and apply every key's default.
@@ -86,7 +101,7 @@ int refbus_config_load(const refbus_config_schema *s, void *cfg, const char *pat
 
 /* Set one key as from the command line (relative paths stay relative to the working directory).
  * `err` says "key 'x': reason". Errors: REFBUS_ECONFIG (unknown key or bad value). */
-int refbus_config_set(const refbus_config_schema *s, void *cfg, const char *key,
-                      const char *value, char *err, size_t errlen) REFBUS_WUR;
+int refbus_config_set(const refbus_config_schema *s, void *cfg, const char *key, const char *value,
+                      char *err, size_t errlen) REFBUS_WUR;
 
 #endif

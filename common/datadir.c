@@ -23,9 +23,9 @@
 /* Offsets inside MDB_meta (after the page header), 64-bit layout. */
 #define M_MAGIC 0u
 #define M_VERSION 4u
-#define M_PSIZE 24u        /* mm_dbs[FREE_DBI].md_pad holds the page size */
-#define M_FREE_ROOT 64u    /* mm_dbs[0].md_root */
-#define M_MAIN_ROOT 112u   /* mm_dbs[1].md_root */
+#define M_PSIZE 24u      /* mm_dbs[FREE_DBI].md_pad holds the page size */
+#define M_FREE_ROOT 64u  /* mm_dbs[0].md_root */
+#define M_MAIN_ROOT 112u /* mm_dbs[1].md_root */
 #define M_LAST_PG 120u
 #define M_TXNID 128u
 #define META_END 136u

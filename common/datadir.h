@@ -26,8 +26,7 @@ int refbus_datadir_lock(const char *dir, const char *name, int *fd, long *holder
  * *truncated (when not NULL) set to 1 when the meta pages are sound and the file is only too
  * short (the pages before the cut may still be read, at the risk of SIGBUS), else 0;
  * REFBUS_EIO when it cannot be read. */
-int refbus_lmdb_file_check(const char *path, char *why, size_t whylen, int *truncated)
-    REFBUS_WUR;
+int refbus_lmdb_file_check(const char *path, char *why, size_t whylen, int *truncated) REFBUS_WUR;
 
 /* The one mapping of an LMDB (or errno) return code to a refbus code, for the broker, the node
  * and the audit log: 0; MDB_NOTFOUND -> REFBUS_ENOTFOUND; MDB_MAP_FULL, MDB_TXN_FULL ->

@@ -29,7 +29,8 @@ static const struct entry table[] = {
     {REFBUS_ECORRUPT, "ECORRUPT", "stored data is corrupt", T},
     {REFBUS_ENOSPC, "ENOSPC", "disk full: refusing new messages until there is room", T},
     {REFBUS_EQUOTA, "EQUOTA", "this agency's share of the store is used up: try again later", T},
-    {REFBUS_ESTORAGE, "ESTORAGE", "the store is unusable (LMDB panic, corruption or I/O error): the daemon must stop", T},
+    {REFBUS_ESTORAGE, "ESTORAGE",
+     "the store is unusable (LMDB panic, corruption or I/O error): the daemon must stop", T},
     {REFBUS_EMALFORMED, "EMALFORMED", "malformed envelope", P},
     {REFBUS_EVERSION, "EVERSION", "unsupported protocol version", P},
     {REFBUS_EBADSIG, "EBADSIG", "bad signature", P},
@@ -65,10 +66,12 @@ static const struct entry table[] = {
     {REFBUS_ESUPERSEDED, "ESUPERSEDED",
      "session taken over by another connection with the same agency key", T},
     {REFBUS_EFILECHUNK, "EFILECHUNK",
-     "file chunk does not verify (tampered, reordered, dropped, duplicated or from another file)", P},
+     "file chunk does not verify (tampered, reordered, dropped, duplicated or from another file)",
+     P},
     {REFBUS_EFILEID, "EFILEID", "sealed file does not match its file id", P},
     {REFBUS_EFILEFORMAT, "EFILEFORMAT", "malformed sealed file", P},
-    {REFBUS_EFILEINCOMPLETE, "EFILEINCOMPLETE", "file incomplete: a chunk is missing (may still arrive)", T},
+    {REFBUS_EFILEINCOMPLETE, "EFILEINCOMPLETE",
+     "file incomplete: a chunk is missing (may still arrive)", T},
 };
 
 #undef P

@@ -140,8 +140,8 @@ void refbus_harden_state(int *dumpable, uint64_t *core_limit)
     if (dumpable)
         *dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
     if (core_limit)
-        *core_limit = getrlimit(RLIMIT_CORE, &r) != 0      ? UINT64_MAX
-                      : r.rlim_cur == RLIM_INFINITY ? UINT64_MAX
+        *core_limit = getrlimit(RLIMIT_CORE, &r) != 0 ? UINT64_MAX
+                      : r.rlim_cur == RLIM_INFINITY   ? UINT64_MAX
                                                       : (uint64_t)r.rlim_cur;
 }
 

@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake pkg-config
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev liblmdb-dev lmdb-utils
   libjansson-dev libinih-dev libcmocka-dev libsystemd-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format-14 git
   iproute2 procps psmisc jq
   systemd dpkg-dev lintian   # units_test, systemd_test, deb_test (cpack -G DEB, shlibdeps, lintian)
   python3 python3-cryptography python3-zmq python3-argon2 python3-prometheus-client util-linux coreutils bc

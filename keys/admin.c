@@ -220,8 +220,8 @@ static uint64_t highest_serial(const refbus_admin *a)
 }
 
 /* Sign the working state as `serial` with `root` and write every copy. */
-static int sign_as(refbus_admin *a, const refbus_keystore *root, uint64_t serial,
-                   const char *out, uint64_t *serial_out)
+static int sign_as(refbus_admin *a, const refbus_keystore *root, uint64_t serial, const char *out,
+                   uint64_t *serial_out)
 {
     char path[PATH_MAX], name[64];
     uint8_t *dir = NULL, *msg = NULL, *signed_bytes = NULL, *state = NULL;
@@ -342,8 +342,8 @@ int refbus_admin_init(const char *dir, const char *pass, size_t pass_len, const 
 out:
     if (rc != 0 && made_key) {
         /* Leave nothing half made: init can simply be run again. */
-        static const char *const ours[] = {"root.key", "root.pub", "state.pb",
-                                           "directory.signed", "signed/00000000000000000000.dir"};
+        static const char *const ours[] = {"root.key", "root.pub", "state.pb", "directory.signed",
+                                           "signed/00000000000000000000.dir"};
         for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
             if (refbus_admin_path(path, a, ours[i]) == 0)
                 unlink(path);

@@ -25,7 +25,11 @@
 
 typedef struct refbus_admin refbus_admin;
 
-enum refbus_policy_action { REFBUS_POLICY_DENY = 0, REFBUS_POLICY_ALLOW = 1, REFBUS_POLICY_REMOVE = 2 };
+enum refbus_policy_action {
+    REFBUS_POLICY_DENY = 0,
+    REFBUS_POLICY_ALLOW = 1,
+    REFBUS_POLICY_REMOVE = 2
+};
 
 /* Create ADMIN_DIR (0700) with a new root key under `pass`, and sign the empty directory at
  * serial 0. root_pk (may be NULL) receives the root public key.

@@ -129,8 +129,7 @@ static int validate_keys(const refbus_dd_agency *a)
             if (!refbus_dd_text_valid(key->revoked_reason, REFBUS_DIR_REASON_MAX))
                 return REFBUS_EMALFORMED;
             break;
-        default:
-            return REFBUS_EMALFORMED;
+        default: return REFBUS_EMALFORMED;
         }
     }
     return 0;
@@ -159,8 +158,9 @@ static int keys_unique(const refbus_dd *d)
         for (size_t i = 0; i <= d->n_agencies; i++) {
             const refbus_dd_agency *a = i < d->n_agencies ? &d->agencies[i] : &d->broker;
             for (size_t k = 0; k < a->n_keys; k++)
-                v[n++] = type == 0 ? a->keys[k].sign_pk
-                                   : type == 1 ? a->keys[k].enc_pk : a->keys[k].curve_pk;
+                v[n++] = type == 0   ? a->keys[k].sign_pk
+                         : type == 1 ? a->keys[k].enc_pk
+                                     : a->keys[k].curve_pk;
         }
         qsort(v, n, sizeof *v, cmp32);
         for (size_t i = 1; i < n; i++)
@@ -226,8 +226,8 @@ int refbus_dd_validate(const refbus_dd *d)
     } else if (d->n_endpoints || d->broker.n_keys || d->broker.id[0]) {
         return REFBUS_EMALFORMED;
     }
-    if (d->has_reanchor && (d->reanchor.size == 0 ||
-                            !refbus_dd_text_valid(d->reanchor.reason, REFBUS_DIR_REASON_MAX)))
+    if (d->has_reanchor &&
+        (d->reanchor.size == 0 || !refbus_dd_text_valid(d->reanchor.reason, REFBUS_DIR_REASON_MAX)))
         return REFBUS_EMALFORMED;
     for (size_t i = 0; i < d->n_rules; i++) {
         if ((rc = rule_end_valid(d, d->rules[i].from)) != 0 ||
@@ -491,8 +491,8 @@ out:
     return rc;
 }
 
-int refbus_dd_split_signed(const uint8_t *bytes, size_t len, const uint8_t **dir,
-                           size_t *dir_len, uint8_t sig[64])
+int refbus_dd_split_signed(const uint8_t *bytes, size_t len, const uint8_t **dir, size_t *dir_len,
+                           uint8_t sig[64])
 {
     if (len > REFBUS_DIRECTORY_MAX_BYTES)
         return REFBUS_ETOOLARGE;

@@ -63,13 +63,13 @@ int refbus_dd_encode(const refbus_dd *d, uint8_t **out, size_t *len) REFBUS_WUR;
 
 /* The SignedDirectory: parse its two fields (no signature check), or build it.
  * split: *dir points into `bytes`. Errors: REFBUS_EMALFORMED, REFBUS_ENOMEM, REFBUS_ETOOLARGE. */
-int refbus_dd_split_signed(const uint8_t *bytes, size_t len, const uint8_t **dir,
-                           size_t *dir_len, uint8_t sig[64]) REFBUS_WUR;
+int refbus_dd_split_signed(const uint8_t *bytes, size_t len, const uint8_t **dir, size_t *dir_len,
+                           uint8_t sig[64]) REFBUS_WUR;
 int refbus_dd_join_signed(uint8_t **out, size_t *out_len, const uint8_t *dir, size_t dir_len,
                           const uint8_t sig[64]) REFBUS_WUR;
 /* The signing input: domain || u32be(len) || dir, malloc'd. Errors: REFBUS_ENOMEM. */
-int refbus_dd_sig_input(uint8_t **out, size_t *out_len, const uint8_t *dir, size_t dir_len)
-    REFBUS_WUR;
+int refbus_dd_sig_input(uint8_t **out, size_t *out_len, const uint8_t *dir,
+                        size_t dir_len) REFBUS_WUR;
 
 void refbus_dd_clear(refbus_dd *d);
 void refbus_dd_agency_clear(refbus_dd_agency *a);

@@ -39,8 +39,8 @@ void refbus_key_id(char out[REFBUS_KEY_ID_HEX], const uint8_t pk[32])
     refbus_hex(out, h, REFBUS_KEY_ID_BYTES);
 }
 
-static const char *const kind_names[] = {NULL,     "cac",    "police", "welfare",
-                                         "ngo",    "health", "court",  "other"};
+static const char *const kind_names[] = {NULL,  "cac",    "police", "welfare",
+                                         "ngo", "health", "court",  "other"};
 
 const char *refbus_agency_kind_name(enum refbus_agency_kind kind)
 {
@@ -60,20 +60,16 @@ enum refbus_agency_kind refbus_agency_kind_parse(const char *name)
 const char *refbus_key_status_name(enum refbus_key_status status)
 {
     switch (status) {
-    case REFBUS_KEY_ACTIVE:
-        return "active";
-    case REFBUS_KEY_RETIRED:
-        return "retired";
-    case REFBUS_KEY_REVOKED:
-        return "revoked";
+    case REFBUS_KEY_ACTIVE: return "active";
+    case REFBUS_KEY_RETIRED: return "retired";
+    case REFBUS_KEY_REVOKED: return "revoked";
     }
     return "unknown";
 }
 
 static int cmp_curve(const void *a, const void *b)
 {
-    return memcmp(((const curve_ref *)a)->key->curve_pk, ((const curve_ref *)b)->key->curve_pk,
-                  32);
+    return memcmp(((const curve_ref *)a)->key->curve_pk, ((const curve_ref *)b)->key->curve_pk, 32);
 }
 
 static int index_curves(refbus_directory *d)
@@ -93,8 +89,8 @@ static int index_curves(refbus_directory *d)
     return 0;
 }
 
-static int load(refbus_directory **out, const uint8_t *bytes, size_t len,
-                const uint8_t *root_pk, const uint64_t *trusted_serial)
+static int load(refbus_directory **out, const uint8_t *bytes, size_t len, const uint8_t *root_pk,
+                const uint64_t *trusted_serial)
 {
     refbus_directory *d = NULL;
     uint8_t *msg = NULL;
@@ -160,8 +156,8 @@ int refbus_directory_load_unverified(refbus_directory **out, const uint8_t *sign
     return load(out, signed_bytes, len, NULL, NULL);
 }
 
-int refbus_directory_load_file(refbus_directory **out, const char *path,
-                               const uint8_t root_pk[32], const uint64_t *trusted_serial)
+int refbus_directory_load_file(refbus_directory **out, const char *path, const uint8_t root_pk[32],
+                               const uint64_t *trusted_serial)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -290,10 +286,8 @@ static int trust(const refbus_dd_agency *a, uint32_t epoch, enum refbus_key_purp
             return REFBUS_ERETIRED;
         break;
     case REFBUS_KEY_READ:
-    case REFBUS_KEY_FETCH_DIRECTORY:
-        break;
-    default:
-        return REFBUS_EINVAL;
+    case REFBUS_KEY_FETCH_DIRECTORY: break;
+    default: return REFBUS_EINVAL;
     }
     if (out)
         *out = k;
@@ -342,8 +336,7 @@ int refbus_directory_curve_trust(const refbus_directory *d, const uint8_t curve_
     return REFBUS_EUNKNOWNPEER;
 }
 
-const char *refbus_directory_revocation(const refbus_directory *d, const char *id,
-                                        uint32_t epoch)
+const char *refbus_directory_revocation(const refbus_directory *d, const char *id, uint32_t epoch)
 {
     const refbus_dd_agency *a = d && id ? agency(d, id) : NULL;
     for (size_t j = 0; a && j < a->n_keys; j++)
@@ -355,16 +348,11 @@ const char *refbus_directory_revocation(const refbus_directory *d, const char *i
 const char *refbus_key_purpose_name(enum refbus_key_purpose purpose)
 {
     switch (purpose) {
-    case REFBUS_KEY_SEND:
-        return "send";
-    case REFBUS_KEY_SESSION:
-        return "session";
-    case REFBUS_KEY_RECEIPT:
-        return "receipt";
-    case REFBUS_KEY_READ:
-        return "read";
-    case REFBUS_KEY_FETCH_DIRECTORY:
-        return "fetch-directory";
+    case REFBUS_KEY_SEND: return "send";
+    case REFBUS_KEY_SESSION: return "session";
+    case REFBUS_KEY_RECEIPT: return "receipt";
+    case REFBUS_KEY_READ: return "read";
+    case REFBUS_KEY_FETCH_DIRECTORY: return "fetch-directory";
     }
     return "unknown";
 }
@@ -465,8 +453,7 @@ size_t refbus_directory_agency_key_count(const refbus_directory *d, size_t i)
     return i < d->dd.n_agencies ? d->dd.agencies[i].n_keys : 0;
 }
 
-const refbus_dir_key *refbus_directory_agency_key_at(const refbus_directory *d, size_t i,
-                                                     size_t k)
+const refbus_dir_key *refbus_directory_agency_key_at(const refbus_directory *d, size_t i, size_t k)
 {
     return k < refbus_directory_agency_key_count(d, i) ? &d->dd.agencies[i].keys[k] : NULL;
 }

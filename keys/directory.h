@@ -13,14 +13,14 @@
 #define REFBUS_DIRECTORY_VERSION 1u
 #define REFBUS_DIRECTORY_MAX_BYTES (16u * 1024u * 1024u) /* refused above this size */
 #define REFBUS_DIR_MAX_AGENCIES 10000u
-#define REFBUS_DIR_MAX_KEYS 1000u       /* key epochs per agency */
+#define REFBUS_DIR_MAX_KEYS 1000u /* key epochs per agency */
 #define REFBUS_DIR_MAX_RULES 100000u
 #define REFBUS_DIR_MAX_ENDPOINTS 16u
-#define REFBUS_DIR_NAME_MAX 256u        /* bytes of UTF-8 in a display name */
-#define REFBUS_DIR_REASON_MAX 255u      /* bytes of UTF-8 in a revocation reason */
+#define REFBUS_DIR_NAME_MAX 256u   /* bytes of UTF-8 in a display name */
+#define REFBUS_DIR_REASON_MAX 255u /* bytes of UTF-8 in a revocation reason */
 #define REFBUS_DIR_ENDPOINT_MAX 255u
 #define REFBUS_KEY_ID_BYTES 8u
-#define REFBUS_KEY_ID_HEX 17u           /* 16 hex digits and a NUL */
+#define REFBUS_KEY_ID_HEX 17u /* 16 hex digits and a NUL */
 
 enum refbus_key_status { REFBUS_KEY_ACTIVE = 0, REFBUS_KEY_RETIRED = 1, REFBUS_KEY_REVOKED = 2 };
 
@@ -50,10 +50,10 @@ typedef struct refbus_dir_key {
 /* A re-anchor statement (docs/KEYS-FORMAT.md section 3): after a broker restore the root names
  * the audit checkpoint (tree size and root hash) that nodes take as their new anchor. */
 typedef struct refbus_dir_reanchor {
-    uint64_t size;            /* >= 1 */
+    uint64_t size; /* >= 1 */
     uint8_t root[32];
     uint64_t time_ms;
-    char reason[256];         /* 1..255 bytes of printable UTF-8 */
+    char reason[256]; /* 1..255 bytes of printable UTF-8 */
 } refbus_dir_reanchor;
 
 typedef struct refbus_directory refbus_directory; /* immutable once loaded */
@@ -69,9 +69,8 @@ int refbus_directory_load(refbus_directory **out, const uint8_t *signed_bytes, s
                           const uint8_t root_pk[32], const uint64_t *trusted_serial) REFBUS_WUR;
 
 /* The same from a file (at most REFBUS_DIRECTORY_MAX_BYTES). Adds REFBUS_ENOTFOUND, REFBUS_EIO. */
-int refbus_directory_load_file(refbus_directory **out, const char *path,
-                               const uint8_t root_pk[32], const uint64_t *trusted_serial)
-    REFBUS_WUR;
+int refbus_directory_load_file(refbus_directory **out, const char *path, const uint8_t root_pk[32],
+                               const uint64_t *trusted_serial) REFBUS_WUR;
 
 /* For display only (refbus-keys show without a root key): every check of load() except the
  * signature, which is not looked at. refbus_directory_verified() says 0 for the result.
@@ -112,8 +111,8 @@ enum refbus_key_purpose {
  * REFBUS_EREVOKED (this or a later epoch revoked), REFBUS_ERETIRED (retired, and the purpose
  * needs the active key), REFBUS_EINVAL (NULL argument or unknown purpose). */
 int refbus_directory_key_trust(const refbus_directory *d, const char *id, uint32_t epoch,
-                               enum refbus_key_purpose purpose, const refbus_dir_key **out)
-    REFBUS_WUR;
+                               enum refbus_key_purpose purpose,
+                               const refbus_dir_key **out) REFBUS_WUR;
 /* The same for the agency behind a CURVE transport key (the broker's own key is not an
  * agency's): on 0 sets *agency (pointing into d) and *epoch, either may be NULL. O(log n).
  * Errors: REFBUS_EUNKNOWNPEER (no agency has this key), and those of key_trust. */
@@ -122,8 +121,7 @@ int refbus_directory_curve_trust(const refbus_directory *d, const uint8_t curve_
                                  uint32_t *epoch) REFBUS_WUR;
 /* Why key_trust said REFBUS_EREVOKED for this epoch: the reason recorded on the first revoked
  * epoch at or above it (pointing into d), or NULL when none is revoked. For messages only. */
-const char *refbus_directory_revocation(const refbus_directory *d, const char *id,
-                                        uint32_t epoch);
+const char *refbus_directory_revocation(const refbus_directory *d, const char *id, uint32_t epoch);
 /* The name of a purpose ("send", "session", ...), for messages. */
 const char *refbus_key_purpose_name(enum refbus_key_purpose purpose);
 
@@ -160,11 +158,9 @@ const char *refbus_directory_agency_id(const refbus_directory *d, size_t i);
 const char *refbus_directory_agency_name(const refbus_directory *d, size_t i);
 enum refbus_agency_kind refbus_directory_agency_kind(const refbus_directory *d, size_t i);
 size_t refbus_directory_agency_key_count(const refbus_directory *d, size_t i);
-const refbus_dir_key *refbus_directory_agency_key_at(const refbus_directory *d, size_t i,
-                                                     size_t k);
+const refbus_dir_key *refbus_directory_agency_key_at(const refbus_directory *d, size_t i, size_t k);
 /* Index of agency `id`. Errors: REFBUS_EUNKNOWNAGENCY. */
-int refbus_directory_agency_index(const refbus_directory *d, const char *id, size_t *i)
-    REFBUS_WUR;
+int refbus_directory_agency_index(const refbus_directory *d, const char *id, size_t *i) REFBUS_WUR;
 
 /* Policy rules in directory order; i < policy_count. *from / *to point into d. */
 size_t refbus_directory_policy_count(const refbus_directory *d);

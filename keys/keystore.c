@@ -22,7 +22,8 @@ struct refbus_keystore {
     enum refbus_keystore_role role;
     char id[65];
     uint8_t root_pk[32];
-    uint8_t *secrets; /* sodium_malloc: storage key (32), then per epoch sign 64, enc 32, curve 32 */
+    uint8_t
+        *secrets; /* sodium_malloc: storage key (32), then per epoch sign 64, enc 32, curve 32 */
     size_t secrets_len;
     refbus_epoch_keys *epochs;
     size_t n;
@@ -54,8 +55,7 @@ int refbus_kdf_named(refbus_kdf *out, const char *name)
 
 int refbus_ks_kdf_ok(const refbus_kdf *kdf)
 {
-    return kdf->opslimit >= crypto_pwhash_OPSLIMIT_MIN &&
-           kdf->opslimit <= REFBUS_KS_OPSLIMIT_MAX &&
+    return kdf->opslimit >= crypto_pwhash_OPSLIMIT_MIN && kdf->opslimit <= REFBUS_KS_OPSLIMIT_MAX &&
            kdf->memlimit >= crypto_pwhash_MEMLIMIT_MIN &&
            kdf->memlimit <= crypto_pwhash_MEMLIMIT_SENSITIVE;
 }
@@ -249,8 +249,7 @@ out:
     return rc;
 }
 
-int refbus_keystore_open(refbus_keystore **out, const char *path, const char *pass,
-                         size_t pass_len)
+int refbus_keystore_open(refbus_keystore **out, const char *path, const char *pass, size_t pass_len)
 {
     struct stat st;
     uint8_t *buf = NULL;
@@ -364,8 +363,8 @@ static void fresh_epoch(refbus_epoch_keys *e, uint32_t epoch)
     crypto_box_keypair(e->curve_pk, e->curve_sk);
 }
 
-int refbus_keystore_generate(refbus_keystore **out, enum refbus_keystore_role role,
-                             const char *id, const uint8_t root_pk[32], uint32_t epoch)
+int refbus_keystore_generate(refbus_keystore **out, enum refbus_keystore_role role, const char *id,
+                             const uint8_t root_pk[32], uint32_t epoch)
 {
     refbus_keystore *ks = NULL;
     if (!out || epoch == 0 || role < REFBUS_KEYSTORE_AGENCY || role > REFBUS_KEYSTORE_ROOT)

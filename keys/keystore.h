@@ -80,11 +80,10 @@ size_t refbus_keystore_enc_keys(const refbus_keystore *ks, refbus_enc_key *out, 
  * epoch 1, root_pk ignored, its own public key stored). rotate: a copy of `old` with every
  * epoch's secrets plus fresh keys at `epoch` (> old's highest). On success *out is the
  * caller's. Errors: REFBUS_EINVAL (bad id / epoch / role), REFBUS_ENOMEM. */
-int refbus_keystore_generate(refbus_keystore **out, enum refbus_keystore_role role,
-                             const char *id, const uint8_t root_pk[32], uint32_t epoch)
-    REFBUS_WUR;
-int refbus_keystore_rotate(refbus_keystore **out, const refbus_keystore *old, uint32_t epoch)
-    REFBUS_WUR;
+int refbus_keystore_generate(refbus_keystore **out, enum refbus_keystore_role role, const char *id,
+                             const uint8_t root_pk[32], uint32_t epoch) REFBUS_WUR;
+int refbus_keystore_rotate(refbus_keystore **out, const refbus_keystore *old,
+                           uint32_t epoch) REFBUS_WUR;
 
 /* Encrypt to `path`, mode 0600, atomically (temporary file, fsync, rename). When `exclusive`
  * an existing file is never replaced (REFBUS_EEXIST): exactly one of two racers wins. `kdf`

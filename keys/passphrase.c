@@ -19,8 +19,11 @@
 
 static int cls_of(unsigned char c)
 {
-    return c >= 0x80 ? 4 : c >= 'a' && c <= 'z' ? 0 : c >= 'A' && c <= 'Z' ? 1
-                                             : c >= '0' && c <= '9' ? 2 : 3;
+    return c >= 0x80              ? 4
+           : c >= 'a' && c <= 'z' ? 0
+           : c >= 'A' && c <= 'Z' ? 1
+           : c >= '0' && c <= '9' ? 2
+                                  : 3;
 }
 
 unsigned refbus_passphrase_strength(const char *p, size_t len, size_t *chars)
@@ -110,9 +113,9 @@ static int finish(char *buf, size_t n, size_t *len, const char *from)
     buf[n] = 0;
     if (n == 0 || n > REFBUS_PASSPHRASE_MAX || memchr(buf, 0, n)) {
         log_error("%s: passphrase refused: %s", from,
-                  n == 0 ? "it is empty"
-                         : n > REFBUS_PASSPHRASE_MAX ? "longer than 1024 bytes"
-                                                     : "it contains a NUL byte");
+                  n == 0                      ? "it is empty"
+                  : n > REFBUS_PASSPHRASE_MAX ? "longer than 1024 bytes"
+                                              : "it contains a NUL byte");
         return REFBUS_EINVAL;
     }
     *len = n;

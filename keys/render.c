@@ -105,8 +105,8 @@ int refbus_directory_json(char **out, const refbus_directory *d)
         const char *from, *to;
         int allow;
         refbus_directory_policy_rule(d, i, &from, &to, &allow);
-        json_array_append_new(pol, json_pack("{s:s, s:s, s:s}", "from", from, "to", to,
-                                             "action", allow ? "allow" : "deny"));
+        json_array_append_new(pol, json_pack("{s:s, s:s, s:s}", "from", from, "to", to, "action",
+                                             allow ? "allow" : "deny"));
     }
     json_object_set_new(o, "policy", pol);
     const refbus_dir_reanchor *ra = refbus_directory_reanchor(d);
@@ -114,8 +114,8 @@ int refbus_directory_json(char **out, const refbus_directory *d)
         char rh[65];
         refbus_hex(rh, ra->root, 32);
         json_object_set_new(o, "reanchor",
-                            json_pack("{s:I, s:s, s:I, s:s}", "size", (json_int_t)ra->size,
-                                      "root", rh, "time_ms", (json_int_t)ra->time_ms, "reason",
+                            json_pack("{s:I, s:s, s:I, s:s}", "size", (json_int_t)ra->size, "root",
+                                      rh, "time_ms", (json_int_t)ra->time_ms, "reason",
                                       ra->reason));
     } else {
         json_object_set_new(o, "reanchor", json_null());
@@ -126,7 +126,8 @@ int refbus_directory_json(char **out, const refbus_directory *d)
 
 static void print_key(FILE *f, const refbus_dir_key *k)
 {
-    char when[REFBUS_TIME_ISO_MAX], s[REFBUS_KEY_ID_HEX], e[REFBUS_KEY_ID_HEX], c[REFBUS_KEY_ID_HEX];
+    char when[REFBUS_TIME_ISO_MAX], s[REFBUS_KEY_ID_HEX], e[REFBUS_KEY_ID_HEX],
+        c[REFBUS_KEY_ID_HEX];
     refbus_time_iso(when, sizeof when, k->status_changed_ms, 1);
     refbus_key_id(s, k->sign_pk);
     refbus_key_id(e, k->enc_pk);
@@ -142,8 +143,8 @@ int refbus_directory_print(FILE *f, const refbus_directory *d)
     char when[REFBUS_TIME_ISO_MAX], kid[REFBUS_KEY_ID_HEX], hex[65];
     const uint8_t *root = refbus_directory_root_pk(d);
     refbus_time_iso(when, sizeof when, refbus_directory_issued_ms(d), 1);
-    fprintf(f, "directory serial %llu, issued %s\n",
-            (unsigned long long)refbus_directory_serial(d), when);
+    fprintf(f, "directory serial %llu, issued %s\n", (unsigned long long)refbus_directory_serial(d),
+            when);
     if (root) {
         refbus_key_id(kid, root);
         refbus_hex(hex, root, 32);
@@ -181,8 +182,9 @@ int refbus_directory_print(FILE *f, const refbus_directory *d)
     if (ra) {
         refbus_hex(hex, ra->root, 32);
         refbus_time_iso(when, sizeof when, ra->time_ms, 1);
-        fprintf(f, "\nre-anchor (after a broker restore), stated %s:\n  audit checkpoint size "
-                   "%llu root %s\n  reason: %s\n",
+        fprintf(f,
+                "\nre-anchor (after a broker restore), stated %s:\n  audit checkpoint size "
+                "%llu root %s\n  reason: %s\n",
                 when, (unsigned long long)ra->size, hex, ra->reason);
     }
     return ferror(f) ? REFBUS_EIO : 0;

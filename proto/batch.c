@@ -17,7 +17,8 @@
 int refbus_batch_tree_build(refbus_batch_tree *t, const uint8_t (*leaves)[32], uint32_t size)
 {
     memset(t, 0, sizeof *t);
-    if (!leaves || size == 0 || size > REFBUS_BATCH_MAX) return REFBUS_EINVAL;
+    if (!leaves || size == 0 || size > REFBUS_BATCH_MAX)
+        return REFBUS_EINVAL;
     t->size = size;
     for (uint32_t len = size;; len = (len + 1) / 2) {
         unsigned l = t->n_levels;
@@ -36,7 +37,8 @@ int refbus_batch_tree_build(refbus_batch_tree *t, const uint8_t (*leaves)[32], u
             else
                 memcpy(t->level[l][j], t->level[l - 1][2 * j], 32); /* odd one: carried up */
         }
-        if (len == 1) break;
+        if (len == 1)
+            break;
     }
     return 0;
 }
@@ -57,7 +59,8 @@ size_t refbus_batch_tree_path(const refbus_batch_tree *t, uint32_t index, uint8_
 {
     size_t n = 0;
     for (unsigned l = 0; l + 1 < t->n_levels; l++, index >>= 1)
-        if ((index ^ 1u) < t->level_len[l]) memcpy(path[n++], t->level[l][index ^ 1u], 32);
+        if ((index ^ 1u) < t->level_len[l])
+            memcpy(path[n++], t->level[l][index ^ 1u], 32);
     return n;
 }
 
@@ -65,7 +68,8 @@ size_t refbus_batch_path_len(uint32_t index, uint32_t size)
 {
     size_t n = 0;
     for (; size > 1; size = (size + 1) / 2, index >>= 1)
-        if ((index ^ 1u) < size) n++;
+        if ((index ^ 1u) < size)
+            n++;
     return n;
 }
 
@@ -113,11 +117,13 @@ int refbus_batch_verify(refbus_batch_cache *cache, const uint8_t pk[32], uint32_
             }
         cache->verifies++;
     }
-    if (crypto_sign_verify_detached(sig, m, sizeof m, pk) != 0) return REFBUS_EBADSIG;
+    if (crypto_sign_verify_detached(sig, m, sizeof m, pk) != 0)
+        return REFBUS_EBADSIG;
     if (cache) {
         memcpy(cache->key[cache->next], key, 32);
         cache->next = (cache->next + 1) % REFBUS_BATCH_CACHE_SLOTS;
-        if (cache->used < REFBUS_BATCH_CACHE_SLOTS) cache->used++;
+        if (cache->used < REFBUS_BATCH_CACHE_SLOTS)
+            cache->used++;
     }
     return 0;
 }

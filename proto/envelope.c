@@ -219,8 +219,7 @@ static int check_params(const refbus_seal_params *p, const void *payload, size_t
 }
 
 /* 2.6 steps 1-7 up to the signature input M. */
-static int seal_one(sealed *s, const refbus_seal_params *p, const void *payload,
-                    size_t payload_len)
+static int seal_one(sealed *s, const refbus_seal_params *p, const void *payload, size_t payload_len)
 {
     int rc;
     uint8_t msg_id[16], eph_pk[32], nonce[24], commit[32];
@@ -263,8 +262,8 @@ static int seal_one(sealed *s, const refbus_seal_params *p, const void *payload,
         }
         if ((rc = wrap_key(wk, shared, eph_pk, r->enc_pk, msg_id, r->epoch, r->agency)) != 0)
             goto out;
-        crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped, NULL, K, 32, NULL, 0, NULL,
-                                                   zero_nonce, wk);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped, NULL, K, 32, NULL, 0, NULL, zero_nonce,
+                                                   wk);
         Refbus__V1__RecipientStanza st = REFBUS__V1__RECIPIENT_STANZA__INIT;
         st.agency = (char *)r->agency;
         st.epoch = r->epoch;
@@ -328,8 +327,7 @@ out:
 
 /* The outer envelope (2.6 step 8): `path` NULL for the single form. */
 static int pack_envelope(uint8_t **out, size_t *out_len, const sealed *s, const uint8_t sig[64],
-                         uint32_t batch_size, uint32_t index, uint8_t (*path)[32],
-                         size_t path_len)
+                         uint32_t batch_size, uint32_t index, uint8_t (*path)[32], size_t path_len)
 {
     ProtobufCBinaryData pb[REFBUS_BATCH_MAX_PATH];
     Refbus__V1__Envelope e = REFBUS__V1__ENVELOPE__INIT;
@@ -490,11 +488,10 @@ static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, 
     }
     /* P12: the signature form. No batch fields: the single form (2.7.1); else the batch form
      * (2.7.2), whose path length is fixed by the index and the size. */
-    if (e->batch_size == 0 ? (e->batch_index != 0 || e->n_batch_path != 0)
-                           : (e->batch_size > REFBUS_BATCH_MAX ||
-                              e->batch_index >= e->batch_size ||
-                              e->n_batch_path != refbus_batch_path_len(e->batch_index,
-                                                                       e->batch_size)))
+    if (e->batch_size == 0
+            ? (e->batch_index != 0 || e->n_batch_path != 0)
+            : (e->batch_size > REFBUS_BATCH_MAX || e->batch_index >= e->batch_size ||
+               e->n_batch_path != refbus_batch_path_len(e->batch_index, e->batch_size)))
         return REFBUS_EMALFORMED;
     for (size_t i = 0; i < e->n_batch_path; i++)
         if (e->batch_path[i].len != 32)
@@ -539,15 +536,13 @@ static int check_sig(const parsed *ps, const uint8_t pk[32], refbus_batch_cache 
     if (rc != 0)
         return rc;
     if (e->batch_size == 0) { /* the single form: Ed25519 over M */
-        rc = crypto_sign_verify_detached(e->signature.data, m, m_len, pk) == 0 ? 0
-                                                                                : REFBUS_EBADSIG;
+        rc = crypto_sign_verify_detached(e->signature.data, m, m_len, pk) == 0 ? 0 : REFBUS_EBADSIG;
     } else { /* the batch form: M's leaf, the path to the root, the root's signature */
         refbus_merkle_leaf(leaf, m, m_len);
         for (size_t i = 0; i < e->n_batch_path; i++)
             memcpy(path[i], e->batch_path[i].data, 32);
         rc = refbus_batch_verify(cache, pk, e->batch_size, e->batch_index, leaf,
-                                 (const uint8_t(*)[32])path, e->n_batch_path,
-                                 e->signature.data);
+                                 (const uint8_t(*)[32])path, e->n_batch_path, e->signature.data);
     }
     free(m);
     return rc;
@@ -589,15 +584,14 @@ void refbus_envelope_payload_free(uint8_t **payload, size_t payload_len)
 
 int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope_header *hdr,
                          const uint8_t *env, size_t env_len, const uint8_t sender_sign_pk[32],
-                         const char *me, const refbus_enc_key *keys, size_t n_keys,
-                         uint64_t now_ms)
+                         const char *me, const refbus_enc_key *keys, size_t n_keys, uint64_t now_ms)
 {
-    return refbus_envelope_open_cached(payload, payload_len, hdr, env, env_len, sender_sign_pk,
-                                       me, keys, n_keys, now_ms, NULL);
+    return refbus_envelope_open_cached(payload, payload_len, hdr, env, env_len, sender_sign_pk, me,
+                                       keys, n_keys, now_ms, NULL);
 }
 
-int refbus_envelope_open_cached(uint8_t **payload, size_t *payload_len,
-                                refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
+int refbus_envelope_open_cached(uint8_t **payload, size_t *payload_len, refbus_envelope_header *hdr,
+                                const uint8_t *env, size_t env_len,
                                 const uint8_t sender_sign_pk[32], const char *me,
                                 const refbus_enc_key *keys, size_t n_keys, uint64_t now_ms,
                                 refbus_batch_cache *cache)
@@ -643,8 +637,7 @@ int refbus_envelope_open_cached(uint8_t **payload, size_t *payload_len,
                        ps.st[idx]->epoch, me)) != 0)
         goto out;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(K, NULL, NULL, ps.st[idx]->wrapped_key.data,
-                                                   WRAPPED_BYTES, NULL, 0, zero_nonce,
-                                                   wk) != 0) {
+                                                   WRAPPED_BYTES, NULL, 0, zero_nonce, wk) != 0) {
         rc = REFBUS_EDECRYPT;
         goto out;
     }
@@ -660,9 +653,10 @@ int refbus_envelope_open_cached(uint8_t **payload, size_t *payload_len,
         rc = REFBUS_ENOMEM;
         goto out;
     }
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            padded, NULL, NULL, ps.env->ciphertext.data, ps.env->ciphertext.len,
-            ps.env->header.data, ps.env->header.len, ps.h->nonce.data, pkey) != 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(padded, NULL, NULL, ps.env->ciphertext.data,
+                                                   ps.env->ciphertext.len, ps.env->header.data,
+                                                   ps.env->header.len, ps.h->nonce.data,
+                                                   pkey) != 0) {
         rc = REFBUS_EDECRYPT;
         goto out;
     }

@@ -14,8 +14,8 @@
 #define REFBUS_MSG_ID_BYTES 16u
 #define REFBUS_MAX_RECIPIENTS 16u
 #define REFBUS_AGENCY_ID_MAX 64u
-#define REFBUS_MAX_PAYLOAD (1024u * 1024u)     /* inline payload limit; larger = attachments */
-#define REFBUS_MAX_ENVELOPE (1400u * 1024u)    /* bigger than any valid envelope can be */
+#define REFBUS_MAX_PAYLOAD (1024u * 1024u)  /* inline payload limit; larger = attachments */
+#define REFBUS_MAX_ENVELOPE (1400u * 1024u) /* bigger than any valid envelope can be */
 #define REFBUS_SIGN_PK_BYTES 32u
 #define REFBUS_SIGN_SK_BYTES 64u
 #define REFBUS_ENC_PK_BYTES 32u
@@ -107,8 +107,8 @@ int refbus_envelope_seal_batch(uint8_t **outs, size_t *out_lens, const refbus_se
  * to learn the sender before looking up the sender's key). Fills *hdr.
  * Errors: REFBUS_EMALFORMED, REFBUS_EVERSION, REFBUS_ETOOLARGE, REFBUS_ETOOMANYRCPT (all
  * permanent), REFBUS_ENOMEM (the parser ran out of memory: transient, refbus_err_permanent). */
-int refbus_envelope_parse(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len)
-    REFBUS_WUR;
+int refbus_envelope_parse(refbus_envelope_header *hdr, const uint8_t *env,
+                          size_t env_len) REFBUS_WUR;
 
 /* Parse and verify the sender's signature; then check expiry against `now_ms` (0 = skip the
  * expiry check). No secret key is needed. Fills *hdr (may be NULL).
@@ -135,8 +135,8 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
                          uint64_t now_ms) REFBUS_WUR;
 
 /* open() with a cache of verified batch signatures (may be NULL), as verify_cached(). */
-int refbus_envelope_open_cached(uint8_t **payload, size_t *payload_len,
-                                refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
+int refbus_envelope_open_cached(uint8_t **payload, size_t *payload_len, refbus_envelope_header *hdr,
+                                const uint8_t *env, size_t env_len,
                                 const uint8_t sender_sign_pk[32], const char *me,
                                 const refbus_enc_key *keys, size_t n_keys, uint64_t now_ms,
                                 refbus_batch_cache *cache) REFBUS_WUR;

@@ -22,8 +22,8 @@ void refbus_frames_close(refbus_frames *fs)
     fs->n = 0;
 }
 
-int refbus_frames_recv(refbus_frames *fs, void *sock, int flags, size_t max_frames,
-                       size_t max_size, int wipe)
+int refbus_frames_recv(refbus_frames *fs, void *sock, int flags, size_t max_frames, size_t max_size,
+                       int wipe)
 {
     int more = 1, big = 0;
     memset(fs, 0, sizeof *fs);

@@ -36,8 +36,8 @@ typedef struct refbus_frames {
  * max_frames frames). On 0, ETOOLARGE and EFRAMES the frames are kept as they came, so that the
  * caller can still answer (a REP socket must) or name the peer (a ROUTER's routing id); release
  * them with refbus_frames_close(). */
-int refbus_frames_recv(refbus_frames *fs, void *sock, int flags, size_t max_frames,
-                       size_t max_size, int wipe) REFBUS_WUR;
+int refbus_frames_recv(refbus_frames *fs, void *sock, int flags, size_t max_frames, size_t max_size,
+                       int wipe) REFBUS_WUR;
 
 /* One socket-monitor event, without waiting (libzmq 4.3: a frame of u16 event and u32 value,
  * then the endpoint; *event 0 when the first frame is shorter). Returns 0, REFBUS_EAGAIN (none

@@ -47,8 +47,7 @@ static void track_free(void *data, void *p)
 }
 
 int refbus_pb_unpack_with(void *out, ProtobufCAllocator *base, int canonical,
-                          const ProtobufCMessageDescriptor *desc, const uint8_t *bytes,
-                          size_t len)
+                          const ProtobufCMessageDescriptor *desc, const uint8_t *bytes, size_t len)
 {
     track t = {base, 0};
     ProtobufCAllocator a = {track_alloc, track_free, &t};
@@ -141,8 +140,8 @@ int refbus_pb_reencodes(const ProtobufCMessage *m, const uint8_t *bytes, size_t 
     return !c.differs && c.off == len;
 }
 
-int refbus_pb_pack_prefixed(uint8_t **out, size_t *out_len, const void *prefix,
-                            size_t prefix_len, const ProtobufCMessage *m)
+int refbus_pb_pack_prefixed(uint8_t **out, size_t *out_len, const void *prefix, size_t prefix_len,
+                            const ProtobufCMessage *m)
 {
     size_t n = protobuf_c_message_get_packed_size(m);
     if (n > SIZE_MAX - 1 - prefix_len)

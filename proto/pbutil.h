@@ -54,8 +54,8 @@ int refbus_pb_canonical(const ProtobufCMessage *m, const uint8_t *bytes, size_t 
  * refbus_wipe_free() when `m` held plaintext (no copy of it is left elsewhere); *out_len is its
  * length. On failure *out and *out_len are untouched. Errors: REFBUS_ENOMEM. */
 int refbus_pb_pack(uint8_t **out, size_t *out_len, const ProtobufCMessage *m) REFBUS_WUR;
-int refbus_pb_pack_prefixed(uint8_t **out, size_t *out_len, const void *prefix,
-                            size_t prefix_len, const ProtobufCMessage *m) REFBUS_WUR;
+int refbus_pb_pack_prefixed(uint8_t **out, size_t *out_len, const void *prefix, size_t prefix_len,
+                            const ProtobufCMessage *m) REFBUS_WUR;
 
 /* An allocator for messages that hold plaintext (a decrypted Payload, the node's store
  * records): malloc, and a free that wipes every block before releasing it (strings, bytes,

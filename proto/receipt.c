@@ -76,8 +76,8 @@ static int pack_signed(uint8_t **out, size_t *out_len, const uint8_t *body, size
     return refbus_pb_pack(out, out_len, &s.base);
 }
 
-int refbus_receipt_sign_batch(uint8_t **outs, size_t *out_lens, const refbus_receipt *rs,
-                              size_t n, const uint8_t sign_sk[64])
+int refbus_receipt_sign_batch(uint8_t **outs, size_t *out_lens, const refbus_receipt *rs, size_t n,
+                              const uint8_t sign_sk[64])
 {
     int rc = 0;
     uint8_t **bodies = NULL, (*leaves)[32] = NULL, sig[64], path[REFBUS_BATCH_MAX_PATH][32];
@@ -163,11 +163,10 @@ static int parse(refbus_receipt *r, Refbus__V1__SignedReceipt **sp, const uint8_
     if (s->signature.len != 64)
         goto out;
     /* the signature form: single (no batch fields) or a valid batch form, as P12 of 2.9 */
-    if (s->batch_size == 0 ? (s->batch_index != 0 || s->n_batch_path != 0)
-                           : (s->batch_size > REFBUS_BATCH_MAX ||
-                              s->batch_index >= s->batch_size ||
-                              s->n_batch_path != refbus_batch_path_len(s->batch_index,
-                                                                       s->batch_size)))
+    if (s->batch_size == 0
+            ? (s->batch_index != 0 || s->n_batch_path != 0)
+            : (s->batch_size > REFBUS_BATCH_MAX || s->batch_index >= s->batch_size ||
+               s->n_batch_path != refbus_batch_path_len(s->batch_index, s->batch_size)))
         goto out;
     for (size_t i = 0; i < s->n_batch_path; i++)
         if (s->batch_path[i].len != 32)
@@ -231,16 +230,14 @@ int refbus_receipt_verify_cached(refbus_receipt *r, const uint8_t *bytes, size_t
     if ((rc = sign_input(&m, &mlen, s->body.data, s->body.len)) != 0)
         goto out;
     if (s->batch_size == 0) {
-        rc = crypto_sign_verify_detached(s->signature.data, m, mlen, sign_pk) == 0
-                 ? 0
-                 : REFBUS_EBADSIG;
+        rc = crypto_sign_verify_detached(s->signature.data, m, mlen, sign_pk) == 0 ? 0
+                                                                                   : REFBUS_EBADSIG;
     } else {
         refbus_merkle_leaf(leaf, m, mlen);
         for (size_t i = 0; i < s->n_batch_path; i++)
             memcpy(path[i], s->batch_path[i].data, 32);
         rc = refbus_batch_verify(cache, sign_pk, s->batch_size, s->batch_index, leaf,
-                                 (const uint8_t(*)[32])path, s->n_batch_path,
-                                 s->signature.data);
+                                 (const uint8_t(*)[32])path, s->n_batch_path, s->signature.data);
     }
 out:
     free(m);

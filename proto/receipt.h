@@ -19,7 +19,7 @@ enum refbus_receipt_type {
 
 typedef struct refbus_receipt {
     uint32_t type;
-    uint8_t msg_id[REFBUS_MSG_ID_BYTES];   /* all zero when the envelope could not be parsed */
+    uint8_t msg_id[REFBUS_MSG_ID_BYTES]; /* all zero when the envelope could not be parsed */
     char sender[REFBUS_AGENCY_ID_MAX + 1];
     char recipient[REFBUS_AGENCY_ID_MAX + 1];
     uint8_t envelope_hash[REFBUS_HASH_BYTES];
@@ -39,8 +39,8 @@ int refbus_receipt_sign(uint8_t **out, size_t *out_len, const refbus_receipt *r,
 /* Encode and sign `n` receipts (1..REFBUS_BATCH_MAX) under one signature (PROTOCOL 4): a batch
  * of one in the single form, more in the batch form. outs[i] (malloc'd, owned by the caller)
  * is receipt i; on failure nothing is returned. Errors: REFBUS_EINVAL, REFBUS_ENOMEM. */
-int refbus_receipt_sign_batch(uint8_t **outs, size_t *out_lens, const refbus_receipt *rs,
-                              size_t n, const uint8_t sign_sk[64]) REFBUS_WUR;
+int refbus_receipt_sign_batch(uint8_t **outs, size_t *out_lens, const refbus_receipt *rs, size_t n,
+                              const uint8_t sign_sk[64]) REFBUS_WUR;
 
 /* Decode without checking the signature (to learn the signer). Errors: REFBUS_ERECEIPT,
  * REFBUS_ENOMEM (ran out of memory while unpacking: says nothing about the bytes). */

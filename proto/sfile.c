@@ -191,8 +191,8 @@ int refbus_sfile_seal_key(uint8_t id_out[32], const uint8_t key[32], int out_fd,
         if (got != len)
             goto out;
         nonce_ad(nonce, ad, size, i);
-        crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &clen, pt, len, ad, sizeof ad, NULL,
-                                                   nonce, key);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &clen, pt, len, ad, sizeof ad, NULL, nonce,
+                                                   key);
         leaf_hash(leaf, ct, (size_t)clen);
         acc_push(a, leaf);
         if ((rc = pwrite_full(out_fd, leaf, 32, REFBUS_SFILE_HEADER + 32 * i)) ||
@@ -257,9 +257,8 @@ static int fold_path(uint8_t root[32], uint64_t n, uint64_t index, const uint8_t
     return sn == 0 ? 0 : -1;
 }
 
-int refbus_sfile_chunk_check(const uint8_t id[32], uint64_t size, uint64_t index,
-                            const uint8_t *c, size_t clen, const uint8_t (*path)[32],
-                            unsigned depth)
+int refbus_sfile_chunk_check(const uint8_t id[32], uint64_t size, uint64_t index, const uint8_t *c,
+                             size_t clen, const uint8_t (*path)[32], unsigned depth)
 {
     uint8_t leaf[32], root[32], want[32];
     /* the path proves a root; the id binds that root to the size, so one comparison of ids
@@ -275,7 +274,7 @@ int refbus_sfile_chunk_check(const uint8_t id[32], uint64_t size, uint64_t index
 }
 
 int refbus_sfile_chunk_open(uint8_t *pt, size_t *pt_len, const uint8_t key[32], uint64_t size,
-                           uint64_t index, const uint8_t *c, size_t clen)
+                            uint64_t index, const uint8_t *c, size_t clen)
 {
     uint8_t nonce[24], ad[sizeof DOM_CHUNK - 1 + 8];
     unsigned long long mlen;
@@ -283,8 +282,8 @@ int refbus_sfile_chunk_open(uint8_t *pt, size_t *pt_len, const uint8_t key[32], 
         clen != chunk_len(size, index) + REFBUS_SFILE_TAG)
         return REFBUS_EFILECHUNK;
     nonce_ad(nonce, ad, size, index);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &mlen, NULL, c, clen, ad, sizeof ad,
-                                                   nonce, key) != 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &mlen, NULL, c, clen, ad, sizeof ad, nonce,
+                                                   key) != 0) {
         sodium_memzero(pt, clen - REFBUS_SFILE_TAG);
         return REFBUS_EFILECHUNK;
     }
@@ -457,7 +456,7 @@ out:
 }
 
 int refbus_sfile_path(refbus_sfile *f, uint64_t index, uint8_t path[REFBUS_SFILE_MAX_DEPTH][32],
-                     unsigned *depth)
+                      unsigned *depth)
 {
     uint8_t top[REFBUS_SFILE_MAX_DEPTH][32]; /* siblings, top down */
     unsigned cnt = 0;

@@ -11,14 +11,14 @@
 
 #include "common/err.h"
 
-#define REFBUS_SFILE_CHUNK 65536u                      /* plaintext bytes per chunk (not the last) */
-#define REFBUS_SFILE_TAG 16u                           /* Poly1305 tag per chunk */
+#define REFBUS_SFILE_CHUNK 65536u /* plaintext bytes per chunk (not the last) */
+#define REFBUS_SFILE_TAG 16u      /* Poly1305 tag per chunk */
 #define REFBUS_SFILE_KEYBYTES 32u
 #define REFBUS_SFILE_IDBYTES 32u
-#define REFBUS_SFILE_HEADER 48u                        /* sealed-file header: magic, size, id */
-#define REFBUS_SFILE_MAX_SIZE ((uint64_t)1 << 40)      /* format limit (1 TiB); policy is lower */
-#define REFBUS_SFILE_MAX_DEPTH 24u                     /* inclusion path length at the limit */
-#define REFBUS_SFILE_NO_CHUNK UINT64_MAX               /* *bad when no chunk is to blame */
+#define REFBUS_SFILE_HEADER 48u                   /* sealed-file header: magic, size, id */
+#define REFBUS_SFILE_MAX_SIZE ((uint64_t)1 << 40) /* format limit (1 TiB); policy is lower */
+#define REFBUS_SFILE_MAX_DEPTH 24u                /* inclusion path length at the limit */
+#define REFBUS_SFILE_NO_CHUNK UINT64_MAX          /* *bad when no chunk is to blame */
 
 /* Chunks of a file of `size` bytes: max(1, ceil(size / REFBUS_SFILE_CHUNK)). */
 uint64_t refbus_sfile_chunks(uint64_t size);
@@ -32,24 +32,25 @@ uint64_t refbus_sfile_sealed_size(uint64_t size);
  * size while being read), REFBUS_ETOOLARGE (over REFBUS_SFILE_MAX_SIZE), REFBUS_EINVAL
  * (in_fd not a regular file), REFBUS_ENOMEM. On error key_out and id_out are wiped. */
 REFBUS_WUR int refbus_sfile_seal(uint8_t id_out[REFBUS_SFILE_IDBYTES],
-                                uint8_t key_out[REFBUS_SFILE_KEYBYTES], int out_fd, int in_fd);
+                                 uint8_t key_out[REFBUS_SFILE_KEYBYTES], int out_fd, int in_fd);
 /* The same under a given key: for test vectors only. One key MUST NEVER seal two different
  * plaintexts (the nonces are per index, so a second plaintext would reuse them). */
 REFBUS_WUR int refbus_sfile_seal_key(uint8_t id_out[REFBUS_SFILE_IDBYTES],
-                                    const uint8_t key[REFBUS_SFILE_KEYBYTES], int out_fd, int in_fd);
+                                     const uint8_t key[REFBUS_SFILE_KEYBYTES], int out_fd,
+                                     int in_fd);
 
 /* One sealed chunk on its own (the wire, item 2 of issue 13): c (clen bytes) is chunk `index`
  * of a file of `size` bytes named `id`, proven by `path` (depth hashes, bottom up, as made by
  * refbus_sfile_path). Needs no key: the broker can check. 0 or REFBUS_EFILECHUNK. */
 REFBUS_WUR int refbus_sfile_chunk_check(const uint8_t id[REFBUS_SFILE_IDBYTES], uint64_t size,
-                                       uint64_t index, const uint8_t *c, size_t clen,
-                                       const uint8_t (*path)[32], unsigned depth);
+                                        uint64_t index, const uint8_t *c, size_t clen,
+                                        const uint8_t (*path)[32], unsigned depth);
 /* Decrypt chunk `index` of a file of `size` bytes: pt receives clen - 16 bytes (at most
  * REFBUS_SFILE_CHUNK). Checks the chunk's length for its index. 0 or REFBUS_EFILECHUNK (wrong
  * length, wrong key, wrong index, wrong last flag, wrong file size, any changed byte). */
 REFBUS_WUR int refbus_sfile_chunk_open(uint8_t *pt, size_t *pt_len,
-                                      const uint8_t key[REFBUS_SFILE_KEYBYTES], uint64_t size,
-                                      uint64_t index, const uint8_t *c, size_t clen);
+                                       const uint8_t key[REFBUS_SFILE_KEYBYTES], uint64_t size,
+                                       uint64_t index, const uint8_t *c, size_t clen);
 
 typedef struct refbus_sfile refbus_sfile;
 
@@ -61,7 +62,7 @@ typedef struct refbus_sfile refbus_sfile;
  * header or leaves cut short, bytes after the last chunk), REFBUS_EFILEID (the header's id or
  * the leaves do not make `id`), REFBUS_EIO, REFBUS_ENOMEM. */
 REFBUS_WUR int refbus_sfile_open(refbus_sfile **out, int fd, const uint8_t id[REFBUS_SFILE_IDBYTES],
-                                const uint8_t *key);
+                                 const uint8_t *key);
 /* Plaintext size and chunk count of an open file. */
 uint64_t refbus_sfile_size(const refbus_sfile *f);
 
@@ -79,11 +80,11 @@ REFBUS_WUR int refbus_sfile_verify(refbus_sfile *f, uint64_t *bad);
  * Needs a key. *bad as for verify. Errors: those of refbus_sfile_chunk, REFBUS_EINVAL (range
  * beyond the file, no key), REFBUS_EIO (writing out_fd). */
 REFBUS_WUR int refbus_sfile_read(refbus_sfile *f, uint64_t off, uint64_t len, int out_fd,
-                                uint64_t *bad);
+                                 uint64_t *bad);
 /* The inclusion path of chunk `index` (RFC 6962 audit path, bottom up) into path, its length
  * into *depth. Reads the leaves once; memory O(log n). Errors: REFBUS_EINVAL, REFBUS_EIO. */
 REFBUS_WUR int refbus_sfile_path(refbus_sfile *f, uint64_t index,
-                                uint8_t path[REFBUS_SFILE_MAX_DEPTH][32], unsigned *depth);
+                                 uint8_t path[REFBUS_SFILE_MAX_DEPTH][32], unsigned *depth);
 /* Wipes the key and frees. Accepts NULL; sets *f to NULL. */
 void refbus_sfile_close(refbus_sfile **f);
 

@@ -12,13 +12,20 @@
 
 /* Indexed by command number; NULL for the numbers this version does not assign. */
 static const char *const cmd_names[REFBUS_CMD_MAX + 1] = {
-    [REFBUS_CMD_HELLO] = "HELLO",           [REFBUS_CMD_WELCOME] = "WELCOME",
-    [REFBUS_CMD_SUBMIT] = "SUBMIT",         [REFBUS_CMD_ACCEPTED] = "ACCEPTED",
-    [REFBUS_CMD_REJECTED] = "REJECTED",     [REFBUS_CMD_DELIVER] = "DELIVER",
-    [REFBUS_CMD_DELIVERED] = "DELIVERED",   [REFBUS_CMD_RECEIPT] = "RECEIPT",
-    [REFBUS_CMD_RECEIPT_ACK] = "RECEIPT_ACK", [REFBUS_CMD_PING] = "PING",
-    [REFBUS_CMD_PONG] = "PONG",             [REFBUS_CMD_DIRECTORY] = "DIRECTORY",
-    [REFBUS_CMD_CHECKPOINT] = "CHECKPOINT", [REFBUS_CMD_ERROR] = "ERROR",
+    [REFBUS_CMD_HELLO] = "HELLO",
+    [REFBUS_CMD_WELCOME] = "WELCOME",
+    [REFBUS_CMD_SUBMIT] = "SUBMIT",
+    [REFBUS_CMD_ACCEPTED] = "ACCEPTED",
+    [REFBUS_CMD_REJECTED] = "REJECTED",
+    [REFBUS_CMD_DELIVER] = "DELIVER",
+    [REFBUS_CMD_DELIVERED] = "DELIVERED",
+    [REFBUS_CMD_RECEIPT] = "RECEIPT",
+    [REFBUS_CMD_RECEIPT_ACK] = "RECEIPT_ACK",
+    [REFBUS_CMD_PING] = "PING",
+    [REFBUS_CMD_PONG] = "PONG",
+    [REFBUS_CMD_DIRECTORY] = "DIRECTORY",
+    [REFBUS_CMD_CHECKPOINT] = "CHECKPOINT",
+    [REFBUS_CMD_ERROR] = "ERROR",
     [REFBUS_CMD_PROOF_REQUEST] = "PROOF_REQUEST",
 };
 
@@ -32,8 +39,8 @@ const char *refbus_wire_cmd_name(uint8_t cmd)
     return refbus_wire_cmd_known(cmd) ? cmd_names[cmd] : "UNKNOWN";
 }
 
-int refbus_wire_send(void *sock, const uint8_t *rid, size_t rid_len, uint8_t cmd,
-                     const void *body, size_t body_len)
+int refbus_wire_send(void *sock, const uint8_t *rid, size_t rid_len, uint8_t cmd, const void *body,
+                     size_t body_len)
 {
     /* The first frame decides: with ROUTER_MANDATORY an unroutable peer fails here with
      * EHOSTUNREACH and nothing is queued; later frames of an accepted message do not fail. */
@@ -111,8 +118,8 @@ int refbus_wire_recv(void *sock, int router, refbus_wire_msg *msg)
     }
     /* what the frames after the routing id cost on the connection, dropped ones included */
     size_t logical = fs.count - sig;
-    msg->wire_bytes = fs.bytes - (sig ? zmq_msg_size(&fs.part[0]) : 0) +
-                      logical * REFBUS_WIRE_FRAME_OVERHEAD;
+    msg->wire_bytes =
+        fs.bytes - (sig ? zmq_msg_size(&fs.part[0]) : 0) + logical * REFBUS_WIRE_FRAME_OVERHEAD;
     refbus_frames_close(&fs);
     if (logical != 3 && (rc == 0 || rc == REFBUS_EPROTO))
         rc = REFBUS_EFRAMES;

@@ -58,8 +58,8 @@ typedef struct refbus_wire_msg {
  * Errors: REFBUS_EAGAIN (EAGAIN: the peer's pipe is full; not sent, keep it queued),
  * REFBUS_EUNKNOWNPEER (EHOSTUNREACH on a ROUTER_MANDATORY socket: that connection is gone),
  * REFBUS_ETRANSPORT. */
-int refbus_wire_send(void *sock, const uint8_t *rid, size_t rid_len, uint8_t cmd,
-                     const void *body, size_t body_len) REFBUS_WUR;
+int refbus_wire_send(void *sock, const uint8_t *rid, size_t rid_len, uint8_t cmd, const void *body,
+                     size_t body_len) REFBUS_WUR;
 
 /* Receive one whole message without blocking; every frame is consumed even when the message is
  * refused. Errors: REFBUS_EAGAIN (nothing waiting), REFBUS_EFRAMES (wrong frame count; msg->rid

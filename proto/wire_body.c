@@ -11,8 +11,7 @@
 
 /* Bytes that are not the body are EPROTO on the wire (PROTOCOL.md: "a body that does not
  * decode"); running out of memory stays ENOMEM. */
-static int unpack(void *out, const ProtobufCMessageDescriptor *desc, const uint8_t *b,
-                  size_t len)
+static int unpack(void *out, const ProtobufCMessageDescriptor *desc, const uint8_t *b, size_t len)
 {
     int rc = refbus_pb_unpack(out, desc, b, len);
     return rc == REFBUS_EMALFORMED ? REFBUS_EPROTO : rc;
@@ -199,8 +198,7 @@ int refbus_wire_checkpoint_push_encode(uint8_t **out, size_t *len,
     return refbus_pb_pack(out, len, &m.base);
 }
 
-int refbus_wire_checkpoint_push_decode(refbus_wire_checkpoint_push *v, const uint8_t *b,
-                                       size_t len)
+int refbus_wire_checkpoint_push_decode(refbus_wire_checkpoint_push *v, const uint8_t *b, size_t len)
 {
     Refbus__V1__CheckpointPush *m = NULL;
     int rc = unpack(&m, &refbus__v1__checkpoint_push__descriptor, b, len);
@@ -242,8 +240,7 @@ void refbus_wire_checkpoint_push_clear(refbus_wire_checkpoint_push *v)
 
 /* ---- PROOF_REQUEST ----------------------------------------------------------------------- */
 
-int refbus_wire_proof_request_encode(uint8_t **out, size_t *len,
-                                     const refbus_wire_proof_request *v)
+int refbus_wire_proof_request_encode(uint8_t **out, size_t *len, const refbus_wire_proof_request *v)
 {
     Refbus__V1__ProofRequest r = REFBUS__V1__PROOF_REQUEST__INIT;
     r.from_size = v->from_size;
@@ -266,8 +263,7 @@ int refbus_wire_proof_request_decode(refbus_wire_proof_request *v, const uint8_t
 
 /* ---- ERROR (WireError) ------------------------------------------------------------------- */
 
-void refbus_wire_error_set(refbus_wire_error *v, int code, const char *text,
-                           const uint8_t *msg_id)
+void refbus_wire_error_set(refbus_wire_error *v, int code, const char *text, const uint8_t *msg_id)
 {
     size_t tl = text ? strnlen(text, REFBUS_WIRE_ERROR_TEXT_MAX) : 0;
     memset(v, 0, sizeof *v);

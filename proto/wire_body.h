@@ -19,8 +19,8 @@
 #include "common/err.h"
 #include "proto/envelope.h"
 
-#define REFBUS_WIRE_HASH_BYTES 32u     /* a Merkle hash in a consistency proof */
-#define REFBUS_WIRE_MAX_PROOF 128u     /* consistency hashes in a CHECKPOINT (MERKLE_MAX_PATH) */
+#define REFBUS_WIRE_HASH_BYTES 32u      /* a Merkle hash in a consistency proof */
+#define REFBUS_WIRE_MAX_PROOF 128u      /* consistency hashes in a CHECKPOINT (MERKLE_MAX_PATH) */
 #define REFBUS_WIRE_ERROR_TEXT_MAX 255u /* bytes of WireError.text kept (and sent) */
 
 /* SessionState of a PONG (wire.proto). */
@@ -110,19 +110,17 @@ int refbus_wire_hello_decode(refbus_wire_hello *v, const uint8_t *b, size_t len)
 void refbus_wire_hello_clear(refbus_wire_hello *v);
 
 /* Errors also: REFBUS_EINVAL (broker_id not terminated within the struct). */
-int refbus_wire_welcome_encode(uint8_t **out, size_t *len, const refbus_wire_welcome *v)
-    REFBUS_WUR;
+int refbus_wire_welcome_encode(uint8_t **out, size_t *len, const refbus_wire_welcome *v) REFBUS_WUR;
 int refbus_wire_welcome_decode(refbus_wire_welcome *v, const uint8_t *b, size_t len) REFBUS_WUR;
 
-int refbus_wire_notice_encode(uint8_t **out, size_t *len, const refbus_wire_notice *v)
-    REFBUS_WUR;
+int refbus_wire_notice_encode(uint8_t **out, size_t *len, const refbus_wire_notice *v) REFBUS_WUR;
 int refbus_wire_notice_decode(refbus_wire_notice *v, const uint8_t *b, size_t len) REFBUS_WUR;
 void refbus_wire_notice_clear(refbus_wire_notice *v);
 
-int refbus_wire_notice_ack_encode(uint8_t **out, size_t *len, const refbus_wire_notice_ack *v)
-    REFBUS_WUR;
-int refbus_wire_notice_ack_decode(refbus_wire_notice_ack *v, const uint8_t *b, size_t len)
-    REFBUS_WUR;
+int refbus_wire_notice_ack_encode(uint8_t **out, size_t *len,
+                                  const refbus_wire_notice_ack *v) REFBUS_WUR;
+int refbus_wire_notice_ack_decode(refbus_wire_notice_ack *v, const uint8_t *b,
+                                  size_t len) REFBUS_WUR;
 void refbus_wire_notice_ack_clear(refbus_wire_notice_ack *v);
 
 /* Errors also: REFBUS_EINVAL (an empty signed_cp, too many proof hashes). */
@@ -134,15 +132,14 @@ void refbus_wire_checkpoint_push_clear(refbus_wire_checkpoint_push *v);
 
 int refbus_wire_proof_request_encode(uint8_t **out, size_t *len,
                                      const refbus_wire_proof_request *v) REFBUS_WUR;
-int refbus_wire_proof_request_decode(refbus_wire_proof_request *v, const uint8_t *b, size_t len)
-    REFBUS_WUR;
+int refbus_wire_proof_request_decode(refbus_wire_proof_request *v, const uint8_t *b,
+                                     size_t len) REFBUS_WUR;
 
 /* Errors also: REFBUS_EINVAL (text not terminated within the struct). */
 int refbus_wire_error_encode(uint8_t **out, size_t *len, const refbus_wire_error *v) REFBUS_WUR;
 int refbus_wire_error_decode(refbus_wire_error *v, const uint8_t *b, size_t len) REFBUS_WUR;
 /* Fill *v for an encode: text cut to REFBUS_WIRE_ERROR_TEXT_MAX bytes, msg_id NULL for none. */
-void refbus_wire_error_set(refbus_wire_error *v, int code, const char *text,
-                           const uint8_t *msg_id);
+void refbus_wire_error_set(refbus_wire_error *v, int code, const char *text, const uint8_t *msg_id);
 
 int refbus_wire_ping_encode(uint8_t **out, size_t *len, const refbus_wire_ping *v) REFBUS_WUR;
 int refbus_wire_ping_decode(refbus_wire_ping *v, const uint8_t *b, size_t len) REFBUS_WUR;

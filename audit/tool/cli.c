@@ -66,8 +66,8 @@ int cli_directory_pks(const char *cmd, const char *dir_file, const char *root_pk
         /* The one key-trust rule: READ admits retired epochs (old checkpoints), never a revoked
          * one nor one at or below a revoked epoch. */
         if (!k || *n == CLI_MAX_PKS ||
-            refbus_directory_key_trust(d, refbus_directory_broker_id(d), k->epoch,
-                                       REFBUS_KEY_READ, NULL) != 0)
+            refbus_directory_key_trust(d, refbus_directory_broker_id(d), k->epoch, REFBUS_KEY_READ,
+                                       NULL) != 0)
             continue;
         memcpy(pks[(*n)++], k->sign_pk, 32);
         refbus_hex(hex, k->sign_pk, 32);
@@ -106,16 +106,17 @@ int cli_open(const char *cmd, const char *path, refbus_audit_reader **r)
 {
     int rc = refbus_audit_reader_open_watched(r, path, cli_watch);
     if (rc == 0 && cli_watch && cli_watch->damaged)
-        fprintf(stderr,
-                "refbus-audit %s: %s is damaged: %s; reading what can still be read\n", cmd,
+        fprintf(stderr, "refbus-audit %s: %s is damaged: %s; reading what can still be read\n", cmd,
                 cli_watch->path, cli_watch->why);
     if (rc == REFBUS_ECORRUPT) {
         if (cli_watch && cli_watch->damaged)
             fprintf(stderr, "refbus-audit %s: %s is damaged: %s\n", cmd, cli_watch->path,
                     cli_watch->why);
         else
-            fprintf(stderr, "refbus-audit %s: %s: the data file is damaged (truncated, or its "
-                            "meta pages are broken)\n", cmd, path);
+            fprintf(stderr,
+                    "refbus-audit %s: %s: the data file is damaged (truncated, or its "
+                    "meta pages are broken)\n",
+                    cmd, path);
         cli_watch = NULL; /* said: main() need not say it again */
         return REFBUS_EXIT_FAIL;
     }

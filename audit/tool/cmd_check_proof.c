@@ -30,9 +30,8 @@ static json_t *cp_json(const refbus_checkpoint *cp)
     refbus_hex(root, cp->root, 32);
     refbus_hex(pk, cp->signer_pk, 32);
     refbus_time_iso(t, sizeof t, cp->time_ms, 1);
-    return json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "log_id", id, "size",
-                     (json_int_t)cp->size, "root", root, "time_ms", (json_int_t)cp->time_ms,
-                     "time", t, "signer_pk", pk);
+    return json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "log_id", id, "size", (json_int_t)cp->size,
+                     "root", root, "time_ms", (json_int_t)cp->time_ms, "time", t, "signer_pk", pk);
 }
 
 static void report(const refbus_audit_proof_info *info, int e, int pinned, int json)
@@ -43,14 +42,15 @@ static void report(const refbus_audit_proof_info *info, int e, int pinned, int j
     refbus_hex(id, info->cp.log_id, 32);
     if (json) {
         int incl = info->kind == REFBUS_PROOF_INCLUSION;
-        json_t *j = json_pack(
-            "{s:b, s:s, s:s, s:b, s:o, s:o, s:o, s:o}", "ok", e == 0, "error",
-            e ? refbus_errname(e) : "", "kind", incl ? "inclusion" : "consistency", "pinned",
-            pinned, "index", incl ? json_integer((json_int_t)info->index) : json_null(),
-            "checkpoint", cp_json(&info->cp), "first_checkpoint",
-            incl ? json_null() : cp_json(&info->first), "record",
-            incl ? refbus_audit_record_json(info->index, info->record, info->record_len)
-                 : json_null());
+        json_t *j =
+            json_pack("{s:b, s:s, s:s, s:b, s:o, s:o, s:o, s:o}", "ok", e == 0, "error",
+                      e ? refbus_errname(e) : "", "kind", incl ? "inclusion" : "consistency",
+                      "pinned", pinned, "index",
+                      incl ? json_integer((json_int_t)info->index) : json_null(), "checkpoint",
+                      cp_json(&info->cp), "first_checkpoint",
+                      incl ? json_null() : cp_json(&info->first), "record",
+                      incl ? refbus_audit_record_json(info->index, info->record, info->record_len)
+                           : json_null());
         char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
         if (s)
             printf("%s\n", s);
@@ -59,8 +59,8 @@ static void report(const refbus_audit_proof_info *info, int e, int pinned, int j
         return;
     }
     if (e != 0) {
-        printf("proof does NOT hold: %s\n", e == REFBUS_EBADSIG ? "the checkpoint signature "
-                                                                  "does not verify"
+        printf("proof does NOT hold: %s\n", e == REFBUS_EBADSIG  ? "the checkpoint signature "
+                                                                   "does not verify"
                                             : e == REFBUS_EPROOF ? "the audit path does not lead "
                                                                    "to the signed root"
                                                                  : refbus_strerror(e));
@@ -85,12 +85,13 @@ static void report(const refbus_audit_proof_info *info, int e, int pinned, int j
         refbus_time_iso(t1, sizeof t1, info->first.time_ms, 1);
         printf("proof holds: in log %s, the checkpoint of %llu records (%s) is a prefix of the "
                "checkpoint of %llu records (%s), signed by %s\n",
-               id, (unsigned long long)info->first.size, t1, (unsigned long long)info->cp.size,
-               t, pk);
+               id, (unsigned long long)info->first.size, t1, (unsigned long long)info->cp.size, t,
+               pk);
     }
     if (!pinned)
-        fprintf(stderr, "refbus-audit check-proof: warning: no --broker-pk: compare the signer "
-                        "%s with the broker key in the signed directory\n",
+        fprintf(stderr,
+                "refbus-audit check-proof: warning: no --broker-pk: compare the signer "
+                "%s with the broker key in the signed directory\n",
                 pk);
 }
 
@@ -111,8 +112,8 @@ int cmd_check_proof(int argc, char **argv)
         switch (c) {
         case 'k':
             if (n_pks == CLI_MAX_PKS || cli_pk(pks[n_pks], optarg) != 0)
-                return cli_misuse("check-proof",
-                                  "bad --broker-pk '%s' (64 hex digits or @FILE)", optarg);
+                return cli_misuse("check-proof", "bad --broker-pk '%s' (64 hex digits or @FILE)",
+                                  optarg);
             n_pks++;
             break;
         case 'j': json = 1; break;
@@ -134,7 +135,7 @@ int cmd_check_proof(int argc, char **argv)
     int e = cli_read(argv[optind], &file, &len, REFBUS_PROOF_MAX);
     if (e != 0)
         return cli_fail("check-proof", argv[optind], e);
-    e = refbus_audit_proof_check(&info, file, len, (const uint8_t (*)[32])pks, n_pks);
+    e = refbus_audit_proof_check(&info, file, len, (const uint8_t(*)[32])pks, n_pks);
     free(file);
     if (e == REFBUS_EMALFORMED || e == REFBUS_ENOMEM) {
         refbus_audit_proof_info_clear(&info);

@@ -75,9 +75,8 @@ int cmd_checkpoint(int argc, char **argv)
     refbus_time_iso(t, sizeof t, cp.time_ms, 1);
     if (json) {
         json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s}", "log_id", id, "size",
-                              (json_int_t)cp.size, "root", root, "time_ms",
-                              (json_int_t)cp.time_ms, "time", t, "signer_pk", pk,
-                              "signed_checkpoint", hex);
+                              (json_int_t)cp.size, "root", root, "time_ms", (json_int_t)cp.time_ms,
+                              "time", t, "signer_pk", pk, "signed_checkpoint", hex);
         char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
         if (s)
             printf("%s\n", s);

@@ -54,8 +54,7 @@ int cmd_prove(int argc, char **argv)
     if (!consistency && cli_u64(&index, argv[optind + 1]) != 0)
         return cli_misuse("prove", "bad INDEX '%s'", argv[optind + 1]);
     if (!outpath && isatty(STDOUT_FILENO))
-        return cli_misuse("prove",
-                          "the proof is binary: give -o FILE or redirect standard output");
+        return cli_misuse("prove", "the proof is binary: give -o FILE or redirect standard output");
     if ((rc = cli_open("prove", argv[optind], &r)) != 0)
         return rc;
     int e = consistency ? refbus_audit_proof_consistency(r, m, at, &file, &len)
@@ -65,8 +64,7 @@ int cmd_prove(int argc, char **argv)
         fprintf(stderr,
                 "refbus-audit prove: %s %llu is not covered by that checkpoint (see "
                 "refbus-audit stats for the latest checkpoint's size)\n",
-                consistency ? "size" : "record",
-                (unsigned long long)(consistency ? m : index));
+                consistency ? "size" : "record", (unsigned long long)(consistency ? m : index));
         return REFBUS_EXIT_FAIL;
     }
     if (e == REFBUS_ENOTFOUND) {

@@ -43,8 +43,7 @@ int cmd_replay(int argc, char **argv)
         case 'm': {
             size_t hl = strlen(optarg);
             if (hl < 8 || hl > 32 || hl % 2 || refbus_unhex(msg, hl / 2, optarg) != 0)
-                return cli_misuse("replay",
-                                  "bad --msg '%s' (8 to 32 hex digits, even)", optarg);
+                return cli_misuse("replay", "bad --msg '%s' (8 to 32 hex digits, even)", optarg);
             f.msg_id = msg;
             f.msg_id_len = hl / 2;
             break;

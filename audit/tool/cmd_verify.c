@@ -36,8 +36,8 @@ static void progress(void *ctx, uint64_t done, uint64_t total)
     int width = 40, filled = total ? (int)((double)done / (double)total * width) : width;
     fprintf(stderr, "\rverifying [%.*s%*s] %3d%% %llu/%llu", filled,
             "########################################", width - filled, "",
-            total ? (int)((double)done * 100.0 / (double)total) : 100,
-            (unsigned long long)done, (unsigned long long)total);
+            total ? (int)((double)done * 100.0 / (double)total) : 100, (unsigned long long)done,
+            (unsigned long long)total);
     if (done >= total)
         fputc('\n', stderr);
     fflush(stderr);
@@ -50,15 +50,15 @@ static void print_json(const refbus_audit_verify_result *res, int ok)
     refbus_hex(id, res->log_id, 32);
     refbus_hex(pk, res->signer_pk, 32);
     refbus_time_iso(t, sizeof t, res->covered_time_ms, 1);
-    json_t *j = json_pack(
-        "{s:b, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:b, s:b}", "ok", ok,
-        "problem", refbus_audit_problem_name(res->problem), "index",
-        ok ? json_null() : json_integer((json_int_t)res->index), "detail", res->detail,
-        "records", (json_int_t)res->size, "checked", (json_int_t)res->checked, "checkpoints",
-        (json_int_t)res->checkpoints, "covered", (json_int_t)res->covered, "covered_time",
-        res->covered ? t : "", "root", ok ? root : "", "log_id", id, "signer_pk",
-        res->have_signer ? json_string(pk) : json_null(), "pinned", res->pinned, "unlocked",
-        res->unlocked);
+    json_t *j =
+        json_pack("{s:b, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:b, s:b}", "ok",
+                  ok, "problem", refbus_audit_problem_name(res->problem), "index",
+                  ok ? json_null() : json_integer((json_int_t)res->index), "detail", res->detail,
+                  "records", (json_int_t)res->size, "checked", (json_int_t)res->checked,
+                  "checkpoints", (json_int_t)res->checkpoints, "covered", (json_int_t)res->covered,
+                  "covered_time", res->covered ? t : "", "root", ok ? root : "", "log_id", id,
+                  "signer_pk", res->have_signer ? json_string(pk) : json_null(), "pinned",
+                  res->pinned, "unlocked", res->unlocked);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (s)
         printf("%s\n", s);
@@ -111,8 +111,7 @@ int cmd_verify(int argc, char **argv)
         switch (c) {
         case 'k':
             if (n_pks == CLI_MAX_PKS || cli_pk(pks[n_pks], optarg) != 0) {
-                cli_misuse("verify", "bad --broker-pk '%s' (64 hex digits or @FILE)",
-                           optarg);
+                cli_misuse("verify", "bad --broker-pk '%s' (64 hex digits or @FILE)", optarg);
                 goto out;
             }
             n_pks++;
@@ -120,8 +119,7 @@ int cmd_verify(int argc, char **argv)
         case 'c': {
             int e = n_anchors == CLI_MAX_ANCHORS
                         ? REFBUS_ETOOLARGE
-                        : cli_read_checkpoint(optarg, &anchors[n_anchors],
-                                              &anchor_lens[n_anchors]);
+                        : cli_read_checkpoint(optarg, &anchors[n_anchors], &anchor_lens[n_anchors]);
             if (e != 0) {
                 rc = cli_fail("verify", optarg, e);
                 goto out;
@@ -157,7 +155,7 @@ int cmd_verify(int argc, char **argv)
         fprintf(stderr, "refbus-audit verify: warning: no --broker-pk: trusting whoever signed "
                         "the first checkpoint; pin the broker key from the signed directory\n");
     refbus_audit_verify_opts o = {0};
-    o.broker_pks = (const uint8_t (*)[32])pks;
+    o.broker_pks = (const uint8_t(*)[32])pks;
     o.n_broker_pks = n_pks;
     o.anchors = (const uint8_t *const *)anchors;
     o.anchor_lens = anchor_lens;

@@ -19,10 +19,12 @@
 static const cli_cmd commands[] = {
     {"verify", cmd_verify,
      "verify DIR [--broker-pk HEX | --directory FILE --root-pk HEX] [--checkpoint FILE]\n"
-     "              [--json]", 1},
+     "              [--json]",
+     1},
     {"replay", cmd_replay,
      "replay DIR [--agency ID] [--msg HEX] [--since T] [--until T] [--group]\n"
-     "              [--format text|jsonl]", 1},
+     "              [--format text|jsonl]",
+     1},
     {"prove", cmd_prove, "prove DIR INDEX [-o FILE]  |  prove DIR --consistency M [-o FILE]", 1},
     {"check-proof", cmd_check_proof, "check-proof FILE [--broker-pk HEX] [--json]", 0},
     {"stats", cmd_stats, "stats DIR [--json]", 1},
@@ -64,8 +66,7 @@ static int run_command(const cli_cmd *c, int argc, char **argv)
     if (!c->reads_trail)
         return c->run(argc, argv);
     if (refbus_audit_guard(run_guarded, &g, &o) != 0) {
-        fprintf(stderr, "refbus-audit %s: cannot start the reader: %s\n", c->name,
-                strerror(errno));
+        fprintf(stderr, "refbus-audit %s: cannot start the reader: %s\n", c->name, strerror(errno));
         return REFBUS_EXIT_FAIL;
     }
     const refbus_audit_watch *w = &o.seen;
@@ -78,18 +79,20 @@ static int run_command(const cli_cmd *c, int argc, char **argv)
     }
     if (o.signal == 0) {
         if (o.status == 0 && w->damaged) {
-            fprintf(stderr, "refbus-audit %s: %s is damaged (%s): what could be read is shown "
-                            "above, but the file is not intact\n", c->name, w->path, w->why);
+            fprintf(stderr,
+                    "refbus-audit %s: %s is damaged (%s): what could be read is shown "
+                    "above, but the file is not intact\n",
+                    c->name, w->path, w->why);
             return REFBUS_EXIT_FAIL;
         }
         return o.status;
     }
     for (int i = 1; i < argc && strcmp(c->name, "verify") == 0; i++)
         if (strcmp(argv[i], "--json") == 0) { /* a program reading JSON gets JSON */
-            json_t *j = json_pack("{s:b, s:s, s:I, s:I, s:I, s:s, s:s}", "ok", 0, "problem",
-                                  "damaged", "index", (json_int_t)w->read, "checked",
-                                  (json_int_t)w->read, "covered", (json_int_t)w->proven,
-                                  "file", w->path, "detail", strsignal(o.signal));
+            json_t *j =
+                json_pack("{s:b, s:s, s:I, s:I, s:I, s:s, s:s}", "ok", 0, "problem", "damaged",
+                          "index", (json_int_t)w->read, "checked", (json_int_t)w->read, "covered",
+                          (json_int_t)w->proven, "file", w->path, "detail", strsignal(o.signal));
             char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
             if (t)
                 printf("%s\n", t);
@@ -102,13 +105,17 @@ static int run_command(const cli_cmd *c, int argc, char **argv)
         snprintf(proven, sizeof proven, "; records 0 to %llu match a verified signed checkpoint",
                  (unsigned long long)w->proven - 1);
     if (!w->opened)
-        fprintf(stderr, "refbus-audit %s: %s: damaged: LMDB cannot open it (the reader died of "
-                        "signal %s)%s%s\n", c->name, w->path[0] ? w->path : "the trail",
-                strsignal(o.signal), w->damaged ? ": " : "", w->damaged ? w->why : "");
+        fprintf(stderr,
+                "refbus-audit %s: %s: damaged: LMDB cannot open it (the reader died of "
+                "signal %s)%s%s\n",
+                c->name, w->path[0] ? w->path : "the trail", strsignal(o.signal),
+                w->damaged ? ": " : "", w->damaged ? w->why : "");
     else if (w->read == 0)
-        fprintf(stderr, "refbus-audit %s: %s: damaged: LMDB crashed (signal %s) before a "
-                        "single record could be read%s%s\n", c->name, w->path,
-                strsignal(o.signal), w->damaged ? ": " : "", w->damaged ? w->why : "");
+        fprintf(stderr,
+                "refbus-audit %s: %s: damaged: LMDB crashed (signal %s) before a "
+                "single record could be read%s%s\n",
+                c->name, w->path, strsignal(o.signal), w->damaged ? ": " : "",
+                w->damaged ? w->why : "");
     else
         fprintf(stderr,
                 "refbus-audit %s: %s: damaged at or after record %llu: reading it crashed LMDB "

@@ -46,8 +46,7 @@ int cli_conf_opt(cli_conf *cc, int c, const char *usage)
     return 1;
 }
 
-int cli_conf_apply(const char *cmd, const cli_conf *cc, refbus_broker_config *cfg,
-                   int need_admin)
+int cli_conf_apply(const char *cmd, const cli_conf *cc, refbus_broker_config *cfg, int need_admin)
 {
     refbus_broker_config_defaults(cfg);
     if (cc->overflow)

@@ -19,36 +19,41 @@ typedef struct cli_cmd {
 
 /* The options every command that talks to a running broker takes (status, publish,
  * checkpoint): where its configuration, data directory or admin socket is. */
-#define CLI_ADMIN_OPTS                                                                       \
-    {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},     \
-        {"admin", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'}
+#define CLI_ADMIN_OPTS                                                                    \
+    {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'}, \
+        {"admin", required_argument, NULL, 'a'},                                          \
+    {                                                                                     \
+        "help", no_argument, NULL, 'h'                                                    \
+    }
 #define CLI_ADMIN_SHORT REFBUS_CLI_OPTS "c:d:a:h"
-#define CLI_ADMIN_HELP                                                                       \
-    "  -c, --config FILE          the broker's ini file (for its admin socket)\n"            \
-    "  -d, --data-dir DIR         its data directory (admin socket ipc://DIR/admin.sock)\n"  \
+#define CLI_ADMIN_HELP                                                                      \
+    "  -c, --config FILE          the broker's ini file (for its admin socket)\n"           \
+    "  -d, --data-dir DIR         its data directory (admin socket ipc://DIR/admin.sock)\n" \
     "  -a, --admin ENDPOINT       its admin socket\n"
 
 /* The options of the commands that open the store (init, run): every one is also a key of the
  * [broker] section of the config file, and overrides it. */
-#define CLI_DAEMON_OPTS                                                                      \
-    CLI_ADMIN_OPTS, {"bind", required_argument, NULL, 'b'},                                   \
-        {"keystore", required_argument, NULL, 'k'},                                          \
-        {"passphrase-file", required_argument, NULL, 'p'},                                   \
-        {"directory", required_argument, NULL, 'D'}, {"set", required_argument, NULL, 'o'},   \
-        {"log-level", required_argument, NULL, 'l'}
+#define CLI_DAEMON_OPTS                                                                     \
+    CLI_ADMIN_OPTS, {"bind", required_argument, NULL, 'b'},                                 \
+        {"keystore", required_argument, NULL, 'k'},                                         \
+        {"passphrase-file", required_argument, NULL, 'p'},                                  \
+        {"directory", required_argument, NULL, 'D'}, {"set", required_argument, NULL, 'o'}, \
+    {                                                                                       \
+        "log-level", required_argument, NULL, 'l'                                           \
+    }
 #define CLI_DAEMON_SHORT CLI_ADMIN_SHORT "b:k:p:D:o:l:"
-#define CLI_DAEMON_HELP                                                                      \
-    "options (each also a key of the [broker] section of the config file):\n"                \
-    "  -c, --config FILE          ini file\n"                                                \
-    "  -d, --data-dir DIR         data directory (LMDB)\n"                                   \
-    "  -b, --bind ENDPOINT        node endpoint, e.g. tcp://127.0.0.1:7700\n"                \
-    "  -a, --admin ENDPOINT       admin socket (default ipc://DATA_DIR/admin.sock)\n"        \
-    "  -k, --keystore FILE        the broker's key bundle\n"                                 \
-    "  -p, --passphrase-file FILE keystore passphrase (or $REFBUS_PASSPHRASE_FILE)\n"        \
-    "  -D, --directory FILE       signed agency directory\n"                                 \
-    "  -o, --set KEY=VALUE        any other config key (map_size_mb, checkpoint_records,\n"  \
-    "                             checkpoint_seconds, redeliver_seconds, max_batch, ...)\n"  \
-    "  -l, --log-level LEVEL      error, warn, info, debug\n"                                \
+#define CLI_DAEMON_HELP                                                                     \
+    "options (each also a key of the [broker] section of the config file):\n"               \
+    "  -c, --config FILE          ini file\n"                                               \
+    "  -d, --data-dir DIR         data directory (LMDB)\n"                                  \
+    "  -b, --bind ENDPOINT        node endpoint, e.g. tcp://127.0.0.1:7700\n"               \
+    "  -a, --admin ENDPOINT       admin socket (default ipc://DATA_DIR/admin.sock)\n"       \
+    "  -k, --keystore FILE        the broker's key bundle\n"                                \
+    "  -p, --passphrase-file FILE keystore passphrase (or $REFBUS_PASSPHRASE_FILE)\n"       \
+    "  -D, --directory FILE       signed agency directory\n"                                \
+    "  -o, --set KEY=VALUE        any other config key (map_size_mb, checkpoint_records,\n" \
+    "                             checkpoint_seconds, redeliver_seconds, max_batch, ...)\n" \
+    "  -l, --log-level LEVEL      error, warn, info, debug\n"                               \
     "  -h, --help                 this help\n"
 
 #define CLI_MAX_FLAGS 64
@@ -71,8 +76,7 @@ int cli_conf_opt(cli_conf *cc, int c, const char *usage);
 /* Defaults, then the config file, then the flags over it; the admin socket defaults to
  * ipc://DATA_DIR/admin.sock, and with `need_admin` not knowing one is a usage error. 0, or an
  * exit code after a message. */
-int cli_conf_apply(const char *cmd, const cli_conf *cc, refbus_broker_config *cfg,
-                   int need_admin);
+int cli_conf_apply(const char *cmd, const cli_conf *cc, refbus_broker_config *cfg, int need_admin);
 /* Send an admin request named `cmd` to the running broker at cfg->admin
  * (refbus_broker_admin_request prints the answer). 0, or 1 when refused or unreachable. */
 int cli_admin(const char *cmd, const refbus_broker_config *cfg, const uint8_t *body, size_t len,

@@ -12,31 +12,31 @@ static const char usage_text[] =
     "  (2 also for a usage error). Failing: no answer (not running), the store is full.\n"
     "  Degraded: an agency's oldest queued referral is older than --max-queue-age seconds\n"
     "  (default 3600), the store is fuller than --storage-warn percent of its map (80), no\n"
-    "  checkpoint was signed for --max-checkpoint-age seconds (600) while the trail grew.\n"
-    CLI_ADMIN_HELP;
+    "  checkpoint was signed for --max-checkpoint-age seconds (600) while the trail "
+    "grew.\n" CLI_ADMIN_HELP;
 
 enum { OPT_QUEUE_AGE = 256, OPT_STORAGE_WARN, OPT_CHECKPOINT_AGE };
 
 /* A decimal number from min to max, or a usage error naming the option. */
-static int number(const char *opt, const char *arg, unsigned long long min,
-                  unsigned long long max, unsigned long long *out)
+static int number(const char *opt, const char *arg, unsigned long long min, unsigned long long max,
+                  unsigned long long *out)
 {
     char *end = NULL;
     *out = arg[0] && arg[0] != '-' ? strtoull(arg, &end, 10) : 0;
     if (!end || *end || end == arg || *out < min || *out > max)
-        return cli_misuse("check", "%s: a number from %llu to %llu, got '%s'", opt, min, max,
-                          arg);
+        return cli_misuse("check", "%s: a number from %llu to %llu, got '%s'", opt, min, max, arg);
     return 0;
 }
 
 int cmd_check(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CLI_ADMIN_OPTS,
-        {"max-queue-age", required_argument, NULL, OPT_QUEUE_AGE},
-        {"storage-warn", required_argument, NULL, OPT_STORAGE_WARN},
-        {"max-checkpoint-age", required_argument, NULL, OPT_CHECKPOINT_AGE},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {CLI_ADMIN_OPTS,
+                                         {"max-queue-age", required_argument, NULL, OPT_QUEUE_AGE},
+                                         {"storage-warn", required_argument, NULL,
+                                          OPT_STORAGE_WARN},
+                                         {"max-checkpoint-age", required_argument, NULL,
+                                          OPT_CHECKPOINT_AGE},
+                                         {NULL, 0, NULL, 0}};
     static const char *const names[] = {"OK", "DEGRADED", "FAILED"};
     refbus_broker_config cfg;
     refbus_broker_check_limits lim;

@@ -9,8 +9,8 @@ static const char usage_text[] =
     "usage: refbus-broker metrics [-c FILE | -d DIR | -a ENDPOINT]\n"
     "  Prints the running broker's metrics in the Prometheus text format: counters since it\n"
     "  started, the commit latency histogram, queues and their oldest referral per agency,\n"
-    "  peers, storage, audit trail and checkpoint. Exit 1 when the broker does not answer.\n"
-    CLI_ADMIN_HELP;
+    "  peers, storage, audit trail and checkpoint. Exit 1 when the broker does not "
+    "answer.\n" CLI_ADMIN_HELP;
 
 int cmd_metrics(int argc, char **argv)
 {

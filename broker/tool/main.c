@@ -14,8 +14,9 @@ static const cli_cmd commands[] = {
     {"init", cmd_init, "init [-c FILE] [-d DIR]           create a new, empty store"},
     {"run", cmd_run, "[run] [-c FILE] [options]         run the broker on a store made by init"},
     {"status", cmd_status, "status [-c FILE | -a ENDPOINT]    print its state as JSON"},
-    {"publish", cmd_publish, "publish [-c FILE | -a ENDPOINT] DIRECTORY_FILE\n"
-                             "                                    install a newly signed directory"},
+    {"publish", cmd_publish,
+     "publish [-c FILE | -a ENDPOINT] DIRECTORY_FILE\n"
+     "                                    install a newly signed directory"},
     {"checkpoint", cmd_checkpoint,
      "checkpoint [-c FILE | -a ENDPOINT]\n"
      "                                    ask for a signed audit checkpoint now"},

@@ -34,24 +34,12 @@ int cli_fail(const char *what, int rc)
 int cli_common_opt(cli_ctx *ctx, int c, const char *usage)
 {
     switch (c) {
-    case 'd':
-        ctx->dir = optarg;
-        return 1;
-    case OPT_PASS:
-        ctx->pass_file = optarg;
-        return 1;
-    case OPT_BPASS:
-        ctx->bundle_pass_file = optarg;
-        return 1;
-    case OPT_KDF:
-        ctx->kdf_name = optarg;
-        return 1;
-    case OPT_WEAK:
-        ctx->allow_weak = 1;
-        return 1;
-    case 'h':
-        fputs(usage, stdout);
-        exit(0);
+    case 'd': ctx->dir = optarg; return 1;
+    case OPT_PASS: ctx->pass_file = optarg; return 1;
+    case OPT_BPASS: ctx->bundle_pass_file = optarg; return 1;
+    case OPT_KDF: ctx->kdf_name = optarg; return 1;
+    case OPT_WEAK: ctx->allow_weak = 1; return 1;
+    case 'h': fputs(usage, stdout); exit(0);
     }
     return 0;
 }
@@ -72,8 +60,7 @@ int cli_admin_open(const cli_ctx *ctx, refbus_admin **out)
         return REFBUS_EXIT_USAGE;
     int rc = refbus_admin_open(out, dir);
     if (rc == REFBUS_ENOTFOUND) {
-        fprintf(stderr, "refbus-keys: %s is not an admin directory (run refbus-keys init)\n",
-                dir);
+        fprintf(stderr, "refbus-keys: %s is not an admin directory (run refbus-keys init)\n", dir);
         return 1;
     }
     return rc == 0 ? 0 : cli_fail(dir, rc);
@@ -115,8 +102,9 @@ int cli_new_pass_ok(const cli_ctx *ctx, const char *pass, size_t len, const char
 int cli_kdf(const cli_ctx *ctx, refbus_kdf *kdf)
 {
     if (refbus_kdf_named(kdf, ctx->kdf_name) != 0)
-        return cli_misuse(ctx->cmd, "unknown KDF cost '%s' (interactive, moderate, sensitive, "
-                                    "min)",
+        return cli_misuse(ctx->cmd,
+                          "unknown KDF cost '%s' (interactive, moderate, sensitive, "
+                          "min)",
                           ctx->kdf_name ? ctx->kdf_name : getenv("REFBUS_KDF_LIMIT"));
     return 0;
 }

@@ -33,11 +33,14 @@ enum { OPT_PASS = 1000, OPT_BPASS, OPT_KDF, OPT_JSON, OPT_WEAK, OPT_FIRST_LOCAL 
 
 /* The common long options; a command's table is COMMON_OPTS followed by its own and a zero
  * entry. The short options string of every command starts with COMMON_SHORT. */
-#define COMMON_OPTS                                                                          \
+#define COMMON_OPTS                                                                                \
     {"dir", required_argument, NULL, 'd'}, {"passphrase-file", required_argument, NULL, OPT_PASS}, \
-        {"bundle-passphrase-file", required_argument, NULL, OPT_BPASS},                     \
-        {"kdf", required_argument, NULL, OPT_KDF},                                          \
-        {"allow-weak-passphrase", no_argument, NULL, OPT_WEAK}, {"help", no_argument, NULL, 'h'}
+        {"bundle-passphrase-file", required_argument, NULL, OPT_BPASS},                            \
+        {"kdf", required_argument, NULL, OPT_KDF},                                                 \
+        {"allow-weak-passphrase", no_argument, NULL, OPT_WEAK},                                    \
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
 #define COMMON_SHORT REFBUS_CLI_OPTS "d:h"
 
 /* Handle one common option: 1 handled, 0 not a common one. 'h' prints `usage` on stdout and

@@ -46,8 +46,9 @@ int cmd_agency(cli_ctx *ctx, int argc, char **argv)
     const char *id = argv[optind];
     enum refbus_agency_kind kind = refbus_agency_kind_parse(kind_s);
     if (!kind)
-        return cli_misuse("agency", "unknown --kind '%s' (cac, police, welfare, ngo, health, "
-                                    "court, other)",
+        return cli_misuse("agency",
+                          "unknown --kind '%s' (cac, police, welfare, ngo, health, "
+                          "court, other)",
                           kind_s);
     if (!refbus_agency_id_valid(id))
         return cli_fail(id, REFBUS_EBADID);

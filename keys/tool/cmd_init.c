@@ -46,8 +46,9 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
     char hex[65], kid[REFBUS_KEY_ID_HEX];
     refbus_hex(hex, pk, 32);
     refbus_key_id(kid, pk);
-    fprintf(stderr, "refbus-keys: initialised %s, root key %s; give %s/root.pub to the broker "
-                    "and every node\n",
+    fprintf(stderr,
+            "refbus-keys: initialised %s, root key %s; give %s/root.pub to the broker "
+            "and every node\n",
             dir, kid, dir);
     printf("%s\n", hex);
     return fflush(stdout) == 0 ? 0 : 1;

@@ -13,7 +13,8 @@ static const char inspect_usage[] =
 
 int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {COMMON_OPTS, {"json", no_argument, NULL, OPT_JSON},
+    static const struct option opts[] = {COMMON_OPTS,
+                                         {"json", no_argument, NULL, OPT_JSON},
                                          {NULL, 0, NULL, 0}};
     int c, ex;
     while ((c = getopt_long(argc, argv, COMMON_SHORT, opts, NULL)) != -1) {

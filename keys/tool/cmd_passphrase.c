@@ -17,12 +17,14 @@ static const char passphrase_usage[] =
     "  Makes a random passphrase: six groups of five letters and digits without look-alikes\n"
     "  (150 bits), e.g. for 'init --passphrase-file FILE' or '--bundle-passphrase-file FILE'.\n"
     "  FILE is created with mode 0600 and never replaced; without --out it is printed.\n"
-    "  Keep it where the key's holders keep secrets; anyone with it and the key file has the key.\n";
+    "  Keep it where the key's holders keep secrets; anyone with it and the key file has the "
+    "key.\n";
 
 int cmd_passphrase(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        COMMON_OPTS, {"out", required_argument, NULL, OPT_OUT}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {COMMON_OPTS,
+                                         {"out", required_argument, NULL, OPT_OUT},
+                                         {NULL, 0, NULL, 0}};
     const char *out = NULL;
     char *pass = NULL;
     size_t len = 0;

@@ -10,7 +10,8 @@ static const char pubkey_usage[] =
 
 int cmd_pubkey(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {COMMON_OPTS, {"json", no_argument, NULL, OPT_JSON},
+    static const struct option opts[] = {COMMON_OPTS,
+                                         {"json", no_argument, NULL, OPT_JSON},
                                          {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, COMMON_SHORT, opts, NULL)) != -1) {

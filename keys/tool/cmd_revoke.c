@@ -54,7 +54,7 @@ int cmd_revoke(cli_ctx *ctx, int argc, char **argv)
             fprintf(stderr, "refbus-keys: nothing to revoke: already revoked\n");
         return cli_fail(msg, rc);
     }
-    printf("%s: %u key epoch%s revoked; run 'refbus-keys sign' and push the directory now\n", id,
-           n, n == 1 ? "" : "s");
+    printf("%s: %u key epoch%s revoked; run 'refbus-keys sign' and push the directory now\n", id, n,
+           n == 1 ? "" : "s");
     return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -19,12 +19,12 @@ static const char rotate_usage[] =
 
 int cmd_rotate(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        COMMON_OPTS,
-        {"bundle", required_argument, NULL, OPT_BUNDLE},
-        {"out", required_argument, NULL, OPT_OUT},
-        {"new-passphrase-file", required_argument, NULL, OPT_NEWPASS},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {COMMON_OPTS,
+                                         {"bundle", required_argument, NULL, OPT_BUNDLE},
+                                         {"out", required_argument, NULL, OPT_OUT},
+                                         {"new-passphrase-file", required_argument, NULL,
+                                          OPT_NEWPASS},
+                                         {NULL, 0, NULL, 0}};
     const char *old = NULL, *out = NULL, *newpass_file = NULL;
     int c, ex;
     while ((c = getopt_long(argc, argv, COMMON_SHORT, opts, NULL)) != -1) {
@@ -64,8 +64,9 @@ int cmd_rotate(cli_ctx *ctx, int argc, char **argv)
             ex = cli_fail(old, orc);
             goto out;
         }
-        if ((ex = cli_new_pass_ok(ctx, pass, len, "bundle passphrase (kept for the new bundle; "
-                                                  "give --new-passphrase-file)")) != 0)
+        if ((ex = cli_new_pass_ok(ctx, pass, len,
+                                  "bundle passphrase (kept for the new bundle; "
+                                  "give --new-passphrase-file)")) != 0)
             goto out;
     }
     if ((ex = cli_admin_open(ctx, &a)) != 0)

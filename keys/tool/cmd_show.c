@@ -74,8 +74,9 @@ int cmd_show(cli_ctx *ctx, int argc, char **argv)
     if (rc != 0)
         return cli_fail(file, rc);
     if (!have)
-        fprintf(stderr, "refbus-keys: warning: %s: signature NOT checked (no root key: use "
-                        "--root-pk, --root-pub or -d)\n",
+        fprintf(stderr,
+                "refbus-keys: warning: %s: signature NOT checked (no root key: use "
+                "--root-pk, --root-pub or -d)\n",
                 file);
     int ex = render(ctx, d);
     refbus_directory_free(&d);

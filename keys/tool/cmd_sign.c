@@ -13,7 +13,8 @@ static const char sign_usage[] =
 
 int cmd_sign(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {COMMON_OPTS, {"out", required_argument, NULL, OPT_OUT},
+    static const struct option opts[] = {COMMON_OPTS,
+                                         {"out", required_argument, NULL, OPT_OUT},
                                          {NULL, 0, NULL, 0}};
     const char *out = NULL;
     int c, ex;

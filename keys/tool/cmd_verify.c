@@ -57,8 +57,7 @@ int cmd_verify(cli_ctx *ctx, int argc, char **argv)
     refbus_key_id(kid, pk);
     if (ctx->json) {
         json_t *o = rc == 0 ? json_pack("{s:b, s:s, s:I, s:s}", "ok", 1, "file", file, "serial",
-                                        (json_int_t)refbus_directory_serial(d), "root_key_id",
-                                        kid)
+                                        (json_int_t)refbus_directory_serial(d), "root_key_id", kid)
                             : json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "file", file, "error",
                                         refbus_errname(rc), "reason", refbus_strerror(rc));
         char *s = o ? json_dumps(o, 0) : NULL;

@@ -21,7 +21,8 @@ static const cli_cmd commands[] = {
     {"rotate", cmd_rotate, "rotate ID ...        new key epoch, new bundle keeping the old"},
     {"revoke", cmd_revoke, "revoke ID ...        revoke a key epoch (or all) with a reason"},
     {"policy", cmd_policy, "policy allow|deny|remove FROM TO   routing policy"},
-    {"reanchor", cmd_reanchor, "reanchor --size N --root HEX --reason TEXT   nodes' audit anchor after a restore"},
+    {"reanchor", cmd_reanchor,
+     "reanchor --size N --root HEX --reason TEXT   nodes' audit anchor after a restore"},
     {"sign", cmd_sign, "sign [--out FILE]    sign the next directory (serial + 1)"},
     {"status", cmd_status, "status [--json]      show the working (unsigned) directory"},
     {"show", cmd_show, "show [FILE] [--json] print a signed directory"},
@@ -46,7 +47,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {COMMON_OPTS, {"version", no_argument, NULL, 'V'},
+    static const struct option opts[] = {COMMON_OPTS,
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     cli_ctx ctx = {0};
     int c;

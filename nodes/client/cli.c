@@ -58,8 +58,7 @@ static int foreign_option(const char *cmd, char **argv)
         if (n == 1)
             return cli_misuse(cmd, "option '--%.*s' does not belong to '%s'", (int)len, arg + 2,
                               cmd);
-    } else if (optopt > ' ' && optopt < 127 && optopt != ':' &&
-               strchr(CLI_ALL_SHORT, optopt)) {
+    } else if (optopt > ' ' && optopt < 127 && optopt != ':' && strchr(CLI_ALL_SHORT, optopt)) {
         return cli_misuse(cmd, "option '-%c' does not belong to '%s'", optopt, cmd);
     }
     return 0;
@@ -170,8 +169,8 @@ int cli_fail_queued(const cli_state *g, const char *what, int code, const char *
         puts(out);
     free(out);
     json_decref(j);
-    fprintf(stderr, "refbus-node %s: %s (%s)\n", what,
-            msg && msg[0] ? msg : refbus_strerror(code), refbus_errname(code));
+    fprintf(stderr, "refbus-node %s: %s (%s)\n", what, msg && msg[0] ? msg : refbus_strerror(code),
+            refbus_errname(code));
     return 1;
 }
 

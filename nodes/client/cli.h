@@ -31,43 +31,49 @@ enum {
 };
 
 /* Every command's: where the configuration, data directory and control socket are. */
-#define CLI_CONF_OPTS                                                                        \
-    {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},     \
-        {"socket", required_argument, NULL, 's'}, {"set", required_argument, NULL, 'o'},      \
-        {"help", no_argument, NULL, 'h'}
+#define CLI_CONF_OPTS                                                                     \
+    {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'}, \
+        {"socket", required_argument, NULL, 's'}, {"set", required_argument, NULL, 'o'},  \
+    {                                                                                     \
+        "help", no_argument, NULL, 'h'                                                    \
+    }
 #define CLI_CONF_SHORT REFBUS_CLI_OPTS "c:d:s:o:h"
-#define CLI_CONF_HELP                                                                        \
-    "  -c, --config FILE          config file (default $REFBUS_NODE_CONFIG)\n"              \
-    "  -d, --data-dir DIR         data directory (store, control socket)\n"                  \
-    "  -s, --socket ENDPOINT      control socket (default ipc://DATA_DIR/control.sock)\n"    \
-    "  -o, --set KEY=VALUE        any other config key\n"                                    \
+#define CLI_CONF_HELP                                                                     \
+    "  -c, --config FILE          config file (default $REFBUS_NODE_CONFIG)\n"            \
+    "  -d, --data-dir DIR         data directory (store, control socket)\n"               \
+    "  -s, --socket ENDPOINT      control socket (default ipc://DATA_DIR/control.sock)\n" \
+    "  -o, --set KEY=VALUE        any other config key\n"                                 \
     "  -h, --help                 this help\n"
 
 /* The daemon's (init, run): its keys, directory, broker and logging. */
-#define CLI_DAEMON_OPTS                                                                      \
-    CLI_CONF_OPTS, {"keystore", required_argument, NULL, 'k'},                                \
-        {"passphrase-file", required_argument, NULL, 'p'},                                   \
+#define CLI_DAEMON_OPTS                                                                        \
+    CLI_CONF_OPTS, {"keystore", required_argument, NULL, 'k'},                                 \
+        {"passphrase-file", required_argument, NULL, 'p'},                                     \
         {"directory", required_argument, NULL, 'D'}, {"broker", required_argument, NULL, 'b'}, \
-        {"agency", required_argument, NULL, 'a'}, {"log-level", required_argument, NULL, 'l'}
+        {"agency", required_argument, NULL, 'a'},                                              \
+    {                                                                                          \
+        "log-level", required_argument, NULL, 'l'                                              \
+    }
 #define CLI_DAEMON_SHORT CLI_CONF_SHORT "k:p:D:b:a:l:"
-#define CLI_DAEMON_HELP                                                                      \
-    "options (each also a key of the [node] section of the config file):\n" CLI_CONF_HELP    \
-    "  -k, --keystore FILE        the agency's key bundle\n"                                 \
-    "  -p, --passphrase-file FILE its passphrase\n"                                          \
-    "  -D, --directory FILE       signed agency directory\n"                                 \
-    "  -b, --broker ENDPOINT      broker endpoint\n"                                         \
-    "  -a, --agency ID            this agency's id\n"                                        \
+#define CLI_DAEMON_HELP                                                                   \
+    "options (each also a key of the [node] section of the config file):\n" CLI_CONF_HELP \
+    "  -k, --keystore FILE        the agency's key bundle\n"                              \
+    "  -p, --passphrase-file FILE its passphrase\n"                                       \
+    "  -D, --directory FILE       signed agency directory\n"                              \
+    "  -b, --broker ENDPOINT      broker endpoint\n"                                      \
+    "  -a, --agency ID            this agency's id\n"                                     \
     "  -l, --log-level LEVEL      error, warn, info, debug\n"
 
 /* The clients' (every command that asks the running daemon): how to print and how long to
  * wait. */
-#define CLI_CLIENT_OPTS                                                                      \
-    CLI_CONF_OPTS, {"compact", no_argument, NULL, OPT_COMPACT},                               \
-        {"timeout", required_argument, NULL, OPT_TIMEOUT}
+#define CLI_CLIENT_OPTS                                         \
+    CLI_CONF_OPTS, {"compact", no_argument, NULL, OPT_COMPACT}, \
+    {                                                           \
+        "timeout", required_argument, NULL, OPT_TIMEOUT         \
+    }
 #define CLI_CLIENT_SHORT CLI_CONF_SHORT
-#define CLI_CLIENT_HELP                                                                      \
-    "options:\n" CLI_CONF_HELP                                                               \
-    "      --compact              one-line JSON output\n"                                    \
+#define CLI_CLIENT_HELP                                                              \
+    "options:\n" CLI_CONF_HELP "      --compact              one-line JSON output\n" \
     "      --timeout MS           how long to wait for the daemon's answer\n"
 
 /* Every option of every command, and --version: what may come before the command. */

@@ -309,9 +309,10 @@ int refbus_node_reply(refbus_node *n, const char *msg_id, const char *status,
 
 int refbus_node_thread_show(refbus_node *n, const char *thread_id, char **reply)
 {
-    return request(
-        n, thread_id ? json_pack("{s:s, s:s}", "cmd", "thread_show", "thread_id", thread_id) : NULL,
-        reply);
+    return request(n,
+                   thread_id ? json_pack("{s:s, s:s}", "cmd", "thread_show", "thread_id", thread_id)
+                             : NULL,
+                   reply);
 }
 
 int refbus_node_outbox_list(refbus_node *n, uint64_t after_seq, unsigned max, char **reply)

@@ -7,13 +7,14 @@ static const char usage_text[] =
     "  Prints one line, OK:, DEGRADED: or FAILED: with every reason found, and exits 0, 1 or 2\n"
     "  (2 also for a usage error). Failing: no daemon answers, a checkpoint alarm, this\n"
     "  agency's key is not active. Degraded: no session with the broker for more than\n"
-    "  --max-down seconds (default 300), an unproven checkpoint, outbox entries failed.\n"
-    CLI_CLIENT_HELP "      --max-down SECONDS     see above\n";
+    "  --max-down seconds (default 300), an unproven checkpoint, outbox entries "
+    "failed.\n" CLI_CLIENT_HELP "      --max-down SECONDS     see above\n";
 
 int cmd_check(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CLI_CLIENT_OPTS, {"max-down", required_argument, NULL, OPT_MAX_DOWN}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {CLI_CLIENT_OPTS,
+                                         {"max-down", required_argument, NULL, OPT_MAX_DOWN},
+                                         {NULL, 0, NULL, 0}};
     cli_state st = {0};
     unsigned long long max_down = 300;
     int c, rc;

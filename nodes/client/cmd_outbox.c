@@ -10,8 +10,7 @@ static const char usage_text[] =
     "      --after SEQ            entries with a sequence number above SEQ\n"
     "      --limit N              at most N (1 to 1000)\n" CLI_CLIENT_HELP;
 
-static int outbox_show(cli_state *g, const char *msg_id, uint64_t after,
-                       unsigned limit)
+static int outbox_show(cli_state *g, const char *msg_id, uint64_t after, unsigned limit)
 {
     refbus_node *n = NULL;
     char *reply = NULL;
@@ -49,6 +48,5 @@ int cmd_outbox(int argc, char **argv)
         return cli_misuse("outbox", "MSGID: --after and --limit page the list, not one message");
     if ((rc = cli_ready(&st, "outbox")) != 0)
         return rc;
-    return outbox_show(&st, optind < argc ? argv[optind] : NULL, after,
-                                  (unsigned)limit);
+    return outbox_show(&st, optind < argc ? argv[optind] : NULL, after, (unsigned)limit);
 }

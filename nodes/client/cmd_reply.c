@@ -18,9 +18,8 @@ static const char usage_text[] =
     "      --msg-id HEX           the answer's own id (32 hex digits) chosen by the caller,\n"
     "                             so that a retry cannot answer twice\n" CLI_CLIENT_HELP;
 
-static int send_reply(cli_state *g, const char *msg_id, const char *status,
-                      const char *reason_code, const char *text, const char *text_file,
-                      const char *reply_id)
+static int send_reply(cli_state *g, const char *msg_id, const char *status, const char *reason_code,
+                      const char *text, const char *text_file, const char *reply_id)
 {
     refbus_node *n = NULL;
     char *reply = NULL, *ftext = NULL;

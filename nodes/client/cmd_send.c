@@ -19,8 +19,8 @@ static const char usage_text[] =
     "  -e, --expires-in D         how long the broker keeps trying (90s, 30m, 12h, 7d)\n"
     "      --msg-id HEX           the message id (32 hex digits) chosen by the caller: after\n"
     "                             a failure look it up with 'outbox MSGID' before sending again\n"
-    "  -w, --wait[=SECONDS]       wait (default 30 s) until the broker has accepted it\n"
-    CLI_CLIENT_HELP;
+    "  -w, --wait[=SECONDS]       wait (default 30 s) until the broker has accepted "
+    "it\n" CLI_CLIENT_HELP;
 
 /* Wait for the broker's answer about msg_id: 0 accepted, 1 failed or timed out. */
 static int wait_accepted(cli_state *g, refbus_node *n, const char *msg_id, int wait_s)
@@ -49,8 +49,9 @@ static int wait_accepted(cli_state *g, refbus_node *n, const char *msg_id, int w
             return cli_fail_queued(g, "send", rc, refbus_node_last_error(n), msg_id);
         if (refbus_mono_ms() >= until) {
             char msg[160];
-            snprintf(msg, sizeof msg, "not accepted by the broker within %d s; still queued, "
-                                      "do not send it again (see `refbus-node outbox %s`)",
+            snprintf(msg, sizeof msg,
+                     "not accepted by the broker within %d s; still queued, "
+                     "do not send it again (see `refbus-node outbox %s`)",
                      wait_s, msg_id);
             return cli_fail_queued(g, "send", REFBUS_ETIMEOUT, msg, msg_id);
         }
@@ -58,9 +59,8 @@ static int wait_accepted(cli_state *g, refbus_node *n, const char *msg_id, int w
     }
 }
 
-static int send_referral(cli_state *g, const char *file, const char *to,
-                         const char *urgency, const char *expires_in, const char *msg_id,
-                         int wait_s)
+static int send_referral(cli_state *g, const char *file, const char *to, const char *urgency,
+                         const char *expires_in, const char *msg_id, int wait_s)
 {
     refbus_node *n = NULL;
     char *text = NULL, *reply = NULL, *tos = NULL, msg[256];
@@ -143,6 +143,6 @@ int cmd_send(int argc, char **argv)
         return cli_misuse("send", "--to AGENCY[,AGENCY...] is required");
     if ((rc = cli_ready(&st, "send")) != 0)
         return rc;
-    return send_referral(&st, optind < argc ? argv[optind] : "-", to, urgency, expires,
-                                msg_id, (int)wait_s);
+    return send_referral(&st, optind < argc ? argv[optind] : "-", to, urgency, expires, msg_id,
+                         (int)wait_s);
 }

@@ -1,9 +1,8 @@
 /* refbus-node status: the node's state (broker session, queues, key epoch, audit anchor). */
 #include "nodes/client/cli.h"
 
-static const char usage_text[] =
-    "usage: refbus-node status [options]\n"
-    "  Prints the running node's state as JSON.\n" CLI_CLIENT_HELP;
+static const char usage_text[] = "usage: refbus-node status [options]\n"
+                                 "  Prints the running node's state as JSON.\n" CLI_CLIENT_HELP;
 
 static int node_status(cli_state *g)
 {

@@ -57,8 +57,7 @@ static int judge(const json_t *st, uint64_t max_down_s, uint64_t now, char *why,
                "checkpoint alarm: the broker showed an audit checkpoint inconsistent with the "
                "one this node holds (an incident until explained)");
     else if (json_is_true(json_object_get(st, "audit_alarm")))
-        reason(&level, HEALTH_DEGRADED, why, why_len,
-               "a newer audit checkpoint is still unproven");
+        reason(&level, HEALTH_DEGRADED, why, why_len, "a newer audit checkpoint is still unproven");
     uint64_t down = num(broker, "down_since_ms");
     if (down && now > down && (now - down) / 1000 > max_down_s)
         reason(&level, HEALTH_DEGRADED, why, why_len,
@@ -72,7 +71,8 @@ static int judge(const json_t *st, uint64_t max_down_s, uint64_t now, char *why,
                (unsigned long long)num(outbox, "failed"));
     const char *agency = json_string_value(json_object_get(st, "agency"));
     if (level == HEALTH_OK)
-        snprintf(why, why_len, "agency %s: broker session %s, %llu referral(s) waiting to be "
+        snprintf(why, why_len,
+                 "agency %s: broker session %s, %llu referral(s) waiting to be "
                  "accepted",
                  agency ? agency : "?", state ? state : "?",
                  (unsigned long long)(num(outbox, "pending") + num(outbox, "in_flight")));
@@ -97,8 +97,8 @@ static int fetch_status(cli_state *g, json_t **st, char *why, size_t why_len)
     }
     refbus_node_set_timeout(n, g->timeout_ms ? g->timeout_ms : 5000);
     if ((rc = refbus_node_status(n, &reply)) != 0) {
-        snprintf(why, why_len, "no answer from the node daemon on %.400s: %.200s",
-                 g->cfg.control, refbus_node_last_error(n));
+        snprintf(why, why_len, "no answer from the node daemon on %.400s: %.200s", g->cfg.control,
+                 refbus_node_last_error(n));
     } else {
         *st = json_loads(reply, 0, NULL);
         if (!json_is_object(*st) || !json_is_true(json_object_get(*st, "ok"))) {
@@ -134,7 +134,8 @@ int cli_node_metrics(cli_state *g)
     /* the daemon's own counters (since it started), each a counter family */
     const char *key;
     const json_t *v;
-    json_object_foreach(json_object_get(st, "counters"), key, v) {
+    json_object_foreach(json_object_get(st, "counters"), key, v)
+    {
         if (!json_is_integer(v))
             continue;
         printf("# HELP refbus_node_%s_total The node's %s counter (since it started).\n"

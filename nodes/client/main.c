@@ -31,7 +31,8 @@ static const cli_cmd commands[] = {
     {"status", cmd_status, "status                           the node's state"},
     {"check", cmd_check,
      "check [--max-down SECONDS]       health in one line; exit 0 ok, 1 degraded, 2 failing"},
-    {"metrics", cmd_metrics, "metrics                          the state in Prometheus text format"},
+    {"metrics", cmd_metrics,
+     "metrics                          the state in Prometheus text format"},
 };
 
 static void usage(FILE *f)

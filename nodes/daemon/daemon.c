@@ -196,8 +196,8 @@ static void watch_session(nd_daemon *d, enum node_state *shown)
         log_warn("no session with the broker %s for %llu s (%s): referrals wait in the outbox",
                  d->endpoint, (unsigned long long)((now - d->down_since_ms) / 1000),
                  d->superseded ? "another node with our keys holds it"
-                 : d->last_err  ? d->last_err_text
-                                : state_text(d->state));
+                 : d->last_err ? d->last_err_text
+                               : state_text(d->state));
         d->down_warned = 1;
     }
 }

@@ -81,8 +81,10 @@ static void send_delivered(nd_daemon *d)
     for (size_t i = 0; rc == 0 && i < n; i++)
         (void)nd_session_send(d, REFBUS_CMD_DELIVERED, outs[i], lens[i]);
     if (rc)
-        nd_note_error(d, rc, "DELIVERED receipts not signed (%s): the broker will deliver "
-                             "again", refbus_strerror(rc));
+        nd_note_error(d, rc,
+                      "DELIVERED receipts not signed (%s): the broker will deliver "
+                      "again",
+                      refbus_strerror(rc));
     for (size_t i = 0; outs && i < n; i++)
         free(outs[i]);
     free(outs);
@@ -427,9 +429,10 @@ void nd_inbound_deliver(nd_daemon *d, const uint8_t *env, size_t len)
     uint64_t now = refbus_now_ms();
     for (int attempt = 0; attempt < 2; attempt++) {
         size_t nk = refbus_keystore_enc_keys(d->ks, keys, MAX_EPOCH_KEYS);
-        rc = refbus_envelope_open_cached(
-            &pl, &pl_len, NULL, env, len, sk->sign_pk, d->me, keys, nk,
-            now > NODE_EXPIRY_GRACE_MS ? now - NODE_EXPIRY_GRACE_MS : 1, &d->sigcache);
+        rc =
+            refbus_envelope_open_cached(&pl, &pl_len, NULL, env, len, sk->sign_pk, d->me, keys, nk,
+                                        now > NODE_EXPIRY_GRACE_MS ? now - NODE_EXPIRY_GRACE_MS : 1,
+                                        &d->sigcache);
         if (rc != REFBUS_ENOEPOCHKEY || attempt)
             break;
         int reconnect = 0;       /* sealed to an epoch of ours we have not read yet */

@@ -37,8 +37,7 @@ static int signer_key(nd_daemon *d, const refbus_receipt *r, const uint8_t **pk)
 /* The outbox entry `o` becomes a sent record; `hash` is its envelope's hash as the caller
  * parsed it (each envelope is parsed and hashed once), NULL when not known. */
 static int to_sent(nd_daemon *d, MDB_txn *txn, uint64_t seq, const refbus_outbox_rec *o,
-                   const refbus_receipt *r, const uint8_t *bytes, size_t len,
-                   const uint8_t *hash)
+                   const refbus_receipt *r, const uint8_t *bytes, size_t len, const uint8_t *hash)
 {
     refbus_sent_rec s = REFBUS__NODESTORE__SENT_RECORD__INIT;
     Refbus__Nodestore__Delivery dl[REFBUS_MAX_RECIPIENTS], *dp[REFBUS_MAX_RECIPIENTS];

@@ -80,7 +80,6 @@ void nd_served_on_pong(nd_daemon *d, const uint8_t *b, size_t n)
         d->hello_at = refbus_mono_ms();
         nd_session_hello(d);
         break;
-    default:
-        break; /* a broker that does not say */
+    default: break; /* a broker that does not say */
     }
 }

@@ -14,8 +14,8 @@
 #include "proto/frames.h"
 #include "proto/wire.h"
 
-#define MON_EVENTS                                                                                 \
-    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |    \
+#define MON_EVENTS                                                                              \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | \
      ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 #define RECV_BATCH 256 /* messages handled per wake-up before looking at the other sockets */
 
@@ -310,36 +310,17 @@ void nd_session_on_broker(nd_daemon *d)
             m.cmd != REFBUS_CMD_RECEIPT && m.cmd != REFBUS_CMD_PING)
             nd_inbound_batch_end(d); /* commit the pass's batch before anything else */
         switch (m.cmd) {
-        case REFBUS_CMD_WELCOME:
-            on_welcome(d, m.body, m.body_len);
-            break;
+        case REFBUS_CMD_WELCOME: on_welcome(d, m.body, m.body_len); break;
         case REFBUS_CMD_ACCEPTED:
-        case REFBUS_CMD_REJECTED:
-            nd_inbound_broker_receipt(d, m.cmd, m.body, m.body_len);
-            break;
-        case REFBUS_CMD_DELIVER:
-            nd_inbound_deliver(d, m.body, m.body_len);
-            break;
-        case REFBUS_CMD_RECEIPT:
-            nd_inbound_notice(d, m.body, m.body_len);
-            break;
-        case REFBUS_CMD_PING:
-            (void)nd_session_send(d, REFBUS_CMD_PONG, m.body, m.body_len);
-            break;
-        case REFBUS_CMD_PONG:
-            nd_served_on_pong(d, m.body, m.body_len);
-            break;
-        case REFBUS_CMD_DIRECTORY:
-            on_directory(d, m.body, m.body_len);
-            break;
-        case REFBUS_CMD_CHECKPOINT:
-            nd_inbound_checkpoint(d, m.body, m.body_len);
-            break;
-        case REFBUS_CMD_ERROR:
-            on_error(d, m.body, m.body_len);
-            break;
-        default:
-            log_warn("unexpected %s from the broker ignored", refbus_wire_cmd_name(m.cmd));
+        case REFBUS_CMD_REJECTED: nd_inbound_broker_receipt(d, m.cmd, m.body, m.body_len); break;
+        case REFBUS_CMD_DELIVER: nd_inbound_deliver(d, m.body, m.body_len); break;
+        case REFBUS_CMD_RECEIPT: nd_inbound_notice(d, m.body, m.body_len); break;
+        case REFBUS_CMD_PING: (void)nd_session_send(d, REFBUS_CMD_PONG, m.body, m.body_len); break;
+        case REFBUS_CMD_PONG: nd_served_on_pong(d, m.body, m.body_len); break;
+        case REFBUS_CMD_DIRECTORY: on_directory(d, m.body, m.body_len); break;
+        case REFBUS_CMD_CHECKPOINT: nd_inbound_checkpoint(d, m.body, m.body_len); break;
+        case REFBUS_CMD_ERROR: on_error(d, m.body, m.body_len); break;
+        default: log_warn("unexpected %s from the broker ignored", refbus_wire_cmd_name(m.cmd));
         }
         refbus_wire_msg_clear(&m);
     }
@@ -545,10 +526,10 @@ uint64_t nd_session_next_timer(const nd_daemon *d, uint64_t now)
     /* 20 ms while a session is up: a broker filling our memory with an unfinished message
      * sends nothing that wakes the loop (nd_session_timers runs the inflow guard) */
     uint64_t t = now + (d->dealer ? 20 : 1000);
-#define EARLIER(x)                                                                                 \
-    do {                                                                                           \
-        if ((x) < t)                                                                               \
-            t = (x) < now ? now : (x);                                                             \
+#define EARLIER(x)                     \
+    do {                               \
+        if ((x) < t)                   \
+            t = (x) < now ? now : (x); \
     } while (0)
     if (d->state == NODE_DOWN)
         EARLIER(d->reconnect_at);

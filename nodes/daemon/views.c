@@ -386,15 +386,17 @@ int nd_view_status(nd_daemon *d, const json_t *req, json_t **reply, char *why, s
                                                 refbus_errname(r->code), "reason", r->text));
     }
     const node_counters *n = &d->n;
-    json_t *counters = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "delivered_in",
-        (json_int_t)n->delivered_in, "duplicates_in", (json_int_t)n->duplicates_in, "refused_in",
-        (json_int_t)n->refused_in, "deferred_in", (json_int_t)n->deferred_in, "submitted",
-        (json_int_t)n->submitted, "accepted", (json_int_t)n->accepted, "rejected",
-        (json_int_t)n->rejected, "receipts_in", (json_int_t)n->receipts_in, "bad_receipts",
-        (json_int_t)n->bad_receipts, "directories_installed", (json_int_t)n->directories_installed,
-        "checkpoints_verified", (json_int_t)n->checkpoints_verified, "checkpoints_refused",
-        (json_int_t)n->checkpoints_refused, "reconnects", (json_int_t)n->reconnects);
+    json_t *counters =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                  "delivered_in", (json_int_t)n->delivered_in, "duplicates_in",
+                  (json_int_t)n->duplicates_in, "refused_in", (json_int_t)n->refused_in,
+                  "deferred_in", (json_int_t)n->deferred_in, "submitted", (json_int_t)n->submitted,
+                  "accepted", (json_int_t)n->accepted, "rejected", (json_int_t)n->rejected,
+                  "receipts_in", (json_int_t)n->receipts_in, "bad_receipts",
+                  (json_int_t)n->bad_receipts, "directories_installed",
+                  (json_int_t)n->directories_installed, "checkpoints_verified",
+                  (json_int_t)n->checkpoints_verified, "checkpoints_refused",
+                  (json_int_t)n->checkpoints_refused, "reconnects", (json_int_t)n->reconnects);
     int dumpable = 1;
     uint64_t core = 0;
     refbus_harden_state(&dumpable, &core);

@@ -81,8 +81,8 @@ static int attachments_valid(const Refbus__V1__Referral *r)
 {
     for (size_t i = 0; i < r->n_attachments; i++) {
         const Refbus__V1__AttachmentRef *a = r->attachments[i];
-        if ((a->file_id.len != 0 && a->file_id.len != 32) ||
-            a->file_key.len != a->file_id.len || (a->file_id.len && a->hash.len))
+        if ((a->file_id.len != 0 && a->file_id.len != 32) || a->file_key.len != a->file_id.len ||
+            (a->file_id.len && a->hash.len))
             return 0;
     }
     return 1;

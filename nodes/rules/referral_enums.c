@@ -11,8 +11,10 @@ const refbus_enum_tab refbus_referral_types[] = {{"sexual_exploitation", 1},
                                                  {"missing_child", 5},
                                                  {"other", 6},
                                                  {NULL, 0}};
-const refbus_enum_tab refbus_referral_urgencies[] = {
-    {"routine", 1}, {"urgent", 2}, {"immediate_danger", 3}, {NULL, 0}};
+const refbus_enum_tab refbus_referral_urgencies[] = {{"routine", 1},
+                                                     {"urgent", 2},
+                                                     {"immediate_danger", 3},
+                                                     {NULL, 0}};
 const refbus_enum_tab refbus_referral_genders[] = {
     {"female", 1}, {"male", 2}, {"other", 3}, {"unknown", 4}, {NULL, 0}};
 const refbus_enum_tab refbus_referral_services[] = {

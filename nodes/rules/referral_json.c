@@ -283,8 +283,8 @@ static int get_hex32(uint8_t out[32], int *have, const json_t *it, const char *p
 /* Either an opaque blob (`hash`) or a sealed file (`file_id` and `file_key`, PROTOCOL 2.11). */
 static int parse_attachments(scratch *s, const json_t *a, char *err)
 {
-    static const char *const keys[] = {"hash", "size", "media_type", "name", "file_id",
-                                       "file_key", NULL};
+    static const char *const keys[] = {"hash",    "size",     "media_type", "name",
+                                       "file_id", "file_key", NULL};
     size_t i;
     json_t *it;
     int rc;
@@ -306,8 +306,8 @@ static int parse_attachments(scratch *s, const json_t *a, char *err)
                             err)) ||
             (rc = get_hex32(s->file_ids[i], &has_id, it, p, "file_id", "the sealed file's id",
                             err)) ||
-            (rc = get_hex32(s->file_keys[i], &has_key, it, p, "file_key",
-                            "the sealed file's key", err)) ||
+            (rc = get_hex32(s->file_keys[i], &has_key, it, p, "file_key", "the sealed file's key",
+                            err)) ||
             (rc = get_str(&mt, it, p, "media_type", 0, 128, 0, err)) ||
             (rc = get_str(&nm, it, p, "name", 0, 255, 0, err)))
             return rc;
@@ -317,8 +317,9 @@ static int parse_attachments(scratch *s, const json_t *a, char *err)
         }
         if (has_hash == has_id) {
             join(q, sizeof q, p, "hash");
-            return fail(err, q, has_hash ? "not with file_id (a sealed file has no blob hash)"
-                                         : "required (or file_id and file_key)");
+            return fail(err, q,
+                        has_hash ? "not with file_id (a sealed file has no blob hash)"
+                                 : "required (or file_id and file_key)");
         }
         json_t *sz = json_object_get(it, "size");
         if (!json_is_integer(sz) || json_integer_value(sz) < 0) {

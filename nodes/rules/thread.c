@@ -115,8 +115,9 @@ out:
 
 int refbus_thread_unpack(refbus_thread **out, const uint8_t *bytes, size_t len)
 {
-    refbus_thread *t = (refbus_thread *)refbus_nrec_unpack(
-        &refbus__nodestore__thread_record__descriptor, bytes, len);
+    refbus_thread *t =
+        (refbus_thread *)refbus_nrec_unpack(&refbus__nodestore__thread_record__descriptor, bytes,
+                                            len);
     if (!t)
         return REFBUS_ECORRUPT;
     if (t->thread_id.len != 16) {
@@ -178,19 +179,13 @@ static int open_members(const refbus_thread *t)
 static int member_allows(uint32_t cur, uint32_t next)
 {
     switch (next) {
-    case REFBUS_TS_RECEIVED:
-        return cur == REFBUS_TS_REFERRED;
+    case REFBUS_TS_RECEIVED: return cur == REFBUS_TS_REFERRED;
     case REFBUS_TS_ACCEPTED:
-    case REFBUS_TS_DECLINED:
-        return cur == REFBUS_TS_REFERRED || cur == REFBUS_TS_RECEIVED;
-    case REFBUS_TS_IN_PROGRESS:
-        return cur == REFBUS_TS_ACCEPTED || cur == REFBUS_TS_IN_PROGRESS;
-    case REFBUS_TS_COMPLETED:
-        return cur == REFBUS_TS_ACCEPTED || cur == REFBUS_TS_IN_PROGRESS;
-    case REFBUS_TS_NOTE:
-        return 1;
-    default:
-        return 0;
+    case REFBUS_TS_DECLINED: return cur == REFBUS_TS_REFERRED || cur == REFBUS_TS_RECEIVED;
+    case REFBUS_TS_IN_PROGRESS: return cur == REFBUS_TS_ACCEPTED || cur == REFBUS_TS_IN_PROGRESS;
+    case REFBUS_TS_COMPLETED: return cur == REFBUS_TS_ACCEPTED || cur == REFBUS_TS_IN_PROGRESS;
+    case REFBUS_TS_NOTE: return 1;
+    default: return 0;
     }
 }
 
@@ -221,14 +216,12 @@ int refbus_thread_check(const refbus_thread *t, const char *actor, uint32_t stat
     if (t->origin[0] && strcmp(t->origin, actor) == 0) {
         switch (status) {
         case REFBUS_TS_NOTE:
-        case REFBUS_TS_CONSENT_WITHDRAWN:
-            return 0;
+        case REFBUS_TS_CONSENT_WITHDRAWN: return 0;
         case REFBUS_TS_CANCELLED:
             if (!open_members(t))
                 return WHY("nothing left to cancel: every recipient has declined or completed");
             return 0;
-        default:
-            return WHY("%s sent this referral: only a recipient can answer %s", actor, sn);
+        default: return WHY("%s sent this referral: only a recipient can answer %s", actor, sn);
         }
     }
     if (status == REFBUS_TS_CANCELLED || status == REFBUS_TS_CONSENT_WITHDRAWN) {
@@ -333,10 +326,11 @@ json_t *refbus_thread_to_json(const refbus_thread *t)
     agencies = NULL;
     for (size_t i = 0; i < t->n_events; i++) {
         const Refbus__Nodestore__ThreadEvent *e = t->events[i];
-        json_t *o = json_pack(
-            "{s:o, s:s, s:s, s:I, s:s, s:b}", "msg_id", hexj(&e->msg_id), "from", e->from, "status",
-            e->status ? refbus_thread_status_name(e->status) : "referral", "time_ms",
-            (json_int_t)e->time_ms, "direction", e->outgoing ? "out" : "in", "applied", e->applied);
+        json_t *o =
+            json_pack("{s:o, s:s, s:s, s:I, s:s, s:b}", "msg_id", hexj(&e->msg_id), "from", e->from,
+                      "status", e->status ? refbus_thread_status_name(e->status) : "referral",
+                      "time_ms", (json_int_t)e->time_ms, "direction", e->outgoing ? "out" : "in",
+                      "applied", e->applied);
         if (!o)
             goto fail;
         if (e->reason_code[0])

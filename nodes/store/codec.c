@@ -1,7 +1,7 @@
 /* The node store's record codec: the one place node store records (node_store.proto) are
- * unpacked and freed (they are packed with refbus_pb_pack), with protobuf-c's wiping allocator (tests/check_nodestore_wipe.sh
- * keeps it so). No LMDB here, so the thread rules (nodes/rules/thread.c) use it without the
- * store. */
+ * unpacked and freed (they are packed with refbus_pb_pack), with protobuf-c's wiping allocator
+ * (tests/check_nodestore_wipe.sh keeps it so). No LMDB here, so the thread rules
+ * (nodes/rules/thread.c) use it without the store. */
 #include "nodes/store/codec.h"
 
 #include <stdlib.h>

@@ -15,8 +15,8 @@
 #include "common/util.h"
 
 #define SEAL_VERSION 1u
-#define SEAL_OVERHEAD (1u + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + \
-                       crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define SEAL_OVERHEAD \
+    (1u + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES)
 #define AD_PREFIX "refbus-node/v1"
 #define KDF_CONTEXT "rbnodest" /* crypto_kdf context: exactly 8 characters */
 #define KEY_INDEX REFBUS_T_COUNT
@@ -25,15 +25,15 @@
 #define CHECK_NAME "storage-key-check"
 #define CHECK_TEXT "refbus-node storage key check v1"
 
-static const char *const table_names[REFBUS_T_COUNT] = {
-    "meta", "outbox", "outbox_ids", "sent", "inbox", "inbox_idx", "threads"};
+static const char *const table_names[REFBUS_T_COUNT] = {"meta",  "outbox",    "outbox_ids", "sent",
+                                                        "inbox", "inbox_idx", "threads"};
 static const int sealed_tables[REFBUS_T_COUNT] = {0, 1, 0, 1, 1, 0, 1};
 
 struct refbus_nstore {
     MDB_env *env;
     int fatal; /* the first fatal LMDB code seen (MDB_PANIC, ...): the env is unusable */
     MDB_dbi dbi[REFBUS_T_COUNT];
-    uint8_t *keys; /* N_KEYS x 32, sodium_malloc'd, read-only */
+    uint8_t *keys;             /* N_KEYS x 32, sodium_malloc'd, read-only */
     uint64_t n_synced, n_lazy; /* write commits since open (refbus_nstore_commit_counts) */
     int unsynced;              /* a lazy commit not flushed yet */
 };
@@ -69,9 +69,10 @@ static void seal_into(const refbus_nstore *s, uint8_t *out, unsigned ki, unsigne
     size_t adlen = make_ad(ad, table, key, klen);
     out[0] = SEAL_VERSION;
     randombytes_buf(out + 1, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(
-        out + 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL, val, len, ad, adlen, NULL,
-        out + 1, key_of(s, ki));
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 1 +
+                                                   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+                                               NULL, val, len, ad, adlen, NULL, out + 1,
+                                               key_of(s, ki));
 }
 
 static int open_from(const refbus_nstore *s, uint8_t **out, size_t *out_len, unsigned ki,
@@ -122,8 +123,8 @@ static int check_key(refbus_nstore *s, MDB_txn *txn)
     }
     if (e)
         return lmdb_err(s, e, "read key check");
-    int rc = open_from(s, &plain, &plen, KEY_CHECK, REFBUS_T_META, k.mv_data, k.mv_size,
-                       v.mv_data, v.mv_size);
+    int rc = open_from(s, &plain, &plen, KEY_CHECK, REFBUS_T_META, k.mv_data, k.mv_size, v.mv_data,
+                       v.mv_size);
     if (rc == 0 && (plen != sizeof CHECK_TEXT - 1 || memcmp(plain, CHECK_TEXT, plen) != 0))
         rc = REFBUS_ECORRUPT;
     refbus_nstore_free_value(&plain, plen);
@@ -134,7 +135,7 @@ static int check_key(refbus_nstore *s, MDB_txn *txn)
 }
 
 int refbus_nstore_open(refbus_nstore **out, const char *dir, const uint8_t storage_key[32],
-                      size_t map_bytes, int create)
+                       size_t map_bytes, int create)
 {
     int rc, e;
     refbus_nstore *s = NULL;
@@ -148,12 +149,13 @@ int refbus_nstore_open(refbus_nstore **out, const char *dir, const uint8_t stora
     rc = refbus_lmdb_file_check(file, why, sizeof why, NULL);
     if (rc == REFBUS_ENOTFOUND && !create) {
         log_error("store: %s does not exist: is data_dir right? A new store is created only by "
-                  "'refbus-node init'", file);
+                  "'refbus-node init'",
+                  file);
         return rc;
     }
     if (rc != 0 && rc != REFBUS_ENOTFOUND) {
-        log_error("store: %s is damaged: %s; refusing to use it (restore it from a backup)",
-                  file, rc == REFBUS_ECORRUPT ? why : refbus_strerror(rc));
+        log_error("store: %s is damaged: %s; refusing to use it (restore it from a backup)", file,
+                  rc == REFBUS_ECORRUPT ? why : refbus_strerror(rc));
         return rc;
     }
     if (!(s = calloc(1, sizeof *s)) || !(s->keys = sodium_malloc(32u * N_KEYS))) {
@@ -312,7 +314,7 @@ void refbus_nstore_abort(MDB_txn **txn)
 }
 
 int refbus_nstore_put(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, const void *key,
-                     size_t klen, const void *val, size_t len)
+                      size_t klen, const void *val, size_t len)
 {
     if ((unsigned)t >= REFBUS_T_COUNT || klen == 0 || klen > 511)
         return REFBUS_EINVAL;
@@ -333,8 +335,8 @@ static int value_out(refbus_nstore *s, enum refbus_table t, const MDB_val *k, co
                      uint8_t **val, size_t *len)
 {
     if (sealed_tables[t])
-        return open_from(s, val, len, (unsigned)t, (unsigned)t, k->mv_data, k->mv_size,
-                         v->mv_data, v->mv_size);
+        return open_from(s, val, len, (unsigned)t, (unsigned)t, k->mv_data, k->mv_size, v->mv_data,
+                         v->mv_size);
     uint8_t *p = malloc(v->mv_size ? v->mv_size : 1);
     if (!p)
         return REFBUS_ENOMEM;
@@ -345,7 +347,7 @@ static int value_out(refbus_nstore *s, enum refbus_table t, const MDB_val *k, co
 }
 
 int refbus_nstore_get(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, const void *key,
-                     size_t klen, uint8_t **val, size_t *len)
+                      size_t klen, uint8_t **val, size_t *len)
 {
     if ((unsigned)t >= REFBUS_T_COUNT || klen == 0 || klen > 511)
         return REFBUS_EINVAL;
@@ -357,7 +359,7 @@ int refbus_nstore_get(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, const
 }
 
 int refbus_nstore_del(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, const void *key,
-                     size_t klen)
+                      size_t klen)
 {
     if ((unsigned)t >= REFBUS_T_COUNT || klen == 0 || klen > 511)
         return REFBUS_EINVAL;
@@ -388,7 +390,7 @@ int refbus_nstore_next_seq(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, 
 }
 
 int refbus_nstore_scan(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, const void *from,
-                      size_t flen, int reverse, refbus_nstore_fn fn, void *ctx)
+                       size_t flen, int reverse, refbus_nstore_fn fn, void *ctx)
 {
     MDB_cursor *c;
     MDB_val k = {flen, (void *)from}, v;
@@ -445,7 +447,7 @@ int refbus_nstore_count(refbus_nstore *s, MDB_txn *txn, enum refbus_table t, uin
 }
 
 void refbus_nstore_index_key(const refbus_nstore *s, uint8_t out[32], const char *domain,
-                            const void *a, size_t alen, const void *b, size_t blen)
+                             const void *a, size_t alen, const void *b, size_t blen)
 {
     crypto_generichash_state st;
     uint8_t l[8];

@@ -66,8 +66,7 @@ static int bench_append(uint64_t n, int json)
     double s = (double)(refbus_mono_ms() - t0) / 1000.0;
     double rate = s > 0 ? (double)n / s : 0;
     if (json)
-        printf("{\"records\":%llu,\"append_records_per_s\":%.0f}\n", (unsigned long long)n,
-               rate);
+        printf("{\"records\":%llu,\"append_records_per_s\":%.0f}\n", (unsigned long long)n, rate);
     else
         printf("append: %.0f records/s (%llu records, 100 per transaction, no fsync)\n", rate,
                (unsigned long long)n);
@@ -137,7 +136,7 @@ int main(int argc, char **argv)
     atest_broker_key(pk, sk);
     sodium_memzero(sk, sizeof sk);
     refbus_audit_verify_opts o = {0};
-    o.broker_pks = (const uint8_t (*)[32])pk;
+    o.broker_pks = (const uint8_t(*)[32])pk;
     o.n_broker_pks = 1;
     for (unsigned r = 0; r < runs; r++) {
         refbus_audit_reader *rd = NULL;

@@ -75,7 +75,8 @@ int main(int argc, char **argv)
         case 's': size = atol(optarg); break;
         case 'o': offline = 1; break;
         case 'h':
-            printf("usage: refbus-broker-bench [--count N] [--window W] [--size BYTES] [--offline]\n");
+            printf(
+                "usage: refbus-broker-bench [--count N] [--window W] [--size BYTES] [--offline]\n");
             return 0;
         default:
             fprintf(stderr, "usage: refbus-broker-bench [--count N] [--window W] [--size BYTES]\n");
@@ -145,8 +146,8 @@ int main(int argc, char **argv)
             uint8_t *env = NULL;
             size_t len = 0;
             refbus_envelope_header h;
-            if (bclient_seal(&snd, &n, "cac.chiangmai", payload, (size_t)size, 0, 0, &env,
-                             &len) != 0 ||
+            if (bclient_seal(&snd, &n, "cac.chiangmai", payload, (size_t)size, 0, 0, &env, &len) !=
+                    0 ||
                 refbus_envelope_parse(&h, env, len) != 0)
                 abort();
             for (long i = 0; i < window; i++)
@@ -207,8 +208,8 @@ int main(int argc, char **argv)
     double p99 = accepted ? (double)lat[(size_t)((double)accepted * 0.99)] / 1000.0 : 0;
     printf("referrals=%ld size=%ld window=%ld accepted=%ld rejected=%ld delivered=%ld "
            "seconds=%.2f end_to_end_per_s=%.0f accept_p50_ms=%.2f accept_p99_ms=%.2f\n",
-           count, size, window, accepted, rejected, delivered, secs, (double)delivered / secs,
-           p50, p99);
+           count, size, window, accepted, rejected, delivered, secs, (double)delivered / secs, p50,
+           p99);
     bclient_close(&snd);
     free(payload);
     free(pend);

@@ -178,9 +178,9 @@ void *realloc(void *p, size_t n)
 }
 
 /* The I/O calls: the real ones through dlsym (they do not allocate on the path we use). */
-#define REAL(ret, name, ...)                                                                   \
-    static ret (*real_##name)(__VA_ARGS__);                                                    \
-    if (!real_##name)                                                                          \
+#define REAL(ret, name, ...)                \
+    static ret (*real_##name)(__VA_ARGS__); \
+    if (!real_##name)                       \
         *(void **)&real_##name = dlsym(RTLD_NEXT, #name);
 
 int fdatasync(int fd)

@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         refbus_audit_proof_info_clear(&info);
     (void)refbus_audit_proof_check(&info, data, size, NULL, 0);
     refbus_audit_proof_info_clear(&info);
-    if (refbus_audit_proof_check(&info, data, size, (const uint8_t (*)[32])pk, 1) == 0)
+    if (refbus_audit_proof_check(&info, data, size, (const uint8_t(*)[32])pk, 1) == 0)
         abort();
     refbus_audit_proof_info_clear(&info);
 

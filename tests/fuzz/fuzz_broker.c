@@ -56,7 +56,9 @@ static void setup(void)
     zmq_setsockopt(dealer, ZMQ_CURVE_SECRETKEY, k->curve_sk, 32);
     if (zmq_connect(dealer, net.node_ep) != 0)
         abort();
-    refbus_wire_hello h = {.version = 1, .agency = (char *)"ngo.hots", .epoch = k->epoch,
+    refbus_wire_hello h = {.version = 1,
+                           .agency = (char *)"ngo.hots",
+                           .epoch = k->epoch,
                            .credit = 8};
     uint8_t *hb = NULL;
     if (refbus_wire_hello_encode(&hb, &hello_len, &h) != 0 || hello_len > sizeof hello)
@@ -93,8 +95,8 @@ static void sync_with_broker(void)
         int rc = refbus_wire_recv(dealer, 0, &m), done = 0;
         if (rc == 0 && m.cmd == REFBUS_CMD_PONG) { /* the Ping's time, and the session state */
             refbus_wire_ping pong;
-            done = refbus_wire_ping_decode(&pong, m.body, m.body_len) == 0 &&
-                   pong.time_ms == ping_n;
+            done =
+                refbus_wire_ping_decode(&pong, m.body, m.body_len) == 0 && pong.time_ms == ping_n;
         }
         refbus_wire_msg_clear(&m);
         if (done)

@@ -89,8 +89,7 @@ static void bodies(uint8_t cmd, const uint8_t *b, size_t n, const uint8_t pk[32]
             abort(); /* signed by a key nobody gave the fuzzer */
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 

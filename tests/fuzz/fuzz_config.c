@@ -1,6 +1,6 @@
 /* libFuzzer: the one config loader (common/config.c, over inih) through both daemons' tables
- * (broker/config.c's [broker] section, nodes/daemon/config.c's [node] section), one key set as from the
- * command line, and the node's duration parser. The input is written to a file, as an
+ * (broker/config.c's [broker] section, nodes/daemon/config.c's [node] section), one key set as from
+ * the command line, and the node's duration parser. The input is written to a file, as an
  * operator's config is read. Byte 0 picks the reader. Must never crash, leak, leave a string
  * field or the error message unterminated, or fail without saying why. */
 #include <stddef.h>
@@ -42,10 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char err[600];
         refbus_broker_config_defaults(&c);
         int rc = refbus_broker_config_load(&c, path, err, sizeof err);
-        if (rc == 0 &&
-            (!TERMINATED(c.data_dir) || !TERMINATED(c.bind) || !TERMINATED(c.admin) ||
-             !TERMINATED(c.keystore) || !TERMINATED(c.passphrase_file) ||
-             !TERMINATED(c.directory) || !TERMINATED(c.root_pk_hex)))
+        if (rc == 0 && (!TERMINATED(c.data_dir) || !TERMINATED(c.bind) || !TERMINATED(c.admin) ||
+                        !TERMINATED(c.keystore) || !TERMINATED(c.passphrase_file) ||
+                        !TERMINATED(c.directory) || !TERMINATED(c.root_pk_hex)))
             abort();
         if (rc != 0 && (!TERMINATED(err) || !err[0]))
             abort();

@@ -89,13 +89,13 @@ static void seed_inbox(void)
     fuzz_must(refbus_directory_load_file(&dir, net.directory, refbus_keystore_root_pk(ks), NULL),
               "directory");
     fuzz_must(refbus_directory_current_key(dir, "ngo.hots", &to), "recipient key");
-    json_t *ref = json_loads(
-        "{\"case_ref\":\"FUZZ-1\",\"type\":\"trafficking\",\"urgency\":\"urgent\","
-        "\"child\":{\"pseudonym\":\"Dao\",\"age\":14,\"gender\":\"female\"},"
-        "\"summary\":\"a referral for the fuzzer\",\"services\":[\"shelter\"],"
-        "\"consent\":{\"basis\":\"guardian\",\"given_by\":\"aunt\"},"
-        "\"contact\":{\"name\":\"Khun Malee\",\"role\":\"outreach worker\"}}",
-        0, NULL);
+    json_t *ref =
+        json_loads("{\"case_ref\":\"FUZZ-1\",\"type\":\"trafficking\",\"urgency\":\"urgent\","
+                   "\"child\":{\"pseudonym\":\"Dao\",\"age\":14,\"gender\":\"female\"},"
+                   "\"summary\":\"a referral for the fuzzer\",\"services\":[\"shelter\"],"
+                   "\"consent\":{\"basis\":\"guardian\",\"given_by\":\"aunt\"},"
+                   "\"contact\":{\"name\":\"Khun Malee\",\"role\":\"outreach worker\"}}",
+                   0, NULL);
     if (!ref)
         abort();
     int rc = refbus_referral_from_json(&pl, &pl_len, &urgency, ref, thread_id, err);
@@ -126,7 +126,9 @@ static void seed_inbox(void)
     zmq_setsockopt(d, ZMQ_CURVE_SECRETKEY, k->curve_sk, 32);
     if (zmq_connect(d, net.node_ep) != 0)
         abort();
-    refbus_wire_hello h = {.version = 1, .agency = (char *)"cac.chiangmai", .epoch = k->epoch,
+    refbus_wire_hello h = {.version = 1,
+                           .agency = (char *)"cac.chiangmai",
+                           .epoch = k->epoch,
                            .credit = 1};
     uint8_t *hb = NULL;
     size_t hl = 0;

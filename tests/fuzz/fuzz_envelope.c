@@ -46,8 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         refbus_batch_sign(sig, sk, 2, refbus_batch_tree_root(&t));
         uint8_t path[REFBUS_BATCH_MAX_PATH][32];
         size_t pl = refbus_batch_tree_path(&t, 0, path);
-        if (refbus_batch_verify(&cache, pk, 2, 0, leaves[0], (const uint8_t(*)[32])path, pl,
-                                sig) != 0)
+        if (refbus_batch_verify(&cache, pk, 2, 0, leaves[0], (const uint8_t(*)[32])path, pl, sig) !=
+            0)
             abort();
         refbus_batch_tree_free(&t);
     }
@@ -56,8 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     refbus_enc_key k = {1, esk, epk};
     uint8_t *pl = NULL;
     size_t pl_len = 0;
-    if (refbus_envelope_open(&pl, &pl_len, NULL, data, size, pk, "cac.chiangmai", &k, 1, 0) ==
-        0)
+    if (refbus_envelope_open(&pl, &pl_len, NULL, data, size, pk, "cac.chiangmai", &k, 1, 0) == 0)
         abort();
     return 0;
 }

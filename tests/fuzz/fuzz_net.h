@@ -161,11 +161,12 @@ static void fuzz_net_start(fuzz_net *n, const char *what)
     fuzz_net_keys(n, what);
     snprintf(conf, sizeof conf, "%s/broker.conf", n->dir);
     FILE *f = fopen(conf, "w");
-    if (!f || fprintf(f,
-                      "[broker]\ndata_dir = %s\nbind = %s\nkeystore = %s\n"
-                      "passphrase_file = %s\ndirectory = %s\nlog_level = error\n"
-                      "map_size_mb = 256\n",
-                      n->data, n->node_ep, n->bundle_broker, n->pass_file, n->directory) < 0 ||
+    if (!f ||
+        fprintf(f,
+                "[broker]\ndata_dir = %s\nbind = %s\nkeystore = %s\n"
+                "passphrase_file = %s\ndirectory = %s\nlog_level = error\n"
+                "map_size_mb = 256\n",
+                n->data, n->node_ep, n->bundle_broker, n->pass_file, n->directory) < 0 ||
         fclose(f) != 0)
         abort();
     /* a store is created only by an explicit init; run never makes one */

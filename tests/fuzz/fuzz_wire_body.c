@@ -194,8 +194,9 @@ static void ping(const uint8_t *b, size_t n)
     free(e2);
 }
 
-static void (*const bodies[8])(const uint8_t *, size_t) = {
-    hello, welcome, notice, notice_ack, checkpoint_push, proof_request, error, ping};
+static void (*const bodies[8])(const uint8_t *,
+                               size_t) = {hello,           welcome,       notice, notice_ack,
+                                          checkpoint_push, proof_request, error,  ping};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

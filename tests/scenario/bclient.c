@@ -37,9 +37,10 @@ int net_sh(net *n, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full,
-             "cd %s && export REFBUS_PASSPHRASE_FILE=%s/pass REFBUS_KDF_LIMIT=min PATH=%s:$PATH && %s",
-             n->dir, n->dir, bindir(), cmd);
+    snprintf(
+        full, sizeof full,
+        "cd %s && export REFBUS_PASSPHRASE_FILE=%s/pass REFBUS_KDF_LIMIT=min PATH=%s:$PATH && %s",
+        n->dir, n->dir, bindir(), cmd);
     int st = system(full);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -62,8 +63,8 @@ void net_init(net *n)
     if (!mkdtemp(n->dir))
         abort();
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "REFBUS_BIN_DIR=%s bash %s/tests/scenario/net_setup.sh %s",
-             bindir(), srcdir(), n->dir);
+    snprintf(cmd, sizeof cmd, "REFBUS_BIN_DIR=%s bash %s/tests/scenario/net_setup.sh %s", bindir(),
+             srcdir(), n->dir);
     if (system(cmd) != 0) {
         fprintf(stderr, "net_setup.sh failed\n");
         abort();
@@ -116,9 +117,15 @@ void net_start_broker(net *n, const char *const *extra)
     snprintf(ks, sizeof ks, "%s/keys/broker.cm.bundle", n->dir);
     snprintf(pass, sizeof pass, "%s/pass", n->dir);
     snprintf(dir, sizeof dir, "%s/directory.bin", n->dir);
-    const char *argv[64] = {exe, "run", "-d", data, "-b", n->endpoint, "-k", ks, "-p", pass,
-                            "-D", dir, "-l", getenv("REFBUS_TEST_DEBUG") ? "debug" : "warn",
-                            "-o", "checkpoint_seconds=1", "-o", "expiry_scan_seconds=1"};
+    const char *argv[64] = {exe,  "run",
+                            "-d", data,
+                            "-b", n->endpoint,
+                            "-k", ks,
+                            "-p", pass,
+                            "-D", dir,
+                            "-l", getenv("REFBUS_TEST_DEBUG") ? "debug" : "warn",
+                            "-o", "checkpoint_seconds=1",
+                            "-o", "expiry_scan_seconds=1"};
     int argc = 18;
     for (int i = 0; extra && extra[i] && argc < 60; i++) {
         argv[argc++] = "-o";
@@ -229,8 +236,8 @@ int bclient_ack(bclient *c, uint64_t seq)
     refbus_wire_notice_ack a = {.seq = &seq, .n_seq = 1};
     uint8_t *b = NULL;
     size_t len = 0;
-    return send_encoded(c, REFBUS_CMD_RECEIPT_ACK,
-                        refbus_wire_notice_ack_encode(&b, &len, &a), &b, &len);
+    return send_encoded(c, REFBUS_CMD_RECEIPT_ACK, refbus_wire_notice_ack_encode(&b, &len, &a), &b,
+                        &len);
 }
 
 int bclient_ping(bclient *c, uint64_t time_ms)
@@ -373,8 +380,8 @@ int bclient_expect(bclient *c, uint8_t cmd, refbus_wire_msg *m, int timeout_ms)
     }
 }
 
-int bclient_accept_delivery(bclient *c, net *n, const refbus_wire_msg *m,
-                            refbus_envelope_header *h, uint8_t **pl, size_t *pl_len)
+int bclient_accept_delivery(bclient *c, net *n, const refbus_wire_msg *m, refbus_envelope_header *h,
+                            uint8_t **pl, size_t *pl_len)
 {
     refbus_envelope_header ph;
     const refbus_dir_key *sk = NULL;
@@ -389,8 +396,8 @@ int bclient_accept_delivery(bclient *c, net *n, const refbus_wire_msg *m,
         const refbus_epoch_keys *e = refbus_keystore_epoch(c->ks, i);
         keys[i] = (refbus_enc_key){e->epoch, e->enc_sk, e->enc_pk};
     }
-    rc = refbus_envelope_open(pl, pl_len, h, m->body, m->body_len, sk->sign_pk, c->agency, keys,
-                              nk, refbus_now_ms());
+    rc = refbus_envelope_open(pl, pl_len, h, m->body, m->body_len, sk->sign_pk, c->agency, keys, nk,
+                              refbus_now_ms());
     if (rc)
         return rc;
     const refbus_epoch_keys *k = refbus_keystore_current(c->ks);

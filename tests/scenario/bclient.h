@@ -16,8 +16,8 @@
 #include "proto/wire.h"
 
 typedef struct net {
-    char dir[256];      /* work dir made by net_setup.sh */
-    char endpoint[64];  /* tcp://127.0.0.1:PORT */
+    char dir[256];     /* work dir made by net_setup.sh */
+    char endpoint[64]; /* tcp://127.0.0.1:PORT */
     char admin[300];
     char log_file[300]; /* when set, net_start_broker appends the broker's stderr to it */
     pid_t broker;
@@ -64,8 +64,8 @@ int bclient_recv(bclient *c, refbus_wire_msg *m, int timeout_ms);
 int bclient_expect(bclient *c, uint8_t cmd, refbus_wire_msg *m, int timeout_ms);
 /* Open a DELIVER body and send a DELIVERED receipt. Fills header and payload (caller frees
  * payload with refbus_envelope_payload_free). */
-int bclient_accept_delivery(bclient *c, net *n, const refbus_wire_msg *m,
-                            refbus_envelope_header *h, uint8_t **pl, size_t *pl_len);
+int bclient_accept_delivery(bclient *c, net *n, const refbus_wire_msg *m, refbus_envelope_header *h,
+                            uint8_t **pl, size_t *pl_len);
 
 /* SUBMIT `env` and wait up to timeout_ms for the broker's answer to it: ACCEPTED or REJECTED
  * (a broker-signed receipt, verified, in *r), or ERROR — "try again later" for a transient

@@ -151,8 +151,9 @@ static void test_unknown_key_refused(void **s)
     /* the refusal names the refused key in the trail (PEER_REFUSED, peer_key) */
     char hex[65];
     refbus_hex(hex, pk, 32);
-    assert_int_equal(net_sh(&N, "refbus-audit replay broker --format jsonl | "
-                                "grep '\"event\":\"PEER_REFUSED\"' | grep -q '\"peer_key\":\"%s\"'",
+    assert_int_equal(net_sh(&N,
+                            "refbus-audit replay broker --format jsonl | "
+                            "grep '\"event\":\"PEER_REFUSED\"' | grep -q '\"peer_key\":\"%s\"'",
                             hex),
                      0);
 }
@@ -187,8 +188,7 @@ static void test_flow_and_receipts(void **s)
         refbus_receipt dr;
         if (refbus_receipt_parse(&dr, n.receipt, n.receipt_len) == 0 &&
             memcmp(dr.msg_id, msg_id, 16) == 0) {
-            assert_int_equal(refbus_receipt_verify(&dr, n.receipt, n.receipt_len, ck->sign_pk),
-                             0);
+            assert_int_equal(refbus_receipt_verify(&dr, n.receipt, n.receipt_len, ck->sign_pk), 0);
             assert_int_equal(dr.type, REFBUS_RECEIPT_DELIVERED);
             assert_string_equal(dr.recipient, "cac.chiangmai");
             found = 1;
@@ -257,8 +257,8 @@ static void test_bad_input(void **s)
     assert_int_equal(drain(&cac, 2, NULL, 2000), 1); /* delivered once */
 
     /* expired */
-    assert_int_equal(bclient_seal(&ngo, &N, "cac.chiangmai", "x", 1, 0, refbus_now_ms() - 10,
-                                  &env, &len),
+    assert_int_equal(bclient_seal(&ngo, &N, "cac.chiangmai", "x", 1, 0, refbus_now_ms() - 10, &env,
+                                  &len),
                      0);
     assert_int_equal(submit(&ngo, env, len, &r), REFBUS_CMD_REJECTED);
     assert_int_equal(r.reason, REFBUS_EEXPIRED);
@@ -298,9 +298,10 @@ static void test_bad_input(void **s)
         crypto_generichash(gh, 32, (const uint8_t *)"\xff\xff\xff garbage", 12, NULL, 0);
         assert_memory_equal(r.envelope_hash, gh, 32);
         refbus_hex(ghex, gh, 32);
-        assert_int_equal(net_sh(&N, "refbus-audit replay broker --format jsonl | "
-                                    "grep '\"event\":\"REJECTED\"' | "
-                                    "grep -q '\"envelope_hash\":\"%s\"'",
+        assert_int_equal(net_sh(&N,
+                                "refbus-audit replay broker --format jsonl | "
+                                "grep '\"event\":\"REJECTED\"' | "
+                                "grep -q '\"envelope_hash\":\"%s\"'",
                                 ghex),
                          0);
     }
@@ -334,11 +335,12 @@ static void test_bad_input(void **s)
 
     /* every rejection is in the audit trail with its reason */
     assert_int_equal(net_sh(&N, "refbus-audit replay broker --format jsonl > replay.jsonl"), 0);
-    const char *reasons[] = {"EBADSIG", "ESENDER", "EEXPIRED", "EPOLICY", "EMALFORMED",
-                             "ETOOLARGE", "EFRAMES", "EUNKNOWNAGENCY"};
+    const char *reasons[] = {"EBADSIG",    "ESENDER",   "EEXPIRED", "EPOLICY",
+                             "EMALFORMED", "ETOOLARGE", "EFRAMES",  "EUNKNOWNAGENCY"};
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
-        if (net_sh(&N, "grep '\"event\":\"REJECTED\"' replay.jsonl | grep -q "
-                       "'\"reason_name\":\"%s\"'",
+        if (net_sh(&N,
+                   "grep '\"event\":\"REJECTED\"' replay.jsonl | grep -q "
+                   "'\"reason_name\":\"%s\"'",
                    reasons[i]) != 0)
             fail_msg("no REJECTED record with reason %s in the audit trail", reasons[i]);
     assert_int_equal(net_sh(&N, "grep -q '\"event\":\"DUPLICATE\"' replay.jsonl"), 0);
@@ -445,8 +447,7 @@ static void test_offline_recipient_urgent_first(void **s)
         assert_int_equal(submit_payload(&ngo, "welfare.cm", t, 0, &r), REFBUS_CMD_ACCEPTED);
     }
     assert_int_equal(submit_payload(&ngo, "welfare.cm", "urgent 0", 1, &r), REFBUS_CMD_ACCEPTED);
-    assert_int_equal(submit_payload(&ngo, "welfare.cm", "immediate 0", 2, &r),
-                     REFBUS_CMD_ACCEPTED);
+    assert_int_equal(submit_payload(&ngo, "welfare.cm", "immediate 0", 2, &r), REFBUS_CMD_ACCEPTED);
     bclient_close(&ngo);
     /* welfare.cm was offline throughout; now it connects with a window of 1 */
     assert_int_equal(bclient_open(&wel, &N, "welfare.cm", 1, 1), 0);
@@ -471,10 +472,11 @@ static void test_revoked_while_connected(void **s)
     assert_int_equal(submit_payload(&pol, "ngo.hots", "before revocation", 0, &r),
                      REFBUS_CMD_ACCEPTED);
     /* the administrator revokes police.ticac (stolen laptop) and publishes to the running broker */
-    assert_int_equal(net_sh(&N, "refbus-keys -d admin revoke police.ticac --all --reason "
-                                "'stolen laptop' >/dev/null && refbus-keys -d admin sign --out "
-                                "directory.bin >/dev/null && refbus-broker publish -a %s "
-                                "directory.bin >/dev/null",
+    assert_int_equal(net_sh(&N,
+                            "refbus-keys -d admin revoke police.ticac --all --reason "
+                            "'stolen laptop' >/dev/null && refbus-keys -d admin sign --out "
+                            "directory.bin >/dev/null && refbus-broker publish -a %s "
+                            "directory.bin >/dev/null",
                             N.admin),
                      0);
     net_reload_directory(&N);
@@ -483,8 +485,7 @@ static void test_revoked_while_connected(void **s)
         refbus_wire_msg dm;
         assert_int_equal(bclient_expect(&pol, REFBUS_CMD_DIRECTORY, &dm, 5000), 0);
         refbus_directory *pushed = NULL;
-        assert_int_equal(refbus_directory_load(&pushed, dm.body, dm.body_len, N.root_pk, NULL),
-                         0);
+        assert_int_equal(refbus_directory_load(&pushed, dm.body, dm.body_len, N.root_pk, NULL), 0);
         serial = refbus_directory_serial(pushed);
         const refbus_dir_key *k = NULL;
         if (serial == refbus_directory_serial(N.d)) {
@@ -545,8 +546,8 @@ static void test_kill9_loses_nothing(void **s)
     for (int i = 0; i < TOTAL; i++) {
         char t[32];
         snprintf(t, sizeof t, "load %03d", i);
-        assert_int_equal(bclient_seal(&ngo, &N, "police.ticac", t,
-                                      strlen(t), 0, 0, &envs[i], &lens[i]),
+        assert_int_equal(bclient_seal(&ngo, &N, "police.ticac", t, strlen(t), 0, 0, &envs[i],
+                                      &lens[i]),
                          0);
     }
     bclient_close(&ngo);
@@ -594,7 +595,7 @@ static void test_kill9_loses_nothing(void **s)
     /* each accepted message reaches the recipient exactly once */
     bclient cac;
     assert_int_equal(bclient_open(&cac, &N, "police.ticac", 64, 1), 0);
-    char (*texts)[64] = calloc(TOTAL + 10, 64);
+    char(*texts)[64] = calloc(TOTAL + 10, 64);
     size_t got = drain(&cac, TOTAL + 10, texts, 3000), loads = 0;
     for (size_t j = 0; j < got; j++)
         loads += strncmp(texts[j], "load ", 5) == 0;
@@ -724,8 +725,7 @@ static void test_map_full(void **s)
         uint8_t *env = NULL;
         size_t len = 0;
         refbus_receipt r;
-        assert_int_equal(bclient_seal(&ngo, &small, "cac.chiangmai", blob, 60000, 0, 0, &env,
-                                      &len),
+        assert_int_equal(bclient_seal(&ngo, &small, "cac.chiangmai", blob, 60000, 0, 0, &env, &len),
                          0);
         int cmd = submit_to(&small, &ngo, env, len, &r);
         free(env);
@@ -768,10 +768,11 @@ static void test_rotation_mid_flight(void **s)
                                   &pre, &pre_len),
                      0);
     usleep(20000);
-    assert_int_equal(net_sh(&N, "refbus-keys -d admin rotate ngo.hots --bundle keys/ngo.hots.bundle "
-                                "--out keys/ngo.hots.v2 --bundle-passphrase-file pass >/dev/null && "
-                                "refbus-keys -d admin sign --out directory.bin >/dev/null && "
-                                "refbus-broker publish -a %s directory.bin >/dev/null",
+    assert_int_equal(net_sh(&N,
+                            "refbus-keys -d admin rotate ngo.hots --bundle keys/ngo.hots.bundle "
+                            "--out keys/ngo.hots.v2 --bundle-passphrase-file pass >/dev/null && "
+                            "refbus-keys -d admin sign --out directory.bin >/dev/null && "
+                            "refbus-broker publish -a %s directory.bin >/dev/null",
                             N.admin),
                      0);
     net_reload_directory(&N);
@@ -782,8 +783,7 @@ static void test_rotation_mid_flight(void **s)
         refbus_wire_msg dm;
         assert_int_equal(bclient_expect(&old, REFBUS_CMD_DIRECTORY, &dm, 5000), 0);
         refbus_directory *pushed = NULL;
-        assert_int_equal(refbus_directory_load(&pushed, dm.body, dm.body_len, N.root_pk, NULL),
-                         0);
+        assert_int_equal(refbus_directory_load(&pushed, dm.body, dm.body_len, N.root_pk, NULL), 0);
         got_serial = refbus_directory_serial(pushed);
         refbus_directory_free(&pushed);
         refbus_wire_msg_clear(&dm);
@@ -862,8 +862,8 @@ static int hello_answer(const char *bundle, const char *agency, uint32_t epoch)
                 answer = 1;
             } else if (m.cmd == REFBUS_CMD_ERROR) {
                 refbus_wire_error e;
-                answer = refbus_wire_error_decode(&e, m.body, m.body_len) == 0 ? e.code
-                                                                               : REFBUS_EPROTO;
+                answer =
+                    refbus_wire_error_decode(&e, m.body, m.body_len) == 0 ? e.code : REFBUS_EPROTO;
             }
             refbus_wire_msg_clear(&m);
             if (refbus_mono_ms() >= end)
@@ -888,11 +888,12 @@ static void test_stolen_device_all_epochs(void **s)
      * stolen bundle's epoch 1 (merely RETIRED) must be shut out as well as epoch 2. */
     /* retired: through the handshake (it may fetch the directory), but no session */
     assert_int_equal(hello_answer("ngo.hots.v2", "ngo.hots", 1), REFBUS_ERETIRED);
-    assert_int_equal(net_sh(&N, "refbus-keys -d admin revoke ngo.hots --reason 'stolen laptop' "
-                                ">/dev/null && refbus-keys -d admin rotate ngo.hots --bundle "
-                                "keys/ngo.hots.v2 --out keys/ngo.hots.v3 --bundle-passphrase-file "
-                                "pass >/dev/null && refbus-keys -d admin sign --out directory.bin "
-                                ">/dev/null && refbus-broker publish -a %s directory.bin >/dev/null",
+    assert_int_equal(net_sh(&N,
+                            "refbus-keys -d admin revoke ngo.hots --reason 'stolen laptop' "
+                            ">/dev/null && refbus-keys -d admin rotate ngo.hots --bundle "
+                            "keys/ngo.hots.v2 --out keys/ngo.hots.v3 --bundle-passphrase-file "
+                            "pass >/dev/null && refbus-keys -d admin sign --out directory.bin "
+                            ">/dev/null && refbus-broker publish -a %s directory.bin >/dev/null",
                             N.admin),
                      0);
     net_reload_directory(&N);
@@ -951,9 +952,8 @@ static void test_session_takeover(void **s)
 static int queue_depth(const char *agency)
 {
     char cmd[600];
-    snprintf(cmd, sizeof cmd,
-             "refbus-broker status -a %s | jq -e '.queues[\"%s\"]' > qdepth.txt", N.admin,
-             agency);
+    snprintf(cmd, sizeof cmd, "refbus-broker status -a %s | jq -e '.queues[\"%s\"]' > qdepth.txt",
+             N.admin, agency);
     assert_int_equal(net_sh(&N, "%s", cmd), 0);
     assert_int_equal(net_sh(&N, "test -s qdepth.txt"), 0);
     char path[400];
@@ -998,11 +998,12 @@ static void test_retired_bundle_cannot_take_over(void **s)
      * refused ERETIRED and the active node keeps the session. A DELIVERED receipt signed with
      * the retired key, or for another envelope hash, does not dequeue the referral; the active
      * key's receipt for exactly the delivered envelope does. */
-    assert_int_equal(net_sh(&N, "mv keys/welfare.cm.bundle keys/welfare.v1 && refbus-keys -d "
-                                "admin rotate welfare.cm --bundle keys/welfare.v1 --out "
-                                "keys/welfare.cm.bundle --bundle-passphrase-file pass >/dev/null "
-                                "&& refbus-keys -d admin sign --out directory.bin >/dev/null && "
-                                "refbus-broker publish -a %s directory.bin >/dev/null",
+    assert_int_equal(net_sh(&N,
+                            "mv keys/welfare.cm.bundle keys/welfare.v1 && refbus-keys -d "
+                            "admin rotate welfare.cm --bundle keys/welfare.v1 --out "
+                            "keys/welfare.cm.bundle --bundle-passphrase-file pass >/dev/null "
+                            "&& refbus-keys -d admin sign --out directory.bin >/dev/null && "
+                            "refbus-broker publish -a %s directory.bin >/dev/null",
                             N.admin),
                      0);
     net_reload_directory(&N);
@@ -1022,7 +1023,7 @@ static void test_retired_bundle_cannot_take_over(void **s)
     int before = queue_depth("welfare.cm");
     assert_true(before >= 1);
     refbus_keystore *old = open_bundle("welfare.v1");
-    send_delivered(&cur, "welfare.cm", epoch_of(old, 1), &m, 0); /* retired key */
+    send_delivered(&cur, "welfare.cm", epoch_of(old, 1), &m, 0);    /* retired key */
     send_delivered(&cur, "welfare.cm", epoch_of(cur.ks, 2), &m, 1); /* another envelope */
     sync_with_broker(&cur);
     assert_int_equal(queue_depth("welfare.cm"), before);
@@ -1060,8 +1061,9 @@ static void test_flood_does_not_starve(void **s)
         refbus_wire_msg_clear(&m);
     bclient_close(&pol);
     assert_int_equal(net_sh(&N, "refbus-broker status -a %s > st2.json", N.admin), 0);
-    assert_int_equal(net_sh(&N, "test $(( $(jq .audit_size st2.json) - $(jq .audit_size st0.json) ))"
-                                " -lt 400"),
+    assert_int_equal(net_sh(&N,
+                            "test $(( $(jq .audit_size st2.json) - $(jq .audit_size st0.json) ))"
+                            " -lt 400"),
                      0);
 }
 
@@ -1145,8 +1147,7 @@ static void test_limits_per_peer(void **s)
     assert_true(open_fds(lim.broker) <= base_fds + 2);
     uint8_t *env = NULL;
     size_t len = 0;
-    assert_int_equal(bclient_seal(&ngo, &lim, "cac.chiangmai", "after idle", 10, 0, 0, &env,
-                                  &len),
+    assert_int_equal(bclient_seal(&ngo, &lim, "cac.chiangmai", "after idle", 10, 0, 0, &env, &len),
                      0);
     assert_int_equal(submit_to(&lim, &ngo, env, len, &r), REFBUS_CMD_ACCEPTED);
     free(env);
@@ -1170,8 +1171,9 @@ static void test_limits_per_peer(void **s)
     until = refbus_mono_ms() + 60000;
     while (!cut && refbus_mono_ms() < until) {
         usleep(200000);
-        cut = net_sh(&lim, "refbus-broker status -a %s | jq -e '.process.connections_cut >= 1' "
-                           ">/dev/null",
+        cut = net_sh(&lim,
+                     "refbus-broker status -a %s | jq -e '.process.connections_cut >= 1' "
+                     ">/dev/null",
                      lim.admin) == 0;
     }
     unsigned long peak = vm_kib(lim.broker, "VmHWM");
@@ -1250,8 +1252,9 @@ static void test_limits_reused_descriptor(void **s)
     until = refbus_mono_ms() + 60000;
     while (!cut && !answered && refbus_mono_ms() < until) {
         usleep(200000);
-        cut = net_sh(&lim, "refbus-broker status -a %s | jq -e '.process.connections_cut >= 1' "
-                           ">/dev/null",
+        cut = net_sh(&lim,
+                     "refbus-broker status -a %s | jq -e '.process.connections_cut >= 1' "
+                     ">/dev/null",
                      lim.admin) == 0;
         if (!cut && bclient_recv(&raw, &m, 0) == 0) { /* the broker took all of it */
             refbus_wire_msg_clear(&m);
@@ -1260,7 +1263,8 @@ static void test_limits_reused_descriptor(void **s)
     }
     unsigned long peak = vm_kib(lim.broker, "VmHWM");
     print_message("broker VmRSS %lu KiB before, VmHWM %lu KiB after 300 MiB in one message on "
-                  "a reused descriptor\n", before, peak);
+                  "a reused descriptor\n",
+                  before, peak);
     if (!cut)
         fail_msg("the broker took %s300 MiB in one message without cutting the connection",
                  answered ? "all " : "");

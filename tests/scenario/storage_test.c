@@ -132,8 +132,7 @@ static void test_full_store_keeps_serving(void **s)
     assert_int_equal(flood(&S, &ngo, "police.ticac", &n_ngo), REFBUS_EQUOTA);
     assert_true(n_ngo >= 2);
     /* ... and everyone else is still served. */
-    assert_int_equal(send_text(&S, &cac, "police.ticac", "cac to police", &r),
-                     REFBUS_CMD_ACCEPTED);
+    assert_int_equal(send_text(&S, &cac, "police.ticac", "cac to police", &r), REFBUS_CMD_ACCEPTED);
     /* Stays refused while the quota is used up. */
     assert_int_equal(flood(&S, &ngo, "police.ticac", &n_ngo), REFBUS_EQUOTA);
 
@@ -256,8 +255,7 @@ static void test_quota_below_one_envelope(void **s)
         uint8_t *env = NULL;
         size_t len = 0;
         randombytes_buf(blob, BIG);
-        assert_int_equal(bclient_seal(&ngo, &S, "police.ticac", blob, BIG, 0, 0, &env, &len),
-                         0);
+        assert_int_equal(bclient_seal(&ngo, &S, "police.ticac", blob, BIG, 0, 0, &env, &len), 0);
         assert_true(len > (1u << 20)); /* bigger than the whole quota */
         cmd[i] = submit_to(&S, &ngo, env, len, &r);
         free(env);

@@ -228,7 +228,7 @@ static int group_teardown(void **state)
 
 typedef struct fixture {
     void (*damage)(db *d);
-    int police, welfare; /* masks of the texts each must receive */
+    int police, welfare;  /* masks of the texts each must receive */
     int delivered_notice; /* cac still gets the DELIVERED notice for "five" */
     const char *log[3];   /* substrings the broker's log must hold */
 } fixture;
@@ -303,8 +303,9 @@ static void run_case(const fixture *f)
 static void refuse_case(void (*damage)(db *d), const char *what)
 {
     restore(damage);
-    int rc = net_sh(&S, "timeout 30 refbus-broker run -d broker -b %s -k keys/broker.cm.bundle "
-                        "-p pass -D directory.bin -l warn >/dev/null 2>broker.log",
+    int rc = net_sh(&S,
+                    "timeout 30 refbus-broker run -d broker -b %s -k keys/broker.cm.bundle "
+                    "-p pass -D directory.bin -l warn >/dev/null 2>broker.log",
                     S.endpoint);
     if (rc == 0 || rc == 124)
         fail_msg("refbus-broker run did not refuse the store (exit %d)", rc);
@@ -513,17 +514,18 @@ static void directory_forged(db *d)
     put(d, "broker.meta", "directory", 9, v, vl);
 }
 
-#define CASE(name, ...)                                                                            \
-    static void test_##name(void **s)                                                              \
-    {                                                                                              \
-        (void)s;                                                                                   \
-        const fixture f = {name, __VA_ARGS__};                                                     \
-        run_case(&f);                                                                              \
+#define CASE(name, ...)                        \
+    static void test_##name(void **s)          \
+    {                                          \
+        (void)s;                               \
+        const fixture f = {name, __VA_ARGS__}; \
+        run_case(&f);                          \
     }
 
 CASE(none, FULL, {NULL})
 CASE(queue_key_truncated, FULL,
-     {"broker.queue key \"police.ticac\\x00\\xff\\x00\": key is not agency", "moved to broker.quarantine"})
+     {"broker.queue key \"police.ticac\\x00\\xff\\x00\": key is not agency",
+      "moved to broker.quarantine"})
 CASE(queue_key_too_long, FULL, {Q1 "\\x07\": key is not agency"})
 CASE(queue_value_truncated, FULL, {Q1 "\": value (4 bytes) is not the envelope's expiry; repaired"})
 CASE(queue_value_oversized, FULL, {Q1 "\": value (16 bytes)"})
@@ -533,15 +535,18 @@ CASE(queue_envelope_gone, M1 | M3, M3 | M4, 1,
       "envelope is not in broker.envelopes",
       "broker.pending key \"\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\": names no envelope"})
 CASE(queue_wrong_agency, FULL, {"broker.queue key \"welfare.cm\\x00\\xff", "not addressed"})
-CASE(pending_zero, FULL, {"broker.pending key \"\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x03\": 0 "
-                          "recipients to serve, but 2 queue rows; repaired"})
+CASE(pending_zero, FULL,
+     {"broker.pending key \"\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x03\": 0 "
+      "recipients to serve, but 2 queue rows; repaired"})
 CASE(pending_too_large, FULL, {"broker.pending key", "5 recipients to serve, but 1 queue rows"})
 CASE(pending_truncated, FULL, {"broker.pending key", "value malformed; set to its 1 queue rows"})
 CASE(pending_oversized, FULL, {"broker.pending key", "value malformed"})
-CASE(dedup_short_queued, FULL, {"broker.dedup key \"cac.chiangmai\\x00", "value shorter than its "
-                                "record for the queued envelope seq 3; rebuilt"})
-CASE(dedup_short_done, FULL, {"broker.dedup key \"cac.chiangmai\\x00", "value shorter than its "
-                              "record; moved to broker.quarantine"})
+CASE(dedup_short_queued, FULL,
+     {"broker.dedup key \"cac.chiangmai\\x00", "value shorter than its "
+                                               "record for the queued envelope seq 3; rebuilt"})
+CASE(dedup_short_done, FULL,
+     {"broker.dedup key \"cac.chiangmai\\x00", "value shorter than its "
+                                               "record; moved to broker.quarantine"})
 CASE(dedup_bad_keys, FULL, {"broker.dedup key \"cac.chiangmai\\x00", "key is not sender 0x00"})
 CASE(notice_not_receipt, M1 | M2 | M3, M3 | M4, 0,
      {"broker.notices key \"cac.chiangmai\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x07\": value "
@@ -556,7 +561,8 @@ CASE(envelope_garbage, M1 | M3, M3 | M4, 1,
       "broker.queue key \"police.ticac\\x00\\xff\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\": its "
       "envelope is not in broker.envelopes"})
 CASE(envelope_truncated, M1 | M3, M3 | M4, 1, {"broker.envelopes key", "60 bytes that are not"})
-CASE(envelope_key_truncated, FULL, {"broker.envelopes key \"\\x00\\x00\\x00\\x00\": key of 4 bytes"})
+CASE(envelope_key_truncated, FULL,
+     {"broker.envelopes key \"\\x00\\x00\\x00\\x00\": key of 4 bytes"})
 
 static void test_refuse_next_seq_malformed(void **s)
 {

@@ -22,31 +22,31 @@ typedef int (*sign_fn)(unsigned char *, unsigned long long *, const unsigned cha
 typedef int (*verify_fn)(const unsigned char *, const unsigned char *, unsigned long long,
                          const unsigned char *);
 
-#define WRAP_SIGN(name)                                                                        \
-    int name(unsigned char *sig, unsigned long long *siglen, const unsigned char *m,           \
-             unsigned long long mlen, const unsigned char *sk)                                 \
-    {                                                                                          \
-        static sign_fn real;                                                                   \
-        if (!real)                                                                             \
-            real = (sign_fn)dlsym(RTLD_NEXT, #name);                                           \
-        if (depth++ == 0)                                                                      \
-            atomic_fetch_add(&n_sign, 1);                                                      \
-        int rc = real(sig, siglen, m, mlen, sk);                                               \
-        depth--;                                                                               \
-        return rc;                                                                             \
+#define WRAP_SIGN(name)                                                              \
+    int name(unsigned char *sig, unsigned long long *siglen, const unsigned char *m, \
+             unsigned long long mlen, const unsigned char *sk)                       \
+    {                                                                                \
+        static sign_fn real;                                                         \
+        if (!real)                                                                   \
+            real = (sign_fn)dlsym(RTLD_NEXT, #name);                                 \
+        if (depth++ == 0)                                                            \
+            atomic_fetch_add(&n_sign, 1);                                            \
+        int rc = real(sig, siglen, m, mlen, sk);                                     \
+        depth--;                                                                     \
+        return rc;                                                                   \
     }
-#define WRAP_VERIFY(name)                                                                      \
-    int name(const unsigned char *sig, const unsigned char *m, unsigned long long mlen,        \
-             const unsigned char *pk)                                                          \
-    {                                                                                          \
-        static verify_fn real;                                                                 \
-        if (!real)                                                                             \
-            real = (verify_fn)dlsym(RTLD_NEXT, #name);                                         \
-        if (depth++ == 0)                                                                      \
-            atomic_fetch_add(&n_verify, 1);                                                    \
-        int rc = real(sig, m, mlen, pk);                                                       \
-        depth--;                                                                               \
-        return rc;                                                                             \
+#define WRAP_VERIFY(name)                                                               \
+    int name(const unsigned char *sig, const unsigned char *m, unsigned long long mlen, \
+             const unsigned char *pk)                                                   \
+    {                                                                                   \
+        static verify_fn real;                                                          \
+        if (!real)                                                                      \
+            real = (verify_fn)dlsym(RTLD_NEXT, #name);                                  \
+        if (depth++ == 0)                                                               \
+            atomic_fetch_add(&n_verify, 1);                                             \
+        int rc = real(sig, m, mlen, pk);                                                \
+        depth--;                                                                        \
+        return rc;                                                                      \
     }
 
 WRAP_SIGN(crypto_sign_detached)

@@ -30,8 +30,8 @@ static void child(const char *dir, int full, int wfd)
     MDB_env *env = atest_env_open(dir, 64u << 20);
     refbus_audit *a = NULL;
     uint64_t size = 0;
-    if (refbus_audit_open(&a, env, 0) != 0 || atest_fill(env, a, (uint64_t)full * BATCH, BATCH,
-                                                         BATCH, 0) != 0 ||
+    if (refbus_audit_open(&a, env, 0) != 0 ||
+        atest_fill(env, a, (uint64_t)full * BATCH, BATCH, BATCH, 0) != 0 ||
         refbus_audit_size(a, NULL, &size) != 0)
         _exit(3);
     MDB_txn *txn;
@@ -79,7 +79,7 @@ static void verify_intact(const char *dir, uint64_t size)
     refbus_audit_verify_result res;
     refbus_audit_verify_opts o;
     memset(&o, 0, sizeof o);
-    o.broker_pks = (const uint8_t (*)[32])pk;
+    o.broker_pks = (const uint8_t(*)[32])pk;
     o.n_broker_pks = 1;
     assert_int_equal(refbus_audit_reader_open(&r, dir), 0);
     int rc = refbus_audit_verify(r, &o, &res);
@@ -153,7 +153,7 @@ static void test_verify_while_writing(void **s)
         refbus_audit_verify_result res;
         refbus_audit_verify_opts o;
         memset(&o, 0, sizeof o);
-        o.broker_pks = (const uint8_t (*)[32])pk;
+        o.broker_pks = (const uint8_t(*)[32])pk;
         o.n_broker_pks = 1;
         o.page = 256;
         assert_int_equal(refbus_audit_reader_open(&r, dir), 0);

@@ -106,23 +106,21 @@ static void test_roots_and_inclusion(void **state)
         assert_int_equal(refbus_audit_root(f->a, NULL, n, root), 0);
         assert_memory_equal(root, want, 32);
         for (uint64_t i = 0; i < n; i++) {
-            uint8_t (*proof)[32] = NULL;
+            uint8_t(*proof)[32] = NULL;
             size_t len = 0;
             assert_int_equal(refbus_audit_inclusion_path(f->a, NULL, i, n, &proof, &len), 0);
             assert_int_equal(refbus_merkle_verify_inclusion(i, n, f->leaf[i],
-                                                            (const uint8_t (*)[32])proof, len,
-                                                            root),
+                                                            (const uint8_t(*)[32])proof, len, root),
                              0);
             /* the proof is for this leaf only */
             assert_int_equal(refbus_merkle_verify_inclusion(i, n, f->leaf[(i + 1) % N],
-                                                            (const uint8_t (*)[32])proof, len,
-                                                            root),
+                                                            (const uint8_t(*)[32])proof, len, root),
                              REFBUS_EPROOF);
             free(proof);
         }
     }
     assert_int_equal(refbus_audit_root(f->a, NULL, N + 1, root), REFBUS_EINVAL);
-    uint8_t (*proof)[32] = NULL;
+    uint8_t(*proof)[32] = NULL;
     size_t len;
     assert_int_equal(refbus_audit_inclusion_path(f->a, NULL, N, N, &proof, &len), REFBUS_EINVAL);
     assert_int_equal(refbus_audit_inclusion_path(f->a, NULL, 0, N + 1, &proof, &len),
@@ -138,21 +136,19 @@ static void test_consistency(void **state)
         recompute_root(f, n, roots[n]);
     for (uint64_t n = 0; n <= 64; n++)
         for (uint64_t m = 0; m <= n; m++) {
-            uint8_t (*proof)[32] = NULL;
+            uint8_t(*proof)[32] = NULL;
             size_t len = 0;
             assert_int_equal(refbus_audit_consistency_path(f->a, NULL, m, n, &proof, &len), 0);
             assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n],
-                                                              (const uint8_t (*)[32])proof,
-                                                              len),
+                                                              (const uint8_t(*)[32])proof, len),
                              0);
             if (m > 0 && m < n)
                 assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n - 1],
-                                                                  (const uint8_t (*)[32])proof,
-                                                                  len),
+                                                                  (const uint8_t(*)[32])proof, len),
                                  REFBUS_EPROOF);
             free(proof);
         }
-    uint8_t (*proof)[32] = NULL;
+    uint8_t(*proof)[32] = NULL;
     size_t len;
     assert_int_equal(refbus_audit_consistency_path(f->a, NULL, 5, 4, &proof, &len), REFBUS_EINVAL);
     assert_int_equal(refbus_audit_consistency_path(f->a, NULL, 1, 65, &proof, &len), REFBUS_EINVAL);
@@ -282,23 +278,21 @@ static void test_checkpoints(void **state)
     assert_int_equal(mdb_txn_commit(txn), 0);
     assert_int_equal(refbus_checkpoint_verify(&c2, cp2, cp2_len, pk), 0);
     assert_int_equal(c2.size, 25);
-    uint8_t (*proof)[32] = NULL;
+    uint8_t(*proof)[32] = NULL;
     size_t plen = 0;
     assert_int_equal(refbus_audit_consistency_path(f->a, NULL, 20, 25, &proof, &plen), 0);
-    assert_int_equal(refbus_checkpoint_consistent(&c, &c2, (const uint8_t (*)[32])proof, plen),
-                     0);
-    assert_int_equal(refbus_checkpoint_consistent(&c2, &c, (const uint8_t (*)[32])proof, plen),
+    assert_int_equal(refbus_checkpoint_consistent(&c, &c2, (const uint8_t(*)[32])proof, plen), 0);
+    assert_int_equal(refbus_checkpoint_consistent(&c2, &c, (const uint8_t(*)[32])proof, plen),
                      REFBUS_EINCONSISTENT);
     refbus_checkpoint forked = c2;
     forked.root[0] ^= 1;
-    assert_int_equal(
-        refbus_checkpoint_consistent(&c, &forked, (const uint8_t (*)[32])proof, plen),
-        REFBUS_EINCONSISTENT);
+    assert_int_equal(refbus_checkpoint_consistent(&c, &forked, (const uint8_t(*)[32])proof, plen),
+                     REFBUS_EINCONSISTENT);
     refbus_checkpoint other_log = c2;
     other_log.log_id[5] ^= 1;
-    assert_int_equal(
-        refbus_checkpoint_consistent(&c, &other_log, (const uint8_t (*)[32])proof, plen),
-        REFBUS_EINCONSISTENT);
+    assert_int_equal(refbus_checkpoint_consistent(&c, &other_log, (const uint8_t(*)[32])proof,
+                                                  plen),
+                     REFBUS_EINCONSISTENT);
     free(proof);
 
     /* forgeries: the wrong key, any flipped byte, a re-signed copy by someone else */
@@ -325,8 +319,7 @@ static void test_checkpoints(void **state)
     assert_int_equal(refbus_checkpoint_verify(NULL, ext, cp_len + 2, pk), REFBUS_EMALFORMED);
     assert_int_equal(refbus_checkpoint_parse(&c, ext, 0), REFBUS_EMALFORMED);
     free(ext);
-    assert_int_equal(refbus_checkpoint_verify(NULL, (const uint8_t *)"", 0, pk),
-                     REFBUS_EMALFORMED);
+    assert_int_equal(refbus_checkpoint_verify(NULL, (const uint8_t *)"", 0, pk), REFBUS_EMALFORMED);
     /* a well-formed outer layer around an empty checkpoint */
     {
         uint8_t sig[64] = {0}, buf[128];

@@ -19,9 +19,14 @@
 
 /* The reference test data of certificate-transparency (merkle_tree_test.cc), as republished by
  * transparency-dev/merkle proof/verify_test.go. */
-static const char *ct_leaves[8] = {
-    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f"};
+static const char *ct_leaves[8] = {"",
+                                   "00",
+                                   "10",
+                                   "2021",
+                                   "3031",
+                                   "40414243",
+                                   "5051525354555657",
+                                   "606162636465666768696a6b6c6d6e6f"};
 static const char *ct_roots[9] = {
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
@@ -40,42 +45,56 @@ struct ct_proof {
 };
 static const struct ct_proof ct_inclusion[] = {
     {0, 1, 0, {NULL}},
-    {0, 8, 3,
+    {0,
+     8,
+     3,
      {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
       "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-    {5, 8, 3,
+    {5,
+     8,
+     3,
      {"bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
       "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
     {2, 3, 1, {"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"}},
-    {1, 5, 3,
+    {1,
+     5,
+     3,
      {"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
       "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
 };
 static const struct ct_proof ct_consistency[] = {
     {1, 1, 0, {NULL}},
-    {1, 8, 3,
+    {1,
+     8,
+     3,
      {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
       "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-    {6, 8, 3,
+    {6,
+     8,
+     3,
      {"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
       "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
-    {2, 5, 2,
+    {2,
+     5,
+     2,
      {"5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
-    {6, 7, 3,
+    {6,
+     7,
+     3,
      {"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
       "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
 };
 
-static uint8_t leaves[MAXN][32];    /* leaf hashes of the synthetic log */
-static uint8_t ct_leaf[8][32];      /* leaf hashes of the CT data */
-static uint8_t (*cur_leaves)[32];   /* what the naive MTH callback reads */
+static uint8_t leaves[MAXN][32];  /* leaf hashes of the synthetic log */
+static uint8_t ct_leaf[8][32];    /* leaf hashes of the CT data */
+static uint8_t (*cur_leaves)[32]; /* what the naive MTH callback reads */
 
 static void unhex32(uint8_t out[32], const char *hex)
 {
@@ -135,8 +154,8 @@ static void naive_path(uint8_t (*out)[32], size_t *n, uint8_t (*lv)[32], uint64_
     }
 }
 
-static void naive_subproof(uint8_t (*out)[32], size_t *n, uint8_t (*lv)[32], uint64_t m,
-                           uint64_t a, uint64_t b, int whole)
+static void naive_subproof(uint8_t (*out)[32], size_t *n, uint8_t (*lv)[32], uint64_t m, uint64_t a,
+                           uint64_t b, int whole)
 {
     if (m == b - a) {
         if (!whole)
@@ -235,10 +254,9 @@ static void test_ct_proofs(void **s)
         if (n)
             assert_memory_equal(proof, want, n * 32);
         unhex32(root, ct_roots[p->b]);
-        assert_int_equal(
-            refbus_merkle_verify_inclusion(p->a, p->b, ct_leaf[p->a], (const uint8_t (*)[32])want,
-                                           p->n, root),
-            0);
+        assert_int_equal(refbus_merkle_verify_inclusion(p->a, p->b, ct_leaf[p->a],
+                                                        (const uint8_t(*)[32])want, p->n, root),
+                         0);
     }
     for (size_t v = 0; v < sizeof ct_consistency / sizeof ct_consistency[0]; v++) {
         const struct ct_proof *p = &ct_consistency[v];
@@ -251,7 +269,7 @@ static void test_ct_proofs(void **s)
         unhex32(root, ct_roots[p->a]);
         unhex32(root2, ct_roots[p->b]);
         assert_int_equal(refbus_merkle_verify_consistency(p->a, p->b, root, root2,
-                                                          (const uint8_t (*)[32])want, p->n),
+                                                          (const uint8_t(*)[32])want, p->n),
                          0);
     }
 }
@@ -262,7 +280,7 @@ static void test_ct_proofs(void **s)
 static void inclusion_forgeries(uint64_t i, uint64_t n, uint8_t (*proof)[32], size_t len,
                                 const uint8_t root[32])
 {
-    const uint8_t (*p)[32] = (const uint8_t (*)[32])proof;
+    const uint8_t(*p)[32] = (const uint8_t(*)[32])proof;
     uint8_t bad[REFBUS_MERKLE_MAX_PATH + 1][32], other[32];
     memset(other, 0xab, 32);
     if (i > 0)
@@ -271,22 +289,20 @@ static void inclusion_forgeries(uint64_t i, uint64_t n, uint8_t (*proof)[32], si
     if (i + 1 < n)
         assert_int_equal(refbus_merkle_verify_inclusion(i + 1, n, leaves[i], p, len, root),
                          REFBUS_EPROOF);
-    assert_int_equal(refbus_merkle_verify_inclusion(i, n, leaves[i], p, len, other),
-                     REFBUS_EPROOF);
+    assert_int_equal(refbus_merkle_verify_inclusion(i, n, leaves[i], p, len, other), REFBUS_EPROOF);
     assert_int_equal(refbus_merkle_verify_inclusion(i, n, other, p, len, root), REFBUS_EPROOF);
     assert_int_equal(refbus_merkle_verify_inclusion(i, n * 2, leaves[i], p, len, root),
                      REFBUS_EPROOF);
-    assert_int_equal(refbus_merkle_verify_inclusion(n, n, leaves[i], p, len, root),
-                     REFBUS_EPROOF);
+    assert_int_equal(refbus_merkle_verify_inclusion(n, n, leaves[i], p, len, root), REFBUS_EPROOF);
     /* trailing and preceding extra hashes, one missing, each bit-flipped */
     memcpy(bad, proof, len * 32);
     memcpy(bad[len], root, 32);
-    assert_int_equal(refbus_merkle_verify_inclusion(i, n, leaves[i], (const uint8_t (*)[32])bad,
+    assert_int_equal(refbus_merkle_verify_inclusion(i, n, leaves[i], (const uint8_t(*)[32])bad,
                                                     len + 1, root),
                      REFBUS_EPROOF);
     memcpy(bad[0], other, 32);
     memcpy(bad[1], proof, len * 32);
-    assert_int_equal(refbus_merkle_verify_inclusion(i, n, leaves[i], (const uint8_t (*)[32])bad,
+    assert_int_equal(refbus_merkle_verify_inclusion(i, n, leaves[i], (const uint8_t(*)[32])bad,
                                                     len + 1, root),
                      REFBUS_EPROOF);
     if (len > 0)
@@ -295,8 +311,8 @@ static void inclusion_forgeries(uint64_t i, uint64_t n, uint8_t (*proof)[32], si
     for (size_t j = 0; j < len; j++) {
         memcpy(bad, proof, len * 32);
         bad[j][0] ^= 8;
-        assert_int_equal(refbus_merkle_verify_inclusion(
-                             i, n, leaves[i], (const uint8_t (*)[32])bad, len, root),
+        assert_int_equal(refbus_merkle_verify_inclusion(i, n, leaves[i], (const uint8_t(*)[32])bad,
+                                                        len, root),
                          REFBUS_EPROOF);
     }
 }
@@ -322,8 +338,7 @@ static void test_inclusion_every_size(void **s)
             if (len)
                 assert_memory_equal(proof, want, len * 32);
             assert_int_equal(refbus_merkle_verify_inclusion(i, n, leaves[i],
-                                                            (const uint8_t (*)[32])proof, len,
-                                                            root),
+                                                            (const uint8_t(*)[32])proof, len, root),
                              0);
             if (n <= 70 || i % 17 == 0)
                 inclusion_forgeries(i, n, proof, len, root);
@@ -348,65 +363,61 @@ static void test_consistency_every_pair(void **s)
             uint8_t proof[REFBUS_MERKLE_MAX_PATH][32], want[REFBUS_MERKLE_MAX_PATH][32];
             uint8_t bad[REFBUS_MERKLE_MAX_PATH + 1][32];
             size_t len = 0, wlen = 0;
-            const uint8_t (*p)[32] = (const uint8_t (*)[32])proof;
+            const uint8_t(*p)[32] = (const uint8_t(*)[32])proof;
             assert_int_equal(refbus_merkle_consistency_path(proof, &len, m, n, mth_cb, NULL), 0);
             if (m > 0 && m < n)
                 naive_subproof(want, &wlen, leaves, m, 0, n, 1);
             assert_int_equal(len, wlen);
             if (len)
                 assert_memory_equal(proof, want, len * 32);
-            assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n], p, len),
-                             0);
+            assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n], p, len), 0);
             /* the other direction, wrong roots, wrong sizes, mangled proofs: all refused (the
              * empty tree is a prefix of every tree, whatever its root) */
             if (m > 0 && m < n) {
-                assert_int_equal(
-                    refbus_merkle_verify_consistency(n, m, roots[n], roots[m], p, len),
-                    REFBUS_EPROOF);
-                assert_int_equal(
-                    refbus_merkle_verify_consistency(m, n, roots[n], roots[m], p, len),
-                    REFBUS_EPROOF);
-                assert_int_equal(
-                    refbus_merkle_verify_consistency(m, n, roots[m], roots[n - 1], p, len),
-                    REFBUS_EPROOF);
-                assert_int_equal(
-                    refbus_merkle_verify_consistency(m, n, roots[m - 1], roots[n], p, len),
-                    REFBUS_EPROOF);
+                assert_int_equal(refbus_merkle_verify_consistency(n, m, roots[n], roots[m], p, len),
+                                 REFBUS_EPROOF);
+                assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[n], roots[m], p, len),
+                                 REFBUS_EPROOF);
+                assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n - 1], p,
+                                                                  len),
+                                 REFBUS_EPROOF);
+                assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m - 1], roots[n], p,
+                                                                  len),
+                                 REFBUS_EPROOF);
             }
             if (m == 0 && n > 0)
                 assert_int_equal(refbus_merkle_verify_consistency(0, n, roots[1], roots[n], p, 0),
                                  REFBUS_EPROOF);
             if (len == 0) {
                 memset(bad[0], 0, 32);
-                assert_int_equal(refbus_merkle_verify_consistency(
-                                     m, n, roots[m], roots[n], (const uint8_t (*)[32])bad, 1),
+                assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n],
+                                                                  (const uint8_t(*)[32])bad, 1),
                                  REFBUS_EPROOF);
                 continue;
             }
             if (m + 1 < n)
-                assert_int_equal(
-                    refbus_merkle_verify_consistency(m + 1, n, roots[m], roots[n], p, len),
-                    REFBUS_EPROOF);
+                assert_int_equal(refbus_merkle_verify_consistency(m + 1, n, roots[m], roots[n], p,
+                                                                  len),
+                                 REFBUS_EPROOF);
             assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n], p, 0),
                              REFBUS_EPROOF);
-            assert_int_equal(
-                refbus_merkle_verify_consistency(m, n, roots[m], roots[n], p, len - 1),
-                REFBUS_EPROOF);
+            assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n], p, len - 1),
+                             REFBUS_EPROOF);
             memcpy(bad, proof, len * 32);
             memcpy(bad[len], roots[n], 32);
-            assert_int_equal(refbus_merkle_verify_consistency(
-                                 m, n, roots[m], roots[n], (const uint8_t (*)[32])bad, len + 1),
+            assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n],
+                                                              (const uint8_t(*)[32])bad, len + 1),
                              REFBUS_EPROOF);
             memcpy(bad[0], roots[m], 32);
             memcpy(bad[1], proof, len * 32);
-            assert_int_equal(refbus_merkle_verify_consistency(
-                                 m, n, roots[m], roots[n], (const uint8_t (*)[32])bad, len + 1),
+            assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n],
+                                                              (const uint8_t(*)[32])bad, len + 1),
                              REFBUS_EPROOF);
             for (size_t j = 0; j < len; j++) {
                 memcpy(bad, proof, len * 32);
                 bad[j][0] ^= 16;
-                assert_int_equal(refbus_merkle_verify_consistency(
-                                     m, n, roots[m], roots[n], (const uint8_t (*)[32])bad, len),
+                assert_int_equal(refbus_merkle_verify_consistency(m, n, roots[m], roots[n],
+                                                                  (const uint8_t(*)[32])bad, len),
                                  REFBUS_EPROOF);
             }
         }

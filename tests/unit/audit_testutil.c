@@ -13,8 +13,8 @@
 #include "common/err.h"
 #include "proto/receipt.h"
 
-static const char *agencies[] = {"cac.chiangmai", "police.ticac", "welfare.cm", "ngo.hots",
-                                 "hospital.nakornping", "police.chiangrai"};
+static const char *agencies[] = {"cac.chiangmai", "police.ticac",        "welfare.cm",
+                                 "ngo.hots",      "hospital.nakornping", "police.chiangrai"};
 #define N_AGENCIES (sizeof agencies / sizeof agencies[0])
 
 static void key_from_seed(uint8_t pk[32], uint8_t sk[64], uint8_t fill)
@@ -146,8 +146,8 @@ void atest_record(Refbus__V1__AuditRecord *r, atest_scratch *s, uint64_t n, uint
     case 4:
         r->event = REFBUS__V1__EVENT_TYPE__EVENT_DELIVERED;
         r->agency = s->rcpt[step - 3];
-        r->receipt.len = make_receipt(s->receipt, sizeof s->receipt, s->msg_id, sender,
-                                      r->agency, s->env_hash, time_ms);
+        r->receipt.len = make_receipt(s->receipt, sizeof s->receipt, s->msg_id, sender, r->agency,
+                                      s->env_hash, time_ms);
         r->receipt.data = s->receipt;
         break;
     default:
@@ -184,8 +184,8 @@ int atest_fill(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch, ui
     return rc;
 }
 
-int atest_fill_sk(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch,
-                  uint64_t cp_every, int final_cp, const uint8_t sk[64])
+int atest_fill_sk(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch, uint64_t cp_every,
+                  int final_cp, const uint8_t sk[64])
 {
     uint64_t done = 0, since = 0, t0 = 1767225600000ull; /* 2026-01-01T00:00:00Z */
     int rc = 0;
@@ -204,8 +204,8 @@ int atest_fill_sk(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch,
                 break;
             since++;
             if (cp_every && since >= cp_every) {
-                if ((rc = refbus_audit_checkpoint(a, txn, sk, t0 + (size + 1) * 250, NULL,
-                                                  NULL)) != 0)
+                if ((rc = refbus_audit_checkpoint(a, txn, sk, t0 + (size + 1) * 250, NULL, NULL)) !=
+                    0)
                     break;
                 since = 0;
             }

@@ -34,15 +34,14 @@ typedef struct atest_scratch {
     char *rcpt[3];
     char reason_text[64];
 } atest_scratch;
-void atest_record(Refbus__V1__AuditRecord *r, atest_scratch *scratch, uint64_t n,
-                  uint64_t time_ms);
+void atest_record(Refbus__V1__AuditRecord *r, atest_scratch *scratch, uint64_t n, uint64_t time_ms);
 
 /* Append `count` generated records in transactions of `batch`, signing a checkpoint every
  * `cp_every` records (0: never) and once at the end when `final_cp`. Returns 0 or a refbus code. */
 int atest_fill(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch, uint64_t cp_every,
                int final_cp);
 /* The same, signing checkpoints with `sign_sk` instead of the fixed broker key. */
-int atest_fill_sk(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch,
-                  uint64_t cp_every, int final_cp, const uint8_t sign_sk[64]);
+int atest_fill_sk(MDB_env *env, refbus_audit *a, uint64_t count, unsigned batch, uint64_t cp_every,
+                  int final_cp, const uint8_t sign_sk[64]);
 
 #endif

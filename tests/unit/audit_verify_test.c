@@ -102,7 +102,7 @@ static int verify_dir(const char *dir, int pinned, refbus_audit_verify_result *r
     refbus_audit_reader *r = NULL;
     refbus_audit_verify_opts o;
     memset(&o, 0, sizeof o);
-    o.broker_pks = (const uint8_t (*)[32])pk;
+    o.broker_pks = (const uint8_t(*)[32])pk;
     o.n_broker_pks = pinned ? 1 : 0;
     o.anchors = anchors;
     o.anchor_lens = alens;
@@ -281,7 +281,7 @@ static void test_checkpoint_forged(void **s)
     refbus_audit_reader *r = NULL;
     refbus_audit_verify_opts o;
     memset(&o, 0, sizeof o);
-    o.broker_pks = (const uint8_t (*)[32])opk;
+    o.broker_pks = (const uint8_t(*)[32])opk;
     o.n_broker_pks = 1;
     assert_int_equal(refbus_audit_reader_open(&r, golden), 0);
     assert_int_equal(refbus_audit_verify(r, &o, &res), REFBUS_EAUDIT);

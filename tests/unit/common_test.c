@@ -38,14 +38,26 @@ static void test_strerror(void **s)
 static void test_permanent(void **s)
 {
     (void)s;
-    static const int permanent[] = {REFBUS_EBADSIG, REFBUS_EMALFORMED, REFBUS_ENOTRECIPIENT,
-                                    REFBUS_EEXPIRED, REFBUS_EDECRYPT, REFBUS_ECOMMIT,
-                                    REFBUS_EVERSION, REFBUS_EREVOKED, REFBUS_EPOLICY};
-    static const int transient[] = {REFBUS_ENOMEM, REFBUS_EIO, REFBUS_ELMDB, REFBUS_EMAPFULL,
-                                    REFBUS_ENOSPC, REFBUS_EQUOTA, REFBUS_EAGAIN,
-                                    REFBUS_ETIMEOUT, REFBUS_ENOEPOCHKEY, REFBUS_EUNKNOWNAGENCY,
-                                    REFBUS_ECORRUPT, REFBUS_EUNAVAILABLE, REFBUS_ETRANSPORT,
-                                    0, -12 /* -ENOMEM */, -28 /* -ENOSPC */, -99999};
+    static const int permanent[] = {REFBUS_EBADSIG,  REFBUS_EMALFORMED, REFBUS_ENOTRECIPIENT,
+                                    REFBUS_EEXPIRED, REFBUS_EDECRYPT,   REFBUS_ECOMMIT,
+                                    REFBUS_EVERSION, REFBUS_EREVOKED,   REFBUS_EPOLICY};
+    static const int transient[] = {REFBUS_ENOMEM,
+                                    REFBUS_EIO,
+                                    REFBUS_ELMDB,
+                                    REFBUS_EMAPFULL,
+                                    REFBUS_ENOSPC,
+                                    REFBUS_EQUOTA,
+                                    REFBUS_EAGAIN,
+                                    REFBUS_ETIMEOUT,
+                                    REFBUS_ENOEPOCHKEY,
+                                    REFBUS_EUNKNOWNAGENCY,
+                                    REFBUS_ECORRUPT,
+                                    REFBUS_EUNAVAILABLE,
+                                    REFBUS_ETRANSPORT,
+                                    0,
+                                    -12 /* -ENOMEM */,
+                                    -28 /* -ENOSPC */,
+                                    -99999};
     for (size_t i = 0; i < sizeof permanent / sizeof permanent[0]; i++)
         assert_int_equal(refbus_err_permanent(permanent[i]), 1);
     for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
@@ -174,12 +186,9 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror),
-        cmocka_unit_test(test_permanent),
-        cmocka_unit_test(test_lmdb_code),
-        cmocka_unit_test(test_big_endian),
-        cmocka_unit_test(test_time_iso),
-        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_strerror),     cmocka_unit_test(test_permanent),
+        cmocka_unit_test(test_lmdb_code),    cmocka_unit_test(test_big_endian),
+        cmocka_unit_test(test_time_iso),     cmocka_unit_test(test_hex),
         cmocka_unit_test(test_atomic_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

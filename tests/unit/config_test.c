@@ -57,7 +57,10 @@ static const refbus_config_key keys[] = {
     {.name = "big", .type = REFBUS_CFG_UINT, F(big), .min = 0, .max = UINT64_MAX},
     {.name = "flag", .type = REFBUS_CFG_BOOL, F(flag), .def = "yes"},
     {.name = "color", .type = REFBUS_CFG_ENUM, F(color), .names = colors, .def = "green"},
-    {.name = "odd", .type = REFBUS_CFG_CUSTOM, F(odd), .parse = parse_odd,
+    {.name = "odd",
+     .type = REFBUS_CFG_CUSTOM,
+     F(odd),
+     .parse = parse_odd,
      .expect = "an odd number"},
 };
 #undef F
@@ -120,9 +123,12 @@ static void test_defaults(void **s)
     assert_int_equal(c.log_level, REFBUS_LOG_INFO);
     assert_int_equal(c.syslog, 0);
     /* a default its own key refuses is a bug, reported */
-    static const refbus_config_key bad[] = {
-        {.name = "small", .type = REFBUS_CFG_UINT, REFBUS_CFG_FIELD(t_cfg, small), .min = 2,
-         .max = 10, .def = "11"}};
+    static const refbus_config_key bad[] = {{.name = "small",
+                                             .type = REFBUS_CFG_UINT,
+                                             REFBUS_CFG_FIELD(t_cfg, small),
+                                             .min = 2,
+                                             .max = 10,
+                                             .def = "11"}};
     const refbus_config_schema sb = {"t", bad, 1};
     assert_int_equal(refbus_config_defaults(&sb, &c, sizeof c, err, sizeof err), REFBUS_ECONFIG);
     assert_non_null(strstr(err, "key 'small': bad default"));
@@ -166,8 +172,7 @@ static void test_each_type(void **s)
     assert_int_equal(refbus_config_set(&schema, &c, "small", "11", err, sizeof err),
                      REFBUS_ECONFIG);
     assert_string_equal(err, "key 'small': expected a whole number from 2 to 10, got '11'");
-    assert_int_equal(refbus_config_set(&schema, &c, "small", "1", err, sizeof err),
-                     REFBUS_ECONFIG);
+    assert_int_equal(refbus_config_set(&schema, &c, "small", "1", err, sizeof err), REFBUS_ECONFIG);
     assert_int_equal(c.small, 2);
     const char *notnum[] = {"-3", "+3", " 3", "3x", "0x3", "1e3", "", "99999999999999999999999"};
     for (size_t i = 0; i < sizeof notnum / sizeof notnum[0]; i++)
@@ -178,8 +183,7 @@ static void test_each_type(void **s)
                      REFBUS_ECONFIG);
     assert_string_equal(err, "key 'name': too long (at most 15 characters)");
     assert_string_equal(c.name, "bob");
-    assert_int_equal(refbus_config_set(&schema, &c, "name", "0123456789abcde", err, sizeof err),
-                     0);
+    assert_int_equal(refbus_config_set(&schema, &c, "name", "0123456789abcde", err, sizeof err), 0);
     /* enum, custom, endpoints */
     assert_int_equal(refbus_config_set(&schema, &c, "color", "pink", err, sizeof err),
                      REFBUS_ECONFIG);
@@ -194,8 +198,7 @@ static void test_each_type(void **s)
     assert_non_null(strstr(err, "key 'ctl': expected an ipc:// endpoint"));
     assert_int_equal(refbus_config_set(&schema, &c, "ctl", "ipc://", err, sizeof err),
                      REFBUS_ECONFIG);
-    assert_int_equal(refbus_config_set(&schema, &c, "nope", "1", err, sizeof err),
-                     REFBUS_ECONFIG);
+    assert_int_equal(refbus_config_set(&schema, &c, "nope", "1", err, sizeof err), REFBUS_ECONFIG);
     assert_string_equal(err, "key 'nope': unknown key");
 }
 
@@ -300,7 +303,8 @@ static void test_relative_paths(void **s)
     assert_string_equal(c.ctl, "ipc://c.sock");
     /* a path that only becomes too long once resolved is refused, naming why */
     fresh(&c);
-    assert_int_equal(load_text(&c, "[t]\nfile = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+    assert_int_equal(load_text(&c,
+                               "[t]\nfile = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
                                err, sizeof err),
                      REFBUS_ECONFIG);
     assert_non_null(strstr(err, "key 'file': too long (at most 63 characters once resolved "
@@ -328,16 +332,11 @@ static void test_broker_and_node_agree(void **s)
 {
     (void)s;
     const char *mistakes[] = {
-        "syslog = maybe\n",
-        "log_level = loud\n",
-        "map_size_mb = 0\n",
-        "map_size_mb = 16777217\n",
-        "max_memory_mb = 15\n",
-        "data_dir = a\ndata_dir = b\n",
-        "keystore =\n",
-        "frobnicate = 1\n",
-        "this is not ini\n",
-        "data_dir = x\n  more\n",
+        "syslog = maybe\n",     "log_level = loud\n",
+        "map_size_mb = 0\n",    "map_size_mb = 16777217\n",
+        "max_memory_mb = 15\n", "data_dir = a\ndata_dir = b\n",
+        "keystore =\n",         "frobnicate = 1\n",
+        "this is not ini\n",    "data_dir = x\n  more\n",
     };
     char berr[600], nerr[600];
     int brc, nrc;
@@ -358,11 +357,9 @@ static void test_broker_and_node_agree(void **s)
     refbus_broker_config_defaults(&b);
     refbus_node_config_init(&nd);
     snprintf(want, sizeof want, "[broker]\n%s", fine);
-    assert_int_equal(refbus_broker_config_load(&b, write_file("b.conf", want), err, sizeof err),
-                     0);
+    assert_int_equal(refbus_broker_config_load(&b, write_file("b.conf", want), err, sizeof err), 0);
     snprintf(want, sizeof want, "[node]\n%s", fine);
-    assert_int_equal(refbus_node_config_load(&nd, write_file("n.conf", want), err, sizeof err),
-                     0);
+    assert_int_equal(refbus_node_config_load(&nd, write_file("n.conf", want), err, sizeof err), 0);
     assert_int_equal(b.syslog, 1);
     assert_int_equal(nd.syslog, 1);
     assert_int_equal(b.log_level, nd.log_level);
@@ -382,8 +379,7 @@ static void test_broker_and_node_agree(void **s)
     char e2[600];
     assert_int_equal(refbus_broker_config_set(&b, "syslog", "maybe", err, sizeof err),
                      REFBUS_ECONFIG);
-    assert_int_equal(refbus_node_config_set(&nd, "syslog", "maybe", e2, sizeof e2),
-                     REFBUS_ECONFIG);
+    assert_int_equal(refbus_node_config_set(&nd, "syslog", "maybe", e2, sizeof e2), REFBUS_ECONFIG);
     assert_string_equal(err, e2);
     assert_string_equal(err, "key 'syslog': expected yes or no (also true/false, 1/0), got "
                              "'maybe'");

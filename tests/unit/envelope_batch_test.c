@@ -31,7 +31,8 @@ static test_agency ag[4];
 static int setup(void **state)
 {
     (void)state;
-    if (sodium_init() < 0) return -1;
+    if (sodium_init() < 0)
+        return -1;
     test_agency_make(&ag[0], "ngo.hots", 1);
     test_agency_make(&ag[1], "cac.chiangmai", 2);
     test_agency_make(&ag[2], "police.ticac", 3);
@@ -97,8 +98,9 @@ static void test_batch_one_verify(void **s)
     refbus_batch_cache_init(&c);
     for (size_t i = 0; i < N; i++) {
         refbus_envelope_header h;
-        assert_int_equal(
-            refbus_envelope_verify_cached(&h, envs[i], lens[i], ag[0].sign_pk, NOW, &c), 0);
+        assert_int_equal(refbus_envelope_verify_cached(&h, envs[i], lens[i], ag[0].sign_pk, NOW,
+                                                       &c),
+                         0);
         assert_int_equal(h.batch_size, N);
         assert_int_equal(h.batch_index, i);
         /* every envelope alone, without the cache (an auditor), and opened */
@@ -133,7 +135,8 @@ static void test_tampered_refused_alone(void **s)
     refbus_batch_cache_init(&c);
     /* first the good ones (the root gets cached), then the bad one, then the good again */
     for (size_t i = 0; i < N; i++)
-        if (i != 3) assert_int_equal(verify(&c, envs[i], lens[i], ag[0].sign_pk), 0);
+        if (i != 3)
+            assert_int_equal(verify(&c, envs[i], lens[i], ag[0].sign_pk), 0);
     assert_int_equal(verify(&c, bad, tl, ag[0].sign_pk), REFBUS_EBADSIG);
     assert_int_equal(verify(NULL, bad, tl, ag[0].sign_pk), REFBUS_EBADSIG);
     assert_int_equal(verify(&c, envs[3], lens[3], ag[0].sign_pk), 0);

@@ -86,8 +86,7 @@ static void roundtrip(size_t n)
     /* The sender itself and any non-recipient cannot open it. */
     uint8_t *pl = NULL;
     size_t pl_len = 0;
-    assert_int_equal(open_as(&ag[16], env, len, &pl, &pl_len),
-                     n == 16 ? 0 : REFBUS_ENOTRECIPIENT);
+    assert_int_equal(open_as(&ag[16], env, len, &pl, &pl_len), n == 16 ? 0 : REFBUS_ENOTRECIPIENT);
     refbus_envelope_payload_free(&pl, pl_len);
     assert_int_equal(open_as(&ag[0], env, len, &pl, &pl_len), REFBUS_ENOTRECIPIENT);
     free(env);
@@ -149,9 +148,14 @@ static void test_empty_and_max_payload(void **s)
     free(env);
 
     refbus_recipient r = test_recipient(&ag[1]);
-    refbus_seal_params p = {.sender = ag[0].id, .sender_epoch = 1, .sign_sk = ag[0].sign_sk,
-                            .recipients = &r, .n_recipients = 1, .kind = REFBUS_KIND_REFERRAL,
-                            .created_ms = NOW, .expires_ms = LATER};
+    refbus_seal_params p = {.sender = ag[0].id,
+                            .sender_epoch = 1,
+                            .sign_sk = ag[0].sign_sk,
+                            .recipients = &r,
+                            .n_recipients = 1,
+                            .kind = REFBUS_KIND_REFERRAL,
+                            .created_ms = NOW,
+                            .expires_ms = LATER};
     assert_int_equal(refbus_envelope_seal(&env, &len, &p, big, REFBUS_MAX_PAYLOAD + 1),
                      REFBUS_ETOOLARGE);
     free(big);
@@ -163,9 +167,14 @@ static void test_bad_params(void **s)
     refbus_recipient r[17];
     for (int i = 0; i < 17; i++)
         r[i] = test_recipient(&ag[i]);
-    refbus_seal_params p = {.sender = ag[0].id, .sender_epoch = 1, .sign_sk = ag[0].sign_sk,
-                            .recipients = r, .n_recipients = 17, .kind = REFBUS_KIND_REFERRAL,
-                            .created_ms = NOW, .expires_ms = LATER};
+    refbus_seal_params p = {.sender = ag[0].id,
+                            .sender_epoch = 1,
+                            .sign_sk = ag[0].sign_sk,
+                            .recipients = r,
+                            .n_recipients = 17,
+                            .kind = REFBUS_KIND_REFERRAL,
+                            .created_ms = NOW,
+                            .expires_ms = LATER};
     uint8_t *env = NULL;
     size_t len = 0;
     assert_int_equal(refbus_envelope_seal(&env, &len, &p, "x", 1), REFBUS_ETOOMANYRCPT);
@@ -236,7 +245,10 @@ static void tamper_header_field(const uint8_t *env, size_t len, int field, int w
     case 2: h->msg_id.data[0] ^= 1; break;
     case 3: h->sender = other; break;
     case 4: h->sender_epoch = 2; break;
-    case 5: rc0 = h->recipients[0]; h->recipients[0] = (char *)"welfare.cm"; break;
+    case 5:
+        rc0 = h->recipients[0];
+        h->recipients[0] = (char *)"welfare.cm";
+        break;
     case 6: h->created_ms -= 1; break;
     case 7: h->expires_ms += 1000; break;
     case 8: h->kind = REFBUS__V1__KIND__KIND_STATUS; break;
@@ -358,9 +370,14 @@ static void test_wrong_sender_key(void **s)
     /* ag[2] signs an envelope that claims to come from ag[0]: a valid signature by a different
      * agency is still a bad signature for the claimed sender. */
     refbus_recipient r = test_recipient(&ag[1]);
-    refbus_seal_params p = {.sender = ag[0].id, .sender_epoch = 1, .sign_sk = ag[2].sign_sk,
-                            .recipients = &r, .n_recipients = 1, .kind = REFBUS_KIND_REFERRAL,
-                            .created_ms = NOW, .expires_ms = LATER};
+    refbus_seal_params p = {.sender = ag[0].id,
+                            .sender_epoch = 1,
+                            .sign_sk = ag[2].sign_sk,
+                            .recipients = &r,
+                            .n_recipients = 1,
+                            .kind = REFBUS_KIND_REFERRAL,
+                            .created_ms = NOW,
+                            .expires_ms = LATER};
     uint8_t *env = NULL;
     size_t len = 0;
     assert_int_equal(refbus_envelope_seal(&env, &len, &p, "forged", 6), 0);
@@ -474,10 +491,18 @@ static void test_commitment(void **s)
     memset(esk, 4, 32);
     memset(id, 5, 16);
     refbus_recipient r[2] = {test_recipient(&ag[1]), test_recipient(&ag[2])};
-    refbus_seal_params p = {.sender = ag[0].id, .sender_epoch = 1, .sign_sk = ag[0].sign_sk,
-                            .recipients = r, .n_recipients = 2, .kind = REFBUS_KIND_REFERRAL,
-                            .created_ms = NOW, .expires_ms = LATER, .msg_id = id,
-                            .content_key = K1, .nonce = nonce, .ephemeral_sk = esk};
+    refbus_seal_params p = {.sender = ag[0].id,
+                            .sender_epoch = 1,
+                            .sign_sk = ag[0].sign_sk,
+                            .recipients = r,
+                            .n_recipients = 2,
+                            .kind = REFBUS_KIND_REFERRAL,
+                            .created_ms = NOW,
+                            .expires_ms = LATER,
+                            .msg_id = id,
+                            .content_key = K1,
+                            .nonce = nonce,
+                            .ephemeral_sk = esk};
     uint8_t *e1b, *e2b, *nb;
     size_t l1, l2, nl;
     assert_int_equal(refbus_envelope_seal(&e1b, &l1, &p, "payload", 7), 0);
@@ -488,8 +513,7 @@ static void test_commitment(void **s)
     const uint8_t *sts[2] = {e1->stanzas[0].data, e2->stanzas[1].data};
     size_t sls[2] = {e1->stanzas[0].len, e2->stanzas[1].len};
     assert_int_equal(test_envelope_build(&nb, &nl, e1->header.data, e1->header.len, sts, sls, 2,
-                                         e1->ciphertext.data, e1->ciphertext.len,
-                                         ag[0].sign_sk),
+                                         e1->ciphertext.data, e1->ciphertext.len, ag[0].sign_sk),
                      0);
     assert_int_equal(verify_rc(nb, nl), 0);
     uint8_t *pl = NULL;
@@ -514,15 +538,15 @@ static void test_epochs_and_expiry(void **s)
     /* The recipient has only an epoch-2 key. */
     refbus_enc_key k = test_enc_key(&ag[1]);
     k.epoch = 2;
-    assert_int_equal(refbus_envelope_open(&pl, &pl_len, NULL, env, len, ag[0].sign_pk, ag[1].id,
-                                          &k, 1, NOW),
+    assert_int_equal(refbus_envelope_open(&pl, &pl_len, NULL, env, len, ag[0].sign_pk, ag[1].id, &k,
+                                          1, NOW),
                      REFBUS_ENOEPOCHKEY);
     /* Several epochs: the right one is picked. */
     refbus_enc_key ks[3] = {test_enc_key(&ag[3]), test_enc_key(&ag[1]), test_enc_key(&ag[2])};
     ks[0].epoch = 3;
     ks[2].epoch = 2;
-    assert_int_equal(refbus_envelope_open(&pl, &pl_len, NULL, env, len, ag[0].sign_pk, ag[1].id,
-                                          ks, 3, NOW),
+    assert_int_equal(refbus_envelope_open(&pl, &pl_len, NULL, env, len, ag[0].sign_pk, ag[1].id, ks,
+                                          3, NOW),
                      0);
     refbus_envelope_payload_free(&pl, pl_len);
     /* The wrong secret key for the right epoch. */
@@ -531,10 +555,9 @@ static void test_epochs_and_expiry(void **s)
                                           &wrong, 1, NOW),
                      REFBUS_EDECRYPT);
     /* Expired. */
-    assert_int_equal(refbus_envelope_verify(NULL, env, len, ag[0].sign_pk, LATER),
-                     REFBUS_EEXPIRED);
-    assert_int_equal(refbus_envelope_open(&pl, &pl_len, NULL, env, len, ag[0].sign_pk, ag[1].id,
-                                          ks, 3, LATER + 1),
+    assert_int_equal(refbus_envelope_verify(NULL, env, len, ag[0].sign_pk, LATER), REFBUS_EEXPIRED);
+    assert_int_equal(refbus_envelope_open(&pl, &pl_len, NULL, env, len, ag[0].sign_pk, ag[1].id, ks,
+                                          3, LATER + 1),
                      REFBUS_EEXPIRED);
     free(env);
 }
@@ -599,14 +622,22 @@ static void test_buckets(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_1),       cmocka_unit_test(test_roundtrip_2),
-        cmocka_unit_test(test_roundtrip_16),      cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_empty_and_max_payload), cmocka_unit_test(test_bad_params),
-        cmocka_unit_test(test_agency_ids),        cmocka_unit_test(test_tamper_header),
-        cmocka_unit_test(test_tamper_parts),      cmocka_unit_test(test_tamper_every_byte),
-        cmocka_unit_test(test_wrong_sender_key),  cmocka_unit_test(test_stanza_moved),
-        cmocka_unit_test(test_retarget),          cmocka_unit_test(test_commitment),
-        cmocka_unit_test(test_epochs_and_expiry), cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_roundtrip_1),
+        cmocka_unit_test(test_roundtrip_2),
+        cmocka_unit_test(test_roundtrip_16),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_empty_and_max_payload),
+        cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_agency_ids),
+        cmocka_unit_test(test_tamper_header),
+        cmocka_unit_test(test_tamper_parts),
+        cmocka_unit_test(test_tamper_every_byte),
+        cmocka_unit_test(test_wrong_sender_key),
+        cmocka_unit_test(test_stanza_moved),
+        cmocka_unit_test(test_retarget),
+        cmocka_unit_test(test_commitment),
+        cmocka_unit_test(test_epochs_and_expiry),
+        cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_buckets),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

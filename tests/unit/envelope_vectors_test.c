@@ -181,8 +181,8 @@ static void run_vector(json_t *v, int writing)
         refbus_enc_key k = {r[i].epoch, rsk[i], rpk[i]};
         uint8_t *out = NULL;
         size_t out_len = 0;
-        assert_int_equal(refbus_envelope_open(&out, &out_len, NULL, env, len, spk, r[i].agency,
-                                              &k, 1, 0),
+        assert_int_equal(refbus_envelope_open(&out, &out_len, NULL, env, len, spk, r[i].agency, &k,
+                                              1, 0),
                          0);
         assert_int_equal(out_len, pl_len);
         assert_memory_equal(out, pl, pl_len);

@@ -41,7 +41,12 @@ static int tmpfd(void)
     return fd;
 }
 
-#define FAIL(...) do { fprintf(stderr, "file_big_test: " __VA_ARGS__); fputc('\n', stderr); return 1; } while (0)
+#define FAIL(...)                                       \
+    do {                                                \
+        fprintf(stderr, "file_big_test: " __VA_ARGS__); \
+        fputc('\n', stderr);                            \
+        return 1;                                       \
+    } while (0)
 
 static double now(void)
 {
@@ -58,7 +63,8 @@ static double mbps(uint64_t bytes, double secs)
 /* What the format costs without any I/O: AEAD and the leaf hash over `bytes` in 64 KiB chunks. */
 static double raw_crypto(uint64_t bytes)
 {
-    static uint8_t pt[REFBUS_SFILE_CHUNK], ct[REFBUS_SFILE_CHUNK + 16], key[32], nonce[24], leaf[32];
+    static uint8_t pt[REFBUS_SFILE_CHUNK], ct[REFBUS_SFILE_CHUNK + 16], key[32], nonce[24],
+        leaf[32];
     double t = now();
     for (uint64_t i = 0; i < bytes / sizeof pt; i++) {
         nonce[0] = (uint8_t)i;
@@ -126,7 +132,8 @@ int main(int argc, char **argv)
     if ((rc = refbus_sfile_read(f, at[1], sizeof marker, got, &bad)))
         FAIL("read: %s", refbus_strerror(rc));
     char back[sizeof marker];
-    if (pread(got, back, sizeof back, 0) != (ssize_t)sizeof back || memcmp(back, marker, sizeof back))
+    if (pread(got, back, sizeof back, 0) != (ssize_t)sizeof back ||
+        memcmp(back, marker, sizeof back))
         FAIL("the middle of the file did not come back");
     refbus_sfile_close(&f);
     long hwm = vm_hwm_kib();

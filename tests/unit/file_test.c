@@ -144,13 +144,14 @@ static void check_vector(const json_t *v)
         /* the chunk alone, with its path: what the wire will carry */
         const uint8_t *c = s + REFBUS_SFILE_HEADER + 32 * n + i * SC;
         size_t clen = (i + 1 == n ? size - i * C : C) + REFBUS_SFILE_TAG;
-        assert_int_equal(refbus_sfile_chunk_check(id, size, i, c, clen,
-                                                 (const uint8_t(*)[32])path, depth), 0);
+        assert_int_equal(refbus_sfile_chunk_check(id, size, i, c, clen, (const uint8_t(*)[32])path,
+                                                  depth),
+                         0);
         assert_int_equal(refbus_sfile_chunk_open(pt2, &plen, key, size, i, c, clen), 0);
         assert_memory_equal(pt2, pt + i * C, plen);
         if (n > 1) /* the same chunk claimed at another index */
             assert_int_equal(refbus_sfile_chunk_check(id, size, (i + 1) % n, c, clen,
-                                                     (const uint8_t(*)[32])path, depth),
+                                                      (const uint8_t(*)[32])path, depth),
                              REFBUS_EFILECHUNK);
         free(pt2);
     }
@@ -258,7 +259,8 @@ static void test_reorder_drop_duplicate(void **st)
     expect(t, x.slen, &x, x.key, REFBUS_EFILECHUNK, 0);
     /* dropped: chunk 1 gone, the rest moved up (the file is now a chunk short) */
     memcpy(t, x.s, x.slen);
-    memmove(chunk_at(&x, t, 1), chunk_at(&x, x.s, 2), x.slen - (size_t)(chunk_at(&x, x.s, 2) - x.s));
+    memmove(chunk_at(&x, t, 1), chunk_at(&x, x.s, 2),
+            x.slen - (size_t)(chunk_at(&x, x.s, 2) - x.s));
     expect(t, x.slen - SC, &x, x.key, REFBUS_EFILECHUNK, 1);
     /* duplicated in place: chunk 1 written over chunk 2 */
     memcpy(t, x.s, x.slen);
@@ -336,8 +338,8 @@ static void test_two_files(void **st)
     fx_free(&b);
 }
 
-static void bhash(uint8_t out[32], uint8_t prefix, const uint8_t *a, size_t alen,
-                  const uint8_t *b, size_t blen)
+static void bhash(uint8_t out[32], uint8_t prefix, const uint8_t *a, size_t alen, const uint8_t *b,
+                  size_t blen)
 {
     crypto_generichash_state s;
     crypto_generichash_init(&s, NULL, 0, 32);
@@ -369,8 +371,8 @@ static void test_forged_last_flag(void **st)
         nonce[7] = (uint8_t)i;
         nonce[8] = 1; /* forged for i = 0; true for i = 1 */
         c[i] = malloc(lens[i] + 16);
-        crypto_aead_xchacha20poly1305_ietf_encrypt(c[i], NULL, pt + i * C, lens[i], ad, 28,
-                                                   NULL, nonce, key);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(c[i], NULL, pt + i * C, lens[i], ad, 28, NULL,
+                                                   nonce, key);
         bhash(leaves[i], 0, c[i], lens[i] + 16, NULL, 0);
     }
     bhash(root, 1, leaves[0], 32, leaves[1], 32);
@@ -393,7 +395,7 @@ static void test_forged_last_flag(void **st)
     fx x = {.n = 2};
     memcpy(x.id, id, 32);
     expect(s, slen, &x, NULL, 0, REFBUS_SFILE_NO_CHUNK); /* the ciphertext is what it claims */
-    expect(s, slen, &x, key, REFBUS_EFILECHUNK, 0);    /* but chunk 0 is not the last */
+    expect(s, slen, &x, key, REFBUS_EFILECHUNK, 0);      /* but chunk 0 is not the last */
     /* while the true last chunk opens: the reader derives the flag, it does not ignore it */
     int fd = fd_with(s, slen);
     refbus_sfile *f = NULL;
@@ -424,7 +426,7 @@ static void test_ranges_and_limits(void **st)
     refbus_sfile *f = NULL;
     uint64_t bad;
     assert_int_equal(refbus_sfile_open(&f, fd, x.id, x.key), 0);
-    const uint64_t r[][2] = {{0, 1}, {C - 1, 2}, {C, C}, {5, 3 * C}, {3 * C + 999, 1},
+    const uint64_t r[][2] = {{0, 1},      {C - 1, 2},         {C, C}, {5, 3 * C}, {3 * C + 999, 1},
                              {x.size, 0}, {100, x.size - 100}};
     for (size_t k = 0; k < sizeof r / sizeof r[0]; k++) {
         int out = tmpfd();
@@ -451,7 +453,8 @@ static void test_ranges_and_limits(void **st)
     close(fd);
     /* a chunk check with a path too long, a wrong size, an index past the end */
     const uint8_t *c0 = chunk_at(&x, x.s, 0);
-    assert_int_equal(refbus_sfile_chunk_check(x.id, x.size, 0, c0, SC, path, 25), REFBUS_EFILECHUNK);
+    assert_int_equal(refbus_sfile_chunk_check(x.id, x.size, 0, c0, SC, path, 25),
+                     REFBUS_EFILECHUNK);
     assert_int_equal(refbus_sfile_chunk_check(x.id, x.size, 9, c0, SC, path, 2), REFBUS_EFILECHUNK);
     assert_int_equal(refbus_sfile_chunk_check(x.id, REFBUS_SFILE_MAX_SIZE + 1, 0, c0, SC, path, 2),
                      REFBUS_EFILECHUNK);
@@ -482,9 +485,12 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors),          cmocka_unit_test(test_tamper_every_chunk),
-        cmocka_unit_test(test_reorder_drop_duplicate), cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_two_files),        cmocka_unit_test(test_forged_last_flag),
+        cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_tamper_every_chunk),
+        cmocka_unit_test(test_reorder_drop_duplicate),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_two_files),
+        cmocka_unit_test(test_forged_last_flag),
         cmocka_unit_test(test_ranges_and_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,8 +27,8 @@ static const char BP[] = "bundle passphrase";
 static refbus_kdf MIN;
 
 typedef struct fixture {
-    char *tmp;   /* everything lives under here */
-    char *adm;   /* tmp/adm */
+    char *tmp; /* everything lives under here */
+    char *adm; /* tmp/adm */
     uint8_t root_pk[32];
 } fixture;
 
@@ -179,9 +179,14 @@ static uint8_t *seal_to(const refbus_dir_key *k, const char *id, const char *msg
                         const uint8_t ssk[64])
 {
     refbus_recipient r = {id, k->epoch, k->enc_pk};
-    refbus_seal_params sp = {.sender = "police.cm", .sender_epoch = 1, .sign_sk = ssk,
-                             .recipients = &r, .n_recipients = 1, .kind = REFBUS_KIND_REFERRAL,
-                             .created_ms = 1700000000000ull, .expires_ms = 1900000000000ull};
+    refbus_seal_params sp = {.sender = "police.cm",
+                             .sender_epoch = 1,
+                             .sign_sk = ssk,
+                             .recipients = &r,
+                             .n_recipients = 1,
+                             .kind = REFBUS_KIND_REFERRAL,
+                             .created_ms = 1700000000000ull,
+                             .expires_ms = 1900000000000ull};
     uint8_t *env = NULL;
     assert_int_equal(refbus_envelope_seal(&env, len, &sp, msg, strlen(msg)), 0);
     return env;
@@ -266,8 +271,8 @@ static void test_whole_flow(void **state)
         assert_memory_equal(refbus_keystore_find(ks, e)->curve_pk, k->curve_pk, 32);
         size_t len = 0, pl_len = 0;
         uint8_t *env = seal_to(k, "cac.cm", "referral text", &len, ssk), *pl = NULL;
-        assert_int_equal(refbus_envelope_open(&pl, &pl_len, NULL, env, len, spk, "cac.cm", keys,
-                                              nk, 0),
+        assert_int_equal(refbus_envelope_open(&pl, &pl_len, NULL, env, len, spk, "cac.cm", keys, nk,
+                                              0),
                          0);
         refbus_envelope_payload_free(&pl, pl_len);
         free(env);
@@ -284,14 +289,14 @@ static void test_whole_flow(void **state)
     free(out);
 }
 
-#define UNCHANGED(expr, expect)                                                              \
-    do {                                                                                     \
-        char *before_ = tree(f->tmp);                                                        \
-        assert_int_equal((expr), (expect));                                                  \
-        char *after_ = tree(f->tmp);                                                         \
-        assert_string_equal(before_, after_);                                                \
-        free(before_);                                                                       \
-        free(after_);                                                                        \
+#define UNCHANGED(expr, expect)               \
+    do {                                      \
+        char *before_ = tree(f->tmp);         \
+        assert_int_equal((expr), (expect));   \
+        char *after_ = tree(f->tmp);          \
+        assert_string_equal(before_, after_); \
+        free(before_);                        \
+        free(after_);                         \
     } while (0)
 
 static void test_refused_changes_write_nothing(void **state)
@@ -374,8 +379,8 @@ static int child_add(const fixture *f, const char *id, const char *bundle)
     refbus_admin *a = NULL;
     if (refbus_admin_open(&a, f->adm) != 0)
         return 2;
-    int rc = refbus_admin_agency_add(a, id, "Racer", REFBUS_AGENCY_OTHER, bundle, BP, strlen(BP),
-                                     &MIN);
+    int rc =
+        refbus_admin_agency_add(a, id, "Racer", REFBUS_AGENCY_OTHER, bundle, BP, strlen(BP), &MIN);
     refbus_admin_close(&a);
     return rc == 0 ? 0 : rc == REFBUS_EEXIST ? 1 : 2;
 }

@@ -21,8 +21,8 @@
 /* The signed sample at serial 7 (see test_signed_vector). */
 #define KT_VECTOR_LEN 984
 #define KT_VECTOR_BLAKE2B "de62d8397d6ee50c30a29522d3924d3b6e78b6467e4d1cdb0388ac40b3692c1e"
-#define KT_VECTOR_SIG                                                                        \
-    "a7dd47f1b18770550c4fcb8ee255bc8d178ad60183301006f0f70dd10e111570"                        \
+#define KT_VECTOR_SIG                                                  \
+    "a7dd47f1b18770550c4fcb8ee255bc8d178ad60183301006f0f70dd10e111570" \
     "41776d098a27780017830d900ee7c456a2d9fe067ab9b507e1af577fe237470f"
 
 static uint8_t root_pk[32], root_sk[64], other_pk[32], other_sk[64];
@@ -158,8 +158,7 @@ static void test_find_curve(void **state)
     assert_string_equal(ag, "cac.cm");
     assert_int_equal(epoch, 2);
     kt_dir_key(&k, 0x30, 1, REFBUS_KEY_ACTIVE, NULL);
-    assert_int_equal(refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_SESSION, &ag, NULL),
-                     0);
+    assert_int_equal(refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_SESSION, &ag, NULL), 0);
     assert_string_equal(ag, "ngo.hots");
     /* retired: may fetch the directory, never hold the session */
     kt_dir_key(&k, 0x20, 1, REFBUS_KEY_RETIRED, NULL);
@@ -167,14 +166,15 @@ static void test_find_curve(void **state)
     assert_int_equal(refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_SESSION, &ag, &epoch),
                      REFBUS_ERETIRED);
     assert_null(ag); /* nothing written on failure */
-    assert_int_equal(
-        refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_FETCH_DIRECTORY, &ag, &epoch), 0);
+    assert_int_equal(refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_FETCH_DIRECTORY, &ag,
+                                                  &epoch),
+                     0);
     assert_string_equal(ag, "cac.cm");
     assert_int_equal(epoch, 1);
     kt_dir_key(&k, 0x40, 1, REFBUS_KEY_REVOKED, NULL);
-    assert_int_equal(
-        refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_FETCH_DIRECTORY, NULL, NULL),
-        REFBUS_EREVOKED);
+    assert_int_equal(refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_FETCH_DIRECTORY, NULL,
+                                                  NULL),
+                     REFBUS_EREVOKED);
     kt_dir_key(&k, 0x10, 1, REFBUS_KEY_ACTIVE, NULL); /* the broker's own key is no peer */
     assert_int_equal(refbus_directory_curve_trust(d, k.curve_pk, REFBUS_KEY_READ, NULL, NULL),
                      REFBUS_EUNKNOWNPEER);
@@ -192,9 +192,9 @@ static void test_find_curve(void **state)
  * epochs 1 retired, 2 revoked, 3 retired, 4 active (a stolen bundle held 1 and 2; 3 and 4 were
  * issued after); b.cm: 1 retired, 2 active (plain rotation); c.cm: 1 retired, 2 retired,
  * 3 revoked (whole agency shut out); the broker: 1 retired, 2 active. */
-static const enum refbus_key_purpose purposes[] = {
-    REFBUS_KEY_SEND, REFBUS_KEY_SESSION, REFBUS_KEY_RECEIPT, REFBUS_KEY_READ,
-    REFBUS_KEY_FETCH_DIRECTORY};
+static const enum refbus_key_purpose purposes[] = {REFBUS_KEY_SEND, REFBUS_KEY_SESSION,
+                                                   REFBUS_KEY_RECEIPT, REFBUS_KEY_READ,
+                                                   REFBUS_KEY_FETCH_DIRECTORY};
 
 static refbus_directory *load_matrix(void)
 {
@@ -206,8 +206,9 @@ static refbus_directory *load_matrix(void)
         const char *id;
         size_t n;
         enum refbus_key_status st[4];
-    } ag[] = {{"a.cm", 4, {REFBUS_KEY_RETIRED, REFBUS_KEY_REVOKED, REFBUS_KEY_RETIRED,
-                           REFBUS_KEY_ACTIVE}},
+    } ag[] = {{"a.cm",
+               4,
+               {REFBUS_KEY_RETIRED, REFBUS_KEY_REVOKED, REFBUS_KEY_RETIRED, REFBUS_KEY_ACTIVE}},
               {"b.cm", 2, {REFBUS_KEY_RETIRED, REFBUS_KEY_ACTIVE}},
               {"c.cm", 3, {REFBUS_KEY_RETIRED, REFBUS_KEY_RETIRED, REFBUS_KEY_REVOKED}}};
     kt_sample(&dd, 1);
@@ -266,8 +267,8 @@ static void test_key_trust_matrix(void **state)
             const refbus_dir_key *key = refbus_directory_agency_key_at(d, i, k);
             int later_revoked = 0;
             for (size_t j = k + 1; j < nk; j++)
-                later_revoked |= refbus_directory_agency_key_at(d, i, j)->status ==
-                                 REFBUS_KEY_REVOKED;
+                later_revoked |=
+                    refbus_directory_agency_key_at(d, i, j)->status == REFBUS_KEY_REVOKED;
             for (size_t p = 0; p < sizeof purposes / sizeof purposes[0]; p++) {
                 const refbus_dir_key *out = NULL;
                 const char *who = NULL;
@@ -503,8 +504,7 @@ static void test_wrong_root_and_domain(void **state)
     free(dir);
     refbus_dd_clear(&dd);
     assert_int_equal(refbus_directory_load(&d, NULL, 0, root_pk, NULL), REFBUS_EMALFORMED);
-    assert_int_equal(refbus_directory_load(&d, (const uint8_t *)"x", 1, NULL, NULL),
-                     REFBUS_EINVAL);
+    assert_int_equal(refbus_directory_load(&d, (const uint8_t *)"x", 1, NULL, NULL), REFBUS_EINVAL);
     assert_int_equal(refbus_directory_load_file(&d, "/nonexistent/dir.signed", root_pk, NULL),
                      REFBUS_ENOTFOUND);
 }
@@ -543,15 +543,14 @@ static void test_rules_enforced(void **state)
 {
     (void)state;
     refbus_dd d;
-#define CASE(expect, mutate)                                                                 \
-    do {                                                                                     \
-        kt_sample(&d, 2);                                                                    \
-        mutate;                                                                              \
-        int rc_ = load_dd(&d);                                                               \
-        if (rc_ != (expect))                                                                 \
-            fail_msg("%s: got %s, want %s", #mutate, refbus_errname(rc_),                    \
-                     refbus_errname(expect));                                                \
-        refbus_dd_clear(&d);                                                                 \
+#define CASE(expect, mutate)                                                                       \
+    do {                                                                                           \
+        kt_sample(&d, 2);                                                                          \
+        mutate;                                                                                    \
+        int rc_ = load_dd(&d);                                                                     \
+        if (rc_ != (expect))                                                                       \
+            fail_msg("%s: got %s, want %s", #mutate, refbus_errname(rc_), refbus_errname(expect)); \
+        refbus_dd_clear(&d);                                                                       \
     } while (0)
     CASE(0, (void)0);
     CASE(REFBUS_EVERSION, d.version = 2);
@@ -560,7 +559,7 @@ static void test_rules_enforced(void **state)
     CASE(REFBUS_EBADID, strcpy(d.agencies[0].id, "cac_cm"));
     CASE(REFBUS_EBADID, strcpy(d.agencies[0].id, ""));
     CASE(REFBUS_EBADID, strcpy(d.broker.id, "Broker"));
-    CASE(REFBUS_EMALFORMED, strcpy(d.agencies[0].id, "zzz")); /* unsorted */
+    CASE(REFBUS_EMALFORMED, strcpy(d.agencies[0].id, "zzz"));    /* unsorted */
     CASE(REFBUS_EMALFORMED, strcpy(d.agencies[1].id, "cac.cm")); /* duplicate */
     CASE(REFBUS_EMALFORMED, strcpy(d.broker.id, "cac.cm"));      /* broker = an agency */
     CASE(REFBUS_EMALFORMED, d.agencies[0].kind = 0);
@@ -580,13 +579,13 @@ static void test_rules_enforced(void **state)
     CASE(REFBUS_EMALFORMED, (d.agencies[0].keys[0].status = REFBUS_KEY_ACTIVE,
                              d.agencies[0].keys[1].status = REFBUS_KEY_RETIRED));
     CASE(REFBUS_EMALFORMED, d.agencies[0].keys[1].status = (enum refbus_key_status)3);
-    CASE(REFBUS_EMALFORMED, d.agencies[0].keys[1].epoch = 1);  /* not ascending */
+    CASE(REFBUS_EMALFORMED, d.agencies[0].keys[1].epoch = 1); /* not ascending */
     CASE(REFBUS_EMALFORMED, d.agencies[0].keys[0].epoch = 0);
     CASE(REFBUS_EMALFORMED, d.agencies[0].n_keys = 0);
     CASE(REFBUS_EMALFORMED, d.agencies[2].keys[0].revoked_reason[0] = 0); /* no reason */
     CASE(REFBUS_EMALFORMED, strcpy(d.agencies[0].keys[0].revoked_reason, "retired, why?"));
-    CASE(REFBUS_EMALFORMED, memcpy(d.agencies[1].keys[0].curve_pk,
-                                   d.agencies[0].keys[0].curve_pk, 32)); /* shared CURVE key */
+    CASE(REFBUS_EMALFORMED, memcpy(d.agencies[1].keys[0].curve_pk, d.agencies[0].keys[0].curve_pk,
+                                   32)); /* shared CURVE key */
     CASE(REFBUS_EMALFORMED, memcpy(d.broker.keys[0].sign_pk, d.agencies[0].keys[1].sign_pk, 32));
     CASE(REFBUS_EKEYFORMAT, memset(d.agencies[0].keys[1].sign_pk, 0, 32)); /* not a point */
     CASE(REFBUS_EKEYFORMAT, memset(d.agencies[0].keys[1].curve_pk, 0, 32));
@@ -815,24 +814,31 @@ static void test_names(void **state)
     assert_int_equal(refbus_agency_kind_parse(NULL), 0);
     assert_string_equal(refbus_key_status_name(REFBUS_KEY_REVOKED), "revoked");
     assert_true(refbus_dd_text_valid(kt_thai_name, 256));
-    assert_true(refbus_dd_text_valid("ဗမာစာ", 256)); /* Burmese */
-    assert_false(refbus_dd_text_valid("\xed\xa0\x80", 256)); /* a surrogate */
-    assert_false(refbus_dd_text_valid("\xe0\xb8", 256));     /* truncated */
-    assert_false(refbus_dd_text_valid("\xc2\x85", 256));     /* C1 control (NEL) */
+    assert_true(refbus_dd_text_valid("ဗမာစာ", 256));             /* Burmese */
+    assert_false(refbus_dd_text_valid("\xed\xa0\x80", 256));     /* a surrogate */
+    assert_false(refbus_dd_text_valid("\xe0\xb8", 256));         /* truncated */
+    assert_false(refbus_dd_text_valid("\xc2\x85", 256));         /* C1 control (NEL) */
     assert_false(refbus_dd_text_valid("\xf4\x90\x80\x80", 256)); /* above U+10FFFF */
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_load_and_read),  cmocka_unit_test(test_key_status),
-        cmocka_unit_test(test_find_curve),     cmocka_unit_test(test_broker),
+        cmocka_unit_test(test_load_and_read),
+        cmocka_unit_test(test_key_status),
+        cmocka_unit_test(test_find_curve),
+        cmocka_unit_test(test_broker),
         cmocka_unit_test(test_key_trust_matrix),
-        cmocka_unit_test(test_policy),         cmocka_unit_test(test_every_byte_flipped),
-        cmocka_unit_test(test_wrong_root_and_domain), cmocka_unit_test(test_rollback),
-        cmocka_unit_test(test_rules_enforced), cmocka_unit_test(test_proto_level),
-        cmocka_unit_test(test_outer_frame),    cmocka_unit_test(test_key_id_vector),
-        cmocka_unit_test(test_signed_vector),  cmocka_unit_test(test_names),
+        cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_every_byte_flipped),
+        cmocka_unit_test(test_wrong_root_and_domain),
+        cmocka_unit_test(test_rollback),
+        cmocka_unit_test(test_rules_enforced),
+        cmocka_unit_test(test_proto_level),
+        cmocka_unit_test(test_outer_frame),
+        cmocka_unit_test(test_key_id_vector),
+        cmocka_unit_test(test_signed_vector),
+        cmocka_unit_test(test_names),
         cmocka_unit_test(test_reanchor),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -22,7 +22,7 @@
 #include "proto/envelope.h"
 
 /* The golden keystore of test_golden_file (392 bytes). */
-#define KT_KS_VECTOR \
+#define KT_KS_VECTOR                                                   \
     "5245464255534b530102000000000000000000010000000000002000682720ca" \
     "e7f5f95a1e1dbca82660ae9f8f9cfa34c8224ae22207695d9ada93d97d359b57" \
     "c39d5d0b00000140dfc4b489cc23929f6284afa2f61f57d525a56427004a995d" \
@@ -254,8 +254,11 @@ static void test_cost(void **state)
     refbus_keystore_free(&back);
     /* Costs out of bounds are refused before any work is done (a hostile file cannot make us
      * allocate terabytes). */
-    static const uint64_t bad[][2] = {{0, 16384}, {17, 16384}, {2, 4096},
-                                      {2, (1ull << 30) + 1}, {UINT64_MAX, 16384}};
+    static const uint64_t bad[][2] = {{0, 16384},
+                                      {17, 16384},
+                                      {2, 4096},
+                                      {2, (1ull << 30) + 1},
+                                      {UINT64_MAX, 16384}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         put_u64(f + 12, bad[i][0]);
         put_u64(f + 20, bad[i][1]);
@@ -295,8 +298,8 @@ static int open_with(const refbus_keystore *ks, const uint8_t *env, size_t len,
     size_t n = refbus_keystore_enc_keys(ks, keys, 8);
     uint8_t *pl = NULL;
     size_t pl_len = 0;
-    int rc = refbus_envelope_open(&pl, &pl_len, NULL, env, len, sender_pk,
-                                  refbus_keystore_id(ks), keys, n, 0);
+    int rc = refbus_envelope_open(&pl, &pl_len, NULL, env, len, sender_pk, refbus_keystore_id(ks),
+                                  keys, n, 0);
     if (rc == 0) {
         assert_int_equal(pl_len, strlen(expect));
         assert_memory_equal(pl, expect, pl_len);
@@ -335,8 +338,8 @@ static void test_rotation_keeps_old_epochs(void **state)
     uint8_t *env[3];
     size_t len[3];
     for (int i = 0; i < 3; i++)
-        env[i] = seal_to("welfare.cm", (uint32_t)i + 1, refbus_keystore_epoch(back, (size_t)i)->enc_pk,
-                         msgs[i], ssk, &len[i]);
+        env[i] = seal_to("welfare.cm", (uint32_t)i + 1,
+                         refbus_keystore_epoch(back, (size_t)i)->enc_pk, msgs[i], ssk, &len[i]);
     for (int i = 0; i < 3; i++)
         assert_int_equal(open_with(back, env[i], len[i], spk, msgs[i]), 0);
     /* The epoch-1 bundle cannot open what was sealed to later epochs. */
@@ -416,33 +419,33 @@ static void test_plain_layer(void **state)
     assert_int_equal(refbus_keystore_epoch_count(ks), 2);
     assert_int_equal(refbus_keystore_storage_key(ks)[0], 0x5a);
     refbus_keystore_free(&ks);
-#define BAD(stmt)                                                                            \
-    do {                                                                                     \
-        n = plain_make(p, 1, "ngo.hots", 2, root_pk);                                        \
-        stmt;                                                                                \
-        if (refbus_ks_parse_plain(&ks, p, n) != REFBUS_EKEYFORMAT)                            \
-            fail_msg("accepted: %s", #stmt);                                                 \
+#define BAD(stmt)                                                  \
+    do {                                                           \
+        n = plain_make(p, 1, "ngo.hots", 2, root_pk);              \
+        stmt;                                                      \
+        if (refbus_ks_parse_plain(&ks, p, n) != REFBUS_EKEYFORMAT) \
+            fail_msg("accepted: %s", #stmt);                       \
     } while (0)
     size_t e1 = 2 + 8 + 68, e2 = e1 + REFBUS_KS_EPOCH_BYTES;
-    BAD(p[0] = 0);                       /* role */
+    BAD(p[0] = 0); /* role */
     BAD(p[0] = 4);
-    BAD(p[1] = 0);                       /* id length */
-    BAD(p[2] = 'N');                     /* id characters */
+    BAD(p[1] = 0);   /* id length */
+    BAD(p[2] = 'N'); /* id characters */
     BAD(p[2] = 0);
-    BAD(p[e1 - 1] = 3);                  /* epoch count disagrees with the length */
+    BAD(p[e1 - 1] = 3); /* epoch count disagrees with the length */
     BAD(p[e1 - 1] = 0);
     BAD(n -= 1);
     BAD(p[n++] = 0);
-    BAD(p[e1 + 3] = 0);                  /* epoch 0 */
-    BAD(p[e2 + 3] = 1);                  /* not ascending */
-    BAD(p[e1 + 4] ^= 1);                 /* sign_pk not the secret's */
-    BAD(p[e1 + 36] ^= 1);                /* sign seed */
-    BAD(p[e1 + 99] ^= 1);                /* the public half inside the secret key */
-    BAD(p[e2 + 100] ^= 1);               /* enc_pk */
-    BAD(p[e2 + 132] ^= 0x40);            /* enc_sk */
-    BAD(p[e1 + 164] ^= 1);               /* curve_pk */
-    BAD(p[e1 + 196] ^= 0x40);            /* curve_sk */
-    BAD(memset(p + 10, 0, 32));          /* root_pk not a point */
+    BAD(p[e1 + 3] = 0);         /* epoch 0 */
+    BAD(p[e2 + 3] = 1);         /* not ascending */
+    BAD(p[e1 + 4] ^= 1);        /* sign_pk not the secret's */
+    BAD(p[e1 + 36] ^= 1);       /* sign seed */
+    BAD(p[e1 + 99] ^= 1);       /* the public half inside the secret key */
+    BAD(p[e2 + 100] ^= 1);      /* enc_pk */
+    BAD(p[e2 + 132] ^= 0x40);   /* enc_sk */
+    BAD(p[e1 + 164] ^= 1);      /* curve_pk */
+    BAD(p[e1 + 196] ^= 0x40);   /* curve_sk */
+    BAD(memset(p + 10, 0, 32)); /* root_pk not a point */
     /* The root's store: id "root", one epoch, root_pk its own signing key. */
     n = plain_make(p, 3, "root", 1, root_pk);
     assert_int_equal(refbus_ks_parse_plain(&ks, p, n), REFBUS_EKEYFORMAT);

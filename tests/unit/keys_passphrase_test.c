@@ -130,8 +130,8 @@ static void test_fallbacks(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         setsid(); /* no controlling terminal: /dev/tty cannot be opened */
-        int rc = refbus_passphrase_get_env(&pass, &len, NULL, "REFBUS_BUNDLE_PASSPHRASE_FILE",
-                                           "x", 0);
+        int rc =
+            refbus_passphrase_get_env(&pass, &len, NULL, "REFBUS_BUNDLE_PASSPHRASE_FILE", "x", 0);
         int rc2 = 0;
         unsetenv("REFBUS_PASSPHRASE_FILE");
         rc2 = refbus_passphrase_get(&pass, &len, NULL, "x", 1);
@@ -162,8 +162,8 @@ static void test_strength(void **state)
     char why[256];
     assert_int_equal(refbus_passphrase_check("a", 1, why, sizeof why), REFBUS_EWEAK);
     assert_non_null(strstr(why, "too short"));
-    assert_int_equal(check("Tr0ub4dor&3"), REFBUS_EWEAK);        /* 11 characters */
-    assert_int_equal(check("password1234"), REFBUS_EWEAK);       /* runs and repeats */
+    assert_int_equal(check("Tr0ub4dor&3"), REFBUS_EWEAK);  /* 11 characters */
+    assert_int_equal(check("password1234"), REFBUS_EWEAK); /* runs and repeats */
     assert_int_equal(refbus_passphrase_check("aaaaaaaaaaaaaaaaaaaa", 20, why, sizeof why),
                      REFBUS_EWEAK);
     assert_non_null(strstr(why, "bits"));
@@ -172,7 +172,7 @@ static void test_strength(void **state)
     assert_int_equal(check("correct horse battery staple"), 0);
     assert_int_equal(check("test passphrase, not for production"), 0);
     assert_int_equal(check("ม้าลายกินหญ้าริมแม่น้ำปิง"), 0); /* Thai: counted by characters */
-    assert_int_equal(check("ม้าม้าม้า"), REFBUS_EWEAK);       /* 9 characters */
+    assert_int_equal(check("ม้าม้าม้า"), REFBUS_EWEAK);  /* 9 characters */
     for (int i = 0; i < 200; i++) {
         char *g = NULL, *h = NULL;
         size_t gl = 0, hl = 0;

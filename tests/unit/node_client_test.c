@@ -40,8 +40,8 @@ static void *daemon_main(void *arg)
             json_decref(req);
             break;
         }
-        const char *cref = json_string_value(
-            json_object_get(json_object_get(req, "referral"), "case_ref"));
+        const char *cref =
+            json_string_value(json_object_get(json_object_get(req, "referral"), "case_ref"));
         if ((cmd && strcmp(cmd, "stall") == 0) || (cref && strcmp(cref, "stall") == 0)) {
             json_decref(req);
             usleep(600 * 1000); /* longer than the client waits */
@@ -82,8 +82,8 @@ static void test_api(void **s)
     json_t *j = json_loads(reply, 0, NULL);
     json_t *e = json_object_get(j, "echo");
     assert_string_equal(json_string_value(json_object_get(e, "cmd")), "send");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "referral"),
-                                                          "case_ref")),
+    assert_string_equal(json_string_value(
+                            json_object_get(json_object_get(e, "referral"), "case_ref")),
                         "ด่าน");
     assert_int_equal(json_array_size(json_object_get(e, "to")), 2);
     assert_string_equal(json_string_value(json_object_get(e, "urgency")), "urgent");
@@ -98,7 +98,8 @@ static void test_api(void **s)
     /* the daemon's refusal: its code and sentence, and the document */
     assert_int_equal(refbus_node_reply(n, "ab", "completed", NULL, NULL, &reply),
                      REFBUS_ETRANSITION);
-    assert_string_equal(refbus_node_last_error(n), "police.ticac cannot go from declined to completed");
+    assert_string_equal(refbus_node_last_error(n),
+                        "police.ticac cannot go from declined to completed");
     assert_non_null(strstr(reply, "ETRANSITION"));
     free(reply);
     reply = NULL;

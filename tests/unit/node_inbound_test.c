@@ -68,8 +68,8 @@ static int setup(void **s)
     for (int i = 0; i < 3; i++) {
         snprintf(q, sizeof q, "%s.bundle", ids[i]);
         path(p, sizeof p, q);
-        if (refbus_admin_agency_add(adm, ids[i], ids[i], REFBUS_AGENCY_OTHER, p, PASS,
-                                    strlen(PASS), &kdf))
+        if (refbus_admin_agency_add(adm, ids[i], ids[i], REFBUS_AGENCY_OTHER, p, PASS, strlen(PASS),
+                                    &kdf))
             return -1;
     }
     path(p, sizeof p, "dir1.bin");
@@ -413,8 +413,8 @@ static void test_broker_receipts(void **s)
     json_decref(st);
     /* REJECTED with a transient reason (the broker's storage full, out of memory, this agency's
      * quota, a directory it does not hold yet): kept in the outbox, pending, to be resent */
-    const int transient[] = {REFBUS_ENOMEM, REFBUS_EMAPFULL, REFBUS_ENOSPC, REFBUS_EQUOTA,
-                             REFBUS_EIO, REFBUS_EUNKNOWNAGENCY, REFBUS_ENOEPOCHKEY};
+    const int transient[] = {REFBUS_ENOMEM, REFBUS_EMAPFULL,       REFBUS_ENOSPC,     REFBUS_EQUOTA,
+                             REFBUS_EIO,    REFBUS_EUNKNOWNAGENCY, REFBUS_ENOEPOCHKEY};
     for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++) {
         snprintf(mid, sizeof mid, "%s", queue_referral(hash));
         b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid, hash, transient[i], "broker.cm",
@@ -456,8 +456,11 @@ static void push_cp(tree *t, uint64_t size, uint64_t from, const uint8_t *sk)
     assert_int_equal(refbus_checkpoint_sign(&signed_cp, &n, &c, sk), 0);
     if (from && from < size)
         assert_int_equal(refbus_merkle_consistency_path(proof, &np, from, size, mth, t), 0);
-    refbus_wire_checkpoint_push p = {
-        .signed_cp = signed_cp, .signed_cp_len = n, .from_size = from, .proof = proof, .n_proof = np};
+    refbus_wire_checkpoint_push p = {.signed_cp = signed_cp,
+                                     .signed_cp_len = n,
+                                     .from_size = from,
+                                     .proof = proof,
+                                     .n_proof = np};
     uint8_t *buf = NULL;
     size_t bl = 0;
     assert_int_equal(refbus_wire_checkpoint_push_encode(&buf, &bl, &p), 0);
@@ -495,14 +498,13 @@ static void test_checkpoints(void **s)
     push_cp(&b, 12, 8, bsk);
     assert_int_equal(d->cp.size, 8);
     assert_non_null(d->cp_alarm);
-    assert_non_null(strstr(json_string_value(json_object_get(d->cp_alarm, "reason")),
-                           "consistency"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(d->cp_alarm, "reason")), "consistency"));
     /* same size, other root; and a shorter trail */
     push_cp(&b, 8, 0, bsk);
     assert_non_null(strstr(json_string_value(json_object_get(d->cp_alarm, "reason")), "root"));
     push_cp(&a, 3, 0, bsk);
-    assert_non_null(strstr(json_string_value(json_object_get(d->cp_alarm, "reason")),
-                           "shorter"));
+    assert_non_null(strstr(json_string_value(json_object_get(d->cp_alarm, "reason")), "shorter"));
     assert_int_equal(d->cp.size, 8);
     assert_int_equal(d->n.checkpoints_refused, 4);
     /* the honest continuation still installs; the alarm stays on record */
@@ -563,8 +565,8 @@ static void test_non_canonical_payloads(void **s)
     memcpy(forms[nf].bytes + 20, "\x20\x82\x00", 3);
     forms[nf].len = 23, nf++;
     /* a non-minimal length prefix of the referral */
-    forms[nf] = (struct form){"long length prefix", {0x0a, 0x94, 0x00, 0x12, 16}, 0,
-                              REFBUS_KIND_REFERRAL};
+    forms[nf] =
+        (struct form){"long length prefix", {0x0a, 0x94, 0x00, 0x12, 16}, 0, REFBUS_KIND_REFERRAL};
     TID_AT(&forms[nf], 5);
     memcpy(forms[nf].bytes + 21, "\x20\x02", 2);
     forms[nf].len = 23, nf++;
@@ -579,14 +581,16 @@ static void test_non_canonical_payloads(void **s)
     memcpy(forms[nf].bytes + 20, "\x20\x02\xf8\x01\x05", 5);
     forms[nf].len = 25, nf++;
     /* an unknown field two levels down: in the Child */
-    forms[nf] = (struct form){"unknown field in a sub-message", {0x0a, 25, 0x12, 16}, 0,
+    forms[nf] = (struct form){"unknown field in a sub-message",
+                              {0x0a, 25, 0x12, 16},
+                              0,
                               REFBUS_KIND_REFERRAL};
     TID_AT(&forms[nf], 4);
     memcpy(forms[nf].bytes + 20, "\x20\x02\x2a\x03\xf8\x01\x05", 7);
     forms[nf].len = 27, nf++;
     /* an unknown field in the Payload itself */
-    forms[nf] = (struct form){"unknown payload field", {0x0a, 20, 0x12, 16}, 0,
-                              REFBUS_KIND_REFERRAL};
+    forms[nf] =
+        (struct form){"unknown payload field", {0x0a, 20, 0x12, 16}, 0, REFBUS_KIND_REFERRAL};
     TID_AT(&forms[nf], 4);
     memcpy(forms[nf].bytes + 20, "\x20\x02\x18\x01", 4);
     forms[nf].len = 24, nf++;
@@ -688,7 +692,7 @@ static void test_unsigned_revoked_error(void **s)
     assert_null(d->dealer); /* the session was dropped ... */
     assert_int_equal(d->state, NODE_DOWN);
     assert_true(d->reconnect_at > t0); /* ... to be tried again after a back-off */
-    assert_int_equal(d->revoked, 0);  /* the signed directory says active: not revoked */
+    assert_int_equal(d->revoked, 0);   /* the signed directory says active: not revoked */
     assert_int_equal(nd_ident_can_send(d, why, sizeof why), 0);
     assert_int_equal(d->broker_claim, REFBUS_EREVOKED);
     json_t *st = outbox_state(mid);
@@ -708,8 +712,8 @@ static void test_unsigned_revoked_error(void **s)
     snprintf(mid2, sizeof mid2, "%s", queue_referral(hash2));
     uint8_t *b = NULL;
     size_t len = 0;
-    b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid2, hash2, REFBUS_ERETIRED,
-                       "broker.cm", bk->sign_sk);
+    b = broker_receipt(&len, REFBUS_RECEIPT_REJECTED, mid2, hash2, REFBUS_ERETIRED, "broker.cm",
+                       bk->sign_sk);
     receipt_pass(d, REFBUS_CMD_REJECTED, b, len);
     free(b);
     st = outbox_state(mid2);
@@ -879,8 +883,7 @@ static void test_stolen_older_epoch(void **s)
     free(env);
     assert_int_equal(inbox_count(), before + 1);
 
-    assert_int_equal(refbus_admin_revoke(adm, "police.ticac", 2, 0, "rotated bundle stolen",
-                                         NULL),
+    assert_int_equal(refbus_admin_revoke(adm, "police.ticac", 2, 0, "rotated bundle stolen", NULL),
                      0);
     publish("dir-stolen.bin");
     const refbus_dir_key *k1 = NULL;
@@ -919,8 +922,8 @@ static void test_revoked_sender(void **s)
     assert_int_equal(nd_ident_install_directory(d, bytes, n, 1), REFBUS_EBADSIG);
     deliver(d, env, len);
     assert_int_equal(last_refusal(), REFBUS_EREVOKED);
-    assert_non_null(strstr(d->recent[(d->recent_next + NODE_RECENT - 1) % NODE_RECENT].text,
-                           "laptop stolen"));
+    assert_non_null(
+        strstr(d->recent[(d->recent_next + NODE_RECENT - 1) % NODE_RECENT].text, "laptop stolen"));
     assert_int_equal(inbox_count(), before);
     free(env);
     free(bytes);

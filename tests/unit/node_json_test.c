@@ -87,7 +87,8 @@ static void expect_field_error(const char *mutation_json, const char *remove, co
         assert_non_null(m);
         const char *k;
         json_t *v;
-        json_object_foreach(m, k, v) {
+        json_object_foreach(m, k, v)
+        {
             json_t *cur = json_object_get(j, k);
             if (json_is_object(v) && json_is_object(cur))
                 json_object_update(cur, v);
@@ -125,8 +126,7 @@ static void test_bad_fields(void **s)
     expect_field_error("{\"child\": {\"stateless\": \"no\"}}", NULL, "child.stateless");
     expect_field_error("{\"child\": {\"eyes\": \"brown\"}}", NULL, "child.eyes");
     expect_field_error("{\"services\": [\"medical\", \"taxi\"]}", NULL, "services[1]");
-    expect_field_error("{\"consent\": {\"basis\": \"override\"}}", NULL,
-                       "consent.override_reason");
+    expect_field_error("{\"consent\": {\"basis\": \"override\"}}", NULL, "consent.override_reason");
     expect_field_error("{\"consent\": {\"basis\": \"maybe\"}}", NULL, "consent.basis");
     expect_field_error("{\"contact\": {\"name\": 5}}", NULL, "contact.name");
     expect_field_error("{\"attachments\": [{\"hash\": \"abc\", \"size\": 1}]}", NULL,
@@ -142,10 +142,10 @@ static void test_bad_fields(void **s)
 static void test_sealed_attachment(void **s)
 {
     (void)s;
-    static const char *att =
-        "{\"attachments\": [{\"file_id\": \"" H64("a1") "\", \"file_key\": \"" H64("b2")
-        "\", \"size\": 1073741824, \"media_type\": \"video/mp4\", \"name\": \"interview.mp4\"},"
-        " {\"hash\": \"" H64("c3") "\", \"size\": 5}]}";
+    static const char *att = "{\"attachments\": [{\"file_id\": \"" H64(
+        "a1") "\", \"file_key\": \"" H64("b2") "\", \"size\": 1073741824, \"media_type\": "
+                                               "\"video/mp4\", \"name\": \"interview.mp4\"},"
+                                               " {\"hash\": \"" H64("c3") "\", \"size\": 5}]}";
     json_error_t je;
     json_t *j = example(), *m = json_loads(att, 0, &je), *back = NULL;
     char err[REFBUS_JSON_ERR_MAX];
@@ -162,18 +162,20 @@ static void test_sealed_attachment(void **s)
     json_decref(j);
     json_decref(m);
     free(pl);
-    expect_field_error("{\"attachments\": [{\"file_id\": \"" H64("a1") "\", \"size\": 1}]}",
+    expect_field_error("{\"attachments\": [{\"file_id\": \"" H64("a1") "\", \"size\": 1}]}", NULL,
+                       "attachments[0].file_key");
+    expect_field_error("{\"attachments\": [{\"file_key\": \"" H64("a1") "\", \"size\": 1}]}", NULL,
+                       "attachments[0].file_id");
+    expect_field_error("{\"attachments\": [{\"file_id\": \"" H64("a1") "\", \"file_key\": \"" H64(
+                           "zz") "\", \"size\": 1}]}",
                        NULL, "attachments[0].file_key");
-    expect_field_error("{\"attachments\": [{\"file_key\": \"" H64("a1") "\", \"size\": 1}]}",
-                       NULL, "attachments[0].file_id");
-    expect_field_error("{\"attachments\": [{\"file_id\": \"" H64("a1") "\", \"file_key\": \""
-                       H64("zz") "\", \"size\": 1}]}", NULL, "attachments[0].file_key");
-    expect_field_error("{\"attachments\": [{\"hash\": \"" H64("a1") "\", \"file_id\": \""
-                       H64("a1") "\", \"file_key\": \"" H64("a1") "\", \"size\": 1}]}",
+    expect_field_error("{\"attachments\": [{\"hash\": \"" H64("a1") "\", \"file_id\": \"" H64(
+                           "a1") "\", \"file_key\": \"" H64("a1") "\", \"size\": 1}]}",
                        NULL, "attachments[0].hash");
     expect_field_error("{\"attachments\": [{\"size\": 1}]}", NULL, "attachments[0].hash");
-    expect_field_error("{\"attachments\": [{\"file_id\": \"" H64("a1") "\", \"file_key\": \""
-                       H64("a1") "\"}]}", NULL, "attachments[0].size");
+    expect_field_error("{\"attachments\": [{\"file_id\": \"" H64("a1") "\", \"file_key\": \"" H64(
+                           "a1") "\"}]}",
+                       NULL, "attachments[0].size");
 }
 
 static void test_syntax_errors(void **s)
@@ -225,16 +227,16 @@ static void test_status_payload(void **s)
     free(pl);
     pl = NULL;
     /* declined without a reason code, bad reason code, note without text, unknown status */
-    assert_int_equal(
-        refbus_referral_status_payload(&pl, &len, TID, irt, REFBUS_TS_DECLINED, NULL, "x", err),
-        REFBUS_EINVAL);
+    assert_int_equal(refbus_referral_status_payload(&pl, &len, TID, irt, REFBUS_TS_DECLINED, NULL,
+                                                    "x", err),
+                     REFBUS_EINVAL);
     assert_non_null(strstr(err, "reason"));
-    assert_int_equal(
-        refbus_referral_status_payload(&pl, &len, TID, irt, REFBUS_TS_DECLINED, "No Room", "", err),
-        REFBUS_EINVAL);
-    assert_int_equal(
-        refbus_referral_status_payload(&pl, &len, TID, irt, REFBUS_TS_NOTE, "", "", err),
-        REFBUS_EINVAL);
+    assert_int_equal(refbus_referral_status_payload(&pl, &len, TID, irt, REFBUS_TS_DECLINED,
+                                                    "No Room", "", err),
+                     REFBUS_EINVAL);
+    assert_int_equal(refbus_referral_status_payload(&pl, &len, TID, irt, REFBUS_TS_NOTE, "", "",
+                                                    err),
+                     REFBUS_EINVAL);
     assert_int_equal(refbus_referral_status_payload(&pl, &len, TID, irt, 0, "", "", err),
                      REFBUS_EINVAL);
     assert_int_equal(refbus_referral_status_payload(&pl, &len, TID, irt, 9, "", "", err),
@@ -285,7 +287,9 @@ static void test_inspect_refuses(void **s)
     at.file_key = (ProtobufCBinaryData){32, (uint8_t *)k32};
     n = refbus__v1__payload__pack(&p, buf);
     assert_int_equal(refbus_payload_inspect(info, buf, n), 0);
-    const struct { size_t id, key, hash; } bad[] = {{32, 0, 0}, {0, 32, 0}, {31, 31, 0}, {32, 32, 32}};
+    const struct {
+        size_t id, key, hash;
+    } bad[] = {{32, 0, 0}, {0, 32, 0}, {31, 31, 0}, {32, 32, 32}};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         at.file_id.len = bad[k].id;
         at.file_key.len = bad[k].key;

@@ -100,8 +100,7 @@ static void test_sealed_at_rest(void **s)
     assert_null(st);
 }
 
-static int collect_all(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
-                       size_t len)
+static int collect_all(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t len)
 {
     (void)key;
     (void)klen;
@@ -166,12 +165,10 @@ static void test_tamper_and_move(void **s)
     /* a scan (the outbox pump, the inbox and outbox views) skips the records that do not open
      * and goes on with the others: one damaged record must not stop sending or listing */
     char acc[64] = "";
-    assert_int_equal(refbus_nstore_scan(st, txn, REFBUS_T_OUTBOX, NULL, 0, 0, collect_all, acc),
-                     0);
+    assert_int_equal(refbus_nstore_scan(st, txn, REFBUS_T_OUTBOX, NULL, 0, 0, collect_all, acc), 0);
     assert_string_equal(acc, "two");
     acc[0] = 0;
-    assert_int_equal(refbus_nstore_scan(st, txn, REFBUS_T_OUTBOX, NULL, 0, 1, collect_all, acc),
-                     0);
+    assert_int_equal(refbus_nstore_scan(st, txn, REFBUS_T_OUTBOX, NULL, 0, 1, collect_all, acc), 0);
     assert_string_equal(acc, "two");
     refbus_nstore_abort(&txn);
     refbus_nstore_close(&st);

@@ -71,8 +71,8 @@ static void test_flows(void **s)
     assert_string_equal(u->members[1]->reason_code, "no_jurisdiction");
     assert_int_equal(u->members[0]->status, REFBUS_TS_COMPLETED);
     /* changing an unpacked record: its unset strings are protobuf-c's static "" (not freed) */
-    assert_int_equal(refbus_thread_apply(u, MID, "welfare.cm", REFBUS_TS_RECEIVED, "seen", "", 5,
-                                         0, 1, 0),
+    assert_int_equal(refbus_thread_apply(u, MID, "welfare.cm", REFBUS_TS_RECEIVED, "seen", "", 5, 0,
+                                         1, 0),
                      0);
     assert_string_equal(u->members[2]->reason_code, "seen");
     assert_int_equal(refbus_pb_set_string(&u->case_ref, "CASE-9"), 0);
@@ -141,8 +141,8 @@ static void test_nonsense_refused(void **s)
     assert_string_equal(json_string_value(json_object_get(j, "state")), "finished");
     json_decref(j);
     /* a refused incoming answer is kept in the history without changing state */
-    assert_int_equal(refbus_thread_apply(t, MID, "police.ticac", REFBUS_TS_COMPLETED, "", "",
-                                         3000, 0, 0, REFBUS_ETRANSITION),
+    assert_int_equal(refbus_thread_apply(t, MID, "police.ticac", REFBUS_TS_COMPLETED, "", "", 3000,
+                                         0, 0, REFBUS_ETRANSITION),
                      0);
     assert_int_equal(t->members[1]->status, REFBUS_TS_DECLINED);
     assert_false(t->events[t->n_events - 1]->applied);

@@ -46,7 +46,9 @@ static void test_bytes_as_before(void **s)
     assert_int_equal(refbus_wire_hello_encode(&b, &n, &h), 0);
     same_as_pb(b, n, &ph.base);
 
-    refbus_wire_welcome w = {.version = 1, .directory_serial = 3, .max_envelope = 1433600,
+    refbus_wire_welcome w = {.version = 1,
+                             .directory_serial = 3,
+                             .max_envelope = 1433600,
                              .audit_size = 12};
     strcpy(w.broker_id, "broker.cm");
     Refbus__V1__Welcome pw = REFBUS__V1__WELCOME__INIT;

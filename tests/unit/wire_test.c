@@ -71,8 +71,8 @@ static void test_roundtrip(void **s)
     assert_int_equal(m.body_len, 0);
     refbus_wire_msg_clear(&m);
     /* unroutable peer: ROUTER_MANDATORY says so instead of dropping silently */
-    assert_int_equal(refbus_wire_send(p.router, (const uint8_t *)"nobody", 6, REFBUS_CMD_PING,
-                                      NULL, 0),
+    assert_int_equal(refbus_wire_send(p.router, (const uint8_t *)"nobody", 6, REFBUS_CMD_PING, NULL,
+                                      0),
                      REFBUS_EUNKNOWNPEER);
     close_pair(&p);
 }
