@@ -86,6 +86,28 @@ int cli_number(const char *cmd, const char *what, const char *arg, unsigned long
     return 0;
 }
 
+int cli_paged_opts(cli_state *st, cli_page *page, const char *cmd, int argc, char **argv,
+                   const char *usage)
+{
+    static const struct option opts[] = {CLI_CLIENT_OPTS,
+                                         {"after", required_argument, NULL, OPT_AFTER},
+                                         {"limit", required_argument, NULL, OPT_LIMIT},
+                                         {NULL, 0, NULL, 0}};
+    int c, rc;
+    while ((c = getopt_long(argc, argv, CLI_CLIENT_SHORT, opts, NULL)) != -1) {
+        if (c == OPT_AFTER)
+            rc = cli_number(cmd, "--after: a sequence number", optarg, 0, UINT64_MAX, &page->after);
+        else if (c == OPT_LIMIT)
+            rc = cli_number(cmd, "--limit: 1 to 1000", optarg, 1, 1000, &page->limit);
+        else
+            rc = cli_opt(st, cmd, c, argv, opts, usage);
+        if (rc)
+            return rc;
+        page->given |= c == OPT_AFTER || c == OPT_LIMIT;
+    }
+    return 0;
+}
+
 int cli_opt(cli_state *st, const char *cmd, int c, char **argv, const struct option *opts,
             const char *usage)
 {

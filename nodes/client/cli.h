@@ -101,6 +101,16 @@ typedef struct cli_state {
  * (a usage error naming it: REFBUS_EXIT_USAGE). */
 int cli_opt(cli_state *st, const char *cmd, int c, char **argv, const struct option *opts,
             const char *usage);
+/* A listing's page: --after SEQ and --limit N (1..1000) for `cmd`. */
+typedef struct {
+    unsigned long long after, limit;
+    int given; /* either option was given */
+} cli_page;
+/* The options of a paged listing command (the client options, --after, --limit): parses all
+ * of argv into st and page, leaving optind at the first operand. 0, or an exit code after a
+ * message (or after -h). */
+int cli_paged_opts(cli_state *st, cli_page *page, const char *cmd, int argc, char **argv,
+                   const char *usage);
 /* The config file, then the options over it, into st->cfg. 0, or an exit code after a
  * message. */
 int cli_ready(cli_state *st, const char *cmd);

@@ -35,24 +35,11 @@ static int inbox_show(cli_state *g, const char *id)
 
 int cmd_inbox(int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_CLIENT_OPTS,
-                                         {"after", required_argument, NULL, OPT_AFTER},
-                                         {"limit", required_argument, NULL, OPT_LIMIT},
-                                         {NULL, 0, NULL, 0}};
-    unsigned long long after = 0, limit = 0;
-    int c, rc, paged = 0;
+    cli_page page = {0};
     cli_state st = {0};
-    while ((c = getopt_long(argc, argv, CLI_CLIENT_SHORT, opts, NULL)) != -1) {
-        if (c == OPT_AFTER)
-            rc = cli_number("inbox", "--after: a sequence number", optarg, 0, UINT64_MAX, &after);
-        else if (c == OPT_LIMIT)
-            rc = cli_number("inbox", "--limit: 1 to 1000", optarg, 1, 1000, &limit);
-        else
-            rc = cli_opt(&st, "inbox", c, argv, opts, usage_text);
-        if (rc)
-            return rc;
-        paged |= c == OPT_AFTER || c == OPT_LIMIT;
-    }
+    int rc = cli_paged_opts(&st, &page, "inbox", argc, argv, usage_text);
+    if (rc)
+        return rc;
     const char *verb = optind < argc ? argv[optind] : "list";
     int nargs = argc - optind - (optind < argc);
     if (strcmp(verb, "list") == 0 && nargs > 0)
@@ -60,7 +47,7 @@ int cmd_inbox(int argc, char **argv)
     if (strcmp(verb, "show") == 0 && nargs != 1)
         return nargs ? cli_misuse("inbox", "unexpected argument '%s'", argv[optind + 2])
                      : cli_misuse("inbox", "show: which message? (ID)");
-    if (strcmp(verb, "show") == 0 && paged)
+    if (strcmp(verb, "show") == 0 && page.given)
         return cli_misuse("inbox", "show: --after and --limit page the list, not one message");
     if (strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0)
         return cli_misuse("inbox", "expected 'list' or 'show', got '%s'", verb);
@@ -68,5 +55,5 @@ int cmd_inbox(int argc, char **argv)
         return rc;
     if (strcmp(verb, "show") == 0)
         return inbox_show(&st, argv[optind + 1]);
-    return inbox_list(&st, after, (unsigned)limit);
+    return inbox_list(&st, page.after, (unsigned)page.limit);
 }

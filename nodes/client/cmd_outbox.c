@@ -24,29 +24,16 @@ static int outbox_show(cli_state *g, const char *msg_id, uint64_t after, unsigne
 
 int cmd_outbox(int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_CLIENT_OPTS,
-                                         {"after", required_argument, NULL, OPT_AFTER},
-                                         {"limit", required_argument, NULL, OPT_LIMIT},
-                                         {NULL, 0, NULL, 0}};
-    unsigned long long after = 0, limit = 0;
-    int c, rc, paged = 0;
+    cli_page page = {0};
     cli_state st = {0};
-    while ((c = getopt_long(argc, argv, CLI_CLIENT_SHORT, opts, NULL)) != -1) {
-        if (c == OPT_AFTER)
-            rc = cli_number("outbox", "--after: a sequence number", optarg, 0, UINT64_MAX, &after);
-        else if (c == OPT_LIMIT)
-            rc = cli_number("outbox", "--limit: 1 to 1000", optarg, 1, 1000, &limit);
-        else
-            rc = cli_opt(&st, "outbox", c, argv, opts, usage_text);
-        if (rc)
-            return rc;
-        paged |= c == OPT_AFTER || c == OPT_LIMIT;
-    }
+    int rc = cli_paged_opts(&st, &page, "outbox", argc, argv, usage_text);
+    if (rc)
+        return rc;
     if (optind < argc - 1)
         return cli_misuse("outbox", "unexpected argument '%s'", argv[optind + 1]);
-    if (optind < argc && paged)
+    if (optind < argc && page.given)
         return cli_misuse("outbox", "MSGID: --after and --limit page the list, not one message");
     if ((rc = cli_ready(&st, "outbox")) != 0)
         return rc;
-    return outbox_show(&st, optind < argc ? argv[optind] : NULL, after, (unsigned)limit);
+    return outbox_show(&st, optind < argc ? argv[optind] : NULL, page.after, (unsigned)page.limit);
 }
