@@ -6,11 +6,14 @@
  * "message": TEXT}. docs/NODE.md "Control protocol".
  *
  * Group commit: the requests readable in one loop pass that queue something (send, reply) are
- * stored in one shared write transaction (each in a nested one, so that a failing request is
- * undone alone) and committed with one sync; their answers leave only after that commit, so
- * "queued" always means "in the outbox on disk". A ROUTER (not a REP) is what lets the daemon
- * read the next request before answering the one before; clients are REQ sockets as before:
- * each routing envelope (identity, empty delimiter) is kept and sent back with the answer. */
+ * stored in one shared write transaction and committed with one sync; their answers leave only
+ * after that commit, so "queued" always means "in the outbox on disk". A write that fails taints
+ * the pass: nothing of it is kept, and every answer that rested on it (queued, or EEXIST /
+ * ETRANSITION found in the pass's own writes) becomes "not stored, retry with the same id"
+ * (nested transactions per request cost ~3 MiB each in LMDB: not used). A ROUTER (not a REP) is
+ * what lets the daemon read the next request before answering the one before; clients are REQ
+ * sockets as before: each routing envelope (identity, empty delimiter) is kept and sent back with
+ * the answer. */
 #include <errno.h>
 #include <grp.h>
 #include <stdio.h>
@@ -117,7 +120,9 @@ struct nd_ctl_answer {
     zmq_msg_t route[ROUTE_MAX];
     size_t n_route;
     json_t *reply;
-    int queued; /* stored in the pass's shared transaction, not yet committed */
+    int queued;  /* stored in the pass's shared transaction, not yet committed */
+    int batched; /* a send/reply answered while that transaction was open: its answer may rest
+                  * on what the pass stored (EEXIST: "already sent", ETRANSITION) */
 };
 
 static void route_close(struct nd_ctl_answer *a)
@@ -217,7 +222,15 @@ void nd_control_batch_end(nd_daemon *d)
     }
     for (size_t i = 0; i < d->n_ctl_answers; i++) {
         struct nd_ctl_answer *a = &d->ctl_answers[i];
-        if (rc && a->queued) {
+        /* A failed commit undoes the whole pass: every answer that may rest on it says
+         * "not stored, retry with the same id" — an EEXIST or ETRANSITION found only in the
+         * pass's own writes is as void as a "queued" (a retry then gets the true answer). */
+        int voided = a->queued;
+        if (rc && a->batched && !voided) {
+            int code = (int)json_integer_value(json_object_get(a->reply, "code"));
+            voided = code == REFBUS_EEXIST || code == REFBUS_ETRANSITION;
+        }
+        if (rc && voided) {
             json_t *mid = json_incref(json_object_get(a->reply, "msg_id"));
             char why[300];
             snprintf(why, sizeof why, "storing in the outbox: %s", refbus_strerror(rc));
@@ -280,6 +293,7 @@ static void one_request(nd_daemon *d, struct nd_ctl_answer *a, const char *body,
             }
         }
         a->queued = d->req_queued;
+        a->batched = handlers[i].pump && d->ctl_batch != NULL;
         goto out;
     }
     snprintf(why, sizeof why, "unknown command \"%s\"", cmd ? cmd : "");
