@@ -187,8 +187,16 @@ void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, s
     nd_session_inflight_remove(d, r.msg_id);
     if (r.reason == REFBUS_ERETIRED || r.reason == REFBUS_EREVOKED) {
         int reconnect = 0;
-        if (o->sender_epoch == d->epoch && nd_ident_try_keystore(d, &reconnect) == 0 && reconnect)
-            nd_session_drop(d, "keys changed: reconnecting with the new ones", 0);
+        if (o->sender_epoch == d->epoch) {
+            /* Reading the rotated bundle may install a newer directory, which commits a write
+             * transaction of its own: LMDB has one writer, so ours (nothing written yet) is
+             * closed first, or the daemon would wait on itself for ever. */
+            refbus_nstore_abort(&txn);
+            if (nd_ident_try_keystore(d, &reconnect) == 0 && reconnect)
+                nd_session_drop(d, "keys changed: reconnecting with the new ones", 0);
+            if ((rc = refbus_nstore_begin(d->store, 1, &txn)))
+                goto out;
+        }
         if (o->sender_epoch != d->epoch || d->rekey_pending) {
             if (seq < d->pump_from)
                 d->pump_from = seq; /* the pump re-seals it with our current epoch */
