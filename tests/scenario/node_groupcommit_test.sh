@@ -37,6 +37,7 @@ nl_node_stop ngo.hots
 nl_node_start ngo.hots REFBUS_NODE_TEST_GATHER=8
 nl_node_ready ngo.hots
 [ "$(commits queue)" = 0 ] || nl_fail "queue commits before any send: $(commits queue)"
+S0=$(commits synced)
 send_all GC 8
 for i in $(seq 1 8); do
     [ "$(cat "$NL_T/GC-$i.rc")" = 0 ] || nl_fail "send $i: $(cat "$NL_T/GC-$i.out")"
@@ -47,6 +48,9 @@ done
 Q=$(commits queue)
 [ "$Q" -ge 1 ] && [ "$Q" -lt 8 ] || nl_fail "8 concurrent sends took $Q queue commits (want < 8)"
 [ "$Q" = 1 ] || nl_fail "8 sends gathered in one pass took $Q queue commits (want 1)"
+# "queued" means on disk: the queue commit is a synced one, never a lazy one
+S1=$(commits synced)
+[ $((S1 - S0)) -ge "$Q" ] || nl_fail "queue commit not synced: synced went $S0 -> $S1"
 for i in $(seq 1 8); do
     nl_wait 30 count_is cac.chiangmai "GC-$i" 1 || nl_fail "GC-$i not delivered once"
 done
