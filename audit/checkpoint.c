@@ -26,17 +26,17 @@ static int sign_input(uint8_t **m, size_t *mlen, const uint8_t *body, size_t len
 }
 
 int refbus_checkpoint_sign(uint8_t **out, size_t *out_len, const refbus_checkpoint *cp,
-                           const uint8_t sign_sk[64])
+                           const uint8_t sign_sk[crypto_sign_SECRETKEYBYTES])
 {
     int rc;
-    uint8_t *body = NULL, *m = NULL, sig[64], pk[32];
+    uint8_t *body = NULL, *m = NULL, sig[crypto_sign_BYTES], pk[crypto_sign_PUBLICKEYBYTES];
     size_t blen = 0, mlen = 0;
     if (!out || !out_len || !cp || !sign_sk)
         return REFBUS_EINVAL;
     Refbus__V1__Checkpoint c = REFBUS__V1__CHECKPOINT__INIT;
-    c.log_id = (ProtobufCBinaryData){32, (uint8_t *)cp->log_id};
+    c.log_id = (ProtobufCBinaryData){REFBUS_AUDIT_LOG_ID_BYTES, (uint8_t *)cp->log_id};
     c.size = cp->size;
-    c.root = (ProtobufCBinaryData){32, (uint8_t *)cp->root};
+    c.root = (ProtobufCBinaryData){REFBUS_MERKLE_HASH_BYTES, (uint8_t *)cp->root};
     c.time_ms = cp->time_ms;
     if ((rc = refbus_pb_pack(&body, &blen, &c.base)) != 0)
         goto out;
@@ -46,8 +46,8 @@ int refbus_checkpoint_sign(uint8_t **out, size_t *out_len, const refbus_checkpoi
     crypto_sign_ed25519_sk_to_pk(pk, sign_sk);
     Refbus__V1__SignedCheckpoint s = REFBUS__V1__SIGNED_CHECKPOINT__INIT;
     s.checkpoint = (ProtobufCBinaryData){blen, body};
-    s.signature = (ProtobufCBinaryData){64, sig};
-    s.signer_pk = (ProtobufCBinaryData){32, pk};
+    s.signature = (ProtobufCBinaryData){crypto_sign_BYTES, sig};
+    s.signer_pk = (ProtobufCBinaryData){crypto_sign_PUBLICKEYBYTES, pk};
     rc = refbus_pb_pack(out, out_len, &s.base);
 out:
     free(m);
@@ -68,23 +68,24 @@ static int parse(refbus_checkpoint *cp, Refbus__V1__SignedCheckpoint **sc, const
     if ((rc = refbus_pb_unpack_canonical(&s, &refbus__v1__signed_checkpoint__descriptor, b, len)))
         goto out;
     rc = REFBUS_EMALFORMED;
-    if (s->signature.len != 64 || s->signer_pk.len != 32 || s->checkpoint.len == 0)
+    if (s->signature.len != crypto_sign_BYTES || s->signer_pk.len != crypto_sign_PUBLICKEYBYTES ||
+        s->checkpoint.len == 0)
         goto out;
     if ((rc = refbus_pb_unpack_canonical(&c, &refbus__v1__checkpoint__descriptor,
                                          s->checkpoint.data, s->checkpoint.len)))
         goto out;
     rc = REFBUS_EMALFORMED;
-    if (c->log_id.len != 32 || c->root.len != 32)
+    if (c->log_id.len != REFBUS_AUDIT_LOG_ID_BYTES || c->root.len != REFBUS_MERKLE_HASH_BYTES)
         goto out;
-    memcpy(cp->log_id, c->log_id.data, 32);
+    memcpy(cp->log_id, c->log_id.data, REFBUS_AUDIT_LOG_ID_BYTES);
     cp->size = c->size;
-    memcpy(cp->root, c->root.data, 32);
+    memcpy(cp->root, c->root.data, REFBUS_MERKLE_HASH_BYTES);
     cp->time_ms = c->time_ms;
-    memcpy(cp->signer_pk, s->signer_pk.data, 32);
+    memcpy(cp->signer_pk, s->signer_pk.data, crypto_sign_PUBLICKEYBYTES);
     if (cp->size == 0) {
-        uint8_t empty[32];
+        uint8_t empty[REFBUS_MERKLE_HASH_BYTES];
         refbus_merkle_empty_root(empty);
-        if (memcmp(empty, cp->root, 32) != 0)
+        if (memcmp(empty, cp->root, REFBUS_MERKLE_HASH_BYTES) != 0)
             goto out;
     }
     *sc = s;
@@ -113,7 +114,7 @@ int refbus_checkpoint_parse(refbus_checkpoint *out, const uint8_t *signed_cp, si
 }
 
 int refbus_checkpoint_verify(refbus_checkpoint *out, const uint8_t *signed_cp, size_t len,
-                             const uint8_t broker_pk[32])
+                             const uint8_t broker_pk[crypto_sign_PUBLICKEYBYTES])
 {
     Refbus__V1__SignedCheckpoint *s = NULL;
     refbus_checkpoint cp;
@@ -124,7 +125,7 @@ int refbus_checkpoint_verify(refbus_checkpoint *out, const uint8_t *signed_cp, s
         return REFBUS_EINVAL;
     if ((rc = parse(&cp, &s, signed_cp, len)) != 0)
         return rc;
-    if (sodium_memcmp(cp.signer_pk, broker_pk, 32) != 0) {
+    if (sodium_memcmp(cp.signer_pk, broker_pk, crypto_sign_PUBLICKEYBYTES) != 0) {
         rc = REFBUS_EBADSIG;
         goto out;
     }
@@ -144,12 +145,13 @@ out:
 }
 
 int refbus_checkpoint_consistent(const refbus_checkpoint *older, const refbus_checkpoint *newer,
-                                 const uint8_t (*proof)[32], size_t count)
+                                 const uint8_t (*proof)[REFBUS_MERKLE_HASH_BYTES], size_t count)
 {
     if (!older || !newer)
         return REFBUS_EINVAL;
     /* The signer may differ (the broker's key rotates); each signature is checked on its own. */
-    if (memcmp(older->log_id, newer->log_id, 32) != 0 || newer->size < older->size)
+    if (memcmp(older->log_id, newer->log_id, REFBUS_AUDIT_LOG_ID_BYTES) != 0 ||
+        newer->size < older->size)
         return REFBUS_EINCONSISTENT;
     if (refbus_merkle_verify_consistency(older->size, newer->size, older->root, newer->root, proof,
                                          count) != 0)

@@ -22,7 +22,7 @@
 struct refbus_audit {
     MDB_env *env;
     refbus_audit_dbis db;
-    uint8_t log_id[32];
+    uint8_t log_id[REFBUS_AUDIT_LOG_ID_BYTES];
     int readonly;
 };
 
@@ -47,9 +47,9 @@ void refbus_audit_get_dbis(const refbus_audit *a, refbus_audit_dbis *out)
     *out = a->db;
 }
 
-void refbus_audit_log_id(const refbus_audit *a, uint8_t out[32])
+void refbus_audit_log_id(const refbus_audit *a, uint8_t out[REFBUS_AUDIT_LOG_ID_BYTES])
 {
-    memcpy(out, a->log_id, 32);
+    memcpy(out, a->log_id, REFBUS_AUDIT_LOG_ID_BYTES);
 }
 
 int refbus_audit_open(refbus_audit **out, MDB_env *env, int readonly)
@@ -80,8 +80,8 @@ int refbus_audit_open(refbus_audit **out, MDB_env *env, int readonly)
     if (mrc == MDB_NOTFOUND && !readonly) {
         uint8_t fmt[4] = {0, 0, 0, FORMAT_VERSION};
         MDB_val fk = {strlen(META_FORMAT), (void *)META_FORMAT}, fv = {4, fmt};
-        randombytes_buf(a->log_id, 32);
-        v.mv_size = 32;
+        randombytes_buf(a->log_id, REFBUS_AUDIT_LOG_ID_BYTES);
+        v.mv_size = REFBUS_AUDIT_LOG_ID_BYTES;
         v.mv_data = a->log_id;
         if ((mrc = mdb_put(txn, a->db.meta, &k, &v, 0)) != 0 ||
             (mrc = mdb_put(txn, a->db.meta, &fk, &fv, 0)) != 0) {
@@ -91,11 +91,11 @@ int refbus_audit_open(refbus_audit **out, MDB_env *env, int readonly)
     } else if (mrc != 0) {
         rc = refbus_lmdb_code(mrc);
         goto out;
-    } else if (v.mv_size != 32) {
+    } else if (v.mv_size != REFBUS_AUDIT_LOG_ID_BYTES) {
         rc = REFBUS_ECORRUPT;
         goto out;
     } else {
-        memcpy(a->log_id, v.mv_data, 32);
+        memcpy(a->log_id, v.mv_data, REFBUS_AUDIT_LOG_ID_BYTES);
     }
     /* Committing (also a read txn) keeps the DBI handles open for the environment. */
     mrc = mdb_txn_commit(txn);
@@ -175,7 +175,8 @@ int refbus_audit_size(refbus_audit *a, MDB_txn *txn, uint64_t *size)
 }
 
 /* The stored hash of the level-`level` subtree ending at leaf `last`. */
-static int node_get(refbus_audit *a, MDB_txn *txn, uint64_t last, unsigned level, uint8_t out[32])
+static int node_get(refbus_audit *a, MDB_txn *txn, uint64_t last, unsigned level,
+                    uint8_t out[REFBUS_MERKLE_HASH_BYTES])
 {
     uint8_t kb[9];
     MDB_val k = {9, kb}, v;
@@ -185,9 +186,9 @@ static int node_get(refbus_audit *a, MDB_txn *txn, uint64_t last, unsigned level
         return REFBUS_ECORRUPT;
     if (mrc != 0)
         return refbus_lmdb_code(mrc);
-    if (v.mv_size != 32)
+    if (v.mv_size != REFBUS_MERKLE_HASH_BYTES)
         return REFBUS_ECORRUPT;
-    memcpy(out, v.mv_data, 32);
+    memcpy(out, v.mv_data, REFBUS_MERKLE_HASH_BYTES);
     return 0;
 }
 
@@ -198,10 +199,10 @@ struct mth_ctx {
     MDB_txn *txn;
 };
 
-static int stored_mth(void *vctx, uint64_t lo, uint64_t hi, uint8_t out[32])
+static int stored_mth(void *vctx, uint64_t lo, uint64_t hi, uint8_t out[REFBUS_MERKLE_HASH_BYTES])
 {
     struct mth_ctx *c = vctx;
-    uint8_t parts[64][32];
+    uint8_t parts[REFBUS_MERKLE_LEVELS][REFBUS_MERKLE_HASH_BYTES];
     unsigned np = 0;
     int rc;
     while (lo < hi) {
@@ -212,13 +213,14 @@ static int stored_mth(void *vctx, uint64_t lo, uint64_t hi, uint8_t out[32])
             return rc;
         lo += 1ull << l;
     }
-    memcpy(out, parts[np - 1], 32);
+    memcpy(out, parts[np - 1], REFBUS_MERKLE_HASH_BYTES);
     for (unsigned i = np - 1; i-- > 0;)
         refbus_merkle_node(out, parts[i], out);
     return 0;
 }
 
-int refbus_audit_root(refbus_audit *a, MDB_txn *txn, uint64_t size, uint8_t root[32])
+int refbus_audit_root(refbus_audit *a, MDB_txn *txn, uint64_t size,
+                      uint8_t root[REFBUS_MERKLE_HASH_BYTES])
 {
     int own, rc;
     uint64_t cur;
@@ -262,7 +264,8 @@ int refbus_audit_get(refbus_audit *a, MDB_txn *txn, uint64_t index, const uint8_
 int refbus_audit_append_many(refbus_audit *a, MDB_txn *txn, const uint8_t *const *recs,
                              const size_t *lens, size_t n, uint64_t *first)
 {
-    uint8_t kb[9], carry[32], left[64][32];
+    uint8_t kb[9], carry[REFBUS_MERKLE_HASH_BYTES],
+        left[REFBUS_MERKLE_LEVELS][REFBUS_MERKLE_HASH_BYTES];
     uint64_t size, have = 0; /* bit l: left[l] holds the stored level-l subtree of the frontier */
     int rc, mrc;
     if (!a || !txn || (n && (!recs || !lens)) || a->readonly)
@@ -286,7 +289,7 @@ int refbus_audit_append_many(refbus_audit *a, MDB_txn *txn, const uint8_t *const
          * one per set bit of the size for a whole batch. The rest of the tree is never touched. */
         unsigned l = 0;
         for (;; l++) {
-            MDB_val tk = {9, kb}, tv = {32, carry};
+            MDB_val tk = {9, kb}, tv = {REFBUS_MERKLE_HASH_BYTES, carry};
             refbus_audit_tree_key(kb, size, l);
             if ((mrc = mdb_put(txn, a->db.tree, &tk, &tv, MDB_APPEND)) != 0)
                 return refbus_lmdb_code(mrc);
@@ -296,7 +299,8 @@ int refbus_audit_append_many(refbus_audit *a, MDB_txn *txn, const uint8_t *const
                 return rc;
             refbus_merkle_node(carry, left[l], carry);
         }
-        memcpy(left[l], carry, 32); /* the new level-l subtree; the levels below are merged away */
+        memcpy(left[l], carry, REFBUS_MERKLE_HASH_BYTES); /* the new level-l subtree; the levels
+                                                             below are merged away */
         have = (have | 1ull << l) & ~((1ull << l) - 1);
     }
     return 0;
@@ -345,8 +349,9 @@ static int copy_out(const MDB_val *v, uint8_t **out, size_t *out_len)
     return 0;
 }
 
-int refbus_audit_checkpoint(refbus_audit *a, MDB_txn *txn, const uint8_t sign_sk[64],
-                            uint64_t now_ms, uint8_t **out, size_t *out_len)
+int refbus_audit_checkpoint(refbus_audit *a, MDB_txn *txn,
+                            const uint8_t sign_sk[crypto_sign_SECRETKEYBYTES], uint64_t now_ms,
+                            uint8_t **out, size_t *out_len)
 {
     refbus_checkpoint cp;
     uint8_t *scp = NULL, kb[8];
@@ -355,7 +360,7 @@ int refbus_audit_checkpoint(refbus_audit *a, MDB_txn *txn, const uint8_t sign_sk
     if (!a || !txn || !sign_sk || a->readonly || (out && !out_len))
         return REFBUS_EINVAL;
     memset(&cp, 0, sizeof cp);
-    memcpy(cp.log_id, a->log_id, 32);
+    memcpy(cp.log_id, a->log_id, REFBUS_AUDIT_LOG_ID_BYTES);
     cp.time_ms = now_ms;
     if ((rc = size_in(a, txn, &cp.size)) != 0 ||
         (rc = refbus_audit_root(a, txn, cp.size, cp.root)) != 0)
@@ -372,7 +377,7 @@ int refbus_audit_checkpoint(refbus_audit *a, MDB_txn *txn, const uint8_t sign_sk
     r.event = REFBUS__V1__EVENT_TYPE__EVENT_CHECKPOINT;
     r.time_ms = now_ms;
     r.checkpoint_size = cp.size;
-    r.checkpoint_root = (ProtobufCBinaryData){32, cp.root};
+    r.checkpoint_root = (ProtobufCBinaryData){REFBUS_MERKLE_HASH_BYTES, cp.root};
     r.signed_checkpoint = (ProtobufCBinaryData){scp_len, scp};
     if ((rc = refbus_audit_append_record(a, txn, &r, NULL)) != 0)
         goto out;
@@ -472,9 +477,10 @@ out:
 }
 
 static int proof_common(refbus_audit *a, MDB_txn *txn, int inclusion, uint64_t x, uint64_t y,
-                        uint8_t (**proof)[32], size_t *n)
+                        uint8_t (**proof)[REFBUS_MERKLE_HASH_BYTES], size_t *n)
 {
-    uint8_t tmp[REFBUS_MERKLE_MAX_PATH][32], (*p)[32] = NULL;
+    uint8_t tmp[REFBUS_MERKLE_MAX_PATH][REFBUS_MERKLE_HASH_BYTES],
+        (*p)[REFBUS_MERKLE_HASH_BYTES] = NULL;
     size_t len = 0;
     uint64_t cur;
     int own, rc;
@@ -493,12 +499,12 @@ static int proof_common(refbus_audit *a, MDB_txn *txn, int inclusion, uint64_t x
                    : refbus_merkle_consistency_path(tmp, &len, x, y, stored_mth, &c);
     if (rc != 0)
         goto out;
-    if (len && !(p = malloc(len * 32))) {
+    if (len && !(p = malloc(len * REFBUS_MERKLE_HASH_BYTES))) {
         rc = REFBUS_ENOMEM;
         goto out;
     }
     if (len)
-        memcpy(p, tmp, len * 32);
+        memcpy(p, tmp, len * REFBUS_MERKLE_HASH_BYTES);
     *proof = p;
     *n = len;
 out:
@@ -507,13 +513,13 @@ out:
 }
 
 int refbus_audit_inclusion_path(refbus_audit *a, MDB_txn *txn, uint64_t index, uint64_t size,
-                                uint8_t (**proof)[32], size_t *n)
+                                uint8_t (**proof)[REFBUS_MERKLE_HASH_BYTES], size_t *n)
 {
     return proof_common(a, txn, 1, index, size, proof, n);
 }
 
 int refbus_audit_consistency_path(refbus_audit *a, MDB_txn *txn, uint64_t m, uint64_t n,
-                                  uint8_t (**proof)[32], size_t *count)
+                                  uint8_t (**proof)[REFBUS_MERKLE_HASH_BYTES], size_t *count)
 {
     return proof_common(a, txn, 0, m, n, proof, count);
 }

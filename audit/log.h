@@ -13,6 +13,7 @@
 
 #include "audit.pb-c.h"
 #include "common/err.h"
+#include "audit/checkpoint.h"
 
 /* Named databases (the environment needs maxdbs >= 4 for them besides its own). */
 #define REFBUS_AUDIT_DB_META "audit.meta"
@@ -33,7 +34,7 @@ int refbus_audit_open(refbus_audit **out, MDB_env *env, int readonly) REFBUS_WUR
 void refbus_audit_free(refbus_audit **a);
 
 /* The log's 32-byte random id (fixed when the log was created). */
-void refbus_audit_log_id(const refbus_audit *a, uint8_t out[32]);
+void refbus_audit_log_id(const refbus_audit *a, uint8_t out[REFBUS_AUDIT_LOG_ID_BYTES]);
 
 /* Append inside the caller's write txn: key = 8-byte big-endian index (MDB_APPEND), value = the
  * exact record bytes; tree hashes stored as it goes. *index = the record's index (may be NULL).
@@ -56,7 +57,8 @@ int refbus_audit_size(refbus_audit *a, MDB_txn *txn, uint64_t *size) REFBUS_WUR;
 /* The RFC 6962 root of the first `size` records (size <= current size): one stored hash per set
  * bit of size, O(log n) reads. Errors: REFBUS_EINVAL (size too large), REFBUS_ELMDB,
  * REFBUS_ECORRUPT (a stored hash missing). */
-int refbus_audit_root(refbus_audit *a, MDB_txn *txn, uint64_t size, uint8_t root[32]) REFBUS_WUR;
+int refbus_audit_root(refbus_audit *a, MDB_txn *txn, uint64_t size,
+                      uint8_t root[REFBUS_MERKLE_HASH_BYTES]) REFBUS_WUR;
 /* Record `index`: *rec points into LMDB memory, valid until `txn` ends (txn must not be NULL).
  * Errors: REFBUS_ENOTFOUND, REFBUS_ELMDB. */
 int refbus_audit_get(refbus_audit *a, MDB_txn *txn, uint64_t index, const uint8_t **rec,
@@ -70,8 +72,9 @@ int refbus_audit_get(refbus_audit *a, MDB_txn *txn, uint64_t index, const uint8_
  * *out = malloc'd SignedCheckpoint bytes, owned by the caller (out may be NULL).
  * Errors: as refbus_audit_append, REFBUS_ENOMEM, REFBUS_EEXIST (a checkpoint of this size
  * exists: only possible when raw appends bypassed the rule above). */
-int refbus_audit_checkpoint(refbus_audit *a, MDB_txn *txn, const uint8_t sign_sk[64],
-                            uint64_t now_ms, uint8_t **out, size_t *out_len) REFBUS_WUR;
+int refbus_audit_checkpoint(refbus_audit *a, MDB_txn *txn,
+                            const uint8_t sign_sk[crypto_sign_SECRETKEYBYTES], uint64_t now_ms,
+                            uint8_t **out, size_t *out_len) REFBUS_WUR;
 /* The newest stored checkpoint, malloc'd (caller frees). Errors: REFBUS_ENOTFOUND if none,
  * REFBUS_ELMDB, REFBUS_ENOMEM. */
 int refbus_audit_latest_checkpoint(refbus_audit *a, MDB_txn *txn, uint8_t **out,
@@ -90,9 +93,10 @@ int refbus_audit_uncovered(refbus_audit *a, MDB_txn *txn, uint64_t *uncovered,
  * owned by the caller (NULL when empty). Inclusion: index < size <= current size; consistency:
  * m <= n <= current size. Errors: REFBUS_EINVAL, REFBUS_ELMDB, REFBUS_ECORRUPT, REFBUS_ENOMEM. */
 int refbus_audit_inclusion_path(refbus_audit *a, MDB_txn *txn, uint64_t index, uint64_t size,
-                                uint8_t (**proof)[32], size_t *n) REFBUS_WUR;
+                                uint8_t (**proof)[REFBUS_MERKLE_HASH_BYTES], size_t *n) REFBUS_WUR;
 int refbus_audit_consistency_path(refbus_audit *a, MDB_txn *txn, uint64_t m, uint64_t n,
-                                  uint8_t (**proof)[32], size_t *count) REFBUS_WUR;
+                                  uint8_t (**proof)[REFBUS_MERKLE_HASH_BYTES],
+                                  size_t *count) REFBUS_WUR;
 
 /* DBI handles, for readers that walk the databases with their own cursors (verify). */
 typedef struct refbus_audit_dbis {

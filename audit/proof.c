@@ -43,11 +43,11 @@ static int load_cp(refbus_audit *a, MDB_txn *txn, uint64_t at, uint8_t **b, size
 }
 
 /* Path hashes as protobuf bytes fields pointing into `path`. */
-static ProtobufCBinaryData *path_fields(uint8_t (*path)[32], size_t n)
+static ProtobufCBinaryData *path_fields(uint8_t (*path)[REFBUS_MERKLE_HASH_BYTES], size_t n)
 {
     ProtobufCBinaryData *f = calloc(n ? n : 1, sizeof *f);
     for (size_t i = 0; f && i < n; i++)
-        f[i] = (ProtobufCBinaryData){32, path[i]};
+        f[i] = (ProtobufCBinaryData){REFBUS_MERKLE_HASH_BYTES, path[i]};
     return f;
 }
 
@@ -57,7 +57,7 @@ int refbus_audit_proof_inclusion(refbus_audit_reader *r, uint64_t index, uint64_
     refbus_audit *a = refbus_audit_reader_log(r);
     refbus_checkpoint cp;
     MDB_txn *txn = NULL;
-    uint8_t *cpb = NULL, (*path)[32] = NULL, leaf[32];
+    uint8_t *cpb = NULL, (*path)[REFBUS_MERKLE_HASH_BYTES] = NULL, leaf[REFBUS_MERKLE_HASH_BYTES];
     ProtobufCBinaryData *pf = NULL;
     const uint8_t *rec;
     size_t cpl = 0, n = 0, rec_len;
@@ -76,7 +76,8 @@ int refbus_audit_proof_inclusion(refbus_audit_reader *r, uint64_t index, uint64_
         (rc = refbus_audit_inclusion_path(a, txn, index, cp.size, &path, &n)) != 0)
         goto out;
     refbus_merkle_leaf(leaf, rec, rec_len);
-    if (refbus_merkle_verify_inclusion(index, cp.size, leaf, (const uint8_t(*)[32])path, n,
+    if (refbus_merkle_verify_inclusion(index, cp.size, leaf,
+                                       (const uint8_t(*)[REFBUS_MERKLE_HASH_BYTES])path, n,
                                        cp.root) != 0) {
         rc = REFBUS_ECORRUPT;
         goto out;
@@ -110,7 +111,7 @@ int refbus_audit_proof_consistency(refbus_audit_reader *r, uint64_t m, uint64_t 
     refbus_audit *a = refbus_audit_reader_log(r);
     refbus_checkpoint c1, c2;
     MDB_txn *txn = NULL;
-    uint8_t *b1 = NULL, *b2 = NULL, (*path)[32] = NULL;
+    uint8_t *b1 = NULL, *b2 = NULL, (*path)[REFBUS_MERKLE_HASH_BYTES] = NULL;
     ProtobufCBinaryData *pf = NULL;
     size_t l1 = 0, l2 = 0, cnt = 0;
     int rc;
@@ -132,7 +133,8 @@ int refbus_audit_proof_consistency(refbus_audit_reader *r, uint64_t m, uint64_t 
     }
     if ((rc = refbus_audit_consistency_path(a, txn, m, c2.size, &path, &cnt)) != 0)
         goto out;
-    if (refbus_checkpoint_consistent(&c1, &c2, (const uint8_t(*)[32])path, cnt) != 0) {
+    if (refbus_checkpoint_consistent(&c1, &c2, (const uint8_t(*)[REFBUS_MERKLE_HASH_BYTES])path,
+                                     cnt) != 0) {
         rc = REFBUS_ECORRUPT;
         goto out;
     }
@@ -203,7 +205,7 @@ static int decode(Refbus__V1__AuditProof **pp, refbus_audit_proof_info *info, co
     if (n > REFBUS_MERKLE_MAX_PATH)
         goto bad;
     for (size_t i = 0; i < n; i++)
-        if (path[i].len != 32)
+        if (path[i].len != REFBUS_MERKLE_HASH_BYTES)
             goto bad;
     info->path_len = n;
     *pp = p;
@@ -236,7 +238,7 @@ int refbus_audit_proof_parse(refbus_audit_proof_info *info, const uint8_t *file,
 }
 
 static int sig_ok(const ProtobufCBinaryData *b, const refbus_checkpoint *cp,
-                  const uint8_t (*pks)[32], size_t n_pks)
+                  const uint8_t (*pks)[crypto_sign_PUBLICKEYBYTES], size_t n_pks)
 {
     if (n_pks == 0)
         return refbus_checkpoint_verify(NULL, b->data, b->len, cp->signer_pk) == 0;
@@ -247,10 +249,10 @@ static int sig_ok(const ProtobufCBinaryData *b, const refbus_checkpoint *cp,
 }
 
 int refbus_audit_proof_check(refbus_audit_proof_info *info, const uint8_t *file, size_t len,
-                             const uint8_t (*pks)[32], size_t n_pks)
+                             const uint8_t (*pks)[crypto_sign_PUBLICKEYBYTES], size_t n_pks)
 {
     Refbus__V1__AuditProof *p = NULL;
-    uint8_t path[REFBUS_MERKLE_MAX_PATH][32], leaf[32];
+    uint8_t path[REFBUS_MERKLE_MAX_PATH][REFBUS_MERKLE_HASH_BYTES], leaf[REFBUS_MERKLE_HASH_BYTES];
     const ProtobufCBinaryData *pf;
     int rc;
     if (!info)
@@ -260,7 +262,7 @@ int refbus_audit_proof_check(refbus_audit_proof_info *info, const uint8_t *file,
         return rc;
     pf = info->kind == REFBUS_PROOF_INCLUSION ? p->inclusion->path : p->consistency->path;
     for (size_t i = 0; i < info->path_len; i++)
-        memcpy(path[i], pf[i].data, 32);
+        memcpy(path[i], pf[i].data, REFBUS_MERKLE_HASH_BYTES);
     if (info->kind == REFBUS_PROOF_INCLUSION) {
         if (!sig_ok(&p->inclusion->signed_checkpoint, &info->cp, pks, n_pks)) {
             rc = REFBUS_EBADSIG;
@@ -268,15 +270,16 @@ int refbus_audit_proof_check(refbus_audit_proof_info *info, const uint8_t *file,
         }
         refbus_merkle_leaf(leaf, info->record, info->record_len);
         rc = refbus_merkle_verify_inclusion(info->index, info->cp.size, leaf,
-                                            (const uint8_t(*)[32])path, info->path_len,
-                                            info->cp.root);
+                                            (const uint8_t(*)[REFBUS_MERKLE_HASH_BYTES])path,
+                                            info->path_len, info->cp.root);
     } else {
         if (!sig_ok(&p->consistency->first, &info->first, pks, n_pks) ||
             !sig_ok(&p->consistency->second, &info->cp, pks, n_pks)) {
             rc = REFBUS_EBADSIG;
             goto out;
         }
-        rc = refbus_checkpoint_consistent(&info->first, &info->cp, (const uint8_t(*)[32])path,
+        rc = refbus_checkpoint_consistent(&info->first, &info->cp,
+                                          (const uint8_t(*)[REFBUS_MERKLE_HASH_BYTES])path,
                                           info->path_len) == 0
                  ? 0
                  : REFBUS_EPROOF;

@@ -48,7 +48,8 @@ int refbus_audit_proof_parse(refbus_audit_proof_info *info, const uint8_t *file,
  * as decoding got, on failure too. Errors: REFBUS_EMALFORMED, REFBUS_EBADSIG, REFBUS_EPROOF,
  * REFBUS_ENOMEM. */
 int refbus_audit_proof_check(refbus_audit_proof_info *info, const uint8_t *file, size_t len,
-                             const uint8_t (*pks)[32], size_t n_pks) REFBUS_WUR;
+                             const uint8_t (*pks)[crypto_sign_PUBLICKEYBYTES],
+                             size_t n_pks) REFBUS_WUR;
 void refbus_audit_proof_info_clear(refbus_audit_proof_info *info);
 
 #endif

@@ -202,13 +202,14 @@ static json_t *receipt_json(const ProtobufCBinaryData *b)
 
 json_t *refbus_audit_record_json(uint64_t index, const uint8_t *rec, size_t len)
 {
-    uint8_t leaf[32];
+    uint8_t leaf[REFBUS_MERKLE_HASH_BYTES];
     char t[40];
     refbus_merkle_leaf(leaf, rec, len);
     Refbus__V1__AuditRecord *r = refbus__v1__audit_record__unpack(NULL, len, rec);
     if (!r)
         return json_pack("{s:I, s:o, s:b, s:o}", "index", (json_int_t)index, "leaf_hash",
-                         hexj(leaf, 32), "malformed", 1, "bytes", hexj(rec, len));
+                         hexj(leaf, REFBUS_MERKLE_HASH_BYTES), "malformed", 1, "bytes",
+                         hexj(rec, len));
     json_t *rcpt = json_array();
     for (size_t i = 0; rcpt && i < r->n_recipients; i++)
         json_array_append_new(rcpt, json_string(r->recipients[i]));
@@ -217,12 +218,13 @@ json_t *refbus_audit_record_json(uint64_t index, const uint8_t *rec, size_t len)
     json_t *j = json_pack(
         "{s:I, s:o, s:I, s:s, s:i, s:I, s:s, s:o, s:s, s:o, s:s, s:o, s:i, s:s, s:s, s:o, s:o,"
         " s:I, s:s, s:s, s:I, s:I, s:o, s:o, s:o}",
-        "index", (json_int_t)index, "leaf_hash", hexj(leaf, 32), "version", (json_int_t)r->version,
-        "event", refbus_audit_event_name(r->event), "event_code", (int)r->event, "time_ms",
-        (json_int_t)r->time_ms, "time", t, "msg_id", hexj(r->msg_id.data, r->msg_id.len), "sender",
-        r->sender ? r->sender : "", "recipients", rcpt, "agency", r->agency ? r->agency : "",
-        "envelope_hash", hexj(r->envelope_hash.data, r->envelope_hash.len), "reason",
-        (int)r->reason, "reason_name", r->reason ? refbus_errname(r->reason) : "", "reason_text",
+        "index", (json_int_t)index, "leaf_hash", hexj(leaf, REFBUS_MERKLE_HASH_BYTES), "version",
+        (json_int_t)r->version, "event", refbus_audit_event_name(r->event), "event_code",
+        (int)r->event, "time_ms", (json_int_t)r->time_ms, "time", t, "msg_id",
+        hexj(r->msg_id.data, r->msg_id.len), "sender", r->sender ? r->sender : "", "recipients",
+        rcpt, "agency", r->agency ? r->agency : "", "envelope_hash",
+        hexj(r->envelope_hash.data, r->envelope_hash.len), "reason", (int)r->reason, "reason_name",
+        r->reason ? refbus_errname(r->reason) : "", "reason_text",
         r->reason_text ? r->reason_text : "", "receipt", hexj(r->receipt.data, r->receipt.len),
         "receipt_body", receipt_json(&r->receipt), "directory_serial",
         (json_int_t)r->directory_serial, "kind", refbus_audit_kind_name(r->kind), "priority",

@@ -9,9 +9,10 @@
 #include "proto/merkle.h"
 #include "audit/record.h"
 #include "common/util.h"
+#include "proto/envelope.h"
 
 typedef struct group {
-    uint8_t id[16];
+    uint8_t id[REFBUS_MSG_ID_BYTES];
     size_t id_len;
     char **lines;
     size_t n, cap;
@@ -93,8 +94,8 @@ static group *group_of(rctx *c, const uint8_t *id, size_t len)
         c->cap_groups = 16;
         c->n_groups = 1; /* group 0: events without a message id */
     }
-    if (len > 16)
-        len = 16;
+    if (len > REFBUS_MSG_ID_BYTES)
+        len = REFBUS_MSG_ID_BYTES;
     if (len == 0)
         return &c->groups[0];
     if ((c->n_groups + 1) * 2 > c->table_cap && table_grow(c) != 0)
@@ -146,9 +147,9 @@ static int render(rctx *c, char **line, uint64_t index, const uint8_t *rec, size
     }
     if (!r) {
         char h[65];
-        uint8_t leaf[32];
+        uint8_t leaf[REFBUS_MERKLE_HASH_BYTES];
         refbus_merkle_leaf(leaf, rec, len);
-        refbus_hex(h, leaf, 32);
+        refbus_hex(h, leaf, REFBUS_MERKLE_HASH_BYTES);
         return asprintf(line, "#%-7llu (a record of %zu bytes that does not decode; leaf %s)",
                         (unsigned long long)index, len, h) < 0
                    ? REFBUS_ENOMEM

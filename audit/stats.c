@@ -116,8 +116,8 @@ static int checkpoint_stats(refbus_audit_reader *r, uint64_t size, json_t **out)
         goto out;
     }
     refbus_time_iso(t, sizeof t, c.time_ms, 1);
-    refbus_hex(root, c.root, 32);
-    refbus_hex(pk, c.signer_pk, 32);
+    refbus_hex(root, c.root, REFBUS_MERKLE_HASH_BYTES);
+    refbus_hex(pk, c.signer_pk, crypto_sign_PUBLICKEYBYTES);
     /* not yet covered: records after the checkpoint's size (its own record included) */
     *out = json_pack("{s:I, s:{s:I, s:I, s:s, s:s, s:s}, s:I}", "count", (json_int_t)ms.ms_entries,
                      "latest", "size", (json_int_t)c.size, "time_ms", (json_int_t)c.time_ms, "time",
@@ -136,8 +136,8 @@ int refbus_audit_stats(refbus_audit_reader *r, json_t **out)
     MDB_txn *txn;
     uint64_t size;
     json_t *cps = NULL, *j = NULL;
-    uint8_t id[32];
-    char idhex[65], t1[40], t2[40];
+    uint8_t id[REFBUS_AUDIT_LOG_ID_BYTES];
+    char idhex[2 * REFBUS_AUDIT_LOG_ID_BYTES + 1], t1[40], t2[40];
     int rc;
     if (!r || !out)
         return REFBUS_EINVAL;
@@ -154,7 +154,7 @@ int refbus_audit_stats(refbus_audit_reader *r, json_t **out)
         (rc = checkpoint_stats(r, size, &cps)) != 0)
         goto out;
     refbus_audit_log_id(refbus_audit_reader_log(r), id);
-    refbus_hex(idhex, id, 32);
+    refbus_hex(idhex, id, REFBUS_AUDIT_LOG_ID_BYTES);
     refbus_time_iso(t1, sizeof t1, c.first_ms, 1);
     refbus_time_iso(t2, sizeof t2, c.last_ms, 1);
     j = json_pack("{s:s, s:I, s:I, s:I, s:s, s:I, s:s, s:I, s:O, s:O, s:O}", "log_id", idhex,

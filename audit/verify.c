@@ -24,7 +24,7 @@ enum susp_kind { SUSP_NONE = 0, SUSP_LEAF, SUSP_TREE };
 typedef struct suspect {
     enum susp_kind kind;
     uint64_t index;
-    uint8_t leaf[32]; /* SUSP_LEAF: the recomputed leaf hash */
+    uint8_t leaf[REFBUS_MERKLE_HASH_BYTES]; /* SUSP_LEAF: the recomputed leaf hash */
     char detail[200];
 } suspect;
 
@@ -54,7 +54,8 @@ typedef struct vctx {
     suspect leaf_susp, tree_susp;
     anchor *ext;
     size_t n_ext, ext_pos;
-    uint8_t stored_leaf[32]; /* the stored level-0 hash of the current record */
+    uint8_t
+        stored_leaf[REFBUS_MERKLE_HASH_BYTES]; /* the stored level-0 hash of the current record */
     int have_stored_leaf;
     int failed;
 } vctx;
@@ -108,28 +109,28 @@ static void suspect_set(suspect *s, enum susp_kind kind, uint64_t index, const u
     s->kind = kind;
     s->index = index;
     if (leaf)
-        memcpy(s->leaf, leaf, 32);
+        memcpy(s->leaf, leaf, REFBUS_MERKLE_HASH_BYTES);
     va_start(ap, fmt);
     vsnprintf(s->detail, sizeof s->detail, fmt, ap);
     va_end(ap);
 }
 
 /* The stored level-0 hash of record j, or -1. Uses the current txn. */
-static int stored_leaf_of(vctx *v, uint64_t j, uint8_t out[32])
+static int stored_leaf_of(vctx *v, uint64_t j, uint8_t out[REFBUS_MERKLE_HASH_BYTES])
 {
     uint8_t kb[9];
     MDB_val k = {9, kb}, val;
     refbus_audit_tree_key(kb, j, 0);
-    if (mdb_get(v->txn, v->db.tree, &k, &val) != 0 || val.mv_size != 32)
+    if (mdb_get(v->txn, v->db.tree, &k, &val) != 0 || val.mv_size != REFBUS_MERKLE_HASH_BYTES)
         return -1;
-    memcpy(out, val.mv_data, 32);
+    memcpy(out, val.mv_data, REFBUS_MERKLE_HASH_BYTES);
     return 0;
 }
 
 /* Does the record stored at key j say (or, lacking an index field, hash as) it belongs at i? */
 static int record_belongs_at(vctx *v, uint64_t j, uint64_t i)
 {
-    uint8_t kb[8], leaf[32], st[32];
+    uint8_t kb[8], leaf[REFBUS_MERKLE_HASH_BYTES], st[REFBUS_MERKLE_HASH_BYTES];
     MDB_val k = {8, kb}, val;
     refbus_audit_peek pk;
     refbus_audit_key(kb, j);
@@ -138,15 +139,17 @@ static int record_belongs_at(vctx *v, uint64_t j, uint64_t i)
     if (refbus_audit_record_peek(&pk, val.mv_data, val.mv_size) == 0 && pk.has_index)
         return pk.index == i;
     refbus_merkle_leaf(leaf, val.mv_data, val.mv_size);
-    return stored_leaf_of(v, i, st) == 0 && memcmp(st, leaf, 32) == 0;
+    return stored_leaf_of(v, i, st) == 0 && memcmp(st, leaf, REFBUS_MERKLE_HASH_BYTES) == 0;
 }
 
 /* A record whose own index field says j sits at i. Moved, or changed? */
-static void self_index_mismatch(vctx *v, uint64_t i, uint64_t j, const uint8_t leaf[32])
+static void self_index_mismatch(vctx *v, uint64_t i, uint64_t j,
+                                const uint8_t leaf[REFBUS_MERKLE_HASH_BYTES])
 {
-    uint8_t sj[32];
-    int moved = (stored_leaf_of(v, j, sj) == 0 && memcmp(sj, leaf, 32) == 0) ||
-                (v->have_stored_leaf && memcmp(v->stored_leaf, leaf, 32) == 0);
+    uint8_t sj[REFBUS_MERKLE_HASH_BYTES];
+    int moved =
+        (stored_leaf_of(v, j, sj) == 0 && memcmp(sj, leaf, REFBUS_MERKLE_HASH_BYTES) == 0) ||
+        (v->have_stored_leaf && memcmp(v->stored_leaf, leaf, REFBUS_MERKLE_HASH_BYTES) == 0);
     if (!moved)
         fail(v, REFBUS_AUDIT_ALTERED, i,
              "record %llu was changed: its bytes match no stored hash and its own index field "
@@ -183,7 +186,8 @@ static void blame_leaf(vctx *v, uint64_t s_size, uint64_t t_ms)
             uint64_t j = refbus_audit_key_get(k.mv_data);
             if (j >= v->S)
                 break;
-            if (j != s->index && val.mv_size == 32 && memcmp(val.mv_data, s->leaf, 32) == 0) {
+            if (j != s->index && val.mv_size == REFBUS_MERKLE_HASH_BYTES &&
+                memcmp(val.mv_data, s->leaf, REFBUS_MERKLE_HASH_BYTES) == 0) {
                 found = j;
                 break;
             }
@@ -230,24 +234,24 @@ static int checkpoint_ok(vctx *v, const uint8_t *b, size_t len, uint64_t at, con
         if (!ok) {
             int known = 0;
             for (size_t k = 0; k < v->o->n_broker_pks && !known; k++)
-                known = memcmp(cp->signer_pk, v->o->broker_pks[k], 32) == 0;
-            refbus_hex(hx, cp->signer_pk, 32);
+                known = memcmp(cp->signer_pk, v->o->broker_pks[k], crypto_sign_PUBLICKEYBYTES) == 0;
+            refbus_hex(hx, cp->signer_pk, crypto_sign_PUBLICKEYBYTES);
             fail(v, REFBUS_AUDIT_BAD_CHECKPOINT, at, "the %s of size %llu %s (signer %s)", src,
                  (unsigned long long)at,
                  known ? "has a bad signature" : "is not signed by a pinned broker key", hx);
             return 0;
         }
         if (!res->have_signer) {
-            memcpy(res->signer_pk, cp->signer_pk, 32);
+            memcpy(res->signer_pk, cp->signer_pk, crypto_sign_PUBLICKEYBYTES);
             res->have_signer = 1;
         }
     } else {
         if (!res->have_signer) {
-            memcpy(res->signer_pk, cp->signer_pk, 32);
+            memcpy(res->signer_pk, cp->signer_pk, crypto_sign_PUBLICKEYBYTES);
             res->have_signer = 1;
         }
         if (refbus_checkpoint_verify(NULL, b, len, res->signer_pk) != 0) {
-            int other = memcmp(cp->signer_pk, res->signer_pk, 32) != 0;
+            int other = memcmp(cp->signer_pk, res->signer_pk, crypto_sign_PUBLICKEYBYTES) != 0;
             fail(v, REFBUS_AUDIT_BAD_CHECKPOINT, at, "the %s of size %llu %s", src,
                  (unsigned long long)at,
                  other ? "is signed by another key than the earlier checkpoints"
@@ -255,7 +259,7 @@ static int checkpoint_ok(vctx *v, const uint8_t *b, size_t len, uint64_t at, con
             return 0;
         }
     }
-    if (memcmp(cp->log_id, res->log_id, 32) != 0) {
+    if (memcmp(cp->log_id, res->log_id, REFBUS_AUDIT_LOG_ID_BYTES) != 0) {
         fail(v, REFBUS_AUDIT_BAD_CHECKPOINT, at, "the %s of size %llu belongs to another log", src,
              (unsigned long long)at);
         return 0;
@@ -271,10 +275,10 @@ static int checkpoint_ok(vctx *v, const uint8_t *b, size_t len, uint64_t at, con
 /* A verified checkpoint of the current size against the recomputed root. */
 static void anchor_check(vctx *v, const refbus_checkpoint *cp, const char *src)
 {
-    uint8_t root[32];
+    uint8_t root[REFBUS_MERKLE_HASH_BYTES];
     char t[40];
     refbus_merkle_stack_root(&v->st, root);
-    if (sodium_memcmp(root, cp->root, 32) == 0) {
+    if (sodium_memcmp(root, cp->root, REFBUS_MERKLE_HASH_BYTES) == 0) {
         v->res->checkpoints++;
         if (cp->size >= v->res->covered) {
             v->res->covered = cp->size;
@@ -341,7 +345,8 @@ static void tree_next(vctx *v)
 }
 
 /* Compare the hashes this record completed with the stored ones, in key order. */
-static void tree_compare(vctx *v, uint64_t i, uint8_t (*nodes)[32], unsigned cnt)
+static void tree_compare(vctx *v, uint64_t i, uint8_t (*nodes)[REFBUS_MERKLE_HASH_BYTES],
+                         unsigned cnt)
 {
     uint8_t want[9];
     v->have_stored_leaf = 0;
@@ -362,9 +367,10 @@ static void tree_compare(vctx *v, uint64_t i, uint8_t (*nodes)[32], unsigned cnt
                 tree_next(v);
                 continue;
             }
-            int same = v->tv.mv_size == 32 && memcmp(v->tv.mv_data, nodes[l], 32) == 0;
-            if (l == 0 && v->tv.mv_size == 32) {
-                memcpy(v->stored_leaf, v->tv.mv_data, 32);
+            int same = v->tv.mv_size == REFBUS_MERKLE_HASH_BYTES &&
+                       memcmp(v->tv.mv_data, nodes[l], REFBUS_MERKLE_HASH_BYTES) == 0;
+            if (l == 0 && v->tv.mv_size == REFBUS_MERKLE_HASH_BYTES) {
+                memcpy(v->stored_leaf, v->tv.mv_data, REFBUS_MERKLE_HASH_BYTES);
                 v->have_stored_leaf = 1;
             }
             if (!same && l == 0)
@@ -543,7 +549,8 @@ int refbus_audit_verify(refbus_audit_reader *r, const refbus_audit_verify_opts *
         refbus_audit_key(kb, i);
         mrc = i < v->S ? mdb_cursor_get(rcur, &k, &val, MDB_SET_RANGE) : MDB_NOTFOUND;
         for (; !v->failed && i < v->S && n < page; n++, i++) {
-            uint8_t leaf[32], nodes[65][32];
+            uint8_t leaf[REFBUS_MERKLE_HASH_BYTES],
+                nodes[REFBUS_MERKLE_LEVELS + 1][REFBUS_MERKLE_HASH_BYTES];
             refbus_audit_peek pk;
             if (mrc == MDB_NOTFOUND) {
                 fail(v, REFBUS_AUDIT_TRUNCATED, i,

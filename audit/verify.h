@@ -11,6 +11,7 @@
 
 #include "audit/reader.h"
 #include "common/err.h"
+#include "audit/checkpoint.h"
 
 enum refbus_audit_problem {
     REFBUS_AUDIT_INTACT = 0,
@@ -31,7 +32,7 @@ typedef struct refbus_audit_verify_opts {
     /* Pinned broker signing keys (more than one across a key rotation). With none, the signer
      * of the first checkpoint is taken on trust (and result.pinned says so): anyone able to
      * rewrite the whole file could then re-sign it with a key of their own. */
-    const uint8_t (*broker_pks)[32];
+    const uint8_t (*broker_pks)[crypto_sign_PUBLICKEYBYTES];
     size_t n_broker_pks;
     /* SignedCheckpoints obtained elsewhere (a node's last seen, an earlier export): each must
      * verify and match the recomputed root of its size; one larger than the log proves a cut. */
@@ -53,9 +54,10 @@ typedef struct refbus_audit_verify_result {
     uint64_t checkpoints; /* signed checkpoints verified (each size counted once per source) */
     uint64_t covered;     /* the largest size a verified checkpoint signs */
     uint64_t covered_time_ms;
-    uint8_t root[32]; /* recomputed root of the whole trail (when intact) */
-    uint8_t log_id[32];
-    uint8_t signer_pk[32]; /* the key checkpoints were checked with (when have_signer) */
+    uint8_t root[REFBUS_MERKLE_HASH_BYTES]; /* recomputed root of the whole trail (when intact) */
+    uint8_t log_id[REFBUS_AUDIT_LOG_ID_BYTES];
+    uint8_t signer_pk[crypto_sign_PUBLICKEYBYTES]; /* the key checkpoints were checked with (when
+                                                      have_signer) */
     int have_signer;
     int pinned;   /* checked against a pinned key */
     int unlocked; /* the trail was opened without a lock file */

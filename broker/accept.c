@@ -34,9 +34,9 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
         if (h) {
             /* tie the refusal back to what was sent: the msg id when the header parsed, and
              * always the hash of the bytes (the sender can compute it from what it sent) */
-            if (!sodium_is_zero(h->msg_id, 16))
-                r.msg_id = (ProtobufCBinaryData){16, (uint8_t *)h->msg_id};
-            r.envelope_hash = (ProtobufCBinaryData){32, (uint8_t *)h->envelope_hash};
+            if (!sodium_is_zero(h->msg_id, REFBUS_MSG_ID_BYTES))
+                r.msg_id = (ProtobufCBinaryData){REFBUS_MSG_ID_BYTES, (uint8_t *)h->msg_id};
+            r.envelope_hash = (ProtobufCBinaryData){REFBUS_HASH_BYTES, (uint8_t *)h->envelope_hash};
             r.sender_epoch = h->sender_epoch;
         }
         if (broker_audit(b, txn, &r) != 0)
@@ -48,7 +48,7 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
          * batch keeps only storage refusals then), so it is marked as one. */
         size_t queued = b->n_out;
         broker_send_error(b, rid, rid_len, reason, text ? text : refbus_strerror(reason),
-                          h && !sodium_is_zero(h->msg_id, 16) ? h->msg_id : NULL);
+                          h && !sodium_is_zero(h->msg_id, REFBUS_MSG_ID_BYTES) ? h->msg_id : NULL);
         if (b->n_out > queued &&
             (reason == REFBUS_EMAPFULL || reason == REFBUS_ENOSPC || reason == REFBUS_EQUOTA))
             b->out[b->n_out - 1].storage_refusal = 1;
@@ -61,8 +61,8 @@ void broker_reject(refbus_broker *b, MDB_txn *txn, const uint8_t *rid, size_t ri
     memset(&rc, 0, sizeof rc);
     rc.type = REFBUS_RECEIPT_REJECTED;
     if (h) {
-        memcpy(rc.msg_id, h->msg_id, 16);
-        memcpy(rc.envelope_hash, h->envelope_hash, 32);
+        memcpy(rc.msg_id, h->msg_id, REFBUS_MSG_ID_BYTES);
+        memcpy(rc.envelope_hash, h->envelope_hash, REFBUS_HASH_BYTES);
         snprintf(rc.sender, sizeof rc.sender, "%s",
                  h->sender[0] ? h->sender
                  : agency     ? agency
@@ -125,7 +125,7 @@ static int accepted_add(refbus_broker *b, const uint8_t *rid, size_t rid_len,
     if (!r) {
         for (size_t i = 0; i < b->n_acc && dup_of < 0; i++)
             if (b->acc[i].dup_of < 0 && strcmp(b->acc[i].h.sender, h->sender) == 0 &&
-                memcmp(b->acc[i].h.msg_id, h->msg_id, 16) == 0)
+                memcmp(b->acc[i].h.msg_id, h->msg_id, REFBUS_MSG_ID_BYTES) == 0)
                 dup_of = (long)i;
         if (dup_of < 0)
             return 0; /* not ours to answer: the sender asks again */
@@ -217,7 +217,7 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         /* Nothing of the header can be believed, but the hash of the bytes names what was sent
          * (in the audit record and the REJECTED receipt). */
         memset(&h, 0, sizeof h);
-        crypto_generichash(h.envelope_hash, 32, env, len, NULL, 0);
+        crypto_generichash(h.envelope_hash, REFBUS_HASH_BYTES, env, len, NULL, 0);
         snprintf(why, sizeof why, "%s", refbus_strerror(rc));
         broker_reject(b, txn, rid, rid_len, agency, &h, rc, why);
         return rc;
@@ -235,11 +235,11 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     if (rc == 0) {
         Refbus__V1__AuditRecord r;
         broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_DUPLICATE);
-        r.msg_id = (ProtobufCBinaryData){16, h.msg_id};
+        r.msg_id = (ProtobufCBinaryData){REFBUS_MSG_ID_BYTES, h.msg_id};
         r.sender = h.sender;
         r.agency = (char *)agency;
-        r.envelope_hash = (ProtobufCBinaryData){32, h.envelope_hash};
-        if (sodium_memcmp(d.envelope_hash, h.envelope_hash, 32) != 0) {
+        r.envelope_hash = (ProtobufCBinaryData){REFBUS_HASH_BYTES, h.envelope_hash};
+        if (sodium_memcmp(d.envelope_hash, h.envelope_hash, REFBUS_HASH_BYTES) != 0) {
             broker_reject(b, txn, rid, rid_len, agency, &h, REFBUS_EDUPLICATE,
                           "message id already used for a different envelope");
             return REFBUS_EDUPLICATE;
@@ -321,12 +321,12 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
         for (size_t i = 0; i < h.n_recipients; i++)
             rcpts[i] = h.recipients[i].agency;
         broker_audit_init(&r, REFBUS__V1__EVENT_TYPE__EVENT_ACCEPTED);
-        r.msg_id = (ProtobufCBinaryData){16, h.msg_id};
+        r.msg_id = (ProtobufCBinaryData){REFBUS_MSG_ID_BYTES, h.msg_id};
         r.sender = h.sender;
         r.sender_epoch = h.sender_epoch;
         r.n_recipients = h.n_recipients;
         r.recipients = rcpts;
-        r.envelope_hash = (ProtobufCBinaryData){32, h.envelope_hash};
+        r.envelope_hash = (ProtobufCBinaryData){REFBUS_HASH_BYTES, h.envelope_hash};
         r.kind = (Refbus__V1__Kind)h.kind;
         r.priority = (Refbus__V1__Priority)h.priority;
         r.directory_serial = refbus_directory_serial(b->dir);
@@ -338,8 +338,8 @@ int broker_submit(refbus_broker *b, MDB_txn *txn, const char *agency, const uint
     refbus_receipt ar;
     memset(&ar, 0, sizeof ar);
     ar.type = REFBUS_RECEIPT_ACCEPTED;
-    memcpy(ar.msg_id, h.msg_id, 16);
-    memcpy(ar.envelope_hash, h.envelope_hash, 32);
+    memcpy(ar.msg_id, h.msg_id, REFBUS_MSG_ID_BYTES);
+    memcpy(ar.envelope_hash, h.envelope_hash, REFBUS_HASH_BYTES);
     snprintf(ar.sender, sizeof ar.sender, "%s", h.sender);
     ar.time_ms = refbus_now_ms();
     ar.audit_index = idx;

@@ -50,9 +50,10 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
     char ratext[512]; /* fits the longest reason (255 bytes) whole: no cut UTF-8 */
     const refbus_dir_reanchor *ra = refbus_directory_reanchor(nd);
     const refbus_dir_reanchor *old_ra = refbus_directory_reanchor(b->dir);
-    if (ra && (!old_ra || old_ra->size != ra->size || memcmp(old_ra->root, ra->root, 32) != 0)) {
+    if (ra && (!old_ra || old_ra->size != ra->size ||
+               memcmp(old_ra->root, ra->root, REFBUS_MERKLE_HASH_BYTES) != 0)) {
         char hex[65];
-        refbus_hex(hex, ra->root, 32);
+        refbus_hex(hex, ra->root, REFBUS_MERKLE_HASH_BYTES);
         snprintf(ratext, sizeof ratext, "%s; re-anchors the nodes at checkpoint %llu root %s: %s",
                  r.reason_text, (unsigned long long)ra->size, hex, ra->reason);
         r.reason_text = ratext;
@@ -63,7 +64,8 @@ int broker_install_directory(refbus_broker *b, const uint8_t *bytes, size_t len,
         uint8_t *cp = NULL;
         size_t cl = 0;
         if (refbus_audit_checkpoint_at(b->store->audit, txn, ra->size, &cp, &cl) != 0 ||
-            refbus_checkpoint_parse(&info, cp, cl) != 0 || memcmp(info.root, ra->root, 32) != 0)
+            refbus_checkpoint_parse(&info, cp, cl) != 0 ||
+            memcmp(info.root, ra->root, REFBUS_MERKLE_HASH_BYTES) != 0)
             log_warn("this broker's trail has no checkpoint of %llu records with that root: "
                      "no node can re-anchor until one that has is published",
                      (unsigned long long)ra->size);
@@ -197,7 +199,7 @@ static json_t *status_json(refbus_broker *b)
         if (refbus_audit_latest_checkpoint(b->store->audit, r, &cp, &cl) == 0 &&
             refbus_checkpoint_verify(&info, cp, cl, refbus_keystore_current(b->ks)->sign_pk) == 0) {
             char root[65];
-            refbus_hex(root, info.root, 32);
+            refbus_hex(root, info.root, REFBUS_MERKLE_HASH_BYTES);
             json_t *c = json_object();
             json_object_set_new(c, "size", json_integer((json_int_t)info.size));
             json_object_set_new(c, "root", json_string(root));

@@ -136,7 +136,7 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
     const refbus_dir_key *k = NULL;
     refbus_dedup_info d;
     int rc = refbus_receipt_parse(&r, body, len);
-    int parsed = rc == 0 && !sodium_is_zero(r.msg_id, 16);
+    int parsed = rc == 0 && !sodium_is_zero(r.msg_id, REFBUS_MSG_ID_BYTES);
     if (rc == 0 && (strcmp(r.signer, p->agency) != 0 || strcmp(r.recipient, p->agency) != 0 ||
                     (r.type != REFBUS_RECEIPT_DELIVERED && r.type != REFBUS_RECEIPT_REJECTED)))
         rc = REFBUS_ERECEIPT;
@@ -152,7 +152,7 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
         rc = refbus_bstore_dedup_get(b->store, txn, r.sender, r.msg_id, &d);
         if (rc == REFBUS_ENOTFOUND) /* names nothing this broker accepted: nothing to dequeue */
             rc = REFBUS_ERECEIPT;
-        if (rc == 0 && sodium_memcmp(d.envelope_hash, r.envelope_hash, 32) != 0)
+        if (rc == 0 && sodium_memcmp(d.envelope_hash, r.envelope_hash, REFBUS_HASH_BYTES) != 0)
             rc = REFBUS_ERECEIPT;
     }
     if (rc != 0 && !refbus_err_permanent(rc)) {
@@ -171,8 +171,8 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
         a.reason_text = (char *)"bad DELIVERED receipt";
         /* tie the refusal back to what it names, when the receipt decoded that far */
         if (parsed) {
-            a.msg_id = (ProtobufCBinaryData){16, r.msg_id};
-            a.envelope_hash = (ProtobufCBinaryData){32, r.envelope_hash};
+            a.msg_id = (ProtobufCBinaryData){REFBUS_MSG_ID_BYTES, r.msg_id};
+            a.envelope_hash = (ProtobufCBinaryData){REFBUS_HASH_BYTES, r.envelope_hash};
             a.sender = refbus_agency_id_valid(r.sender) ? r.sender : NULL;
         }
         if (broker_audit_budget(b, p->agency)) {
@@ -186,7 +186,7 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
          * does not hold yet): that is no reason to drop the referral. It stays queued and in
          * flight; the redelivery timer (redeliver_seconds) sends it again. */
         char hex[33];
-        refbus_hex(hex, r.msg_id, 16);
+        refbus_hex(hex, r.msg_id, REFBUS_MSG_ID_BYTES);
         if (broker_audit_budget(b, p->agency))
             log_warn("%s cannot take %s from %s now: %s (%s); kept queued, redelivering later",
                      p->agency, hex, r.sender, r.reason_text, refbus_errname(r.reason));
@@ -205,10 +205,10 @@ int broker_delivered(refbus_broker *b, MDB_txn *txn, peer *p, const uint8_t *bod
     broker_audit_init(&a, r.type == REFBUS_RECEIPT_DELIVERED
                               ? REFBUS__V1__EVENT_TYPE__EVENT_DELIVERED
                               : REFBUS__V1__EVENT_TYPE__EVENT_REJECTED);
-    a.msg_id = (ProtobufCBinaryData){16, r.msg_id};
+    a.msg_id = (ProtobufCBinaryData){REFBUS_MSG_ID_BYTES, r.msg_id};
     a.sender = r.sender;
     a.agency = p->agency;
-    a.envelope_hash = (ProtobufCBinaryData){32, r.envelope_hash};
+    a.envelope_hash = (ProtobufCBinaryData){REFBUS_HASH_BYTES, r.envelope_hash};
     a.receipt = (ProtobufCBinaryData){len, (uint8_t *)body};
     a.reason = r.reason;
     a.reason_text = r.reason_text;
@@ -283,10 +283,10 @@ int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms)
             fl_remove(p, items[i].seq);
         Refbus__V1__AuditRecord a;
         broker_audit_init(&a, REFBUS__V1__EVENT_TYPE__EVENT_EXPIRED);
-        a.msg_id = (ProtobufCBinaryData){16, h.msg_id};
+        a.msg_id = (ProtobufCBinaryData){REFBUS_MSG_ID_BYTES, h.msg_id};
         a.sender = h.sender;
         a.agency = items[i].agency;
-        a.envelope_hash = (ProtobufCBinaryData){32, h.envelope_hash};
+        a.envelope_hash = (ProtobufCBinaryData){REFBUS_HASH_BYTES, h.envelope_hash};
         a.reason = REFBUS_EEXPIRED;
         a.reason_text = (char *)"not delivered before it expired";
         (void)broker_audit(b, txn, &a);
@@ -295,8 +295,8 @@ int broker_expire(refbus_broker *b, MDB_txn *txn, uint64_t now_ms)
         refbus_receipt r;
         memset(&r, 0, sizeof r);
         r.type = REFBUS_RECEIPT_EXPIRED;
-        memcpy(r.msg_id, h.msg_id, 16);
-        memcpy(r.envelope_hash, h.envelope_hash, 32);
+        memcpy(r.msg_id, h.msg_id, REFBUS_MSG_ID_BYTES);
+        memcpy(r.envelope_hash, h.envelope_hash, REFBUS_HASH_BYTES);
         snprintf(r.sender, sizeof r.sender, "%s", h.sender);
         snprintf(r.recipient, sizeof r.recipient, "%s", items[i].agency);
         r.time_ms = now_ms;

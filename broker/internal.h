@@ -106,7 +106,7 @@ struct refbus_broker {
     accepted *acc;               /* this pass's ACCEPTED receipts, signed at its end (accept.c) */
     size_t n_acc, cap_acc;
     char id[REFBUS_AGENCY_ID_MAX + 1];
-    uint8_t root_pk[32];
+    uint8_t root_pk[crypto_sign_PUBLICKEYBYTES];
     refbus_directory *dir;
     void *zctx, *router, *zap, *admin;
     void *mon; /* PAIR reading the ROUTER's socket monitor (liveness.c) */

@@ -50,10 +50,10 @@ static int load_keys(refbus_broker *b)
     b->sign_epoch = k->epoch;
     snprintf(b->id, sizeof b->id, "%s", refbus_keystore_id(b->ks));
     if (b->cfg.root_pk_hex[0]) {
-        if (refbus_unhex(b->root_pk, 32, b->cfg.root_pk_hex) != 0)
+        if (refbus_unhex(b->root_pk, crypto_sign_PUBLICKEYBYTES, b->cfg.root_pk_hex) != 0)
             return REFBUS_ECONFIG;
     } else {
-        memcpy(b->root_pk, refbus_keystore_root_pk(b->ks), 32);
+        memcpy(b->root_pk, refbus_keystore_root_pk(b->ks), crypto_sign_PUBLICKEYBYTES);
     }
     return 0;
 }
@@ -124,7 +124,8 @@ static int load_directory(refbus_broker *b)
         return REFBUS_ECONFIG;
     }
     const uint8_t *bpk = refbus_directory_broker_sign_pk(b->dir);
-    if (!bpk || sodium_memcmp(bpk, refbus_keystore_current(b->ks)->sign_pk, 32) != 0)
+    if (!bpk || sodium_memcmp(bpk, refbus_keystore_current(b->ks)->sign_pk,
+                              crypto_sign_PUBLICKEYBYTES) != 0)
         log_warn("the directory's broker entry does not match this broker's keystore");
     return 0;
 }
@@ -151,7 +152,7 @@ static int open_sockets(refbus_broker *b)
     zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(b->router, ZMQ_CURVE_SERVER, &one, sizeof one);
-    zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY, k->curve_sk, 32);
+    zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY, k->curve_sk, crypto_box_SECRETKEYBYTES);
     zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, REFBUS_ZAP_DOMAIN, strlen(REFBUS_ZAP_DOMAIN));
     if (zmq_setsockopt(b->router, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one) != 0)
         log_debug("libzmq has no ZMQ_ZAP_ENFORCE_DOMAIN; the handler enforces the domain");

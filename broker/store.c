@@ -18,7 +18,7 @@ struct dedup_val {
     uint8_t seq[8];
     uint8_t priority;
     uint8_t expires[8];
-    uint8_t hash[32];
+    uint8_t hash[REFBUS_HASH_BYTES];
 };
 
 int refbus_bstore_err(int mdb_rc)
@@ -40,12 +40,12 @@ size_t refbus_bstore_qkey(uint8_t *out, const char *agency, int prio_byte, uint6
     return k + 8;
 }
 
-static size_t dkey(uint8_t *out, const char *sender, const uint8_t msg_id[16])
+static size_t dkey(uint8_t *out, const char *sender, const uint8_t msg_id[REFBUS_MSG_ID_BYTES])
 {
     size_t n = strlen(sender);
     memcpy(out, sender, n);
     out[n] = 0;
-    memcpy(out + n + 1, msg_id, 16);
+    memcpy(out + n + 1, msg_id, REFBUS_MSG_ID_BYTES);
     return n + 17;
 }
 
@@ -249,7 +249,7 @@ int refbus_bstore_meta_put(refbus_bstore *s, MDB_txn *txn, const char *key, cons
 }
 
 int refbus_bstore_dedup_get(refbus_bstore *s, MDB_txn *txn, const char *sender,
-                            const uint8_t msg_id[16], refbus_dedup_info *out)
+                            const uint8_t msg_id[REFBUS_MSG_ID_BYTES], refbus_dedup_info *out)
 {
     uint8_t kb[REFBUS_AGENCY_ID_MAX + 17];
     MDB_val k = {dkey(kb, sender, msg_id), kb}, v;
@@ -262,7 +262,7 @@ int refbus_bstore_dedup_get(refbus_bstore *s, MDB_txn *txn, const char *sender,
     out->seq = refbus_get_u64be(d->seq);
     out->priority = d->priority;
     out->expires_ms = refbus_get_u64be(d->expires);
-    memcpy(out->envelope_hash, d->hash, 32);
+    memcpy(out->envelope_hash, d->hash, REFBUS_HASH_BYTES);
     out->receipt = (const uint8_t *)v.mv_data + sizeof *d;
     out->receipt_len = v.mv_size - sizeof *d;
     return 0;
@@ -333,7 +333,7 @@ int refbus_bstore_set_receipt(refbus_bstore *s, MDB_txn *txn, const refbus_envel
     refbus_put_u64be(d.seq, seq);
     d.priority = (uint8_t)h->priority;
     refbus_put_u64be(d.expires, h->expires_ms);
-    memcpy(d.hash, h->envelope_hash, 32);
+    memcpy(d.hash, h->envelope_hash, REFBUS_HASH_BYTES);
     memcpy(v.mv_data, &d, sizeof d);
     if (len)
         memcpy((uint8_t *)v.mv_data + sizeof d, receipt, len);

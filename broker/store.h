@@ -35,7 +35,7 @@ typedef struct refbus_dedup_info {
     uint64_t seq;
     uint32_t priority;
     uint64_t expires_ms;
-    uint8_t envelope_hash[32];
+    uint8_t envelope_hash[REFBUS_HASH_BYTES];
     const uint8_t *receipt; /* ACCEPTED receipt bytes; points into LMDB memory (valid in txn) */
     size_t receipt_len;
 } refbus_dedup_info;
@@ -66,7 +66,8 @@ int refbus_bstore_err(int mdb_rc);
 
 /* Look up (sender, msg_id). 0, REFBUS_ENOTFOUND, REFBUS_ELMDB. */
 int refbus_bstore_dedup_get(refbus_bstore *s, MDB_txn *txn, const char *sender,
-                            const uint8_t msg_id[16], refbus_dedup_info *out) REFBUS_WUR;
+                            const uint8_t msg_id[REFBUS_MSG_ID_BYTES],
+                            refbus_dedup_info *out) REFBUS_WUR;
 
 /* Store an accepted envelope with its queue entries, expiry entries and dedup record (seq is
  * assigned here and returned). The ACCEPTED receipt is stored with it by

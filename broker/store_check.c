@@ -236,7 +236,7 @@ static int check_envelopes(check *c)
         }
         int drc = refbus_bstore_dedup_get(c->s, c->txn, h.sender, h.msg_id, &d);
         if (drc == 0 && d.seq == seq && d.priority == h.priority && d.expires_ms == h.expires_ms &&
-            memcmp(d.envelope_hash, h.envelope_hash, 32) == 0)
+            memcmp(d.envelope_hash, h.envelope_hash, REFBUS_HASH_BYTES) == 0)
             continue;
         if (drc != 0 && drc != REFBUS_ENOTFOUND && drc != REFBUS_ECORRUPT) {
             rc = drc;
@@ -245,7 +245,7 @@ static int check_envelopes(check *c)
         uint8_t dk[REFBUS_AGENCY_ID_MAX + 17];
         size_t sl = strlen(h.sender);
         memcpy(dk, h.sender, sl + 1);
-        memcpy(dk + sl + 1, h.msg_id, 16);
+        memcpy(dk + sl + 1, h.msg_id, REFBUS_MSG_ID_BYTES);
         log_warn("store: broker.dedup key \"%s\": %s for the queued envelope seq %llu; "
                  "rebuilt from the envelope",
                  keytext(kt, sizeof kt, dk, sl + 17),

@@ -46,7 +46,7 @@ static void note_refusal(refbus_broker *b, const uint8_t key[32], const char *he
     for (size_t i = 0; i < refbus_directory_agency_count(b->dir); i++)
         for (size_t j = 0; j < refbus_directory_agency_key_count(b->dir, i); j++) {
             const refbus_dir_key *k = refbus_directory_agency_key_at(b->dir, i, j);
-            if (k && sodium_memcmp(k->curve_pk, key, 32) == 0)
+            if (k && sodium_memcmp(k->curve_pk, key, crypto_box_PUBLICKEYBYTES) == 0)
                 snprintf(b->zap_refusals[slot].agency, sizeof b->zap_refusals[slot].agency, "%s",
                          refbus_directory_agency_id(b->dir, i));
         }

@@ -160,7 +160,7 @@ uint64_t refbus_admin_serial(const refbus_admin *a)
     return a->dd.serial;
 }
 
-int refbus_root_pk_parse(uint8_t root_pk[32], const char *text)
+int refbus_root_pk_parse(uint8_t root_pk[crypto_sign_PUBLICKEYBYTES], const char *text)
 {
     char hex[65];
     if (!text || strlen(text) < 64)
@@ -170,12 +170,13 @@ int refbus_root_pk_parse(uint8_t root_pk[32], const char *text)
     for (const char *p = text + 64; *p; p++)
         if (!isspace((unsigned char)*p))
             return REFBUS_EKEYFORMAT;
-    if (refbus_unhex(root_pk, 32, hex) != 0 || !crypto_core_ed25519_is_valid_point(root_pk))
+    if (refbus_unhex(root_pk, crypto_sign_PUBLICKEYBYTES, hex) != 0 ||
+        !crypto_core_ed25519_is_valid_point(root_pk))
         return REFBUS_EKEYFORMAT;
     return 0;
 }
 
-int refbus_admin_read_root_pub(const char *dir, uint8_t root_pk[32])
+int refbus_admin_read_root_pub(const char *dir, uint8_t root_pk[crypto_sign_PUBLICKEYBYTES])
 {
     char path[PATH_MAX];
     uint8_t *buf = NULL;
@@ -226,7 +227,7 @@ static int sign_as(refbus_admin *a, const refbus_keystore *root, uint64_t serial
     char path[PATH_MAX], name[64];
     uint8_t *dir = NULL, *msg = NULL, *signed_bytes = NULL, *state = NULL;
     size_t dir_len = 0, msg_len = 0, signed_len = 0, state_len = 0;
-    uint8_t sig[64];
+    uint8_t sig[crypto_sign_BYTES];
     refbus_directory *check = NULL;
     uint64_t prev = serial - 1, old_serial = a->dd.serial;
 
@@ -285,7 +286,8 @@ int refbus_admin_sign(refbus_admin *a, const char *pass, size_t pass_len, const 
     if ((rc = refbus_keystore_open(&root, path, pass, pass_len)) != 0)
         return rc;
     if (refbus_keystore_role(root) != REFBUS_KEYSTORE_ROOT ||
-        sodium_memcmp(refbus_keystore_root_pk(root), a->dd.root_pk, 32) != 0) {
+        sodium_memcmp(refbus_keystore_root_pk(root), a->dd.root_pk, crypto_sign_PUBLICKEYBYTES) !=
+            0) {
         log_error("%s is not the root key of this directory", path);
         rc = REFBUS_EKEYFORMAT;
         goto out;
@@ -302,7 +304,7 @@ out:
 }
 
 int refbus_admin_init(const char *dir, const char *pass, size_t pass_len, const refbus_kdf *kdf,
-                      uint8_t root_pk[32])
+                      uint8_t root_pk[crypto_sign_PUBLICKEYBYTES])
 {
     char path[PATH_MAX], hex[66];
     refbus_admin *a = NULL;
@@ -327,8 +329,8 @@ int refbus_admin_init(const char *dir, const char *pass, size_t pass_len, const 
     made_key = 1;
     a->dd.version = REFBUS_DIRECTORY_VERSION;
     a->dd.has_root_pk = 1;
-    memcpy(a->dd.root_pk, refbus_keystore_root_pk(root), 32);
-    refbus_hex(hex, a->dd.root_pk, 32);
+    memcpy(a->dd.root_pk, refbus_keystore_root_pk(root), crypto_sign_PUBLICKEYBYTES);
+    refbus_hex(hex, a->dd.root_pk, crypto_sign_PUBLICKEYBYTES);
     strcat(hex, "\n");
     if ((rc = refbus_admin_path(path, a, "root.pub")) != 0 ||
         (rc = refbus_file_write_atomic(path, hex, 65, 0644, 0)) != 0)
@@ -338,7 +340,7 @@ int refbus_admin_init(const char *dir, const char *pass, size_t pass_len, const 
     if ((rc = sign_as(a, root, 0, NULL, NULL)) != 0)
         goto out;
     if (root_pk)
-        memcpy(root_pk, a->dd.root_pk, 32);
+        memcpy(root_pk, a->dd.root_pk, crypto_sign_PUBLICKEYBYTES);
 out:
     if (rc != 0 && made_key) {
         /* Leave nothing half made: init can simply be run again. */
@@ -357,7 +359,7 @@ int refbus_admin_pending(const refbus_admin *a, refbus_directory **out)
 {
     uint8_t *dir = NULL, *bytes = NULL;
     size_t dir_len = 0, len = 0;
-    uint8_t zero_sig[64] = {0};
+    uint8_t zero_sig[crypto_sign_BYTES] = {0};
     int rc = refbus_admin_pack_state(a, &dir, &dir_len);
     if (rc == 0)
         rc = refbus_dd_join_signed(&bytes, &len, dir, dir_len, zero_sig);

@@ -36,7 +36,7 @@ enum refbus_policy_action {
  * Errors: REFBUS_EEXIST (already initialised: nothing changed), REFBUS_EINVAL, REFBUS_EIO,
  * REFBUS_ENOMEM. */
 int refbus_admin_init(const char *dir, const char *pass, size_t pass_len, const refbus_kdf *kdf,
-                      uint8_t root_pk[32]) REFBUS_WUR;
+                      uint8_t root_pk[crypto_sign_PUBLICKEYBYTES]) REFBUS_WUR;
 
 /* Lock ADMIN_DIR (waiting for any other holder) and load the working state. On success *out
  * is the caller's; refbus_admin_close() releases the lock.
@@ -90,7 +90,8 @@ int refbus_admin_policy(refbus_admin *a, const char *from, const char *to,
  * administrators' `reason` (it replaces an earlier statement). Takes effect when signed and
  * published. Errors: REFBUS_EINVAL (size 0, reason empty, over 255 bytes or not printable
  * UTF-8), REFBUS_EIO. */
-int refbus_admin_reanchor(refbus_admin *a, uint64_t size, const uint8_t root[32],
+int refbus_admin_reanchor(refbus_admin *a, uint64_t size,
+                          const uint8_t root[REFBUS_MERKLE_HASH_BYTES],
                           const char *reason) REFBUS_WUR;
 
 /* Sign the working directory as the next serial with the root key (opened with `pass`) and
@@ -106,9 +107,10 @@ int refbus_admin_sign(refbus_admin *a, const char *pass, size_t pass_len, const 
 int refbus_admin_pending(const refbus_admin *a, refbus_directory **out) REFBUS_WUR;
 
 /* Read ADMIN_DIR/root.pub. Errors: REFBUS_ENOTFOUND, REFBUS_EKEYFORMAT, REFBUS_EIO. */
-int refbus_admin_read_root_pub(const char *dir, uint8_t root_pk[32]) REFBUS_WUR;
+int refbus_admin_read_root_pub(const char *dir,
+                               uint8_t root_pk[crypto_sign_PUBLICKEYBYTES]) REFBUS_WUR;
 /* Parse a root public key: 64 hex digits, optionally followed by whitespace.
  * Errors: REFBUS_EKEYFORMAT. */
-int refbus_root_pk_parse(uint8_t root_pk[32], const char *text) REFBUS_WUR;
+int refbus_root_pk_parse(uint8_t root_pk[crypto_sign_PUBLICKEYBYTES], const char *text) REFBUS_WUR;
 
 #endif

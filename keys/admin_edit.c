@@ -29,9 +29,9 @@ static void key_from(refbus_dir_key *k, const refbus_epoch_keys *e, uint64_t now
 {
     memset(k, 0, sizeof *k);
     k->epoch = e->epoch;
-    memcpy(k->sign_pk, e->sign_pk, 32);
-    memcpy(k->enc_pk, e->enc_pk, 32);
-    memcpy(k->curve_pk, e->curve_pk, 32);
+    memcpy(k->sign_pk, e->sign_pk, crypto_sign_PUBLICKEYBYTES);
+    memcpy(k->enc_pk, e->enc_pk, crypto_box_PUBLICKEYBYTES);
+    memcpy(k->curve_pk, e->curve_pk, crypto_box_PUBLICKEYBYTES);
     k->status = REFBUS_KEY_ACTIVE;
     k->created_ms = now;
     k->status_changed_ms = now;
@@ -178,11 +178,13 @@ static int bundle_matches(const refbus_admin *a, const refbus_dd_agency *h, int 
         why = "it belongs to another agency";
     else if (refbus_keystore_is_broker(ks) != is_broker)
         why = "it is of the wrong kind (agency / broker)";
-    else if (sodium_memcmp(refbus_keystore_root_pk(ks), a->dd.root_pk, 32) != 0)
+    else if (sodium_memcmp(refbus_keystore_root_pk(ks), a->dd.root_pk,
+                           crypto_sign_PUBLICKEYBYTES) != 0)
         why = "it was issued under another root key";
-    else if (cur->epoch != last->epoch || memcmp(cur->sign_pk, last->sign_pk, 32) != 0 ||
-             memcmp(cur->enc_pk, last->enc_pk, 32) != 0 ||
-             memcmp(cur->curve_pk, last->curve_pk, 32) != 0)
+    else if (cur->epoch != last->epoch ||
+             memcmp(cur->sign_pk, last->sign_pk, crypto_sign_PUBLICKEYBYTES) != 0 ||
+             memcmp(cur->enc_pk, last->enc_pk, crypto_box_PUBLICKEYBYTES) != 0 ||
+             memcmp(cur->curve_pk, last->curve_pk, crypto_box_PUBLICKEYBYTES) != 0)
         why = "it is not the newest bundle (its newest epoch is not the directory's)";
     if (!why)
         return 0;
@@ -331,14 +333,14 @@ int refbus_admin_policy(refbus_admin *a, const char *from, const char *to,
     return refbus_admin_commit(a);
 }
 
-int refbus_admin_reanchor(refbus_admin *a, uint64_t size, const uint8_t root[32],
-                          const char *reason)
+int refbus_admin_reanchor(refbus_admin *a, uint64_t size,
+                          const uint8_t root[REFBUS_MERKLE_HASH_BYTES], const char *reason)
 {
     if (size == 0 || !refbus_dd_text_valid(reason, REFBUS_DIR_REASON_MAX))
         return REFBUS_EINVAL;
     a->dd.has_reanchor = 1;
     a->dd.reanchor.size = size;
-    memcpy(a->dd.reanchor.root, root, 32);
+    memcpy(a->dd.reanchor.root, root, REFBUS_MERKLE_HASH_BYTES);
     a->dd.reanchor.time_ms = refbus_now_ms();
     snprintf(a->dd.reanchor.reason, sizeof a->dd.reanchor.reason, "%s", reason);
     return refbus_admin_commit(a);

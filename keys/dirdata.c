@@ -113,8 +113,9 @@ static int validate_keys(const refbus_dd_agency *a)
         const refbus_dir_key *key = &a->keys[k];
         if (key->epoch == 0 || (k > 0 && key->epoch <= a->keys[k - 1].epoch))
             return REFBUS_EMALFORMED;
-        if (!crypto_core_ed25519_is_valid_point(key->sign_pk) || all_zero(key->enc_pk, 32) ||
-            all_zero(key->curve_pk, 32))
+        if (!crypto_core_ed25519_is_valid_point(key->sign_pk) ||
+            all_zero(key->enc_pk, crypto_box_PUBLICKEYBYTES) ||
+            all_zero(key->curve_pk, crypto_box_PUBLICKEYBYTES))
             return REFBUS_EKEYFORMAT;
         switch (key->status) {
         case REFBUS_KEY_ACTIVE:
@@ -264,14 +265,16 @@ static int copy_keys(refbus_dd_agency *a, Refbus__V1__AgencyKey **keys, size_t n
     for (size_t k = 0; k < n; k++) {
         const Refbus__V1__AgencyKey *src = keys[k];
         refbus_dir_key *dst = &a->keys[k];
-        if (src->sign_pk.len != 32 || src->enc_pk.len != 32 || src->curve_pk.len != 32)
+        if (src->sign_pk.len != crypto_sign_PUBLICKEYBYTES ||
+            src->enc_pk.len != crypto_box_PUBLICKEYBYTES ||
+            src->curve_pk.len != crypto_box_PUBLICKEYBYTES)
             return REFBUS_EKEYFORMAT;
         if (strlen(src->revoked_reason) > REFBUS_DIR_REASON_MAX)
             return REFBUS_EMALFORMED;
         dst->epoch = src->epoch;
-        memcpy(dst->sign_pk, src->sign_pk.data, 32);
-        memcpy(dst->enc_pk, src->enc_pk.data, 32);
-        memcpy(dst->curve_pk, src->curve_pk.data, 32);
+        memcpy(dst->sign_pk, src->sign_pk.data, crypto_sign_PUBLICKEYBYTES);
+        memcpy(dst->enc_pk, src->enc_pk.data, crypto_box_PUBLICKEYBYTES);
+        memcpy(dst->curve_pk, src->curve_pk.data, crypto_box_PUBLICKEYBYTES);
         dst->status = (enum refbus_key_status)src->status;
         dst->created_ms = src->created_ms;
         dst->status_changed_ms = src->status_changed_ms;
@@ -286,11 +289,11 @@ static int copy_in(refbus_dd *d, const Refbus__V1__Directory *m)
     d->version = m->version;
     d->serial = m->serial;
     d->issued_ms = m->issued_ms;
-    if (m->root_pk.len != 0 && m->root_pk.len != 32)
+    if (m->root_pk.len != 0 && m->root_pk.len != crypto_sign_PUBLICKEYBYTES)
         return REFBUS_EKEYFORMAT;
-    if (m->root_pk.len == 32) {
+    if (m->root_pk.len == crypto_sign_PUBLICKEYBYTES) {
         d->has_root_pk = 1;
-        memcpy(d->root_pk, m->root_pk.data, 32);
+        memcpy(d->root_pk, m->root_pk.data, crypto_sign_PUBLICKEYBYTES);
     }
     if (m->n_agencies > REFBUS_DIR_MAX_AGENCIES || m->n_policy > REFBUS_DIR_MAX_RULES)
         return REFBUS_EMALFORMED;
@@ -346,11 +349,11 @@ static int copy_in(refbus_dd *d, const Refbus__V1__Directory *m)
     }
     if (m->reanchor) {
         const Refbus__V1__Reanchor *r = m->reanchor;
-        if (r->root.len != 32 || strlen(r->reason) > REFBUS_DIR_REASON_MAX)
+        if (r->root.len != REFBUS_MERKLE_HASH_BYTES || strlen(r->reason) > REFBUS_DIR_REASON_MAX)
             return REFBUS_EMALFORMED;
         d->has_reanchor = 1;
         d->reanchor.size = r->size;
-        memcpy(d->reanchor.root, r->root.data, 32);
+        memcpy(d->reanchor.root, r->root.data, REFBUS_MERKLE_HASH_BYTES);
         d->reanchor.time_ms = r->time_ms;
         strcpy(d->reanchor.reason, r->reason);
     }
@@ -390,11 +393,11 @@ static void key_out(Refbus__V1__AgencyKey *dst, const refbus_dir_key *k)
     refbus__v1__agency_key__init(dst);
     dst->epoch = k->epoch;
     dst->sign_pk.data = (uint8_t *)k->sign_pk;
-    dst->sign_pk.len = 32;
+    dst->sign_pk.len = crypto_sign_PUBLICKEYBYTES;
     dst->enc_pk.data = (uint8_t *)k->enc_pk;
-    dst->enc_pk.len = 32;
+    dst->enc_pk.len = crypto_box_PUBLICKEYBYTES;
     dst->curve_pk.data = (uint8_t *)k->curve_pk;
-    dst->curve_pk.len = 32;
+    dst->curve_pk.len = crypto_box_PUBLICKEYBYTES;
     dst->status = (Refbus__V1__KeyStatus)k->status;
     dst->created_ms = k->created_ms;
     dst->status_changed_ms = k->status_changed_ms;
@@ -433,7 +436,7 @@ int refbus_dd_encode(const refbus_dd *d, uint8_t **out, size_t *len)
     m.issued_ms = d->issued_ms;
     if (d->has_root_pk) {
         m.root_pk.data = (uint8_t *)d->root_pk;
-        m.root_pk.len = 32;
+        m.root_pk.len = crypto_sign_PUBLICKEYBYTES;
     }
     for (size_t i = 0; i < d->n_agencies; i++) {
         const refbus_dd_agency *a = &d->agencies[i];
@@ -471,7 +474,7 @@ int refbus_dd_encode(const refbus_dd *d, uint8_t **out, size_t *len)
     if (d->has_reanchor) {
         ra.size = d->reanchor.size;
         ra.root.data = (uint8_t *)d->reanchor.root;
-        ra.root.len = 32;
+        ra.root.len = REFBUS_MERKLE_HASH_BYTES;
         ra.time_ms = d->reanchor.time_ms;
         ra.reason = (char *)d->reanchor.reason;
         m.reanchor = &ra;
@@ -492,7 +495,7 @@ out:
 }
 
 int refbus_dd_split_signed(const uint8_t *bytes, size_t len, const uint8_t **dir, size_t *dir_len,
-                           uint8_t sig[64])
+                           uint8_t sig[crypto_sign_BYTES])
 {
     if (len > REFBUS_DIRECTORY_MAX_BYTES)
         return REFBUS_ETOOLARGE;
@@ -519,7 +522,7 @@ int refbus_dd_split_signed(const uint8_t *bytes, size_t len, const uint8_t **dir
         goto out;
     *dir = bytes + off;
     *dir_len = s->directory.len;
-    memcpy(sig, s->signature.data, 64);
+    memcpy(sig, s->signature.data, crypto_sign_BYTES);
     rc = 0;
 out:
     if (s)
@@ -528,13 +531,13 @@ out:
 }
 
 int refbus_dd_join_signed(uint8_t **out, size_t *out_len, const uint8_t *dir, size_t dir_len,
-                          const uint8_t sig[64])
+                          const uint8_t sig[crypto_sign_BYTES])
 {
     Refbus__V1__SignedDirectory s = REFBUS__V1__SIGNED_DIRECTORY__INIT;
     s.directory.data = (uint8_t *)dir;
     s.directory.len = dir_len;
     s.signature.data = (uint8_t *)sig;
-    s.signature.len = 64;
+    s.signature.len = crypto_sign_BYTES;
     return refbus_pb_pack(out, out_len, &s.base);
 }
 

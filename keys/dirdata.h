@@ -32,7 +32,7 @@ typedef struct refbus_dd {
     uint64_t serial;
     uint64_t issued_ms;
     int has_root_pk;
-    uint8_t root_pk[32];
+    uint8_t root_pk[crypto_sign_PUBLICKEYBYTES];
     refbus_dd_agency *agencies; /* malloc'd, ascending id */
     size_t n_agencies;
     int has_broker;
@@ -64,9 +64,9 @@ int refbus_dd_encode(const refbus_dd *d, uint8_t **out, size_t *len) REFBUS_WUR;
 /* The SignedDirectory: parse its two fields (no signature check), or build it.
  * split: *dir points into `bytes`. Errors: REFBUS_EMALFORMED, REFBUS_ENOMEM, REFBUS_ETOOLARGE. */
 int refbus_dd_split_signed(const uint8_t *bytes, size_t len, const uint8_t **dir, size_t *dir_len,
-                           uint8_t sig[64]) REFBUS_WUR;
+                           uint8_t sig[crypto_sign_BYTES]) REFBUS_WUR;
 int refbus_dd_join_signed(uint8_t **out, size_t *out_len, const uint8_t *dir, size_t dir_len,
-                          const uint8_t sig[64]) REFBUS_WUR;
+                          const uint8_t sig[crypto_sign_BYTES]) REFBUS_WUR;
 /* The signing input: domain || u32be(len) || dir, malloc'd. Errors: REFBUS_ENOMEM. */
 int refbus_dd_sig_input(uint8_t **out, size_t *out_len, const uint8_t *dir,
                         size_t dir_len) REFBUS_WUR;

@@ -69,7 +69,8 @@ const char *refbus_key_status_name(enum refbus_key_status status)
 
 static int cmp_curve(const void *a, const void *b)
 {
-    return memcmp(((const curve_ref *)a)->key->curve_pk, ((const curve_ref *)b)->key->curve_pk, 32);
+    return memcmp(((const curve_ref *)a)->key->curve_pk, ((const curve_ref *)b)->key->curve_pk,
+                  crypto_box_PUBLICKEYBYTES);
 }
 
 static int index_curves(refbus_directory *d)
@@ -96,7 +97,7 @@ static int load(refbus_directory **out, const uint8_t *bytes, size_t len, const 
     uint8_t *msg = NULL;
     const uint8_t *dir = NULL;
     size_t dir_len = 0, msg_len = 0;
-    uint8_t sig[64];
+    uint8_t sig[crypto_sign_BYTES];
     int rc = refbus_dd_split_signed(bytes, len, &dir, &dir_len, sig);
     if (rc != 0)
         return rc;
@@ -115,7 +116,8 @@ static int load(refbus_directory **out, const uint8_t *bytes, size_t len, const 
         goto out;
     /* The directory names the key that signed it; a directory signed by one root but claiming
      * another is not one the administrators issued. */
-    if (root_pk && d->dd.has_root_pk && sodium_memcmp(d->dd.root_pk, root_pk, 32) != 0) {
+    if (root_pk && d->dd.has_root_pk &&
+        sodium_memcmp(d->dd.root_pk, root_pk, crypto_sign_PUBLICKEYBYTES) != 0) {
         rc = REFBUS_EBADSIG;
         goto out;
     }
@@ -141,7 +143,8 @@ out:
 }
 
 int refbus_directory_load(refbus_directory **out, const uint8_t *signed_bytes, size_t len,
-                          const uint8_t root_pk[32], const uint64_t *trusted_serial)
+                          const uint8_t root_pk[crypto_sign_PUBLICKEYBYTES],
+                          const uint64_t *trusted_serial)
 {
     if (!out || !root_pk || (!signed_bytes && len))
         return REFBUS_EINVAL;
@@ -156,7 +159,8 @@ int refbus_directory_load_unverified(refbus_directory **out, const uint8_t *sign
     return load(out, signed_bytes, len, NULL, NULL);
 }
 
-int refbus_directory_load_file(refbus_directory **out, const char *path, const uint8_t root_pk[32],
+int refbus_directory_load_file(refbus_directory **out, const char *path,
+                               const uint8_t root_pk[crypto_sign_PUBLICKEYBYTES],
                                const uint64_t *trusted_serial)
 {
     uint8_t *buf = NULL;
@@ -307,7 +311,8 @@ int refbus_directory_key_trust(const refbus_directory *d, const char *id, uint32
     return trust(a, epoch, purpose, out);
 }
 
-int refbus_directory_curve_trust(const refbus_directory *d, const uint8_t curve_pk[32],
+int refbus_directory_curve_trust(const refbus_directory *d,
+                                 const uint8_t curve_pk[crypto_box_PUBLICKEYBYTES],
                                  enum refbus_key_purpose purpose, const char **agency_id,
                                  uint32_t *epoch)
 {
@@ -316,7 +321,7 @@ int refbus_directory_curve_trust(const refbus_directory *d, const uint8_t curve_
     size_t lo = 0, hi = d->n_curves;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(d->curves[mid].key->curve_pk, curve_pk, 32);
+        int c = memcmp(d->curves[mid].key->curve_pk, curve_pk, crypto_box_PUBLICKEYBYTES);
         if (c == 0) {
             const curve_ref *r = &d->curves[mid];
             int rc = refbus_directory_key_trust(d, r->agency, r->key->epoch, purpose, NULL);

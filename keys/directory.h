@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sodium.h>
+
 #include "common/err.h"
+#include "proto/merkle.h"
 
 #define REFBUS_DIRECTORY_VERSION 1u
 #define REFBUS_DIRECTORY_MAX_BYTES (16u * 1024u * 1024u) /* refused above this size */
@@ -38,9 +41,9 @@ enum refbus_agency_kind {
 /* One key epoch of an agency or of the broker. */
 typedef struct refbus_dir_key {
     uint32_t epoch;
-    uint8_t sign_pk[32];  /* Ed25519 */
-    uint8_t enc_pk[32];   /* X25519 */
-    uint8_t curve_pk[32]; /* CURVE (CurveZMQ) */
+    uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES]; /* Ed25519 */
+    uint8_t enc_pk[crypto_box_PUBLICKEYBYTES];   /* X25519 */
+    uint8_t curve_pk[crypto_box_PUBLICKEYBYTES]; /* CURVE (CurveZMQ) */
     enum refbus_key_status status;
     uint64_t status_changed_ms;
     char revoked_reason[256]; /* "" unless REVOKED */
@@ -51,7 +54,7 @@ typedef struct refbus_dir_key {
  * the audit checkpoint (tree size and root hash) that nodes take as their new anchor. */
 typedef struct refbus_dir_reanchor {
     uint64_t size; /* >= 1 */
-    uint8_t root[32];
+    uint8_t root[REFBUS_MERKLE_HASH_BYTES];
     uint64_t time_ms;
     char reason[256]; /* 1..255 bytes of printable UTF-8 */
 } refbus_dir_reanchor;
@@ -66,10 +69,12 @@ typedef struct refbus_directory refbus_directory; /* immutable once loaded */
  * REFBUS_EVERSION (a directory version this reader does not know), REFBUS_EBADID,
  * REFBUS_ENOMEM. */
 int refbus_directory_load(refbus_directory **out, const uint8_t *signed_bytes, size_t len,
-                          const uint8_t root_pk[32], const uint64_t *trusted_serial) REFBUS_WUR;
+                          const uint8_t root_pk[crypto_sign_PUBLICKEYBYTES],
+                          const uint64_t *trusted_serial) REFBUS_WUR;
 
 /* The same from a file (at most REFBUS_DIRECTORY_MAX_BYTES). Adds REFBUS_ENOTFOUND, REFBUS_EIO. */
-int refbus_directory_load_file(refbus_directory **out, const char *path, const uint8_t root_pk[32],
+int refbus_directory_load_file(refbus_directory **out, const char *path,
+                               const uint8_t root_pk[crypto_sign_PUBLICKEYBYTES],
                                const uint64_t *trusted_serial) REFBUS_WUR;
 
 /* For display only (refbus-keys show without a root key): every check of load() except the
@@ -116,7 +121,8 @@ int refbus_directory_key_trust(const refbus_directory *d, const char *id, uint32
 /* The same for the agency behind a CURVE transport key (the broker's own key is not an
  * agency's): on 0 sets *agency (pointing into d) and *epoch, either may be NULL. O(log n).
  * Errors: REFBUS_EUNKNOWNPEER (no agency has this key), and those of key_trust. */
-int refbus_directory_curve_trust(const refbus_directory *d, const uint8_t curve_pk[32],
+int refbus_directory_curve_trust(const refbus_directory *d,
+                                 const uint8_t curve_pk[crypto_box_PUBLICKEYBYTES],
                                  enum refbus_key_purpose purpose, const char **agency,
                                  uint32_t *epoch) REFBUS_WUR;
 /* Why key_trust said REFBUS_EREVOKED for this epoch: the reason recorded on the first revoked

@@ -21,7 +21,7 @@
 struct refbus_keystore {
     enum refbus_keystore_role role;
     char id[65];
-    uint8_t root_pk[32];
+    uint8_t root_pk[crypto_sign_PUBLICKEYBYTES];
     uint8_t
         *secrets; /* sodium_malloc: storage key (32), then per epoch sign 64, enc 32, curve 32 */
     size_t secrets_len;
@@ -112,11 +112,14 @@ static int epoch_consistent(const refbus_epoch_keys *e)
     crypto_sign_ed25519_sk_to_seed(tmp + 64, e->sign_sk);
     if (crypto_sign_seed_keypair(pk, tmp, tmp + 64) != 0)
         goto out;
-    if (sodium_memcmp(pk, e->sign_pk, 32) != 0 || sodium_memcmp(tmp, e->sign_sk, 64) != 0)
+    if (sodium_memcmp(pk, e->sign_pk, crypto_sign_PUBLICKEYBYTES) != 0 ||
+        sodium_memcmp(tmp, e->sign_sk, crypto_sign_SECRETKEYBYTES) != 0)
         goto out;
-    if (crypto_scalarmult_base(pk, e->enc_sk) != 0 || sodium_memcmp(pk, e->enc_pk, 32) != 0)
+    if (crypto_scalarmult_base(pk, e->enc_sk) != 0 ||
+        sodium_memcmp(pk, e->enc_pk, crypto_box_PUBLICKEYBYTES) != 0)
         goto out;
-    if (crypto_scalarmult_base(pk, e->curve_sk) != 0 || sodium_memcmp(pk, e->curve_pk, 32) != 0)
+    if (crypto_scalarmult_base(pk, e->curve_sk) != 0 ||
+        sodium_memcmp(pk, e->curve_pk, crypto_box_PUBLICKEYBYTES) != 0)
         goto out;
     ok = 1;
 out:
@@ -150,7 +153,7 @@ int refbus_ks_parse_plain(refbus_keystore **out, const uint8_t *p, size_t len)
         return rc;
     ks->role = (enum refbus_keystore_role)role;
     memcpy(ks->id, id, idlen + 1);
-    memcpy(ks->root_pk, q, 32);
+    memcpy(ks->root_pk, q, crypto_sign_PUBLICKEYBYTES);
     memcpy(ks->secrets, q + 32, 32);
     q += 68;
     rc = REFBUS_EKEYFORMAT;
@@ -160,18 +163,19 @@ int refbus_ks_parse_plain(refbus_keystore **out, const uint8_t *p, size_t len)
         rc = REFBUS_EKEYFORMAT;
         if (e->epoch == 0 || (i > 0 && e->epoch <= ks->epochs[i - 1].epoch))
             goto out;
-        memcpy(e->sign_pk, q + 4, 32);
-        memcpy(e->sign_sk, q + 36, 64);
-        memcpy(e->enc_pk, q + 100, 32);
-        memcpy(e->enc_sk, q + 132, 32);
-        memcpy(e->curve_pk, q + 164, 32);
-        memcpy(e->curve_sk, q + 196, 32);
+        memcpy(e->sign_pk, q + 4, crypto_sign_PUBLICKEYBYTES);
+        memcpy(e->sign_sk, q + 36, crypto_sign_SECRETKEYBYTES);
+        memcpy(e->enc_pk, q + 100, crypto_box_PUBLICKEYBYTES);
+        memcpy(e->enc_sk, q + 132, crypto_box_SECRETKEYBYTES);
+        memcpy(e->curve_pk, q + 164, crypto_box_PUBLICKEYBYTES);
+        memcpy(e->curve_sk, q + 196, crypto_box_SECRETKEYBYTES);
         if ((rc = epoch_consistent(e)) != 0)
             goto out;
     }
     rc = REFBUS_EKEYFORMAT;
     if (!crypto_core_ed25519_is_valid_point(ks->root_pk) ||
-        (role == REFBUS_KEYSTORE_ROOT && memcmp(ks->root_pk, ks->epochs[0].sign_pk, 32) != 0))
+        (role == REFBUS_KEYSTORE_ROOT &&
+         memcmp(ks->root_pk, ks->epochs[0].sign_pk, crypto_sign_PUBLICKEYBYTES) != 0))
         goto out;
     seal_ro(ks);
     *out = ks;
@@ -364,7 +368,7 @@ static void fresh_epoch(refbus_epoch_keys *e, uint32_t epoch)
 }
 
 int refbus_keystore_generate(refbus_keystore **out, enum refbus_keystore_role role, const char *id,
-                             const uint8_t root_pk[32], uint32_t epoch)
+                             const uint8_t root_pk[crypto_sign_PUBLICKEYBYTES], uint32_t epoch)
 {
     refbus_keystore *ks = NULL;
     if (!out || epoch == 0 || role < REFBUS_KEYSTORE_AGENCY || role > REFBUS_KEYSTORE_ROOT)
@@ -382,7 +386,8 @@ int refbus_keystore_generate(refbus_keystore **out, enum refbus_keystore_role ro
     snprintf(ks->id, sizeof ks->id, "%s", id);
     randombytes_buf(ks->secrets, 32);
     fresh_epoch(&ks->epochs[0], epoch);
-    memcpy(ks->root_pk, role == REFBUS_KEYSTORE_ROOT ? ks->epochs[0].sign_pk : root_pk, 32);
+    memcpy(ks->root_pk, role == REFBUS_KEYSTORE_ROOT ? ks->epochs[0].sign_pk : root_pk,
+           crypto_sign_PUBLICKEYBYTES);
     seal_ro(ks);
     *out = ks;
     return 0;
@@ -399,13 +404,13 @@ int refbus_keystore_rotate(refbus_keystore **out, const refbus_keystore *old, ui
         return rc;
     ks->role = old->role;
     memcpy(ks->id, old->id, sizeof ks->id);
-    memcpy(ks->root_pk, old->root_pk, 32);
+    memcpy(ks->root_pk, old->root_pk, crypto_sign_PUBLICKEYBYTES);
     memcpy(ks->secrets, old->secrets, old->secrets_len); /* storage key + every epoch */
     for (size_t i = 0; i < old->n; i++) {
         ks->epochs[i].epoch = old->epochs[i].epoch;
-        memcpy(ks->epochs[i].sign_pk, old->epochs[i].sign_pk, 32);
-        memcpy(ks->epochs[i].enc_pk, old->epochs[i].enc_pk, 32);
-        memcpy(ks->epochs[i].curve_pk, old->epochs[i].curve_pk, 32);
+        memcpy(ks->epochs[i].sign_pk, old->epochs[i].sign_pk, crypto_sign_PUBLICKEYBYTES);
+        memcpy(ks->epochs[i].enc_pk, old->epochs[i].enc_pk, crypto_box_PUBLICKEYBYTES);
+        memcpy(ks->epochs[i].curve_pk, old->epochs[i].curve_pk, crypto_box_PUBLICKEYBYTES);
     }
     fresh_epoch(&ks->epochs[old->n], epoch);
     seal_ro(ks);
@@ -441,19 +446,19 @@ int refbus_keystore_save(const refbus_keystore *ks, const char *path, const char
     *p++ = (uint8_t)idlen;
     memcpy(p, ks->id, idlen);
     p += idlen;
-    memcpy(p, ks->root_pk, 32);
+    memcpy(p, ks->root_pk, crypto_sign_PUBLICKEYBYTES);
     memcpy(p + 32, ks->secrets, 32);
     refbus_put_u32be(p + 64, (uint32_t)ks->n);
     p += 68;
     for (size_t i = 0; i < ks->n; i++, p += REFBUS_KS_EPOCH_BYTES) {
         const refbus_epoch_keys *e = &ks->epochs[i];
         refbus_put_u32be(p, e->epoch);
-        memcpy(p + 4, e->sign_pk, 32);
-        memcpy(p + 36, e->sign_sk, 64);
-        memcpy(p + 100, e->enc_pk, 32);
-        memcpy(p + 132, e->enc_sk, 32);
-        memcpy(p + 164, e->curve_pk, 32);
-        memcpy(p + 196, e->curve_sk, 32);
+        memcpy(p + 4, e->sign_pk, crypto_sign_PUBLICKEYBYTES);
+        memcpy(p + 36, e->sign_sk, crypto_sign_SECRETKEYBYTES);
+        memcpy(p + 100, e->enc_pk, crypto_box_PUBLICKEYBYTES);
+        memcpy(p + 132, e->enc_sk, crypto_box_SECRETKEYBYTES);
+        memcpy(p + 164, e->curve_pk, crypto_box_PUBLICKEYBYTES);
+        memcpy(p + 196, e->curve_sk, crypto_box_SECRETKEYBYTES);
     }
     memcpy(file, REFBUS_KS_MAGIC, 8);
     file[8] = REFBUS_KS_VERSION;

@@ -24,11 +24,11 @@ enum refbus_keystore_role {
  * block (valid until refbus_keystore_free; read-only). */
 typedef struct refbus_epoch_keys {
     uint32_t epoch;
-    uint8_t sign_pk[32];
+    uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES];
     uint8_t *sign_sk; /* Ed25519, 64 (libsodium layout) */
-    uint8_t enc_pk[32];
+    uint8_t enc_pk[crypto_box_PUBLICKEYBYTES];
     uint8_t *enc_sk; /* X25519, 32 */
-    uint8_t curve_pk[32];
+    uint8_t curve_pk[crypto_box_PUBLICKEYBYTES];
     uint8_t *curve_sk; /* CURVE, 32 (raw; zmq_setsockopt ZMQ_CURVE_SECRETKEY takes 32 bytes) */
 } refbus_epoch_keys;
 
@@ -81,7 +81,8 @@ size_t refbus_keystore_enc_keys(const refbus_keystore *ks, refbus_enc_key *out, 
  * epoch's secrets plus fresh keys at `epoch` (> old's highest). On success *out is the
  * caller's. Errors: REFBUS_EINVAL (bad id / epoch / role), REFBUS_ENOMEM. */
 int refbus_keystore_generate(refbus_keystore **out, enum refbus_keystore_role role, const char *id,
-                             const uint8_t root_pk[32], uint32_t epoch) REFBUS_WUR;
+                             const uint8_t root_pk[crypto_sign_PUBLICKEYBYTES],
+                             uint32_t epoch) REFBUS_WUR;
 int refbus_keystore_rotate(refbus_keystore **out, const refbus_keystore *old,
                            uint32_t epoch) REFBUS_WUR;
 

@@ -14,7 +14,8 @@
 #define BATCH_DOMAIN "refbus/v1/batch-signature"
 #define BATCH_DOMAIN_LEN (sizeof BATCH_DOMAIN - 1)
 
-int refbus_batch_tree_build(refbus_batch_tree *t, const uint8_t (*leaves)[32], uint32_t size)
+int refbus_batch_tree_build(refbus_batch_tree *t, const uint8_t (*leaves)[REFBUS_MERKLE_HASH_BYTES],
+                            uint32_t size)
 {
     memset(t, 0, sizeof *t);
     if (!leaves || size == 0 || size > REFBUS_BATCH_MAX)
@@ -22,7 +23,7 @@ int refbus_batch_tree_build(refbus_batch_tree *t, const uint8_t (*leaves)[32], u
     t->size = size;
     for (uint32_t len = size;; len = (len + 1) / 2) {
         unsigned l = t->n_levels;
-        if (!(t->level[l] = malloc((size_t)len * 32))) {
+        if (!(t->level[l] = malloc((size_t)len * REFBUS_MERKLE_HASH_BYTES))) {
             refbus_batch_tree_free(t);
             return REFBUS_ENOMEM;
         }
@@ -30,12 +31,13 @@ int refbus_batch_tree_build(refbus_batch_tree *t, const uint8_t (*leaves)[32], u
         t->n_levels++;
         for (uint32_t j = 0; j < len; j++) {
             if (l == 0)
-                memcpy(t->level[0][j], leaves[j], 32);
+                memcpy(t->level[0][j], leaves[j], REFBUS_MERKLE_HASH_BYTES);
             else if (2 * j + 1 < t->level_len[l - 1])
                 refbus_merkle_node(t->level[l][j], t->level[l - 1][2 * j],
                                    t->level[l - 1][2 * j + 1]);
             else
-                memcpy(t->level[l][j], t->level[l - 1][2 * j], 32); /* odd one: carried up */
+                memcpy(t->level[l][j], t->level[l - 1][2 * j],
+                       REFBUS_MERKLE_HASH_BYTES); /* odd one: carried up */
         }
         if (len == 1)
             break;
@@ -55,12 +57,13 @@ const uint8_t *refbus_batch_tree_root(const refbus_batch_tree *t)
     return t->level[t->n_levels - 1][0];
 }
 
-size_t refbus_batch_tree_path(const refbus_batch_tree *t, uint32_t index, uint8_t (*path)[32])
+size_t refbus_batch_tree_path(const refbus_batch_tree *t, uint32_t index,
+                              uint8_t (*path)[REFBUS_MERKLE_HASH_BYTES])
 {
     size_t n = 0;
     for (unsigned l = 0; l + 1 < t->n_levels; l++, index >>= 1)
         if ((index ^ 1u) < t->level_len[l])
-            memcpy(path[n++], t->level[l][index ^ 1u], 32);
+            memcpy(path[n++], t->level[l][index ^ 1u], REFBUS_MERKLE_HASH_BYTES);
     return n;
 }
 
@@ -73,17 +76,19 @@ size_t refbus_batch_path_len(uint32_t index, uint32_t size)
     return n;
 }
 
-static void sign_input(uint8_t m[BATCH_DOMAIN_LEN + 4 + 32], uint32_t size, const uint8_t root[32])
+static void sign_input(uint8_t m[BATCH_DOMAIN_LEN + 4 + REFBUS_MERKLE_HASH_BYTES], uint32_t size,
+                       const uint8_t root[REFBUS_MERKLE_HASH_BYTES])
 {
     memcpy(m, BATCH_DOMAIN, BATCH_DOMAIN_LEN);
     refbus_put_u32be(m + BATCH_DOMAIN_LEN, size);
-    memcpy(m + BATCH_DOMAIN_LEN + 4, root, 32);
+    memcpy(m + BATCH_DOMAIN_LEN + 4, root, REFBUS_MERKLE_HASH_BYTES);
 }
 
-void refbus_batch_sign(uint8_t sig[64], const uint8_t sign_sk[64], uint32_t size,
-                       const uint8_t root[32])
+void refbus_batch_sign(uint8_t sig[crypto_sign_BYTES],
+                       const uint8_t sign_sk[crypto_sign_SECRETKEYBYTES], uint32_t size,
+                       const uint8_t root[REFBUS_MERKLE_HASH_BYTES])
 {
-    uint8_t m[BATCH_DOMAIN_LEN + 4 + 32];
+    uint8_t m[BATCH_DOMAIN_LEN + 4 + REFBUS_MERKLE_HASH_BYTES];
     sign_input(m, size, root);
     crypto_sign_detached(sig, NULL, m, sizeof m, sign_sk);
 }
@@ -93,11 +98,13 @@ void refbus_batch_cache_init(refbus_batch_cache *c)
     memset(c, 0, sizeof *c);
 }
 
-int refbus_batch_verify(refbus_batch_cache *cache, const uint8_t pk[32], uint32_t size,
-                        uint32_t index, const uint8_t leaf[32], const uint8_t (*path)[32],
-                        size_t path_len, const uint8_t sig[64])
+int refbus_batch_verify(refbus_batch_cache *cache, const uint8_t pk[crypto_sign_PUBLICKEYBYTES],
+                        uint32_t size, uint32_t index, const uint8_t leaf[REFBUS_MERKLE_HASH_BYTES],
+                        const uint8_t (*path)[REFBUS_MERKLE_HASH_BYTES], size_t path_len,
+                        const uint8_t sig[crypto_sign_BYTES])
 {
-    uint8_t root[32], m[BATCH_DOMAIN_LEN + 4 + 32], key[32];
+    uint8_t root[REFBUS_MERKLE_HASH_BYTES], m[BATCH_DOMAIN_LEN + 4 + REFBUS_MERKLE_HASH_BYTES],
+        key[crypto_generichash_BYTES];
     if (size == 0 || size > REFBUS_BATCH_MAX || index >= size ||
         path_len != refbus_batch_path_len(index, size) ||
         refbus_merkle_root_from_path(root, index, size, leaf, path, path_len) != 0)
@@ -105,13 +112,13 @@ int refbus_batch_verify(refbus_batch_cache *cache, const uint8_t pk[32], uint32_
     sign_input(m, size, root);
     if (cache) {
         crypto_generichash_state st;
-        crypto_generichash_init(&st, NULL, 0, 32);
-        crypto_generichash_update(&st, pk, 32);
-        crypto_generichash_update(&st, m + BATCH_DOMAIN_LEN, 4 + 32);
-        crypto_generichash_update(&st, sig, 64);
-        crypto_generichash_final(&st, key, 32);
+        crypto_generichash_init(&st, NULL, 0, crypto_generichash_BYTES);
+        crypto_generichash_update(&st, pk, crypto_sign_PUBLICKEYBYTES);
+        crypto_generichash_update(&st, m + BATCH_DOMAIN_LEN, 4 + REFBUS_MERKLE_HASH_BYTES);
+        crypto_generichash_update(&st, sig, crypto_sign_BYTES);
+        crypto_generichash_final(&st, key, crypto_generichash_BYTES);
         for (unsigned i = 0; i < cache->used; i++)
-            if (memcmp(cache->key[i], key, 32) == 0) {
+            if (memcmp(cache->key[i], key, crypto_generichash_BYTES) == 0) {
                 cache->hits++;
                 return 0;
             }
@@ -120,7 +127,7 @@ int refbus_batch_verify(refbus_batch_cache *cache, const uint8_t pk[32], uint32_
     if (crypto_sign_verify_detached(sig, m, sizeof m, pk) != 0)
         return REFBUS_EBADSIG;
     if (cache) {
-        memcpy(cache->key[cache->next], key, 32);
+        memcpy(cache->key[cache->next], key, crypto_generichash_BYTES);
         cache->next = (cache->next + 1) % REFBUS_BATCH_CACHE_SLOTS;
         if (cache->used < REFBUS_BATCH_CACHE_SLOTS)
             cache->used++;

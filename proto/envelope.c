@@ -17,6 +17,12 @@
 #include "proto/pbutil.h"
 #include "envelope.pb-c.h"
 
+_Static_assert(REFBUS_SIGN_PK_BYTES == crypto_sign_PUBLICKEYBYTES, "Ed25519 public key");
+_Static_assert(REFBUS_SIGN_SK_BYTES == crypto_sign_SECRETKEYBYTES, "Ed25519 secret key");
+_Static_assert(REFBUS_ENC_PK_BYTES == crypto_box_PUBLICKEYBYTES, "X25519 public key");
+_Static_assert(REFBUS_ENC_SK_BYTES == crypto_box_SECRETKEYBYTES, "X25519 secret key");
+_Static_assert(REFBUS_HASH_BYTES == crypto_generichash_BYTES, "BLAKE2b-256");
+
 #define SIG_DOMAIN "refbus/v1/envelope-signature"
 #define WRAP_DOMAIN "refbus/v1/wrap-key"
 #define PAYLOAD_KEY_DOMAIN "refbus/v1/payload-key"
@@ -75,9 +81,10 @@ static void kdf(uint8_t out[32], const uint8_t key[32], const char *domain, cons
 
 /* The wrap key for one recipient: BLAKE2b-256(key = X25519 shared secret, WRAP_DOMAIN ||
  * ephemeral_pk || recipient_pk || msg_id || u32be(epoch) || agency). */
-static int wrap_key(uint8_t out[32], const uint8_t shared[32], const uint8_t eph_pk[32],
-                    const uint8_t rcpt_pk[32], const uint8_t msg_id[16], uint32_t epoch,
-                    const char *agency)
+static int wrap_key(uint8_t out[32], const uint8_t shared[32],
+                    const uint8_t eph_pk[REFBUS_ENC_PK_BYTES],
+                    const uint8_t rcpt_pk[REFBUS_ENC_PK_BYTES],
+                    const uint8_t msg_id[REFBUS_MSG_ID_BYTES], uint32_t epoch, const char *agency)
 {
     uint8_t info[32 + 32 + 16 + 4 + REFBUS_AGENCY_ID_MAX];
     size_t alen = strlen(agency);
@@ -222,7 +229,7 @@ static int check_params(const refbus_seal_params *p, const void *payload, size_t
 static int seal_one(sealed *s, const refbus_seal_params *p, const void *payload, size_t payload_len)
 {
     int rc;
-    uint8_t msg_id[16], eph_pk[32], nonce[24], commit[32];
+    uint8_t msg_id[REFBUS_MSG_ID_BYTES], eph_pk[REFBUS_ENC_PK_BYTES], nonce[24], commit[32];
     uint8_t *padded = NULL;
     uint32_t bucket = 0;
     size_t n;
@@ -284,7 +291,7 @@ static int seal_one(sealed *s, const refbus_seal_params *p, const void *payload,
         for (size_t i = 0; i < n; i++)
             rcpts[i] = (char *)p->recipients[i].agency;
         h.version = REFBUS_ENVELOPE_VERSION;
-        h.msg_id = (ProtobufCBinaryData){16, msg_id};
+        h.msg_id = (ProtobufCBinaryData){REFBUS_MSG_ID_BYTES, msg_id};
         h.sender = (char *)p->sender;
         h.sender_epoch = p->sender_epoch;
         h.n_recipients = n;
@@ -295,7 +302,7 @@ static int seal_one(sealed *s, const refbus_seal_params *p, const void *payload,
         h.priority = (Refbus__V1__Priority)p->priority;
         h.size_bucket = bucket;
         h.nonce = (ProtobufCBinaryData){24, nonce};
-        h.ephemeral_pk = (ProtobufCBinaryData){32, eph_pk};
+        h.ephemeral_pk = (ProtobufCBinaryData){REFBUS_ENC_PK_BYTES, eph_pk};
         h.key_commitment = (ProtobufCBinaryData){32, commit};
         if ((rc = refbus_pb_pack(&s->hdr, &s->hdr_len, &h.base)) != 0)
             goto out;
@@ -326,8 +333,9 @@ out:
 }
 
 /* The outer envelope (2.6 step 8): `path` NULL for the single form. */
-static int pack_envelope(uint8_t **out, size_t *out_len, const sealed *s, const uint8_t sig[64],
-                         uint32_t batch_size, uint32_t index, uint8_t (*path)[32], size_t path_len)
+static int pack_envelope(uint8_t **out, size_t *out_len, const sealed *s,
+                         const uint8_t sig[crypto_sign_BYTES], uint32_t batch_size, uint32_t index,
+                         uint8_t (*path)[REFBUS_MERKLE_HASH_BYTES], size_t path_len)
 {
     ProtobufCBinaryData pb[REFBUS_BATCH_MAX_PATH];
     Refbus__V1__Envelope e = REFBUS__V1__ENVELOPE__INIT;
@@ -335,11 +343,11 @@ static int pack_envelope(uint8_t **out, size_t *out_len, const sealed *s, const 
     e.n_stanzas = s->n;
     e.stanzas = (ProtobufCBinaryData *)s->st_bin;
     e.ciphertext = (ProtobufCBinaryData){s->ct_len, s->ct};
-    e.signature = (ProtobufCBinaryData){64, (uint8_t *)sig};
+    e.signature = (ProtobufCBinaryData){crypto_sign_BYTES, (uint8_t *)sig};
     e.batch_size = batch_size;
     e.batch_index = index;
     for (size_t i = 0; i < path_len; i++)
-        pb[i] = (ProtobufCBinaryData){32, path[i]};
+        pb[i] = (ProtobufCBinaryData){REFBUS_MERKLE_HASH_BYTES, path[i]};
     e.n_batch_path = path_len;
     e.batch_path = path_len ? pb : NULL;
     return refbus_pb_pack(out, out_len, &e.base);
@@ -350,7 +358,8 @@ int refbus_envelope_seal_batch(uint8_t **outs, size_t *out_lens, const refbus_se
 {
     int rc = 0;
     sealed *s = NULL;
-    uint8_t(*leaves)[32] = NULL, sig[64], path[REFBUS_BATCH_MAX_PATH][32];
+    uint8_t(*leaves)[REFBUS_MERKLE_HASH_BYTES] = NULL, sig[crypto_sign_BYTES],
+    path[REFBUS_BATCH_MAX_PATH][REFBUS_MERKLE_HASH_BYTES];
     refbus_batch_tree t = {0};
     size_t done = 0;
     if (!outs || !out_lens || !ps || !payloads || !payload_lens || n == 0)
@@ -384,7 +393,8 @@ int refbus_envelope_seal_batch(uint8_t **outs, size_t *out_lens, const refbus_se
         done = 1;
         goto out;
     }
-    if ((rc = refbus_batch_tree_build(&t, (const uint8_t(*)[32])leaves, (uint32_t)n)) != 0)
+    if ((rc = refbus_batch_tree_build(&t, (const uint8_t(*)[REFBUS_MERKLE_HASH_BYTES])leaves,
+                                      (uint32_t)n)) != 0)
         goto out;
     refbus_batch_sign(sig, ps[0].sign_sk, (uint32_t)n, refbus_batch_tree_root(&t));
     for (; done < n; done++) {
@@ -456,11 +466,12 @@ static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, 
         return REFBUS_EVERSION;
     if (!refbus_pb_canonical(&h->base, e->header.data, e->header.len))
         return REFBUS_EMALFORMED;
-    if (h->msg_id.len != 16 || h->nonce.len != 24 || h->ephemeral_pk.len != 32 ||
-        h->key_commitment.len != 32 || e->signature.len != 64 ||
-        !refbus_agency_id_valid(h->sender) || h->sender_epoch == 0 ||
-        h->expires_ms <= h->created_ms || h->kind < REFBUS__V1__KIND__KIND_REFERRAL ||
-        h->kind > REFBUS__V1__KIND__KIND_RECEIPT || (unsigned)h->priority > 2u)
+    if (h->msg_id.len != REFBUS_MSG_ID_BYTES || h->nonce.len != 24 ||
+        h->ephemeral_pk.len != REFBUS_ENC_PK_BYTES || h->key_commitment.len != 32 ||
+        e->signature.len != crypto_sign_BYTES || !refbus_agency_id_valid(h->sender) ||
+        h->sender_epoch == 0 || h->expires_ms <= h->created_ms ||
+        h->kind < REFBUS__V1__KIND__KIND_REFERRAL || h->kind > REFBUS__V1__KIND__KIND_RECEIPT ||
+        (unsigned)h->priority > 2u)
         return REFBUS_EMALFORMED;
     if (h->n_recipients > REFBUS_MAX_RECIPIENTS || e->n_stanzas > REFBUS_MAX_RECIPIENTS)
         return REFBUS_ETOOMANYRCPT;
@@ -494,14 +505,14 @@ static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, 
                e->n_batch_path != refbus_batch_path_len(e->batch_index, e->batch_size)))
         return REFBUS_EMALFORMED;
     for (size_t i = 0; i < e->n_batch_path; i++)
-        if (e->batch_path[i].len != 32)
+        if (e->batch_path[i].len != REFBUS_MERKLE_HASH_BYTES)
             return REFBUS_EMALFORMED;
     if (hdr) {
         memset(hdr, 0, sizeof *hdr);
         hdr->batch_size = e->batch_size;
         hdr->batch_index = e->batch_index;
         hdr->version = h->version;
-        memcpy(hdr->msg_id, h->msg_id.data, 16);
+        memcpy(hdr->msg_id, h->msg_id.data, REFBUS_MSG_ID_BYTES);
         strcpy(hdr->sender, h->sender);
         hdr->sender_epoch = h->sender_epoch;
         hdr->n_recipients = h->n_recipients;
@@ -514,7 +525,7 @@ static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, 
         hdr->kind = (uint32_t)h->kind;
         hdr->priority = (uint32_t)h->priority;
         hdr->size_bucket = h->size_bucket;
-        crypto_generichash(hdr->envelope_hash, 32, bytes, len, NULL, 0);
+        crypto_generichash(hdr->envelope_hash, REFBUS_HASH_BYTES, bytes, len, NULL, 0);
     }
     return 0;
 }
@@ -527,10 +538,12 @@ int refbus_envelope_parse(refbus_envelope_header *hdr, const uint8_t *env, size_
     return rc;
 }
 
-static int check_sig(const parsed *ps, const uint8_t pk[32], refbus_batch_cache *cache)
+static int check_sig(const parsed *ps, const uint8_t pk[REFBUS_SIGN_PK_BYTES],
+                     refbus_batch_cache *cache)
 {
     const Refbus__V1__Envelope *e = ps->env;
-    uint8_t *m = NULL, leaf[32], path[REFBUS_BATCH_MAX_PATH][32];
+    uint8_t *m = NULL, leaf[REFBUS_MERKLE_HASH_BYTES],
+            path[REFBUS_BATCH_MAX_PATH][REFBUS_MERKLE_HASH_BYTES];
     size_t m_len = 0;
     int rc = sig_message(&m, &m_len, &e->header, e->stanzas, e->n_stanzas, &e->ciphertext);
     if (rc != 0)
@@ -540,17 +553,18 @@ static int check_sig(const parsed *ps, const uint8_t pk[32], refbus_batch_cache 
     } else { /* the batch form: M's leaf, the path to the root, the root's signature */
         refbus_merkle_leaf(leaf, m, m_len);
         for (size_t i = 0; i < e->n_batch_path; i++)
-            memcpy(path[i], e->batch_path[i].data, 32);
+            memcpy(path[i], e->batch_path[i].data, REFBUS_MERKLE_HASH_BYTES);
         rc = refbus_batch_verify(cache, pk, e->batch_size, e->batch_index, leaf,
-                                 (const uint8_t(*)[32])path, e->n_batch_path, e->signature.data);
+                                 (const uint8_t(*)[REFBUS_MERKLE_HASH_BYTES])path, e->n_batch_path,
+                                 e->signature.data);
     }
     free(m);
     return rc;
 }
 
 int refbus_envelope_verify_cached(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
-                                  const uint8_t sender_sign_pk[32], uint64_t now_ms,
-                                  refbus_batch_cache *cache)
+                                  const uint8_t sender_sign_pk[REFBUS_SIGN_PK_BYTES],
+                                  uint64_t now_ms, refbus_batch_cache *cache)
 {
     parsed ps;
     int rc;
@@ -568,7 +582,7 @@ out:
 }
 
 int refbus_envelope_verify(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
-                           const uint8_t sender_sign_pk[32], uint64_t now_ms)
+                           const uint8_t sender_sign_pk[REFBUS_SIGN_PK_BYTES], uint64_t now_ms)
 {
     return refbus_envelope_verify_cached(hdr, env, env_len, sender_sign_pk, now_ms, NULL);
 }
@@ -583,8 +597,9 @@ void refbus_envelope_payload_free(uint8_t **payload, size_t payload_len)
 }
 
 int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope_header *hdr,
-                         const uint8_t *env, size_t env_len, const uint8_t sender_sign_pk[32],
-                         const char *me, const refbus_enc_key *keys, size_t n_keys, uint64_t now_ms)
+                         const uint8_t *env, size_t env_len,
+                         const uint8_t sender_sign_pk[REFBUS_SIGN_PK_BYTES], const char *me,
+                         const refbus_enc_key *keys, size_t n_keys, uint64_t now_ms)
 {
     return refbus_envelope_open_cached(payload, payload_len, hdr, env, env_len, sender_sign_pk, me,
                                        keys, n_keys, now_ms, NULL);
@@ -592,7 +607,7 @@ int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope
 
 int refbus_envelope_open_cached(uint8_t **payload, size_t *payload_len, refbus_envelope_header *hdr,
                                 const uint8_t *env, size_t env_len,
-                                const uint8_t sender_sign_pk[32], const char *me,
+                                const uint8_t sender_sign_pk[REFBUS_SIGN_PK_BYTES], const char *me,
                                 const refbus_enc_key *keys, size_t n_keys, uint64_t now_ms,
                                 refbus_batch_cache *cache)
 {

@@ -114,13 +114,14 @@ int refbus_envelope_parse(refbus_envelope_header *hdr, const uint8_t *env,
  * expiry check). No secret key is needed. Fills *hdr (may be NULL).
  * Errors: those of parse(), REFBUS_EBADSIG, REFBUS_EEXPIRED. */
 int refbus_envelope_verify(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
-                           const uint8_t sender_sign_pk[32], uint64_t now_ms) REFBUS_WUR;
+                           const uint8_t sender_sign_pk[REFBUS_SIGN_PK_BYTES],
+                           uint64_t now_ms) REFBUS_WUR;
 
 /* verify() with a cache of verified batch signatures (may be NULL): the envelopes of one batch
  * cost one Ed25519 verification together; each one's own path is still checked. */
 int refbus_envelope_verify_cached(refbus_envelope_header *hdr, const uint8_t *env, size_t env_len,
-                                  const uint8_t sender_sign_pk[32], uint64_t now_ms,
-                                  refbus_batch_cache *cache) REFBUS_WUR;
+                                  const uint8_t sender_sign_pk[REFBUS_SIGN_PK_BYTES],
+                                  uint64_t now_ms, refbus_batch_cache *cache) REFBUS_WUR;
 
 /* Verify, then open as agency `me` with any of its epoch keys. On success *payload is a
  * buffer of *payload_len bytes owned by the caller: release it with
@@ -130,14 +131,14 @@ int refbus_envelope_verify_cached(refbus_envelope_header *hdr, const uint8_t *en
  * Errors: those of verify(), REFBUS_ENOTRECIPIENT, REFBUS_ENOEPOCHKEY, REFBUS_EDECRYPT,
  * REFBUS_ECOMMIT, REFBUS_ENOMEM. */
 int refbus_envelope_open(uint8_t **payload, size_t *payload_len, refbus_envelope_header *hdr,
-                         const uint8_t *env, size_t env_len, const uint8_t sender_sign_pk[32],
-                         const char *me, const refbus_enc_key *keys, size_t n_keys,
-                         uint64_t now_ms) REFBUS_WUR;
+                         const uint8_t *env, size_t env_len,
+                         const uint8_t sender_sign_pk[REFBUS_SIGN_PK_BYTES], const char *me,
+                         const refbus_enc_key *keys, size_t n_keys, uint64_t now_ms) REFBUS_WUR;
 
 /* open() with a cache of verified batch signatures (may be NULL), as verify_cached(). */
 int refbus_envelope_open_cached(uint8_t **payload, size_t *payload_len, refbus_envelope_header *hdr,
                                 const uint8_t *env, size_t env_len,
-                                const uint8_t sender_sign_pk[32], const char *me,
+                                const uint8_t sender_sign_pk[REFBUS_SIGN_PK_BYTES], const char *me,
                                 const refbus_enc_key *keys, size_t n_keys, uint64_t now_ms,
                                 refbus_batch_cache *cache) REFBUS_WUR;
 

@@ -7,7 +7,9 @@
 
 #include <sodium.h>
 
-void refbus_merkle_leaf(uint8_t out[32], const uint8_t *rec, size_t len)
+_Static_assert(REFBUS_MERKLE_HASH_BYTES == crypto_hash_sha256_BYTES, "a Merkle hash is a SHA-256");
+
+void refbus_merkle_leaf(uint8_t out[REFBUS_MERKLE_HASH_BYTES], const uint8_t *rec, size_t len)
 {
     crypto_hash_sha256_state st;
     static const uint8_t zero = 0x00;
@@ -18,16 +20,18 @@ void refbus_merkle_leaf(uint8_t out[32], const uint8_t *rec, size_t len)
     crypto_hash_sha256_final(&st, out);
 }
 
-void refbus_merkle_node(uint8_t out[32], const uint8_t l[32], const uint8_t r[32])
+void refbus_merkle_node(uint8_t out[REFBUS_MERKLE_HASH_BYTES],
+                        const uint8_t l[REFBUS_MERKLE_HASH_BYTES],
+                        const uint8_t r[REFBUS_MERKLE_HASH_BYTES])
 {
-    uint8_t buf[65];
+    uint8_t buf[1 + 2 * REFBUS_MERKLE_HASH_BYTES];
     buf[0] = 0x01;
-    memcpy(buf + 1, l, 32);
-    memcpy(buf + 33, r, 32);
+    memcpy(buf + 1, l, REFBUS_MERKLE_HASH_BYTES);
+    memcpy(buf + 1 + REFBUS_MERKLE_HASH_BYTES, r, REFBUS_MERKLE_HASH_BYTES);
     crypto_hash_sha256(out, buf, sizeof buf);
 }
 
-void refbus_merkle_empty_root(uint8_t out[32])
+void refbus_merkle_empty_root(uint8_t out[REFBUS_MERKLE_HASH_BYTES])
 {
     crypto_hash_sha256(out, NULL, 0);
 }
@@ -37,27 +41,28 @@ void refbus_merkle_stack_init(refbus_merkle_stack *s)
     s->size = 0;
 }
 
-unsigned refbus_merkle_stack_push(refbus_merkle_stack *s, const uint8_t leaf[32],
-                                  uint8_t (*nodes)[32])
+unsigned refbus_merkle_stack_push(refbus_merkle_stack *s,
+                                  const uint8_t leaf[REFBUS_MERKLE_HASH_BYTES],
+                                  uint8_t (*nodes)[REFBUS_MERKLE_HASH_BYTES])
 {
-    uint8_t carry[32];
+    uint8_t carry[REFBUS_MERKLE_HASH_BYTES];
     unsigned l = 0;
-    memcpy(carry, leaf, 32);
+    memcpy(carry, leaf, REFBUS_MERKLE_HASH_BYTES);
     if (nodes)
-        memcpy(nodes[0], carry, 32);
+        memcpy(nodes[0], carry, REFBUS_MERKLE_HASH_BYTES);
     /* Like binary addition: every set low bit is a subtree of the same size to merge with. */
     while (s->size >> l & 1u) {
         refbus_merkle_node(carry, s->h[l], carry);
         l++;
         if (nodes)
-            memcpy(nodes[l], carry, 32);
+            memcpy(nodes[l], carry, REFBUS_MERKLE_HASH_BYTES);
     }
-    memcpy(s->h[l], carry, 32);
+    memcpy(s->h[l], carry, REFBUS_MERKLE_HASH_BYTES);
     s->size++;
     return l + 1;
 }
 
-void refbus_merkle_stack_root(const refbus_merkle_stack *s, uint8_t root[32])
+void refbus_merkle_stack_root(const refbus_merkle_stack *s, uint8_t root[REFBUS_MERKLE_HASH_BYTES])
 {
     if (s->size == 0) {
         refbus_merkle_empty_root(root);
@@ -65,8 +70,8 @@ void refbus_merkle_stack_root(const refbus_merkle_stack *s, uint8_t root[32])
     }
     /* The smallest subtree is the rightmost; fold leftwards: root = h[hi](..(h[lo+1], h[lo])). */
     unsigned l = (unsigned)__builtin_ctzll(s->size);
-    memcpy(root, s->h[l], 32);
-    for (l++; l < 64; l++)
+    memcpy(root, s->h[l], REFBUS_MERKLE_HASH_BYTES);
+    for (l++; l < REFBUS_MERKLE_LEVELS; l++)
         if (s->size >> l & 1u)
             refbus_merkle_node(root, s->h[l], root);
 }
@@ -77,18 +82,18 @@ static uint64_t split_point(uint64_t n)
     return 1ull << (63 - __builtin_clzll(n - 1));
 }
 
-static void reverse(uint8_t (*p)[32], size_t n)
+static void reverse(uint8_t (*p)[REFBUS_MERKLE_HASH_BYTES], size_t n)
 {
-    uint8_t t[32];
+    uint8_t t[REFBUS_MERKLE_HASH_BYTES];
     for (size_t i = 0; i < n / 2; i++) {
-        memcpy(t, p[i], 32);
-        memcpy(p[i], p[n - 1 - i], 32);
-        memcpy(p[n - 1 - i], t, 32);
+        memcpy(t, p[i], REFBUS_MERKLE_HASH_BYTES);
+        memcpy(p[i], p[n - 1 - i], REFBUS_MERKLE_HASH_BYTES);
+        memcpy(p[n - 1 - i], t, REFBUS_MERKLE_HASH_BYTES);
     }
 }
 
-int refbus_merkle_inclusion_path(uint8_t (*proof)[32], size_t *n, uint64_t index, uint64_t size,
-                                 refbus_merkle_mth_fn mth, void *ctx)
+int refbus_merkle_inclusion_path(uint8_t (*proof)[REFBUS_MERKLE_HASH_BYTES], size_t *n,
+                                 uint64_t index, uint64_t size, refbus_merkle_mth_fn mth, void *ctx)
 {
     uint64_t a = 0, b = size;
     size_t len = 0;
@@ -113,8 +118,8 @@ int refbus_merkle_inclusion_path(uint8_t (*proof)[32], size_t *n, uint64_t index
     return 0;
 }
 
-int refbus_merkle_consistency_path(uint8_t (*proof)[32], size_t *count, uint64_t m, uint64_t n,
-                                   refbus_merkle_mth_fn mth, void *ctx)
+int refbus_merkle_consistency_path(uint8_t (*proof)[REFBUS_MERKLE_HASH_BYTES], size_t *count,
+                                   uint64_t m, uint64_t n, refbus_merkle_mth_fn mth, void *ctx)
 {
     uint64_t a = 0, b = n, mm = m;
     size_t len = 0;
@@ -147,15 +152,16 @@ int refbus_merkle_consistency_path(uint8_t (*proof)[32], size_t *count, uint64_t
     return 0;
 }
 
-int refbus_merkle_root_from_path(uint8_t root[32], uint64_t index, uint64_t size,
-                                 const uint8_t leaf[32], const uint8_t (*proof)[32], size_t n)
+int refbus_merkle_root_from_path(uint8_t root[REFBUS_MERKLE_HASH_BYTES], uint64_t index,
+                                 uint64_t size, const uint8_t leaf[REFBUS_MERKLE_HASH_BYTES],
+                                 const uint8_t (*proof)[REFBUS_MERKLE_HASH_BYTES], size_t n)
 {
     uint64_t fn = index, sn;
-    uint8_t r[32];
+    uint8_t r[REFBUS_MERKLE_HASH_BYTES];
     if (index >= size || n > REFBUS_MERKLE_MAX_PATH)
         return REFBUS_EPROOF;
     sn = size - 1;
-    memcpy(r, leaf, 32);
+    memcpy(r, leaf, REFBUS_MERKLE_HASH_BYTES);
     for (size_t i = 0; i < n; i++) {
         if (sn == 0)
             return REFBUS_EPROOF;
@@ -173,37 +179,44 @@ int refbus_merkle_root_from_path(uint8_t root[32], uint64_t index, uint64_t size
     }
     if (sn != 0)
         return REFBUS_EPROOF; /* too few hashes: the walk did not reach the root */
-    memcpy(root, r, 32);
+    memcpy(root, r, REFBUS_MERKLE_HASH_BYTES);
     return 0;
 }
 
-int refbus_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[32],
-                                   const uint8_t (*proof)[32], size_t n, const uint8_t root[32])
+int refbus_merkle_verify_inclusion(uint64_t index, uint64_t size,
+                                   const uint8_t leaf[REFBUS_MERKLE_HASH_BYTES],
+                                   const uint8_t (*proof)[REFBUS_MERKLE_HASH_BYTES], size_t n,
+                                   const uint8_t root[REFBUS_MERKLE_HASH_BYTES])
 {
-    uint8_t r[32];
+    uint8_t r[REFBUS_MERKLE_HASH_BYTES];
     int rc = refbus_merkle_root_from_path(r, index, size, leaf, proof, n);
-    if (rc == 0 && sodium_memcmp(r, root, 32) != 0)
+    if (rc == 0 && sodium_memcmp(r, root, REFBUS_MERKLE_HASH_BYTES) != 0)
         rc = REFBUS_EPROOF;
     return rc;
 }
 
-int refbus_merkle_verify_consistency(uint64_t m, uint64_t n, const uint8_t root_m[32],
-                                     const uint8_t root_n[32], const uint8_t (*proof)[32],
-                                     size_t count)
+int refbus_merkle_verify_consistency(uint64_t m, uint64_t n,
+                                     const uint8_t root_m[REFBUS_MERKLE_HASH_BYTES],
+                                     const uint8_t root_n[REFBUS_MERKLE_HASH_BYTES],
+                                     const uint8_t (*proof)[REFBUS_MERKLE_HASH_BYTES], size_t count)
 {
-    uint8_t fr[32], sr[32];
+    uint8_t fr[REFBUS_MERKLE_HASH_BYTES], sr[REFBUS_MERKLE_HASH_BYTES];
     const uint8_t *c;
     uint64_t fn, sn;
     size_t i;
     if (m > n || count > REFBUS_MERKLE_MAX_PATH)
         return REFBUS_EPROOF;
     if (m == 0) {
-        uint8_t empty[32];
+        uint8_t empty[REFBUS_MERKLE_HASH_BYTES];
         refbus_merkle_empty_root(empty);
-        return count == 0 && sodium_memcmp(root_m, empty, 32) == 0 ? 0 : REFBUS_EPROOF;
+        return count == 0 && sodium_memcmp(root_m, empty, REFBUS_MERKLE_HASH_BYTES) == 0
+                   ? 0
+                   : REFBUS_EPROOF;
     }
     if (m == n)
-        return count == 0 && sodium_memcmp(root_m, root_n, 32) == 0 ? 0 : REFBUS_EPROOF;
+        return count == 0 && sodium_memcmp(root_m, root_n, REFBUS_MERKLE_HASH_BYTES) == 0
+                   ? 0
+                   : REFBUS_EPROOF;
     if (count == 0)
         return REFBUS_EPROOF;
     /* When m is a power of two the old root is itself a node of the path: prepend it. */
@@ -215,8 +228,8 @@ int refbus_merkle_verify_consistency(uint64_t m, uint64_t n, const uint8_t root_
         sn >>= 1;
     }
     c = prepend ? root_m : proof[0];
-    memcpy(fr, c, 32);
-    memcpy(sr, c, 32);
+    memcpy(fr, c, REFBUS_MERKLE_HASH_BYTES);
+    memcpy(sr, c, REFBUS_MERKLE_HASH_BYTES);
     for (i = prepend ? 0 : 1; i < count; i++) {
         c = proof[i];
         if (sn == 0)
@@ -234,7 +247,8 @@ int refbus_merkle_verify_consistency(uint64_t m, uint64_t n, const uint8_t root_
         fn >>= 1;
         sn >>= 1;
     }
-    if (sn != 0 || sodium_memcmp(fr, root_m, 32) != 0 || sodium_memcmp(sr, root_n, 32) != 0)
+    if (sn != 0 || sodium_memcmp(fr, root_m, REFBUS_MERKLE_HASH_BYTES) != 0 ||
+        sodium_memcmp(sr, root_n, REFBUS_MERKLE_HASH_BYTES) != 0)
         return REFBUS_EPROOF;
     return 0;
 }

@@ -49,7 +49,7 @@ static int encode_body(uint8_t **out, size_t *out_len, const refbus_receipt *r)
     b.sender = (char *)r->sender;
     b.recipient = (char *)r->recipient;
     if (!sodium_is_zero(r->envelope_hash, sizeof r->envelope_hash))
-        b.envelope_hash = (ProtobufCBinaryData){32, (uint8_t *)r->envelope_hash};
+        b.envelope_hash = (ProtobufCBinaryData){REFBUS_HASH_BYTES, (uint8_t *)r->envelope_hash};
     b.time_ms = r->time_ms;
     b.reason = r->reason;
     b.reason_text = (char *)r->reason_text;
@@ -60,27 +60,28 @@ static int encode_body(uint8_t **out, size_t *out_len, const refbus_receipt *r)
 }
 
 static int pack_signed(uint8_t **out, size_t *out_len, const uint8_t *body, size_t blen,
-                       const uint8_t sig[64], uint32_t batch_size, uint32_t index,
-                       uint8_t (*path)[32], size_t path_len)
+                       const uint8_t sig[crypto_sign_BYTES], uint32_t batch_size, uint32_t index,
+                       uint8_t (*path)[REFBUS_MERKLE_HASH_BYTES], size_t path_len)
 {
     ProtobufCBinaryData pb[REFBUS_BATCH_MAX_PATH];
     Refbus__V1__SignedReceipt s = REFBUS__V1__SIGNED_RECEIPT__INIT;
     s.body = (ProtobufCBinaryData){blen, (uint8_t *)body};
-    s.signature = (ProtobufCBinaryData){64, (uint8_t *)sig};
+    s.signature = (ProtobufCBinaryData){crypto_sign_BYTES, (uint8_t *)sig};
     s.batch_size = batch_size;
     s.batch_index = index;
     for (size_t i = 0; i < path_len; i++)
-        pb[i] = (ProtobufCBinaryData){32, path[i]};
+        pb[i] = (ProtobufCBinaryData){REFBUS_MERKLE_HASH_BYTES, path[i]};
     s.n_batch_path = path_len;
     s.batch_path = path_len ? pb : NULL;
     return refbus_pb_pack(out, out_len, &s.base);
 }
 
 int refbus_receipt_sign_batch(uint8_t **outs, size_t *out_lens, const refbus_receipt *rs, size_t n,
-                              const uint8_t sign_sk[64])
+                              const uint8_t sign_sk[crypto_sign_SECRETKEYBYTES])
 {
     int rc = 0;
-    uint8_t **bodies = NULL, (*leaves)[32] = NULL, sig[64], path[REFBUS_BATCH_MAX_PATH][32];
+    uint8_t **bodies = NULL, (*leaves)[REFBUS_MERKLE_HASH_BYTES] = NULL, sig[crypto_sign_BYTES],
+            path[REFBUS_BATCH_MAX_PATH][REFBUS_MERKLE_HASH_BYTES];
     size_t *blens = NULL, done = 0;
     refbus_batch_tree t = {0};
     if (!outs || !out_lens || !rs || !sign_sk || n == 0 || n > REFBUS_BATCH_MAX)
@@ -109,7 +110,8 @@ int refbus_receipt_sign_batch(uint8_t **outs, size_t *out_lens, const refbus_rec
         done = rc == 0;
         goto out;
     }
-    if ((rc = refbus_batch_tree_build(&t, (const uint8_t(*)[32])leaves, (uint32_t)n)) != 0)
+    if ((rc = refbus_batch_tree_build(&t, (const uint8_t(*)[REFBUS_MERKLE_HASH_BYTES])leaves,
+                                      (uint32_t)n)) != 0)
         goto out;
     refbus_batch_sign(sig, sign_sk, (uint32_t)n, refbus_batch_tree_root(&t));
     for (; done < n; done++) {
@@ -134,7 +136,7 @@ out:
 }
 
 int refbus_receipt_sign(uint8_t **out, size_t *out_len, const refbus_receipt *r,
-                        const uint8_t sign_sk[64])
+                        const uint8_t sign_sk[crypto_sign_SECRETKEYBYTES])
 {
     return refbus_receipt_sign_batch(out, out_len, r, 1, sign_sk);
 }
@@ -160,7 +162,7 @@ static int parse(refbus_receipt *r, Refbus__V1__SignedReceipt **sp, const uint8_
         goto out;
     }
     rc = REFBUS_ERECEIPT;
-    if (s->signature.len != 64)
+    if (s->signature.len != crypto_sign_BYTES)
         goto out;
     /* the signature form: single (no batch fields) or a valid batch form, as P12 of 2.9 */
     if (s->batch_size == 0
@@ -169,7 +171,7 @@ static int parse(refbus_receipt *r, Refbus__V1__SignedReceipt **sp, const uint8_
                s->n_batch_path != refbus_batch_path_len(s->batch_index, s->batch_size)))
         goto out;
     for (size_t i = 0; i < s->n_batch_path; i++)
-        if (s->batch_path[i].len != 32)
+        if (s->batch_path[i].len != REFBUS_MERKLE_HASH_BYTES)
             goto out;
     if ((rc = refbus_pb_unpack_canonical(&b, &refbus__v1__receipt_body__descriptor, s->body.data,
                                          s->body.len))) {
@@ -178,16 +180,16 @@ static int parse(refbus_receipt *r, Refbus__V1__SignedReceipt **sp, const uint8_
     }
     rc = REFBUS_ERECEIPT;
     if (b->version != 1 || b->type < 1 || b->type > 4 ||
-        (b->msg_id.len != 0 && b->msg_id.len != 16) ||
-        (b->envelope_hash.len != 0 && b->envelope_hash.len != 32))
+        (b->msg_id.len != 0 && b->msg_id.len != REFBUS_MSG_ID_BYTES) ||
+        (b->envelope_hash.len != 0 && b->envelope_hash.len != REFBUS_HASH_BYTES))
         goto out;
     if (r) {
         memset(r, 0, sizeof *r);
         r->type = (uint32_t)b->type;
         if (b->msg_id.len)
-            memcpy(r->msg_id, b->msg_id.data, 16);
+            memcpy(r->msg_id, b->msg_id.data, REFBUS_MSG_ID_BYTES);
         if (b->envelope_hash.len)
-            memcpy(r->envelope_hash, b->envelope_hash.data, 32);
+            memcpy(r->envelope_hash, b->envelope_hash.data, REFBUS_HASH_BYTES);
         if (copy_str(r->sender, sizeof r->sender, b->sender) ||
             copy_str(r->recipient, sizeof r->recipient, b->recipient) ||
             copy_str(r->reason_text, sizeof r->reason_text, b->reason_text) ||
@@ -219,10 +221,12 @@ int refbus_receipt_parse(refbus_receipt *r, const uint8_t *bytes, size_t len)
 }
 
 int refbus_receipt_verify_cached(refbus_receipt *r, const uint8_t *bytes, size_t len,
-                                 const uint8_t sign_pk[32], refbus_batch_cache *cache)
+                                 const uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES],
+                                 refbus_batch_cache *cache)
 {
     Refbus__V1__SignedReceipt *s = NULL;
-    uint8_t *m = NULL, leaf[32], path[REFBUS_BATCH_MAX_PATH][32];
+    uint8_t *m = NULL, leaf[REFBUS_MERKLE_HASH_BYTES],
+            path[REFBUS_BATCH_MAX_PATH][REFBUS_MERKLE_HASH_BYTES];
     size_t mlen = 0;
     int rc = parse(r, &s, bytes, len);
     if (rc)
@@ -235,9 +239,10 @@ int refbus_receipt_verify_cached(refbus_receipt *r, const uint8_t *bytes, size_t
     } else {
         refbus_merkle_leaf(leaf, m, mlen);
         for (size_t i = 0; i < s->n_batch_path; i++)
-            memcpy(path[i], s->batch_path[i].data, 32);
+            memcpy(path[i], s->batch_path[i].data, REFBUS_MERKLE_HASH_BYTES);
         rc = refbus_batch_verify(cache, sign_pk, s->batch_size, s->batch_index, leaf,
-                                 (const uint8_t(*)[32])path, s->n_batch_path, s->signature.data);
+                                 (const uint8_t(*)[REFBUS_MERKLE_HASH_BYTES])path, s->n_batch_path,
+                                 s->signature.data);
     }
 out:
     free(m);
@@ -246,7 +251,7 @@ out:
 }
 
 int refbus_receipt_verify(refbus_receipt *r, const uint8_t *bytes, size_t len,
-                          const uint8_t sign_pk[32])
+                          const uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES])
 {
     return refbus_receipt_verify_cached(r, bytes, len, sign_pk, NULL);
 }

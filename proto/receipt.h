@@ -34,13 +34,13 @@ typedef struct refbus_receipt {
 /* Encode and sign. *out is malloc'd SignedReceipt bytes, owned by the caller.
  * Errors: REFBUS_EINVAL, REFBUS_ENOMEM. */
 int refbus_receipt_sign(uint8_t **out, size_t *out_len, const refbus_receipt *r,
-                        const uint8_t sign_sk[64]) REFBUS_WUR;
+                        const uint8_t sign_sk[crypto_sign_SECRETKEYBYTES]) REFBUS_WUR;
 
 /* Encode and sign `n` receipts (1..REFBUS_BATCH_MAX) under one signature (PROTOCOL 4): a batch
  * of one in the single form, more in the batch form. outs[i] (malloc'd, owned by the caller)
  * is receipt i; on failure nothing is returned. Errors: REFBUS_EINVAL, REFBUS_ENOMEM. */
 int refbus_receipt_sign_batch(uint8_t **outs, size_t *out_lens, const refbus_receipt *rs, size_t n,
-                              const uint8_t sign_sk[64]) REFBUS_WUR;
+                              const uint8_t sign_sk[crypto_sign_SECRETKEYBYTES]) REFBUS_WUR;
 
 /* Decode without checking the signature (to learn the signer). Errors: REFBUS_ERECEIPT,
  * REFBUS_ENOMEM (ran out of memory while unpacking: says nothing about the bytes). */
@@ -49,12 +49,13 @@ int refbus_receipt_parse(refbus_receipt *r, const uint8_t *bytes, size_t len) RE
 /* Decode and verify against the signer's public key. Errors: REFBUS_ERECEIPT, REFBUS_EBADSIG,
  * REFBUS_ENOMEM. */
 int refbus_receipt_verify(refbus_receipt *r, const uint8_t *bytes, size_t len,
-                          const uint8_t sign_pk[32]) REFBUS_WUR;
+                          const uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES]) REFBUS_WUR;
 
 /* verify() with a cache of verified batch signatures (may be NULL): the receipts of one batch
  * cost one Ed25519 verification together; each one's path is still checked. */
 int refbus_receipt_verify_cached(refbus_receipt *r, const uint8_t *bytes, size_t len,
-                                 const uint8_t sign_pk[32], refbus_batch_cache *cache) REFBUS_WUR;
+                                 const uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES],
+                                 refbus_batch_cache *cache) REFBUS_WUR;
 
 const char *refbus_receipt_type_name(uint32_t type);
 

@@ -12,6 +12,11 @@
 
 #include <sodium.h>
 
+_Static_assert(REFBUS_SFILE_HASHBYTES == crypto_generichash_BYTES,
+               "chunk-tree hashes are BLAKE2b-256");
+_Static_assert(REFBUS_SFILE_KEYBYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "file key");
+_Static_assert(REFBUS_SFILE_TAG == crypto_aead_xchacha20poly1305_ietf_ABYTES, "chunk tag");
+
 #define DOM_CHUNK "refbus/v1/file-chunk"
 #define DOM_ID "refbus/v1/file-id"
 static const uint8_t MAGIC[8] = {'r', 'e', 'f', 'b', 'u', 's', 'F', '1'};
@@ -21,7 +26,7 @@ static const uint8_t MAGIC[8] = {'r', 'e', 'f', 'b', 'u', 's', 'F', '1'};
 struct refbus_sfile {
     int fd;
     uint64_t size, n, flen;
-    uint8_t id[32];
+    uint8_t id[REFBUS_SFILE_IDBYTES];
     uint8_t *key; /* sodium_malloc, NULL when opened to verify only */
     uint8_t *ct;  /* one sealed chunk */
 };
@@ -29,7 +34,7 @@ struct refbus_sfile {
 /* RFC 6962 Merkle tree hash built leaf by leaf: h[l] is the pending perfect subtree of 2^l
  * leaves when bit l of count is set. */
 typedef struct {
-    uint8_t h[64][32];
+    uint8_t h[64][REFBUS_SFILE_HASHBYTES];
     uint64_t count;
 } acc;
 
@@ -47,63 +52,65 @@ static uint64_t get_be64(const uint8_t *p)
     return v;
 }
 
-static void node_hash(uint8_t out[32], const uint8_t l[32], const uint8_t r[32])
+static void node_hash(uint8_t out[REFBUS_SFILE_HASHBYTES], const uint8_t l[REFBUS_SFILE_HASHBYTES],
+                      const uint8_t r[REFBUS_SFILE_HASHBYTES])
 {
     crypto_generichash_state st;
     const uint8_t one = 1;
-    crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_init(&st, NULL, 0, REFBUS_SFILE_HASHBYTES);
     crypto_generichash_update(&st, &one, 1);
-    crypto_generichash_update(&st, l, 32);
-    crypto_generichash_update(&st, r, 32);
-    crypto_generichash_final(&st, out, 32);
+    crypto_generichash_update(&st, l, REFBUS_SFILE_HASHBYTES);
+    crypto_generichash_update(&st, r, REFBUS_SFILE_HASHBYTES);
+    crypto_generichash_final(&st, out, REFBUS_SFILE_HASHBYTES);
 }
 
-static void leaf_hash(uint8_t out[32], const uint8_t *c, size_t clen)
+static void leaf_hash(uint8_t out[REFBUS_SFILE_HASHBYTES], const uint8_t *c, size_t clen)
 {
     crypto_generichash_state st;
     const uint8_t zero = 0;
-    crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_init(&st, NULL, 0, REFBUS_SFILE_HASHBYTES);
     crypto_generichash_update(&st, &zero, 1);
     crypto_generichash_update(&st, c, clen);
-    crypto_generichash_final(&st, out, 32);
+    crypto_generichash_final(&st, out, REFBUS_SFILE_HASHBYTES);
 }
 
-static void acc_push(acc *a, const uint8_t leaf[32])
+static void acc_push(acc *a, const uint8_t leaf[REFBUS_SFILE_HASHBYTES])
 {
-    uint8_t h[32];
+    uint8_t h[REFBUS_SFILE_HASHBYTES];
     unsigned l = 0;
-    memcpy(h, leaf, 32);
+    memcpy(h, leaf, REFBUS_SFILE_HASHBYTES);
     for (; (a->count >> l) & 1; l++)
         node_hash(h, a->h[l], h);
-    memcpy(a->h[l], h, 32);
+    memcpy(a->h[l], h, REFBUS_SFILE_HASHBYTES);
     a->count++;
 }
 
 /* The root: the pending subtrees folded right (smallest) to left. count must be > 0. */
-static void acc_root(const acc *a, uint8_t out[32])
+static void acc_root(const acc *a, uint8_t out[REFBUS_SFILE_HASHBYTES])
 {
     int have = 0;
     for (unsigned l = 0; l < 64; l++) {
         if (!((a->count >> l) & 1))
             continue;
         if (!have)
-            memcpy(out, a->h[l], 32);
+            memcpy(out, a->h[l], REFBUS_SFILE_HASHBYTES);
         else
             node_hash(out, a->h[l], out);
         have = 1;
     }
 }
 
-static void file_id(uint8_t id[32], uint64_t size, const uint8_t root[32])
+static void file_id(uint8_t id[REFBUS_SFILE_IDBYTES], uint64_t size,
+                    const uint8_t root[REFBUS_SFILE_HASHBYTES])
 {
     crypto_generichash_state st;
     uint8_t sz[8];
     be64(sz, size);
-    crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_init(&st, NULL, 0, REFBUS_SFILE_HASHBYTES);
     crypto_generichash_update(&st, (const uint8_t *)DOM_ID, sizeof DOM_ID - 1);
     crypto_generichash_update(&st, sz, 8);
-    crypto_generichash_update(&st, root, 32);
-    crypto_generichash_final(&st, id, 32);
+    crypto_generichash_update(&st, root, REFBUS_SFILE_HASHBYTES);
+    crypto_generichash_final(&st, id, REFBUS_SFILE_IDBYTES);
 }
 
 uint64_t refbus_sfile_chunks(uint64_t size)
@@ -114,7 +121,7 @@ uint64_t refbus_sfile_chunks(uint64_t size)
 uint64_t refbus_sfile_sealed_size(uint64_t size)
 {
     uint64_t n = refbus_sfile_chunks(size);
-    return REFBUS_SFILE_HEADER + 32 * n + size + REFBUS_SFILE_TAG * n;
+    return REFBUS_SFILE_HEADER + REFBUS_SFILE_HASHBYTES * n + size + REFBUS_SFILE_TAG * n;
 }
 
 /* Plaintext length of chunk i of a file of size bytes (i < n). */
@@ -165,13 +172,15 @@ static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-int refbus_sfile_seal_key(uint8_t id_out[32], const uint8_t key[32], int out_fd, int in_fd)
+int refbus_sfile_seal_key(uint8_t id_out[REFBUS_SFILE_IDBYTES],
+                          const uint8_t key[REFBUS_SFILE_KEYBYTES], int out_fd, int in_fd)
 {
     int rc = REFBUS_ENOMEM;
     uint8_t *pt = sodium_malloc(REFBUS_SFILE_CHUNK), *ct = NULL;
     acc *a = NULL;
     struct stat st;
-    uint8_t hdr[REFBUS_SFILE_HEADER], leaf[32], root[32], nonce[24], ad[sizeof DOM_CHUNK - 1 + 8];
+    uint8_t hdr[REFBUS_SFILE_HEADER], leaf[REFBUS_SFILE_HASHBYTES], root[REFBUS_SFILE_HASHBYTES],
+        nonce[24], ad[sizeof DOM_CHUNK - 1 + 8];
     if (!pt || !(ct = malloc(SEALED_CHUNK)) || !(a = calloc(1, sizeof *a)))
         goto out;
     rc = REFBUS_EINVAL;
@@ -181,7 +190,7 @@ int refbus_sfile_seal_key(uint8_t id_out[32], const uint8_t key[32], int out_fd,
     rc = REFBUS_ETOOLARGE;
     if (size > REFBUS_SFILE_MAX_SIZE)
         goto out;
-    uint64_t coff = REFBUS_SFILE_HEADER + 32 * n;
+    uint64_t coff = REFBUS_SFILE_HEADER + REFBUS_SFILE_HASHBYTES * n;
     for (uint64_t i = 0; i < n; i++) {
         size_t len = chunk_len(size, i), got;
         unsigned long long clen;
@@ -195,7 +204,8 @@ int refbus_sfile_seal_key(uint8_t id_out[32], const uint8_t key[32], int out_fd,
                                                    key);
         leaf_hash(leaf, ct, (size_t)clen);
         acc_push(a, leaf);
-        if ((rc = pwrite_full(out_fd, leaf, 32, REFBUS_SFILE_HEADER + 32 * i)) ||
+        if ((rc = pwrite_full(out_fd, leaf, REFBUS_SFILE_HASHBYTES,
+                              REFBUS_SFILE_HEADER + REFBUS_SFILE_HASHBYTES * i)) ||
             (rc = pwrite_full(out_fd, ct, (size_t)clen, coff)))
             goto out;
         coff += clen;
@@ -210,18 +220,19 @@ int refbus_sfile_seal_key(uint8_t id_out[32], const uint8_t key[32], int out_fd,
     file_id(id_out, size, root);
     memcpy(hdr, MAGIC, 8);
     be64(hdr + 8, size);
-    memcpy(hdr + 16, id_out, 32);
+    memcpy(hdr + 16, id_out, REFBUS_SFILE_IDBYTES);
     rc = pwrite_full(out_fd, hdr, sizeof hdr, 0);
 out:
     if (rc)
-        sodium_memzero(id_out, 32);
+        sodium_memzero(id_out, REFBUS_SFILE_IDBYTES);
     sodium_free(pt); /* wipes the plaintext */
     free(ct);
     free(a);
     return rc;
 }
 
-int refbus_sfile_seal(uint8_t id_out[32], uint8_t key_out[32], int out_fd, int in_fd)
+int refbus_sfile_seal(uint8_t id_out[REFBUS_SFILE_IDBYTES], uint8_t key_out[REFBUS_SFILE_KEYBYTES],
+                      int out_fd, int in_fd)
 {
     randombytes_buf(key_out, REFBUS_SFILE_KEYBYTES);
     int rc = refbus_sfile_seal_key(id_out, key_out, out_fd, in_fd);
@@ -232,13 +243,14 @@ int refbus_sfile_seal(uint8_t id_out[32], uint8_t key_out[32], int out_fd, int i
 
 /* RFC 9162 §2.1.3.2: fold the inclusion path of `leaf` at index in a tree of n leaves into the
  * root it proves. 0, or -1 when the path has the wrong shape for (index, n). */
-static int fold_path(uint8_t root[32], uint64_t n, uint64_t index, const uint8_t leaf[32],
-                     const uint8_t (*path)[32], unsigned depth)
+static int fold_path(uint8_t root[REFBUS_SFILE_HASHBYTES], uint64_t n, uint64_t index,
+                     const uint8_t leaf[REFBUS_SFILE_HASHBYTES],
+                     const uint8_t (*path)[REFBUS_SFILE_HASHBYTES], unsigned depth)
 {
     uint64_t fn = index, sn = n - 1;
     if (index >= n)
         return -1;
-    memcpy(root, leaf, 32);
+    memcpy(root, leaf, REFBUS_SFILE_HASHBYTES);
     for (unsigned k = 0; k < depth; k++) {
         if (sn == 0)
             return -1;
@@ -257,10 +269,11 @@ static int fold_path(uint8_t root[32], uint64_t n, uint64_t index, const uint8_t
     return sn == 0 ? 0 : -1;
 }
 
-int refbus_sfile_chunk_check(const uint8_t id[32], uint64_t size, uint64_t index, const uint8_t *c,
-                             size_t clen, const uint8_t (*path)[32], unsigned depth)
+int refbus_sfile_chunk_check(const uint8_t id[REFBUS_SFILE_IDBYTES], uint64_t size, uint64_t index,
+                             const uint8_t *c, size_t clen,
+                             const uint8_t (*path)[REFBUS_SFILE_HASHBYTES], unsigned depth)
 {
-    uint8_t leaf[32], root[32], want[32];
+    uint8_t leaf[REFBUS_SFILE_HASHBYTES], root[REFBUS_SFILE_HASHBYTES], want[REFBUS_SFILE_IDBYTES];
     /* the path proves a root; the id binds that root to the size, so one comparison of ids
      * checks the chunk, its position and the file it belongs to */
     if (size > REFBUS_SFILE_MAX_SIZE || index >= refbus_sfile_chunks(size) ||
@@ -270,11 +283,11 @@ int refbus_sfile_chunk_check(const uint8_t id[32], uint64_t size, uint64_t index
     if (fold_path(root, refbus_sfile_chunks(size), index, leaf, path, depth) != 0)
         return REFBUS_EFILECHUNK;
     file_id(want, size, root);
-    return sodium_memcmp(want, id, 32) == 0 ? 0 : REFBUS_EFILECHUNK;
+    return sodium_memcmp(want, id, REFBUS_SFILE_IDBYTES) == 0 ? 0 : REFBUS_EFILECHUNK;
 }
 
-int refbus_sfile_chunk_open(uint8_t *pt, size_t *pt_len, const uint8_t key[32], uint64_t size,
-                            uint64_t index, const uint8_t *c, size_t clen)
+int refbus_sfile_chunk_open(uint8_t *pt, size_t *pt_len, const uint8_t key[REFBUS_SFILE_KEYBYTES],
+                            uint64_t size, uint64_t index, const uint8_t *c, size_t clen)
 {
     uint8_t nonce[24], ad[sizeof DOM_CHUNK - 1 + 8];
     unsigned long long mlen;
@@ -292,17 +305,19 @@ int refbus_sfile_chunk_open(uint8_t *pt, size_t *pt_len, const uint8_t key[32], 
 }
 
 /* Stream the leaves [lo, hi) of f through a fresh accumulator into their subtree hash. */
-static int leaves_root(refbus_sfile *f, uint64_t lo, uint64_t hi, uint8_t out[32])
+static int leaves_root(refbus_sfile *f, uint64_t lo, uint64_t hi,
+                       uint8_t out[REFBUS_SFILE_HASHBYTES])
 {
     acc a;
-    uint8_t blk[LEAF_BLOCK][32];
+    uint8_t blk[LEAF_BLOCK][REFBUS_SFILE_HASHBYTES];
     memset(&a, 0, sizeof a);
     for (uint64_t i = lo; i < hi;) {
         size_t want = (size_t)(hi - i < LEAF_BLOCK ? hi - i : LEAF_BLOCK), got;
-        int rc = pread_full(f->fd, blk, want * 32, REFBUS_SFILE_HEADER + 32 * i, &got);
+        int rc = pread_full(f->fd, blk, want * REFBUS_SFILE_HASHBYTES,
+                            REFBUS_SFILE_HEADER + REFBUS_SFILE_HASHBYTES * i, &got);
         if (rc)
             return rc;
-        if (got != want * 32)
+        if (got != want * REFBUS_SFILE_HASHBYTES)
             return REFBUS_EFILEFORMAT;
         for (size_t k = 0; k < want; k++)
             acc_push(&a, blk[k]);
@@ -312,10 +327,11 @@ static int leaves_root(refbus_sfile *f, uint64_t lo, uint64_t hi, uint8_t out[32
     return 0;
 }
 
-int refbus_sfile_open(refbus_sfile **out, int fd, const uint8_t id[32], const uint8_t *key)
+int refbus_sfile_open(refbus_sfile **out, int fd, const uint8_t id[REFBUS_SFILE_IDBYTES],
+                      const uint8_t *key)
 {
     int rc = REFBUS_ENOMEM;
-    uint8_t hdr[REFBUS_SFILE_HEADER], root[32], want[32];
+    uint8_t hdr[REFBUS_SFILE_HEADER], root[REFBUS_SFILE_HASHBYTES], want[REFBUS_SFILE_IDBYTES];
     struct stat st;
     size_t got;
     refbus_sfile *f = calloc(1, sizeof *f);
@@ -342,18 +358,19 @@ int refbus_sfile_open(refbus_sfile **out, int fd, const uint8_t id[32], const ui
     f->n = refbus_sfile_chunks(f->size);
     /* header and every leaf must be there (they are written first); chunks may still be
      * arriving; nothing may follow the last chunk */
-    if (f->flen < REFBUS_SFILE_HEADER + 32 * f->n || f->flen > refbus_sfile_sealed_size(f->size))
+    if (f->flen < REFBUS_SFILE_HEADER + REFBUS_SFILE_HASHBYTES * f->n ||
+        f->flen > refbus_sfile_sealed_size(f->size))
         goto out;
     rc = REFBUS_EFILEID;
-    if (sodium_memcmp(hdr + 16, id, 32) != 0)
+    if (sodium_memcmp(hdr + 16, id, REFBUS_SFILE_IDBYTES) != 0)
         goto out;
     if ((rc = leaves_root(f, 0, f->n, root)))
         goto out;
     file_id(want, f->size, root);
     rc = REFBUS_EFILEID;
-    if (sodium_memcmp(want, id, 32) != 0)
+    if (sodium_memcmp(want, id, REFBUS_SFILE_IDBYTES) != 0)
         goto out;
-    memcpy(f->id, id, 32);
+    memcpy(f->id, id, REFBUS_SFILE_IDBYTES);
     *out = f;
     f = NULL;
     rc = 0;
@@ -369,24 +386,26 @@ uint64_t refbus_sfile_size(const refbus_sfile *f)
 
 int refbus_sfile_chunk(refbus_sfile *f, uint64_t index, uint8_t *pt, size_t *pt_len)
 {
-    uint8_t leaf[32], got_leaf[32];
+    uint8_t leaf[REFBUS_SFILE_HASHBYTES], got_leaf[REFBUS_SFILE_HASHBYTES];
     size_t got;
     int rc;
     if (index >= f->n || (f->key && (!pt || !pt_len)))
         return REFBUS_EINVAL;
     size_t clen = chunk_len(f->size, index) + REFBUS_SFILE_TAG;
     /* every chunk before index is full, so the offset is a product */
-    uint64_t off = REFBUS_SFILE_HEADER + 32 * f->n + index * (uint64_t)SEALED_CHUNK;
-    if ((rc = pread_full(f->fd, leaf, 32, REFBUS_SFILE_HEADER + 32 * index, &got)))
+    uint64_t off =
+        REFBUS_SFILE_HEADER + REFBUS_SFILE_HASHBYTES * f->n + index * (uint64_t)SEALED_CHUNK;
+    if ((rc = pread_full(f->fd, leaf, REFBUS_SFILE_HASHBYTES,
+                         REFBUS_SFILE_HEADER + REFBUS_SFILE_HASHBYTES * index, &got)))
         return rc;
-    if (got != 32)
+    if (got != REFBUS_SFILE_HASHBYTES)
         return REFBUS_EFILEFORMAT; /* the file shrank since open */
     if ((rc = pread_full(f->fd, f->ct, clen, off, &got)))
         return rc;
     if (got != clen)
         return REFBUS_EFILEINCOMPLETE;
     leaf_hash(got_leaf, f->ct, clen);
-    if (sodium_memcmp(got_leaf, leaf, 32) != 0)
+    if (sodium_memcmp(got_leaf, leaf, REFBUS_SFILE_HASHBYTES) != 0)
         return REFBUS_EFILECHUNK;
     if (!f->key)
         return 0;
@@ -455,10 +474,10 @@ out:
     return rc;
 }
 
-int refbus_sfile_path(refbus_sfile *f, uint64_t index, uint8_t path[REFBUS_SFILE_MAX_DEPTH][32],
-                      unsigned *depth)
+int refbus_sfile_path(refbus_sfile *f, uint64_t index,
+                      uint8_t path[REFBUS_SFILE_MAX_DEPTH][REFBUS_SFILE_HASHBYTES], unsigned *depth)
 {
-    uint8_t top[REFBUS_SFILE_MAX_DEPTH][32]; /* siblings, top down */
+    uint8_t top[REFBUS_SFILE_MAX_DEPTH][REFBUS_SFILE_HASHBYTES]; /* siblings, top down */
     unsigned cnt = 0;
     uint64_t lo = 0, hi = f->n;
     int rc;
@@ -481,7 +500,7 @@ int refbus_sfile_path(refbus_sfile *f, uint64_t index, uint8_t path[REFBUS_SFILE
             return rc;
     }
     for (unsigned k = 0; k < cnt; k++)
-        memcpy(path[k], top[cnt - 1 - k], 32);
+        memcpy(path[k], top[cnt - 1 - k], REFBUS_SFILE_HASHBYTES);
     *depth = cnt;
     return 0;
 }

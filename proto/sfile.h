@@ -15,7 +15,8 @@
 #define REFBUS_SFILE_TAG 16u      /* Poly1305 tag per chunk */
 #define REFBUS_SFILE_KEYBYTES 32u
 #define REFBUS_SFILE_IDBYTES 32u
-#define REFBUS_SFILE_HEADER 48u                   /* sealed-file header: magic, size, id */
+#define REFBUS_SFILE_HASHBYTES 32u /* BLAKE2b-256: the leaf and node hashes of the chunk tree */
+#define REFBUS_SFILE_HEADER 48u    /* sealed-file header: magic, size, id */
 #define REFBUS_SFILE_MAX_SIZE ((uint64_t)1 << 40) /* format limit (1 TiB); policy is lower */
 #define REFBUS_SFILE_MAX_DEPTH 24u                /* inclusion path length at the limit */
 #define REFBUS_SFILE_NO_CHUNK UINT64_MAX          /* *bad when no chunk is to blame */
@@ -44,7 +45,8 @@ REFBUS_WUR int refbus_sfile_seal_key(uint8_t id_out[REFBUS_SFILE_IDBYTES],
  * refbus_sfile_path). Needs no key: the broker can check. 0 or REFBUS_EFILECHUNK. */
 REFBUS_WUR int refbus_sfile_chunk_check(const uint8_t id[REFBUS_SFILE_IDBYTES], uint64_t size,
                                         uint64_t index, const uint8_t *c, size_t clen,
-                                        const uint8_t (*path)[32], unsigned depth);
+                                        const uint8_t (*path)[REFBUS_SFILE_HASHBYTES],
+                                        unsigned depth);
 /* Decrypt chunk `index` of a file of `size` bytes: pt receives clen - 16 bytes (at most
  * REFBUS_SFILE_CHUNK). Checks the chunk's length for its index. 0 or REFBUS_EFILECHUNK (wrong
  * length, wrong key, wrong index, wrong last flag, wrong file size, any changed byte). */
@@ -84,7 +86,8 @@ REFBUS_WUR int refbus_sfile_read(refbus_sfile *f, uint64_t off, uint64_t len, in
 /* The inclusion path of chunk `index` (RFC 6962 audit path, bottom up) into path, its length
  * into *depth. Reads the leaves once; memory O(log n). Errors: REFBUS_EINVAL, REFBUS_EIO. */
 REFBUS_WUR int refbus_sfile_path(refbus_sfile *f, uint64_t index,
-                                 uint8_t path[REFBUS_SFILE_MAX_DEPTH][32], unsigned *depth);
+                                 uint8_t path[REFBUS_SFILE_MAX_DEPTH][REFBUS_SFILE_HASHBYTES],
+                                 unsigned *depth);
 /* Wipes the key and frees. Accepts NULL; sets *f to NULL. */
 void refbus_sfile_close(refbus_sfile **f);
 

@@ -37,7 +37,7 @@ enum refbus_cmd {
 };
 
 /* One received message. `rid` is the ROUTER routing id (empty on a DEALER). `body` is malloc'd
- * and owned by the frame: release with refbus_wire_frame_clear(). */
+ * and owned by the message: release with refbus_wire_msg_clear(). */
 typedef struct refbus_wire_msg {
     uint8_t rid[256];
     size_t rid_len;

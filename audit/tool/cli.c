@@ -30,7 +30,7 @@ int cli_fail(const char *cmd, const char *what, int rc)
     return REFBUS_EXIT_FAIL;
 }
 
-int cli_pk(uint8_t out[32], const char *arg)
+int cli_pk(uint8_t out[crypto_sign_PUBLICKEYBYTES], const char *arg)
 {
     char buf[130];
     if (arg[0] == '@') {
@@ -46,13 +46,13 @@ int cli_pk(uint8_t out[32], const char *arg)
         free(b);
         arg = buf;
     }
-    return strlen(arg) == 64 && refbus_unhex(out, 32, arg) == 0 ? 0 : -1;
+    return strlen(arg) == 64 && refbus_unhex(out, REFBUS_MERKLE_HASH_BYTES, arg) == 0 ? 0 : -1;
 }
 
 int cli_directory_pks(const char *cmd, const char *dir_file, const char *root_pk,
-                      uint8_t (*pks)[32], size_t *n)
+                      uint8_t (*pks)[crypto_sign_PUBLICKEYBYTES], size_t *n)
 {
-    uint8_t root[32];
+    uint8_t root[crypto_sign_PUBLICKEYBYTES];
     refbus_directory *d = NULL;
     char hex[65];
     size_t added = 0;
@@ -69,8 +69,8 @@ int cli_directory_pks(const char *cmd, const char *dir_file, const char *root_pk
             refbus_directory_key_trust(d, refbus_directory_broker_id(d), k->epoch, REFBUS_KEY_READ,
                                        NULL) != 0)
             continue;
-        memcpy(pks[(*n)++], k->sign_pk, 32);
-        refbus_hex(hex, k->sign_pk, 32);
+        memcpy(pks[(*n)++], k->sign_pk, crypto_sign_PUBLICKEYBYTES);
+        refbus_hex(hex, k->sign_pk, crypto_sign_PUBLICKEYBYTES);
         fprintf(stderr, "refbus-audit %s: broker key epoch %u from the directory: %s\n", cmd,
                 k->epoch, hex);
         added++;

@@ -5,6 +5,8 @@
 #define REFBUS_AUDIT_CLI_H
 
 #include <getopt.h>
+
+#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,12 +39,12 @@ int cli_bad_option(const char *cmd, int c, char **argv, const struct option *opt
 /* "refbus-audit CMD: <what>: <strerror(rc)>" on stderr; returns REFBUS_EXIT_FAIL. */
 int cli_fail(const char *cmd, const char *what, int rc);
 /* A broker public key from 64 hex digits or @FILE (a file holding them). 0 or -1. */
-int cli_pk(uint8_t out[32], const char *arg);
+int cli_pk(uint8_t out[crypto_sign_PUBLICKEYBYTES], const char *arg);
 /* Add the broker's signing keys (every epoch not revoked) from a signed agency directory, after
  * checking it against the root key (64 hex digits or @FILE). Returns 0, or an exit code after a
  * message. *n is the number of keys in pks (room for CLI_MAX_PKS). */
 int cli_directory_pks(const char *cmd, const char *dir_file, const char *root_pk,
-                      uint8_t (*pks)[32], size_t *n);
+                      uint8_t (*pks)[crypto_sign_PUBLICKEYBYTES], size_t *n);
 /* A decimal number with no sign or junk. 0 or -1. */
 int cli_u64(uint64_t *out, const char *arg);
 /* The watch of the guarded child this command runs in (main.c sets it before running the

@@ -26,9 +26,9 @@ static const char usage_text[] =
 static json_t *cp_json(const refbus_checkpoint *cp)
 {
     char id[65], root[65], pk[65], t[40];
-    refbus_hex(id, cp->log_id, 32);
-    refbus_hex(root, cp->root, 32);
-    refbus_hex(pk, cp->signer_pk, 32);
+    refbus_hex(id, cp->log_id, REFBUS_AUDIT_LOG_ID_BYTES);
+    refbus_hex(root, cp->root, REFBUS_MERKLE_HASH_BYTES);
+    refbus_hex(pk, cp->signer_pk, crypto_sign_PUBLICKEYBYTES);
     refbus_time_iso(t, sizeof t, cp->time_ms, 1);
     return json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "log_id", id, "size", (json_int_t)cp->size,
                      "root", root, "time_ms", (json_int_t)cp->time_ms, "time", t, "signer_pk", pk);
@@ -38,8 +38,8 @@ static void report(const refbus_audit_proof_info *info, int e, int pinned, int j
 {
     char t[40], pk[65], id[65];
     refbus_time_iso(t, sizeof t, info->cp.time_ms, 1);
-    refbus_hex(pk, info->cp.signer_pk, 32);
-    refbus_hex(id, info->cp.log_id, 32);
+    refbus_hex(pk, info->cp.signer_pk, crypto_sign_PUBLICKEYBYTES);
+    refbus_hex(id, info->cp.log_id, REFBUS_AUDIT_LOG_ID_BYTES);
     if (json) {
         int incl = info->kind == REFBUS_PROOF_INCLUSION;
         json_t *j =
@@ -103,7 +103,7 @@ int cmd_check_proof(int argc, char **argv)
                                          {"root-pk", required_argument, NULL, 'R'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    uint8_t pks[CLI_MAX_PKS][32], *file = NULL;
+    uint8_t pks[CLI_MAX_PKS][crypto_sign_PUBLICKEYBYTES], *file = NULL;
     size_t n_pks = 0, len = 0;
     int json = 0, c;
     const char *dir_file = NULL, *root_pk = NULL;
@@ -135,7 +135,8 @@ int cmd_check_proof(int argc, char **argv)
     int e = cli_read(argv[optind], &file, &len, REFBUS_PROOF_MAX);
     if (e != 0)
         return cli_fail("check-proof", argv[optind], e);
-    e = refbus_audit_proof_check(&info, file, len, (const uint8_t(*)[32])pks, n_pks);
+    e = refbus_audit_proof_check(&info, file, len,
+                                 (const uint8_t(*)[crypto_sign_PUBLICKEYBYTES])pks, n_pks);
     free(file);
     if (e == REFBUS_EMALFORMED || e == REFBUS_ENOMEM) {
         refbus_audit_proof_info_clear(&info);

@@ -69,9 +69,9 @@ int cmd_checkpoint(int argc, char **argv)
         return cli_fail("checkpoint", argv[optind], REFBUS_ENOMEM);
     }
     refbus_hex(hex, b, len);
-    refbus_hex(id, cp.log_id, 32);
-    refbus_hex(root, cp.root, 32);
-    refbus_hex(pk, cp.signer_pk, 32);
+    refbus_hex(id, cp.log_id, REFBUS_AUDIT_LOG_ID_BYTES);
+    refbus_hex(root, cp.root, REFBUS_MERKLE_HASH_BYTES);
+    refbus_hex(pk, cp.signer_pk, crypto_sign_PUBLICKEYBYTES);
     refbus_time_iso(t, sizeof t, cp.time_ms, 1);
     if (json) {
         json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s}", "log_id", id, "size",

@@ -7,6 +7,7 @@
 #include "audit/replay.h"
 #include "audit/tool/cli.h"
 #include "common/util.h"
+#include "proto/envelope.h"
 
 static const char usage_text[] =
     "usage: refbus-audit replay DIR [--agency ID] [--msg HEX] [--event NAME] [--since T]\n"
@@ -33,7 +34,7 @@ int cmd_replay(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     refbus_replay_filter f;
     enum refbus_replay_format fmt = REFBUS_REPLAY_TEXT;
-    uint8_t msg[16];
+    uint8_t msg[REFBUS_MSG_ID_BYTES];
     int group = 0, c, rc;
     refbus_audit_reader *r = NULL;
     refbus_replay_filter_init(&f);
@@ -42,7 +43,8 @@ int cmd_replay(int argc, char **argv)
         case 'a': f.agency = optarg; break;
         case 'm': {
             size_t hl = strlen(optarg);
-            if (hl < 8 || hl > 32 || hl % 2 || refbus_unhex(msg, hl / 2, optarg) != 0)
+            if (hl < 8 || hl > 2 * REFBUS_MSG_ID_BYTES || hl % 2 ||
+                refbus_unhex(msg, hl / 2, optarg) != 0)
                 return cli_misuse("replay", "bad --msg '%s' (8 to 32 hex digits, even)", optarg);
             f.msg_id = msg;
             f.msg_id_len = hl / 2;

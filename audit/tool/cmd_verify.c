@@ -46,9 +46,9 @@ static void progress(void *ctx, uint64_t done, uint64_t total)
 static void print_json(const refbus_audit_verify_result *res, int ok)
 {
     char root[65], id[65], pk[65], t[40];
-    refbus_hex(root, res->root, 32);
-    refbus_hex(id, res->log_id, 32);
-    refbus_hex(pk, res->signer_pk, 32);
+    refbus_hex(root, res->root, REFBUS_MERKLE_HASH_BYTES);
+    refbus_hex(id, res->log_id, REFBUS_AUDIT_LOG_ID_BYTES);
+    refbus_hex(pk, res->signer_pk, crypto_sign_PUBLICKEYBYTES);
     refbus_time_iso(t, sizeof t, res->covered_time_ms, 1);
     json_t *j =
         json_pack("{s:b, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:b, s:b}", "ok",
@@ -74,7 +74,7 @@ static void print_text(const refbus_audit_verify_result *res, int ok)
                refbus_audit_problem_name(res->problem), res->detail);
         return;
     }
-    refbus_hex(root, res->root, 32);
+    refbus_hex(root, res->root, REFBUS_MERKLE_HASH_BYTES);
     printf("intact: %llu records, %llu checkpoint signatures verified",
            (unsigned long long)res->size, (unsigned long long)res->checkpoints);
     if (res->covered) {
@@ -100,7 +100,7 @@ int cmd_verify(int argc, char **argv)
                                          {"no-progress", no_argument, NULL, 'P'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    uint8_t pks[CLI_MAX_PKS][32];
+    uint8_t pks[CLI_MAX_PKS][crypto_sign_PUBLICKEYBYTES];
     uint8_t *anchors[CLI_MAX_ANCHORS];
     size_t anchor_lens[CLI_MAX_ANCHORS], n_pks = 0, n_anchors = 0;
     int json = 0, quiet = 0, bar = 1, c, rc = REFBUS_EXIT_USAGE;
@@ -155,7 +155,7 @@ int cmd_verify(int argc, char **argv)
         fprintf(stderr, "refbus-audit verify: warning: no --broker-pk: trusting whoever signed "
                         "the first checkpoint; pin the broker key from the signed directory\n");
     refbus_audit_verify_opts o = {0};
-    o.broker_pks = (const uint8_t(*)[32])pks;
+    o.broker_pks = (const uint8_t(*)[crypto_sign_PUBLICKEYBYTES])pks;
     o.n_broker_pks = n_pks;
     o.anchors = (const uint8_t *const *)anchors;
     o.anchor_lens = anchor_lens;
@@ -173,7 +173,7 @@ int cmd_verify(int argc, char **argv)
         print_text(&res, vrc == 0);
     if (vrc == 0 && n_pks == 0 && res.have_signer && !json) {
         char pk[65];
-        refbus_hex(pk, res.signer_pk, 32);
+        refbus_hex(pk, res.signer_pk, crypto_sign_PUBLICKEYBYTES);
         fprintf(stderr, "refbus-audit verify: the checkpoints are signed by %s\n", pk);
     }
     rc = vrc == 0 ? 0 : REFBUS_EXIT_FAIL;

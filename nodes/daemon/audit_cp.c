@@ -23,7 +23,7 @@
 static json_t *cp_json(const refbus_checkpoint *cp)
 {
     char root[65];
-    refbus_hex(root, cp->root, 32);
+    refbus_hex(root, cp->root, REFBUS_MERKLE_HASH_BYTES);
     return json_pack("{s:I, s:s, s:I}", "size", (json_int_t)cp->size, "root", root, "time_ms",
                      (json_int_t)cp->time_ms);
 }
@@ -72,7 +72,7 @@ static void behind_store(nd_daemon *d)
     char *text = NULL, root[65];
     int rc;
     if (d->behind) {
-        refbus_hex(root, d->ahead.root, 32);
+        refbus_hex(root, d->ahead.root, REFBUS_MERKLE_HASH_BYTES);
         json_t *j = json_pack("{s:I, s:I, s:s, s:I}", "since_ms", (json_int_t)d->behind_since_ms,
                               "size", (json_int_t)d->ahead.size, "root", root, "time_ms",
                               (json_int_t)d->ahead.time_ms);
@@ -135,7 +135,8 @@ static void fall_behind(nd_daemon *d, const refbus_checkpoint *cp, uint64_t from
 {
     int first = !d->behind;
     if (!first && cp->size <= d->ahead.size) {
-        if (cp->size == d->ahead.size && memcmp(cp->root, d->ahead.root, 32) != 0)
+        if (cp->size == d->ahead.size &&
+            memcmp(cp->root, d->ahead.root, REFBUS_MERKLE_HASH_BYTES) != 0)
             raise_alarm(d, cp,
                         "the broker signed two checkpoints of this size with different "
                         "roots");
@@ -165,7 +166,8 @@ static void check_caught_up(nd_daemon *d)
         ask_next(d, refbus_mono_ms());
         return;
     }
-    if (d->cp.size == d->ahead.size && memcmp(d->cp.root, d->ahead.root, 32) != 0)
+    if (d->cp.size == d->ahead.size &&
+        memcmp(d->cp.root, d->ahead.root, REFBUS_MERKLE_HASH_BYTES) != 0)
         raise_alarm(d, &d->ahead,
                     "the broker signed two checkpoints of this size with "
                     "different roots");
@@ -191,11 +193,11 @@ static void reanchor_check(nd_daemon *d)
     if (!ra)
         return;
     refbus_put_u64be(key, ra->size);
-    memcpy(key + 8, ra->root, 32);
+    memcpy(key + 8, ra->root, REFBUS_MERKLE_HASH_BYTES);
     if (d->ra_have_applied && memcmp(key, d->ra_applied, 40) == 0)
         return; /* done before */
     if (d->have_cp && !d->cp_alarm && d->cp.size == ra->size &&
-        memcmp(d->cp.root, ra->root, 32) == 0)
+        memcmp(d->cp.root, ra->root, REFBUS_MERKLE_HASH_BYTES) == 0)
         return; /* we hold exactly that checkpoint already */
     d->ra = *ra;
     d->ra_wanted = 1;
@@ -251,7 +253,7 @@ static void apply_reanchor(nd_daemon *d, const refbus_wire_checkpoint_push *c,
     if (!(text = json_dumps(hist, JSON_COMPACT)))
         goto out;
     refbus_put_u64be(key, cp->size);
-    memcpy(key + 8, cp->root, 32);
+    memcpy(key + 8, cp->root, REFBUS_MERKLE_HASH_BYTES);
     if ((rc = refbus_nstore_meta_put(d->store, txn, "checkpoint_history", text, strlen(text))) ||
         (rc =
              refbus_nstore_meta_put(d->store, txn, "checkpoint", c->signed_cp, c->signed_cp_len)) ||
@@ -329,7 +331,8 @@ void nd_inbound_checkpoint(nd_daemon *d, const uint8_t *body, size_t len)
         goto out;
     }
     reanchor_check(d);
-    if (d->ra_wanted && cp.size == d->ra.size && memcmp(cp.root, d->ra.root, 32) == 0) {
+    if (d->ra_wanted && cp.size == d->ra.size &&
+        memcmp(cp.root, d->ra.root, REFBUS_MERKLE_HASH_BYTES) == 0) {
         apply_reanchor(d, c, &cp);
         goto out;
     }
@@ -350,7 +353,7 @@ void nd_inbound_checkpoint(nd_daemon *d, const uint8_t *body, size_t len)
             goto out;
         }
         if (cp.size == d->cp.size) {
-            if (memcmp(cp.root, d->cp.root, 32) != 0)
+            if (memcmp(cp.root, d->cp.root, REFBUS_MERKLE_HASH_BYTES) != 0)
                 raise_alarm(d, &cp, "same size, different root");
             goto out; /* nothing new */
         }
@@ -436,7 +439,7 @@ void nd_audit_cp_status(nd_daemon *d, json_t *reply)
                       "offered", cp_json(&d->ahead), "broker_refusal",
                       d->proof_refused[0] ? d->proof_refused : NULL);
     if (d->ra_wanted) {
-        refbus_hex(root, d->ra.root, 32);
+        refbus_hex(root, d->ra.root, REFBUS_MERKLE_HASH_BYTES);
         pending = json_pack("{s:I, s:s, s:s}", "size", (json_int_t)d->ra.size, "root", root,
                             "reason", d->ra.reason);
     }
@@ -470,7 +473,8 @@ static void load_behind(nd_daemon *d, const uint8_t *b, size_t n)
     if (j &&
         json_unpack(j, "{s:I, s:I, s:s, s:I}", "since_ms", &since, "size", &size, "root", &root,
                     "time_ms", &t) == 0 &&
-        d->have_cp && (uint64_t)size > d->cp.size && refbus_unhex(d->ahead.root, 32, root) == 0) {
+        d->have_cp && (uint64_t)size > d->cp.size &&
+        refbus_unhex(d->ahead.root, REFBUS_MERKLE_HASH_BYTES, root) == 0) {
         d->behind = 1;
         d->behind_since_ms = (uint64_t)since;
         d->ahead.size = (uint64_t)size;

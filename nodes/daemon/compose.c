@@ -41,8 +41,8 @@ static int recipient_ok(nd_daemon *d, const char *to, const refbus_dir_key **k, 
 }
 
 static int seal(nd_daemon *d, uint8_t **env, size_t *elen, char *const *to, size_t n, uint32_t kind,
-                uint32_t urgency, uint64_t expires_ms, const uint8_t msg_id[16], const uint8_t *pl,
-                size_t pl_len, char *why, size_t why_len)
+                uint32_t urgency, uint64_t expires_ms, const uint8_t msg_id[REFBUS_MSG_ID_BYTES],
+                const uint8_t *pl, size_t pl_len, char *why, size_t why_len)
 {
     refbus_recipient rc_[REFBUS_MAX_RECIPIENTS];
     const refbus_epoch_keys *k = nd_ident_keys(d);
@@ -131,7 +131,7 @@ int nd_compose_send(nd_daemon *d, const json_t *req, json_t **reply, char *why, 
     json_t *exp = json_object_get(req, "expires_in_ms");
     const char *mid_hex = json_string_value(json_object_get(req, "msg_id"));
     char *tos[REFBUS_MAX_RECIPIENTS];
-    uint8_t thread_id[16], msg_id[16], *pl = NULL, *env = NULL;
+    uint8_t thread_id[16], msg_id[REFBUS_MSG_ID_BYTES], *pl = NULL, *env = NULL;
     size_t pl_len = 0, elen = 0, n = 0, i;
     uint64_t expires;
     int urgency = 0, rc;
@@ -159,12 +159,12 @@ int nd_compose_send(nd_daemon *d, const json_t *req, json_t **reply, char *why, 
         expires = refbus_now_ms() + (uint64_t)json_integer_value(exp);
     }
     if (mid_hex) {
-        if (strlen(mid_hex) != 32 || refbus_unhex(msg_id, 16, mid_hex))
+        if (strlen(mid_hex) != 32 || refbus_unhex(msg_id, REFBUS_MSG_ID_BYTES, mid_hex))
             return WHY(REFBUS_EINVAL, "--msg-id: 32 hex digits");
     } else {
-        randombytes_buf(msg_id, 16);
+        randombytes_buf(msg_id, REFBUS_MSG_ID_BYTES);
     }
-    refbus_hex(d->req_msg_id, msg_id, 16);
+    refbus_hex(d->req_msg_id, msg_id, REFBUS_MSG_ID_BYTES);
     if (!(copy = json_deep_copy(ref)))
         return WHY(REFBUS_ENOMEM, "out of memory");
     if (urg_flag) {
@@ -201,7 +201,7 @@ int nd_compose_send(nd_daemon *d, const json_t *req, json_t **reply, char *why, 
                                   1, 0)))
         goto out;
     refbus_outbox_rec o = REFBUS__NODESTORE__OUTBOX_RECORD__INIT;
-    o.msg_id = (ProtobufCBinaryData){16, msg_id};
+    o.msg_id = (ProtobufCBinaryData){REFBUS_MSG_ID_BYTES, msg_id};
     o.thread_id = (ProtobufCBinaryData){16, thread_id};
     o.kind = REFBUS_KIND_REFERRAL;
     o.priority = priority_of((uint32_t)urgency);
@@ -217,7 +217,7 @@ int nd_compose_send(nd_daemon *d, const json_t *req, json_t **reply, char *why, 
         goto out;
     d->req_queued = 1;
     char mh[33], th[33];
-    refbus_hex(mh, msg_id, 16);
+    refbus_hex(mh, msg_id, REFBUS_MSG_ID_BYTES);
     refbus_hex(th, thread_id, 16);
     *reply =
         json_pack("{s:b, s:s, s:s, s:o, s:s, s:I, s:s}", "ok", 1, "msg_id", mh, "thread_id", th,
@@ -234,7 +234,8 @@ out:
 }
 
 /* The thread a message of ours or of our inbox belongs to. */
-static int thread_of(nd_daemon *d, MDB_txn *txn, const uint8_t msg_id[16], uint8_t thread_id[16])
+static int thread_of(nd_daemon *d, MDB_txn *txn, const uint8_t msg_id[REFBUS_MSG_ID_BYTES],
+                     uint8_t thread_id[16])
 {
     uint64_t seq;
     int rc;
@@ -272,7 +273,7 @@ int nd_compose_reply(nd_daemon *d, const json_t *req, json_t **reply, char *why,
     const char *reason = json_string_value(json_object_get(req, "reason_code"));
     const char *text = json_string_value(json_object_get(req, "text"));
     const char *own = json_string_value(json_object_get(req, "reply_id"));
-    uint8_t in_reply_to[16], thread_id[16], msg_id[16], *pl = NULL, *env = NULL;
+    uint8_t in_reply_to[16], thread_id[16], msg_id[REFBUS_MSG_ID_BYTES], *pl = NULL, *env = NULL;
     size_t pl_len = 0, elen = 0, np, n = 0;
     const char *peers[REFBUS_MAX_RECIPIENTS + 1];
     char *tos[REFBUS_MAX_RECIPIENTS];
@@ -294,14 +295,14 @@ int nd_compose_reply(nd_daemon *d, const json_t *req, json_t **reply, char *why,
         goto out;
     }
     if (own) { /* the answer's own id, chosen by the caller so that a retry queues it once */
-        if (strlen(own) != 32 || refbus_unhex(msg_id, 16, own)) {
+        if (strlen(own) != 32 || refbus_unhex(msg_id, REFBUS_MSG_ID_BYTES, own)) {
             rc = WHY(REFBUS_EINVAL, "--msg-id: 32 hex digits");
             goto out;
         }
     } else {
-        randombytes_buf(msg_id, 16);
+        randombytes_buf(msg_id, REFBUS_MSG_ID_BYTES);
     }
-    refbus_hex(d->req_msg_id, msg_id, 16);
+    refbus_hex(d->req_msg_id, msg_id, REFBUS_MSG_ID_BYTES);
     if ((rc = nd_ident_can_send(d, why, why_len)))
         goto out;
     if ((rc = nd_control_txn(d, &txn)))
@@ -365,7 +366,7 @@ int nd_compose_reply(nd_daemon *d, const json_t *req, json_t **reply, char *why,
         goto out;
     refbus_outbox_rec o = REFBUS__NODESTORE__OUTBOX_RECORD__INIT;
     uint64_t seq;
-    o.msg_id = (ProtobufCBinaryData){16, msg_id};
+    o.msg_id = (ProtobufCBinaryData){REFBUS_MSG_ID_BYTES, msg_id};
     o.thread_id = (ProtobufCBinaryData){16, thread_id};
     o.kind = REFBUS_KIND_STATUS;
     o.priority = priority_of(t->urgency);
@@ -385,7 +386,7 @@ int nd_compose_reply(nd_daemon *d, const json_t *req, json_t **reply, char *why,
     }
     d->req_queued = 1;
     char mh[33], th[33];
-    refbus_hex(mh, msg_id, 16);
+    refbus_hex(mh, msg_id, REFBUS_MSG_ID_BYTES);
     refbus_hex(th, thread_id, 16);
     *reply =
         json_pack("{s:b, s:s, s:s, s:s, s:s, s:o, s:O, s:s}", "ok", 1, "msg_id", mh, "in_reply_to",

@@ -40,8 +40,8 @@ void nd_note_error(nd_daemon *d, int code, const char *fmt, ...)
     log_error("%s", d->last_err_text);
 }
 
-void nd_note_refusal(nd_daemon *d, const char *sender, const uint8_t msg_id[16], int code,
-                     const char *text)
+void nd_note_refusal(nd_daemon *d, const char *sender, const uint8_t msg_id[REFBUS_MSG_ID_BYTES],
+                     int code, const char *text)
 {
     node_refusal *r = &d->recent[d->recent_next];
     d->recent_next = (d->recent_next + 1) % NODE_RECENT;
@@ -51,7 +51,7 @@ void nd_note_refusal(nd_daemon *d, const char *sender, const uint8_t msg_id[16],
     r->time_ms = refbus_now_ms();
     snprintf(r->sender, sizeof r->sender, "%s", sender ? sender : "");
     if (msg_id)
-        refbus_hex(r->msg_id, msg_id, 16);
+        refbus_hex(r->msg_id, msg_id, REFBUS_MSG_ID_BYTES);
     r->code = code;
     snprintf(r->text, sizeof r->text, "%s", text ? text : "");
 }

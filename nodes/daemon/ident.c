@@ -39,7 +39,7 @@ int nd_ident_open(nd_daemon *d)
         return REFBUS_ECONFIG;
     }
     snprintf(d->me, sizeof d->me, "%s", id);
-    memcpy(d->root_pk, refbus_keystore_root_pk(d->ks), 32);
+    memcpy(d->root_pk, refbus_keystore_root_pk(d->ks), crypto_sign_PUBLICKEYBYTES);
     d->epoch = refbus_keystore_current(d->ks)->epoch;
     if ((rc = refbus_directory_load_file(&d->dir, d->cfg.directory, d->root_pk, NULL))) {
         log_error("directory %s: %s", d->cfg.directory, refbus_strerror(rc));
@@ -123,7 +123,7 @@ static int reload_keystore(nd_daemon *d)
     }
     if (refbus_keystore_role(ks) != REFBUS_KEYSTORE_AGENCY ||
         strcmp(refbus_keystore_id(ks), d->me) != 0 ||
-        sodium_memcmp(refbus_keystore_root_pk(ks), d->root_pk, 32) != 0 ||
+        sodium_memcmp(refbus_keystore_root_pk(ks), d->root_pk, crypto_sign_PUBLICKEYBYTES) != 0 ||
         refbus_keystore_current(ks)->epoch < refbus_keystore_current(d->ks)->epoch) {
         log_error("keystore %s now holds another agency's, another root's or an older "
                   "bundle; keeping the one in memory",
@@ -178,9 +178,9 @@ int nd_ident_refresh(nd_daemon *d, int *reconnect)
         d->rekey_retry_ms = refbus_mono_ms() + 2000;
         return 0;
     }
-    if (sodium_memcmp(mine->sign_pk, k->sign_pk, 32) != 0 ||
-        sodium_memcmp(mine->curve_pk, k->curve_pk, 32) != 0 ||
-        sodium_memcmp(mine->enc_pk, k->enc_pk, 32) != 0) {
+    if (sodium_memcmp(mine->sign_pk, k->sign_pk, crypto_sign_PUBLICKEYBYTES) != 0 ||
+        sodium_memcmp(mine->curve_pk, k->curve_pk, crypto_box_PUBLICKEYBYTES) != 0 ||
+        sodium_memcmp(mine->enc_pk, k->enc_pk, crypto_box_PUBLICKEYBYTES) != 0) {
         log_error("keystore epoch %u does not match the directory's keys for %s", k->epoch, d->me);
         return REFBUS_EKEYFORMAT;
     }

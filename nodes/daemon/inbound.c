@@ -23,17 +23,17 @@
 
 /* Our receipt for one delivery (signer us). */
 static void receipt_of(const nd_daemon *d, refbus_receipt *r, uint32_t type,
-                       const refbus_envelope_header *h, const uint8_t hash[32], int reason,
-                       const char *text)
+                       const refbus_envelope_header *h, const uint8_t hash[REFBUS_HASH_BYTES],
+                       int reason, const char *text)
 {
     memset(r, 0, sizeof *r);
     r->type = type;
     if (h) {
-        memcpy(r->msg_id, h->msg_id, 16);
+        memcpy(r->msg_id, h->msg_id, REFBUS_MSG_ID_BYTES);
         snprintf(r->sender, sizeof r->sender, "%s", h->sender);
     }
     snprintf(r->recipient, sizeof r->recipient, "%s", d->me);
-    memcpy(r->envelope_hash, hash, 32);
+    memcpy(r->envelope_hash, hash, REFBUS_HASH_BYTES);
     r->time_ms = refbus_now_ms();
     r->reason = reason;
     snprintf(r->reason_text, sizeof r->reason_text, "%s", text ? text : "");
@@ -43,7 +43,7 @@ static void receipt_of(const nd_daemon *d, refbus_receipt *r, uint32_t type,
 
 /* A REJECTED receipt, alone: each refusal is precise and signed by itself. */
 static void send_receipt(nd_daemon *d, uint32_t type, const refbus_envelope_header *h,
-                         const uint8_t hash[32], int reason, const char *text)
+                         const uint8_t hash[REFBUS_HASH_BYTES], int reason, const char *text)
 {
     refbus_receipt r;
     uint8_t *b = NULL;
@@ -70,7 +70,7 @@ static void send_delivered(nd_daemon *d)
         struct node_pending_receipt *p = &d->pending[i];
         refbus_envelope_header h;
         memset(&h, 0, sizeof h);
-        memcpy(h.msg_id, p->msg_id, 16);
+        memcpy(h.msg_id, p->msg_id, REFBUS_MSG_ID_BYTES);
         snprintf(h.sender, sizeof h.sender, "%s", p->sender);
         receipt_of(d, &rs[i], REFBUS_RECEIPT_DELIVERED, &h, p->hash, 0, NULL);
     }
@@ -97,8 +97,8 @@ static void defer(nd_daemon *d, const refbus_envelope_header *h, int code, const
 /* Refuse for good: a REJECTED receipt so that the broker stops redelivering. Only a permanent
  * code (a proven property of the bytes) may do that: anything else is deferred, whoever called
  * — the one place where the rule is applied. */
-static void refuse(nd_daemon *d, const refbus_envelope_header *h, const uint8_t hash[32], int code,
-                   const char *text)
+static void refuse(nd_daemon *d, const refbus_envelope_header *h,
+                   const uint8_t hash[REFBUS_HASH_BYTES], int code, const char *text)
 {
     if (!refbus_err_permanent(code)) {
         defer(d, h, code, text);
@@ -153,7 +153,7 @@ static int thread_record_in(nd_daemon *d, MDB_txn *txn, const refbus_envelope_he
                 goto out;
             }
             free(t->referral_msg_id.data);
-            memcpy(mid, h->msg_id, 16);
+            memcpy(mid, h->msg_id, REFBUS_MSG_ID_BYTES);
             t->referral_msg_id = (ProtobufCBinaryData){16, mid};
         } else if (strcmp(t->origin, h->sender) != 0) {
             applied = 0;
@@ -195,7 +195,7 @@ static int store_in(nd_daemon *d, MDB_txn *txn, const refbus_envelope_header *h,
     char *recips[REFBUS_MAX_RECIPIENTS], why[256];
     int rc;
     refbus_inbox_rec rec = REFBUS__NODESTORE__INBOX_RECORD__INIT;
-    rec.msg_id = (ProtobufCBinaryData){16, (uint8_t *)h->msg_id};
+    rec.msg_id = (ProtobufCBinaryData){REFBUS_MSG_ID_BYTES, (uint8_t *)h->msg_id};
     rec.sender = (char *)h->sender;
     rec.sender_epoch = h->sender_epoch;
     rec.kind = h->kind;
@@ -203,7 +203,7 @@ static int store_in(nd_daemon *d, MDB_txn *txn, const refbus_envelope_header *h,
     rec.created_ms = h->created_ms;
     rec.expires_ms = h->expires_ms;
     rec.received_ms = refbus_now_ms();
-    rec.envelope_hash = (ProtobufCBinaryData){32, (uint8_t *)h->envelope_hash};
+    rec.envelope_hash = (ProtobufCBinaryData){REFBUS_HASH_BYTES, (uint8_t *)h->envelope_hash};
     rec.payload = (ProtobufCBinaryData){pl_len, (uint8_t *)pl};
     for (size_t i = 0; i < h->n_recipients; i++)
         recips[i] = (char *)h->recipients[i].agency;
@@ -214,7 +214,7 @@ static int store_in(nd_daemon *d, MDB_txn *txn, const refbus_envelope_header *h,
         (rc = refbus_nstore_inbox_add(d->store, txn, &rec)))
         return rc;
     char hex[33];
-    refbus_hex(hex, h->msg_id, 16);
+    refbus_hex(hex, h->msg_id, REFBUS_MSG_ID_BYTES);
     log_info("storing %s %s from %s as inbox #%llu",
              h->kind == REFBUS_KIND_REFERRAL ? "referral" : "answer", hex, h->sender,
              (unsigned long long)rec.seq);
@@ -233,9 +233,9 @@ static int pend(nd_daemon *d, const refbus_envelope_header *h, int dup)
         d->cap_pending = cap;
     }
     struct node_pending_receipt *p = &d->pending[d->n_pending++];
-    memcpy(p->msg_id, h->msg_id, 16);
+    memcpy(p->msg_id, h->msg_id, REFBUS_MSG_ID_BYTES);
     snprintf(p->sender, sizeof p->sender, "%s", h->sender);
-    memcpy(p->hash, h->envelope_hash, 32);
+    memcpy(p->hash, h->envelope_hash, REFBUS_HASH_BYTES);
     p->dup = dup;
     return 0;
 }
@@ -359,7 +359,7 @@ void nd_inbound_batch_end(nd_daemon *d)
 void nd_inbound_deliver(nd_daemon *d, const uint8_t *env, size_t len)
 {
     refbus_envelope_header h;
-    uint8_t hash[32], *pl = NULL;
+    uint8_t hash[REFBUS_HASH_BYTES], *pl = NULL;
     size_t pl_len = 0;
     refbus_payload_info *pi = NULL;
     refbus_enc_key keys[MAX_EPOCH_KEYS];
@@ -369,11 +369,11 @@ void nd_inbound_deliver(nd_daemon *d, const uint8_t *env, size_t len)
     int rc, mine = 0;
 
     if ((rc = refbus_envelope_parse(&h, env, len))) {
-        crypto_generichash(hash, 32, env, len, NULL, 0);
+        crypto_generichash(hash, REFBUS_HASH_BYTES, env, len, NULL, 0);
         refuse(d, NULL, hash, rc, "the delivered envelope does not parse");
         return;
     }
-    memcpy(hash, h.envelope_hash, 32); /* the parse hashed the bytes: not twice */
+    memcpy(hash, h.envelope_hash, REFBUS_HASH_BYTES); /* the parse hashed the bytes: not twice */
     for (size_t i = 0; i < h.n_recipients; i++)
         if (strcmp(h.recipients[i].agency, d->me) == 0) {
             mine = 1;
@@ -394,7 +394,7 @@ void nd_inbound_deliver(nd_daemon *d, const uint8_t *env, size_t len)
     if ((rc = refbus_nstore_inbox_find(d->store, d->batch, h.sender, h.msg_id, &seq)) == 0 &&
         (rc = refbus_nstore_inbox_get(d->store, d->batch, seq, &old)) == 0) {
         int same = old->envelope_hash.len == 32 &&
-                   memcmp(old->envelope_hash.data, h.envelope_hash, 32) == 0;
+                   memcmp(old->envelope_hash.data, h.envelope_hash, REFBUS_HASH_BYTES) == 0;
         refbus_nstore_inbox_free(&old);
         if (!same) {
             refuse(d, &h, hash, REFBUS_EDUPLICATE,

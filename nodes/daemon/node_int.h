@@ -39,7 +39,7 @@ enum node_session {
 /* A SUBMIT sent on this session, not yet answered. */
 typedef struct node_inflight {
     uint64_t seq;
-    uint8_t msg_id[16];
+    uint8_t msg_id[REFBUS_MSG_ID_BYTES];
     uint64_t sent_ms; /* monotonic */
 } node_inflight;
 
@@ -72,7 +72,7 @@ typedef struct nd_daemon {
     size_t pass_len;
     refbus_keystore *ks;
     refbus_directory *dir;
-    uint8_t root_pk[32];
+    uint8_t root_pk[crypto_sign_PUBLICKEYBYTES];
     uint32_t epoch; /* the epoch we sign and connect with */
     int revoked;    /* our key is revoked: nothing can be sent */
     char revoked_reason[256];
@@ -131,9 +131,9 @@ typedef struct nd_daemon {
     int batch_pump;     /* an ACCEPTED in the batch freed a send-window slot */
     uint64_t sync_at;   /* monotonic: flush a lazy commit by then (0: nothing unflushed) */
     struct node_pending_receipt {
-        uint8_t msg_id[16];
+        uint8_t msg_id[REFBUS_MSG_ID_BYTES];
         char sender[REFBUS_AGENCY_ID_MAX + 1];
-        uint8_t hash[32];
+        uint8_t hash[REFBUS_HASH_BYTES];
         int dup;
     } * pending;
     size_t n_pending, cap_pending;
@@ -221,7 +221,7 @@ void nd_session_timers(nd_daemon *d, uint64_t now);
 uint64_t nd_session_next_timer(const nd_daemon *d, uint64_t now);
 void nd_session_pump(nd_daemon *d);
 int nd_session_send(nd_daemon *d, uint8_t cmd, const void *body, size_t len);
-void nd_session_inflight_remove(nd_daemon *d, const uint8_t msg_id[16]);
+void nd_session_inflight_remove(nd_daemon *d, const uint8_t msg_id[REFBUS_MSG_ID_BYTES]);
 void nd_session_hello(nd_daemon *d); /* send HELLO (again when the socket is busy) */
 
 /* served.c: the broker's word on our session, and unsigned claims about our key. */
@@ -310,8 +310,8 @@ void nd_share_end(nd_daemon *d, MDB_txn **txn, int failed_write);
 /* daemon.c helpers */
 void nd_note_error(nd_daemon *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void nd_note_refusal(nd_daemon *d, const char *sender, const uint8_t msg_id[16], int code,
-                     const char *text);
+void nd_note_refusal(nd_daemon *d, const char *sender, const uint8_t msg_id[REFBUS_MSG_ID_BYTES],
+                     int code, const char *text);
 /* Crash points, for the test variant (refbus-node-testhooks, built with REFBUS_TEST_HOOKS)
  * only: _exit(86) when the environment variable `name` is "1". In every other build, the
  * installed refbus-node included, they compile to nothing and nothing reads the environment. */

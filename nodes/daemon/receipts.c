@@ -88,7 +88,7 @@ static int late_accepted(nd_daemon *d, MDB_txn *txn, const refbus_receipt *r, co
     if (rc == REFBUS_ENOTFOUND)
         return 0;
     if (rc == 0 && s->accepted_receipt.len == 0 && s->envelope_hash.len == 32 &&
-        memcmp(s->envelope_hash.data, r->envelope_hash, 32) == 0) {
+        memcmp(s->envelope_hash.data, r->envelope_hash, REFBUS_HASH_BYTES) == 0) {
         uint8_t *copy = malloc(len);
         if (!copy) {
             rc = REFBUS_ENOMEM;
@@ -131,8 +131,8 @@ void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, s
                       refbus_wire_cmd_name(cmd), refbus_strerror(rc));
         return;
     }
-    refbus_hex(hex, r.msg_id, 16);
-    if (sodium_is_zero(r.msg_id, 16)) {
+    refbus_hex(hex, r.msg_id, REFBUS_MSG_ID_BYTES);
+    if (sodium_is_zero(r.msg_id, REFBUS_MSG_ID_BYTES)) {
         nd_note_error(d, r.reason, "the broker refused something we sent: %s (%s)", r.reason_text,
                       refbus_errname(r.reason));
         return;
@@ -158,7 +158,8 @@ void nd_inbound_broker_receipt(nd_daemon *d, uint8_t cmd, const uint8_t *body, s
         int parsed = refbus_envelope_parse(&h, o->envelope.data, o->envelope.len) == 0;
         if (!parsed) {
             rc = REFBUS_ECORRUPT;
-        } else if (memcmp(h.envelope_hash, r.envelope_hash, 32) != 0 && !o->resealed) {
+        } else if (memcmp(h.envelope_hash, r.envelope_hash, REFBUS_HASH_BYTES) != 0 &&
+                   !o->resealed) {
             nd_note_error(d, REFBUS_ERECEIPT,
                           "ACCEPTED for %s names another envelope hash; "
                           "ignored",
@@ -259,7 +260,7 @@ static int record_delivery(nd_daemon *d, const refbus_receipt *r, const uint8_t 
          * ours alone, so this proves it too. Which sealing counts we do not know: no hash is
          * kept (as for EDUPLICATE in nd_inbound_broker_receipt). */
         int same = refbus_envelope_parse(&h, o->envelope.data, o->envelope.len) == 0 &&
-                   memcmp(h.envelope_hash, r->envelope_hash, 32) == 0;
+                   memcmp(h.envelope_hash, r->envelope_hash, REFBUS_HASH_BYTES) == 0;
         if (!same && !o->resealed) {
             rc = REFBUS_ERECEIPT;
             goto out;
@@ -280,7 +281,8 @@ static int record_delivery(nd_daemon *d, const refbus_receipt *r, const uint8_t 
     if (rc)
         goto out;
     /* A receipt counts only for exactly the envelope we sent (the one the broker accepted). */
-    if (s->envelope_hash.len == 32 && memcmp(s->envelope_hash.data, r->envelope_hash, 32) != 0) {
+    if (s->envelope_hash.len == 32 &&
+        memcmp(s->envelope_hash.data, r->envelope_hash, REFBUS_HASH_BYTES) != 0) {
         rc = REFBUS_ERECEIPT;
         goto out;
     }
@@ -336,7 +338,7 @@ void nd_inbound_notice(nd_daemon *d, const uint8_t *body, size_t len)
     if (rc == 0)
         rc = refbus_receipt_verify_cached(&r, n.receipt, n.receipt_len, pk, &d->sigcache);
     if (rc == 0) {
-        refbus_hex(hex, r.msg_id, 16);
+        refbus_hex(hex, r.msg_id, REFBUS_MSG_ID_BYTES);
         int by_broker = is_broker(d, r.signer);
         if (strcmp(r.sender, d->me) != 0 || (r.type == REFBUS_RECEIPT_EXPIRED && !by_broker) ||
             ((r.type == REFBUS_RECEIPT_DELIVERED || r.type == REFBUS_RECEIPT_REJECTED) &&

@@ -58,8 +58,8 @@ void nd_session_connect(nd_daemon *d)
         goto fail;
     if (setopt_int(d->dealer, ZMQ_LINGER, 0) || setopt_int(d->dealer, ZMQ_IMMEDIATE, 1) ||
         zmq_setsockopt(d->dealer, ZMQ_CURVE_SERVERKEY, bc, 32) ||
-        zmq_setsockopt(d->dealer, ZMQ_CURVE_PUBLICKEY, k->curve_pk, 32) ||
-        zmq_setsockopt(d->dealer, ZMQ_CURVE_SECRETKEY, k->curve_sk, 32) ||
+        zmq_setsockopt(d->dealer, ZMQ_CURVE_PUBLICKEY, k->curve_pk, crypto_box_PUBLICKEYBYTES) ||
+        zmq_setsockopt(d->dealer, ZMQ_CURVE_SECRETKEY, k->curve_sk, crypto_box_SECRETKEYBYTES) ||
         setopt_int(d->dealer, ZMQ_HEARTBEAT_IVL, (int)d->cfg.ping_seconds * 1000) ||
         setopt_int(d->dealer, ZMQ_HEARTBEAT_TIMEOUT, (int)d->cfg.ping_timeout_seconds * 1000) ||
         setopt_int(d->dealer, ZMQ_RECONNECT_IVL, (int)d->cfg.reconnect_min_ms) ||
@@ -254,7 +254,7 @@ static void on_error(nd_daemon *d, const uint8_t *b, size_t n)
          * memory...): the message stays in the outbox and in flight, the resend timer submits
          * it again. The session is fine. */
         char hex[33];
-        refbus_hex(hex, e.msg_id, 16);
+        refbus_hex(hex, e.msg_id, REFBUS_MSG_ID_BYTES);
         nd_note_error(d, e.code, "broker cannot take %s now: %s (%s); will retry", hex, e.text,
                       refbus_errname(e.code));
         return;
@@ -327,22 +327,22 @@ void nd_session_on_broker(nd_daemon *d)
     nd_inbound_batch_end(d);
 }
 
-static node_inflight *inflight_find(nd_daemon *d, const uint8_t msg_id[16])
+static node_inflight *inflight_find(nd_daemon *d, const uint8_t msg_id[REFBUS_MSG_ID_BYTES])
 {
     for (size_t i = 0; i < d->n_fl; i++)
-        if (memcmp(d->fl[i].msg_id, msg_id, 16) == 0)
+        if (memcmp(d->fl[i].msg_id, msg_id, REFBUS_MSG_ID_BYTES) == 0)
             return &d->fl[i];
     return NULL;
 }
 
-void nd_session_inflight_remove(nd_daemon *d, const uint8_t msg_id[16])
+void nd_session_inflight_remove(nd_daemon *d, const uint8_t msg_id[REFBUS_MSG_ID_BYTES])
 {
     node_inflight *f = inflight_find(d, msg_id);
     if (f)
         *f = d->fl[--d->n_fl];
 }
 
-static int inflight_add(nd_daemon *d, uint64_t seq, const uint8_t msg_id[16])
+static int inflight_add(nd_daemon *d, uint64_t seq, const uint8_t msg_id[REFBUS_MSG_ID_BYTES])
 {
     if (d->n_fl == d->cap_fl) {
         size_t cap = d->cap_fl ? d->cap_fl * 2 : 64;
@@ -353,7 +353,7 @@ static int inflight_add(nd_daemon *d, uint64_t seq, const uint8_t msg_id[16])
         d->cap_fl = cap;
     }
     d->fl[d->n_fl++] = (node_inflight){seq, {0}, refbus_mono_ms()};
-    memcpy(d->fl[d->n_fl - 1].msg_id, msg_id, 16);
+    memcpy(d->fl[d->n_fl - 1].msg_id, msg_id, REFBUS_MSG_ID_BYTES);
     return 0;
 }
 

@@ -373,7 +373,7 @@ int nd_view_status(nd_daemon *d, const json_t *req, json_t **reply, char *why, s
     }
     json_t *cp = json_null();
     if (d->have_cp) {
-        refbus_hex(root, d->cp.root, 32);
+        refbus_hex(root, d->cp.root, REFBUS_MERKLE_HASH_BYTES);
         cp = json_pack("{s:I, s:s, s:I}", "size", (json_int_t)d->cp.size, "root", root, "time_ms",
                        (json_int_t)d->cp.time_ms);
     }

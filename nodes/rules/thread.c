@@ -235,9 +235,9 @@ int refbus_thread_check(const refbus_thread *t, const char *actor, uint32_t stat
     return 0;
 }
 
-int refbus_thread_apply(refbus_thread *t, const uint8_t msg_id[16], const char *actor,
-                        uint32_t status, const char *reason_code, const char *text,
-                        uint64_t time_ms, int outgoing, int applied, int error)
+int refbus_thread_apply(refbus_thread *t, const uint8_t msg_id[REFBUS_MSG_ID_BYTES],
+                        const char *actor, uint32_t status, const char *reason_code,
+                        const char *text, uint64_t time_ms, int outgoing, int applied, int error)
 {
     Refbus__Nodestore__ThreadEvent *e = NULL, **ev;
     if (!t || !actor || status > REFBUS_TS_MAX)
@@ -248,9 +248,9 @@ int refbus_thread_apply(refbus_thread *t, const uint8_t msg_id[16], const char *
     e->from = dupstr(actor);
     e->reason_code = dupstr(reason_code);
     e->text = dupstr(text);
-    if (msg_id && (e->msg_id.data = malloc(16))) {
-        memcpy(e->msg_id.data, msg_id, 16);
-        e->msg_id.len = 16;
+    if (msg_id && (e->msg_id.data = malloc(REFBUS_MSG_ID_BYTES))) {
+        memcpy(e->msg_id.data, msg_id, REFBUS_MSG_ID_BYTES);
+        e->msg_id.len = REFBUS_MSG_ID_BYTES;
     }
     if (!e->from || !e->reason_code || !e->text || (msg_id && !e->msg_id.data))
         goto nomem;

@@ -11,7 +11,8 @@
 
 #include "common/err.h"
 #include "node_store.pb-c.h"
-#include "proto/pbutil.h" /* refbus_pb_set_string */
+#include "proto/envelope.h" /* REFBUS_MSG_ID_BYTES */
+#include "proto/pbutil.h"   /* refbus_pb_set_string */
 
 /* The values of refbus.v1.ThreadStatus; 0 is "referred, no answer yet" for a member. */
 enum refbus_thread_status {
@@ -56,9 +57,10 @@ int refbus_thread_check(const refbus_thread *t, const char *actor, uint32_t stat
 /* Record that `actor` said `status` (already checked, or `applied` = 0 to keep a refused
  * incoming answer in the history without changing any state). Appends an event.
  * Errors: REFBUS_ENOMEM, REFBUS_EINVAL. */
-int refbus_thread_apply(refbus_thread *t, const uint8_t msg_id[16], const char *actor,
-                        uint32_t status, const char *reason_code, const char *text,
-                        uint64_t time_ms, int outgoing, int applied, int error) REFBUS_WUR;
+int refbus_thread_apply(refbus_thread *t, const uint8_t msg_id[REFBUS_MSG_ID_BYTES],
+                        const char *actor, uint32_t status, const char *reason_code,
+                        const char *text, uint64_t time_ms, int outgoing, int applied,
+                        int error) REFBUS_WUR;
 
 /* Add `agency` as a member (state REFERRED) if it is not one yet; used when an answer arrives
  * for a thread whose referral this node has not seen. Errors: REFBUS_ENOMEM. */

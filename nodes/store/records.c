@@ -56,15 +56,16 @@ int refbus_nstore_outbox_add(refbus_nstore *s, MDB_txn *txn, const refbus_outbox
     size_t vl = 0;
     uint64_t n;
     int rc;
-    if (r->msg_id.len != 16)
+    if (r->msg_id.len != REFBUS_MSG_ID_BYTES)
         return REFBUS_EINVAL;
-    rc = refbus_nstore_get(s, txn, REFBUS_T_OUTBOX_IDS, r->msg_id.data, 16, &v, &vl);
+    rc = refbus_nstore_get(s, txn, REFBUS_T_OUTBOX_IDS, r->msg_id.data, REFBUS_MSG_ID_BYTES, &v,
+                           &vl);
     wipe_free(&v, vl);
     if (rc == 0)
         return REFBUS_EEXIST;
     if (rc != REFBUS_ENOTFOUND)
         return rc;
-    rc = refbus_nstore_get(s, txn, REFBUS_T_SENT, r->msg_id.data, 16, &v, &vl);
+    rc = refbus_nstore_get(s, txn, REFBUS_T_SENT, r->msg_id.data, REFBUS_MSG_ID_BYTES, &v, &vl);
     wipe_free(&v, vl);
     if (rc == 0)
         return REFBUS_EEXIST;
@@ -85,7 +86,8 @@ int refbus_nstore_outbox_add(refbus_nstore *s, MDB_txn *txn, const refbus_outbox
         return rc;
     refbus_put_u64be(k, n);
     if ((rc = put_msg(s, txn, REFBUS_T_OUTBOX, k, 8, &r->base)) ||
-        (rc = refbus_nstore_put(s, txn, REFBUS_T_OUTBOX_IDS, r->msg_id.data, 16, k, 8)))
+        (rc = refbus_nstore_put(s, txn, REFBUS_T_OUTBOX_IDS, r->msg_id.data, REFBUS_MSG_ID_BYTES, k,
+                                8)))
         return rc;
     *seq = n;
     return 0;
@@ -112,12 +114,12 @@ int refbus_nstore_outbox_get(refbus_nstore *s, MDB_txn *txn, uint64_t seq, refbu
     return rc;
 }
 
-int refbus_nstore_outbox_find(refbus_nstore *s, MDB_txn *txn, const uint8_t msg_id[16],
-                              uint64_t *seq)
+int refbus_nstore_outbox_find(refbus_nstore *s, MDB_txn *txn,
+                              const uint8_t msg_id[REFBUS_MSG_ID_BYTES], uint64_t *seq)
 {
     uint8_t *v = NULL;
     size_t vl = 0;
-    int rc = refbus_nstore_get(s, txn, REFBUS_T_OUTBOX_IDS, msg_id, 16, &v, &vl);
+    int rc = refbus_nstore_get(s, txn, REFBUS_T_OUTBOX_IDS, msg_id, REFBUS_MSG_ID_BYTES, &v, &vl);
     if (rc == 0 && vl != 8)
         rc = REFBUS_ECORRUPT;
     if (rc == 0)
@@ -127,14 +129,14 @@ int refbus_nstore_outbox_find(refbus_nstore *s, MDB_txn *txn, const uint8_t msg_
 }
 
 int refbus_nstore_outbox_remove(refbus_nstore *s, MDB_txn *txn, uint64_t seq,
-                                const uint8_t msg_id[16])
+                                const uint8_t msg_id[REFBUS_MSG_ID_BYTES])
 {
     uint8_t k[8];
     int rc;
     refbus_put_u64be(k, seq);
     if ((rc = refbus_nstore_del(s, txn, REFBUS_T_OUTBOX, k, 8)))
         return rc;
-    rc = refbus_nstore_del(s, txn, REFBUS_T_OUTBOX_IDS, msg_id, 16);
+    rc = refbus_nstore_del(s, txn, REFBUS_T_OUTBOX_IDS, msg_id, REFBUS_MSG_ID_BYTES);
     return rc == REFBUS_ENOTFOUND ? 0 : rc;
 }
 
@@ -148,16 +150,16 @@ void refbus_nstore_outbox_free(refbus_outbox_rec **r)
 
 int refbus_nstore_sent_put(refbus_nstore *s, MDB_txn *txn, const refbus_sent_rec *r)
 {
-    if (r->msg_id.len != 16)
+    if (r->msg_id.len != REFBUS_MSG_ID_BYTES)
         return REFBUS_EINVAL;
-    return put_msg(s, txn, REFBUS_T_SENT, r->msg_id.data, 16, &r->base);
+    return put_msg(s, txn, REFBUS_T_SENT, r->msg_id.data, REFBUS_MSG_ID_BYTES, &r->base);
 }
 
-int refbus_nstore_sent_get(refbus_nstore *s, MDB_txn *txn, const uint8_t msg_id[16],
-                           refbus_sent_rec **out)
+int refbus_nstore_sent_get(refbus_nstore *s, MDB_txn *txn,
+                           const uint8_t msg_id[REFBUS_MSG_ID_BYTES], refbus_sent_rec **out)
 {
-    return get_msg(s, txn, REFBUS_T_SENT, msg_id, 16, &refbus__nodestore__sent_record__descriptor,
-                   (ProtobufCMessage **)out);
+    return get_msg(s, txn, REFBUS_T_SENT, msg_id, REFBUS_MSG_ID_BYTES,
+                   &refbus__nodestore__sent_record__descriptor, (ProtobufCMessage **)out);
 }
 
 void refbus_nstore_sent_free(refbus_sent_rec **r)
@@ -182,18 +184,19 @@ static int idx_get(refbus_nstore *s, MDB_txn *txn, const uint8_t key[32], uint64
 }
 
 int refbus_nstore_inbox_find(refbus_nstore *s, MDB_txn *txn, const char *sender,
-                             const uint8_t msg_id[16], uint64_t *seq)
+                             const uint8_t msg_id[REFBUS_MSG_ID_BYTES], uint64_t *seq)
 {
     uint8_t key[32];
-    refbus_nstore_index_key(s, key, IDX_SENDER_MSG, sender, strlen(sender), msg_id, 16);
+    refbus_nstore_index_key(s, key, IDX_SENDER_MSG, sender, strlen(sender), msg_id,
+                            REFBUS_MSG_ID_BYTES);
     return idx_get(s, txn, key, seq);
 }
 
-int refbus_nstore_inbox_find_msg(refbus_nstore *s, MDB_txn *txn, const uint8_t msg_id[16],
-                                 uint64_t *seq)
+int refbus_nstore_inbox_find_msg(refbus_nstore *s, MDB_txn *txn,
+                                 const uint8_t msg_id[REFBUS_MSG_ID_BYTES], uint64_t *seq)
 {
     uint8_t key[32];
-    refbus_nstore_index_key(s, key, IDX_MSG, msg_id, 16, NULL, 0);
+    refbus_nstore_index_key(s, key, IDX_MSG, msg_id, REFBUS_MSG_ID_BYTES, NULL, 0);
     return idx_get(s, txn, key, seq);
 }
 
@@ -216,7 +219,7 @@ int refbus_nstore_inbox_add(refbus_nstore *s, MDB_txn *txn, refbus_inbox_rec *r)
         return rc;
     rc = refbus_nstore_inbox_find_msg(s, txn, r->msg_id.data, &other);
     if (rc == REFBUS_ENOTFOUND) {
-        refbus_nstore_index_key(s, key, IDX_MSG, r->msg_id.data, 16, NULL, 0);
+        refbus_nstore_index_key(s, key, IDX_MSG, r->msg_id.data, REFBUS_MSG_ID_BYTES, NULL, 0);
         rc = refbus_nstore_put(s, txn, REFBUS_T_INBOX_IDX, key, 32, k, 8);
     }
     return rc;
@@ -228,7 +231,7 @@ int refbus_nstore_inbox_get(refbus_nstore *s, MDB_txn *txn, uint64_t seq, refbus
     refbus_put_u64be(k, seq);
     int rc = get_msg(s, txn, REFBUS_T_INBOX, k, 8, &refbus__nodestore__inbox_record__descriptor,
                      (ProtobufCMessage **)out);
-    if (rc == 0 && (*out)->msg_id.len != 16) {
+    if (rc == 0 && (*out)->msg_id.len != REFBUS_MSG_ID_BYTES) {
         refbus_nstore_inbox_free(out);
         return REFBUS_ECORRUPT;
     }

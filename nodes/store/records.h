@@ -24,15 +24,16 @@ int refbus_nstore_outbox_update(refbus_nstore *s, MDB_txn *txn, uint64_t seq,
  */
 int refbus_nstore_outbox_get(refbus_nstore *s, MDB_txn *txn, uint64_t seq,
                              refbus_outbox_rec **out) REFBUS_WUR;
-int refbus_nstore_outbox_find(refbus_nstore *s, MDB_txn *txn, const uint8_t msg_id[16],
-                              uint64_t *seq) REFBUS_WUR;
+int refbus_nstore_outbox_find(refbus_nstore *s, MDB_txn *txn,
+                              const uint8_t msg_id[REFBUS_MSG_ID_BYTES], uint64_t *seq) REFBUS_WUR;
 int refbus_nstore_outbox_remove(refbus_nstore *s, MDB_txn *txn, uint64_t seq,
-                                const uint8_t msg_id[16]) REFBUS_WUR;
+                                const uint8_t msg_id[REFBUS_MSG_ID_BYTES]) REFBUS_WUR;
 void refbus_nstore_outbox_free(refbus_outbox_rec **r);
 
 /* Sent (ACCEPTED by the broker), keyed by msg id. */
 int refbus_nstore_sent_put(refbus_nstore *s, MDB_txn *txn, const refbus_sent_rec *r) REFBUS_WUR;
-int refbus_nstore_sent_get(refbus_nstore *s, MDB_txn *txn, const uint8_t msg_id[16],
+int refbus_nstore_sent_get(refbus_nstore *s, MDB_txn *txn,
+                           const uint8_t msg_id[REFBUS_MSG_ID_BYTES],
                            refbus_sent_rec **out) REFBUS_WUR;
 void refbus_nstore_sent_free(refbus_sent_rec **r);
 
@@ -40,8 +41,9 @@ void refbus_nstore_sent_free(refbus_sent_rec **r);
  * caller's record is updated), stores the record and both index entries.
  * find_msg: by msg id alone (the first stored, for `inbox show` and `reply`). */
 int refbus_nstore_inbox_find(refbus_nstore *s, MDB_txn *txn, const char *sender,
-                             const uint8_t msg_id[16], uint64_t *seq) REFBUS_WUR;
-int refbus_nstore_inbox_find_msg(refbus_nstore *s, MDB_txn *txn, const uint8_t msg_id[16],
+                             const uint8_t msg_id[REFBUS_MSG_ID_BYTES], uint64_t *seq) REFBUS_WUR;
+int refbus_nstore_inbox_find_msg(refbus_nstore *s, MDB_txn *txn,
+                                 const uint8_t msg_id[REFBUS_MSG_ID_BYTES],
                                  uint64_t *seq) REFBUS_WUR;
 int refbus_nstore_inbox_add(refbus_nstore *s, MDB_txn *txn, refbus_inbox_rec *r) REFBUS_WUR;
 int refbus_nstore_inbox_get(refbus_nstore *s, MDB_txn *txn, uint64_t seq,
