@@ -4,7 +4,7 @@
 # install component, which only the package installs: the units in /lib/systemd/system, the
 # sysusers.d and tmpfiles.d files, /etc/refbus/ configs (conffiles), copyright and changelog
 # (deploy/debian/). Depends come from dpkg-shlibdeps. docs/ADMIN-GUIDE.md "Debian package";
-# tests/scenario/deb_test.sh builds, installs, runs, lintians and purges it.
+# tests/scenario/deploy/deb_test.sh builds, installs, runs, lintians and purges it.
 set(_deb ${CMAKE_SOURCE_DIR}/deploy/debian)
 
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/examples/broker.conf

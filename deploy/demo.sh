@@ -5,7 +5,7 @@
 #   deploy/demo.sh [WORKDIR]      (default: a new temporary directory, printed)
 # Environment: REFBUS_BIN_DIR (use these programs, do not build), REFBUS_DEMO_HOST (the
 # broker's address, default 127.0.0.1), REFBUS_DEMO_WRAP (a program run as `WRAP PARTY CMD...`
-# to run each party's commands elsewhere: tests/scenario/netns_test.sh uses it for namespaces).
+# to run each party's commands elsewhere: tests/scenario/deploy/netns_test.sh uses it for namespaces).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -3,7 +3,7 @@
  * unanswered; a recipient node verifies, opens and receipts each DELIVER. Sender, recipient and
  * broker are three processes, as on a real host.
  *   refbus-broker-bench [--count N] [--window W] [--size BYTES]
- * It builds its own test network (tests/scenario/net_setup.sh) in a temp dir. Results go to
+ * It builds its own test network (tests/lib/net_setup.sh) in a temp dir. Results go to
  * stdout; docs/BENCHMARKS.md records them with this command. */
 #include <getopt.h>
 #include <signal.h>
@@ -17,7 +17,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
-#include "../scenario/bclient.h"
+#include "../lib/bclient.h"
 #include "common/util.h"
 #include "proto/receipt.h"
 

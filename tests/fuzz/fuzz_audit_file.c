@@ -8,7 +8,7 @@
  * looks like LMDB's and is not reported (ASan reports our invalid accesses before they fault);
  * and libFuzzer sees coverage of this process only (the check, the guard), not of the child's
  * reading, so mutations of the seed trail explore the reader blindly (about 50 runs a second:
- * one fork each). tests/scenario/audit_damaged.sh covers truncations and byte flips directly.
+ * one fork each). tests/scenario/audit/audit_damaged.sh covers truncations and byte flips directly.
  * Seed: tests/fuzz/corpus/audit_file/trail8.mdb, a valid 8-record trail made with
  * `audit_gen fill DIR 6 3 3 1` and compacted with `mdb_copy -c` (7 pages of 4096 bytes). */
 #include <fcntl.h>
