@@ -76,6 +76,19 @@ size_t refbus_batch_path_len(uint32_t index, uint32_t size)
     return n;
 }
 
+int refbus_batch_form_ok(uint32_t size, uint32_t index, size_t n_path,
+                         const ProtobufCBinaryData *path)
+{
+    if (size == 0)
+        return index == 0 && n_path == 0;
+    if (size > REFBUS_BATCH_MAX || index >= size || n_path != refbus_batch_path_len(index, size))
+        return 0;
+    for (size_t i = 0; i < n_path; i++)
+        if (path[i].len != REFBUS_MERKLE_HASH_BYTES)
+            return 0;
+    return 1;
+}
+
 static void sign_input(uint8_t m[BATCH_DOMAIN_LEN + 4 + REFBUS_MERKLE_HASH_BYTES], uint32_t size,
                        const uint8_t root[REFBUS_MERKLE_HASH_BYTES])
 {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
 #include <sodium.h>
 
 #include "common/err.h"
@@ -42,6 +43,13 @@ size_t refbus_batch_tree_path(const refbus_batch_tree *t, uint32_t index,
 
 /* The length every valid path has for leaf `index` of a batch of `size` (index < size). */
 size_t refbus_batch_path_len(uint32_t index, uint32_t size);
+
+/* The one rule for the signature form of an envelope or a receipt (PROTOCOL 2.9 P12, 4): no
+ * batch fields (the single form), or size 1..REFBUS_BATCH_MAX, index < size and a path of
+ * exactly refbus_batch_path_len hashes of REFBUS_MERKLE_HASH_BYTES each. 1 when the fields are
+ * one of the two forms, 0 when not. */
+int refbus_batch_form_ok(uint32_t size, uint32_t index, size_t n_path,
+                         const ProtobufCBinaryData *path);
 
 /* Ed25519(sign_sk, "refbus/v1/batch-signature" || u32be(size) || root). */
 void refbus_batch_sign(uint8_t sig[crypto_sign_BYTES],

@@ -499,14 +499,8 @@ static int parse(parsed *ps, refbus_envelope_header *hdr, const uint8_t *bytes, 
     }
     /* P12: the signature form. No batch fields: the single form (2.7.1); else the batch form
      * (2.7.2), whose path length is fixed by the index and the size. */
-    if (e->batch_size == 0
-            ? (e->batch_index != 0 || e->n_batch_path != 0)
-            : (e->batch_size > REFBUS_BATCH_MAX || e->batch_index >= e->batch_size ||
-               e->n_batch_path != refbus_batch_path_len(e->batch_index, e->batch_size)))
+    if (!refbus_batch_form_ok(e->batch_size, e->batch_index, e->n_batch_path, e->batch_path))
         return REFBUS_EMALFORMED;
-    for (size_t i = 0; i < e->n_batch_path; i++)
-        if (e->batch_path[i].len != REFBUS_MERKLE_HASH_BYTES)
-            return REFBUS_EMALFORMED;
     if (hdr) {
         memset(hdr, 0, sizeof *hdr);
         hdr->batch_size = e->batch_size;

@@ -165,14 +165,8 @@ static int parse(refbus_receipt *r, Refbus__V1__SignedReceipt **sp, const uint8_
     if (s->signature.len != crypto_sign_BYTES)
         goto out;
     /* the signature form: single (no batch fields) or a valid batch form, as P12 of 2.9 */
-    if (s->batch_size == 0
-            ? (s->batch_index != 0 || s->n_batch_path != 0)
-            : (s->batch_size > REFBUS_BATCH_MAX || s->batch_index >= s->batch_size ||
-               s->n_batch_path != refbus_batch_path_len(s->batch_index, s->batch_size)))
+    if (!refbus_batch_form_ok(s->batch_size, s->batch_index, s->n_batch_path, s->batch_path))
         goto out;
-    for (size_t i = 0; i < s->n_batch_path; i++)
-        if (s->batch_path[i].len != REFBUS_MERKLE_HASH_BYTES)
-            goto out;
     if ((rc = refbus_pb_unpack_canonical(&b, &refbus__v1__receipt_body__descriptor, s->body.data,
                                          s->body.len))) {
         rc = rc == REFBUS_ENOMEM ? rc : REFBUS_ERECEIPT;
