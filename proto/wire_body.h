@@ -18,8 +18,9 @@
 
 #include "common/err.h"
 #include "proto/envelope.h"
+#include "proto/merkle.h"
 
-#define REFBUS_WIRE_HASH_BYTES 32u      /* a Merkle hash in a consistency proof */
+#define REFBUS_WIRE_HASH_BYTES REFBUS_MERKLE_HASH_BYTES /* a Merkle hash in a consistency proof */
 #define REFBUS_WIRE_MAX_PROOF 128u      /* consistency hashes in a CHECKPOINT (MERKLE_MAX_PATH) */
 #define REFBUS_WIRE_ERROR_TEXT_MAX 255u /* bytes of WireError.text kept (and sent) */
 
