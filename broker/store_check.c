@@ -228,6 +228,17 @@ static int check_envelopes(check *c)
             rc = prc;
             continue;
         }
+        if (prc == REFBUS_EVERSION || prc == REFBUS_ETOOLARGE || prc == REFBUS_ETOOMANYRCPT) {
+            /* Well-formed, but beyond what this program reads: it was accepted under other
+             * rules (a newer format, an older program with wider limits). Taking it off the
+             * queue would lose an accepted referral: refuse to start instead, change nothing. */
+            log_error("store: broker.envelopes key seq %llu: %s; refusing to start: it was "
+                      "accepted, and this program cannot serve it (run the program that "
+                      "wrote the store); nothing was changed",
+                      (unsigned long long)refbus_get_u64be(k.mv_data), refbus_strerror(prc));
+            rc = REFBUS_ECORRUPT;
+            continue;
+        }
         if (prc != 0) {
             snprintf(why, sizeof why, "%zu bytes that are not an envelope (%s)", v.mv_size,
                      refbus_strerror(prc));

@@ -476,6 +476,23 @@ static void envelope_truncated(db *d)
     put(d, "broker.envelopes", k, 8, v, sizeof v);
 }
 
+/* An accepted envelope of a format this program does not read (header version 2): written by
+ * another program, never garbage — refused at start, not taken off the queue. */
+static void envelope_newer_version(db *d)
+{
+    static uint8_t v[1u << 20];
+    uint8_t k[8];
+    size_t n = get(d, "broker.envelopes", k, seqkey(k, 2), v, sizeof v), p = 1;
+    while (v[p] & 0x80) /* Envelope field 1 (the header): tag 0x0a, a varint length */
+        p++;
+    p++;
+    assert_int_equal(v[0], 0x0a);
+    assert_int_equal(v[p], 0x08); /* EnvelopeHeader field 1, version = 1 */
+    assert_int_equal(v[p + 1], 0x01);
+    v[p + 1] = 0x02;
+    put(d, "broker.envelopes", k, 8, v, n);
+}
+
 static void envelope_key_truncated(db *d)
 {
     static uint8_t v[1u << 20];
@@ -583,6 +600,12 @@ static void test_refuse_next_seq_missing(void **s)
     refuse_case(next_seq_missing, "broker.meta key \"next_seq\" is missing");
 }
 
+static void test_refuse_envelope_newer_version(void **s)
+{
+    (void)s;
+    refuse_case(envelope_newer_version, "broker.envelopes key seq 2: ");
+}
+
 static void test_refuse_directory_forged(void **s)
 {
     (void)s;
@@ -621,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_refuse_next_seq_too_small),
         cmocka_unit_test(test_refuse_next_seq_missing),
         cmocka_unit_test(test_refuse_directory_forged),
+        cmocka_unit_test(test_refuse_envelope_newer_version),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
