@@ -106,7 +106,7 @@ misuse "refbus-audit checkpoint" "$A" checkpoint "$W" --at
 misuse "refbus-audit stats" "$A" stats "$W" --json=yes      # an option that takes no value
 
 echo "--- refbus-broker"
-TOP="refbus-broker run" program refbus-broker init run status publish checkpoint
+TOP="refbus-broker run" program refbus-broker init run status publish checkpoint check metrics
 B="$BIN/refbus-broker"
 for c in init run; do
     misuse "refbus-broker $c" "$B" "$c" -d
@@ -124,7 +124,7 @@ misuse "refbus-broker run" "$B" -d                          # no command is run
 misuse "refbus-broker run" "$B" --no-such-option
 
 echo "--- refbus-node"
-program refbus-node init run send inbox reply thread outbox status
+program refbus-node init run send inbox reply thread outbox status check metrics
 N="$BIN/refbus-node"
 misuse "refbus-node" "$N" -d                                # a missing option value
 for c in init run send inbox reply thread outbox status; do
